@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for this project: Mesa's lavapipe Vulkan driver from
+# bookworm-backports (Dawn rejects Debian 12's own Mesa 22), then the npm packages.
+# Safe to run again: every step checks before it installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+if ! dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '^2[5-9]'; then
+  echo "setup: installing Mesa lavapipe (Vulkan on the CPU) from bookworm-backports"
+  $SUDO tee /etc/apt/sources.list.d/backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports mesa-vulkan-drivers
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund
+fi
+mkdir -p "${XDG_RUNTIME_DIR:-/tmp/xdg-runtime}"
+echo "setup: done"

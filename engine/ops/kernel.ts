@@ -1,0 +1,93 @@
+// The one way ops launch kernels: validate inputs, pack uniforms, size the grid, dispatch.
+// Uniform layout convention (shared by every .wgsl): `vec4<u32>`-array fields first (shapes,
+// strides; rank <= 8 as array<vec4<u32>, 2>), then 4-byte scalars, so no padding is ever needed.
+import { device, Tensor, type DType } from '../tensor.ts';
+
+export const MAX_RANK = 8;
+
+/** Builds the uniform block of a dispatch. */
+export class Params {
+  private readonly view = new DataView(new ArrayBuffer(512));
+  private n = 0;
+  private scalars = false;
+
+  /** An array<vec4<u32>, 2> field (8 slots): a shape or strides, right-aligned is the caller's choice. */
+  dims(values: readonly number[], signed = false): this {
+    if (this.scalars) throw new Error('Params: dims() fields must come before scalar fields');
+    if (values.length > MAX_RANK) throw new Error(`Params: rank ${values.length} exceeds ${MAX_RANK}`);
+    for (let i = 0; i < MAX_RANK; i++) {
+      const v = values[i] ?? 0;
+      if (signed) this.view.setInt32(this.n, v, true);
+      else this.view.setUint32(this.n, v, true);
+      this.n += 4;
+    }
+    return this;
+  }
+
+  /** A vec4<u32> field (up to 4 values). */
+  vec4(values: readonly number[]): this {
+    if (this.scalars) throw new Error('Params: vec4() fields must come before scalar fields');
+    for (let i = 0; i < 4; i++) { this.view.setUint32(this.n, values[i] ?? 0, true); this.n += 4; }
+    return this;
+  }
+
+  u32(...xs: number[]): this {
+    this.scalars = true;
+    for (const x of xs) { this.view.setUint32(this.n, x >>> 0, true); this.n += 4; }
+    return this;
+  }
+
+  i32(...xs: number[]): this {
+    this.scalars = true;
+    for (const x of xs) { this.view.setInt32(this.n, x, true); this.n += 4; }
+    return this;
+  }
+
+  f32(...xs: number[]): this {
+    this.scalars = true;
+    for (const x of xs) { this.view.setFloat32(this.n, x, true); this.n += 4; }
+    return this;
+  }
+
+  bytes(): ArrayBuffer {
+    return this.view.buffer.slice(0, Math.ceil(Math.max(this.n, 16) / 16) * 16);
+  }
+}
+
+/** Workgroup counts for `threads` invocations of `wg` each, spilling into y past 65535. */
+export function grid(threads: number, wg = 64): [number, number] {
+  const groups = Math.max(1, Math.ceil(threads / wg));
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
+
+export interface Launch {
+  /** Op name: labels the pipeline and bind group, and prefixes every error. */
+  op: string;
+  shader: string;
+  params?: Record<string, string | number>;
+  inputs: Tensor[];
+  outputs: Tensor[];
+  uniforms: Params;
+  workgroups: [number, number?, number?];
+}
+
+export function launch(l: Launch): void {
+  const buffers = [...l.inputs.map((t) => t.buffer(l.op)), ...l.outputs.map((t) => t.buffer(l.op))];
+  device().dispatch({ op: l.op, shader: l.shader, params: l.params, buffers, uniforms: l.uniforms.bytes(), workgroups: l.workgroups });
+}
+
+export const WGSL_TYPE: Record<DType, string> = { f32: 'f32', i32: 'i32', u32: 'u32', f16: 'f16' };
+
+export function assertDType(op: string, t: Tensor, allowed: readonly DType[], what = 'input'): void {
+  if (!allowed.includes(t.dtype)) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
+}
+
+/** Row-major contiguous strides. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}

@@ -1,0 +1,220 @@
+// Tensor: a shape, a dtype and a reference-counted GPU storage. Storage is always contiguous
+// (row-major); reshape shares it, every other movement op copies. `await t.data()` is the only
+// readback. Ownership is deterministic: `tidy()` scopes dispose what they created, `keep()`
+// exempts a tensor, and the device counts live buffers so a test can see a leak.
+import type { Device } from './device.ts';
+import type { GradNode } from './autograd.ts';
+
+export type DType = 'f32' | 'i32' | 'u32' | 'f16';
+export const BYTES: Record<DType, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
+export type Shape = readonly number[];
+export type TypedArray = Float32Array | Int32Array | Uint32Array;
+
+// ---- engine state: the device, scopes, grad mode -----------------------------------------------
+
+let current: Device | null = null;
+
+export function setDevice(d: Device | null): void { current = d; }
+
+export function device(): Device {
+  if (!current) throw new Error('no WebGPU device: call initNode() (runtime-node) or initBrowser() (runtime-browser) first');
+  return current;
+}
+
+const scopes: Set<Tensor>[] = [];
+
+/** Runs `fn`, then disposes every tensor created inside it except those it returns or kept. */
+export function tidy<T>(fn: () => T): T {
+  scopes.push(new Set());
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    const scope = scopes.pop()!;
+    const spare = new Set<Tensor>();
+    collect(result!, spare);
+    for (const t of scope) {
+      if (spare.has(t)) { scopes.at(-1)?.add(t); continue; }
+      if (!t.kept) t.dispose();
+    }
+  }
+  return result;
+}
+
+function collect(x: unknown, into: Set<Tensor>): void {
+  if (x instanceof Tensor) into.add(x);
+  else if (Array.isArray(x)) for (const v of x) collect(v, into);
+  else if (x && typeof x === 'object' && !(x instanceof Promise)) for (const v of Object.values(x)) collect(v, into);
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean { return gradEnabled; }
+
+/** Runs `fn` without recording the graph. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try { return fn(); } finally { gradEnabled = prev; }
+}
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function fmt(shape: Shape): string { return `[${shape.join(', ')}]`; }
+
+class Storage {
+  refs = 1;
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+}
+
+let nextId = 1;
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  private storage: Storage | null;
+  /** The op that made it (errors and DEBUG name it). */
+  readonly op: string;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  gradFn: GradNode | null = null;
+  kept = false;
+
+  private constructor(shape: Shape, dtype: DType, storage: Storage, op: string) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.storage = storage;
+    this.op = op;
+    scopes.at(-1)?.add(this);
+  }
+
+  /** An uninitialised tensor (kernels write it). */
+  static empty(shape: Shape, dtype: DType, op: string): Tensor {
+    validateShape(shape, op);
+    const bytes = numel(shape) * BYTES[dtype];
+    return new Tensor(shape, dtype, new Storage(device().acquire(bytes, op), bytes), op);
+  }
+
+  static fromArray(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32', op = 'tensor'): Tensor {
+    validateShape(shape, op);
+    if (data.length !== numel(shape)) {
+      throw new Error(`${op}: ${data.length} values do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
+    }
+    const host = dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data)
+      : dtype === 'u32' ? Uint32Array.from(data) : toHalf(data);
+    return new Tensor(shape, dtype, new Storage(device().upload(host, op), host.byteLength), op);
+  }
+
+  get size(): number { return numel(this.shape); }
+  get ndim(): number { return this.shape.length; }
+  get disposed(): boolean { return this.storage === null; }
+
+  /** The GPU buffer (ops use it); a disposed tensor is an error naming the op that wanted it. */
+  buffer(op = 'op'): GPUBuffer {
+    if (!this.storage) throw new Error(`${op}: input tensor ${fmt(this.shape)} (${this.dtype}, made by ${this.op}) was already disposed`);
+    return this.storage.buffer;
+  }
+
+  /** A view with another shape over the same storage (no copy). */
+  view(shape: Shape, op = 'reshape'): Tensor {
+    const s = this.storage;
+    if (!s) this.buffer(op);
+    s!.refs++;
+    return new Tensor(shape, this.dtype, s!, op);
+  }
+
+  /** Reads the values back (waits for the GPU). f16 comes back widened to f32. */
+  async data(): Promise<TypedArray> {
+    const s = this.storage;
+    if (!s) this.buffer('data');
+    const raw = await device().read(s!.buffer, s!.bytes);
+    if (this.dtype === 'f32') return new Float32Array(raw);
+    if (this.dtype === 'i32') return new Int32Array(raw);
+    if (this.dtype === 'u32') return new Uint32Array(raw);
+    return fromHalf(new Uint16Array(raw));
+  }
+
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item: tensor has shape ${fmt(this.shape)}, not a single element`);
+    return (await this.data())[0];
+  }
+
+  /** Values as nested arrays, for printing and tests. */
+  async array(): Promise<unknown> {
+    const d = Array.from(await this.data());
+    const build = (dim: number, off: number): unknown => {
+      if (dim === this.shape.length) return d[off];
+      const stride = numel(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) => build(dim + 1, off + i * stride));
+    };
+    return build(0, 0);
+  }
+
+  /** Exempts this tensor from the enclosing tidy() scopes (parameters, running stats, state). */
+  keep(): this {
+    this.kept = true;
+    return this;
+  }
+
+  dispose(): void {
+    const s = this.storage;
+    if (!s) return;
+    this.storage = null;
+    this.gradFn = null;
+    if (--s.refs === 0) device().release(s.buffer);
+  }
+
+  toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`; }
+}
+
+function validateShape(shape: Shape, op: string): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)} (dimensions must be non-negative integers)`);
+  }
+}
+
+// IEEE half conversion for f16 storage (Float16Array is not in every runtime yet).
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+function toHalf(data: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    f32[0] = data[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = ((x >>> 23) & 0xff) - 127 + 15;
+    let mant = x & 0x7fffff;
+    if (((x >>> 23) & 0xff) === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
+    if (exp >= 31) { out[i] = sign | 0x7c00; continue; }
+    if (exp <= 0) {
+      if (exp < -10) { out[i] = sign; continue; }
+      mant |= 0x800000;
+      const shift = 14 - exp;
+      let h = mant >>> shift;
+      if ((mant >>> (shift - 1)) & 1 && ((mant & ((1 << (shift - 1)) - 1)) || (h & 1))) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    let h = sign | (exp << 10) | (mant >>> 13);
+    if ((mant & 0x1000) && ((mant & 0x2fff) || (h & 1))) h++; // round to nearest even
+    out[i] = h;
+  }
+  return out;
+}
+
+function fromHalf(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const s = h[i] & 0x8000 ? -1 : 1;
+    const e = (h[i] >> 10) & 0x1f;
+    const m = h[i] & 0x3ff;
+    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}

@@ -1,0 +1,69 @@
+// Node runtime: acquires a WebGPU device through Dawn (npm `webgpu`), reads the shaders from
+// ../shaders, and hands both to the engine. It only acquires and does I/O; the engine does the rest.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { create, globals } from 'webgpu';
+import { Device, setDevice, type Debug } from '../engine/index.ts';
+import { installPollingBackoff } from './polling.ts';
+
+export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'shaders');
+
+export function loadShaders(dir = SHADER_DIR): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of readdirSync(dir)) if (f.endsWith('.wgsl')) out[f.slice(0, -5)] = readFileSync(join(dir, f), 'utf8');
+  return out;
+}
+
+// The object create() returns must outlive the device: if it is garbage-collected while the
+// device lives, Dawn crashes or hangs the process (PLATFORM.md). It lives here for good.
+let gpu: GPU | null = null;
+let current: Device | null = null;
+
+export interface NodeInitOptions { debug?: Debug; flushEvery?: number; powerPreference?: GPUPowerPreference }
+
+const NO_ADAPTER = `No WebGPU adapter was found.
+Dawn needs a Vulkan driver. On a machine without a GPU, install Mesa's lavapipe (Debian 12:
+Mesa 25 from bookworm-backports; Debian 12's own Mesa 22 is too old for Dawn):
+    apt-get install -y -t bookworm-backports mesa-vulkan-drivers
+(.ci/run in this repository does exactly that). With a GPU, install its Vulkan driver.`;
+
+export async function initNode(opts: NodeInitOptions = {}): Promise<Device> {
+  if (current) return current;
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  Object.assign(globalThis, globals);
+  installPollingBackoff();
+  gpu ??= create([]);
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new Error(NO_ADAPTER);
+  const requiredLimits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, number>)[key];
+    if (typeof v === 'number') requiredLimits[key] = v;
+  }
+  const wanted: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const gpuDevice = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'engine' });
+  const envDebug = Number(process.env.DEBUG ?? 0);
+  const debug = (opts.debug ?? (Number.isFinite(envDebug) ? Math.min(3, Math.max(0, envDebug)) : 0)) as Debug;
+  current = new Device({
+    device: gpuDevice,
+    shaders: loadShaders(),
+    isCpuAdapter: adapter.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(adapter.info.description + adapter.info.device),
+    debug,
+    flushEvery: opts.flushEvery,
+    log: (l) => process.stderr.write(l + '\n'),
+  });
+  current.adapterName = `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description || adapter.info.device}`.trim();
+  setDevice(current);
+  return current;
+}
+
+/** Destroys the device so the process can exit. */
+export async function shutdown(): Promise<void> {
+  if (!current) return;
+  await current.sync().catch(() => undefined);
+  current.gpu.destroy();
+  setDevice(null);
+  current = null;
+}

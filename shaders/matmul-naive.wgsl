@@ -1,0 +1,30 @@
+// Reference matmul: one invocation per output element. C[b] = op(A[b]) @ op(B[b]), where op
+// transposes through strides (sam/sak, sbk/sbn), and batch indices broadcast through per-input
+// batch strides (0 on a broadcast dimension). Every faster matmul is checked against this one.
+struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let col = gid.x;
+  let row = gid.y;
+  let bi = gid.z;
+  if (row >= u.m || col >= u.n || bi >= u.batch) { return; }
+  var rem = bi;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let s = u.bshape[d];
+    oa += (rem % s) * u.bsa[d];
+    ob += (rem % s) * u.bsb[d];
+    rem = rem / s;
+  }
+  var acc = 0.0;
+  for (var k = 0u; k < u.k; k++) {
+    acc += a[oa + row * u.sam + k * u.sak] * b[ob + k * u.sbk + col * u.sbn];
+  }
+  c[bi * u.m * u.n + row * u.n + col] = acc;
+}
