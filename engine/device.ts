@@ -31,7 +31,7 @@ export interface Dispatch {
   shader: string;
   params?: Record<string, string | number>;
   /** Bound read-only or read-write as the shader declares them, at bindings 1..n. */
-  buffers: GPUBuffer[];
+  buffers: GPUBufferBinding[];
   /** Packed uniform words bound at binding 0 (the shader's `u`). */
   uniforms: ArrayBuffer;
   workgroups: [number, number?, number?];
@@ -209,7 +209,7 @@ export class Device {
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: w.arena, offset: uOff, size: Math.max(d.uniforms.byteLength, 16) } },
     ];
-    d.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    d.buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
     const group = this.gpu.createBindGroup({ label: d.op, layout: pipe.getBindGroupLayout(0), entries });
     const [x, y = 1, z = 1] = d.workgroups;
     const timed = this.debug >= 1 && this.hasTimestamps;

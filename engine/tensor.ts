@@ -66,9 +66,15 @@ export function numel(shape: Shape): number {
 
 export function fmt(shape: Shape): string { return `[${shape.join(', ')}]`; }
 
+/** A GPU buffer, or a 256-byte-aligned window of one owned by a parent storage. */
 class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number, readonly offset = 0, readonly parent: Storage | null = null) {}
+  release(): void {
+    if (--this.refs > 0) return;
+    if (this.parent) this.parent.release();
+    else device().release(this.buffer);
+  }
 }
 
 let nextId = 1;
@@ -120,10 +126,37 @@ export class Tensor {
     return this.storage.buffer;
   }
 
+  /** WebGPU binding of this tensor's bytes (size padded to 4 as WebGPU requires). */
+  binding(op = 'op'): GPUBufferBinding {
+    const s = this.storage;
+    if (!s) this.buffer(op);
+    return { buffer: s!.buffer, offset: s!.offset, size: Math.max(4, Math.ceil(s!.bytes / 4) * 4) };
+  }
+
+  /** Byte offset of this tensor inside its GPU buffer (0 unless it is a window of a flat buffer). */
+  get byteOffset(): number { return this.storage?.offset ?? 0; }
+
+  /**
+   * A tensor living in bytes [byteOffset, byteOffset + size) of `parent`'s storage (which stays
+   * alive while the window does). byteOffset must be a multiple of 256 (WebGPU's binding
+   * alignment). Optimizers use this to keep all parameters in one flat buffer.
+   */
+  static window(parent: Tensor, byteOffset: number, shape: Shape, dtype: DType = parent.dtype, op = 'window'): Tensor {
+    const s = parent.storage;
+    if (!s) parent.buffer(op);
+    const align = device().limits.minStorageBufferOffsetAlignment;
+    const bytes = numel(shape) * BYTES[dtype];
+    if (byteOffset % align !== 0) throw new Error(`${op}: window offset ${byteOffset} is not a multiple of ${align} bytes`);
+    if (byteOffset + bytes > s!.bytes) throw new Error(`${op}: window [${byteOffset}, ${byteOffset + bytes}) overruns its ${s!.bytes}-byte parent`);
+    s!.refs++;
+    return new Tensor(shape, dtype, new Storage(s!.buffer, bytes, s!.offset + byteOffset, s!), op);
+  }
+
   /** A view with another shape over the same storage (no copy). */
   view(shape: Shape, op = 'reshape'): Tensor {
     const s = this.storage;
     if (!s) this.buffer(op);
+    if (numel(shape) !== this.size) throw new Error(`${op}: a view of shape ${fmt(shape)} cannot cover ${fmt(this.shape)}`);
     s!.refs++;
     return new Tensor(shape, this.dtype, s!, op);
   }
@@ -132,7 +165,7 @@ export class Tensor {
   async data(): Promise<TypedArray> {
     const s = this.storage;
     if (!s) this.buffer('data');
-    const raw = await device().read(s!.buffer, s!.bytes);
+    const raw = await device().read(s!.buffer, s!.bytes, s!.offset);
     if (this.dtype === 'f32') return new Float32Array(raw);
     if (this.dtype === 'i32') return new Int32Array(raw);
     if (this.dtype === 'u32') return new Uint32Array(raw);
@@ -166,7 +199,7 @@ export class Tensor {
     if (!s) return;
     this.storage = null;
     this.gradFn = null;
-    if (--s.refs === 0) device().release(s.buffer);
+    s.release();
   }
 
   toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`; }

@@ -74,7 +74,7 @@ export interface Launch {
 }
 
 export function launch(l: Launch): void {
-  const buffers = [...l.inputs.map((t) => t.buffer(l.op)), ...l.outputs.map((t) => t.buffer(l.op))];
+  const buffers = [...l.inputs.map((t) => t.binding(l.op)), ...l.outputs.map((t) => t.binding(l.op))];
   device().dispatch({ op: l.op, shader: l.shader, params: l.params, buffers, uniforms: l.uniforms.bytes(), workgroups: l.workgroups });
 }
 
