@@ -6,3 +6,14 @@ export * from './matmul.ts';
 export * from './creation.ts';
 export { broadcastShapes } from './elementwise.ts';
 export { useMatmulKernel, chooseMatmulKernel } from './matmul-kernels.ts';
+export { softmax, logSoftmax } from './softmax.ts';
+export { layerNorm } from './layer-norm.ts';
+export {
+  crossEntropy, validateIndices, binaryCrossEntropyWithLogits, binaryCrossEntropy, mseLoss, l1Loss, cosineSimilarity,
+  type Reduction, type CrossEntropyOptions, type BceWithLogitsOptions, type BceOptions,
+} from './losses.ts';
+export { argmax, argmin } from './arg-reduce.ts';
+export * from './join.ts';
+export * from './pad.ts';
+export * from './indexing.ts';
+export * from './dropout.ts';

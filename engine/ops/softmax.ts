@@ -1,0 +1,74 @@
+// softmax and logSoftmax along any axis, as torch.softmax / torch.log_softmax, each one fused
+// kernel forward (softmax.wgsl, log-softmax.wgsl) and one backward (softmax-backward.wgsl,
+// log-softmax-backward.wgsl) that reads the saved output instead of recomputing it:
+//   softmax:      dx = y * (dy - sum(dy * y))
+//   log-softmax:  dx = dy - exp(y) * sum(dy)
+// Stability: the maximum of the row is subtracted before exp, kept online with the running sum
+// (Milakov & Gimelshein 2018, arXiv:1805.02867), so the row is read once for its statistics.
+//
+// Decomposition: one workgroup (64 lanes) per row with a tree reduction in workgroup memory,
+// rather than one thread per row. The rows this engine feeds it are long (attention rows of
+// 197+ tokens, 1000-class logits, layer-norm widths of 192-1024), where one thread per row would
+// serialise the whole row on one lane; short rows (length 1-16) waste lanes but cost little in
+// absolute terms. A non-last axis is read through a stride (`inner`) instead of a transpose.
+import { Tensor, fmt, type Shape } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { Params, grid, launch } from './kernel.ts';
+import { normAxes } from './reduce.ts';
+
+/** A tensor seen as rows along `dim`: rows = outer * inner, each `len` long, elements `inner` apart. */
+export interface RowLayout { rows: number; len: number; inner: number }
+
+export function rowLayout(op: string, shape: Shape, dim: number): RowLayout {
+  if (shape.length === 0) {
+    // A 0-d tensor is one row of one element; dim 0 and -1 name it (as PyTorch).
+    if (dim !== 0 && dim !== -1) throw new Error(`${op}: dim ${dim} is out of range for a 0-d tensor`);
+    return { rows: 1, len: 1, inner: 1 };
+  }
+  const d = normAxes(op, shape, dim)[0];
+  const len = shape[d];
+  const inner = shape.slice(d + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, d).reduce((a, b) => a * b, 1);
+  return { rows: outer * inner, len, inner };
+}
+
+function rowParams(l: RowLayout): Params {
+  return new Params().u32(l.rows, l.len, l.inner);
+}
+
+type Kind = 'softmax' | 'log-softmax';
+
+function forward(kind: Kind, x: Tensor, l: RowLayout): Tensor {
+  const y = Tensor.empty(x.shape, 'f32', kind);
+  if (y.size === 0) return y;
+  launch({ op: kind, shader: kind, inputs: [x], outputs: [y], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  return y;
+}
+
+function backwardKernel(kind: Kind, y: Tensor, dy: Tensor, l: RowLayout): Tensor {
+  const op = `${kind}-backward`;
+  if (dy.shape.length !== y.shape.length || dy.shape.some((d, i) => d !== y.shape[i])) {
+    throw new Error(`${op}: gradient ${fmt(dy.shape)} does not match output ${fmt(y.shape)}`);
+  }
+  const dx = Tensor.empty(y.shape, 'f32', op);
+  if (dx.size === 0) return dx;
+  launch({ op, shader: op, inputs: [y, dy], outputs: [dx], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  return dx;
+}
+
+function softmaxLike(kind: Kind, name: string, x: Tensor, dim: number): Tensor {
+  if (x.dtype !== 'f32') throw new Error(`${name}: input ${fmt(x.shape)} has dtype ${x.dtype}, expected f32`);
+  const l = rowLayout(name, x.shape, dim);
+  const y = forward(kind, x, l);
+  return record(y, name, [x], (dy) => [backwardKernel(kind, y, dy, l)]);
+}
+
+/** softmax(x)_i = exp(x_i) / sum_j exp(x_j) along `dim` (torch.softmax). */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return softmaxLike('softmax', 'softmax', x, dim);
+}
+
+/** log(softmax(x)) along `dim`, computed directly (torch.log_softmax). */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return softmaxLike('log-softmax', 'logSoftmax', x, dim);
+}
