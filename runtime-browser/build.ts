@@ -1,0 +1,37 @@
+// Bundles the in-browser page with esbuild. The `virtual:shaders` module is generated here from
+// ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists).
+// Usage: npx tsx runtime-browser/build.ts [--out dist/browser]
+import { build, type Plugin } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadShaders } from '../runtime-node/index.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+const shaderPlugin: Plugin = {
+  name: 'virtual-shaders',
+  setup(b) {
+    b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'virtual-shaders' }));
+    b.onLoad({ filter: /.*/, namespace: 'virtual-shaders' }, () => ({
+      contents: `export default ${JSON.stringify(loadShaders())};`, loader: 'js', watchDirs: [join(HERE, '..', 'shaders')],
+    }));
+  },
+};
+
+export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser')): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(HERE, 'page', 'main.ts')],
+    bundle: true, format: 'esm', target: 'es2022', platform: 'browser',
+    outfile: join(outDir, 'app.js'), sourcemap: true, plugins: [shaderPlugin], logLevel: 'warning',
+  });
+  copyFileSync(join(HERE, 'page', 'index.html'), join(outDir, 'index.html'));
+  return outDir;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const i = process.argv.indexOf('--out');
+  const out = await buildBrowser(i > 0 ? process.argv[i + 1] : undefined);
+  console.log(`built ${out}`);
+}

@@ -1,0 +1,39 @@
+// Launches Debian's Chromium through playwright-core in the two WebGPU modes PLATFORM.md
+// describes (SwiftShader at the core feature level; ANGLE over lavapipe at the compatibility
+// level) against the bundled page served from 127.0.0.1.
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
+
+const COMMON = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu'];
+
+export const MODES = {
+  'swiftshader-core': { args: COMMON, query: '' },
+  'angle-compatibility': { args: [...COMMON, '--use-angle=vulkan', '--use-webgpu-adapter=opengles'], query: '?featureLevel=compatibility' },
+} as const;
+export type Mode = keyof typeof MODES;
+
+export async function launch(mode: Mode): Promise<Browser> {
+  if (!CHROMIUM) throw new Error('Chromium is not installed: run `bash .ci/setup.sh` (apt-get install chromium)');
+  return chromium.launch({
+    executablePath: CHROMIUM, headless: true, timeout: 120_000,
+    // launch() gives every browser a fresh temporary profile (the fresh --user-data-dir PLATFORM.md asks for).
+    args: [...MODES[mode].args],
+  });
+}
+
+/** Opens the page and waits until it reports ready or an error (never hangs past the timeout). */
+export async function openPage(browser: Browser, baseUrl: string, mode: Mode, timeoutMs = 90_000): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  const logs: string[] = [];
+  page.on('console', (m) => logs.push(m.text()));
+  page.on('pageerror', (e) => logs.push(String(e)));
+  await page.goto(baseUrl + MODES[mode].query);
+  await page.waitForFunction(() => {
+    const s = (globalThis as unknown as { __page?: { status: string } }).__page;
+    return s && s.status !== 'starting';
+  }, undefined, { timeout: timeoutMs }).catch(() => { throw new Error(`page did not get ready in ${mode}; console:\n${logs.join('\n')}`); });
+  return page;
+}
