@@ -1,5 +1,5 @@
 // Batch augmentation on the GPU, applied identically to images and their masks. Parameters are
-// drawn on the host per sample from a seeded HostRng (so a run reproduces and an image and its
+// drawn on the host per sample from a seeded Rng (so a run reproduces and an image and its
 // mask always get the same geometry), then three kernels apply them: a separable Gaussian blur
 // (augment-blur.wgsl), one geometric warp combining flips, rot90, random resized crop, resize
 // and grid distortion (augment-warp.wgsl: bilinear for images, nearest for masks), and colour
@@ -14,7 +14,7 @@
 import { Tensor, fmt, noGrad } from '../tensor.ts';
 import { Params, grid, launch } from '../ops/kernel.ts';
 import { mean, sum, mul, tensor } from '../ops/index.ts';
-import { HostRng } from './random.ts';
+import { Rng } from './random.ts';
 
 export interface AugmentConfig {
   /** Output [height, width] (the Resize step). */
@@ -58,14 +58,14 @@ const IDENTITY: M3 = [1, 0, 0, 0, 1, 0];
 /** Per-sample parameters, drawn once and shared by an image and its mask. */
 export interface SampleParams { affine: M3; xs: number[]; ys: number[]; color: [number, number, number, number]; blur: [number, number] }
 
-export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: HostRng): SampleParams {
+export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: Rng): SampleParams {
   // Maps are built from output back to input: out -> crop -> rot90 -> vflip -> hflip -> input.
   let toInput: M3 = IDENTITY;
   if (rng.bool(cfg.hflip ?? 0)) toInput = compose(toInput, [-1, 0, 1, 0, 1, 0]);
   if (rng.bool(cfg.vflip ?? 0)) toInput = compose(toInput, [1, 0, 0, 0, -1, 1]);
   let [h, w] = [inH, inW];
   if (rng.bool(cfg.rot90 ?? 0)) {
-    const k = rng.int(1, 3);
+    const k = rng.randint(1, 3);
     // np.rot90 once (counter-clockwise): out(u, v) reads in(1 - v, u) in normalised coordinates.
     for (let i = 0; i < k; i++) { toInput = compose(toInput, [0, -1, 1, 1, 0, 0]); [h, w] = [w, h]; }
   }
@@ -107,7 +107,7 @@ export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: 
 }
 
 /** torchvision's RandomResizedCrop box [x0, y0, w, h] in pixels (10 tries, then a centre crop). */
-function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [number, number], rng: HostRng): [number, number, number, number] {
+function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [number, number], rng: Rng): [number, number, number, number] {
   const area = h * w;
   const [lr0, lr1] = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let t = 0; t < 10; t++) {
@@ -115,7 +115,7 @@ function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [n
     const ar = Math.exp(rng.uniform(lr0, lr1));
     const cw = Math.round(Math.sqrt(target * ar));
     const ch = Math.round(Math.sqrt(target / ar));
-    if (cw > 0 && ch > 0 && cw <= w && ch <= h) return [rng.int(0, w - cw), rng.int(0, h - ch), cw, ch];
+    if (cw > 0 && ch > 0 && cw <= w && ch <= h) return [rng.randint(0, w - cw), rng.randint(0, h - ch), cw, ch];
   }
   const r = w / h;
   const [cw, ch] = r < ratio[0] ? [w, Math.round(w / ratio[0])] : r > ratio[1] ? [Math.round(h * ratio[1]), h] : [w, h];
@@ -135,7 +135,7 @@ function warp(x: Tensor, params: Tensor, steps: number, size: [number, number], 
  * -> images [B, 3, size] (normalised if configured) and masks [B, 1, size] still in {0, 1}.
  * `params` may be given (e.g. to replay a batch); otherwise drawn from `rng`.
  */
-export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentConfig, rng: HostRng, params?: SampleParams[]): { images: Tensor; masks: Tensor | null; params: SampleParams[] } {
+export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentConfig, rng: Rng, params?: SampleParams[]): { images: Tensor; masks: Tensor | null; params: SampleParams[] } {
   if (images.ndim !== 4 || images.shape[1] !== 3) throw new Error(`augmentBatch: images must be [B, 3, H, W], got ${fmt(images.shape)}`);
   const [b, , h, w] = images.shape;
   if (masks && (masks.ndim !== 4 || masks.shape[0] !== b || masks.shape[2] !== h || masks.shape[3] !== w)) {

@@ -2,10 +2,10 @@
 // softmax on seeded inputs. Equal outputs in Node and in the browser show that the same engine
 // and the same kernels run in both.
 import { tensor, matmul, add, gelu, sum, exp, max, sub, div, tidy } from '../../engine/index.ts';
-import { HostRng } from '../../engine/data/random.ts';
+import { Rng } from '../../engine/data/random.ts';
 
 export async function selfCheck(): Promise<number[]> {
-  const rng = new HostRng(42);
+  const rng = new Rng(42);
   const r = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
   const y = tidy(() => {
     const x = tensor(r(7 * 33), [7, 33]);
