@@ -12,3 +12,6 @@ export { shuffle, randperm, batches, inverseFrequencyWeights, SequentialSampler,
 export { MaskingGenerator, blockwiseMasks, type MaskingOptions } from './data/mim-mask.ts';
 export { Loader, imagesToChw, masksToChw, type LoaderOptions } from './data/loader.ts';
 export { augmentBatch, sampleParams, endoExtendTrainAugment, type AugmentConfig, type SampleParams } from './data/augment.ts';
+export * from './nn/index.ts';
+export * from './optim/index.ts';
+export { weightsBytes, loadWeights, trainStateBytes, restoreTrainState, type TrainState } from './train/checkpoint.ts';

@@ -1,0 +1,121 @@
+// Checkpoints as safetensors files. A weights file holds a module's state_dict under its own
+// keys (PyTorch/timm-compatible, so it loads in either direction). A training-state file adds
+// everything a run needs to continue exactly where it stopped: optimizer moments and step
+// counts, the device RNG, the data order, and the recipe's own counters (epoch, step, best
+// metric, history), the non-tensor parts as JSON in the safetensors metadata.
+// The bytes are built here (pure); writing them atomically is the runtime's job
+// (runtime-node/checkpoint.ts: temp file, fsync, rename), so a run killed at any moment leaves
+// either the previous checkpoint or the new one, never a torn file.
+import { Tensor, noGrad } from '../tensor.ts';
+import { tensor } from '../ops/creation.ts';
+import type { Module } from '../nn/module.ts';
+import type { Optimizer, OptimizerOptions, OptimizerState } from '../optim/optimizer.ts';
+import type { Generator, GeneratorState } from '../ops/creation.ts';
+import type { DataOrderState } from '../data/sampler.ts';
+import type { RngState } from '../data/random.ts';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../io/safetensors.ts';
+
+const FORMAT = 'webgpu-endo-train-state/1';
+
+async function tensorEntry(t: Tensor): Promise<SafetensorsInput> {
+  const data = await t.data();
+  const dtype = t.dtype === 'i32' ? 'I32' : t.dtype === 'f32' || t.dtype === 'f16' ? 'F32' : 'I32';
+  return { dtype, shape: [...t.shape], data: dtype === 'F32' ? Float32Array.from(data) : Int32Array.from(data) };
+}
+
+/** A module's state_dict as safetensors bytes (metadata optional, e.g. the model config). */
+export async function weightsBytes(model: Module, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+  const out: Record<string, SafetensorsInput> = {};
+  for (const [k, t] of model.stateDict()) out[k] = await tensorEntry(t);
+  return serializeSafetensors(out, metadata);
+}
+
+/** Loads safetensors weights into `model` (strict: every key and shape must match). */
+export function loadWeights(model: Module, bytes: Uint8Array, opts: { strict?: boolean; source?: string } = {}): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
+  let parsed: ReturnType<typeof parseSafetensors>;
+  try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`); }
+  const state = new Map<string, Tensor>();
+  try {
+    for (const [k, v] of Object.entries(parsed.tensors)) {
+      const dtype = v.dtype === 'I32' || v.dtype === 'I64' || v.dtype === 'U8' || v.dtype === 'BOOL' ? 'i32' : 'f32';
+      state.set(k, tensor(v.data as ArrayLike<number>, v.shape, dtype));
+    }
+    const r = noGrad(() => model.loadStateDict(state, { strict: opts.strict ?? true }));
+    return { ...r, metadata: parsed.metadata ?? {} };
+  } catch (e) {
+    throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+}
+
+export interface TrainState<Extra> {
+  model: Module;
+  optimizer?: Optimizer<OptimizerOptions>;
+  /** The device RNG (dropout, drop path, on-device augmentation draws). */
+  generator?: Generator;
+  /** The data order after the last consumed batch (Loader.stateDict()). */
+  data?: DataOrderState;
+  /** Host RNG states (augmentation parameters...). */
+  rngs?: Record<string, RngState>;
+  /** The recipe's counters: epoch, step, best metric, loss history... (JSON). */
+  extra: Extra;
+}
+
+interface Meta<Extra> {
+  format: string;
+  optimizer?: Omit<OptimizerState, 'state'>;
+  generator?: GeneratorState;
+  data?: DataOrderState;
+  rngs?: Record<string, RngState>;
+  extra: Extra;
+}
+
+/** The whole training state as safetensors bytes (reads every tensor back once). */
+export async function trainStateBytes<Extra>(s: TrainState<Extra>): Promise<Uint8Array> {
+  const out: Record<string, SafetensorsInput> = {};
+  for (const [k, t] of s.model.stateDict()) out[`model.${k}`] = await tensorEntry(t);
+  let optimizer: Meta<Extra>['optimizer'];
+  if (s.optimizer) {
+    const sd = s.optimizer.stateDict();
+    for (const [k, t] of sd.state) { out[`optimizer.${k}`] = await tensorEntry(t); t.dispose(); }
+    optimizer = { stepCount: sd.stepCount, steps: sd.steps, groups: sd.groups };
+  }
+  const meta: Meta<Extra> = { format: FORMAT, optimizer, generator: s.generator?.getState(), data: s.data, rngs: s.rngs, extra: s.extra };
+  return serializeSafetensors(out, { train_state: JSON.stringify(meta) });
+}
+
+/**
+ * Restores a training state written by trainStateBytes into freshly built objects (same model
+ * config, same optimizer construction). Returns what the caller restores itself: the data order,
+ * host RNG states and the recipe's counters.
+ */
+export function restoreTrainState<Extra>(bytes: Uint8Array, s: Omit<TrainState<Extra>, 'extra' | 'data' | 'rngs'>, source = 'checkpoint'): { data?: DataOrderState; rngs?: Record<string, RngState>; extra: Extra } {
+  let parsed: ReturnType<typeof parseSafetensors>;
+  try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`); }
+  const metaText = parsed.metadata?.train_state;
+  if (!metaText) throw new Error(`${source}: not a training-state checkpoint (no train_state metadata); a weights-only file loads with loadWeights()`);
+  const meta = JSON.parse(metaText) as Meta<Extra>;
+  if (meta.format !== FORMAT) throw new Error(`${source}: checkpoint format '${meta.format}', expected '${FORMAT}'`);
+  const model = new Map<string, Tensor>();
+  const optim = new Map<string, Tensor>();
+  try {
+    for (const [k, v] of Object.entries(parsed.tensors)) {
+      const t = tensor(v.data as ArrayLike<number>, v.shape, v.dtype === 'F32' ? 'f32' : 'i32');
+      if (k.startsWith('model.')) model.set(k.slice(6), t);
+      else if (k.startsWith('optimizer.')) optim.set(k.slice(10), t);
+      else t.dispose();
+    }
+    noGrad(() => s.model.loadStateDict(model, { strict: true }));
+    if (s.optimizer) {
+      if (!meta.optimizer) throw new Error('the checkpoint has no optimizer state');
+      s.optimizer.loadStateDict({ ...meta.optimizer, state: optim });
+    }
+    if (s.generator && meta.generator) s.generator.setState(meta.generator);
+  } catch (e) {
+    throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    for (const t of [...model.values(), ...optim.values()]) t.dispose();
+  }
+  return { data: meta.data, rngs: meta.rngs, extra: meta.extra };
+}

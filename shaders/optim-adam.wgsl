@@ -1,0 +1,31 @@
+// One Adam/AdamW step over a flat slab of parameters (engine/optim/adam.ts). owner[i / 64] names
+// the parameter element i belongs to; its row in `hyper` (2 vec4 per parameter) holds
+// (pMul, wd, beta1, beta2), (eps, lr / bc1, sqrt(bc2), active). AdamW decays the weight
+// (pMul = 1 - lr wd, wd = 0); Adam adds wd p to the gradient (pMul = 1). As PyTorch:
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+struct U { n: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> owner: array<u32>;
+@group(0) @binding(2) var<storage, read> hyper: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> grad: array<f32>;
+@group(0) @binding(4) var<storage, read_write> param: array<f32>;
+@group(0) @binding(5) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> exp_avg_sq: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= u.n) { return; }
+  let k = owner[i >> 6u];
+  if (k == 0xffffffffu) { return; }
+  let h0 = hyper[2u * k];
+  let h1 = hyper[2u * k + 1u];
+  if (h1.w == 0.0) { return; }
+  let p = param[i] * h0.x;
+  let g = grad[i] + h0.y * p;
+  let m = h0.z * exp_avg[i] + (1.0 - h0.z) * g;
+  let v = h0.w * exp_avg_sq[i] + (1.0 - h0.w) * g * g;
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  param[i] = p - h1.y * m / (sqrt(v) / h1.z + h1.x);
+}
