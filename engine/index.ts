@@ -15,3 +15,4 @@ export { augmentBatch, sampleParams, endoExtendTrainAugment, type AugmentConfig,
 export * from './nn/index.ts';
 export * from './optim/index.ts';
 export { weightsBytes, loadWeights, trainStateBytes, restoreTrainState, type TrainState } from './train/checkpoint.ts';
+export * as data from './data/index.ts';

@@ -67,3 +67,5 @@ export async function shutdown(): Promise<void> {
   setDevice(null);
   current = null;
 }
+export * from './image.ts';
+export * from './datasets.ts';

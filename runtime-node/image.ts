@@ -1,0 +1,129 @@
+// Image I/O for Node: decode JPEG/PNG/TIFF/WebP to 8-bit RGB (interleaved HWC, the engine's
+// RgbImage), read binary masks, resize, and write PNG/JPEG.
+// Decoding uses sharp (libvips) with failOn 'warning', so truncated or corrupt files throw
+// (errors name the file). Pixels are taken as stored: no EXIF auto-rotation (like PIL's
+// Image.open) and no alpha (dropped); grey and 16-bit inputs become 8-bit RGB.
+// Resize filter: sharp's 'linear' kernel, fit 'fill' (aspect ratio not kept). libvips' reduce
+// widens the triangle filter by the scale factor when shrinking, i.e. it antialiases like PIL's
+// BILINEAR, which torchvision's Resize uses on PIL images; for large reductions libvips may
+// first box-shrink by an integer factor. Masks are resized by nearest neighbour (pixel centres).
+// PNG writing uses fast-png (pure JavaScript, byte-for-byte reproducible).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import sharp from 'sharp';
+import { encode as encodePng } from 'fast-png';
+import type { MaskImage, RgbImage } from '../engine/data/index.ts';
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.webp'] as const;
+
+export function isImageFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
+}
+
+function decodeError(path: string, e: unknown): Error {
+  return new Error(`image: cannot decode "${path}": ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** Decodes an image file to 8-bit RGB. */
+export async function decodeImage(path: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
+      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) { throw decodeError(path, e); }
+}
+
+/** Decodes and resizes in one pass (the documented linear filter; no shrink-on-load). */
+export async function decodeImageResized(path: string, width: number, height: number): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
+      .resize(width, height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false })
+      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) { throw decodeError(path, e); }
+}
+
+/** Width and height from the file header (no full decode). */
+export async function imageSize(path: string): Promise<{ width: number; height: number }> {
+  try {
+    const m = await sharp(path).metadata();
+    if (!m.width || !m.height) throw new Error('no size in header');
+    return { width: m.width, height: m.height };
+  } catch (e) { throw decodeError(path, e); }
+}
+
+/**
+ * Reads a mask as {0, 1}: a pixel is foreground when its largest channel is >= threshold (128:
+ * the Kvasir-SEG convention for its JPEG masks). A mask whose values are only 0 and 1 (saved as
+ * class indices, not 0/255) uses threshold 1.
+ */
+export async function readMask(path: string, threshold = 128): Promise<MaskImage> {
+  const img = await decodeImage(path);
+  const n = img.width * img.height, v = new Uint8Array(n);
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const a = img.data[3 * i], b = img.data[3 * i + 1], c = img.data[3 * i + 2];
+    v[i] = a > b ? (a > c ? a : c) : b > c ? b : c;
+    if (v[i] > max) max = v[i];
+  }
+  const t = max === 1 ? 1 : threshold;
+  for (let i = 0; i < n; i++) v[i] = v[i] >= t ? 1 : 0;
+  return { width: img.width, height: img.height, data: v };
+}
+
+/** Resizes 8-bit RGB with the documented linear filter. */
+export async function resizeImage(img: RgbImage, width: number, height: number): Promise<RgbImage> {
+  checkRgb(img, 'resizeImage');
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { kernel: 'linear', fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+/** Nearest-neighbour mask resize: output pixel (x, y) takes input pixel floor((x + 0.5) W / w). */
+export function resizeMask(mask: MaskImage, width: number, height: number): MaskImage {
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(mask.height - 1, Math.floor(((y + 0.5) * mask.height) / height));
+    for (let x = 0; x < width; x++) out[y * width + x] = mask.data[sy * mask.width + Math.min(mask.width - 1, Math.floor(((x + 0.5) * mask.width) / width))];
+  }
+  return { width, height, data: out };
+}
+
+function checkRgb(img: RgbImage, op: string): void {
+  if (img.data.length !== img.width * img.height * 3) throw new Error(`${op}: ${img.width}x${img.height} RGB needs ${img.width * img.height * 3} bytes, got ${img.data.length}`);
+}
+
+/** PNG bytes of an RGB image, or of a mask (written as 0/255 grey). */
+export function pngBytes(img: RgbImage | MaskImage, kind: 'rgb' | 'mask' = 'rgb'): Uint8Array {
+  if (kind === 'rgb') {
+    checkRgb(img, 'pngBytes');
+    return encodePng({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
+  }
+  if (img.data.length !== img.width * img.height) throw new Error(`pngBytes: ${img.width}x${img.height} mask needs ${img.width * img.height} bytes, got ${img.data.length}`);
+  return encodePng({ width: img.width, height: img.height, data: img.data.map((v) => (v ? 255 : 0)), channels: 1, depth: 8 });
+}
+
+export function writePng(path: string, img: RgbImage): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, pngBytes(img, 'rgb'));
+}
+
+export function writeMaskPng(path: string, mask: MaskImage): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, pngBytes(mask, 'mask'));
+}
+
+/** JPEG bytes (4:4:4 chroma so small coloured details survive). */
+export async function jpegBytes(img: RgbImage, quality = 95): Promise<Uint8Array> {
+  checkRgb(img, 'jpegBytes');
+  const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+export async function writeJpeg(path: string, img: RgbImage, quality = 95): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, await jpegBytes(img, quality));
+}

@@ -1,0 +1,194 @@
+// Writes the seeded synthetic datasets (engine/data/synthetic) to disk, in the layouts the
+// readers in datasets.ts read:
+//   OUT/polyp/    Kvasir-SEG layout: images/<id>.jpg, masks/<id>.png (0/255), train.txt, test.txt
+//   OUT/capsule/  class folders <class>/<file>.jpg, train_val.csv (EndoExtend24 columns, patient
+//                 ids, patient-wise folds; fold 0 is validation), class_mapping.json,
+//                 label_mapping.json (per source: original_class -> class or null)
+//   OUT/reports/  patients/<id>/*.jpg bags, masks/<id>/*.png for polyp frames, reports.csv
+//                 (patient_id, label, certain, n_frames, report), frames.csv (per-frame truth)
+// Usage:
+//   npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|all]
+//       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
+//       [--contact-sheet FILE.png]
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import sharp from 'sharp';
+import {
+  CAPSULE_SOURCES, CE24_CLASSES, assignPatientFolds, capsuleSet, overlayMask, polypSample, renderCapsule,
+  renderColonoscopy, reportSet, rng, serialiseCsv, serialiseEe24Csv, tileGrid, type Ee24Row, type RgbImage,
+} from '../engine/data/index.ts';
+import { shuffle } from '../engine/data/sampler.ts';
+import { jpegBytes, writeMaskPng } from './image.ts';
+
+export interface SynthOptions { seed?: number; width?: number; height?: number }
+
+function prepare(dir: string, force: boolean): void {
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    if (!force) throw new Error(`synth: "${dir}" exists and is not empty (pass --force to replace it)`);
+    rmSync(dir, { recursive: true });
+  }
+  mkdirSync(dir, { recursive: true });
+}
+
+async function writeJpegFile(path: string, img: RgbImage): Promise<void> {
+  writeFileSync(path, await jpegBytes(img, 95));
+}
+
+/** The polyp set in Kvasir-SEG layout; 10% of the ids (seeded) go to test.txt. */
+export async function writePolypSet(dir: string, n: number, opts: SynthOptions & { force?: boolean } = {}): Promise<{ train: string[]; test: string[] }> {
+  const seed = opts.seed ?? 0;
+  prepare(dir, opts.force ?? false);
+  mkdirSync(join(dir, 'images')); mkdirSync(join(dir, 'masks'));
+  const ids = Array.from({ length: n }, (_, i) => `polyp-${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < n; i++) {
+    const s = polypSample(seed, i, { width: opts.width, height: opts.height });
+    await writeJpegFile(join(dir, 'images', `${ids[i]}.jpg`), s.image);
+    writeMaskPng(join(dir, 'masks', `${ids[i]}.png`), s.mask);
+  }
+  const order = shuffle([...ids], rng(seed, 'polyp-split'));
+  const nTest = Math.round(0.1 * n), test = new Set(order.slice(0, nTest));
+  const train = ids.filter((id) => !test.has(id)), testIds = ids.filter((id) => test.has(id));
+  writeFileSync(join(dir, 'train.txt'), train.join('\n') + (train.length ? '\n' : ''));
+  writeFileSync(join(dir, 'test.txt'), testIds.join('\n') + (testIds.length ? '\n' : ''));
+  return { train, test: testIds };
+}
+
+/** The capsule set: class folders + train_val.csv + class_mapping.json + label_mapping.json. */
+export async function writeCapsuleSet(dir: string, n: number, opts: SynthOptions & { folds?: number; force?: boolean } = {}): Promise<Ee24Row[]> {
+  const seed = opts.seed ?? 0;
+  prepare(dir, opts.force ?? false);
+  const items = capsuleSet(seed, { n, width: opts.width, height: opts.height });
+  const folds = assignPatientFolds(items, opts.folds ?? 5, seed);
+  const rows: Ee24Row[] = [];
+  for (const it of items) {
+    mkdirSync(join(dir, it.className), { recursive: true });
+    await writeJpegFile(join(dir, it.className, it.fileName), renderCapsule(it.scene));
+    rows.push({
+      dataset: it.dataset, patient_id: it.patientId, frame_path: `${it.className}/${it.fileName}`, proposed_name: it.fileName,
+      class: it.className, fold: folds.get(it.patientId)!, original_class: it.originalClass,
+    });
+  }
+  writeFileSync(join(dir, 'train_val.csv'), serialiseEe24Csv(rows));
+  writeFileSync(join(dir, 'class_mapping.json'), JSON.stringify(Object.fromEntries(CE24_CLASSES.map((c, i) => [c, i]))) + '\n');
+  writeFileSync(join(dir, 'label_mapping.json'), JSON.stringify(CAPSULE_SOURCES, null, 2) + '\n');
+  return rows;
+}
+
+/** The report set: patient bags, masks of polyp frames, reports.csv and frames.csv. */
+export async function writeReportSet(dir: string, patients: number, opts: SynthOptions & { force?: boolean } = {}): Promise<void> {
+  const seed = opts.seed ?? 0;
+  prepare(dir, opts.force ?? false);
+  const cases = reportSet(seed, { patients, width: opts.width, height: opts.height });
+  const frameRows: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path']];
+  for (const p of cases) {
+    mkdirSync(join(dir, 'patients', p.patientId), { recursive: true });
+    for (const f of p.frames) {
+      const { image, mask } = renderColonoscopy(f.scene);
+      const framePath = `patients/${p.patientId}/${f.fileName}`;
+      await writeJpegFile(join(dir, framePath), image);
+      let maskPath = '';
+      if (f.polyp) { maskPath = `masks/${p.patientId}/${f.fileName.replace(/\.jpg$/, '.png')}`; writeMaskPng(join(dir, maskPath), mask); }
+      frameRows.push([p.patientId, framePath, f.polyp ? 1 : 0, maskPath]);
+    }
+  }
+  writeFileSync(join(dir, 'reports.csv'), serialiseCsv([
+    ['patient_id', 'label', 'certain', 'n_frames', 'report'],
+    ...cases.map((p) => [p.patientId, p.label, p.certain ? 1 : 0, p.frames.length, p.report]),
+  ]));
+  writeFileSync(join(dir, 'frames.csv'), serialiseCsv(frameRows));
+}
+
+/**
+ * A contact sheet: row 1 colonoscopy frames, row 2 the same with their masks (green), rows 3-4
+ * capsule frames, one column per class (named under the column).
+ */
+export async function writeContactSheet(path: string, seed = 0): Promise<void> {
+  const size = 224, cols = CE24_CLASSES.length, pad = 4;
+  const polyps = Array.from({ length: cols }, (_, i) => polypSample(seed, i, { width: size, height: size, polyps: i % 5 === 4 ? 0 : [0, 0.75, 0.25] }));
+  const tiles: RgbImage[] = [...polyps.map((s) => s.image), ...polyps.map((s) => overlayMask(s.image, s.mask, [0.1, 1, 0.2]))];
+  for (let row = 0; row < 2; row++) {
+    for (let k = 0; k < cols; k++) tiles.push(renderCapsule({ seed: rng(seed, 'sheet', row, k).nextU32(), width: size, height: size, label: k, tone: rng(seed, 'tone', row, k).random() }));
+  }
+  const grid = tileGrid(tiles, cols, pad);
+  const labelH = 26, W = grid.width, H = grid.height + labelH;
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const text = CE24_CLASSES.map((c, k) => `<text x="${pad + k * (size + pad) + size / 2}" y="${grid.height + 18}" font-family="DejaVu Sans" font-size="15" fill="#eee" text-anchor="middle">${esc(c)}</text>`).join('');
+  const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${text}</svg>`);
+  const base = await sharp(Buffer.from(grid.data), { raw: { width: W, height: grid.height, channels: 3 } })
+    .extend({ bottom: labelH, background: { r: 26, g: 26, b: 26 } }).raw().toBuffer();
+  mkdirSync(resolve(path, '..'), { recursive: true });
+  await sharp(base, { raw: { width: W, height: H, channels: 3 } }).composite([{ input: svg }]).png().toFile(path);
+}
+
+// ---- CLI ----------------------------------------------------------------------------------------
+
+function parseArgs(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`synth: unexpected argument "${a}"`);
+    const key = a.slice(2);
+    if (key === 'force' || key === 'help') { out[key] = '1'; continue; }
+    if (i + 1 >= argv.length) throw new Error(`synth: ${a} needs a value`);
+    out[key] = argv[++i];
+  }
+  return out;
+}
+
+function int(v: string | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`synth: --${name} "${v}" is not a non-negative integer`);
+  return n;
+}
+
+const USAGE = `usage: npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|all]
+       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
+       [--contact-sheet FILE.png]`;
+
+export async function main(argv: string[]): Promise<void> {
+  const a = parseArgs(argv);
+  if (a.help) { console.log(USAGE); return; }
+  const known = new Set(['out', 'seed', 'kind', 'n', 'n-polyp', 'n-capsule', 'n-patients', 'size', 'folds', 'force', 'contact-sheet']);
+  for (const k of Object.keys(a)) if (!known.has(k)) throw new Error(`synth: unknown option --${k}\n${USAGE}`);
+  if (!a.out && !a['contact-sheet']) throw new Error(`synth: --out or --contact-sheet is required\n${USAGE}`);
+  const seed = int(a.seed, 'seed', 0), kind = a.kind ?? 'all', force = a.force === '1';
+  if (!['polyp', 'capsule', 'reports', 'all'].includes(kind)) throw new Error(`synth: --kind "${kind}" is not polyp, capsule, reports or all`);
+  let width: number | undefined, height: number | undefined;
+  if (a.size) {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(a.size);
+    if (!m) throw new Error(`synth: --size "${a.size}" is not N or WxH`);
+    width = Number(m[1]); height = Number(m[2] ?? m[1]);
+  }
+  const n = a.n === undefined ? undefined : int(a.n, 'n', 0);
+  const t0 = Date.now();
+  if (a.out) {
+    const out = resolve(a.out);
+    if (kind === 'polyp' || kind === 'all') {
+      const k = int(a['n-polyp'], 'n-polyp', n ?? 1000);
+      const s = await writePolypSet(join(out, 'polyp'), k, { seed, width, height, force });
+      console.log(`polyp: ${k} frames (${s.train.length} train / ${s.test.length} test) -> ${join(out, 'polyp')}`);
+    }
+    if (kind === 'capsule' || kind === 'all') {
+      const k = int(a['n-capsule'], 'n-capsule', n ?? 2000);
+      const rows = await writeCapsuleSet(join(out, 'capsule'), k, { seed, width, height, folds: int(a.folds, 'folds', 5), force });
+      console.log(`capsule: ${rows.length} frames, ${new Set(rows.map((r) => r.patient_id)).size} patients -> ${join(out, 'capsule')}`);
+    }
+    if (kind === 'reports' || kind === 'all') {
+      const k = int(a['n-patients'], 'n-patients', n ?? 100);
+      await writeReportSet(join(out, 'reports'), k, { seed, width, height, force });
+      console.log(`reports: ${k} patients -> ${join(out, 'reports')}`);
+    }
+  }
+  if (a['contact-sheet']) {
+    await writeContactSheet(resolve(a['contact-sheet']), seed);
+    console.log(`contact sheet -> ${resolve(a['contact-sheet'])}`);
+  }
+  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+}
+
