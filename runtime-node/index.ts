@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import { Device, setDevice, type Debug } from '../engine/index.ts';
-import { installPollingBackoff } from './polling.ts';
+import { installPollingBackoff, gpuWait } from './polling.ts';
 
 export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'shaders');
 
@@ -52,6 +52,7 @@ export async function initNode(opts: NodeInitOptions = {}): Promise<Device> {
     isCpuAdapter: adapter.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(adapter.info.description + adapter.info.device),
     debug,
     flushEvery: opts.flushEvery,
+    awaitGpu: gpuWait,
     log: (l) => process.stderr.write(l + '\n'),
   });
   current.adapterName = `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description || adapter.info.device}`.trim();

@@ -2,25 +2,40 @@
 // while any GPU promise is pending: the main thread then spins at 100% and takes a core away
 // from a CPU Vulkan driver. This wrapper lets a polling streak spin for its first 2 ms (short
 // round trips stay fast) and then backs off to a 1 ms timer. A streak is a run of setImmediate
-// calls less than 5 ms apart. clearImmediate is wrapped so a backed-off callback can be cleared.
+// calls less than 5 ms apart; gpuWait() starts a new one. clearImmediate is wrapped so a
+// backed-off callback can be cleared.
 // Measured on lavapipe: long GPU work 40-60% faster (see PLATFORM.md, `npm run bench`).
 
 const SPIN_MS = 2;
 const GAP_MS = 5;
 let installed = false;
+let enabled = true;
+let last = -Infinity;
+
+/** Turns the back-off off (plain setImmediate spinning) or back on; benchmarks compare the two. */
+export function setPollingBackoff(on: boolean): void { enabled = on; }
+
+/**
+ * Marks the start of a GPU wait, so that its polling spins for the first SPIN_MS even when it
+ * follows the previous wait closely (a loop of small readbacks would otherwise pay the 1 ms timer
+ * every time). Meant as the device's `awaitGpu` hook.
+ */
+export function gpuWait<T>(p: Promise<T>): Promise<T> {
+  last = -Infinity;
+  return p;
+}
 
 export function installPollingBackoff(): void {
   if (installed) return;
   installed = true;
   const realSet = globalThis.setImmediate;
   const realClear = globalThis.clearImmediate;
-  let last = -Infinity;
   let streakStart = 0;
   const set = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => {
     const now = performance.now();
     if (now - last > GAP_MS) streakStart = now;
     last = now;
-    if (now - streakStart < SPIN_MS) return realSet(fn, ...args);
+    if (!enabled || now - streakStart < SPIN_MS) return realSet(fn, ...args);
     return setTimeout(fn, 1, ...args);
   }) as unknown as typeof setImmediate;
   globalThis.setImmediate = Object.assign(set, { __promisify__: realSet.__promisify__ });

@@ -12,7 +12,7 @@
 // hue) where albumentations shuffles it; contrast blends with the grey mean of the input image
 // times the brightness factor; grid-distortion cells are renormalised to span the image exactly.
 import { Tensor, fmt, noGrad } from '../tensor.ts';
-import { Params, grid, launch } from '../ops/kernel.ts';
+import { augmentBlur, augmentWarp, augmentColor } from '../ops/augment.ts';
 import { mean, sum, mul, tensor } from '../ops/index.ts';
 import { Rng } from './random.ts';
 
@@ -122,14 +122,6 @@ function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [n
   return [Math.floor((w - cw) / 2), Math.floor((h - ch) / 2), cw, ch];
 }
 
-function warp(x: Tensor, params: Tensor, steps: number, size: [number, number], mode: 0 | 1): Tensor {
-  const [b, c, hin, win] = x.shape;
-  const out = Tensor.empty([b, c, size[0], size[1]], 'f32', 'augment-warp');
-  launch({ op: 'augment-warp', shader: 'augment-warp', inputs: [x, params], outputs: [out],
-    uniforms: new Params().u32(b, c, hin, win, size[0], size[1], steps, 8 + 2 * steps, mode), workgroups: grid(out.size) });
-  return out;
-}
-
 /**
  * Augments a batch: images [B, 3, H, W] in [0, 1] (and optionally masks [B, 1, H, W] in {0, 1})
  * -> images [B, 3, size] (normalised if configured) and masks [B, 1, size] still in {0, 1}.
@@ -148,18 +140,16 @@ export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentC
     let img = images;
     if (ps.some((p) => p.blur[1] > 0)) {
       const bp = tensor(ps.flatMap((p) => p.blur), [b, 2]);
-      const [bb, cc, hh, ww] = img.shape;
-      for (const dir of [0, 1]) {
-        const o = Tensor.empty(img.shape, 'f32', 'augment-blur');
-        launch({ op: 'augment-blur', shader: 'augment-blur', inputs: [img, bp], outputs: [o], uniforms: new Params().u32(bb, cc, hh, ww, dir), workgroups: grid(o.size) });
+      for (const dir of [0, 1] as const) {
+        const o = augmentBlur(img, bp, dir);
         if (img !== images) img.dispose();
         img = o;
       }
       bp.dispose();
     }
-    const warped = warp(img, geo, steps, cfg.size, 0);
+    const warped = augmentWarp(img, geo, steps, cfg.size, 0);
     if (img !== images) img.dispose();
-    const outMasks = masks ? warp(masks, geo, steps, cfg.size, 1) : null;
+    const outMasks = masks ? augmentWarp(masks, geo, steps, cfg.size, 1) : null;
     geo.dispose();
     const nm = cfg.normalize ?? { mean: [0, 0, 0], std: [1, 1, 1] };
     const cp = tensor(ps.flatMap((p) => p.color), [b, 4]);
@@ -168,9 +158,7 @@ export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentC
     const greyW = tensor([0.299, 0.587, 0.114], [3]);
     const weighted = mul(chMean, greyW);
     const greyMean = sum(weighted, 1);
-    const out = Tensor.empty(warped.shape, 'f32', 'augment-color');
-    launch({ op: 'augment-color', shader: 'augment-color', inputs: [warped, cp, greyMean], outputs: [out],
-      uniforms: new Params().u32(b, cfg.size[0] * cfg.size[1]).f32(...nm.mean, ...nm.std), workgroups: grid(b * cfg.size[0] * cfg.size[1]) });
+    const out = augmentColor(warped, cp, greyMean, nm.mean, nm.std);
     for (const t of [warped, cp, chMean, greyW, weighted, greyMean]) t.dispose();
     return { images: out, masks: outMasks, params: ps };
   });

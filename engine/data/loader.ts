@@ -47,6 +47,13 @@ export class Loader<T, B> {
    * ahead; a checkpoint saves this state so a resumed run continues with the next unseen batch.
    */
   stateDict(): DataOrderState { return this.consumed; }
+
+  /** Continues from a saved stateDict(); only before the first next(). */
+  loadStateDict(s: DataOrderState): void {
+    if (this.queue.length > 0) throw new Error('Loader.loadStateDict: call it before the first next()');
+    this.o.order.loadStateDict(s);
+    this.consumed = s;
+  }
 }
 
 /** RGB images (HWC, 8-bit) -> Float32 [B, 3, H, W] in [0, 1]; all images must share a size. */

@@ -1,5 +1,15 @@
 // Matmul kernels, chosen per adapter. The naive kernel (one invocation per output) is the
-// reference every other kernel is tested against.
+// reference every other kernel is tested against (test/engine/matmul-kernels.test.ts).
+// - blocked: register blocking, 16x16 outputs per invocation, no shared memory or barriers, for
+//   CPU Vulkan drivers, where loads (done lane by lane) and barriers are what cost and arithmetic
+//   per load is the lever (PLATFORM.md). Tried on lavapipe at 512^3, interleaved runs, GFLOP/s
+//   per CPU-second on a loaded machine: 16x16 per invocation ~10-12, 8x16 ~7-11, 8x8 ~7-9,
+//   4x4 ~4, naive ~1; workgroup shape (2x4 to 8x4) mattered little; vec4 loads for the
+//   contiguous case were not faster, nor were rows shared by a whole workgroup.
+// - tiled: 64x64 shared-memory tiles, 16x16 workgroups, 4x4 per invocation, K-step 16: the
+//   classic GPU scheme (Volkov & Demmel, "Benchmarking GPUs to tune dense linear algebra", 2008;
+//   tfjs-backend-webgpu's matmul_packed).
+// Benchmarks: `npm run bench matmul`.
 import { device, type Tensor } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
 
@@ -11,21 +21,32 @@ export interface MatmulArgs {
   sam: number; sak: number; sbk: number; sbn: number;
 }
 
-export type MatmulKernelName = 'naive';
+export const MATMUL_KERNELS = ['naive', 'blocked', 'tiled'] as const;
+export type MatmulKernelName = (typeof MATMUL_KERNELS)[number];
+
+// Register block of matmul-blocked.wgsl: TM rows x 4*TN4 columns per invocation, WGX x WGY
+// invocations per workgroup.
+const BLOCKED = { TM: 16, TN4: 4, WGX: 4, WGY: 4 };
+const TILE = 64;
+const SHADER: Record<MatmulKernelName, string> = { naive: 'matmul-naive', blocked: 'matmul-blocked', tiled: 'matmul-tiled' };
 
 let forced: MatmulKernelName | null = null;
 
 /** Forces one kernel (tests and benchmarks compare them); null restores the per-adapter choice. */
-export function useMatmulKernel(name: MatmulKernelName | null): void { forced = name; }
-
-export function chooseMatmulKernel(): MatmulKernelName {
-  if (forced) return forced;
-  void device();
-  return 'naive';
+export function useMatmulKernel(name: MatmulKernelName | null): void {
+  if (name !== null && !MATMUL_KERNELS.includes(name)) {
+    throw new Error(`useMatmulKernel: unknown kernel '${name}', expected one of ${MATMUL_KERNELS.join(', ')}`);
+  }
+  forced = name;
 }
 
-function uniforms(x: MatmulArgs): Params {
-  const nb = x.batch.reduce((p, d) => p * d, 1);
+/** The forced kernel if any, else register blocking on CPU drivers and shared-memory tiles on GPUs. */
+export function chooseMatmulKernel(): MatmulKernelName {
+  if (forced) return forced;
+  return device().isCpuAdapter ? 'blocked' : 'tiled';
+}
+
+function uniforms(x: MatmulArgs, nb: number): Params {
   const pad = (v: number[], fill: number) => [...Array(4 - v.length).fill(fill), ...v];
   return new Params().vec4(pad(x.batch, 1)).vec4(pad(x.bsa, 0)).vec4(pad(x.bsb, 0))
     .u32(nb, x.m, x.n, x.k, x.sam, x.sak, x.sbk, x.sbn);
@@ -34,9 +55,23 @@ function uniforms(x: MatmulArgs): Params {
 export function matmulKernel(x: MatmulArgs): void {
   const nb = x.batch.reduce((p, d) => p * d, 1);
   const name = chooseMatmulKernel();
+  let workgroups: [number, number, number];
+  let params: Record<string, number> | undefined;
   switch (name) {
     case 'naive':
-      launch({ op: 'matmul', shader: 'matmul-naive', inputs: [x.a, x.b], outputs: [x.out], uniforms: uniforms(x),
-        workgroups: [Math.ceil(x.n / 8), Math.ceil(x.m / 8), nb] });
+      workgroups = [Math.ceil(x.n / 8), Math.ceil(x.m / 8), nb];
+      break;
+    case 'blocked':
+      params = BLOCKED;
+      workgroups = [Math.ceil(x.n / (4 * BLOCKED.TN4 * BLOCKED.WGX)), Math.ceil(x.m / (BLOCKED.TM * BLOCKED.WGY)), nb];
+      break;
+    case 'tiled':
+      workgroups = [Math.ceil(x.n / TILE), Math.ceil(x.m / TILE), nb];
+      break;
   }
+  const max = device().limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups.some((w) => w > max)) {
+    throw new Error(`matmul: batch ${nb}, m ${x.m}, n ${x.n} needs ${workgroups.join('x')} workgroups of the ${name} kernel; this adapter allows ${max} per dimension`);
+  }
+  launch({ op: 'matmul', shader: SHADER[name], params, inputs: [x.a, x.b], outputs: [x.out], uniforms: uniforms(x, nb), workgroups });
 }

@@ -6,7 +6,7 @@
 // Evaluate with the averaged weights by loading them into a second instance of the model:
 // `evalModel.loadStateDict(ema.stateDict())`.
 import { Tensor, noGrad } from '../tensor.ts';
-import { Params, grid, launch } from '../ops/kernel.ts';
+import { emaUpdate } from '../ops/fused-update.ts';
 import { clone } from '../ops/movement.ts';
 import { copy_, packFlat, type Module } from '../nn/module.ts';
 
@@ -38,10 +38,7 @@ export class ModelEma {
     }
     noGrad(() => {
       const scratch = packFlat(this.floats.map(({ name }) => sd.get(name)!), 'ModelEma', true);
-      this.slabs.forEach((slab, i) => launch({
-        op: 'ModelEma', shader: 'optim-ema', inputs: [scratch.slabs[i]], outputs: [slab],
-        uniforms: new Params().u32(slab.size).f32(decay), workgroups: grid(slab.size),
-      }));
+      this.slabs.forEach((slab, i) => emaUpdate(scratch.slabs[i], slab, decay));
       for (const t of [...scratch.windows, ...scratch.slabs]) t.dispose();
       for (const { name, ema } of this.others) copy_(ema, sd.get(name)!, 'ModelEma');
     });

@@ -20,7 +20,7 @@
 // optim_factory.param_groups_weight_decay and param_groups_layer_decay, BEiT
 // (Bao et al. 2021, github.com/microsoft/unilm beit/optim_factory.py: get_layer_id_for_vit).
 import { Tensor, fmt, noGrad } from '../tensor.ts';
-import { Params, grid, launch } from '../ops/kernel.ts';
+import { optimizerUpdate } from '../ops/fused-update.ts';
 import { FLAT_CHUNK, copy_, flatHomeOf, packFlat } from '../nn/module.ts';
 import { zeros } from '../ops/creation.ts';
 
@@ -154,10 +154,7 @@ export abstract class Optimizer<O extends OptimizerOptions> {
       if (active > 0) {
         const hyper = Tensor.fromArray(rows, [rows.length], 'f32', `${name}-hyper`);
         for (const s of this.slabs) {
-          launch({
-            op: name, shader: this.kernel.shader, inputs: [s.owner, hyper, s.grads], outputs: [s.params, ...s.states],
-            uniforms: new Params().u32(s.size), workgroups: grid(s.size),
-          });
+          optimizerUpdate(name, this.kernel.shader, s.owner, hyper, s.grads, s.params, s.states, s.size);
         }
         hyper.dispose();
         for (const e of this.entries) if (e.local && e.param.grad) copy_(e.param, e.local, name);

@@ -39,6 +39,13 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('only engine/ops/* dispatches kernels', () => {
+    const offenders = files(join(ROOT, 'engine'))
+      .filter((f) => !relative(ROOT, f).startsWith('engine/ops/') && /\blaunch\(/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(ROOT, f));
+    expect(offenders).toEqual([]);
+  });
+
   it('every shader an op names exists, and every shader is used by some op', () => {
     const shaders = new Set(readdirSync(join(ROOT, 'shaders')).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5)));
     const src = files(join(ROOT, 'engine')).map((f) => readFileSync(f, 'utf8')).join('\n');

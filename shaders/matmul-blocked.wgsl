@@ -1,0 +1,62 @@
+// Register-blocked matmul: each invocation computes a TM x (4*TN4) block of C with no shared
+// memory and no barriers. Same uniforms and semantics as matmul-naive.wgsl (batch broadcasting
+// through per-batch strides, transposes through sam/sak/sbk/sbn). Rows and columns past the edge
+// are clamped to the last one (loads stay in range, the inner loop has no branches) and their
+// results are not stored. On a CPU Vulkan driver loads dominate, so the lever is arithmetic per
+// load: TM + 4*TN4 loads feed 4*TM*TN4 multiply-adds per k.
+struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+const TM = {{TM}}u;
+const TN4 = {{TN4}}u;
+
+@compute @workgroup_size({{WGX}}, {{WGY}})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let r0 = gid.y * TM;
+  let c0 = gid.x * TN4 * 4u;
+  let bi = gid.z;
+  if (r0 >= u.m || c0 >= u.n || bi >= u.batch) { return; }
+  var rem = bi;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let s = u.bshape[d];
+    oa += (rem % s) * u.bsa[d];
+    ob += (rem % s) * u.bsb[d];
+    rem = rem / s;
+  }
+  var ra: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { ra[i] = oa + min(r0 + i, u.m - 1u) * u.sam; }
+  var cb: array<vec4<u32>, TN4>;
+  for (var j = 0u; j < TN4; j++) {
+    cb[j] = ob + min(vec4u(c0 + 4u * j) + vec4u(0u, 1u, 2u, 3u), vec4u(u.n - 1u)) * u.sbn;
+  }
+  var acc: array<vec4<f32>, TM * TN4>;
+  for (var k = 0u; k < u.k; k++) {
+    let ka = k * u.sak;
+    let kb = k * u.sbk;
+    var bv: array<vec4<f32>, TN4>;
+    for (var j = 0u; j < TN4; j++) {
+      let o = cb[j] + kb;
+      bv[j] = vec4f(b[o.x], b[o.y], b[o.z], b[o.w]);
+    }
+    for (var i = 0u; i < TM; i++) {
+      let av = a[ra[i] + ka];
+      for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += av * bv[j]; }
+    }
+  }
+  let oc = bi * u.m * u.n;
+  for (var i = 0u; i < TM; i++) {
+    let r = r0 + i;
+    if (r >= u.m) { break; }
+    for (var j = 0u; j < TN4; j++) {
+      for (var l = 0u; l < 4u; l++) {
+        let col = c0 + 4u * j + l;
+        if (col < u.n) { c[oc + r * u.n + col] = acc[i * TN4 + j][l]; }
+      }
+    }
+  }
+}
