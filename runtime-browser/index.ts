@@ -2,7 +2,7 @@
 // all the browser offers), requesting the adapter's own limits, and hands the engine the same
 // shader text Node uses. The shader record comes from the `virtual:shaders` module, which the
 // esbuild bundle (runtime-browser/build.ts) fills from ../shaders/*.wgsl at build time.
-import { Device, setDevice, type Debug } from '../engine/index.ts';
+import { Device, setDevice, deviceDescriptor, isCpuAdapter, describeAdapter, type Debug } from '../engine/index.ts';
 // @ts-expect-error: resolved by the bundler plugin in build.ts
 import shaders from 'virtual:shaders';
 
@@ -32,23 +32,16 @@ export async function initBrowser(opts: BrowserInitOptions = {}): Promise<{ devi
     adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
   }
   if (!adapter) throw new NoWebGPUError(NO_ADAPTER);
-  // Compatibility adapters start with low default limits: always ask for what the adapter has.
-  const requiredLimits: Record<string, number> = {};
-  for (const key in adapter.limits) {
-    const v = (adapter.limits as unknown as Record<string, number>)[key];
-    if (typeof v === 'number') requiredLimits[key] = v;
-  }
-  const wanted: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
-  const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
-  const gpuDevice = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'engine' });
+  // Compatibility adapters start with low default limits: deviceDescriptor asks for the adapter's own.
+  const gpuDevice = await adapter.requestDevice(deviceDescriptor(adapter));
   const info = adapter.info;
   current = new Device({
     device: gpuDevice,
     shaders: shaders as Record<string, string>,
-    isCpuAdapter: info.architecture === 'software' || /swiftshader|llvmpipe|lavapipe/i.test(`${info.description} ${info.device} ${info.architecture}`),
+    isCpuAdapter: isCpuAdapter(info),
     debug: opts.debug ?? 0,
   });
-  const adapterName = `${info.vendor} ${info.architecture} ${info.description || info.device}`.trim() || 'WebGPU adapter';
+  const adapterName = describeAdapter(info);
   current.adapterName = adapterName;
   setDevice(current);
   return { device: current, featureLevel, adapterName };

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
-import { Device, setDevice, type Debug } from '../engine/index.ts';
+import { Device, setDevice, deviceDescriptor, isCpuAdapter, describeAdapter, type Debug } from '../engine/index.ts';
 import { installPollingBackoff, gpuWait } from './polling.ts';
 
 export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'shaders');
@@ -36,26 +36,19 @@ export async function initNode(opts: NodeInitOptions = {}): Promise<Device> {
   gpu ??= create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER);
-  const requiredLimits: Record<string, number> = {};
-  for (const key in adapter.limits) {
-    const v = (adapter.limits as unknown as Record<string, number>)[key];
-    if (typeof v === 'number') requiredLimits[key] = v;
-  }
-  const wanted: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
-  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
-  const gpuDevice = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'engine' });
+  const gpuDevice = await adapter.requestDevice(deviceDescriptor(adapter));
   const envDebug = Number(process.env.DEBUG ?? 0);
   const debug = (opts.debug ?? (Number.isFinite(envDebug) ? Math.min(3, Math.max(0, envDebug)) : 0)) as Debug;
   current = new Device({
     device: gpuDevice,
     shaders: loadShaders(),
-    isCpuAdapter: adapter.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(adapter.info.description + adapter.info.device),
+    isCpuAdapter: isCpuAdapter(adapter.info),
     debug,
     flushEvery: opts.flushEvery,
     awaitGpu: gpuWait,
     log: (l) => process.stderr.write(l + '\n'),
   });
-  current.adapterName = `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description || adapter.info.device}`.trim();
+  current.adapterName = describeAdapter(adapter.info);
   setDevice(current);
   return current;
 }
