@@ -17,3 +17,6 @@ export * from './join.ts';
 export * from './pad.ts';
 export * from './indexing.ts';
 export * from './dropout.ts';
+export * from './conv.ts';
+export * from './pool.ts';
+export * from './interpolate.ts';

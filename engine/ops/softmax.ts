@@ -45,8 +45,10 @@ function forward(kind: Kind, x: Tensor, l: RowLayout): Tensor {
   return y;
 }
 
+const BACKWARD_SHADER: Record<Kind, string> = { softmax: 'softmax-backward', 'log-softmax': 'log-softmax-backward' };
+
 function backwardKernel(kind: Kind, y: Tensor, dy: Tensor, l: RowLayout): Tensor {
-  const op = `${kind}-backward`;
+  const op = BACKWARD_SHADER[kind];
   if (dy.shape.length !== y.shape.length || dy.shape.some((d, i) => d !== y.shape[i])) {
     throw new Error(`${op}: gradient ${fmt(dy.shape)} does not match output ${fmt(y.shape)}`);
   }
