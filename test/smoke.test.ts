@@ -19,6 +19,11 @@ describe('smoke', () => {
     expect(Array.from(await permute(a, [1, 0]).data())).toEqual([1, 4, 2, 5, 3, 6]);
     expect((await exp(tensor([0], [1])).data())[0]).toBeCloseTo(1);
   });
+  it('integer tensors take scalar operands (regression: add_scalar ran before the dtype check)', async () => {
+    const t = tensor([1, 2, 3], [3], 'i32');
+    expect(Array.from(await add(t, 5).data())).toEqual([6, 7, 8]);
+    expect(Array.from(await mul(t, 2).data())).toEqual([2, 4, 6]);
+  });
   it('tidy frees intermediates; rng reproduces', async () => {
     const base = device().liveBuffers;
     const r = tidy(() => sum(mul(randn([100]), 2)));

@@ -9,9 +9,8 @@ import { unary, binary, whereRaw, lift, type Operand } from './elementwise.ts';
 export function add(a: Operand, b: Operand): Tensor {
   if (typeof a === 'number') return add(b, a);
   if (typeof b === 'number') {
-    const y = unary('add_scalar', a, b);
     if (a.dtype !== 'f32') return binary('add', a, lift(b, a));
-    return record(y, 'add', [a], (dy) => [dy]);
+    return record(unary('add_scalar', a, b), 'add', [a], (dy) => [dy]);
   }
   return record(binary('add', a, b), 'add', [a, b], (dy) => [dy, dy]);
 }
