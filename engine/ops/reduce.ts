@@ -65,9 +65,18 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
   const t = WGSL_TYPE[x.dtype];
   const [lo, hi] = LIMITS[x.dtype];
   const init = KIND[kind].init.replace('{{T}}', t).replace('MIN', lo).replace('MAX', hi);
+  const params = { T: t, INIT: init, ACC: KIND[kind].acc, FINAL: final };
+  // One strided run per output and enough outputs to keep the device busy (or short runs): one
+  // invocation per output (reduce-serial.wgsl). Otherwise a workgroup per output (reduce.wgsl).
+  if (g.rshape.length <= 1 && (rows >= 256 || count <= 256)) {
+    launch({
+      op, shader: 'reduce-serial', inputs: [x], outputs: [out], params,
+      uniforms: new Params().dims(g.kshape).dims(g.kstr).u32(rows, count, g.kshape.length, g.rstr[0] ?? 0), workgroups: grid(rows),
+    });
+    return out;
+  }
   launch({
-    op, shader: 'reduce', inputs: [x], outputs: [out],
-    params: { T: t, INIT: init, ACC: KIND[kind].acc, FINAL: final },
+    op, shader: 'reduce', inputs: [x], outputs: [out], params,
     uniforms: new Params().dims(g.kshape).dims(g.kstr).dims(g.rshape).dims(g.rstr).u32(rows, count, g.kshape.length, g.rshape.length),
     workgroups: grid(rows, 1),
   });
