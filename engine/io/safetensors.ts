@@ -140,7 +140,8 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Pa
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const { name, begin, end } of spans) {
     const e = h[name] as { dtype: SafetensorsDType; shape: number[] };
-    const buf = bytes.slice(dataStart + begin, dataStart + end).buffer; // a copy: aligned
+    // A copy (aligned for the typed array). Uint8Array's own slice: a Node Buffer's slice() is a view.
+    const buf = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end).buffer;
     tensors[name] = { dtype: e.dtype, shape: [...e.shape], data: decode(name, e.dtype, buf, opts) };
   }
   return { header: h, metadata, tensors };

@@ -21,6 +21,15 @@ function build(header: unknown, data: Uint8Array, headerText?: string): Uint8Arr
 }
 
 describe('parseSafetensors', () => {
+  it('reads a Node Buffer (readFileSync) like a Uint8Array (regression: Buffer.slice is a view)', () => {
+    const fromBuffer = parseSafetensors(readFileSync(join(FIX, 'basic.safetensors')));
+    const fromArray = parseSafetensors(file('basic'));
+    for (const [k, t] of Object.entries(fromArray.tensors)) {
+      expect(fromBuffer.tensors[k].data.length, k).toBe(t.data.length);
+      expect(Array.from(fromBuffer.tensors[k].data as ArrayLike<number>), k).toEqual(Array.from(t.data as ArrayLike<number>));
+    }
+  });
+
   for (const name of ['basic', 'names', 'legacy_order']) {
     it(`${name}: exact values, dtypes, shapes and metadata`, () => {
       const exp = expected[name];
