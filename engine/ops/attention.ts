@@ -1,0 +1,90 @@
+// Scaled dot-product attention, PyTorch's F.scaled_dot_product_attention semantics (additive
+// float mask, default scale 1/sqrt(D)), as one fused kernel forward and a fused backward.
+//
+// Forward: FlashAttention (Dao et al. 2022, arXiv 2205.14135) with an online softmax (Milakov &
+// Gimelshein 2018, arXiv 1805.02867): keys/values are visited in blocks, the Lq x Lk matrix is
+// never stored, and the per-row logsumexp is kept for the backward.
+// Backward: FlashAttention-2 (Dao 2023, arXiv 2307.08691): P is recomputed blockwise from q, k
+// and the logsumexp; delta_i = rowsum(dO_i * O_i); one kernel loops over key blocks for dQ and
+// another over query blocks for dK/dV, so every output element has one writer (no atomics).
+//
+// The kernels are laid out for CPU drivers (register blocking, no workgroup memory or barriers;
+// see shaders/attention-forward.wgsl); a shared-memory tiled variant for GPUs would be chosen
+// per adapter as matmul does. `attentionReference` builds the same function from matmul and
+// softmax ops; tests and the benchmark use it as the oracle. The fused path covers head dims
+// (q/k and v) that are multiples of 4 up to 128; other head dims, and masks that require a
+// gradient, take the reference path. Fully masked rows give NaN, as PyTorch's math path.
+import { Tensor, fmt, isGradEnabled } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { broadcastStrides } from './elementwise.ts';
+import { add, mul } from './math.ts';
+import { matmul } from './matmul.ts';
+import { softmax } from './softmax.ts';
+import { attentionForward, attentionBackward, MAX_FUSED_HEAD_DIM, type AttnDims } from './attention-kernels.ts';
+
+const OP = 'scaled_dot_product_attention';
+
+export interface AttentionOptions {
+  /** Additive mask broadcastable to [B, H, Lq, Lk] (use a large negative value to mask out). */
+  mask?: Tensor | null;
+  /** Multiplies q k^T; default 1 / sqrt(D). */
+  scale?: number;
+}
+
+function check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): void {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.ndim !== 4) throw new Error(`${OP}: ${name} must be [B, H, L, D], got ${fmt(t.shape)}`);
+    if (t.dtype !== 'f32') throw new Error(`${OP}: ${name} has dtype ${t.dtype}, expected f32`);
+  }
+  const [b, h, lq, d] = q.shape;
+  const [bk, hk, lk, dk] = k.shape;
+  const [bv, hv, lv] = v.shape;
+  if (bk !== b || bv !== b || hk !== h || hv !== h || lv !== lk || dk !== d) {
+    throw new Error(`${OP}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not match (expected q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv])`);
+  }
+  if (lq === 0 || lk === 0 || d === 0 || v.shape[3] === 0) throw new Error(`${OP}: empty dimension in q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
+  if (mask) {
+    if (mask.dtype !== 'f32') throw new Error(`${OP}: mask has dtype ${mask.dtype}; expected an additive f32 mask`);
+    const full = [b, h, lq, lk];
+    const fits = mask.ndim <= 4 && mask.shape.every((x, i) => x === 1 || x === full[4 - mask.ndim + i]);
+    if (!fits) throw new Error(`${OP}: mask ${fmt(mask.shape)} does not broadcast to [B, H, Lq, Lk] = ${fmt(full)}`);
+  }
+}
+
+/**
+ * softmax(scale * q k^T + mask) v. q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv]
+ * -> [B, H, Lq, Dv].
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const mask = opts.mask ?? null;
+  check(q, k, v, mask);
+  const [batch, heads, lq, d] = q.shape;
+  const [lk, dv] = [k.shape[2], v.shape[3]];
+  const fusable = (n: number) => n <= MAX_FUSED_HEAD_DIM && n % 4 === 0;
+  if (!fusable(d) || !fusable(dv) || (mask?.requiresGrad && isGradEnabled())) {
+    return attentionReference(q, k, v, opts);
+  }
+  if (batch * heads > 65535) throw new Error(`${OP}: B * H = ${batch * heads} exceeds 65535 (one grid row per batch-head)`);
+  const ms = mask ? broadcastStrides(mask.shape, [batch, heads, lq, lk]) : [0, 0, 0, 0];
+  const dims: AttnDims = {
+    batch, heads, lq, lk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), mask,
+    maskStrides: [ms[0], ms[1], ms[2], ms[3]],
+  };
+  const { out, lse } = attentionForward(q, k, v, dims);
+  record(out, OP, [q, k, v], (dout) => {
+    const g = attentionBackward(q, k, v, out, lse, dout, dims, { dq: q.requiresGrad, dkv: k.requiresGrad || v.requiresGrad });
+    if (!k.requiresGrad) g.dk?.dispose();
+    if (!v.requiresGrad) g.dv?.dispose();
+    return [g.dq, k.requiresGrad ? g.dk : null, v.requiresGrad ? g.dv : null];
+  });
+  if (!out.gradFn) lse.dispose();
+  return out;
+}
+
+/** The unfused oracle: matmul, softmax, matmul; materialises the [B, H, Lq, Lk] scores. */
+export function attentionReference(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  let s = mul(matmul(q, k, { transB: true }), scale); // [B, H, Lq, D] x [B, H, Lk, D] -> [B, H, Lq, Lk]
+  if (opts.mask) s = add(s, opts.mask);
+  return matmul(softmax(s, -1), v); // [B, H, Lq, Lk] x [B, H, Lk, Dv] -> [B, H, Lq, Dv]
+}

@@ -1,0 +1,131 @@
+// Attention backward, step 3: dK and dV, one key row per invocation, queries visited in blocks
+// of 8 (FlashAttention-2 backward, Dao 2023, arXiv 2307.08691, its loop over query blocks; each
+// invocation owns its key's gradients, so there are no atomics):
+//   P_ij = exp(scale * q_i . k_j + mask_ij - lse_i),   dV_j = sum_i P_ij dO_i,
+//   dS_ij = P_ij (dO_i . v_j - delta_i),                dK_j = scale * sum_i dS_ij q_i.
+// lse_i and delta_i come interleaved in `ld` (attention-backward-delta.wgsl). Same layout
+// choices as attention-forward.wgsl: no workgroup memory, uniform query-side loads, and the
+// output rows are the accumulators; R key rows per invocation share each query-side load.
+// Head dims are multiples of 4; function-scope arrays are initialised explicitly (see there).
+struct U { mstride: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, hasMask: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> mask: array<f32>;
+@group(0) @binding(5) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> ld: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dk: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dv: array<vec4<f32>>;
+
+// Chunk c (elements 4c..4c+3) of row j; rows are d/4 (q, k) or dv/4 (v, dO) vec4s long.
+fn q4(j: u32, c: u32) -> vec4<f32> { return q[j * (u.d / 4u) + c]; }
+fn k4(j: u32, c: u32) -> vec4<f32> { return k[j * (u.d / 4u) + c]; }
+fn v4(j: u32, c: u32) -> vec4<f32> { return v[j * (u.dv / 4u) + c]; }
+fn do4(j: u32, c: u32) -> vec4<f32> { return dout[j * (u.dv / 4u) + c]; }
+fn dk4(j: u32, c: u32) -> vec4<f32> { return dk[j * (u.d / 4u) + c]; }
+fn dv4(j: u32, c: u32) -> vec4<f32> { return dv[j * (u.dv / 4u) + c]; }
+fn setDk4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { dk[j * (u.d / 4u) + c] = x; } }
+fn setDv4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { dv[j * (u.dv / 4u) + c] = x; } }
+
+// Mask values of 8 consecutive positions from `i0` (clamped in range), or zeros without a mask.
+fn mask8(base: u32, i0: u32) -> array<vec4<f32>, 2> {
+  if (u.hasMask == 0u) { return array<vec4<f32>, 2>(); }
+  let last = vec4(u.lq - 1u);
+  let ia = base + min(i0 + vec4(0u, 1u, 2u, 3u), last) * u.mstride.z;
+  let ib = base + min(i0 + vec4(4u, 5u, 6u, 7u), last) * u.mstride.z;
+  return array<vec4<f32>, 2>(vec4(mask[ia.x], mask[ia.y], mask[ia.z], mask[ia.w]), vec4(mask[ib.x], mask[ib.y], mask[ib.z], mask[ib.w]));
+}
+
+const WG = 32u;
+const R = 4u;
+
+@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let bh = wid.y;
+  let b = bh / u.heads;
+  let h = bh % u.heads;
+  let d4 = u.d / 4u;
+  let nv4 = u.dv / 4u;
+  let q0 = bh * u.lq;
+  // Keys wid.x * WG * R + r * WG + lid.x; keys past Lk repeat the last key and store nothing.
+  var kr = array<u32, R>();
+  var live = array<bool, R>();
+  var mb = array<u32, R>();
+  for (var r = 0u; r < R; r++) {
+    let key = wid.x * WG * R + r * WG + lid.x;
+    live[r] = key < u.lk;
+    kr[r] = bh * u.lk + min(key, u.lk - 1u);
+    mb[r] = b * u.mstride.x + h * u.mstride.y + min(key, u.lk - 1u) * u.mstride.w;
+  }
+  if (!live[0]) { return; }
+  for (var r = 0u; r < R; r++) {
+    for (var c = 0u; c < d4; c++) { setDk4(kr[r], c, vec4(0.0), live[r]); }
+    for (var c = 0u; c < nv4; c++) { setDv4(kr[r], c, vec4(0.0), live[r]); }
+  }
+
+  for (var i0 = 0u; i0 < u.lq; i0 += 8u) {
+    let last = vec4(u.lq - 1u);
+    let ia = q0 + min(i0 + vec4(0u, 1u, 2u, 3u), last);
+    let ib = q0 + min(i0 + vec4(4u, 5u, 6u, 7u), last);
+    var sa = array<vec4<f32>, R>();
+    var sb = array<vec4<f32>, R>();
+    var ga = array<vec4<f32>, R>();
+    var gb = array<vec4<f32>, R>();
+    for (var c = 0u; c < d4; c++) {
+      let x0 = q4(ia.x, c); let x1 = q4(ia.y, c); let x2 = q4(ia.z, c); let x3 = q4(ia.w, c);
+      let x5 = q4(ib.x, c); let x6 = q4(ib.y, c); let x7 = q4(ib.z, c); let x8 = q4(ib.w, c);
+      for (var r = 0u; r < R; r++) {
+        let y = k4(kr[r], c);
+        sa[r] += vec4(dot(y, x0), dot(y, x1), dot(y, x2), dot(y, x3));
+        sb[r] += vec4(dot(y, x5), dot(y, x6), dot(y, x7), dot(y, x8));
+      }
+    }
+    for (var c = 0u; c < nv4; c++) {
+      let g0 = do4(ia.x, c); let g1 = do4(ia.y, c); let g2 = do4(ia.z, c); let g3 = do4(ia.w, c);
+      let g5 = do4(ib.x, c); let g6 = do4(ib.y, c); let g7 = do4(ib.z, c); let g8 = do4(ib.w, c);
+      for (var r = 0u; r < R; r++) {
+        let y = v4(kr[r], c);
+        ga[r] += vec4(dot(y, g0), dot(y, g1), dot(y, g2), dot(y, g3));
+        gb[r] += vec4(dot(y, g5), dot(y, g6), dot(y, g7), dot(y, g8));
+      }
+    }
+    let lsea = vec4(ld[2u * ia.x], ld[2u * ia.y], ld[2u * ia.z], ld[2u * ia.w]);
+    let lseb = vec4(ld[2u * ib.x], ld[2u * ib.y], ld[2u * ib.z], ld[2u * ib.w]);
+    let dela = vec4(ld[2u * ia.x + 1u], ld[2u * ia.y + 1u], ld[2u * ia.z + 1u], ld[2u * ia.w + 1u]);
+    let delb = vec4(ld[2u * ib.x + 1u], ld[2u * ib.y + 1u], ld[2u * ib.z + 1u], ld[2u * ib.w + 1u]);
+    let va = i0 + vec4(0u, 1u, 2u, 3u) < vec4(u.lq);
+    let vb = i0 + vec4(4u, 5u, 6u, 7u) < vec4(u.lq);
+    var pa = array<vec4<f32>, R>();
+    var pb = array<vec4<f32>, R>();
+    var dsa = array<vec4<f32>, R>();
+    var dsb = array<vec4<f32>, R>();
+    for (var r = 0u; r < R; r++) {
+      let mk = mask8(mb[r], i0);
+      let s0 = sa[r] * u.scale + mk[0];
+      let s1 = sb[r] * u.scale + mk[1];
+      pa[r] = select(vec4(0.0), exp(s0 - lsea), va);
+      pb[r] = select(vec4(0.0), exp(s1 - lseb), vb);
+      dsa[r] = pa[r] * (ga[r] - dela) * u.scale; // scale * dS
+      dsb[r] = pb[r] * (gb[r] - delb) * u.scale;
+    }
+    for (var c = 0u; c < nv4; c++) {
+      let g0 = do4(ia.x, c); let g1 = do4(ia.y, c); let g2 = do4(ia.z, c); let g3 = do4(ia.w, c);
+      let g5 = do4(ib.x, c); let g6 = do4(ib.y, c); let g7 = do4(ib.z, c); let g8 = do4(ib.w, c);
+      for (var r = 0u; r < R; r++) {
+        let p0 = pa[r];
+        let p1 = pb[r];
+        setDv4(kr[r], c, dv4(kr[r], c) + p0.x * g0 + p0.y * g1 + p0.z * g2 + p0.w * g3 + p1.x * g5 + p1.y * g6 + p1.z * g7 + p1.w * g8, live[r]);
+      }
+    }
+    for (var c = 0u; c < d4; c++) {
+      let x0 = q4(ia.x, c); let x1 = q4(ia.y, c); let x2 = q4(ia.z, c); let x3 = q4(ia.w, c);
+      let x5 = q4(ib.x, c); let x6 = q4(ib.y, c); let x7 = q4(ib.z, c); let x8 = q4(ib.w, c);
+      for (var r = 0u; r < R; r++) {
+        let p0 = dsa[r];
+        let p1 = dsb[r];
+        setDk4(kr[r], c, dk4(kr[r], c) + p0.x * x0 + p0.y * x1 + p0.z * x2 + p0.w * x3 + p1.x * x5 + p1.y * x6 + p1.z * x7 + p1.w * x8, live[r]);
+      }
+    }
+  }
+}
