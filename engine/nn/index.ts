@@ -4,3 +4,6 @@ export { Module, parameter, isParameter, copy_, planFlat, packFlat, flatHomeOf, 
 export { Linear, LayerNorm, Embedding, Dropout, Identity, ModuleList, Sequential,
   type Layer, type LinearOptions, type LayerNormOptions } from './layers.ts';
 export * as init from './init.ts';
+export * from './vision.ts';
+export * from './attention.ts';
+export * from './mlp.ts';
