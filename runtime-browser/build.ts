@@ -1,8 +1,8 @@
-// Bundles the in-browser page with esbuild. The `virtual:shaders` module is generated here from
+// Bundles the in-browser page with esbuild, next to index.html and the sample images. The `virtual:shaders` module is generated here from
 // ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists).
 // Usage: npx tsx runtime-browser/build.ts [--out dist/browser]
 import { build, type Plugin } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadShaders } from '../runtime-node/index.ts';
@@ -27,6 +27,13 @@ export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser'))
     outfile: join(outDir, 'app.js'), sourcemap: true, plugins: [shaderPlugin], logLevel: 'warning',
   });
   copyFileSync(join(HERE, 'page', 'index.html'), join(outDir, 'index.html'));
+  // The sample images listed in samples/index.json (written by make-demo-assets.ts).
+  const samples = join(HERE, 'page', 'samples'), index = join(samples, 'index.json');
+  if (existsSync(index)) {
+    mkdirSync(join(outDir, 'samples'), { recursive: true });
+    copyFileSync(index, join(outDir, 'samples', 'index.json'));
+    for (const { file } of JSON.parse(readFileSync(index, 'utf8')) as { file: string }[]) copyFileSync(join(samples, file), join(outDir, 'samples', file));
+  }
   return outDir;
 }
 

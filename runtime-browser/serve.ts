@@ -1,9 +1,11 @@
 // A static server on 127.0.0.1 for the in-browser page (WebGPU needs a secure context, and
-// http://127.0.0.1 is one). Serves dist/browser plus read-only extra roots (checkpoints, samples).
+// http://127.0.0.1 is one). Serves dist/browser plus read-only extra roots (checkpoints, samples),
+// and /checkpoints.json: the .safetensors files under the extra roots (training-state files,
+// named state.safetensors by the recipes, left out), which the page offers to load.
 // Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build]
 import { createServer, type Server } from 'node:http';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve } from 'node:path';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBrowser } from './build.ts';
 
@@ -16,12 +18,17 @@ const TYPES: Record<string, string> = {
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    if (path === '/checkpoints.json') {
+      res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
+      res.end(JSON.stringify(roots.slice(1).flatMap((r) => findCheckpoints(r).map((f) => ({ url: '/' + relative(r, f).split('\\').join('/'), bytes: statSync(f).size })))));
+      return;
+    }
     for (const root of roots) {
       let file = resolve(join(root, path));
       if (!file.startsWith(resolve(root))) break;
       if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
       if (existsSync(file) && statSync(file).isFile()) {
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size, 'cache-control': 'no-store' });
         createReadStream(file).pipe(res);
         return;
       }
@@ -33,6 +40,16 @@ export function serve(roots: string[], port = 0): Promise<{ server: Server; url:
     const a = server.address();
     ok({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}/` });
   }));
+}
+
+/** .safetensors files under `dir` (4 levels deep at most), except training states. */
+function findCheckpoints(dir: string, depth = 0): string[] {
+  if (depth > 4 || !existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && e.name !== 'node_modules' && !e.name.startsWith('.')) return findCheckpoints(p, depth + 1);
+    return e.isFile() && e.name.endsWith('.safetensors') && e.name !== 'state.safetensors' ? [p] : [];
+  }).sort();
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

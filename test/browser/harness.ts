@@ -2,6 +2,9 @@
 // describes (SwiftShader at the core feature level; ANGLE over lavapipe at the compatibility
 // level) against the bundled page served from 127.0.0.1.
 import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
@@ -36,4 +39,25 @@ export async function openPage(browser: Browser, baseUrl: string, mode: Mode, ti
     return s && s.status !== 'starting';
   }, undefined, { timeout: timeoutMs }).catch(() => { throw new Error(`page did not get ready in ${mode}; console:\n${logs.join('\n')}`); });
   return page;
+}
+
+/**
+ * Runs test/browser/drive.ts in a child process and returns the page state it printed. Async:
+ * the calling process serves the page, so it must not block while the browser loads it.
+ */
+export function drive(mode: Mode, pageUrl: string, shot: string, variant: string[] = [], timeoutMs = 150_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'drive.ts'), mode, pageUrl, shot, ...variant]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('@@STATE@@'));
+      if (!line) reject(new Error(`browser run (${mode}) printed no state (exit ${code}):\n${out}\n${err}`));
+      else resolve(JSON.parse(line.slice('@@STATE@@'.length)));
+    });
+  });
 }

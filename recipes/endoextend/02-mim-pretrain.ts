@@ -1,0 +1,155 @@
+// Stage 2 of EndoExtend24: domain-adaptive masked-image-modelling pre-training of EVA-02
+// (EVA-02, arXiv 2303.11331; spec §1.2): block-wise masks over ~40% of the patches, a learned
+// mask token, and an LM head that regresses a frozen teacher's patch features at the masked
+// positions with loss = -cosine. Optimiser as EVA-02's: AdamW (0.9, 0.98), eps 1e-6, wd 0.05,
+// clipping 3.0, cosine schedule with warm-up.
+//
+// Consumes: unlabelled GI frames: every frame of the merged set from stage 1 (ee24.csv), plus
+//   the Kvasir-SEG images when ../shared/data/kvasir-seg (or --kvasir) exists. A teacher: an
+//   EVA-02 feature model from safetensors (--teacher, --teacherSize), or by default the frozen
+//   random convolutional patch encoder of models/patch-teacher.ts (see its header for why).
+// Produces (in --out/mim): mim.safetensors (the student, EVA-02 MIM keys), state.safetensors
+//   (resumable), loss.png, log.json.
+//
+//   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
+import { existsSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { tidy, backward, manualSeed, defaultGenerator, narrow, type Tensor } from '../../engine/index.ts';
+import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
+import { RandomSampler } from '../../engine/data/sampler.ts';
+import { Rng } from '../../engine/data/random.ts';
+import { MaskingGenerator, blockwiseMasks } from '../../engine/data/mim-mask.ts';
+import { augmentBatch, type AugmentConfig } from '../../engine/data/augment.ts';
+import { trainStateBytes, restoreTrainState, weightsBytes, loadWeights } from '../../engine/train/checkpoint.ts';
+import { lineChart } from '../../engine/plot/index.ts';
+import { Eva02, Eva02Mim, mimMask, gridSize } from '../../models/eva02.ts';
+import { PatchTeacher } from '../../models/patch-teacher.ts';
+import { initNode, shutdown } from '../../runtime-node/index.ts';
+import { readEe24Csv, readKvasirSeg, type ImageRecord } from '../../runtime-node/datasets.ts';
+import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
+import { Progress } from '../../runtime-node/progress.ts';
+import { writePng } from '../../runtime-node/plots.ts';
+import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
+
+const DEFAULTS = {
+  out: 'runs/endoextend',       // output folder shared by every stage (reads ee24.csv from it)
+  size: 'mu',                   // EVA-02 size: mu (CPU driver, minutes), ti, s, b, l (GPU)
+  steps: 150,                   // optimiser steps
+  batch: 32,                    // images per step
+  lr: 1.5e-3,                   // peak learning rate (EVA-02: 3e-3 Ti/S, 1.5e-3 B/L at batch 2048-4000)
+  warmup: 15,                   // linear warm-up steps
+  minLr: 1e-5,                  // cosine floor
+  weightDecay: 0.05,            // AdamW decoupled weight decay
+  clip: 3.0,                    // gradient clipping by global norm
+  maskRatio: 0.4,               // fraction of patches masked (block-wise)
+  minBlock: 4,                  // smallest mask block in patches (16 at 14x14/16x16 grids; 4 fits 8x8)
+  teacher: '',                  // safetensors of an EVA-02 feature model (empty: random conv teacher)
+  teacherSize: 'mu',            // size preset of that teacher
+  teacherDim: 32,               // feature size of the default teacher
+  kvasir: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), // extra unlabelled frames when present
+  checkpointEvery: 25,          // steps between resumable checkpoints
+  seed: 0,
+};
+
+export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string }> {
+  const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain');
+  await initNode();
+  const dir = ensureDir(join(cfg.out, 'mim'));
+
+  // ---- data: unlabelled frames --------------------------------------------------------------
+  const csv = join(cfg.out, 'ee24.csv');
+  if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
+  const frames: ImageRecord[] = readEe24Csv(csv, { classMapping: join(cfg.out, 'class_mapping.json'), log: null }).records;
+  if (cfg.kvasir && existsSync(cfg.kvasir)) {
+    const kv = readKvasirSeg(cfg.kvasir, { log: null }).records;
+    frames.push(...kv);
+    console.log(`MIM frames: ${frames.length} (${kv.length} from Kvasir-SEG at ${cfg.kvasir})`);
+  } else console.log(`MIM frames: ${frames.length} (Kvasir-SEG not found at ${cfg.kvasir}; synthetic only)`);
+
+  // ---- model, teacher, optimiser --------------------------------------------------------------
+  manualSeed(cfg.seed);
+  const mcfg = modelConfig(cfg.size, 0);
+  const size = imageSizeOf(mcfg);
+  const [gh, gw] = gridSize(mcfg);
+  let teacherDim = cfg.teacherDim;
+  let teacher: { forward(x: Tensor): Tensor };
+  if (cfg.teacher) {
+    const t = new Eva02(modelConfig(cfg.teacherSize, 0));
+    loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false });
+    t.eval();
+    teacherDim = t.cfg.embedDim;
+    teacher = { forward: (x) => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); } }; // drop cls: [B, 1 + L, D] -> [B, L, D]
+  } else {
+    teacher = new PatchTeacher(mcfg.patchSize, teacherDim);
+  }
+  const model = new Eva02Mim(mcfg, teacherDim);
+  model.flattenParameters();
+  const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed', 'mask_token']), { lr: cfg.lr, betas: [0.9, 0.98], eps: 1e-6 });
+  const masker = new MaskingGenerator({ height: gh, width: gw, maskRatio: cfg.maskRatio, minNumPatches: cfg.minBlock });
+  const rngs = { mask: new Rng(cfg.seed + 1), augment: new Rng(cfg.seed + 2) };
+  const augment: AugmentConfig = { size: [size, size], hflip: 0.5, randomResizedCrop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] }, normalize: IMAGENET };
+  const loader = classificationLoader(frames.map((f) => ({ ...f, label: 0 })), { size: Math.round(size * 1.15), batchSize: cfg.batch, sampler: new RandomSampler(frames.length), seed: cfg.seed });
+
+  // ---- resume --------------------------------------------------------------------------------
+  const statePath = join(dir, 'state.safetensors');
+  let step = 0;
+  let losses: number[] = [];
+  const saved = readIfExists(statePath);
+  if (saved) {
+    const r = restoreTrainState<{ step: number; losses: number[] }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
+    ({ step, losses } = r.extra);
+    loader.loadStateDict(r.data!);
+    rngs.mask.setState(r.rngs!.mask);
+    rngs.augment.setState(r.rngs!.augment);
+    console.log(`resuming MIM pre-training at step ${step}/${cfg.steps}`);
+  }
+
+  // ---- the loop ------------------------------------------------------------------------------
+  const bar = new Progress({ total: cfg.steps, label: 'MIM', unit: 'step' });
+  bar.set(step);
+  for (; step < cfg.steps; step++) {
+    const { data } = await loader.next();
+    const masks = blockwiseMasks(masker, data.n, rngs.mask);
+    const loss = tidy(() => {
+      opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
+      const { images } = augmentBatch(batchImages(data), null, augment, rngs.augment);
+      const mask = mimMask(Array.from({ length: data.n }, (_, b) => masks.subarray(b * gh * gw, (b + 1) * gh * gw)));
+      const target = teacher.forward(images); // [B, L, T], frozen
+      const l = model.loss(model.forward(images, mask), target, mask);
+      backward(l);
+      clipGradNorm(model.parameters(), cfg.clip);
+      opt.step();
+      opt.zeroGrad();
+      return l;
+    });
+    losses.push(await loss.item());
+    loss.dispose();
+    bar.tick(1, `loss ${losses[losses.length - 1].toFixed(4)}`);
+    if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) {
+      writeAtomic(statePath, await trainStateBytes({
+        model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
+        rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() }, extra: { step: step + 1, losses },
+      }));
+    }
+  }
+
+  // ---- outputs -------------------------------------------------------------------------------
+  const weights = join(dir, 'mim.safetensors');
+  writeAtomic(weights, await weightsBytes(model, { config: JSON.stringify(mcfg), teacher_dim: String(teacherDim), stage: 'mim' }));
+  writePng(join(dir, 'loss.png'), lineChart([{ name: 'MIM loss (-cos)', y: losses }, { name: 'moving average (20)', y: movingAverage(losses, 20), dash: true }], { title: 'MIM pre-training', xLabel: 'step', yLabel: 'loss' }));
+  const finalLoss = mean(losses.slice(-10));
+  writeFileSync(join(dir, 'log.json'), JSON.stringify({ config: cfg, teacher: cfg.teacher || 'random conv patch teacher', teacherDim, frames: frames.length, losses, finalLoss }, null, 2));
+  console.log(`MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ${finalLoss.toFixed(4)} (last 10); weights ${weights}`);
+  return { finalLoss, weights };
+}
+
+export function movingAverage(xs: readonly number[], k: number): number[] {
+  return xs.map((_, i) => mean(xs.slice(Math.max(0, i - k + 1), i + 1)));
+}
+
+export function mean(xs: readonly number[]): number { return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length); }
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main(process.argv.slice(2));
+  await shutdown();
+}

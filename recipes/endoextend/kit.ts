@@ -1,0 +1,150 @@
+// What the EndoExtend24 recipes share: flag parsing over a flat config block, the EVA-02 size
+// presets they choose from, loading image-classification records into batches, evaluation
+// (softmax probabilities for every record), and checkpoint paths. Each recipe stays a script you
+// read top to bottom; this file only keeps them from repeating each other.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tensor, tidy, noGrad, softmax, type Tensor } from '../../engine/index.ts';
+import { Loader, imagesToChw } from '../../engine/data/loader.ts';
+import { DataOrder, type Sampler } from '../../engine/data/sampler.ts';
+import type { Batch } from '../../engine/data/sampler.ts';
+import { decodeImageResized } from '../../runtime-node/image.ts';
+import type { ImageRecord } from '../../runtime-node/datasets.ts';
+import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../models/eva02.ts';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Overrides `defaults` from `--key value` / `--flag` arguments; unknown keys are an error. */
+export function parseFlags<T extends Record<string, string | number | boolean>>(argv: readonly string[], defaults: T, script: string): T {
+  const out: Record<string, string | number | boolean> = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      console.log(`${script} options (defaults in brackets):\n${Object.entries(defaults).map(([k, v]) => `  --${k} [${v}]`).join('\n')}`);
+      process.exit(0);
+    }
+    if (!a.startsWith('--')) throw new Error(`${script}: unexpected argument '${a}' (options are --key value; --help lists them)`);
+    const key = a.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!(key in defaults)) throw new Error(`${script}: unknown option --${a.slice(2)} (known: ${Object.keys(defaults).map((k) => '--' + k).join(', ')})`);
+    const d = defaults[key];
+    if (typeof d === 'boolean') {
+      const next = argv[i + 1];
+      if (next === 'true' || next === 'false') { out[key] = next === 'true'; i++; } else out[key] = true;
+    } else {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${script}: --${a.slice(2)} needs a value`);
+      if (typeof d === 'number') {
+        const n = Number(v);
+        if (!Number.isFinite(n)) throw new Error(`${script}: --${a.slice(2)} expects a number, got '${v}'`);
+        out[key] = n;
+      } else out[key] = v;
+    }
+  }
+  return out as T;
+}
+
+/** The model sizes a recipe can pick: µ runs on a CPU driver in minutes, the rest want a GPU. */
+export function modelConfig(size: string, numClasses: number, imgSize?: number): Eva02Config {
+  if (!['mu', 'ti', 's', 'b', 'l'].includes(size)) throw new Error(`unknown model size '${size}' (mu, ti, s, b or l)`);
+  const cfg = eva02Config(size as 'mu', { numClasses });
+  return imgSize ? { ...cfg, imgSize } : cfg;
+}
+
+export function imageSizeOf(cfg: Eva02Config): number {
+  return typeof cfg.imgSize === 'number' ? cfg.imgSize : cfg.imgSize[0];
+}
+
+export interface ClassBatch { x: Float32Array; y: Int32Array; n: number; size: number }
+
+/** A prefetching loader of decoded, resized images in [0, 1] and their labels. */
+export function classificationLoader(records: readonly ImageRecord[], o: { size: number; batchSize: number; sampler: Sampler; seed: number; prefetch?: number }): Loader<{ img: Awaited<ReturnType<typeof decodeImageResized>>; label: number }, ClassBatch> {
+  const order = new DataOrder(o.sampler, { batchSize: o.batchSize, seed: o.seed, dropLast: o.sampler.numSamples > o.batchSize });
+  return new Loader({
+    order, prefetch: o.prefetch ?? 2,
+    load: async (i: number) => ({ img: await decodeImageResized(records[i].imagePath, o.size, o.size), label: records[i].label ?? -1 }),
+    collate: (items, _b: Batch) => ({ x: imagesToChw(items.map((it) => it.img)).data, y: Int32Array.from(items.map((it) => it.label)), n: items.length, size: o.size }),
+  });
+}
+
+/** Images of a batch as a tensor [n, 3, size, size]. */
+export function batchImages(b: ClassBatch): Tensor { return tensor(b.x, [b.n, 3, b.size, b.size]); }
+
+/** ImageNet normalisation (the EVA-02 recipes' evaluation transform after resize). */
+export const IMAGENET = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+
+export function normalize(x: Float32Array, size: number): Float32Array {
+  const hw = size * size, out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = Math.floor(i / hw) % 3;
+    out[i] = (x[i] - IMAGENET.mean[c]) / IMAGENET.std[c];
+  }
+  return out;
+}
+
+/** Softmax probabilities [n * C] for every record, in order (eval mode, no grad). */
+export async function predict(model: { forward(x: Tensor): Tensor; eval(): unknown; train(on?: boolean): unknown }, records: readonly ImageRecord[], numClasses: number, size: number, batchSize: number, onBatch?: (done: number) => void): Promise<Float32Array> {
+  model.eval();
+  const out = new Float32Array(records.length * numClasses);
+  for (let start = 0; start < records.length; start += batchSize) {
+    const chunk = records.slice(start, start + batchSize);
+    const imgs = await Promise.all(chunk.map((r) => decodeImageResized(r.imagePath, size, size)));
+    const x = normalize(imagesToChw(imgs).data, size);
+    const p = tidy(() => noGrad(() => softmax(model.forward(tensor(x, [chunk.length, 3, size, size])), -1)));
+    out.set(await p.data(), start * numClasses);
+    p.dispose();
+    onBatch?.(start + chunk.length);
+  }
+  model.train();
+  return out;
+}
+
+export function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Reads a JSON file another stage wrote, with an error that says which stage makes it. */
+export function readStageOutput<T>(path: string, stage: string): T {
+  if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass its path)`);
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export { join };
+
+export type History = { epoch: number; loss: number; balancedAccuracy: number; macroAuc: number; macroF1: number; lr: number }[];
+
+/**
+ * Loads a stage's weights into a classifier. 'none': keep the random init. 'mim': stage 2's MIM
+ * student, with timm's renaming (final norm -> fc_norm; mask token and LM head dropped), the head
+ * stays random. 'ee24': stage 3's EE24 classifier (same 10 classes, so the head is kept, as in
+ * the paper). Anything else: a safetensors path, loaded without the head if its shape differs.
+ * Returns a note for the logs.
+ */
+export function loadInit(model: Eva02, init: string, out: string): string {
+  if (init === 'none') return 'random initialisation (from scratch)';
+  const path = init === 'mim' ? join(out, 'mim', 'mim.safetensors') : init === 'ee24' ? join(out, 'ee24', 'best.safetensors') : init;
+  const stage = init === 'mim' ? 'recipes/endoextend/02-mim-pretrain.ts' : init === 'ee24' ? 'recipes/endoextend/03-supervised-pretrain.ts' : 'a stage that writes it';
+  if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass --init none)`);
+  const parsed = parseSafetensors(new Uint8Array(readFileSync(path)));
+  const own = model.stateDict();
+  const state = new Map<string, Tensor>();
+  for (const [k, v] of Object.entries(parsed.tensors)) {
+    const key = init === 'mim' ? timmKeyMap(k, { qkvFused: model.cfg.qkvFused, toClassifier: true }) : k;
+    if (key === null || !own.has(key)) continue;
+    if (own.get(key)!.size !== v.data.length) {
+      if (key.startsWith('head.')) continue; // another number of classes: keep the new head
+      throw new Error(`${path}: ${k} has ${v.data.length} values, the model's ${key} has ${own.get(key)!.size}`);
+    }
+    state.set(key, tensor(v.data as ArrayLike<number>, own.get(key)!.shape, own.get(key)!.dtype === 'i32' ? 'i32' : 'f32'));
+  }
+  try {
+    const r = noGrad(() => model.loadStateDict(state, { strict: false }));
+    const missing = r.missingKeys.filter((k) => !k.startsWith('head.'));
+    if (missing.length) throw new Error(`${path}: no weights for ${missing.join(', ')}`);
+    return `${path} (${state.size} tensors${r.missingKeys.length ? `; new: ${r.missingKeys.join(', ')}` : ''})`;
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+}
