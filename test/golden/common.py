@@ -50,7 +50,9 @@ def case(name, fn, inputs, args=None, grad=True, seed=1):
         grads = torch.autograd.grad(total, [t for t in ins if t.requires_grad], allow_unused=True)
         it = iter(grads)
         record["cotangents"] = [_enc(c) if c is not None else None for c in cots]
-        record["grads"] = [(_enc(next(it)) if t.requires_grad else None) for t in ins]
+        grads = [next(it) if t.requires_grad else None for t in ins]
+        # An input the output does not depend on (e.g. a where() condition) has no gradient.
+        record["grads"] = [_enc(g) if g is not None else None for g in grads]
         record["grads"] = [gr if gr is None or gr["data"] else None for gr in record["grads"]]
     return record
 
