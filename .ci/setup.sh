@@ -29,7 +29,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund
+  # `npm install` rather than `npm ci`: npm 11 rejects this lock file in `npm ci` over rollup's
+  # optional per-platform packages even when the lock was just written by `npm install`.
+  npm install --no-audit --no-fund --no-save
 fi
 mkdir -p "${XDG_RUNTIME_DIR:-/tmp/xdg-runtime}"
 echo "setup: done"
