@@ -73,21 +73,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var ga = array<vec4<f32>, R>();
     var gb = array<vec4<f32>, R>();
     for (var c = 0u; c < d4; c++) {
-      let x0 = q4(ia.x, c); let x1 = q4(ia.y, c); let x2 = q4(ia.z, c); let x3 = q4(ia.w, c);
-      let x5 = q4(ib.x, c); let x6 = q4(ib.y, c); let x7 = q4(ib.z, c); let x8 = q4(ib.w, c);
+      let qry0 = q4(ia.x, c); let qry1 = q4(ia.y, c); let qry2 = q4(ia.z, c); let qry3 = q4(ia.w, c);
+      let qry4 = q4(ib.x, c); let qry5 = q4(ib.y, c); let qry6 = q4(ib.z, c); let qry7 = q4(ib.w, c);
       for (var r = 0u; r < R; r++) {
         let y = k4(kr[r], c);
-        sa[r] += vec4(dot(y, x0), dot(y, x1), dot(y, x2), dot(y, x3));
-        sb[r] += vec4(dot(y, x5), dot(y, x6), dot(y, x7), dot(y, x8));
+        sa[r] += vec4(dot(y, qry0), dot(y, qry1), dot(y, qry2), dot(y, qry3));
+        sb[r] += vec4(dot(y, qry4), dot(y, qry5), dot(y, qry6), dot(y, qry7));
       }
     }
     for (var c = 0u; c < nv4; c++) {
-      let g0 = do4(ia.x, c); let g1 = do4(ia.y, c); let g2 = do4(ia.z, c); let g3 = do4(ia.w, c);
-      let g5 = do4(ib.x, c); let g6 = do4(ib.y, c); let g7 = do4(ib.z, c); let g8 = do4(ib.w, c);
+      let grd0 = do4(ia.x, c); let grd1 = do4(ia.y, c); let grd2 = do4(ia.z, c); let grd3 = do4(ia.w, c);
+      let grd4 = do4(ib.x, c); let grd5 = do4(ib.y, c); let grd6 = do4(ib.z, c); let grd7 = do4(ib.w, c);
       for (var r = 0u; r < R; r++) {
         let y = v4(kr[r], c);
-        ga[r] += vec4(dot(y, g0), dot(y, g1), dot(y, g2), dot(y, g3));
-        gb[r] += vec4(dot(y, g5), dot(y, g6), dot(y, g7), dot(y, g8));
+        ga[r] += vec4(dot(y, grd0), dot(y, grd1), dot(y, grd2), dot(y, grd3));
+        gb[r] += vec4(dot(y, grd4), dot(y, grd5), dot(y, grd6), dot(y, grd7));
       }
     }
     let lsea = vec4(ld[2u * ia.x], ld[2u * ia.y], ld[2u * ia.z], ld[2u * ia.w]);
@@ -110,21 +110,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       dsb[r] = pb[r] * (gb[r] - delb) * u.scale;
     }
     for (var c = 0u; c < nv4; c++) {
-      let g0 = do4(ia.x, c); let g1 = do4(ia.y, c); let g2 = do4(ia.z, c); let g3 = do4(ia.w, c);
-      let g5 = do4(ib.x, c); let g6 = do4(ib.y, c); let g7 = do4(ib.z, c); let g8 = do4(ib.w, c);
+      let grd0 = do4(ia.x, c); let grd1 = do4(ia.y, c); let grd2 = do4(ia.z, c); let grd3 = do4(ia.w, c);
+      let grd4 = do4(ib.x, c); let grd5 = do4(ib.y, c); let grd6 = do4(ib.z, c); let grd7 = do4(ib.w, c);
       for (var r = 0u; r < R; r++) {
         let p0 = pa[r];
         let p1 = pb[r];
-        setDv4(kr[r], c, dv4(kr[r], c) + p0.x * g0 + p0.y * g1 + p0.z * g2 + p0.w * g3 + p1.x * g5 + p1.y * g6 + p1.z * g7 + p1.w * g8, live[r]);
+        setDv4(kr[r], c, dv4(kr[r], c) + p0.x * grd0 + p0.y * grd1 + p0.z * grd2 + p0.w * grd3 + p1.x * grd4 + p1.y * grd5 + p1.z * grd6 + p1.w * grd7, live[r]);
       }
     }
     for (var c = 0u; c < d4; c++) {
-      let x0 = q4(ia.x, c); let x1 = q4(ia.y, c); let x2 = q4(ia.z, c); let x3 = q4(ia.w, c);
-      let x5 = q4(ib.x, c); let x6 = q4(ib.y, c); let x7 = q4(ib.z, c); let x8 = q4(ib.w, c);
+      let qry0 = q4(ia.x, c); let qry1 = q4(ia.y, c); let qry2 = q4(ia.z, c); let qry3 = q4(ia.w, c);
+      let qry4 = q4(ib.x, c); let qry5 = q4(ib.y, c); let qry6 = q4(ib.z, c); let qry7 = q4(ib.w, c);
       for (var r = 0u; r < R; r++) {
         let p0 = dsa[r];
         let p1 = dsb[r];
-        setDk4(kr[r], c, dk4(kr[r], c) + p0.x * x0 + p0.y * x1 + p0.z * x2 + p0.w * x3 + p1.x * x5 + p1.y * x6 + p1.z * x7 + p1.w * x8, live[r]);
+        setDk4(kr[r], c, dk4(kr[r], c) + p0.x * qry0 + p0.y * qry1 + p0.z * qry2 + p0.w * qry3 + p1.x * qry4 + p1.y * qry5 + p1.z * qry6 + p1.w * qry7, live[r]);
       }
     }
   }

@@ -73,21 +73,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var ga = array<vec4<f32>, R>();
     var gb = array<vec4<f32>, R>();
     for (var c = 0u; c < d4; c++) {
-      let k0 = k4(ja.x, c); let k1 = k4(ja.y, c); let k2 = k4(ja.z, c); let k3 = k4(ja.w, c);
-      let k5 = k4(jb.x, c); let k6 = k4(jb.y, c); let k7 = k4(jb.z, c); let k8 = k4(jb.w, c);
+      let key0 = k4(ja.x, c); let key1 = k4(ja.y, c); let key2 = k4(ja.z, c); let key3 = k4(ja.w, c);
+      let key4 = k4(jb.x, c); let key5 = k4(jb.y, c); let key6 = k4(jb.z, c); let key7 = k4(jb.w, c);
       for (var r = 0u; r < R; r++) {
         let x = q4(qr[r], c);
-        sa[r] += vec4(dot(x, k0), dot(x, k1), dot(x, k2), dot(x, k3));
-        sb[r] += vec4(dot(x, k5), dot(x, k6), dot(x, k7), dot(x, k8));
+        sa[r] += vec4(dot(x, key0), dot(x, key1), dot(x, key2), dot(x, key3));
+        sb[r] += vec4(dot(x, key4), dot(x, key5), dot(x, key6), dot(x, key7));
       }
     }
     for (var c = 0u; c < dv4; c++) {
-      let v0 = v4(ja.x, c); let v1 = v4(ja.y, c); let v2 = v4(ja.z, c); let v3 = v4(ja.w, c);
-      let v5 = v4(jb.x, c); let v6 = v4(jb.y, c); let v7 = v4(jb.z, c); let v8 = v4(jb.w, c);
+      let val0 = v4(ja.x, c); let val1 = v4(ja.y, c); let val2 = v4(ja.z, c); let val3 = v4(ja.w, c);
+      let val4 = v4(jb.x, c); let val5 = v4(jb.y, c); let val6 = v4(jb.z, c); let val7 = v4(jb.w, c);
       for (var r = 0u; r < R; r++) {
         let g = do4(qr[r], c);
-        ga[r] += vec4(dot(g, v0), dot(g, v1), dot(g, v2), dot(g, v3));
-        gb[r] += vec4(dot(g, v5), dot(g, v6), dot(g, v7), dot(g, v8));
+        ga[r] += vec4(dot(g, val0), dot(g, val1), dot(g, val2), dot(g, val3));
+        gb[r] += vec4(dot(g, val4), dot(g, val5), dot(g, val6), dot(g, val7));
       }
     }
     let va = j0 + vec4(0u, 1u, 2u, 3u) < vec4(u.lk);
@@ -103,12 +103,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       dsb[r] = select(vec4(0.0), exp(s1 - lse[r]) * (gb[r] - delta[r]) * u.scale, vb);
     }
     for (var c = 0u; c < d4; c++) {
-      let k0 = k4(ja.x, c); let k1 = k4(ja.y, c); let k2 = k4(ja.z, c); let k3 = k4(ja.w, c);
-      let k5 = k4(jb.x, c); let k6 = k4(jb.y, c); let k7 = k4(jb.z, c); let k8 = k4(jb.w, c);
+      let key0 = k4(ja.x, c); let key1 = k4(ja.y, c); let key2 = k4(ja.z, c); let key3 = k4(ja.w, c);
+      let key4 = k4(jb.x, c); let key5 = k4(jb.y, c); let key6 = k4(jb.z, c); let key7 = k4(jb.w, c);
       for (var r = 0u; r < R; r++) {
         let p0 = dsa[r];
         let p1 = dsb[r];
-        let a = dq4(qr[r], c) + p0.x * k0 + p0.y * k1 + p0.z * k2 + p0.w * k3 + p1.x * k5 + p1.y * k6 + p1.z * k7 + p1.w * k8;
+        let a = dq4(qr[r], c) + p0.x * key0 + p0.y * key1 + p0.z * key2 + p0.w * key3 + p1.x * key4 + p1.y * key5 + p1.z * key6 + p1.w * key7;
         setDq4(qr[r], c, a, live[r]);
       }
     }

@@ -52,9 +52,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let dv4 = u.dv / 4u;
   let kv0 = bh * u.lk; // first key row of this (batch, head)
   // Rows wid.x * WG * R + r * WG + lid.x; rows past Lq repeat the last row and store nothing.
-  var qr: array<u32, R>;
-  var live: array<bool, R>;
-  var mb: array<u32, R>;
+  var qr = array<u32, R>();
+  var live = array<bool, R>();
+  var mb = array<u32, R>();
   for (var r = 0u; r < R; r++) {
     let row = wid.x * WG * R + r * WG + lid.x;
     live[r] = row < u.lq;
@@ -77,12 +77,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var sa = array<vec4<f32>, R>();
     var sb = array<vec4<f32>, R>();
     for (var c = 0u; c < d4; c++) {
-      let k0 = k4(ja.x, c); let k1 = k4(ja.y, c); let k2 = k4(ja.z, c); let k3 = k4(ja.w, c);
-      let k5 = k4(jb.x, c); let k6 = k4(jb.y, c); let k7 = k4(jb.z, c); let k8 = k4(jb.w, c);
+      let key0 = k4(ja.x, c); let key1 = k4(ja.y, c); let key2 = k4(ja.z, c); let key3 = k4(ja.w, c);
+      let key4 = k4(jb.x, c); let key5 = k4(jb.y, c); let key6 = k4(jb.z, c); let key7 = k4(jb.w, c);
       for (var r = 0u; r < R; r++) {
         let x = q4(qr[r], c);
-        sa[r] += vec4(dot(x, k0), dot(x, k1), dot(x, k2), dot(x, k3));
-        sb[r] += vec4(dot(x, k5), dot(x, k6), dot(x, k7), dot(x, k8));
+        sa[r] += vec4(dot(x, key0), dot(x, key1), dot(x, key2), dot(x, key3));
+        sb[r] += vec4(dot(x, key4), dot(x, key5), dot(x, key6), dot(x, key7));
       }
     }
     let va = j0 + vec4(0u, 1u, 2u, 3u) < vec4(u.lk);
@@ -102,12 +102,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       m[r] = mt;
     }
     for (var c = 0u; c < dv4; c++) {
-      let v0 = v4(ja.x, c); let v1 = v4(ja.y, c); let v2 = v4(ja.z, c); let v3 = v4(ja.w, c);
-      let v5 = v4(jb.x, c); let v6 = v4(jb.y, c); let v7 = v4(jb.z, c); let v8 = v4(jb.w, c);
+      let val0 = v4(ja.x, c); let val1 = v4(ja.y, c); let val2 = v4(ja.z, c); let val3 = v4(ja.w, c);
+      let val4 = v4(jb.x, c); let val5 = v4(jb.y, c); let val6 = v4(jb.z, c); let val7 = v4(jb.w, c);
       for (var r = 0u; r < R; r++) {
         let p0 = pa[r];
         let p1 = pb[r];
-        let a = o4(qr[r], c) * corr[r] + p0.x * v0 + p0.y * v1 + p0.z * v2 + p0.w * v3 + p1.x * v5 + p1.y * v6 + p1.z * v7 + p1.w * v8;
+        let a = o4(qr[r], c) * corr[r] + p0.x * val0 + p0.y * val1 + p0.z * val2 + p0.w * val3 + p1.x * val4 + p1.y * val5 + p1.z * val6 + p1.w * val7;
         setO4(qr[r], c, a, live[r]);
       }
     }

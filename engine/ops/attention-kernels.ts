@@ -6,7 +6,7 @@ import { Params, grid, launch } from './kernel.ts';
 
 /** Largest head dim (q/k and v) of the fused path (which also needs multiples of 4). */
 export const MAX_FUSED_HEAD_DIM = 128;
-const ROWS = 128; // rows (queries or keys) per workgroup: 32 invocations x 4 rows
+const ROWS = 128; // rows (queries or keys) per workgroup: WG = 32 invocations x R = 4 rows in the shaders
 
 export interface AttnDims {
   batch: number; heads: number; lq: number; lk: number; d: number; dv: number;
