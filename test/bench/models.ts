@@ -1,7 +1,8 @@
 // Shared by the model benchmarks: run a peer CLI in its own process (each engine gets its own
 // device), and time one of our training steps.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface PeerResult { msPerStep: number; imagesPerSec: number; stepsMs?: number[]; warmupMs?: number; error?: string }
 
@@ -24,7 +25,7 @@ export function runPeer(cmd: string, args: string[]): Promise<PeerResult> {
   });
 }
 
-export const PEERS = join(__dirname, 'peers');
+export const PEERS = join(dirname(fileURLToPath(import.meta.url)), 'peers');
 
 export function envInt(name: string, fallback: number): number {
   const v = Number(process.env[name]);
