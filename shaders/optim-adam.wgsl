@@ -1,8 +1,11 @@
-// One Adam/AdamW step over a flat slab of parameters (engine/optim/adam.ts). owner[i / 64] names
-// the parameter element i belongs to; its row in `hyper` (2 vec4 per parameter) holds
-// (pMul, wd, beta1, beta2), (eps, lr / bc1, sqrt(bc2), active). AdamW decays the weight
-// (pMul = 1 - lr wd, wd = 0); Adam adds wd p to the gradient (pMul = 1). As PyTorch:
-// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+// One Adam-family step over a flat slab of parameters (engine/optim/adam.ts, adabelief.ts).
+// owner[i / 64] names the parameter element i belongs to; its row in `hyper` (2 vec4 per
+// parameter) holds (pMul, wd, beta1, beta2), (eps, lr / bc1, sqrt(bc2), active). Decoupled
+// decay multiplies the weight first (pMul = 1 - lr wd, wd = 0); coupled decay adds wd p to the
+// gradient (pMul = 1). m = b1 m + (1 - b1) g; the second moment `v` is {{SECOND}} (from the old
+// value `v0`, `g` and `m`); p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+//   Adam/AdamW (PyTorch):          v = b2 v0 + (1 - b2) g^2
+//   AdaBelief (adabelief-pytorch): v = b2 v0 + (1 - b2) (g - m)^2 + eps   (eps added in place)
 struct U { n: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> owner: array<u32>;
@@ -10,7 +13,7 @@ struct U { n: u32 }
 @group(0) @binding(3) var<storage, read> grad: array<f32>;
 @group(0) @binding(4) var<storage, read_write> param: array<f32>;
 @group(0) @binding(5) var<storage, read_write> exp_avg: array<f32>;
-@group(0) @binding(6) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(6) var<storage, read_write> second: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -24,8 +27,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let p = param[i] * h0.x;
   let g = grad[i] + h0.y * p;
   let m = h0.z * exp_avg[i] + (1.0 - h0.z) * g;
-  let v = h0.w * exp_avg_sq[i] + (1.0 - h0.w) * g * g;
+  let v0 = second[i];
+  let v = {{SECOND}};
   exp_avg[i] = m;
-  exp_avg_sq[i] = v;
+  second[i] = v;
   param[i] = p - h1.y * m / (sqrt(v) / h1.z + h1.x);
 }

@@ -1,6 +1,8 @@
-// Softmax backward along one axis: dx = y * (dy - sum(dy * y)), from the forward's output y.
+// Softmax / log-softmax backward along one axis, from the forward's output y: the lanes sum
+// {{TERM}} over the row into `total`, then write {{DX}}. Softmax: total = sum(dy * y),
+// dx = y * (dy - total). Log-softmax: total = sum(dy), dx = dy - exp(y) * total.
 // Parallel decomposition: one workgroup of 64 lanes per row (strided rows as in softmax.wgsl):
-// the lanes reduce sum(dy * y) through a tree in workgroup memory, then write dx.
+// the lanes reduce the sum through a tree in workgroup memory, then write dx.
 struct U { rows: u32, len: u32, inner: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -16,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   var acc = 0.0;
   for (var j = lid.x; j < u.len; j += 64u) {
     let i = base + j * u.inner;
-    acc += dy[i] * y[i];
+    acc += {{TERM}};
   }
   part[lid.x] = acc;
   workgroupBarrier();
@@ -24,9 +26,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     if (lid.x < k) { part[lid.x] += part[lid.x + k]; }
     workgroupBarrier();
   }
-  let sdy = part[0];
+  let total = part[0];
   for (var j = lid.x; j < u.len; j += 64u) {
     let i = base + j * u.inner;
-    dx[i] = y[i] * (dy[i] - sdy);
+    dx[i] = {{DX}};
   }
 }

@@ -1,4 +1,7 @@
-// Softmax along one axis: y = exp(x - max) / sum(exp(x - max)), numerically stable.
+// Softmax and log-softmax along one axis, numerically stable: with mx = max(x) and
+// sum = sum(exp(x - mx)), {{FINISH}} prepares the row constant `k` from `ps[0]` (the sum) and
+// {{Y}} writes the output: softmax y = exp(x - mx) * k (k = 1 / sum); log-softmax
+// y = (x - mx) - k (k = log(sum); this order keeps small outputs exact for large |x|).
 // Parallel decomposition: one workgroup of 64 lanes per row. Each lane strides over the row
 // keeping an online (running max, sum of exp) pair (Milakov & Gimelshein 2018, "Online
 // normalizer calculation for softmax"), so the row is read once for the statistics; the 64 pairs
@@ -42,9 +45,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
   let mx = pm[0];
-  let inv = 1.0 / ps[0];
+  let k = {{FINISH}};
   for (var j = lid.x; j < u.len; j += 64u) {
     let i = base + j * u.inner;
-    y[i] = exp(x[i] - mx) * inv;
+    y[i] = {{Y}};
   }
 }

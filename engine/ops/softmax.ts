@@ -1,6 +1,6 @@
 // softmax and logSoftmax along any axis, as torch.softmax / torch.log_softmax, each one fused
-// kernel forward (softmax.wgsl, log-softmax.wgsl) and one backward (softmax-backward.wgsl,
-// log-softmax-backward.wgsl) that reads the saved output instead of recomputing it:
+// kernel forward (softmax.wgsl, two expressions apart) and one backward (softmax-backward.wgsl,
+// likewise) that reads the saved output instead of recomputing it:
 //   softmax:      dx = y * (dy - sum(dy * y))
 //   log-softmax:  dx = dy - exp(y) * sum(dy)
 // Stability: the maximum of the row is subtracted before exp, kept online with the running sum
@@ -38,23 +38,31 @@ function rowParams(l: RowLayout): Params {
 
 type Kind = 'softmax' | 'log-softmax';
 
+// The two ops share one forward and one backward kernel; only these expressions differ.
+const FORWARD: Record<Kind, Record<string, string>> = {
+  softmax: { FINISH: '1.0 / ps[0]', Y: 'exp(x[i] - mx) * k' },
+  'log-softmax': { FINISH: 'log(ps[0])', Y: '(x[i] - mx) - k' },
+};
+const BACKWARD: Record<Kind, Record<string, string>> = {
+  softmax: { TERM: 'dy[i] * y[i]', DX: 'y[i] * (dy[i] - total)' },
+  'log-softmax': { TERM: 'dy[i]', DX: 'dy[i] - exp(y[i]) * total' },
+};
+
 function forward(kind: Kind, x: Tensor, l: RowLayout): Tensor {
   const y = Tensor.empty(x.shape, 'f32', kind);
   if (y.size === 0) return y;
-  launch({ op: kind, shader: kind, inputs: [x], outputs: [y], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  launch({ op: kind, shader: 'softmax', params: FORWARD[kind], inputs: [x], outputs: [y], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
   return y;
 }
 
-const BACKWARD_SHADER: Record<Kind, string> = { softmax: 'softmax-backward', 'log-softmax': 'log-softmax-backward' };
-
 function backwardKernel(kind: Kind, y: Tensor, dy: Tensor, l: RowLayout): Tensor {
-  const op = BACKWARD_SHADER[kind];
+  const op = `${kind}-backward`;
   if (dy.shape.length !== y.shape.length || dy.shape.some((d, i) => d !== y.shape[i])) {
     throw new Error(`${op}: gradient ${fmt(dy.shape)} does not match output ${fmt(y.shape)}`);
   }
   const dx = Tensor.empty(y.shape, 'f32', op);
   if (dx.size === 0) return dx;
-  launch({ op, shader: op, inputs: [y, dy], outputs: [dx], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  launch({ op, shader: 'softmax-backward', params: BACKWARD[kind], inputs: [y, dy], outputs: [dx], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
   return dx;
 }
 

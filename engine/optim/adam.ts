@@ -17,7 +17,7 @@ export class Adam extends Optimizer<AdamOptions> {
 
   constructor(params: Params, opts: Partial<AdamOptions> = {}, decoupled = false) {
     const name = decoupled ? 'AdamW' : 'Adam';
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts }, { name, shader: 'optim-adam', states: ['exp_avg', 'exp_avg_sq'] });
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts }, { name, shader: 'optim-adam', params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * g * g' }, states: ['exp_avg', 'exp_avg_sq'] });
     this.decoupled = decoupled;
     for (const g of this.paramGroups) checkAdamOptions(name, g);
   }

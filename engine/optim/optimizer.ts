@@ -48,7 +48,7 @@ export const ROW = 8;
 interface Entry { param: Tensor; group: number; slab: number; step: number; grad: Tensor; local: Tensor | null; states: Tensor[] }
 interface Slab { params: Tensor; grads: Tensor; states: Tensor[]; owner: Tensor; size: number }
 
-export interface OptimizerKernel { name: string; shader: string; states: readonly string[] }
+export interface OptimizerKernel { name: string; shader: string; states: readonly string[]; params?: Record<string, string> }
 
 export interface OptimizerState {
   stepCount: number;
@@ -154,7 +154,7 @@ export abstract class Optimizer<O extends OptimizerOptions> {
       if (active > 0) {
         const hyper = Tensor.fromArray(rows, [rows.length], 'f32', `${name}-hyper`);
         for (const s of this.slabs) {
-          optimizerUpdate(name, this.kernel.shader, s.owner, hyper, s.grads, s.params, s.states, s.size);
+          optimizerUpdate(name, this.kernel.shader, this.kernel.params, s.owner, hyper, s.grads, s.params, s.states, s.size);
         }
         hyper.dispose();
         for (const e of this.entries) if (e.local && e.param.grad) copy_(e.param, e.local, name);
