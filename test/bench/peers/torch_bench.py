@@ -10,9 +10,9 @@ Models (written from spec/papers.md, no timm):
   scale), fused qkv with q/v bias (k bias a zero buffer), 3 heads of 64, 2D RoPE on the patch
   tokens of q and k, packed SwiGLU 192 -> 2*512 -> 192, mean over patch tokens -> LN ->
   Linear(192, 10). Cross-entropy, SGD lr 1e-3.
-- pvt: Polyp-PVT on PVTv2-b2 (§2.5; arXiv 2106.13797 and zwyang6/ENDOKED `EndoKED_SEG/lib/pvtv2.py`,
-  `lib/pvt.py`, `Train.py`): PVTv2-b2 (dims 64/128/320/512, depths 3/4/6/3, SRA, depthwise-conv
-  FFN, drop path 0.1), CIM, translayers, CFM, SAM (graph reasoning) module, two 1-channel heads
+- pvt: Polyp-PVT on PVTv2-b2 (§2.5), from test/golden/polyp_pvt_ref.py (the re-implementation the
+  parity fixture is made with; no drop path): PVTv2-b2 (dims 64/128/320/512, depths 3/4/6/3, SRA,
+  depthwise-conv FFN), CIM, translayers, CFM, SAM (graph reasoning) module, two 1-channel heads
   upsampled x8; structure loss on both outputs (BCE term unweighted, as the reference code
   effectively computes), AdamW lr 1e-4 wd 1e-4, gradients clamped by value at 0.5.
 Debian's PyTorch starts with one thread: --threads (default 2) sets torch.set_num_threads.
@@ -33,6 +33,10 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # read by libgomp when torc
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+# Polyp-PVT is the parity-checked re-implementation the golden fixture is made with.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'golden'))
+from polyp_pvt_ref import PolypPVT, polyp_pvt_config, structure_loss  # noqa: E402
 
 
 # ---------------------------------------------------------------- EVA-02 Ti
@@ -113,233 +117,6 @@ class Eva02Ti(nn.Module):
         return self.head(self.fc_norm(x[:, 1:].mean(1)))  # [B, N, D] -> [B, 10]
 
 
-# ---------------------------------------------------------------- PVTv2-b2
-
-class DropPath(nn.Module):
-    def __init__(self, p):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
-        return x * keep / (1 - self.p)
-
-
-class SRA(nn.Module):
-    def __init__(self, dim, heads, sr):
-        super().__init__()
-        self.heads, self.hd, self.sr_ratio = heads, dim // heads, sr
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
-        if sr > 1:
-            self.sr = nn.Conv2d(dim, dim, sr, sr)
-            self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x, H, W):
-        B, N, C = x.shape
-        q = self.q(x).reshape(B, N, self.heads, self.hd).transpose(1, 2)  # [B, N, C] -> [B, h, N, hd]
-        if self.sr_ratio > 1:
-            x = self.sr(x.transpose(1, 2).reshape(B, C, H, W)).flatten(2).transpose(1, 2)  # -> [B, N/sr^2, C]
-            x = self.norm(x)
-        kv = self.kv(x).reshape(B, -1, 2, self.heads, self.hd).permute(2, 0, 3, 1, 4)  # -> [2, B, h, M, hd]
-        k, v = kv.unbind(0)
-        attn = (q @ k.transpose(-2, -1) * self.hd ** -0.5).softmax(-1)  # [B, h, N, M]
-        return self.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
-
-
-class PvtMlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.dwconv = nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x, H, W):
-        x = self.fc1(x)
-        B, N, C = x.shape
-        x = self.dwconv(x.transpose(1, 2).reshape(B, C, H, W)).flatten(2).transpose(1, 2)
-        return self.fc2(F.gelu(x))
-
-
-class PvtBlock(nn.Module):
-    def __init__(self, dim, heads, ratio, sr, dp):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = SRA(dim, heads, sr)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = PvtMlp(dim, dim * ratio)
-        self.drop_path = DropPath(dp)
-
-    def forward(self, x, H, W):
-        x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        return x + self.drop_path(self.mlp(self.norm2(x), H, W))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, cin, dim, k, s):
-        super().__init__()
-        self.proj = nn.Conv2d(cin, dim, k, s, k // 2)
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x):
-        x = self.proj(x)
-        H, W = x.shape[2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), H, W
-
-
-class PVTv2(nn.Module):
-    def __init__(self, dims=(64, 128, 320, 512), depths=(3, 4, 6, 3), heads=(1, 2, 5, 8),
-                 ratios=(8, 8, 4, 4), srs=(8, 4, 2, 1), drop_path=0.1):
-        super().__init__()
-        dpr = torch.linspace(0, drop_path, sum(depths)).tolist()
-        self.embeds, self.stages, self.norms = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        cur = 0
-        for i in range(4):
-            self.embeds.append(PatchEmbed(3 if i == 0 else dims[i - 1], dims[i], 7 if i == 0 else 3, 4 if i == 0 else 2))
-            self.stages.append(nn.ModuleList([PvtBlock(dims[i], heads[i], ratios[i], srs[i], dpr[cur + j]) for j in range(depths[i])]))
-            self.norms.append(nn.LayerNorm(dims[i], eps=1e-6))
-            cur += depths[i]
-
-    def forward(self, x):
-        outs = []
-        for embed, blocks, norm in zip(self.embeds, self.stages, self.norms):
-            x, H, W = embed(x)
-            for blk in blocks:
-                x = blk(x, H, W)
-            x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, H, W)  # [B, HW, C] -> [B, C, H, W]
-            outs.append(x)
-        return outs
-
-
-# ---------------------------------------------------------------- Polyp-PVT decoder
-
-class BasicConv2d(nn.Module):
-    """Conv (no bias) + BN; the reference defines a ReLU but never applies it."""
-    def __init__(self, cin, cout, k, padding=0):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
-
-
-def up2(x):
-    return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True)
-
-
-class CFM(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.cu1, self.cu2, self.cu3, self.cu4 = (BasicConv2d(c, c, 3, 1) for _ in range(4))
-        self.cu5 = BasicConv2d(2 * c, 2 * c, 3, 1)
-        self.cat2 = BasicConv2d(2 * c, 2 * c, 3, 1)
-        self.cat3 = BasicConv2d(3 * c, 3 * c, 3, 1)
-        self.conv4 = BasicConv2d(3 * c, c, 3, 1)
-
-    def forward(self, a, b, c):
-        b1 = self.cu1(up2(a)) * b
-        c1 = self.cu2(up2(up2(a))) * self.cu3(up2(b)) * c
-        b2 = self.cat2(torch.cat([b1, self.cu4(up2(a))], 1))
-        c2 = self.cat3(torch.cat([c1, self.cu5(up2(b2))], 1))
-        return self.conv4(c2)
-
-
-class GCN(nn.Module):
-    def __init__(self, num_state, num_node):
-        super().__init__()
-        self.conv1 = nn.Conv1d(num_node, num_node, 1)
-        self.conv2 = nn.Conv1d(num_state, num_state, 1, bias=False)
-
-    def forward(self, x):
-        h = self.conv1(x.permute(0, 2, 1)).permute(0, 2, 1) - x
-        return F.relu(self.conv2(h))
-
-
-class SAMModule(nn.Module):
-    def __init__(self, num_in=32, mid=16, mids=4):
-        super().__init__()
-        self.num_s, self.num_n, self.mids = mid, mids * mids, mids
-        self.conv_state = nn.Conv2d(num_in, mid, 1)
-        self.conv_proj = nn.Conv2d(num_in, mid, 1)
-        self.gcn = GCN(mid, self.num_n)
-        self.conv_extend = nn.Conv2d(mid, num_in, 1, bias=False)
-
-    def forward(self, x, edge):
-        n, _, h, w = x.shape
-        edge = F.interpolate(edge, (h, w))  # nearest
-        edge = edge.softmax(1)[:, 1:2]
-        state = self.conv_state(x).view(n, self.num_s, -1)  # [n, 16, hw]
-        proj = self.conv_proj(x)
-        anchor = F.adaptive_avg_pool2d(proj * edge, self.mids + 2)[:, :, 1:-1, 1:-1].reshape(n, self.num_s, -1)
-        pr = torch.matmul(anchor.permute(0, 2, 1), proj.reshape(n, self.num_s, -1)).softmax(1)  # [n, 16 nodes, hw]
-        nodes = torch.matmul(state, pr.permute(0, 2, 1))  # [n, 16, 16]
-        out = torch.matmul(self.gcn(nodes), pr).view(n, self.num_s, h, w)
-        return x + self.conv_extend(out)
-
-
-class ChannelAttention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.fc1 = nn.Conv2d(c, c // 16, 1, bias=False)
-        self.fc2 = nn.Conv2d(c // 16, c, 1, bias=False)
-
-    def forward(self, x):
-        f = lambda t: self.fc2(F.relu(self.fc1(t)))
-        return torch.sigmoid(f(F.adaptive_avg_pool2d(x, 1)) + f(F.adaptive_max_pool2d(x, 1)))
-
-
-class SpatialAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(2, 1, 7, padding=3, bias=False)
-
-    def forward(self, x):
-        return torch.sigmoid(self.conv1(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
-
-
-class PolypPVT(nn.Module):
-    def __init__(self, channel=32):
-        super().__init__()
-        self.backbone = PVTv2()
-        self.trans2_0 = BasicConv2d(64, channel, 1)
-        self.trans2_1 = BasicConv2d(128, channel, 1)
-        self.trans3_1 = BasicConv2d(320, channel, 1)
-        self.trans4_1 = BasicConv2d(512, channel, 1)
-        self.cfm = CFM(channel)
-        self.ca = ChannelAttention(64)
-        self.sa = SpatialAttention()
-        self.sam = SAMModule()
-        self.out_sam = nn.Conv2d(channel, 1, 1)
-        self.out_cfm = nn.Conv2d(channel, 1, 1)
-
-    def forward(self, x):
-        x1, x2, x3, x4 = self.backbone(x)
-        x1 = self.ca(x1) * x1
-        cim = self.sa(x1) * x1
-        cfm = self.cfm(self.trans4_1(x4), self.trans3_1(x3), self.trans2_1(x2))
-        t2 = F.interpolate(self.trans2_0(cim), scale_factor=0.5, mode='bilinear', align_corners=True)
-        sam = self.sam(cfm, t2)
-        p1 = F.interpolate(self.out_cfm(cfm), scale_factor=8, mode='bilinear')
-        p2 = F.interpolate(self.out_sam(sam), scale_factor=8, mode='bilinear')
-        return p1, p2
-
-
-def structure_loss(pred, mask):
-    weit = 1 + 5 * torch.abs(F.avg_pool2d(mask, 31, 1, 15) - mask)
-    wbce = F.binary_cross_entropy_with_logits(pred, mask)  # reference's reduce='none' means 'mean'
-    p = torch.sigmoid(pred)
-    inter = (p * mask * weit).sum((2, 3))
-    union = ((p + mask) * weit).sum((2, 3))
-    wiou = 1 - (inter + 1) / (union - inter + 1)
-    return (wbce + wiou).mean()
-
-
-# ---------------------------------------------------------------- timing
-
 def run(args):
     torch.manual_seed(0)
     B, S = args.batch, args.size
@@ -353,7 +130,7 @@ def run(args):
             return F.cross_entropy(model(x), y)
         clip = None
     else:
-        model = PolypPVT()
+        model = PolypPVT(polyp_pvt_config('b2'))
         x = torch.rand(B, 3, S, S)
         blobs = F.interpolate(torch.randn(B, 1, S // 32, S // 32), size=(S, S), mode='bilinear', align_corners=False)
         y = (blobs > 0.5).float()
@@ -361,7 +138,7 @@ def run(args):
 
         def loss_fn():
             p1, p2 = model(x)
-            return structure_loss(p1, y) + structure_loss(p2, y)
+            return structure_loss(p1, y, 'mean_bce') + structure_loss(p2, y, 'mean_bce')
         clip = 0.5
     model.train()
     params = sum(p.numel() for p in model.parameters())
