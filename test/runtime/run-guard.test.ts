@@ -34,7 +34,10 @@ describe('start of run', () => {
     ensureWritable(d);
     expect(existsSync(d)).toBe(true);
     expect(readdirSync(d)).toEqual([]); // the probe is removed
-    if (process.getuid?.() === 0) return; // root writes anywhere: nothing to test
+    // A path below a regular file cannot be created, whoever runs the test.
+    writeFileSync(join(tmp, 'a-file'), 'x');
+    expect(() => ensureWritable(join(tmp, 'a-file', 'out'))).toThrow(new RegExp(`--out ".*a-file/out" is not writable \\((ENOTDIR|EEXIST)\\)`));
+    if (process.getuid?.() === 0) return; // root writes into read-only folders: the mode check needs another user
     const ro = join(tmp, 'ro');
     mkdirSync(ro);
     chmodSync(ro, 0o555);
