@@ -214,6 +214,12 @@ export async function main(argv: string[]): Promise<void> {
     checkDataIdentity(e.dataIdentity, identity, statePath);
     ({ step, losses, seconds } = e);
     order.loadStateDict(r.data!);
+    // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
+    // applies from this step on, and says so, instead of being silently replaced by the state's.
+    for (const g of optimizer.paramGroups) {
+      if (g.lr !== lr || g.weightDecay !== weightDecay) console.log(`note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing with --lr ${lr} --weight-decay ${weightDecay}`);
+      g.lr = lr; g.initialLr = lr; g.weightDecay = weightDecay;
+    }
     console.log(`resumed from ${statePath} at step ${step}`);
   }
   const loader = new Loader({
