@@ -30,12 +30,14 @@
 //   frames (PolypGen gives no patient ids for them). Each frame is in at most one bag; polyp frames
 //   left over once the fillers run out are in no bag (counted in set.json).
 // - Each patient gets a report written from its label by the synthetic report generator
-//   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included.
+//   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included, in English,
+//   Chinese (as EndoKED's) or both (--report-language).
 // - The green panel and on-screen text of some sequences are a shortcut risk: stages that load
 //   these frames crop to the field of view and mask the panels (engine/data/fov.ts).
 //
 // Usage:
 //   npx tsx recipes/endoked/00-patient-set.ts [--data synthetic|real] [--out DIR] [--seed N] [--force]
+//       [--report-language en|zh|mixed]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +60,7 @@ const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoK
   bagFrames: { type: 'numbers', default: [7, 12], min: 1, help: 'frames per bag, lo,hi (real; synthetic uses 4,16)' },
   negativeShare: { type: 'number', default: 0.55, min: 0.05, max: 0.95, help: 'share of each sequence that forms negative bags (real)' },
   polypPerBag: { type: 'numbers', default: [1, 3], min: 1, help: 'polyp frames per positive bag, lo,hi (real)' },
+  reportLanguage: { type: 'string', default: 'en', choices: ['en', 'zh', 'mixed'], help: 'language of the real set\'s reports (mixed: half and half, seeded)' },
   force: { type: 'boolean', default: false, help: 'rebuild even if the set exists' },
 });
 
@@ -151,11 +154,12 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
 }
 
 /** Writes a composed set: reports.csv + frames.csv with frame paths relative to `dir`. */
-export function writeComposedSet(dir: string, comp: Composition, seed: number): void {
+export function writeComposedSet(dir: string, comp: Composition, seed: number, language: 'en' | 'zh' | 'mixed' = 'en'): void {
   const reports: (string | number)[][] = [['patient_id', 'label', 'certain', 'n_frames', 'report', 'split', 'centre']];
   const frames: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence']];
   for (const p of comp.patients) {
-    const rep = reportForLabel(seed, p.patientId, p.label);
+    const lang = language === 'mixed' ? (rng(seed, 'report-language', p.patientId).bool(0.5) ? 'zh' : 'en') : language;
+    const rep = reportForLabel(seed, p.patientId, p.label, lang);
     reports.push([p.patientId, p.label, rep.certain ? 1 : 0, p.frames.length, rep.report, p.split, p.centre]);
     for (const f of p.frames) frames.push([p.patientId, relative(dir, f.imagePath), f.label ?? '', '', f.centre ?? p.centre, f.sequence ?? '']);
   }
@@ -203,10 +207,10 @@ export async function main(argv: string[]): Promise<string | undefined> {
         bagFrames: [f.bagFrames[0], f.bagFrames[1]], polypPerBag: [f.polypPerBag[0], f.polypPerBag[1]],
       });
       mkdirSync(out, { recursive: true });
-      writeComposedSet(out, comp, f.seed);
+      writeComposedSet(out, comp, f.seed, f.reportLanguage);
       writeFileSync(join(out, 'set.json'), JSON.stringify({
         data: 'real', source: relative(out, source), seed: f.seed, testFraction: f.testFraction, bagFrames: f.bagFrames,
-        negativeShare: f.negativeShare, polypPerBag: f.polypPerBag, frames: listing.records.length,
+        negativeShare: f.negativeShare, polypPerBag: f.polypPerBag, reportLanguage: f.reportLanguage, frames: listing.records.length,
         unusedPolypFrames: comp.unusedPolyp, unusedNormalFrames: comp.unusedNormal,
       }, null, 2) + '\n');
       console.log(`${comp.unusedPolyp} polyp frame(s) and ${comp.unusedNormal} polyp-free frame(s) are in no bag`);
