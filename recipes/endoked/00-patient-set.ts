@@ -52,7 +52,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoKED patient set (bags of frames + reports), written once.', {
   data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'], help: 'synthetic patients, or real PolypGen frames' },
   out: { type: 'string', help: 'output folder (default out/endoked/synthetic-set or out/endoked/real-set)' },
-  source: { type: 'string', default: '../shared/data/polypgen-frames', help: 'PolypGen frames folder (--data real), relative to the repository root' },
+  source: { type: 'string', help: 'PolypGen frames folder (--data real; default ../shared/data/polypgen-frames from the repository root)' },
   seed: { type: 'int', default: 0, min: 0, help: 'seed of the split, bags and reports' },
   testFraction: { type: 'number', default: 0.3, min: 0, max: 0.9, help: 'fraction of patients (synthetic) / sequences and polyp frames (real) in test' },
   patients: { type: 'int', default: 120, min: 2, help: 'synthetic patients' },
@@ -188,7 +188,7 @@ export function summaryTable(patients: readonly PatientBag[]): string {
 export async function main(argv: string[]): Promise<string | undefined> {
   const f = FLAGS.parse(argv);
   if (!f) return undefined;
-  const out = resolve(ROOT, f.out ?? join('out', 'endoked', f.data === 'real' ? 'real-set' : 'synthetic-set'));
+  const out = f.out ? resolve(f.out) : join(ROOT, 'out', 'endoked', f.data === 'real' ? 'real-set' : 'synthetic-set');
   const t0 = Date.now();
   if (existsSync(join(out, 'reports.csv')) && !f.force) {
     console.log(`patient set exists: ${out} (written once; --force rebuilds it)`);
@@ -198,7 +198,7 @@ export async function main(argv: string[]): Promise<string | undefined> {
       await writeReportSet(out, f.patients, { seed: f.seed, width: f.size, height: f.size, testFraction: f.testFraction, force: true });
       writeFileSync(join(out, 'set.json'), JSON.stringify({ data: 'synthetic', seed: f.seed, patients: f.patients, size: f.size, testFraction: f.testFraction }, null, 2) + '\n');
     } else {
-      const source = resolve(ROOT, f.source);
+      const source = f.source ? resolve(f.source) : resolve(ROOT, '..', 'shared', 'data', 'polypgen-frames');
       if (!existsSync(source)) throw new FlagError(`${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ../shared/data/polypgen-frames/README.md)`);
       if (f.bagFrames.length !== 2 || f.polypPerBag.length !== 2) throw new FlagError(`${FLAGS.script}: --bag-frames and --polyp-per-bag take two numbers, lo,hi`);
       const listing = readPolypGenFrames(source);
