@@ -60,6 +60,14 @@ describe('EndoExtend24 recipe guards', () => {
     for (const [k, t] of Object.entries(p.tensors)) if (t.dtype === 'F32') expect((t.data as Float32Array).every(Number.isFinite), k).toBe(true);
   }, 180_000);
 
+  it('a diverging fine-tuning run stops at the step, not in the metrics after a NaN epoch', async () => {
+    const r = await run('04-finetune-ce24.ts', ['--out', out, '--init', 'none', '--optimizer', 'adamw', '--lr', '1e6', '--weightDecay', '1', '--epochs', '1', '--batch', '4', '--tag', 'diverge']);
+    expect(r.code).toBe(1);
+    expect(r.err, r.err.slice(-2000)).toMatch(/(loss|gradient norm) is (NaN|-?Infinity).* at step \d+: no checkpoint was written for this step, so the last good one is kept; lower --lr/);
+    expect(r.err).not.toMatch(/rocAuc/);
+    for (const f of ['state.safetensors', 'best.safetensors', 'history.json']) expect(existsSync(join(out, 'diverge', f)), f).toBe(false);
+  }, 180_000);
+
   it('refuses initial weights holding NaN, naming the file and the tensor', async () => {
     const model = new Eva02(modelConfig('mu', 10));
     const bytes = await weightsBytes(model);
