@@ -22,7 +22,11 @@ export interface SoakOptions {
   /** Fixed kinds of kill, in order (then random ones): the short test uses it to cover each kind. */
   plan?: { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write' }[];
 }
-export interface Kill { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write'; code: number | null; stepBefore: number; stepAfter: number }
+export interface Kill {
+  signal: NodeJS.Signals; when: 'random' | 'during checkpoint write'; code: number | null; stepBefore: number; stepAfter: number;
+  /** Partial temporary files the killed run left (a kill that landed inside a checkpoint write). */
+  partialLeft: string[];
+}
 export interface SoakResult { reference: number[]; resumed: number[]; kills: Kill[]; strayFiles: string[]; restarts: number; seconds: number }
 
 /** A small deterministic PRNG (mulberry32), so a soak can be replayed by its seed. */
@@ -100,9 +104,10 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
         log(`run ${restarts}: finished before its kill; ${kills.length} kills in all`);
         break;
       }
-      const k: Kill = { signal, when: kind, code: r.code, stepBefore, stepAfter: stepOf(out) };
+      const k: Kill = { signal, when: kind, code: r.code, stepBefore, stepAfter: stepOf(out), partialLeft: readdirSync(out).filter((f) => f.includes('.tmp-')) };
       kills.push(k);
-      log(`kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}`);
+      log(`kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}` +
+        (k.partialLeft.length ? `; left the partial file ${k.partialLeft.join(', ')} (removed by the next run)` : ''));
       if (signal !== 'SIGKILL' && r.code !== (signal === 'SIGINT' ? 130 : 143)) throw new Error(`${signal} should save and exit ${signal === 'SIGINT' ? 130 : 143}, got ${r.code}:\n${r.err.slice(-2000)}`);
     }
     const resumed = lossesOf(out);
@@ -119,7 +124,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const arg = (k: string, d: number) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
   const r = await soak({ kills: arg('kills', 20), steps: arg('steps', 12), seed: arg('seed', 1) });
   const byKind = r.kills.reduce<Record<string, number>>((m, k) => { const key = `${k.signal} ${k.when}`; m[key] = (m[key] ?? 0) + 1; return m; }, {});
-  console.log(`kills: ${JSON.stringify(byKind)}; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
+  console.log(`kills: ${JSON.stringify(byKind)}; ${r.kills.filter((k) => k.partialLeft.length).length} left a partial checkpoint file; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
   const ok = JSON.stringify(r.resumed) === JSON.stringify(r.reference) && r.strayFiles.length === 0;
   console.log(ok ? 'PASS' : 'FAIL');
   process.exitCode = ok ? 0 : 1;
