@@ -19,10 +19,13 @@
 //   cams/<stem>.png      overlays: CAM heat map, box (green accepted, red rejected), true box (white)
 //   cam.safetensors      the model (keys encoder.*, classifier.weight, aux_classifier.weight)
 //   state.safetensors    resumable training state; metrics.json; loss.png
+// Frames are cropped to the endoscope's field of view with overlays filled (engine/data/fov.ts
+// prepareFrame; --no-fov turns it off), resized to `size`² once and cached in --cache; boxes are
+// mapped back through the crop to the original pixels.
 // Deviations (see also models/toco.ts): the PTC token labels come from the aux CAM of a separate
-// no-grad pass at `ptcScales` (ToCo: multi-scale aux CAM refined by PAR); no segmentation decoder;
-// images are resized to `size`² once (decoded frames cached in --cache) with ImageNet normalisation
-// and random horizontal flips (ToCo: random resized crops at 448); a short poly schedule.
+// no-grad, no-flip pass at `ptcScales` (ToCo: multi-scale aux CAM refined by PAR); no segmentation
+// decoder; ImageNet normalisation and random horizontal flips only (ToCo: random resized crops at
+// 448); a short poly schedule.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
@@ -31,11 +34,12 @@ import {
   tidy, noGrad, backward, tensor, add, mul, narrow, interpolate, manualSeed, defaultGenerator, AdamW, polyWarmupFactor,
   multilabelSoftMarginLoss, RandomSampler, DataOrder, Loader, trainStateBytes, restoreTrainState, weightsBytes, loadWeights, plot,
 } from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
+import { prepareFrame } from '../../engine/data/fov.ts';
 import { TocoCam, tocoConfig, ptcLoss, ptcLabels, multiScaleCam, gradCam } from '../../models/toco.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
-import { decodeImageResized, imageSize, readMask, resizeMask, writePng } from '../../runtime-node/image.ts';
+import { decodeImage, decodeImageResized, imageSize, readMask, resizeImage, resizeMask, writePng } from '../../runtime-node/image.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
@@ -51,6 +55,7 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
   kvasir: { type: 'string', default: '', help: 'Kvasir-SEG folder: train.txt images as extra positives and box measurement' },
   out: { type: 'string', default: 'runs/endoked/03-cam', help: 'output folder' },
   cache: { type: 'string', default: 'out/endoked/frame-cache', help: 'decoded, resized frames are cached here' },
+  fov: { type: 'boolean', default: true, help: 'crop frames to the field of view and fill overlays (engine/data/fov.ts) before resizing' },
   size: { type: 'int', default: 64, min: 16, max: 1024, help: 'training/CAM input size (square), a multiple of --patch' },
   patch: { type: 'int', default: 8, min: 2, max: 32, help: 'ViT patch size' },
   depth: { type: 'int', default: 4, min: 2, max: 24, help: 'ViT blocks (EVA-02-µ: 4)' },
@@ -72,6 +77,7 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
   camThreshold: { type: 'number', default: 0.65, min: 0, max: 1, help: 'CAM > this is foreground (EndoKED bkg_thre 0.65)' },
   evalBatch: { type: 'int', default: 32, min: 1, help: 'images per CAM forward' },
   boxesFor: { type: 'string', default: 'both', choices: ['both', 'kvasir', 'mil'] as const, help: 'which images get boxes: Kvasir-SEG train, MIL positives, or both' },
+  boxLimit: { type: 'int', default: 0, min: 0, help: 'box at most this many images per source, evenly spaced (0: all)' },
   gradCam: { type: 'boolean', default: true, help: 'also measure Grad-CAM boxes (one extra forward and backward per batch)' },
   overlays: { type: 'int', default: 64, min: 0, help: 'CAM overlays written (evenly spaced over the box images)' },
   ckptEvery: { type: 'int', default: 100, min: 1, help: 'steps between checkpoints' },
@@ -83,7 +89,8 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
 const MEAN = [0.485, 0.456, 0.406], STD = [0.229, 0.224, 0.225]; // ImageNet normalisation (ToCo)
 
 interface Frame { path: string; label: number; source: 'mil' | 'mil-negative' | 'kvasir'; stem: string; maskPath?: string; truth?: number; centre?: string }
-interface Cached { data: Uint8Array; width: number; height: number }
+/** A frame as cached: RGB bytes at size², the original size and the FOV crop (original pixels) they show. */
+interface Cached { data: Uint8Array; width: number; height: number; crop: Box }
 
 export async function main(argv: string[]): Promise<void> {
   const f = FLAGS.parse(argv);
@@ -128,7 +135,7 @@ export async function main(argv: string[]): Promise<void> {
   const gpu = await initNode();
   console.log(`device: ${gpu.adapterName}`);
   const S = f.size;
-  const cache = await cacheFrames(trainSet, S, abs(f.cache));
+  const cache = await cacheFrames(trainSet, S, abs(f.cache), f.fov);
 
   // ---- model, optimizer, resume -----------------------------------------------------------------------
   manualSeed(f.seed);
@@ -226,7 +233,8 @@ export async function main(argv: string[]): Promise<void> {
   ], { title: `ToCo CAM classifier ${S}x${S}: MLSM + MLSM(aux) + ${f.ptcWeight} PTC`, xLabel: 'step', yLabel: 'loss' }));
 
   // ---- CAMs -> boxes -------------------------------------------------------------------------------------
-  const boxImages = [...(f.boxesFor === 'mil' ? [] : kvasir), ...(f.boxesFor === 'kvasir' ? [] : frames)];
+  const spaced = <T>(xs: T[]) => (f.boxLimit && xs.length > f.boxLimit ? Array.from({ length: f.boxLimit }, (_, k) => xs[Math.floor((k * xs.length) / f.boxLimit)]) : xs);
+  const boxImages = [...(f.boxesFor === 'mil' ? [] : spaced(kvasir)), ...(f.boxesFor === 'kvasir' ? [] : spaced(frames))];
   const overlayAt = new Set(Array.from({ length: Math.min(f.overlays, boxImages.length) }, (_, k) => Math.floor((k * boxImages.length) / Math.min(f.overlays, boxImages.length))));
   const rows: (string | number)[][] = [['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason']];
   const per: { stem: string; source: string; accepted: boolean; reason: string; iou: number | null; dice: number | null; gradCamIou: number | null; gradCamDice: number | null; gradCamAccepted: boolean }[] = [];
@@ -244,20 +252,20 @@ export async function main(argv: string[]): Promise<void> {
       const fr = batch[k], img = cache.get(fr.path)!;
       const c = camV.subarray(k * S * S, (k + 1) * S * S), g = gcV ? minMax(gcV.subarray(k * S * S, (k + 1) * S * S)) : null;
       const d = endokedBox(thresholdMask(c, f.camThreshold), S, S);
-      const box = d.box ? scaleBox(d.box, S, S, img.width, img.height) : null;
+      const box = d.box ? toOriginal(d.box, S, img.crop) : null;
       rows.push([fr.path, ...(box ?? ['', '', '', '']), d.accepted ? 1 : 0, d.reason]);
       const m = fr.maskPath ? await readMask(fr.maskPath) : null;
       const truthBox = m ? maskBox(m.data, m.width, m.height) : null;
-      const small = m ? resizeMask(m, S, S).data : null;
+      const small = m ? resizeMask(cropMask(m, img.crop), S, S).data : null;
       const gd = g ? endokedBox(thresholdMask(g, f.camThreshold), S, S) : null;
       per.push({
         stem: fr.stem, source: fr.source, accepted: d.accepted, reason: d.reason, gradCamAccepted: gd?.accepted ?? false,
         iou: truthBox && box ? boxIou(box, truthBox) : truthBox ? 0 : null,
         dice: small ? dice(thresholdMask(c, f.camThreshold), small) : null,
-        gradCamIou: gd && truthBox ? (gd.box ? boxIou(scaleBox(gd.box, S, S, img.width, img.height), truthBox) : 0) : null,
+        gradCamIou: gd && truthBox ? (gd.box ? boxIou(toOriginal(gd.box, S, img.crop), truthBox) : 0) : null,
         gradCamDice: g && small ? dice(thresholdMask(g, f.camThreshold), small) : null,
       });
-      if (overlayAt.has(i + k)) writeOverlay(join(outDir, 'cams', `${fr.stem}.png`), img.data, S, c, d, truthBox ? scaleBox(truthBox, m!.width, m!.height, S, S) : null);
+      if (overlayAt.has(i + k)) writeOverlay(join(outDir, 'cams', `${fr.stem}.png`), img.data, S, c, d, truthBox ? toCam(truthBox, S, img.crop) : null);
     }
     bar.tick(batch.length);
   }
@@ -330,10 +338,14 @@ function readScores(path: string): ScoreRow[] {
   });
 }
 
-/** Decodes each frame once at size² (linear resize) into `dir/<size>/<sha1 of path>.rgb`: width, height (u32) + RGB bytes. */
-async function cacheFrames(frames: readonly Frame[], size: number, dir: string): Promise<Map<string, Cached>> {
+/**
+ * Decodes each frame once, optionally crops it to the field of view (prepareFrame), resizes it to
+ * size² (linear) and caches it as `dir/<size>[-fov]/<sha1 of path>.rgb`: original width, height and
+ * crop box x0, y0, x1, y1 (u32) + RGB bytes.
+ */
+async function cacheFrames(frames: readonly Frame[], size: number, dir: string, fov: boolean): Promise<Map<string, Cached>> {
   const out = new Map<string, Cached>();
-  const folder = join(dir, String(size));
+  const folder = join(dir, `${size}${fov ? '-fov' : ''}`), HEAD = 24;
   mkdirSync(folder, { recursive: true });
   const todo = [...new Set(frames.map((x) => x.path))];
   const bar = new Progress({ total: todo.length, label: 'frames', unit: 'img' });
@@ -341,20 +353,47 @@ async function cacheFrames(frames: readonly Frame[], size: number, dir: string):
     await Promise.all(todo.slice(i, i + 8).map(async (p) => {
       const file = join(folder, createHash('sha1').update(p).digest('hex') + '.rgb');
       let bytes = readIfExists(file);
-      if (!bytes || bytes.length !== 8 + size * size * 3) {
-        const [{ width, height }, img] = await Promise.all([imageSize(p), decodeImageResized(p, size, size)]);
-        bytes = new Uint8Array(8 + img.data.length);
-        new DataView(bytes.buffer).setUint32(0, width, true);
-        new DataView(bytes.buffer).setUint32(4, height, true);
-        bytes.set(img.data, 8);
+      if (!bytes || bytes.length !== HEAD + size * size * 3) {
+        let img: RgbImage, head: number[];
+        if (fov) {
+          const full = await decodeImage(p), prep = prepareFrame(full);
+          img = await resizeImage(prep.image, size, size);
+          head = [full.width, full.height, prep.box.x0, prep.box.y0, prep.box.x1, prep.box.y1];
+        } else {
+          const { width, height } = await imageSize(p);
+          img = await decodeImageResized(p, size, size);
+          head = [width, height, 0, 0, width, height];
+        }
+        bytes = new Uint8Array(HEAD + img.data.length);
+        head.forEach((v, i) => new DataView(bytes!.buffer).setUint32(4 * i, v, true));
+        bytes.set(img.data, HEAD);
         writeAtomic(file, bytes);
       }
-      const v = new DataView(bytes.buffer, bytes.byteOffset);
-      out.set(p, { width: v.getUint32(0, true), height: v.getUint32(4, true), data: bytes.subarray(8) });
+      const v = new DataView(bytes.buffer, bytes.byteOffset), u = (i: number) => v.getUint32(4 * i, true);
+      out.set(p, { width: u(0), height: u(1), crop: [u(2), u(3), u(4), u(5)], data: bytes.subarray(HEAD) });
     }));
     bar.tick(Math.min(8, todo.length - i));
   }
   return out;
+}
+
+/** A box on the size² CAM -> original pixels (through the FOV crop). */
+function toOriginal(b: Box, s: number, crop: Box): Box {
+  const [x0, y0, x1, y1] = scaleBox(b, s, s, crop[2] - crop[0], crop[3] - crop[1]);
+  return [x0 + crop[0], y0 + crop[1], x1 + crop[0], y1 + crop[1]];
+}
+
+/** A box in original pixels -> the size² CAM grid (clamped), for drawing. */
+function toCam(b: Box, s: number, crop: Box): Box {
+  const sx = s / (crop[2] - crop[0]), sy = s / (crop[3] - crop[1]);
+  const c = (v: number) => Math.min(s, Math.max(0, v));
+  return [c(Math.floor((b[0] - crop[0]) * sx)), c(Math.floor((b[1] - crop[1]) * sy)), c(Math.ceil((b[2] - crop[0]) * sx)), c(Math.ceil((b[3] - crop[1]) * sy))];
+}
+
+function cropMask(m: MaskImage, crop: Box): MaskImage {
+  const [x0, y0, x1, y1] = crop, w = x1 - x0, h = y1 - y0, data = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) data.set(m.data.subarray((y + y0) * m.width + x0, (y + y0) * m.width + x1), y * w);
+  return { width: w, height: h, data };
 }
 
 /** HWC RGB bytes -> normalised CHW floats [B, 3, S, S]. */
