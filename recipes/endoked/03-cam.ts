@@ -39,7 +39,7 @@ import { prepareFrame } from '../../engine/data/fov.ts';
 import { TocoCam, tocoConfig, ptcLoss, ptcLabels, multiScaleCam, gradCam } from '../../models/toco.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
-import { decodeImage, decodeImageResized, imageSize, readMask, resizeImage, resizeMask, writePng } from '../../runtime-node/image.ts';
+import { decodeImageResized, imageSize, readMask, resizeImage, resizeMask, writePng } from '../../runtime-node/image.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
@@ -345,7 +345,8 @@ function readScores(path: string): ScoreRow[] {
  */
 async function cacheFrames(frames: readonly Frame[], size: number, dir: string, fov: boolean): Promise<Map<string, Cached>> {
   const out = new Map<string, Cached>();
-  const folder = join(dir, `${size}${fov ? '-fov' : ''}`), HEAD = 24;
+  const FOV_SIDE = 320;
+  const folder = join(dir, `${size}${fov ? `-fov${FOV_SIDE}` : ''}`), HEAD = 24;
   mkdirSync(folder, { recursive: true });
   const todo = [...new Set(frames.map((x) => x.path))];
   const bar = new Progress({ total: todo.length, label: 'frames', unit: 'img' });
@@ -356,9 +357,13 @@ async function cacheFrames(frames: readonly Frame[], size: number, dir: string, 
       if (!bytes || bytes.length !== HEAD + size * size * 3) {
         let img: RgbImage, head: number[];
         if (fov) {
-          const full = await decodeImage(p), prep = prepareFrame(full);
+          // The FOV is found on a copy at most FOV_SIDE px on its long side (full-size frames are
+          // up to 1920 px), its box scaled back to the original, outwards.
+          const { width, height } = await imageSize(p);
+          const k = Math.min(1, FOV_SIDE / Math.max(width, height)), w = Math.max(1, Math.round(width * k)), h = Math.max(1, Math.round(height * k));
+          const prep = prepareFrame(await decodeImageResized(p, w, h));
           img = await resizeImage(prep.image, size, size);
-          head = [full.width, full.height, prep.box.x0, prep.box.y0, prep.box.x1, prep.box.y1];
+          head = [width, height, ...scaleBox([prep.box.x0, prep.box.y0, prep.box.x1, prep.box.y1], w, h, width, height)];
         } else {
           const { width, height } = await imageSize(p);
           img = await decodeImageResized(p, size, size);
