@@ -54,6 +54,8 @@ export const FLAGS = defineFlags('recipes/endoked/02-mil.ts', 'EndoKED-MIL: repo
   model: { type: 'string', default: 'mu', choices: ['mu', 'small'], help: 'models/mil.ts preset (mu: 32², spec §4; small: 64², wider)' },
   imageSize: { type: 'int', min: 8, max: 512, help: "frame size override (default: the preset's)" },
   gated: { type: 'boolean', default: false, help: 'teacher 1 with gated attention' },
+  dropout: { type: 'number', min: 0, max: 0.9, help: "head dropout override (reference and presets 0.5)" },
+  headInit: { type: 'string', choices: ['reference', 'pytorch'], help: "head Linear init override (reference: N(0, 0.01), zero bias)" },
   epochs: { type: 'int', default: 30, min: 1, help: 'epochs (teacher pass + student pass each; reference 1000)' },
   optimizer: { type: 'string', default: 'sgd', choices: ['sgd', 'adam'], help: 'reference: sgd (no momentum); adam is a CPU-size deviation' },
   lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, help: 'learning rate (reference 1e-3)' },
@@ -86,7 +88,10 @@ export async function main(argv: string[]): Promise<void> {
   const started = performance.now();
   const fail = (m: string): never => { throw new Error(`02-mil: ${m}`); };
   if (f.teacherLossWeight.length !== 2 || f.plMergeWeight.length !== 2) fail('--teacher-loss-weight and --pl-merge-weight take two numbers each (ABMIL,DSMIL), e.g. 1,1 and 0.5,0.5');
-  const config = { ...MIL[f.model as 'mu' | 'small'], gated: f.gated, ...(f.imageSize ? { imageSize: f.imageSize } : {}) };
+  const config = {
+    ...MIL[f.model as 'mu' | 'small'], gated: f.gated, ...(f.imageSize ? { imageSize: f.imageSize } : {}),
+    ...(f.dropout !== undefined ? { dropout: f.dropout } : {}), ...(f.headInit ? { headInit: f.headInit } : {}),
+  };
   const S = config.imageSize;
   const outDir = resolve(f.out ?? join(ROOT, 'runs', 'endoked', '02-mil'));
 
