@@ -27,7 +27,10 @@
 // --optimizer adam / a higher --lr are offered for CPU-sized runs (reference: SGD lr 1e-3, no
 // momentum); --double-softmax (default, faithful) or CE on the DSMIL bag logits; --pl-teacher-mode
 // train (faithful: the reference computes pseudo-labels with the teachers in train mode, dropout
-// on) or eval. Frames are resized to the model's size (reference 512²) with its mean/std.
+// on) or eval; --encoder-norm group (GroupNorm instead of BatchNorm in the encoder); --pl-oracle
+// (debug upper bound: the student learns the true frame labels, the reference's commented-out
+// line). Frames are FOV-cropped (engine/data/fov.ts, --fov), resized to the model's size
+// (reference 512²) and normalised with the reference's mean/std.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
