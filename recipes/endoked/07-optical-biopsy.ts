@@ -137,7 +137,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
     normalize: NORMALIZE,
   };
   const evalCfg: AugmentConfig = { size: [f.size, f.size], normalize: NORMALIZE };
-  const signature = JSON.stringify({ data: set.csv, encoder: f.encoder, size: f.size, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed, steps: f.steps });
+  const signature = JSON.stringify({ data: set.csv, encoder: f.encoder, size: f.size, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed });
 
   /** Eval-mode neoplastic probabilities of the given frames. */
   async function predict(net: OpticalBiopsyNet, rs: PathologyRecord[]): Promise<Float64Array> {
@@ -181,9 +181,13 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
       augRng.setState(r.rngs!.augment);
       console.log(`[${arm}] resumed from ${statePath} at step ${step}`);
     }
-    const checkpoint = async () => writeAtomic(statePath, await trainStateBytes<Extra>({
-      model: net, optimizer: opt, generator: defaultGenerator, data: order.stateDict(), rngs: { augment: augRng.getState() }, extra: { step, losses, seconds, signature },
-    }));
+    let savedAt = saved ? step : -1;
+    const checkpoint = async () => {
+      writeAtomic(statePath, await trainStateBytes<Extra>({
+        model: net, optimizer: opt, generator: defaultGenerator, data: order.stateDict(), rngs: { augment: augRng.getState() }, extra: { step, losses, seconds, signature },
+      }));
+      savedAt = step;
+    };
     const started = performance.now(), deadline = f.maxMinutes ? started + f.maxMinutes * 60_000 : Infinity;
     if (step < f.steps) {
       const bar = new Progress({ total: f.steps, label: `train ${arm}`, unit: 'step' });
@@ -210,7 +214,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
         const v = await loss.item();
         loss.dispose();
         if (!Number.isFinite(v)) {
-          throw new Error(`[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint (${existsSync(statePath) ? `${statePath} keeps step ${Math.floor(step / f.ckptEvery) * f.ckptEvery} or later` : 'none was written'}). Lower --lr or try --optimizer adam.`);
+          throw new Error(`[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint (${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower --lr or try --optimizer adam.`);
         }
         step++; losses.push(v); seconds += (performance.now() - t0) / 1000;
         bar.tick(1, `loss ${v.toFixed(4)}`);
