@@ -6,56 +6,16 @@
 // Linear weights N(0, 0.01) and zero biases; the encoder is ResNet-18 up to global pooling).
 // Deviations: the head's widths follow the encoder's feature dimension D (512 for ResNet-18),
 // so Lin(D, D) - BN1d(D) - ReLU - Lin(D, C); any encoder that maps [B, 3, H, W] to [B, D] fits
-// (`FrameEncoder`). ConvEncoder is a plain small CNN for runs without a MIL encoder.
+// (`FrameEncoder`); the recipe uses models/mil.ts's MilEncoder, the MIL stage's shared encoder.
 // State-dict keys: `encoder.*` (the MIL stage's encoder.safetensors uses the same prefix, so it
 // loads directly) and `head.classifier.{0,1,3}.*` (the reference's names inside the head).
-import { Tensor, mean, relu } from '../engine/index.ts';
-import { fmt } from '../engine/tensor.ts';
-import { Module, Linear, Sequential, ReLU, BatchNorm1d, BatchNorm2d, Conv2d, init } from '../engine/nn/index.ts';
+import { Tensor, fmt } from '../engine/tensor.ts';
+import { Module, Linear, Sequential, ReLU, BatchNorm1d, init } from '../engine/nn/index.ts';
 import { loadWeights, weightsBytes } from '../engine/train/checkpoint.ts';
 
 /** Any frame encoder: images [B, 3, H, W] -> features [B, D]. */
 export interface FrameEncoder extends Module {
   forward(x: Tensor): Tensor;
-}
-
-// ---- a plain small CNN encoder (conv3x3 s2 - BN - ReLU per stage, then global average pool) ------
-
-export interface ConvEncoderConfig {
-  /** Output channels of each stride-2 stage; the last is the feature dimension. */
-  widths: number[];
-}
-
-export const CONV_ENCODER_PRESETS = {
-  /** Spec §4's MIL-µ encoder widths (16-32-64 -> GAP, 64-d). */
-  mu: { widths: [16, 32, 64] },
-  small: { widths: [32, 64, 128, 256] },
-} satisfies Record<string, ConvEncoderConfig>;
-
-class ConvStage extends Module {
-  conv: Conv2d;
-  bn: BatchNorm2d;
-  constructor(cin: number, cout: number) {
-    super();
-    this.conv = new Conv2d(cin, cout, 3, { stride: 2, padding: 1, bias: false });
-    this.bn = new BatchNorm2d(cout);
-  }
-  forward(x: Tensor): Tensor { return relu(this.bn.forward(this.conv.forward(x))); } // [B, Cin, H, W] -> [B, Cout, H/2, W/2]
-}
-
-export class ConvEncoder extends Module implements FrameEncoder {
-  stages: Sequential;
-  readonly featureDim: number;
-  constructor(readonly cfg: ConvEncoderConfig = CONV_ENCODER_PRESETS.mu) {
-    super();
-    const chans = [3, ...cfg.widths];
-    this.stages = new Sequential(...cfg.widths.map((w, i) => new ConvStage(chans[i], w)));
-    this.featureDim = cfg.widths[cfg.widths.length - 1];
-  }
-  forward(x: Tensor): Tensor {
-    if (x.ndim !== 4 || x.shape[1] !== 3) throw new Error(`ConvEncoder: expected images [B, 3, H, W], got ${fmt(x.shape)}`);
-    return mean(this.stages.forward(x), [2, 3]); // [B, D, h, w] -> [B, D]
-  }
 }
 
 // ---- the head and the classifier ----------------------------------------------------------------

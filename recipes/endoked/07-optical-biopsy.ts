@@ -29,9 +29,12 @@
 //   (score = the mean of its frames; a patient is neoplastic when any of its frames is),
 //   sensitivity and specificity at an operating point chosen on the TRAIN split (Youden's J on
 //   the train scores at the same level; --operating-point fixed uses --threshold instead).
-// Deviations: inputs at --size (default 64; reference 224); the encoder is ConvEncoder (a small
-// CNN) until the MIL stage's encoder class is available; batch 32, drop-last (BatchNorm1d needs
-// two samples).
+// - Encoder: models/mil.ts's MilEncoder with the configuration stored in --init's metadata (as
+//   stage 2 writes it), so both arms share the MIL stage's architecture and input size; without
+//   --init, the --model preset. Both arms draw the same random head (and scratch encoder).
+// Deviations: the MIL-µ encoder (a small CNN) instead of ResNet-18, and its input size (32² for
+// mu; --image-size overrides; reference 224²); batch 32 with drop-last (BatchNorm1d needs two
+// samples).
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +44,9 @@ import {
   trainStateBytes, restoreTrainState, weightsBytes, plot, metrics, type AugmentConfig, type Tensor,
 } from '../../engine/index.ts';
 import { serialiseCsv, type RgbImage } from '../../engine/data/index.ts';
-import { ConvEncoder, CONV_ENCODER_PRESETS, OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optical-biopsy.ts';
+import { OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optical-biopsy.ts';
+import { MIL, MilEncoder, type MilConfig } from '../../models/mil.ts';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readPathologySet, type PathologyRecord } from '../../runtime-node/datasets.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
@@ -60,8 +65,8 @@ export const FLAGS = defineFlags('recipes/endoked/07-optical-biopsy.ts', 'EndoKE
   out: { type: 'string', default: 'runs/endoked/07-optical-biopsy', help: 'output folder' },
   init: { type: 'string', help: "stage 2's encoder.safetensors (keys encoder.*); without it the encoder starts from scratch" },
   compare: { type: 'boolean', default: false, help: 'train from --init and from scratch with the same budget and compare them' },
-  encoder: { type: 'string', default: 'mu', choices: Object.keys(CONV_ENCODER_PRESETS) as ('mu' | 'small')[], help: 'ConvEncoder preset (mu: 16-32-64, the MIL-µ widths)' },
-  size: { type: 'int', default: 64, min: 16, max: 512, help: 'input resolution, square (reference 224)' },
+  model: { type: 'string', default: 'mu', choices: ['mu', 'small'] as const, help: "models/mil.ts encoder preset when --init has no config (mu: 32², small: 64²)" },
+  imageSize: { type: 'int', min: 8, max: 512, help: "input resolution override (default: the encoder config's; reference 224)" },
   steps: { type: 'int', default: 300, min: 1, help: 'optimizer steps per arm' },
   batchSize: { type: 'int', default: 32, min: 2, help: 'frames per step (reference 512)' },
   optimizer: { type: 'string', default: 'sgd', choices: ['sgd', 'adam'] as const, help: 'sgd (the reference) or adam' },
@@ -104,6 +109,17 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
   if (f.compare && !initPath) throw new FlagError(`${FLAGS.script}: --compare needs --init ENCODER.safetensors (stage 2's encoder.safetensors) to compare with`);
   if (initPath && !existsSync(initPath)) throw new FlagError(`${FLAGS.script}: --init "${initPath}" does not exist (run recipes/endoked/02-mil.ts first, or leave --init out to train from scratch)`);
   const arms: Arm[] = f.compare ? ['mil-init', 'scratch'] : [initPath ? 'mil-init' : 'scratch'];
+  // The encoder's architecture: stage 2 stores its MilConfig in encoder.safetensors' metadata.
+  let config: MilConfig = MIL[f.model];
+  const initBytes = initPath ? new Uint8Array(readFileSync(initPath)) : undefined;
+  if (initBytes) {
+    let meta: Record<string, string> | undefined;
+    try { meta = parseSafetensors(initBytes).metadata; } catch (e) { throw new FlagError(`${FLAGS.script}: --init "${initPath}" is not a safetensors file (${e instanceof Error ? e.message : e})`); }
+    if (meta?.config) config = { ...MIL[f.model], ...JSON.parse(meta.config) as Partial<MilConfig> };
+    else console.log(`${initPath} has no config metadata: assuming the --model ${f.model} encoder`);
+  }
+  if (f.imageSize) config = { ...config, imageSize: f.imageSize };
+  const S = config.imageSize;
 
   // ---- data: frames decoded once at the training size; a patient-wise 70/30 split ----------------
   let dataPath: string;
@@ -125,19 +141,19 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
   const count = (rs: PathologyRecord[]) => `${rs.length} frames / ${new Set(rs.map((r) => r.patientId)).size} patients, ${rs.filter((r) => r.label === 1).length} neoplastic frames`;
   console.log(`data: ${set.csv}: train ${count(train)}; test ${count(test)}`);
   const images: RgbImage[] = [];
-  for (let i = 0; i < records.length; i += 32) images.push(...await Promise.all(records.slice(i, i + 32).map((r) => decodeImageResized(r.imagePath, f.size, f.size))));
+  for (let i = 0; i < records.length; i += 32) images.push(...await Promise.all(records.slice(i, i + 32).map((r) => decodeImageResized(r.imagePath, S, S))));
   const imageOf = new Map(records.map((r, i) => [r, images[i]]));
 
   const gpu = await initNode();
-  console.log(`device: ${gpu.adapterName}`);
+  console.log(`device: ${gpu.adapterName}; encoder: MilEncoder ${config.channels.join('-')} x${config.blocksPerStage} at ${S}²`);
   const augment: AugmentConfig = {
-    size: [f.size, f.size], hflip: 0.5, vflip: 0.5,
+    size: [S, S], hflip: 0.5, vflip: 0.5,
     randomResizedCrop: { p: 1, scale: [0.75, 1], ratio: [0.75, 1.33] },
     colorJitter: { p: 1, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 },
     normalize: NORMALIZE,
   };
-  const evalCfg: AugmentConfig = { size: [f.size, f.size], normalize: NORMALIZE };
-  const signature = JSON.stringify({ data: set.csv, encoder: f.encoder, size: f.size, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed });
+  const evalCfg: AugmentConfig = { size: [S, S], normalize: NORMALIZE };
+  const signature = JSON.stringify({ data: set.csv, config, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed });
 
   /** Eval-mode neoplastic probabilities of the given frames. */
   async function predict(net: OpticalBiopsyNet, rs: PathologyRecord[]): Promise<Float64Array> {
@@ -162,10 +178,10 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
     const dir = join(outDir, arm);
     mkdirSync(dir, { recursive: true });
     manualSeed(f.seed); // both arms draw the same head (and, for scratch, encoder) initialisation
-    const encoder = new ConvEncoder(CONV_ENCODER_PRESETS[f.encoder]);
-    const net = new OpticalBiopsyNet(encoder, encoder.featureDim, 2);
+    const encoder = new MilEncoder(config);
+    const net = new OpticalBiopsyNet(encoder, encoder.outDim, 2);
     const init = arm === 'mil-init' ? initPath! : null;
-    if (init) console.log(`[${arm}] encoder from ${init} (${loadEncoder(encoder, new Uint8Array(readFileSync(init)), init)} tensors)`);
+    if (init) console.log(`[${arm}] encoder from ${init} (${loadEncoder(encoder, initBytes!, init)} tensors)`);
     net.flattenParameters();
     const opt = f.optimizer === 'adam' ? new Adam(net.parameters(), { lr: f.lr }) : new SGD(net.parameters(), { lr: f.lr, momentum: f.momentum });
     const order = new DataOrder(new RandomSampler(train.length), { batchSize: Math.min(f.batchSize, train.length), dropLast: true, seed: f.seed });
@@ -200,7 +216,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
         const chw = imagesToChw(batch.map((r) => imageOf.get(r)!));
         const onehot = new Float32Array(batch.length * 2);
         batch.forEach((r, k) => { onehot[2 * k + r.label] = 1; });
-        const params = batch.map(() => sampleParams(augment, f.size, f.size, augRng));
+        const params = batch.map(() => sampleParams(augment, S, S, augRng));
         for (const p of params) p.affine = compose(p.affine, randomAffineInverse(augRng)); // crop/flips, then the affine, as torchvision's order
         const loss = tidy(() => {
           const x = augmentBatch(tensor(chw.data, chw.shape), null, augment, augRng, params).images;
@@ -249,7 +265,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
     for (const [rs, p] of [[train, ptrain], [test, ptest]] as const) rs.forEach((r, k) => rows.push([relative(dir, r.imagePath), r.patientId, r.polypId, r.pathology, r.label, r.split!, p[k].toFixed(6)]));
     writeFileSync(join(dir, 'predictions.csv'), serialiseCsv(rows));
     writeAtomic(join(dir, 'weights.safetensors'), await weightsBytes(net, { arm, init: init ?? '' }));
-    writeAtomic(join(dir, 'encoder.safetensors'), await encoderBytes(encoder, { arm, encoder: f.encoder }));
+    writeAtomic(join(dir, 'encoder.safetensors'), await encoderBytes(encoder, { model: 'endoked_mil_encoder', config: JSON.stringify(config), arm }));
     writePng(join(dir, 'loss.png'), plot.lineChart([{ name: 'train loss', y: losses }], { title: `optical biopsy (${arm})`, xLabel: 'step' }));
     const t = result.test;
     console.log(`[${arm}] test AUC frame ${t.frame.auc.toFixed(4)}, polyp ${t.polyp.auc.toFixed(4)}, patient ${t.patient.auc.toFixed(4)}; frame sensitivity ${t.frame.sensitivity.toFixed(3)}, specificity ${t.frame.specificity.toFixed(3)} at ${t.frame.threshold.toFixed(3)}`);
