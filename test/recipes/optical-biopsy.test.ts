@@ -33,6 +33,8 @@ const stateOf = (path: string) => {
   return { extra: JSON.parse(p.metadata!.train_state).extra as { step: number; losses: number[] }, tensors: p.tensors };
 };
 const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+// Each recipe test spawns the recipe (device start-up, decoding, training) several times: minutes
+// on a busy two-core CPU driver, hence the per-test timeouts below.
 
 describe('optical-biopsy model', () => {
   it('saves the encoder under encoder.* and a loaded copy gives identical features', async () => {
@@ -135,7 +137,7 @@ describe('recipes/endoked/07-optical-biopsy', () => {
     expect(report).toMatch(/\| mil-init .*\| 60 \| 0\.\d{3} \|/);
     expect(report).toMatch(/\| scratch \| 60 \| 0\.\d{3} \|/);
     expect([...readFileSync(join(out, 'roc.png')).subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
-  });
+  }, 600_000);
 
   it('resumes from its training state, and stops on a non-finite loss before checkpointing it', async () => {
     const out = join(tmp, 'resume');
@@ -163,7 +165,7 @@ describe('recipes/endoked/07-optical-biopsy', () => {
     expect(s.extra.step).toBe(1);
     expect(s.extra.losses.every(Number.isFinite)).toBe(true);
     expect(existsSync(join(nan, 'metrics.json'))).toBe(false);
-  });
+  }, 600_000);
 
   it('names a bad flag or file and the fix', async () => {
     const r1 = await run(['--data', data, '--compare', '--out', join(tmp, 'x')]);
@@ -176,5 +178,5 @@ describe('recipes/endoked/07-optical-biopsy', () => {
     expect(r3.code).toBe(1);
     expect(r3.err).toMatch(/no-set" does not exist.*--kind pathology/);
     expect(existsSync(join(tmp, 'x'))).toBe(false);
-  });
+  }, 300_000);
 });
