@@ -22,6 +22,10 @@
 //   RandomAffine(translate 0.1, scale 0.8-1.2, x-shear ±10°), ColorJitter(.4, .4, .4, .1), then
 //   normalisation with the reference's mean/std. The affine map is composed into the engine's warp
 //   (engine/data/augment.ts has no RandomAffine of its own); the jitter order is fixed.
+//   Deviation: the default jitter is milder (.1, .1, .1, .02; --jitter .4,.4,.4,.1 is the
+//   reference's). At 32² and a few hundred steps, the reference's hue ±0.1 and ±40% saturation
+//   wash out the colour cue: measured on the synthetic default, scratch, 300 steps, the train loss
+//   stayed at 0.68 (ln 2 = 0.69) with a test frame AUC of 0.72, against 0.49 and 0.84 without jitter.
 // - Optimiser: SGD on encoder and head. The reference uses lr 1e-3 without momentum for 1000
 //   epochs at batch 512; that budget does not fit a CPU driver, so the default here is lr 0.02
 //   with momentum 0.9 for a few hundred steps (--lr, --momentum; --optimizer adam also works).
@@ -69,6 +73,7 @@ export const FLAGS = defineFlags('recipes/endoked/07-optical-biopsy.ts', 'EndoKE
   imageSize: { type: 'int', min: 8, max: 512, help: "input resolution override (default: the encoder config's; reference 224)" },
   steps: { type: 'int', default: 300, min: 1, help: 'optimizer steps per arm' },
   batchSize: { type: 'int', default: 32, min: 2, help: 'frames per step (reference 512)' },
+  jitter: { type: 'numbers', default: [0.1, 0.1, 0.1, 0.02], min: 0, help: 'ColorJitter brightness,contrast,saturation,hue (reference .4,.4,.4,.1; see the header)' },
   optimizer: { type: 'string', default: 'sgd', choices: ['sgd', 'adam'] as const, help: 'sgd (the reference) or adam' },
   lr: { type: 'number', default: 0.02, min: 0, exclusiveMin: true, help: 'learning rate (reference: SGD 1e-3 over 1000 epochs)' },
   momentum: { type: 'number', default: 0.9, min: 0, max: 0.999, help: 'SGD momentum (reference 0)' },
@@ -134,6 +139,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
   const records = set.records;
   if (records.some((r) => !r.split)) splitByPatient(records, f.seed);
   const train = records.filter((r) => r.split === 'train'), test = records.filter((r) => r.split === 'test');
+  if (f.jitter.length !== 4 || f.jitter[3] > 0.5) throw new FlagError(`${FLAGS.script}: --jitter needs 4 values (brightness,contrast,saturation,hue), hue at most 0.5`);
   for (const [name, rs] of [['train', train], ['test', test]] as const) {
     const pos = rs.filter((r) => r.label === 1).length;
     if (pos === 0 || pos === rs.length) throw new Error(`${set.csv}: the ${name} split has ${rs.length} frames, ${pos} neoplastic: it needs both classes`);
@@ -149,11 +155,11 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
   const augment: AugmentConfig = {
     size: [S, S], hflip: 0.5, vflip: 0.5,
     randomResizedCrop: { p: 1, scale: [0.75, 1], ratio: [0.75, 1.33] },
-    colorJitter: { p: 1, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 },
+    colorJitter: { p: 1, brightness: f.jitter[0], contrast: f.jitter[1], saturation: f.jitter[2], hue: f.jitter[3] },
     normalize: NORMALIZE,
   };
   const evalCfg: AugmentConfig = { size: [S, S], normalize: NORMALIZE };
-  const signature = JSON.stringify({ data: set.csv, config, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed });
+  const signature = JSON.stringify({ data: set.csv, config, jitter: f.jitter, batch: f.batchSize, optimizer: f.optimizer, lr: f.lr, momentum: f.momentum, seed: f.seed });
 
   /** Eval-mode neoplastic probabilities of the given frames. */
   async function predict(net: OpticalBiopsyNet, rs: PathologyRecord[]): Promise<Float64Array> {
