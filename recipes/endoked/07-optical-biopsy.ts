@@ -236,7 +236,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
         const v = await loss.item();
         loss.dispose();
         if (!Number.isFinite(v)) {
-          throw new Error(`[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint (${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower --lr or try --optimizer adam.`);
+          throw new Error(`[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint (${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower --lr.`);
         }
         step++; losses.push(v); seconds += (performance.now() - t0) / 1000;
         bar.tick(1, `loss ${v.toFixed(4)}`);
