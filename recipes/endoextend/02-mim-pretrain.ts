@@ -8,7 +8,7 @@
 //   the Kvasir-SEG images when ../shared/data/kvasir-seg (or --kvasir) exists. A teacher: an
 //   EVA-02 feature model from safetensors (--teacher, --teacherSize), or by default the frozen
 //   random convolutional patch encoder of models/patch-teacher.ts (see its header for why).
-// Produces (in --out/mim): mim.safetensors (the student, EVA-02 MIM keys), state.safetensors
+// Produces (in --out/<tag>, default mim): mim.safetensors (the student, EVA-02 MIM keys), state.safetensors
 //   (resumable), loss.png, log.json.
 //
 //   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
@@ -47,6 +47,7 @@ const DEFAULTS = {
   teacherSize: 'mu',            // size preset of that teacher
   teacherDim: 32,               // feature size of the default teacher
   kvasir: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), // extra unlabelled frames when present
+  tag: 'mim',                   // subfolder of this run (another teacher: another tag)
   checkpointEvery: 25,          // steps between resumable checkpoints
   seed: 0,
 };
@@ -54,13 +55,15 @@ const DEFAULTS = {
 export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string }> {
   const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain');
   await initNode();
-  const dir = ensureDir(join(cfg.out, 'mim'));
+  const dir = ensureDir(join(cfg.out, cfg.tag));
 
   // ---- data: unlabelled frames --------------------------------------------------------------
   const csv = join(cfg.out, 'ee24.csv');
   if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
   const frames: ImageRecord[] = readEe24Csv(csv, { classMapping: join(cfg.out, 'class_mapping.json'), log: null }).records;
-  if (cfg.kvasir && existsSync(cfg.kvasir)) {
+  if (frames.some((f) => f.dataset === 'kvasir-seg')) {
+    console.log(`MIM frames: ${frames.length} (the merged table already holds Kvasir-SEG)`);
+  } else if (cfg.kvasir && existsSync(cfg.kvasir)) {
     const kv = readKvasirSeg(cfg.kvasir, { log: null }).records;
     frames.push(...kv);
     console.log(`MIM frames: ${frames.length} (${kv.length} from Kvasir-SEG at ${cfg.kvasir})`);
