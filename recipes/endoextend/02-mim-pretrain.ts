@@ -14,7 +14,7 @@
 //   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { tidy, backward, manualSeed, defaultGenerator, narrow, type Tensor } from '../../engine/index.ts';
+import { tidy, backward, manualSeed, defaultGenerator, narrow, noGrad, type Tensor } from '../../engine/index.ts';
 import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import { RandomSampler } from '../../engine/data/sampler.ts';
 import { Rng } from '../../engine/data/random.ts';
@@ -81,7 +81,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false });
     t.eval();
     teacherDim = t.cfg.embedDim;
-    teacher = { forward: (x) => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); } }; // drop cls: [B, 1 + L, D] -> [B, L, D]
+    // Frozen: no graph through the teacher (backward would otherwise run through it every step).
+    teacher = { forward: (x) => noGrad(() => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); }) }; // drop cls: [B, 1 + L, D] -> [B, L, D]
   } else {
     teacher = new PatchTeacher(mcfg.patchSize, teacherDim);
   }

@@ -26,7 +26,7 @@
 //   capsule/ and polypgen/ (each: ce24-trainval.csv with fold 0 = val, ce24-test.csv,
 //   class_mapping.json, label_mapping.json: the binary tasks in the layout stages 4-5 read),
 //   cache/, summary.md, dataset.json.
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { assignGroupSplits, countTable, formatTable, parseCsvTable, serialiseCsv, serialiseEe24Csv, type ClassMapping, type Ee24Row, type LabelMapping, type SplitName } from '../../engine/data/layouts.ts';
 import { fovCrop } from '../../engine/data/fov.ts';
@@ -34,6 +34,7 @@ import { readEe24Csv, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { decodeImageFit, isImageFile, resizeImage, writeJpeg } from '../../runtime-node/image.ts';
 import { defineFlags } from '../../runtime-node/flags.ts';
 import { Progress } from '../../runtime-node/progress.ts';
+import { writeAtomic } from '../../runtime-node/checkpoint.ts';
 import { ensureDir, REPO } from './kit.ts';
 
 export const REAL_FLAGS = defineFlags('recipes/endoextend/01-build-dataset.ts --data real', 'Merge the real GI sources; write the capsule and PolypGen tasks and the frame cache.', {
@@ -43,6 +44,7 @@ export const REAL_FLAGS = defineFlags('recipes/endoextend/01-build-dataset.ts --
   splitFile: { type: 'string', default: join(REPO, 'recipes', 'endoextend', 'real-split.csv'), help: 'the fixed split (written once if absent, then reused)' },
   testFraction: { type: 'number', default: 0.2, min: 0, max: 0.5, help: 'share of each stratum for test (new split files only)' },
   valFraction: { type: 'number', default: 0.1, min: 0, max: 0.5, help: 'share of each stratum for validation (new split files only)' },
+  cacheDir: { type: 'string', default: '', help: 'frame cache folder (default <out>/cache; runs may share one)' },
   cacheSize: { type: 'int', default: 128, min: 16, max: 1024, help: 'side of the cached square frames (µ reads 64-74 px)' },
   limit: { type: 'int', default: 0, min: 0, help: 'at most this many frames per source x label x split (0: all; for smoke tests)' },
   seed: { type: 'int', default: 0, help: 'seed of a new split file' },
@@ -118,7 +120,7 @@ function loadOrWriteSplit(frames: readonly SourceFrame[], root: string, cfg: { s
   }
   const byGroup = assignGroupSplits(task.map((f) => ({ group: `${f.dataset}/${f.group}`, stratum: `${f.dataset}/${f.originalClass}` })), { test: cfg.testFraction, val: cfg.valFraction }, cfg.seed);
   const split = new Map(task.map((f) => [rel(f), byGroup.get(`${f.dataset}/${f.group}`)!]));
-  writeFileSync(cfg.splitFile, serialiseCsv([['frame', 'group', 'split'], ...task.map((f) => [rel(f), f.group, split.get(rel(f))!])]));
+  write(cfg.splitFile, serialiseCsv([['frame', 'group', 'split'], ...task.map((f) => [rel(f), f.group, split.get(rel(f))!])]));
   console.log(`wrote the split to ${cfg.splitFile} (seed ${cfg.seed}; test ${cfg.testFraction}, val ${cfg.valFraction} of each source x label, whole groups)`);
   return split;
 }
@@ -139,6 +141,9 @@ async function cacheFrames(frames: readonly { src: string; dst: string }[], size
   };
   await Promise.all([worker(), worker(), worker()]);
 }
+
+/** Whole-file replacement: a process reading these tables never sees half of one. */
+const write = (path: string, text: string) => writeAtomic(path, new TextEncoder().encode(text));
 
 const FOLD: Record<SplitName, number> = { val: 0, train: 1, test: -1 };
 
@@ -161,7 +166,7 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
       return n < cfg.limit;
     });
   }
-  const cacheDir = join(out, 'cache', String(cfg.cacheSize));
+  const cacheDir = join(cfg.cacheDir ? resolve(cfg.cacheDir) : join(out, 'cache'), String(cfg.cacheSize));
   const cached = (f: SourceFrame) => join(cacheDir, relative(root, f.path).replace(/\.[^.]+$/, '.jpg'));
   await cacheFrames(kept.map((f) => ({ src: f.path, dst: cached(f) })), cfg.cacheSize);
 
@@ -169,14 +174,14 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
   const sourceRows: Ee24Row[] = kept.map((f) => ({
     dataset: f.dataset, patient_id: f.group, frame_path: relative(out, cached(f)), proposed_name: f.name, class: '', fold: FOLD[splitOf(f)], original_class: f.originalClass,
   }));
-  writeFileSync(join(out, 'sources.csv'), serialiseEe24Csv(sourceRows));
-  writeFileSync(join(out, 'label_mapping.json'), JSON.stringify(MERGED_MAPPING, null, 2) + '\n');
-  writeFileSync(join(out, 'class_mapping.json'), JSON.stringify(CLASSES, null, 2) + '\n');
+  write(join(out, 'sources.csv'), serialiseEe24Csv(sourceRows));
+  write(join(out, 'label_mapping.json'), JSON.stringify(MERGED_MAPPING, null, 2) + '\n');
+  write(join(out, 'class_mapping.json'), JSON.stringify(CLASSES, null, 2) + '\n');
   const merged = readEe24Csv(join(out, 'sources.csv'), { labelMapping: MERGED_MAPPING, classMapping: CLASSES, log: null });
   const asRows = (rs: readonly ImageRecord[], dir: string): Ee24Row[] => rs.map((r) => ({
     dataset: r.dataset!, patient_id: r.patientId ?? '', frame_path: relative(dir, r.imagePath), proposed_name: r.id, class: r.className ?? '', fold: r.fold ?? 0, original_class: r.originalClass ?? '',
   }));
-  writeFileSync(join(out, 'ee24.csv'), serialiseEe24Csv(asRows(merged.records, out)));
+  write(join(out, 'ee24.csv'), serialiseEe24Csv(asRows(merged.records, out)));
 
   // ---- the two binary tasks: the same rows, each through its own mapping ------------------------
   const lines: string[] = [];
@@ -185,10 +190,10 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
     const dir = ensureDir(join(out, name));
     const got = readEe24Csv(join(out, 'sources.csv'), { labelMapping: t.mapping, classMapping: t.classes, log: null });
     const rows = asRows(got.records, dir);
-    writeFileSync(join(dir, 'ce24-trainval.csv'), serialiseEe24Csv(rows.filter((r) => r.fold >= 0)));
-    writeFileSync(join(dir, 'ce24-test.csv'), serialiseEe24Csv(rows.filter((r) => r.fold < 0)));
-    writeFileSync(join(dir, 'class_mapping.json'), JSON.stringify(t.classes, null, 2) + '\n');
-    writeFileSync(join(dir, 'label_mapping.json'), JSON.stringify(t.mapping, null, 2) + '\n');
+    write(join(dir, 'ce24-trainval.csv'), serialiseEe24Csv(rows.filter((r) => r.fold >= 0)));
+    write(join(dir, 'ce24-test.csv'), serialiseEe24Csv(rows.filter((r) => r.fold < 0)));
+    write(join(dir, 'class_mapping.json'), JSON.stringify(t.classes, null, 2) + '\n');
+    write(join(dir, 'label_mapping.json'), JSON.stringify(t.mapping, null, 2) + '\n');
     const count = (f: (r: Ee24Row) => boolean) => rows.filter(f).length;
     tasks[name] = { dir, classes: Object.keys(t.classes), train: count((r) => r.fold === 1), val: count((r) => r.fold === 0), test: count((r) => r.fold < 0) };
     lines.push(`### Task: ${name}`, '', `${rows.length} frames kept, ${got.skipped.length} rows of other sources dropped by its label mapping (mapped to null).`, '',
@@ -205,9 +210,9 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
     `Frames cached at ${cfg.cacheSize}x${cfg.cacheSize} after field-of-view normalisation (engine/data/fov.ts) in ${cacheDir}.`, '',
     '```', formatTable(countTable(merged.records.map((r) => ({ dataset: r.dataset!, class: r.className! })))), '```', '', ...lines,
   ].join('\n');
-  writeFileSync(join(out, 'summary.md'), summary);
+  write(join(out, 'summary.md'), summary);
   console.log(summary);
   const info: RealDatasetInfo = { data: 'real', classes: Object.keys(CLASSES), ee24: { csv: join(out, 'ee24.csv'), frames: merged.records.length }, tasks };
-  writeFileSync(join(out, 'dataset.json'), JSON.stringify(info, null, 2) + '\n');
+  write(join(out, 'dataset.json'), JSON.stringify(info, null, 2) + '\n');
   return info;
 }
