@@ -107,13 +107,13 @@ export async function taskSections(task: RealTaskReport, o: { replicates: number
     return { name: s.run.label, fpr: c.fpr, tpr: c.tpr, auc: s.auc.estimate };
   });
   writePng(join(task.dir, 'roc-all.png'), rocChart(curves, { title: `ROC, ${task.name} test` }));
-  const best = scored[1] ?? base; // the pre-trained run the gallery and confusion matrix show
-  const cm = confusionMatrix(best.preds.map((p) => p.label), best.preds.map((p) => (p.p >= 0.5 ? 1 : 0)), 2);
-  writePng(join(task.dir, `confusion-${best.run.tag}.png`), confusionMatrixChart(cm, task.classes, { title: `${task.name}: ${best.run.label}` }));
-  for (const s of [best, base]) writePng(join(task.dir, `errors-${s.run.tag}.png`), await errorGallery(s.preds, task.classes, 12, `${task.name}, ${s.run.label}: most confident errors`));
+  const pre = scored[1] ?? base; // the first pre-trained run: its confusion matrix and errors are shown
+  const cm = confusionMatrix(pre.preds.map((p) => p.label), pre.preds.map((p) => (p.p >= 0.5 ? 1 : 0)), 2);
+  writePng(join(task.dir, `confusion-${pre.run.tag}.png`), confusionMatrixChart(cm, task.classes, { title: `${task.name}: ${pre.run.label}` }));
+  for (const s of [pre, base]) writePng(join(task.dir, `errors-${s.run.tag}.png`), await errorGallery(s.preds, task.classes, 12, `${task.name}, ${s.run.label}: most confident errors`));
   const rel = (f: string) => `${task.name}/${f}`;
-  md.push(`![ROC, ${task.name}](${rel('roc-all.png')}) ![confusion](${rel(`confusion-${best.run.tag}.png`)})`, '',
-    `Most confident errors, ${best.run.label}:`, '', `![errors](${rel(`errors-${best.run.tag}.png`)})`, '',
+  md.push(`![ROC, ${task.name}](${rel('roc-all.png')}) ![confusion](${rel(`confusion-${pre.run.tag}.png`)})`, '',
+    `Most confident errors, ${pre.run.label}:`, '', `![errors](${rel(`errors-${pre.run.tag}.png`)})`, '',
     `Most confident errors, ${base.run.label}:`, '', `![errors](${rel(`errors-${base.run.tag}.png`)})`, '');
   return { md, scored };
 }

@@ -36,7 +36,7 @@ export const RUN_REAL_FLAGS = defineFlags('recipes/endoextend/run-all.ts --data 
   budget: { type: 'string', default: 'full', choices: ['quick', 'full'] as const, help: 'quick: a smoke run in minutes; full: the measured run' },
   size: { type: 'string', default: 'mu', choices: ['mu', 'ti', 's', 'b'] as const, help: 'EVA-02 size (mu on a CPU driver)' },
   mimSteps: { type: 'int', min: 1, help: 'MIM steps per teacher (default: quick 20, full 60)' },
-  epochs: { type: 'int', min: 1, help: 'fine-tuning epochs, the same for every init (default: quick 1, full 3)' },
+  epochs: { type: 'int', min: 1, help: 'fine-tuning epochs, the same for every init (default: quick 1, full 2)' },
   batch: { type: 'int', default: 32, min: 2, help: 'images per step (MIM and fine-tuning)' },
   tasks: { type: 'string', default: 'capsule,polypgen', help: 'tasks to fine-tune in this invocation (comma-separated; processes may split them once MIM is done)' },
   inits: { type: 'string', default: 'scratch,mim,mim-tt', help: 'initialisations to fine-tune from (mim-tt: MIM against the first MIM student as teacher); processes may split them' },
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
   if (!cfg) return null;
   if (!existsSync(cfg.dataRoot)) throw new Error(`--dataRoot ${cfg.dataRoot} does not exist: the real frames live in ../shared/data (see its READMEs)`);
   const quick = cfg.budget === 'quick';
-  const mimSteps = cfg.mimSteps ?? (quick ? 20 : 60), epochs = cfg.epochs ?? (quick ? 1 : 3);
+  const mimSteps = cfg.mimSteps ?? (quick ? 20 : 60), epochs = cfg.epochs ?? (quick ? 1 : 2);
   const out = resolve(cfg.out), t0 = performance.now();
   const since = (t: number) => (performance.now() - t) / 60000;
   // Wall minutes per stage, summed over invocations (a resumed run adds only what it did), so a
