@@ -19,7 +19,7 @@
 // On a machine with spare cores, processes can share the work: one with --inits mim, one with
 // --inits scratch, then (once mim/ is done) one with --inits mim-tt; a last plain invocation
 // resumes everything they finished and writes the report.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { main as buildDataset } from './01-build-dataset.ts';
 import { main as mimPretrain } from './02-mim-pretrain.ts';
@@ -106,7 +106,10 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
     for (const r of inits) {
       t = performance.now();
       await finetune([...common, '--out', task.dir, '--init', r.init, '--tag', r.tag, '--epochs', String(epochs), '--batch', String(cfg.batch)]);
-      await evaluate(['--out', task.dir, '--tag', r.tag, '--size', cfg.size]);
+      // Evaluation is deterministic: predictions newer than the checkpoint are kept.
+      const preds = join(task.dir, r.tag, 'predictions.csv'), best = join(task.dir, r.tag, 'best.safetensors');
+      if (!existsSync(preds) || statSync(preds).mtimeMs < statSync(best).mtimeMs) await evaluate(['--out', task.dir, '--tag', r.tag, '--size', cfg.size]);
+      else console.log(`${name}/${r.tag}: test predictions are newer than its checkpoint; not evaluating again`);
       runs.push({ tag: r.tag, label: r.label, minutes: spent(`${name}/${r.tag}`, t) });
     }
     reports.push({ name, dir: task.dir, classes: task.classes, runs, counts: `${task.train} training, ${task.val} validation (model selection), ${task.test} test frames.` });
