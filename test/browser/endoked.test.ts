@@ -20,7 +20,7 @@ import { FEATURE_CHANNELS } from '../../recipes/endoked/sam-kit.ts';
 import { buildBrowser } from '../../runtime-browser/build.ts';
 import { serve } from '../../runtime-browser/serve.ts';
 import { decodeImage, pngBytes } from '../../runtime-node/image.ts';
-import { preprocess, rgbToRgba } from '../../runtime-browser/page/preprocess.ts';
+import { preprocess, rgbToRgba, type RgbaImage } from '../../runtime-browser/page/preprocess.ts';
 import { loadCheckpoint } from '../../runtime-browser/page/infer.ts';
 import { camAndBox, samEmbed, samDecodeBox, samBundleBytes, samConfigForSize, type CamBox } from '../../runtime-browser/page/endoked.ts';
 import type { Box } from '../../engine/data/boxes.ts';
@@ -33,7 +33,7 @@ const SAM_SIZE = 128; // stage 4's default frame size
 let server: Server;
 let url: string;
 let tmp: string;
-let pixels: { width: number; height: number; data: Uint8ClampedArray };
+let pixels: RgbaImage;
 let camRef: CamBox;
 let samBytes: Uint8Array;
 
