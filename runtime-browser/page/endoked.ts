@@ -16,7 +16,7 @@
 //   separate files; `samBundleBytes` (make-demo-assets.ts --sam-bundle) joins them. Per image: the
 //   backbone's stride-8 maps and SAM's neck, once; per box: the prompt encoder and the decoder's
 //   single-mask output (multimask_output false), as 04-sam-pseudo-masks.ts does.
-import { tensor, tidy, noGrad, sigmoid, reshape, narrow, device, loadWeights, weightsBytes, Module, type Tensor } from '../../engine/index.ts';
+import { tensor, tidy, noGrad, sigmoid, reshape, narrow, cat, device, loadWeights, weightsBytes, Module, type Tensor } from '../../engine/index.ts';
 import { endokedBox, thresholdMask, scaleBox, type Box, type BoxDecision } from '../../engine/data/boxes.ts';
 import { TocoCam, multiScaleCam, type TocoConfig } from '../../models/toco.ts';
 import { PolypPVT, POLYP_PVT } from '../../models/polyp-pvt.ts';
@@ -130,14 +130,17 @@ export interface BoxMask {
 export async function samDecodeBox(m: SamBoxModel, embedding: Tensor, box: Box, width: number, height: number): Promise<BoxMask> {
   const [s1, s0] = [m.config.inputImageSize[1], m.config.inputImageSize[0]];
   const scaled = [box[0] * s1 / width, box[1] * s0 / height, box[2] * s1 / width, box[3] * s0 / height];
+  const [gh, gw] = m.config.imageEmbeddingSize, size: [number, number] = [4 * gh, 4 * gw], n = size[0] * size[1];
   const t0 = now();
-  const { masks, iou } = noGrad(() => tidy(() => m.sam.forward(embedding, { boxes: tensor(scaled, [1, 4]) }, false))); // [1, 1, 4h, 4w], [1, 1]
-  const logits = new Float32Array(await masks.data()), p = (await iou.data())[0];
+  // One readback for the mask and its IoU: each read is a round trip to the GPU process in a browser.
+  const both = noGrad(() => tidy(() => {
+    const { masks, iou } = m.sam.forward(embedding, { boxes: tensor(scaled, [1, 4]) }, false); // [1, 1, 4h, 4w], [1, 1]
+    return cat([reshape(masks, [n]), reshape(iou, [1])], 0);
+  }));
+  const data = await both.data();
   const ms = now() - t0;
-  const size: [number, number] = [masks.shape[2], masks.shape[3]];
-  masks.dispose();
-  iou.dispose();
-  return { box, logits, size, iou: p, ms };
+  both.dispose();
+  return { box, logits: Float32Array.from(data.subarray(0, n)), size, iou: data[n], ms };
 }
 
 /** A box given by the user in image pixels: ordered, clamped to the image, at least 1 px; null if empty or not finite. */
