@@ -7,18 +7,31 @@
 //   theirs (engine/train/checkpoint.ts weightsBytes with `config`/`classes` metadata), to try the
 //   page without training anything. Their predictions mean nothing. The browser tests write them
 //   to a temporary folder with `writeDemoCheckpoints`; binary checkpoints are not committed.
+//   With them, random-init EndoKED checkpoints (writeEndokedDemoCheckpoints): a ToCo-µ CAM
+//   classifier and a SAM box-prompt bundle (Polyp-PVT-µ + SAM-decoder-µ at 128²); the page labels
+//   them untrained.
+// - A SAM box-prompt checkpoint from stage 4's real outputs (--sam-bundle DECODER SEGMENTER OUT):
+//   04-sam-pseudo-masks.ts --train writes the decoder (weights.safetensors: neck, prompt encoder,
+//   mask decoder) apart from the frozen segmenter it ran over (its --backbone); the page loads
+//   both from one file (runtime-browser/page/endoked.ts samBundleBytes).
 // Usage: npx tsx runtime-browser/make-demo-assets.ts [--samples] [--checkpoints DIR]
+//        npx tsx runtime-browser/make-demo-assets.ts --sam-bundle runs/endoked/04-sam/weights.safetensors \
+//          runs/segmenter-synthetic/weights.safetensors out/sam-box.safetensors
 //   then: npx tsx runtime-browser/serve.ts (serves out/ and runs/; put DIR under out/).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { manualSeed, weightsBytes, tensor, tidy, noGrad, add, sub, copy_ } from '../engine/index.ts';
+import { manualSeed, weightsBytes, parseSafetensors, tensor, tidy, noGrad, add, sub, copy_ } from '../engine/index.ts';
 import { CE24_CLASSES, renderCapsule, polypSample } from '../engine/data/synthetic/index.ts';
 import type { RgbImage } from '../engine/data/index.ts';
 import { Eva02, eva02Config, type Eva02Config } from '../models/eva02.ts';
 import { PolypPVT, POLYP_PVT } from '../models/polyp-pvt.ts';
 import { jpegBytes } from '../runtime-node/image.ts';
 import { preprocess, rgbToRgba } from './page/preprocess.ts';
+import { TocoCam, tocoConfig } from '../models/toco.ts';
+import { SamPromptDecoder } from '../models/sam-decoder.ts';
+import { FEATURE_CHANNELS } from '../recipes/endoked/sam-kit.ts';
+import { samBundleBytes, samConfigForSize } from './page/endoked.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SAMPLES_DIR = join(HERE, 'page', 'samples');
@@ -95,10 +108,39 @@ export async function writeDemoCheckpoints(dir: string, seed = 7): Promise<{ eva
   return { eva02: evaPath, polypPvt: pvtPath };
 }
 
+/** Random-init EndoKED checkpoints: ToCo-µ (64²) and a SAM box-prompt bundle at `samSize`. Returns their paths. */
+export async function writeEndokedDemoCheckpoints(dir: string, seed = 7, samSize = 128): Promise<{ toco: string; sam: string }> {
+  mkdirSync(dir, { recursive: true });
+  manualSeed(seed);
+  const toco = new TocoCam(tocoConfig('mu'));
+  const tocoPath = join(dir, 'toco-cam-mu-demo.safetensors');
+  writeFileSync(tocoPath, await weightsBytes(toco, { model: 'toco_cam', config: JSON.stringify(toco.cfg), note: 'random initialisation (demo)' }));
+  toco.dispose();
+  const seg = new PolypPVT(POLYP_PVT.mu), dec = new SamPromptDecoder(samConfigForSize(samSize), { neckInChans: FEATURE_CHANNELS });
+  const samPath = join(dir, 'sam-box-mu-demo.safetensors');
+  writeFileSync(samPath, await samBundleBytes(await weightsBytes(dec), await weightsBytes(seg), samSize, 'random initialisation (demo)'));
+  seg.dispose();
+  dec.dispose();
+  return { toco: tocoPath, sam: samPath };
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const ck = args.indexOf('--checkpoints');
-  if (ck < 0 || args.includes('--samples')) {
+  const sb = args.indexOf('--sam-bundle');
+  if (sb >= 0) {
+    const [decoder, segmenter, out] = args.slice(sb + 1, sb + 4);
+    if (!out) throw new Error('--sam-bundle needs DECODER SEGMENTER OUT: stage 4\'s weights.safetensors, the Polyp-PVT-µ weights it ran over (--backbone), the file to write');
+    const dec = new Uint8Array(readFileSync(decoder));
+    const cfg = JSON.parse(parseSafetensors(dec).metadata?.config ?? 'null') as { inputImageSize?: number[] } | null;
+    if (!cfg?.inputImageSize) throw new Error(`${decoder}: no decoder config in its metadata (is it 04-sam-pseudo-masks.ts's weights.safetensors?)`);
+    const { initNode, shutdown } = await import('../runtime-node/index.ts');
+    await initNode();
+    writeFileSync(out, await samBundleBytes(dec, new Uint8Array(readFileSync(segmenter)), cfg.inputImageSize[0]));
+    console.log(`wrote ${out} (decoder for ${cfg.inputImageSize[0]}² frames)`);
+    await shutdown();
+  }
+  if (args.includes('--samples') || (ck < 0 && sb < 0)) {
     const entries = await writeSamples();
     console.log(`wrote ${entries.length} samples to ${SAMPLES_DIR}`);
   }
@@ -107,7 +149,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const { initNode, shutdown } = await import('../runtime-node/index.ts');
     await initNode();
     const paths = await writeDemoCheckpoints(args[ck + 1]);
-    console.log(`wrote ${paths.eva02} and ${paths.polypPvt}`);
+    const endoked = await writeEndokedDemoCheckpoints(args[ck + 1]);
+    console.log(`wrote ${paths.eva02}, ${paths.polypPvt}, ${endoked.toco} and ${endoked.sam}`);
     await shutdown();
   }
 }

@@ -1,7 +1,8 @@
 // A static server on 127.0.0.1 for the in-browser page (WebGPU needs a secure context, and
 // http://127.0.0.1 is one). Serves dist/browser plus read-only extra roots (checkpoints, samples),
 // and /checkpoints.json: the .safetensors files under the extra roots (training-state files,
-// named state.safetensors by the recipes, left out), which the page offers to load.
+// named state.safetensors by the recipes, and feature caches under cache/ left out), which the
+// page offers to load.
 // Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build]
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
@@ -70,7 +71,8 @@ function findCheckpoints(dir: string, depth = 0): string[] {
   if (depth > 4 || !existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
-    if (e.isDirectory() && e.name !== 'node_modules' && !e.name.startsWith('.')) return findCheckpoints(p, depth + 1);
+    // cache/: stage 4's cached backbone features (safetensors, but not checkpoints).
+    if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'cache' && !e.name.startsWith('.')) return findCheckpoints(p, depth + 1);
     return e.isFile() && e.name.endsWith('.safetensors') && e.name !== 'state.safetensors' ? [p] : [];
   }).sort();
 }

@@ -29,8 +29,13 @@ export function loadBackbone(weights: Uint8Array | 'random', source: string): Po
 /** Frames (S x S, RGB) -> features [B, 224, S/8, S/8] on the device. */
 export function backboneFeatureTensor(model: PolypPVT, frames: readonly RgbImage[]): Tensor {
   const { data, shape } = imagesToChw(frames);
+  return backboneFeaturesOf(model, tensor(data, shape));
+}
+
+/** Images [B, 3, S, S] in [0, 1] -> features [B, 224, S/8, S/8] (the browser page calls this too). */
+export function backboneFeaturesOf(model: PolypPVT, x: Tensor): Tensor {
   return noGrad(() => tidy(() => {
-    const [, x2, x3, x4] = model.forwardFeatures(tensor(data, shape));
+    const [, x2, x3, x4] = model.forwardFeatures(x);
     const size: [number, number] = [x2.shape[2], x2.shape[3]];
     const up = (t: Tensor) => interpolate(t, { size, mode: 'bilinear', alignCorners: false });
     return cat([x2, up(x3), up(x4)], 1); // [B, 224, S/8, S/8]

@@ -7,21 +7,30 @@
 // - EVA-02 classifier (recipes/endoextend/04-finetune-ce24.ts): `config` = Eva02Config JSON,
 //   `classes` = JSON list of class names;
 // - Polyp-PVT segmenter (recipes/endoked/05-segmenter.ts): `model` = 'polyp_pvt', `preset`,
-//   `config` = PolypPvtConfig JSON; optionally `size` (the training resolution).
+//   `config` = PolypPvtConfig JSON; optionally `size` (the training resolution);
+// - ToCo CAM classifier (recipes/endoked/03-cam.ts): `model` = 'toco_cam', `config` = TocoConfig;
+// - SAM box-prompt decoder with its frozen backbone: `model` = 'sam_box_prompt' (endoked.ts).
 // The weights are loaded strictly (every key and shape must match), so a checkpoint that does
 // not fit the chosen model fails with loadStateDict's own message.
-import { tensor, tidy, noGrad, softmax, sigmoid, add, narrow, reshape, device, loadWeights, parseSafetensors, type Tensor } from '../../engine/index.ts';
+import { tensor, tidy, noGrad, softmax, sigmoid, add, narrow, reshape, device, loadWeights, parseSafetensors, type Tensor, type Module } from '../../engine/index.ts';
 import { Eva02, EVA02_PRESETS, gridSize, type Eva02Config } from '../../models/eva02.ts';
 import { PolypPVT, POLYP_PVT, type PolypPvtConfig } from '../../models/polyp-pvt.ts';
+import { TocoCam, TOCO_PRESETS, type TocoConfig } from '../../models/toco.ts';
+import type { SamDecoderConfig } from '../../models/sam-decoder.ts';
+import { SamBoxModel, samConfigForSize } from './endoked.ts';
 import type { Normalization } from './preprocess.ts';
 
-export type ModelKind = 'eva02' | 'polyp-pvt';
-export const MODEL_NAMES: Record<ModelKind, string> = { 'eva02': 'EVA-02 classifier', 'polyp-pvt': 'Polyp-PVT segmenter' };
+export type ModelKind = 'eva02' | 'polyp-pvt' | 'toco-cam' | 'sam-box';
+export const MODEL_NAMES: Record<ModelKind, string> = {
+  'eva02': 'EVA-02 classifier', 'polyp-pvt': 'Polyp-PVT segmenter', 'toco-cam': 'ToCo CAM classifier', 'sam-box': 'SAM-style box-prompt decoder',
+};
 
 interface Common { notes: string[]; metadata: Record<string, string>; numParameters: number; inputSize: [number, number]; norm: Normalization }
 export type LoadedModel =
   | (Common & { kind: 'eva02'; model: Eva02; config: Eva02Config; classes: string[] })
-  | (Common & { kind: 'polyp-pvt'; model: PolypPVT; config: PolypPvtConfig });
+  | (Common & { kind: 'polyp-pvt'; model: PolypPVT; config: PolypPvtConfig })
+  | (Common & { kind: 'toco-cam'; model: TocoCam; config: TocoConfig })
+  | (Common & { kind: 'sam-box'; model: SamBoxModel; config: SamDecoderConfig });
 
 /** Metadata, tensor names and shapes from the safetensors header alone (no tensor is decoded). */
 export function readHeader(bytes: Uint8Array): { metadata: Record<string, string>; keys: string[]; shapes: Record<string, number[]> } | null {
@@ -40,6 +49,8 @@ export function readHeader(bytes: Uint8Array): { metadata: Record<string, string
 /** Which model a checkpoint is for, from its metadata (else its key names); null if unknown. */
 export function detectKind(header: Pick<NonNullable<ReturnType<typeof readHeader>>, 'metadata' | 'keys'>): ModelKind | null {
   const m = header.metadata, cfg = parseJson(m.config);
+  if (m.model === 'toco_cam' || (header.keys.includes('classifier.weight') && header.keys.includes('aux_classifier.weight'))) return 'toco-cam';
+  if (m.model === 'sam_box_prompt' || header.keys.some((k) => k.startsWith('sam.mask_decoder.'))) return 'sam-box';
   if (m.model === 'polyp_pvt' || (cfg && 'backbone' in cfg)) return 'polyp-pvt';
   if (cfg && 'patchSize' in cfg && 'embedDim' in cfg) return 'eva02';
   if (header.keys.some((k) => k.startsWith('backbone.patch_embed1.'))) return 'polyp-pvt';
@@ -54,6 +65,8 @@ function parseJson(s: string | undefined): Record<string, unknown> | null {
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch { return null; }
 }
+
+const parseObject = (v: unknown): Record<string, unknown> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 
 /** Keeps the keys of `base` that `over` has, so unrelated metadata cannot add fields. */
 function overlay<T extends object>(base: T, over: Record<string, unknown> | null): T {
@@ -81,12 +94,34 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
     try { parseSafetensors(bytes); } catch (e) { throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`); }
     throw new Error(`${source}: the safetensors header cannot be read`);
   }
+  if (header.keys.some((k) => k.startsWith('mask_decoder.')) && (opts.kind ?? 'auto') === 'auto') {
+    throw new Error(`${source}: this is a SAM decoder without its image backbone (04-sam-pseudo-masks.ts writes the two apart); join it with the segmenter it ran over:\n`
+      + 'npx tsx runtime-browser/make-demo-assets.ts --sam-bundle <stage 4 weights.safetensors> <its --backbone weights> <out.safetensors>');
+  }
   const metadata = header.metadata, notes: string[] = [], cfgJson = parseJson(metadata.config);
   const detected = detectKind(header);
   let kind: ModelKind;
   if (opts.kind && opts.kind !== 'auto') kind = opts.kind;
   else if (detected) kind = detected;
-  else throw new Error(`${source}: cannot tell which model this checkpoint is for (no 'config' metadata and no EVA-02 or Polyp-PVT keys); choose the model by hand`);
+  else throw new Error(`${source}: cannot tell which model this checkpoint is for (no 'config' metadata and no EVA-02, Polyp-PVT, ToCo or SAM-decoder keys); choose the model by hand`);
+
+  if (kind === 'toco-cam') {
+    const fromMeta = !!cfgJson && detected === 'toco-cam';
+    if (!fromMeta) notes.push('no ToCo config in the metadata: built the ToCo µ preset');
+    const base = TOCO_PRESETS.mu;
+    const config: TocoConfig = fromMeta ? { ...overlay(base, cfgJson), backbone: overlay(base.backbone, parseObject(cfgJson!.backbone)) } : base;
+    const model = build(() => new TocoCam(config), bytes, source, kind, header, detected, notes);
+    const im = config.backbone.imgSize, [h, w] = typeof im === 'number' ? [im, im] : im;
+    return { kind, model, config, notes, metadata, numParameters: model.numParameters(), inputSize: [h, w], norm: 'imagenet' };
+  }
+  if (kind === 'sam-box') {
+    const fromMeta = !!cfgJson && detected === 'sam-box';
+    if (!fromMeta) notes.push('no decoder config in the metadata: built stage 4\'s decoder for 128² frames');
+    const base = samConfigForSize(128);
+    const config = fromMeta ? overlay(base, cfgJson) : base;
+    const model = build(() => new SamBoxModel(config), bytes, source, kind, header, detected, notes);
+    return { kind, model, config, notes, metadata, numParameters: model.numParameters(), inputSize: [config.inputImageSize[0], config.inputImageSize[1]], norm: 'none' };
+  }
 
   if (kind === 'eva02') {
     const fromMeta = !!cfgJson && detected === 'eva02';
@@ -121,7 +156,7 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
  * Builds the model and loads the weights strictly. When they do not fit, the error starts with a
  * one-line summary (counts, and the model the checkpoint looks like), then loadStateDict's text.
  */
-function build<M extends Eva02 | PolypPVT>(make: () => M, bytes: Uint8Array, source: string, kind: ModelKind,
+function build<M extends Module>(make: () => M, bytes: Uint8Array, source: string, kind: ModelKind,
   header: NonNullable<ReturnType<typeof readHeader>>, detected: ModelKind | null, notes: string[]): M {
   let model: M;
   try { model = make(); } catch (e) { throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`); }

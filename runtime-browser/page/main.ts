@@ -1,19 +1,24 @@
 // The in-browser page: acquires WebGPU, runs the self-check, then loads a safetensors checkpoint
 // (served URL or local file, with a progress bar) and runs it on an image (a bundled sample,
 // a picked or dropped file): EVA-02 -> class probabilities and a class-activation map,
-// Polyp-PVT -> a polyp mask. Everything it computes goes through the same engine, shaders,
+// Polyp-PVT -> a polyp mask, ToCo -> a CAM heat map and EndoKED's box, the SAM-style decoder ->
+// a mask per box the user drags or types (endoked.ts, endoked-ui.ts). Everything it computes goes through the same engine, shaders,
 // preprocessing (preprocess.ts) and model code (infer.ts) as Node. `globalThis.__page` mirrors
 // the page's state for the browser tests.
 import { initBrowser } from '../index.ts';
 import { selfCheck } from './selfcheck.ts';
 import { preprocess, rgbChecksum, type RgbaImage } from './preprocess.ts';
-import { device } from '../../engine/index.ts';
+import { device, type Tensor } from '../../engine/index.ts';
+import { camAndBox, samEmbed, samDecodeBox, normaliseBox, isUntrained, CAM_THRESHOLD, type CamBox, type BoxMask } from './endoked.ts';
+import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import { loadCheckpoint, classify, segment, type LoadedModel, type ModelKind, type StageTimes, type Classification, type Segmentation } from './infer.ts';
 import { $, showError, fmtBytes, fillTimings, modelSummary, renderClassification, renderSegmentation } from './render.ts';
 
 type Result =
   | { kind: 'eva02'; probs: number[]; cam: number[]; grid: [number, number]; top: { index: number; name: string; p: number }[] }
-  | { kind: 'polyp-pvt'; prob: number[]; size: [number, number]; maskArea: number };
+  | { kind: 'polyp-pvt'; prob: number[]; size: [number, number]; maskArea: number }
+  | { kind: 'toco-cam'; cam: number[]; size: [number, number]; prob: number; camBox: number[] | null; box: number[] | null; accepted: boolean; reason: string; untrained: boolean }
+  | { kind: 'sam-box'; embedMs: number; untrained: boolean; boxes: { box: number[]; logits: number[]; size: [number, number]; iou: number; ms: number }[] };
 
 interface PageState {
   status: 'starting' | 'ready' | 'error'; error?: string; featureLevel?: string; adapter?: string; selfCheck?: number[];
@@ -35,7 +40,8 @@ const state: PageState = {
 
 let model: LoadedModel | null = null;
 let picture: { bitmap: ImageBitmap; pixels: RgbaImage } | null = null;
-let lastRun: { kind: 'eva02'; r: Classification } | { kind: 'polyp-pvt'; r: Segmentation } | null = null;
+let lastRun: { kind: 'eva02'; r: Classification } | { kind: 'polyp-pvt'; r: Segmentation } | { kind: 'toco-cam'; r: CamBox }
+  | { kind: 'sam-box'; embedding: Tensor; embedMs: number; last: BoxMask | null; count: number } | null = null;
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const now = () => performance.now();
@@ -167,13 +173,18 @@ function openImage(name: string, getBlob: () => Promise<Blob>): void {
 
 function clearResult(): void {
   state.result = null;
+  if (lastRun?.kind === 'sam-box') lastRun.embedding.dispose();
   lastRun = null;
+  $('box-controls').hidden = true;
+  $('view').classList.remove('prompt');
   $('result-body').hidden = true;
   $('result-empty').hidden = false;
 }
 
 async function run(): Promise<void> {
   if (!model || !picture) return;
+  if (lastRun?.kind === 'sam-box') lastRun.embedding.dispose();
+  lastRun = null;
   state.resultError = null;
   showError('result-error', null);
   try {
@@ -182,7 +193,28 @@ async function run(): Promise<void> {
     const { input } = preprocess(picture.pixels, w, h, model.norm);
     const tPre = now() - t0;
     let times: StageTimes;
-    if (model.kind === 'eva02') {
+    const untrained = isUntrained(model.metadata);
+    if (model.kind === 'toco-cam') {
+      const r = await camAndBox(model.model, input, picture.pixels.width, picture.pixels.height);
+      times = r.times;
+      timing('box rule', r.times.boxRule);
+      renderCam(r, picture.bitmap, overlayOn(), CAM_THRESHOLD, untrained);
+      const d = r.decision;
+      state.result = { kind: 'toco-cam', cam: [...r.cam], size: r.size, prob: r.prob, camBox: d.box, box: r.box, accepted: d.accepted, reason: d.reason, untrained };
+      lastRun = { kind: 'toco-cam', r };
+    } else if (model.kind === 'sam-box') {
+      const { embedding, ms } = await samEmbed(model.model, input);
+      // One throw-away box (the whole image): the first decoder run compiles its pipelines, which
+      // would otherwise land on the user's first box.
+      const warm = await samDecodeBox(model.model, embedding, [0, 0, picture.pixels.width, picture.pixels.height], picture.pixels.width, picture.pixels.height);
+      timing('decoder warm-up', warm.ms);
+      times = { upload: 0, forward: ms, readback: 0 };
+      lastRun = { kind: 'sam-box', embedding, embedMs: ms, last: null, count: 0 };
+      state.result = { kind: 'sam-box', embedMs: ms, untrained, boxes: [] };
+      renderSam(picture.bitmap, null, overlayOn(), ms, untrained, 0);
+      $('box-controls').hidden = false;
+      $('view').classList.add('prompt');
+    } else if (model.kind === 'eva02') {
       const m = model;
       const r = await classify(m, input);
       times = r.times;
@@ -196,7 +228,9 @@ async function run(): Promise<void> {
       state.result = { kind: 'polyp-pvt', prob: [...r.prob], size: r.size, maskArea: area };
       lastRun = { kind: 'polyp-pvt', r };
     }
-    const rows: [string, number][] = [['decode', state.timings.decode ?? 0], ['resize + normalise', tPre], ['upload', times.upload], ['forward', times.forward], ['readback', times.readback]];
+    const rows: [string, number][] = model.kind === 'sam-box'
+      ? [['decode', state.timings.decode ?? 0], ['resize', tPre], ['image embedding (upload + backbone + neck)', times.forward], ['decoder warm-up (first run)', state.timings['decoder warm-up']]]
+      : [['decode', state.timings.decode ?? 0], ['resize + normalise', tPre], ['upload', times.upload], ['forward', times.forward], ['readback', times.readback]];
     for (const [k, v] of rows) timing(k, v);
     fillTimings('timings-run', rows);
     $('result-empty').hidden = true;
@@ -209,9 +243,33 @@ async function run(): Promise<void> {
 
 const overlayOn = () => $<HTMLInputElement>('show-overlay').checked;
 
+/** One box prompt (image pixels) through the decoder over the cached embedding. */
+function segmentBox(raw: number[]): void {
+  act(async () => {
+    if (!model || model.kind !== 'sam-box' || !picture || lastRun?.kind !== 'sam-box' || state.result?.kind !== 'sam-box') return;
+    state.resultError = null;
+    showError('result-error', null);
+    const box = normaliseBox(raw, picture.pixels.width, picture.pixels.height);
+    if (!box) {
+      state.resultError = `The box [${raw.join(', ')}] is empty or outside the ${picture.pixels.width}×${picture.pixels.height} image.`;
+      showError('result-error', state.resultError);
+      return;
+    }
+    const r = await samDecodeBox(model.model, lastRun.embedding, box, picture.pixels.width, picture.pixels.height);
+    lastRun.last = r;
+    lastRun.count++;
+    state.result.boxes.push({ box: [...r.box], logits: [...r.logits], size: r.size, iou: r.iou, ms: r.ms });
+    timing('decoder (last box)', r.ms);
+    fillTimings('timings-run', [['image embedding (upload + backbone + neck)', lastRun.embedMs], ['decoder, last box (prompt + decoder + readback)', r.ms]]);
+    renderSam(picture.bitmap, r, overlayOn(), lastRun.embedMs, state.result.untrained, lastRun.count);
+  });
+}
+
 function redraw(): void {
   if (!model || !picture || !lastRun) return;
-  if (model.kind === 'eva02' && lastRun.kind === 'eva02') renderClassification(model, lastRun.r, picture.bitmap, overlayOn());
+  if (lastRun.kind === 'toco-cam') renderCam(lastRun.r, picture.bitmap, overlayOn(), CAM_THRESHOLD, isUntrained(model.metadata));
+  else if (lastRun.kind === 'sam-box') renderSam(picture.bitmap, lastRun.last, overlayOn(), lastRun.embedMs, isUntrained(model.metadata), lastRun.count);
+  else if (model.kind === 'eva02' && lastRun.kind === 'eva02') renderClassification(model, lastRun.r, picture.bitmap, overlayOn());
   else if (lastRun.kind === 'polyp-pvt') renderSegmentation(lastRun.r, picture.bitmap, overlayOn());
 }
 
@@ -266,6 +324,7 @@ function wire(): void {
     if (f) openImage(f.name, async () => f);
   };
   $('show-overlay').onchange = redraw;
+  wireBoxPrompt(() => (lastRun?.kind === 'sam-box' && picture ? picture.pixels : null), redraw, segmentBox);
   const drop = $('drop');
   document.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   document.addEventListener('dragleave', () => drop.classList.remove('over'));

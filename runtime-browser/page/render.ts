@@ -36,9 +36,10 @@ export function fillTimings(id: string, rows: [string, number][]): void {
 
 export function modelSummary(m: LoadedModel, source: string): string {
   const [h, w] = m.inputSize;
-  const what = m.kind === 'eva02'
-    ? `${m.config.numClasses} classes, ${m.config.embedDim}-d, depth ${m.config.depth}, patch ${m.config.patchSize}`
-    : `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`;
+  const what = m.kind === 'eva02' ? `${m.config.numClasses} classes, ${m.config.embedDim}-d, depth ${m.config.depth}, patch ${m.config.patchSize}`
+    : m.kind === 'polyp-pvt' ? `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`
+    : m.kind === 'toco-cam' ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
+    : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
   const notes = m.notes.length ? `<ul class="notes">${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
   return `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${(m.numParameters / 1e6).toFixed(2)}M parameters · input ${h}×${w}
     ${m.norm === 'imagenet' ? '(ImageNet mean/std)' : '(RGB in [0, 1])'}</div><div class="dim">${esc(what)} · ${esc(source)}</div>${notes}`;
@@ -97,6 +98,6 @@ export function renderSegmentation(r: Segmentation, img: ImageBitmap, overlay: b
     <div class="kv">Highest pixel probability: ${maxP.toFixed(3)}</div>
     <div class="kv"><span class="swatch" style="background:rgba(0,214,170,.6)"></span>mask <span class="swatch" style="background:#ffec3d;margin-left:10px"></span>contour</div>
     <div class="dim" style="margin-top:8px">Polyp-PVT's two outputs (the CFM and SAM heads, each upsampled ×8) are summed as logits, as the reference's test script does.
-    Box-prompted (SAM-style) segmentation is not available in this build.</div>`;
+    For box-prompted masks load a SAM box-prompt checkpoint.</div>`;
   return { area };
 }

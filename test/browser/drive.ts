@@ -11,7 +11,26 @@ import { launch, openPage, type Mode } from './harness.ts';
 import type { Page } from 'playwright-core';
 
 /** One step of an `infer` run; `shot` is the screenshot written after it. */
-export interface Step { kind?: 'auto' | 'eva02' | 'polyp-pvt'; checkpoint?: string; image?: string; sample?: string; shot: string }
+export interface Step {
+  kind?: 'auto' | 'eva02' | 'polyp-pvt' | 'toco-cam' | 'sam-box'; checkpoint?: string; image?: string; sample?: string;
+  /** A box prompt dragged with the mouse over the view, in image pixels [x0, y0, x1, y1]. */
+  drag?: number[];
+  /** A box prompt typed into the x0/y0/x1/y1 fields (then Enter in the last field when `enter`, else the button). */
+  typed?: number[]; enter?: boolean;
+  shot: string;
+}
+
+/** Drags from corner to corner of `box` (image pixels) over the view canvas, in several pointer moves. */
+async function dragBox(page: Page, box: number[]): Promise<void> {
+  const r = (await page.locator('#view').boundingBox())!;
+  const img = (await pageState(page)).image as { width: number; height: number };
+  const at = (x: number, y: number): [number, number] => [r.x + (x * r.width) / img.width, r.y + (y * r.height) / img.height];
+  await page.mouse.move(...at(box[0], box[1]));
+  await page.mouse.down();
+  await page.mouse.move(...at((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), { steps: 4 });
+  await page.mouse.move(...at(box[2], box[3]), { steps: 4 });
+  await page.mouse.up();
+}
 
 const pageState = (page: Page) => page.evaluate(() => (globalThis as unknown as { __page: Record<string, unknown> }).__page);
 
@@ -32,6 +51,15 @@ async function runSteps(page: Page, steps: Step[]): Promise<unknown[]> {
     }
     if (step.sample) {
       await page.click(`#samples button[title="${step.sample}"]`);
+      expected++;
+    }
+    if (step.drag) {
+      await dragBox(page, step.drag);
+      expected++;
+    }
+    if (step.typed) {
+      for (const [i, id] of ['x0', 'y0', 'x1', 'y1'].entries()) await page.fill(`#box-${id}`, String(step.typed[i]));
+      if (step.enter) await page.press('#box-y1', 'Enter'); else await page.click('#box-run');
       expected++;
     }
     await page.waitForFunction((n) => {
