@@ -1,4 +1,5 @@
 // Test helpers: golden fixtures (PyTorch, float64) and on-device finite differences.
+import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,4 +140,15 @@ export async function checkFiniteDifferences(
   }
   for (const x of xs) { x.grad?.dispose(); x.dispose(); }
   w.dispose();
+}
+
+/** Runs a TypeScript script (a recipe) in a child Node process with tsx; resolves with its exit code and output. */
+export function runScript(script: string, args: readonly string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
 }

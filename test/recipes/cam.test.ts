@@ -4,7 +4,6 @@
 // the loss plot; a second invocation resumes; a non-finite loss stops before any checkpoint; bad
 // flags and files are errors that name them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,19 +13,12 @@ import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
 import { weightsBytes, noGrad, fill, copy_, Generator } from '../../engine/index.ts';
 import { TocoCam, tocoConfig } from '../../models/toco.ts';
+import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '03-cam.ts');
 const REASONS = new Set(['', 'touches-border', 'area-too-small', 'area-too-large', 'too-many-components', 'no-foreground']);
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 const trainStep = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra.step as number;
 /** Patients of the test split (reports.csv `split`); stage 3 trains on the others only. */
 const testPatients = (set: string) => new Set(parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv').rows.filter((r) => r.split === 'test').map((r) => r.patient_id));

@@ -4,7 +4,6 @@
 // `uncertain` stage-1 bags out of training, resumes from its state, and stops on a non-finite loss
 // before writing any checkpoint.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,18 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
+import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '02-mil.ts');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 // Adam at a CPU-size learning rate, no head dropout, PyTorch's head init, no StuFilter: the flags

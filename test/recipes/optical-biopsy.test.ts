@@ -5,7 +5,6 @@
 // resumes from its training state, stops on a non-finite loss before checkpointing it, and
 // names a bad flag.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,18 +15,11 @@ import { OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optica
 import { MIL, MilEncoder } from '../../models/mil.ts';
 import { binaryReport, groupScores, sensSpec, youdenThreshold } from '../../recipes/endoked/biopsy-metrics.ts';
 import { writePathologySet } from '../../runtime-node/synth.ts';
+import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '07-optical-biopsy.ts');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('nice', ['-n', '10', process.execPath, '--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 const stateOf = (path: string) => {
   const p = parseSafetensors(new Uint8Array(readFileSync(path)));
   return { extra: JSON.parse(p.metadata!.train_state).extra as { step: number; losses: number[] }, tensors: p.tensors };

@@ -5,7 +5,6 @@
 // and from a boxes.csv with relative paths come out in the Kvasir-SEG layout. Plus the recipe's
 // helpers: components, SAM's box noise, the focal + Dice loss against a host computation.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,19 +14,11 @@ import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { imageSize, readMask } from '../../runtime-node/image.ts';
 import { components, jitterBox, samMaskLoss, boxMask, dice } from '../../recipes/endoked/sam-kit.ts';
-import { expectClose } from '../helpers.ts';
+import { expectClose, runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '04-sam-pseudo-masks.ts');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 
 const trainState = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra as { step: number; losses: number[] };
 const TINY = ['--backbone', 'random', '--size', '64', '--frame-size', '64', '--train-images', '6', '--val-images', '3', '--batch-size', '4'];

@@ -12,18 +12,11 @@ import sharp from 'sharp';
 import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../../engine/io/safetensors.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { main as segmenterMain } from '../../recipes/endoked/05-segmenter.ts';
+import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 const stateOf = (path: string) => {
   const p = parseSafetensors(new Uint8Array(readFileSync(path)));
   return { meta: JSON.parse(p.metadata!.train_state) as { extra: { step: number; losses: number[] } }, tensors: p.tensors };

@@ -3,25 +3,17 @@
 // second invocation resumes from the training state (step counter and loss history continue; the
 // first steps are not trained again). A missing dataset folder is a clear error.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
+import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = (args: string[]) => runScript(RECIPE, args);
 
 interface TrainStateMeta { extra: { step: number; losses: number[] } }
 const trainState = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state) as TrainStateMeta;
