@@ -5,7 +5,8 @@
 //                 ids, patient-wise folds; fold 0 is validation), class_mapping.json,
 //                 label_mapping.json (per source: original_class -> class or null)
 //   OUT/reports/  patients/<id>/*.jpg bags, masks/<id>/*.png for polyp frames, reports.csv
-//                 (patient_id, label, certain, n_frames, report), frames.csv (per-frame truth)
+//                 (patient_id, label, certain, n_frames, report, split, centre), frames.csv
+//                 (per-frame truth: patient_id, frame_path, polyp, mask_path, centre, sequence)
 // Usage:
 //   npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|all]
 //       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
@@ -75,12 +76,34 @@ export async function writeCapsuleSet(dir: string, n: number, opts: SynthOptions
   return rows;
 }
 
-/** The report set: patient bags, masks of polyp frames, reports.csv and frames.csv. */
-export async function writeReportSet(dir: string, patients: number, opts: SynthOptions & { force?: boolean } = {}): Promise<void> {
+/**
+ * A patient-wise train/test split, stratified by label and seeded: round(testFraction * n) of each
+ * label's patients go to test (at least one when a label has two or more patients).
+ */
+export function patientSplit(items: readonly { patientId: string; label: number }[], testFraction: number, seed: number): Map<string, 'train' | 'test'> {
+  if (!(testFraction >= 0 && testFraction < 1)) throw new Error(`patientSplit: testFraction ${testFraction} must be in [0, 1)`);
+  const out = new Map<string, 'train' | 'test'>();
+  for (const label of [...new Set(items.map((i) => i.label))].sort()) {
+    const ids = shuffle(items.filter((i) => i.label === label).map((i) => i.patientId), rng(seed, 'patient-split', label));
+    let nTest = Math.round(testFraction * ids.length);
+    if (testFraction > 0 && nTest === 0 && ids.length >= 2) nTest = 1;
+    ids.forEach((id, k) => out.set(id, k < nTest ? 'test' : 'train'));
+  }
+  return out;
+}
+
+/**
+ * The report (patient) set: patients/<id>/*.jpg bags, masks of polyp frames, reports.csv
+ * (patient_id, label, certain, n_frames, report, split, centre) and frames.csv (patient_id,
+ * frame_path, polyp, mask_path, centre, sequence). The split is patient-wise (stratified,
+ * seeded; `testFraction` default 0.3); the centre is 'synthetic' and each patient is one sequence.
+ */
+export async function writeReportSet(dir: string, patients: number, opts: SynthOptions & { force?: boolean; testFraction?: number; framesPerPatient?: readonly [number, number] } = {}): Promise<void> {
   const seed = opts.seed ?? 0;
   prepare(dir, opts.force ?? false);
-  const cases = reportSet(seed, { patients, width: opts.width, height: opts.height });
-  const frameRows: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path']];
+  const cases = reportSet(seed, { patients, width: opts.width, height: opts.height, framesPerPatient: opts.framesPerPatient });
+  const split = patientSplit(cases, opts.testFraction ?? 0.3, seed);
+  const frameRows: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence']];
   for (const p of cases) {
     mkdirSync(join(dir, 'patients', p.patientId), { recursive: true });
     for (const f of p.frames) {
@@ -89,12 +112,12 @@ export async function writeReportSet(dir: string, patients: number, opts: SynthO
       await writeJpegFile(join(dir, framePath), image);
       let maskPath = '';
       if (f.polyp) { maskPath = `masks/${p.patientId}/${f.fileName.replace(/\.jpg$/, '.png')}`; writeMaskPng(join(dir, maskPath), mask); }
-      frameRows.push([p.patientId, framePath, f.polyp ? 1 : 0, maskPath]);
+      frameRows.push([p.patientId, framePath, f.polyp ? 1 : 0, maskPath, 'synthetic', p.patientId]);
     }
   }
   writeFileSync(join(dir, 'reports.csv'), serialiseCsv([
-    ['patient_id', 'label', 'certain', 'n_frames', 'report'],
-    ...cases.map((p) => [p.patientId, p.label, p.certain ? 1 : 0, p.frames.length, p.report]),
+    ['patient_id', 'label', 'certain', 'n_frames', 'report', 'split', 'centre'],
+    ...cases.map((p) => [p.patientId, p.label, p.certain ? 1 : 0, p.frames.length, p.report, split.get(p.patientId)!, 'synthetic']),
   ]));
   writeFileSync(join(dir, 'frames.csv'), serialiseCsv(frameRows));
 }

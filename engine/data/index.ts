@@ -3,3 +3,4 @@
 // (runtime-node/datasets.ts, image.ts, synth.ts) reads and writes the files.
 export * from './layouts.ts';
 export * from './synthetic/index.ts';
+export * from './boxes.ts';

@@ -16,4 +16,4 @@ export {
   CE24_CLASSES, CAPSULE_CLASS_WEIGHTS, CAPSULE_SOURCES, renderCapsule, capsuleSet, allocate,
   type CapsuleClass, type CapsuleScene, type CapsuleItem, type CapsuleSetOptions,
 } from './capsule.ts';
-export { SEGMENTS, reportSet, type Segment, type PolypFinding, type PatientFrame, type PatientCase, type ReportSetOptions } from './reports.ts';
+export { SEGMENTS, reportSet, reportForLabel, type Segment, type PolypFinding, type PatientFrame, type PatientCase, type ReportSetOptions } from './reports.ts';

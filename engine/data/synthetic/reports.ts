@@ -132,6 +132,32 @@ function buildReport(r: Rng, label: 0 | 1, findings: PolypFinding[]): { text: st
   return { text: lines.join(r.bool(0.5) ? ' ' : '\n'), certain };
 }
 
+/** One to three polyp findings (15% of patients: all hedged), for a positive patient. */
+function sampleFindings(r: Rng): PolypFinding[] {
+  const findings: PolypFinding[] = [];
+  const hedged = r.bool(0.15), count = weighted(r, [0.6, 0.3, 0.1]) + 1;
+  const seg = r.pick(SEGMENTS);
+  for (let k = 0; k < count; k++) {
+    const mm = r.bool(0.6) ? r.randint(2, 9) : r.randint(10, 30);
+    findings.push({
+      segment: k === 0 || r.bool(0.4) ? seg : r.pick(SEGMENTS), sizeMm: mm,
+      morphology: r.pick(mm <= 5 ? ['diminutive', 'sessile', 'flat'] : ['sessile', 'pedunculated', 'semi-pedunculated', 'flat']),
+      certain: !hedged,
+    });
+  }
+  return findings;
+}
+
+/**
+ * A report written from a given label (for bags whose label comes from elsewhere, e.g. real
+ * frames): the same findings and templates as `reportSet`, deterministic per (seed, key).
+ */
+export function reportForLabel(seed: number, key: string, label: 0 | 1): { report: string; certain: boolean; findings: PolypFinding[] } {
+  const findings = label === 1 ? sampleFindings(rng(seed, 'label-report', key, 'findings')) : [];
+  const { text, certain } = buildReport(rng(seed, 'label-report', key, 'text'), label, findings);
+  return { report: text, certain, findings };
+}
+
 /** The patients of the synthetic report set: bags of frame scenes plus report and label. */
 export function reportSet(seed: number, opts: ReportSetOptions): PatientCase[] {
   const [fLo, fHi] = opts.framesPerPatient ?? [4, 16];
@@ -140,19 +166,7 @@ export function reportSet(seed: number, opts: ReportSetOptions): PatientCase[] {
   for (let p = 0; p < opts.patients; p++) {
     const r = rng(seed, 'patient', p), patientId = `pt${String(p).padStart(4, '0')}`;
     const label: 0 | 1 = r.bool(opts.positiveRate ?? 0.5) ? 1 : 0;
-    const findings: PolypFinding[] = [];
-    if (label === 1) {
-      const hedged = r.bool(0.15), count = weighted(r, [0.6, 0.3, 0.1]) + 1;
-      const seg = r.pick(SEGMENTS);
-      for (let k = 0; k < count; k++) {
-        const mm = r.bool(0.6) ? r.randint(2, 9) : r.randint(10, 30);
-        findings.push({
-          segment: k === 0 || r.bool(0.4) ? seg : r.pick(SEGMENTS), sizeMm: mm,
-          morphology: r.pick(mm <= 5 ? ['diminutive', 'sessile', 'flat'] : ['sessile', 'pedunculated', 'semi-pedunculated', 'flat']),
-          certain: !hedged,
-        });
-      }
-    }
+    const findings = label === 1 ? sampleFindings(r) : [];
     const { text, certain } = buildReport(rng(seed, 'patient', p, 'report'), label, findings);
     const nFrames = r.randint(fLo, fHi), nPos = label ? r.randint(1, Math.max(1, Math.round(0.4 * nFrames))) : 0;
     const positive = new Set(shuffle(Array.from({ length: nFrames }, (_, k) => k), r).slice(0, nPos));
