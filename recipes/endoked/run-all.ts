@@ -166,7 +166,7 @@ async function boxRows(boxesCsv: string): Promise<LabelRow[]> {
 const readJson = (p: string): Record<string, unknown> | null => { try { return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>; } catch { return null; } };
 
 /** Numeric leaves of a metrics object whose path matches `pattern` (arrays, i.e. histories and per-image lists, skipped). */
-export function headline(obj: unknown, pattern: RegExp, max = 8, prefix = ''): [string, number][] {
+export function headline(obj: unknown, pattern: RegExp, max = 12, prefix = ''): [string, number][] {
   const out: [string, number][] = [];
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return out;
   for (const [k, v] of Object.entries(obj)) {
@@ -201,8 +201,8 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     `Command: \`${cmd}\`. Wall time of this invocation: ${r.minutes.toFixed(1)} min (stages reused from earlier runs cost nothing).`,
     `Segmenter budget for every training below: ${r.segSteps} steps (05-segmenter.ts --steps), ${f.config} preset. Test figures: ${testName}, binarised at 0.5, from the last checkpoint of each training (no selection on the test set).`, '',
     '## Stages', '', '| stage | what | figures (metrics.json) | time |', '|---|---|---|---|',
-    stageRow('01-report-labels', 'report text -> patient label', /accuracy|coverage/i),
-    stageRow('02-mil', 'MIL frame scores', /auc|precision/i),
+    stageRow('01-report-labels', 'report text -> patient label', /^(accuracy|coverage|f1|baselines\.naiveKeyword\.accuracy)$/),
+    stageRow('02-mil', 'MIL frame scores (test patients)', /^(test\.(bagAuc|instanceAuc)\w*|perCentre\.\w+\.bagAucStudent|selection\.all\.(selected|precision))$/),
     stageRow('03-cam', 'CAM -> box rule', /iou|accept/i),
     stageRow('04-pseudo', 'decoder pseudo-masks from the CAM boxes', /dice/i), '',
     `## Segmenter on the ${testName}`, '',
