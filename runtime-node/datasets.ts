@@ -386,3 +386,34 @@ export async function findSizeMismatches(records: readonly ImageRecord[]): Promi
   }
   return out.sort();
 }
+
+export interface SplitCheck {
+  /** One line per bad file (missing, undecodable, image/mask size mismatch), sorted. */
+  problems: string[];
+  /** Records whose mask has no foreground pixel ('full' mode only). */
+  emptyMasks: number;
+}
+
+/**
+ * Checks every record of a segmentation split before training, so a bad file fails the run at
+ * start (naming every bad file at once) instead of at the batch that holds it. 'headers' reads
+ * sizes from the file headers (fast); 'full' decodes every image and mask (finds truncated files
+ * too) and counts empty masks.
+ */
+export async function checkSegSplit(records: readonly ImageRecord[], mode: 'full' | 'headers' = 'full'): Promise<SplitCheck> {
+  const problems: string[] = [];
+  let emptyMasks = 0;
+  const one = async (r: ImageRecord): Promise<void> => {
+    if (!r.maskPath) { problems.push(`${r.imagePath}: no mask`); return; }
+    const [a, b] = await Promise.allSettled(mode === 'full'
+      ? [decodeImage(r.imagePath), readMask(r.maskPath)]
+      : [imageSize(r.imagePath), imageSize(r.maskPath)]);
+    for (const s of [a, b]) if (s.status === 'rejected') problems.push(s.reason instanceof Error ? s.reason.message : String(s.reason));
+    if (a.status !== 'fulfilled' || b.status !== 'fulfilled') return;
+    const [ia, ib] = [a.value, b.value];
+    if (ia.width !== ib.width || ia.height !== ib.height) problems.push(`${r.imagePath} is ${ia.width}x${ia.height} but its mask ${r.maskPath} is ${ib.width}x${ib.height}`);
+    else if (mode === 'full' && !(ib as MaskImage).data.includes(1)) emptyMasks++;
+  };
+  for (let i = 0; i < records.length; i += 8) await Promise.all(records.slice(i, i + 8).map(one));
+  return { problems: problems.sort(), emptyMasks };
+}

@@ -120,15 +120,19 @@ export function isMain(metaUrl: string): boolean {
   try { return realpathSync(entry) === realpathSync(fileURLToPath(metaUrl)); } catch { return false; }
 }
 
+// Errors whose message is the whole story (a bad flag; runtime-node/run-guard.ts: a run that
+// cannot start or resume, a non-finite loss): printed as one line, without a stack trace.
+const MESSAGE_ONLY = new Set(['FlagError', 'RunGuardError', 'NonFiniteError']);
+
 /**
- * Runs a recipe's `main(argv)` as a command: a FlagError (or any error) prints one clear line and
- * exits 1 instead of a stack trace for the flags case.
+ * Runs a recipe's `main(argv)` as a command: a FlagError, RunGuardError or NonFiniteError prints
+ * one clear line (any other error its stack) and exits 1.
  */
 export function runMain(main: (argv: string[]) => Promise<unknown>): void {
   main(process.argv.slice(2)).then(
     () => { process.exitCode = process.exitCode ?? 0; },
     (e: unknown) => {
-      if (e instanceof FlagError) console.error(e.message);
+      if (e instanceof Error && MESSAGE_ONLY.has(e.name)) console.error(e.message);
       else console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
       process.exitCode = 1;
     },

@@ -2,7 +2,8 @@
 // RgbImage), read binary masks, resize, and write PNG/JPEG.
 // Decoding uses sharp (libvips) with failOn 'warning', so truncated or corrupt files throw
 // (errors name the file). Pixels are taken as stored: no EXIF auto-rotation (like PIL's
-// Image.open) and no alpha (dropped); grey and 16-bit inputs become 8-bit RGB.
+// Image.open) and no alpha (dropped); grey and 16-bit images become 8-bit RGB (masks are read by
+// value at their own bit depth, see readMask).
 // Resize filter: sharp's 'linear' kernel, fit 'fill' (aspect ratio not kept). libvips' reduce
 // widens the triangle filter by the scale factor when shrinking, i.e. it antialiases like PIL's
 // BILINEAR, which torchvision's Resize uses on PIL images; for large reductions libvips may
@@ -55,22 +56,33 @@ export async function imageSize(path: string): Promise<{ width: number; height: 
 }
 
 /**
- * Reads a mask as {0, 1}: a pixel is foreground when its largest channel is >= threshold (128:
- * the Kvasir-SEG convention for its JPEG masks). A mask whose values are only 0 and 1 (saved as
- * class indices, not 0/255) uses threshold 1.
+ * Reads a mask as {0, 1} by its stored values, whatever the bit depth: a pixel is foreground when
+ * its largest channel is >= threshold (128: the Kvasir-SEG convention for its 8-bit JPEG masks;
+ * for 16-bit files the same fraction of full scale, 128 * 257). A mask whose values are only 0
+ * and 1 (saved as class indices), or only 0..255 in a 16-bit file, uses threshold 1 or 128 on
+ * its values: converting a 16-bit 0/1 or 0/255 mask to 8 bits first would round it to all zeros.
  */
 export async function readMask(path: string, threshold = 128): Promise<MaskImage> {
-  const img = await decodeImage(path);
-  const n = img.width * img.height, v = new Uint8Array(n);
+  let width: number, height: number, channels: number, px: Uint8Array | Uint16Array;
+  try {
+    const wide = (await sharp(path).metadata()).depth === 'ushort';
+    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace(wide ? 'rgb16' : 'srgb')
+      .raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    ({ width, height, channels } = info);
+    px = wide ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint8Array(data.buffer, data.byteOffset, data.length);
+  } catch (e) { throw decodeError(path, e); }
+  const n = width * height, v = new Uint16Array(n);
   let max = 0;
   for (let i = 0; i < n; i++) {
-    const a = img.data[3 * i], b = img.data[3 * i + 1], c = img.data[3 * i + 2];
-    v[i] = a > b ? (a > c ? a : c) : b > c ? b : c;
-    if (v[i] > max) max = v[i];
+    let m = 0;
+    for (let c = 0; c < channels; c++) m = Math.max(m, px[channels * i + c]);
+    v[i] = m;
+    if (m > max) max = m;
   }
-  const t = max === 1 ? 1 : threshold;
-  for (let i = 0; i < n; i++) v[i] = v[i] >= t ? 1 : 0;
-  return { width: img.width, height: img.height, data: v };
+  const t = max <= 1 ? 1 : max <= 255 ? threshold : threshold * 257;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = v[i] >= t ? 1 : 0;
+  return { width, height, data: out };
 }
 
 /** Resizes 8-bit RGB with the documented linear filter. */

@@ -116,6 +116,16 @@ export function sqrt(x: Tensor): Tensor {
   return record(y, 'sqrt', [x], (dy) => [div(mul(dy, 0.5), y)]);
 }
 
+/**
+ * sqrt whose gradient is 0 where the result is 0, PyTorch's rule for std and norms (its
+ * std_backward / norm_backward mask those entries). Plain sqrt's gradient there is Inf, which the
+ * chain rule turns into Inf * 0 = NaN (a constant row's std, a zero vector's norm).
+ */
+export function safeSqrt(x: Tensor): Tensor {
+  const y = unary('sqrt', x);
+  return record(y, 'safeSqrt', [x], (dy) => [where(eq(y, 0), 0, div(mul(dy, 0.5), y))]);
+}
+
 export function rsqrt(x: Tensor): Tensor {
   const y = unary('rsqrt', x);
   return record(y, 'rsqrt', [x], (dy) => [mul(dy, mul(pow(y, 3), -0.5))]);

@@ -3,7 +3,7 @@
 import { Tensor, fmt, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { Params, grid, launch, WGSL_TYPE, stridesOf } from './kernel.ts';
-import { mul, div, sub, eq, sqrt } from './math.ts';
+import { mul, div, sub, eq, safeSqrt } from './math.ts';
 import { reshape, expand } from './movement.ts';
 
 export type Axes = number | readonly number[] | undefined;
@@ -123,8 +123,9 @@ export function variance(x: Tensor, axes?: Axes, keepdim = false, correction = 1
   return div(sum(mul(d, d), ax, keepdim), Math.max(n - correction, 0));
 }
 
+/** Standard deviation, as torch.std: where it is 0 (a constant row) its gradient is 0, not NaN. */
 export function std(x: Tensor, axes?: Axes, keepdim = false, correction = 1): Tensor {
-  return sqrt(variance(x, axes, keepdim, correction));
+  return safeSqrt(variance(x, axes, keepdim, correction));
 }
 
 /** Sums a broadcast gradient back to `shape` (leading dims and dims of size 1). */

@@ -2,7 +2,7 @@
 // §2.5): soft Dice, Polyp-PVT's structure loss (weighted BCE + weighted IoU), multilabel soft
 // margin (ToCo's classification loss) and the negative cosine similarity of EVA-02's MIM.
 import { Tensor, fmt, noGrad } from '../tensor.ts';
-import { add, sub, mul, div, abs, sigmoid, softplus, sqrt, clamp, neg } from './math.ts';
+import { add, sub, mul, div, abs, sigmoid, softplus, sqrt, safeSqrt, clamp, neg } from './math.ts';
 import { sum, mean } from './reduce.ts';
 import { avgPool2d } from './pool.ts';
 
@@ -73,7 +73,7 @@ export function multilabelSoftMarginLoss(x: Tensor, y: Tensor): Tensor {
  */
 export function negCosineLoss(pred: Tensor, target: Tensor, eps = 1e-8): Tensor {
   sameShape('neg_cosine_loss', pred, target);
-  const norm = (t: Tensor) => clamp(sqrt(sum(mul(t, t), -1)), eps);
+  const norm = (t: Tensor) => clamp(safeSqrt(sum(mul(t, t), -1)), eps); // a zero row: gradient 0, not NaN
   const cos = div(sum(mul(pred, target), -1), mul(norm(pred), norm(target)));
   return neg(mean(cos));
 }

@@ -47,6 +47,23 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normTyp
   }));
 }
 
+/**
+ * The joint 2-norm of the gradients as a scalar tensor (no readback, gradients untouched): what a
+ * recipe reads with its loss to stop on a NaN/Inf gradient before it reaches a checkpoint.
+ */
+export function gradNorm(params: readonly Tensor[]): Tensor {
+  return noGrad(() => tidy(() => {
+    const grads = params.filter((p) => p.grad).map((p) => p.grad!);
+    if (grads.length === 0) return Tensor.fromArray([0], [], 'f32', 'gradNorm');
+    const pack = packFlat(grads, 'gradNorm', true);
+    let acc: Tensor | null = null;
+    for (const s of pack.slabs) { const part = sum(mul(s, s)); acc = acc ? add(acc, part) : part; }
+    const total = sqrt(acc!);
+    for (const t of [...pack.windows, ...pack.slabs]) t.dispose();
+    return total;
+  }));
+}
+
 /** Clamps every gradient element to [-clipValue, clipValue]. */
 export function clipGradValue(params: readonly Tensor[], clipValue: number): void {
   if (!(clipValue >= 0)) throw new Error(`clipGradValue: clipValue must be non-negative, got ${clipValue}`);

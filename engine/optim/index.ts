@@ -4,6 +4,6 @@ export { Optimizer, paramGroupsWeightDecay, layerDecayGroups, vitLayerId, skipsW
 export { SGD, type SGDOptions } from './sgd.ts';
 export { Adam, AdamW, type AdamOptions } from './adam.ts';
 export { AdaBelief, type AdaBeliefOptions } from './adabelief.ts';
-export { clipGradNorm, clipGradValue } from './clip.ts';
+export { clipGradNorm, clipGradValue, gradNorm } from './clip.ts';
 export { ModelEma } from './ema.ts';
 export { cosineLr, polyWarmupFactor, stepFactor, lambdaFactor, type CosineOptions, type PolyWarmupOptions } from './schedule.ts';

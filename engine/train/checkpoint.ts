@@ -13,7 +13,7 @@ import type { Optimizer, OptimizerOptions, OptimizerState } from '../optim/optim
 import type { Generator, GeneratorState } from '../ops/creation.ts';
 import type { DataOrderState } from '../data/sampler.ts';
 import type { RngState } from '../data/random.ts';
-import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../io/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput, type SafetensorsTensor } from '../io/safetensors.ts';
 
 const FORMAT = 'webgpu-endo-train-state/1';
 
@@ -30,15 +30,50 @@ export async function weightsBytes(model: Module, metadata: Record<string, strin
   return serializeSafetensors(out, metadata);
 }
 
+const isFloat = (d: SafetensorsTensor['dtype']) => d === 'F32' || d === 'F16' || d === 'BF16';
+
+/**
+ * The float tensors holding NaN or ±Infinity, as "name (n of N values)": such weights come from a
+ * run that diverged and would only spread NaN, so the loaders refuse them unless asked not to.
+ */
+export function nonFiniteTensors(tensors: Record<string, SafetensorsTensor>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(tensors)) {
+    if (!isFloat(v.dtype)) continue;
+    let bad = 0;
+    for (const x of v.data as Float32Array) if (!Number.isFinite(x)) bad++;
+    if (bad) out.push(`${k} (${bad} of ${v.data.length} values)`);
+  }
+  return out;
+}
+
+function refuseNonFinite(tensors: Record<string, SafetensorsTensor>, source: string, allow: boolean | undefined): void {
+  if (allow) return;
+  const bad = nonFiniteTensors(tensors);
+  if (bad.length) {
+    throw new Error(`${source}: the checkpoint is broken: NaN/Infinity in ${bad.length} tensor(s): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}. ` +
+      'It was written by a run that diverged; use an earlier checkpoint or retrain (allowNonFinite loads it anyway)');
+  }
+}
+
+export interface LoadOptions {
+  /** Every key and shape must match (default true). */
+  strict?: boolean;
+  /** Names the file in errors. */
+  source?: string;
+  /** Load weights holding NaN/Infinity instead of refusing them. */
+  allowNonFinite?: boolean;
+}
+
 /** Loads safetensors weights into `model` (strict: every key and shape must match). */
-export function loadWeights(model: Module, bytes: Uint8Array, opts: { strict?: boolean; source?: string } = {}): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
+export function loadWeights(model: Module, bytes: Uint8Array, opts: LoadOptions = {}): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
   let parsed: ReturnType<typeof parseSafetensors>;
   try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`); }
+  refuseNonFinite(parsed.tensors, opts.source ?? 'checkpoint', opts.allowNonFinite);
   const state = new Map<string, Tensor>();
   try {
     for (const [k, v] of Object.entries(parsed.tensors)) {
-      const dtype = v.dtype === 'I32' || v.dtype === 'I64' || v.dtype === 'U8' || v.dtype === 'BOOL' ? 'i32' : 'f32';
-      state.set(k, tensor(v.data as ArrayLike<number>, v.shape, dtype));
+      state.set(k, tensor(v.data as ArrayLike<number>, v.shape, isFloat(v.dtype) ? 'f32' : 'i32'));
     }
     const r = noGrad(() => model.loadStateDict(state, { strict: opts.strict ?? true }));
     return { ...r, metadata: parsed.metadata ?? {} };
@@ -90,18 +125,25 @@ export async function trainStateBytes<Extra>(s: TrainState<Extra>): Promise<Uint
  * config, same optimizer construction). Returns what the caller restores itself: the data order,
  * host RNG states and the recipe's counters.
  */
-export function restoreTrainState<Extra>(bytes: Uint8Array, s: Omit<TrainState<Extra>, 'extra' | 'data' | 'rngs'>, source = 'checkpoint'): { data?: DataOrderState; rngs?: Record<string, RngState>; extra: Extra } {
+export function restoreTrainState<Extra>(bytes: Uint8Array, s: Omit<TrainState<Extra>, 'extra' | 'data' | 'rngs'>, source = 'checkpoint', opts: { allowNonFinite?: boolean } = {}): { data?: DataOrderState; rngs?: Record<string, RngState>; extra: Extra } {
   let parsed: ReturnType<typeof parseSafetensors>;
   try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`); }
   const metaText = parsed.metadata?.train_state;
   if (!metaText) throw new Error(`${source}: not a training-state checkpoint (no train_state metadata); a weights-only file loads with loadWeights()`);
-  const meta = JSON.parse(metaText) as Meta<Extra>;
+  let meta: Meta<Extra>;
+  try { meta = JSON.parse(metaText) as Meta<Extra>; } catch (e) {
+    throw new Error(`${source}: the train_state metadata is not valid JSON (${e instanceof Error ? e.message : String(e)}); the file is corrupt: delete it or start over with another --out`);
+  }
+  if (meta === null || typeof meta !== 'object') throw new Error(`${source}: the train_state metadata is ${JSON.stringify(meta)}, not an object; the file is corrupt`);
   if (meta.format !== FORMAT) throw new Error(`${source}: checkpoint format '${meta.format}', expected '${FORMAT}'`);
+  if (meta.extra === null || typeof meta.extra !== 'object') throw new Error(`${source}: the train_state metadata has no 'extra' object (the recipe's counters); the file is corrupt`);
+  refuseNonFinite(parsed.tensors, source, opts.allowNonFinite);
   const model = new Map<string, Tensor>();
   const optim = new Map<string, Tensor>();
   try {
     for (const [k, v] of Object.entries(parsed.tensors)) {
-      const t = tensor(v.data as ArrayLike<number>, v.shape, v.dtype === 'F32' ? 'f32' : 'i32');
+      // Float tensors of any width restore as f32 (F16/BF16 widen exactly); only integer types are i32.
+      const t = tensor(v.data as ArrayLike<number>, v.shape, isFloat(v.dtype) ? 'f32' : 'i32');
       if (k.startsWith('model.')) model.set(k.slice(6), t);
       else if (k.startsWith('optimizer.')) optim.set(k.slice(10), t);
       else t.dispose();

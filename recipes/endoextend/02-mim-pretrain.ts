@@ -29,7 +29,8 @@ import { readEe24Csv, readKvasirSeg, type ImageRecord } from '../../runtime-node
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
-import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
+import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
+import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, join, REPO, IMAGENET } from './kit.ts';
 
 const DEFAULTS = {
   out: 'runs/endoextend',       // output folder shared by every stage (reads ee24.csv from it)
@@ -50,11 +51,18 @@ const DEFAULTS = {
   checkpointEvery: 25,          // steps between resumable checkpoints
   seed: 0,
 };
+const RANGES = {
+  steps: { min: 1, int: true }, batch: { min: 1, max: 4096, int: true }, lr: { min: 0, exclusiveMin: true, max: 1e6 },
+  warmup: { min: 0, int: true }, minLr: { min: 0 }, weightDecay: { min: 0, max: 1 }, clip: { min: 0, exclusiveMin: true },
+  maskRatio: { min: 0, exclusiveMin: true, max: 0.95 }, minBlock: { min: 1, int: true }, teacherDim: { min: 1, int: true },
+  checkpointEvery: { min: 1, int: true }, seed: { min: 0, int: true },
+} as const;
 
 export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string }> {
-  const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain');
+  const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain', RANGES);
+  const dir = join(cfg.out, 'mim');
+  const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' }); // writable, locked, no stale partial files
   await initNode();
-  const dir = ensureDir(join(cfg.out, 'mim'));
 
   // ---- data: unlabelled frames --------------------------------------------------------------
   const csv = join(cfg.out, 'ee24.csv');
@@ -75,7 +83,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   let teacher: { forward(x: Tensor): Tensor };
   if (cfg.teacher) {
     const t = new Eva02(modelConfig(cfg.teacherSize, 0));
-    loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false });
+    loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false }); // refuses NaN/Inf weights
     t.eval();
     teacherDim = t.cfg.embedDim;
     teacher = { forward: (x) => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); } }; // drop cls: [B, 1 + L, D] -> [B, L, D]
@@ -94,9 +102,12 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   const statePath = join(dir, 'state.safetensors');
   let step = 0;
   let losses: number[] = [];
+  const identity = dataIdentity({ csv, kvasir: cfg.kvasir }, { frames: frames.map((f) => ({ id: f.id, files: [f.imagePath] })) });
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ step: number; losses: number[] }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
+    const r = restoreTrainState<{ step: number; losses: number[]; dataIdentity?: DataIdentity }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
+    checkStateFields(r, { 'extra.step': 'number', 'extra.losses': 'number[]', data: 'object', 'rngs.mask': 'object', 'rngs.augment': 'object' }, statePath);
+    checkDataIdentity(r.extra.dataIdentity, identity, statePath);
     ({ step, losses } = r.extra);
     loader.loadStateDict(r.data!);
     rngs.mask.setState(r.rngs!.mask);
@@ -105,33 +116,38 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   }
 
   // ---- the loop ------------------------------------------------------------------------------
+  const save = async (done: number) => writeAtomic(statePath, await trainStateBytes({
+    model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
+    rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() }, extra: { step: done, losses, dataIdentity: identity },
+  }));
+  let done = step; // steps completed (what Ctrl-C saves)
+  guard.onStop(() => save(done));
   const bar = new Progress({ total: cfg.steps, label: 'MIM', unit: 'step' });
   bar.set(step);
-  for (; step < cfg.steps; step++) {
+  for (; step < cfg.steps; step++) await guard.step(async () => {
     const { data } = await loader.next();
     const masks = blockwiseMasks(masker, data.n, rngs.mask);
-    const loss = tidy(() => {
+    const [loss, norm] = tidy(() => {
       opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
       const { images } = augmentBatch(batchImages(data), null, augment, rngs.augment);
       const mask = mimMask(Array.from({ length: data.n }, (_, b) => masks.subarray(b * gh * gw, (b + 1) * gh * gw)));
       const target = teacher.forward(images); // [B, L, T], frozen
       const l = model.loss(model.forward(images, mask), target, mask);
       backward(l);
-      clipGradNorm(model.parameters(), cfg.clip);
+      const n = clipGradNorm(model.parameters(), cfg.clip);
       opt.step();
       opt.zeroGrad();
-      return l;
+      return [l, n];
     });
-    losses.push(await loss.item());
-    loss.dispose();
-    bar.tick(1, `loss ${losses[losses.length - 1].toFixed(4)}`);
-    if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) {
-      writeAtomic(statePath, await trainStateBytes({
-        model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
-        rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() }, extra: { step: step + 1, losses },
-      }));
-    }
-  }
+    const [lv, nv] = await Promise.all([loss.item(), norm.item()]);
+    loss.dispose(); norm.dispose();
+    checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`); // before any checkpoint
+    losses.push(lv);
+    done = step + 1;
+    bar.tick(1, `loss ${lv.toFixed(4)}`);
+    if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) await save(step + 1);
+  });
+  guard.onStop(null);
 
   // ---- outputs -------------------------------------------------------------------------------
   const weights = join(dir, 'mim.safetensors');
@@ -139,6 +155,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   writePng(join(dir, 'loss.png'), lineChart([{ name: 'MIM loss (-cos)', y: losses }, { name: 'moving average (20)', y: movingAverage(losses, 20), dash: true }], { title: 'MIM pre-training', xLabel: 'step', yLabel: 'loss' }));
   const finalLoss = mean(losses.slice(-10));
   writeFileSync(join(dir, 'log.json'), JSON.stringify({ config: cfg, teacher: cfg.teacher || 'random conv patch teacher', teacherDim, frames: frames.length, losses, finalLoss }, null, 2));
+  guard.close();
   console.log(`MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ${finalLoss.toFixed(4)} (last 10); weights ${weights}`);
   return { finalLoss, weights };
 }

@@ -26,9 +26,13 @@ const DEFAULTS = {
   clip: 0.5,                    // gradient clipping by global norm
   seed: 0,
 };
+const RANGES = {
+  epochs: { min: 1, int: true }, batch: { min: 1, max: 4096, int: true }, lr: { min: 0, exclusiveMin: true, max: 1e6 },
+  weightDecay: { min: 0, max: 1 }, clip: { min: 0, exclusiveMin: true }, seed: { min: 0, int: true },
+} as const;
 
 export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number }> {
-  const cfg = parseFlags(argv, DEFAULTS, '03-supervised-pretrain');
+  const cfg = parseFlags(argv, DEFAULTS, '03-supervised-pretrain', RANGES);
   return train([
     '--out', cfg.out, '--tag', 'ee24', '--data', 'ee24', '--optimizer', 'adamw', '--init', cfg.init, '--size', cfg.size,
     '--epochs', String(cfg.epochs), '--batch', String(cfg.batch), '--lr', String(cfg.lr), '--weightDecay', String(cfg.weightDecay),

@@ -29,7 +29,8 @@ import { readEe24Csv } from '../../runtime-node/datasets.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
-import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, predict, ensureDir, join, loadInit, type History } from './kit.ts';
+import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
+import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, predict, join, loadInit, type History } from './kit.ts';
 
 const DEFAULTS = {
   out: 'runs/endoextend',       // output folder shared by every stage
@@ -47,11 +48,17 @@ const DEFAULTS = {
   valFold: 0,                   // the validation fold
   seed: 0,
 };
+const RANGES = {
+  epochs: { min: 1, int: true }, batch: { min: 1, max: 4096, int: true }, lr: { min: 0, exclusiveMin: true, max: 1e6 },
+  weightDecay: { min: 0, max: 1 }, clip: { min: 0, exclusiveMin: true }, decay: { min: 0, exclusiveMin: true, max: 1 },
+  valFold: { min: 0, int: true }, seed: { min: 0, int: true },
+} as const;
 
 export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number }> {
-  const cfg = parseFlags(argv, DEFAULTS, '04-finetune-ce24');
+  const cfg = parseFlags(argv, DEFAULTS, '04-finetune-ce24', RANGES);
+  const dir = join(cfg.out, cfg.tag);
+  const guard = startRun(dir, { script: 'recipes/endoextend/04-finetune-ce24.ts' }); // writable, locked, no stale partial files
   await initNode();
-  const dir = ensureDir(join(cfg.out, cfg.tag));
 
   // ---- data: train/val folds of the task (or of the merged set), fold 0 validates --------------
   const csv = join(cfg.out, cfg.data === 'ee24' ? 'ee24.csv' : 'ce24-trainval.csv');
@@ -88,9 +95,12 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   let epoch = 0;
   let history: History = [];
   let best = -1;
+  const identity = dataIdentity({ csv }, { train: train.map((r) => ({ id: r.id, files: [r.imagePath] })), val: val.map((r) => ({ id: r.id, files: [r.imagePath] })) });
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ epoch: number; history: History; best: number }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
+    const r = restoreTrainState<{ epoch: number; history: History; best: number; dataIdentity?: DataIdentity }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
+    checkStateFields(r, { 'extra.epoch': 'number', 'extra.history': 'array', 'extra.best': 'number', data: 'object', 'rngs.augment': 'object' }, statePath);
+    checkDataIdentity(r.extra.dataIdentity, identity, statePath);
     ({ epoch, history, best } = r.extra);
     loader.loadStateDict(r.data!);
     augRng.setState(r.rngs!.augment);
@@ -104,22 +114,24 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   for (; epoch < cfg.epochs; epoch++) {
     opt.scaleLr(lambdaFactor(epoch, (e) => cfg.decay ** (e / 2)));
     let lossSum = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
+    // The state is saved per epoch: Ctrl-C exits keeping the last epoch's checkpoint (onStop unset).
+    for (let s = 0; s < stepsPerEpoch; s++) await guard.step(async () => {
       const { data } = await loader.next();
-      const loss = tidy(() => {
+      const [loss, norm] = tidy(() => {
         const { images } = augmentBatch(batchImages(data), null, augment, augRng);
         const l = crossEntropy(model.forward(images), tensor(data.y, [data.n], 'i32'));
         backward(l);
-        clipGradNorm(model.parameters(), cfg.clip);
+        const n = clipGradNorm(model.parameters(), cfg.clip);
         opt.step();
         opt.zeroGrad();
-        return l;
+        return [l, n];
       });
-      const v = await loss.item();
-      loss.dispose();
+      const [v, nv] = await Promise.all([loss.item(), norm.item()]);
+      loss.dispose(); norm.dispose();
+      checkStep(epoch * stepsPerEpoch + s, { loss: v, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the data`); // before any checkpoint
       lossSum += v;
       bar.tick(1, `epoch ${epoch + 1} loss ${v.toFixed(3)}`);
-    }
+    });
     const probs = await predict(model, val, numClasses, size, 64);
     const rep = classificationReport(probs, val.map((r) => r.label!), names);
     history.push({ epoch: epoch + 1, loss: lossSum / stepsPerEpoch, balancedAccuracy: rep.balancedAccuracy, macroAuc: rep.macroAuc, macroF1: rep.macroF1, lr: opt.paramGroups[0].lr });
@@ -130,7 +142,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     }
     writeAtomic(statePath, await trainStateBytes({
       model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
-      rngs: { augment: augRng.getState() }, extra: { epoch: epoch + 1, history, best },
+      rngs: { augment: augRng.getState() }, extra: { epoch: epoch + 1, history, best, dataIdentity: identity },
     }));
   }
 
@@ -141,6 +153,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     { name: 'val balanced accuracy', y: history.map((h) => h.balancedAccuracy), x: history.map((h) => h.epoch) },
     { name: 'val macro AUC', y: history.map((h) => h.macroAuc), x: history.map((h) => h.epoch) },
   ], { title: `${cfg.data.toUpperCase()} training (${cfg.tag}, init ${cfg.init})`, xLabel: 'epoch' }));
+  guard.close();
   console.log(`fine-tuning done: best val balanced accuracy ${best.toFixed(4)}; weights ${bestPath}`);
   return { best: bestPath, bestBalancedAccuracy: best };
 }

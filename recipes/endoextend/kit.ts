@@ -13,16 +13,24 @@ import { decodeImageResized } from '../../runtime-node/image.ts';
 import type { ImageRecord } from '../../runtime-node/datasets.ts';
 import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../models/eva02.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { nonFiniteTensors } from '../../engine/train/checkpoint.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Overrides `defaults` from `--key value` / `--flag` arguments; unknown keys are an error. */
-export function parseFlags<T extends Record<string, string | number | boolean>>(argv: readonly string[], defaults: T, script: string): T {
+/** The valid range of a numeric flag (checked by parseFlags; a value outside is an error naming the flag). */
+export interface FlagRange { min?: number; max?: number; exclusiveMin?: boolean; int?: boolean }
+
+/**
+ * Overrides `defaults` from `--key value` / `--flag` arguments; unknown keys are an error, and so
+ * is a number outside its `ranges` entry (e.g. `--steps 0`).
+ */
+export function parseFlags<T extends Record<string, string | number | boolean>>(argv: readonly string[], defaults: T, script: string, ranges: { [K in keyof T]?: FlagRange } = {}): T {
   const out: Record<string, string | number | boolean> = { ...defaults };
+  const rangeText = (r: FlagRange) => [r.int ? 'a whole number' : '', r.min === undefined ? '' : `${r.exclusiveMin ? '>' : '≥'} ${r.min}`, r.max === undefined ? '' : `≤ ${r.max}`].filter(Boolean).join(', ');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
-      console.log(`${script} options (defaults in brackets):\n${Object.entries(defaults).map(([k, v]) => `  --${k} [${v}]`).join('\n')}`);
+      console.log(`${script} options (defaults in brackets):\n${Object.entries(defaults).map(([k, v]) => `  --${k} [${v}]${ranges[k] ? ` (${rangeText(ranges[k]!)})` : ''}`).join('\n')}`);
       process.exit(0);
     }
     if (!a.startsWith('--')) throw new Error(`${script}: unexpected argument '${a}' (options are --key value; --help lists them)`);
@@ -38,6 +46,10 @@ export function parseFlags<T extends Record<string, string | number | boolean>>(
       if (typeof d === 'number') {
         const n = Number(v);
         if (!Number.isFinite(n)) throw new Error(`${script}: --${a.slice(2)} expects a number, got '${v}'`);
+        const r = ranges[key];
+        if (r && ((r.int && !Number.isInteger(n)) || (r.min !== undefined && (r.exclusiveMin ? n <= r.min : n < r.min)) || (r.max !== undefined && n > r.max))) {
+          throw new Error(`${script}: --${a.slice(2)} ${v} is out of range: it must be ${rangeText(r)}`);
+        }
         out[key] = n;
       } else out[key] = v;
     }
@@ -122,12 +134,14 @@ export type History = { epoch: number; loss: number; balancedAccuracy: number; m
  * the paper). Anything else: a safetensors path, loaded without the head if its shape differs.
  * Returns a note for the logs.
  */
-export function loadInit(model: Eva02, init: string, out: string): string {
+export function loadInit(model: Eva02, init: string, out: string, opts: { allowNonFinite?: boolean } = {}): string {
   if (init === 'none') return 'random initialisation (from scratch)';
   const path = init === 'mim' ? join(out, 'mim', 'mim.safetensors') : init === 'ee24' ? join(out, 'ee24', 'best.safetensors') : init;
   const stage = init === 'mim' ? 'recipes/endoextend/02-mim-pretrain.ts' : init === 'ee24' ? 'recipes/endoextend/03-supervised-pretrain.ts' : 'a stage that writes it';
   if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass --init none)`);
   const parsed = parseSafetensors(new Uint8Array(readFileSync(path)));
+  const broken = opts.allowNonFinite ? [] : nonFiniteTensors(parsed.tensors);
+  if (broken.length) throw new Error(`${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`);
   const own = model.stateDict();
   const state = new Map<string, Tensor>();
   for (const [k, v] of Object.entries(parsed.tensors)) {

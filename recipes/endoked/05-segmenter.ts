@@ -13,10 +13,14 @@
 //   loss.png             training loss curve
 //   overlays/<id>.png    test images with the ground-truth contour (green) and the predicted
 //                        mask tinted (blue)
-// Usage:
+// Usage (--help lists every flag with its range):
 //   npx tsx recipes/endoked/05-segmenter.ts [--data DIR|synthetic] [--config cpu|gpu]
 //       [--epochs N] [--steps N] [--out DIR] [--no-resume] [--init PVTV2_WEIGHTS.safetensors]
-//       [--max-minutes M] [--synthetic-n N] [--size N] [--batch-size N]
+//       [--max-minutes M] [--synthetic-n N] [--size N] [--batch-size N] [--lr X] ...
+// Guards (runtime-node/run-guard.ts): the whole split is checked at start (every bad file named
+// at once); --out is probed, locked, and cleared of partial files of killed runs; every loss and
+// gradient norm of every rate is checked before a checkpoint is written; Ctrl-C / SIGTERM saves
+// the state after the current step; a state trained on other data is not resumed.
 //
 // Recipe (spec §2.5, [K] zwyang6/ENDOKED EndoKED_SEG/Train.py, Test.py; = DengPingFan/Polyp-PVT):
 // - AdamW lr 1e-4, weight decay 1e-4 on every parameter; no schedule (the reference's step decay,
@@ -44,12 +48,12 @@
 //   (the reference resizes them bilinearly from the start); test masks are used at full size.
 // - No ImageNet weights are bundled; --init loads PVTv2 backbone weights from a safetensors file
 //   (keys as the reference's pvt_v2_b*.pth, i.e. without the "backbone." prefix).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   tidy, noGrad, backward, tensor, add, sigmoid, narrow, manualSeed, defaultGenerator,
-  AdamW, clipGradValue, RandomSampler, DataOrder, Loader, imagesToChw, masksToChw,
+  AdamW, clipGradValue, gradNorm, RandomSampler, DataOrder, Loader, imagesToChw, masksToChw,
   trainStateBytes, restoreTrainState, weightsBytes, loadWeights, plot, type Tensor,
 } from '../../engine/index.ts';
 import { interpolate } from '../../engine/ops/interpolate.ts';
@@ -57,254 +61,314 @@ import { diceIou } from '../../engine/metrics/segmentation.ts';
 import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readKvasirSeg, loadSegSample, type ImageRecord, type SegSample } from '../../runtime-node/datasets.ts';
+import { readKvasirSeg, loadSegSample, checkSegSplit, type ImageRecord, type SegSample } from '../../runtime-node/datasets.ts';
 import { resizeImage, writePng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
+import { startRun, checkStep, dataIdentity, checkDataIdentity, checkStateFields, RunGuardError, type DataIdentity } from '../../runtime-node/run-guard.ts';
+import { upsampleBilinear, maxDevicePixels } from './seg-eval.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const USAGE = `usage: npx tsx recipes/endoked/05-segmenter.ts [--data DIR|synthetic] [--config cpu|gpu]
-       [--epochs N] [--steps N] [--out DIR] [--resume|--no-resume] [--init PVTV2_WEIGHTS.safetensors]
-       [--max-minutes M] [--synthetic-n N] [--size N] [--batch-size N]`;
+const SCRIPT = 'recipes/endoked/05-segmenter.ts';
 
-// ---- command line ------------------------------------------------------------------------------
-const args: Record<string, string> = {};
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i];
-  if (a === '--help') { console.log(USAGE); process.exit(0); }
-  if (a === '--resume' || a === '--no-resume') { args.resume = a === '--resume' ? '1' : '0'; continue; }
-  const key = a.startsWith('--') ? a.slice(2) : '';
-  if (!['data', 'config', 'epochs', 'steps', 'out', 'init', 'max-minutes', 'synthetic-n', 'size', 'batch-size'].includes(key)) fail(`unknown argument "${a}"\n${USAGE}`);
-  if (i + 1 >= process.argv.length) fail(`${a} needs a value\n${USAGE}`);
-  args[key] = process.argv[++i];
-}
-function fail(message: string): never {
-  console.error(`05-segmenter: ${message}`);
-  process.exit(1);
-}
-function positive(name: string): number | undefined {
-  if (args[name] === undefined) return undefined;
-  const v = Number(args[name]);
-  if (!(v > 0) || (name !== 'max-minutes' && !Number.isInteger(v))) fail(`--${name} "${args[name]}" is not a positive ${name === 'max-minutes' ? 'number' : 'integer'}`);
-  return v;
-}
-const configName = args.config ?? 'cpu';
-if (configName !== 'cpu' && configName !== 'gpu') fail(`--config "${configName}" is not cpu or gpu`);
-const cpu = configName === 'cpu';
+// ---- config: every knob is a flag (defaults by --config where they differ) ------------------------
+export const FLAGS = defineFlags(SCRIPT, 'EndoKED stage 5: Polyp-PVT segmenter on a Kvasir-SEG-layout folder (or synthetic polyps).', {
+  data: { type: 'string', help: "dataset folder (Kvasir-SEG layout) or 'synthetic' (default ../shared/data/kvasir-seg, else synthetic)" },
+  config: { type: 'string', default: 'cpu', choices: ['cpu', 'gpu'] as const, help: 'cpu: Polyp-PVT-µ at 96²; gpu: Polyp-PVT-b2 at 352² (the paper)' },
+  size: { type: 'int', min: 32, max: 2048, help: 'training/test size, a multiple of 32 (default 96 cpu, 352 gpu)' },
+  batchSize: { type: 'int', default: 8, min: 1, max: 512, help: 'images per batch (reference 24)' },
+  epochs: { type: 'int', min: 1, max: 100000, help: 'passes over train.txt, ignored with --steps (default 2 cpu, 100 gpu)' },
+  steps: { type: 'int', min: 1, max: 10_000_000, help: 'total batches to train for (overrides --epochs)' },
+  maxMinutes: { type: 'number', min: 0, exclusiveMin: true, help: 'wall-clock budget of this invocation; run again to continue' },
+  lr: { type: 'number', default: 1e-4, min: 0, exclusiveMin: true, max: 1e6, help: 'AdamW learning rate (reference 1e-4)' },
+  weightDecay: { type: 'number', default: 1e-4, min: 0, max: 1, help: 'AdamW weight decay, every parameter (reference 1e-4)' },
+  clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, max: 1e6, help: 'gradient clamp by value (reference 0.5)' },
+  threshold: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, max: 1, help: 'binarisation of sigmoid(P1 + P2) for Dice / IoU' },
+  ckptEvery: { type: 'int', min: 1, max: 1_000_000, help: 'steps between training-state checkpoints (default 25 cpu, 200 gpu)' },
+  syntheticN: { type: 'int', default: 300, min: 10, max: 100000, help: 'images in the synthetic set (--data synthetic)' },
+  checkData: { type: 'string', default: 'full', choices: ['full', 'headers'] as const, help: 'start-of-run check of every file: full decode, or headers only (faster)' },
+  init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
+  out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
+  resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors when present' },
+});
 
-// ---- config --------------------------------------------------------------------------------------
-const modelPreset = cpu ? 'mu' : 'b2'; // Polyp-PVT preset: 'mu' (spec §4, tiny) or 'b2' (the paper's)
-const trainSize = positive('size') ?? (cpu ? 96 : 352); // base training/test resolution (square), a multiple of 32
-const rates = [0.75, 1, 1.25]; // multi-scale rates, one optimizer step each (reference: 0.75, 1, 1.25)
-const sizeMultiple = 32; // scaled sizes are rounded to this; 32 = the backbone's stride (see header)
-const batchSize = positive('batch-size') ?? 8; // reference 24; 8 keeps lavapipe and GPU memory small at 448²
-const epochs = positive('epochs') ?? (cpu ? 2 : 100); // passes over train.txt (ignored when --steps is given)
-const maxSteps = positive('steps'); // total batches to train for (overrides --epochs)
-const maxMinutes = positive('max-minutes'); // wall-clock budget for this invocation's training
-const lr = 1e-4; // AdamW learning rate (reference)
-const weightDecay = 1e-4; // AdamW weight decay, on every parameter (reference)
-const clipValue = 0.5; // gradient clamp by value (reference clip_gradient)
-const faithfulBce = true; // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
-const threshold = 0.5; // binarisation of sigmoid(P1 + P2) for Dice / IoU
-const evalBatch = 8; // test images per forward
-const ckptEvery = cpu ? 25 : 200; // steps between training-state checkpoints
-const logEvery = 10; // steps between loss lines in the log
-const numOverlays = 8; // test images drawn as overlays (evenly spaced over test.txt)
-const prefetch = 2; // batches decoded ahead of the one training
-const cacheDecoded = cpu; // keep decoded, resized training images in memory (small at 96²)
-const seed = 0; // model init, data order and drop path
-const syntheticN = positive('synthetic-n') ?? 300; // images in the synthetic set (--data synthetic)
-const syntheticSize = 256; // synthetic frame size (pixels, square)
-const resume = (args.resume ?? '1') === '1'; // continue from <out>/state.safetensors when present
-const outDir = resolve(args.out ?? join(ROOT, 'runs', `segmenter-${configName}`));
-const initPath = args.init ? resolve(args.init) : undefined; // PVTv2 backbone weights to start from
-const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)); // Python's round()
-const scaledSizes = rates.map((r) => roundHalfEven((trainSize * r) / sizeMultiple) * sizeMultiple);
-if (trainSize % 32 !== 0 || scaledSizes.some((s) => s % 32 !== 0 || s < 32)) fail(`sizes ${scaledSizes.join('/')} must be multiples of 32 (Polyp-PVT's stride)`);
-
-// ---- data ----------------------------------------------------------------------------------------
-const sharedKvasir = resolve(ROOT, '..', 'shared', 'data', 'kvasir-seg');
-let dataRoot: string;
-if (args.data === 'synthetic' || (args.data === undefined && !existsSync(sharedKvasir))) {
-  dataRoot = join(ROOT, 'out', 'synthetic', `polyp-n${syntheticN}-s${syntheticSize}-seed${seed}`);
-  if (!existsSync(join(dataRoot, 'test.txt'))) {
-    console.log(`writing the synthetic polyp set (${syntheticN} frames, ${syntheticSize}²) to ${dataRoot}`);
-    await writePolypSet(dataRoot, syntheticN, { seed, width: syntheticSize, height: syntheticSize, force: true });
+export async function main(argv: string[]): Promise<void> {
+  const f = FLAGS.parse(argv);
+  if (!f) return;
+  const configName = f.config;
+  const cpu = configName === 'cpu';
+  const modelPreset = cpu ? 'mu' : 'b2'; // Polyp-PVT preset: 'mu' (spec §4, tiny) or 'b2' (the paper's)
+  const trainSize = f.size ?? (cpu ? 96 : 352); // base training/test resolution (square), a multiple of 32
+  const rates = [0.75, 1, 1.25]; // multi-scale rates, one optimizer step each (reference: 0.75, 1, 1.25)
+  const sizeMultiple = 32; // scaled sizes are rounded to this; 32 = the backbone's stride (see header)
+  const batchSize = f.batchSize; // reference 24; 8 keeps lavapipe and GPU memory small at 448²
+  const epochs = f.epochs ?? (cpu ? 2 : 100); // passes over train.txt (ignored when --steps is given)
+  const maxSteps = f.steps; // total batches to train for (overrides --epochs)
+  const maxMinutes = f.maxMinutes; // wall-clock budget for this invocation's training
+  const { lr, weightDecay, threshold } = f; // AdamW (reference 1e-4 / 1e-4); Dice/IoU binarisation
+  const clipValue = f.clip; // gradient clamp by value (reference clip_gradient)
+  const faithfulBce = true; // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
+  const evalBatch = 8; // test images per forward
+  const ckptEvery = f.ckptEvery ?? (cpu ? 25 : 200); // steps between training-state checkpoints
+  const logEvery = 10; // steps between loss lines in the log
+  const numOverlays = 8; // test images drawn as overlays (evenly spaced over test.txt)
+  const prefetch = 2; // batches decoded ahead of the one training
+  const cacheDecoded = cpu; // keep decoded, resized training images in memory (small at 96²)
+  const seed = 0; // model init, data order and drop path
+  const syntheticN = f.syntheticN; // images in the synthetic set (--data synthetic)
+  const syntheticSize = 256; // synthetic frame size (pixels, square)
+  const resume = f.resume; // continue from <out>/state.safetensors when present
+  const outDir = resolve(f.out ?? join(ROOT, 'runs', `segmenter-${configName}`));
+  const initPath = f.init ? resolve(f.init) : undefined; // PVTv2 backbone weights to start from
+  const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)); // Python's round()
+  if (trainSize % sizeMultiple !== 0) {
+    const lo = Math.max(sizeMultiple, Math.floor(trainSize / sizeMultiple) * sizeMultiple);
+    throw new RunGuardError(`${SCRIPT}: --size ${trainSize} is not a multiple of ${sizeMultiple} (Polyp-PVT's stride): use --size ${lo} or ${lo + sizeMultiple}`);
   }
-} else {
-  dataRoot = resolve(args.data ?? sharedKvasir);
-  if (!existsSync(dataRoot)) {
-    fail(`dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there (images/, masks/, train.txt, test.txt;
+  const scaledSizes = rates.map((r) => roundHalfEven((trainSize * r) / sizeMultiple) * sizeMultiple);
+  if (scaledSizes.some((s) => s < sizeMultiple)) throw new RunGuardError(`${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must be at least ${sizeMultiple}: use --size 64 or more`);
+  if (initPath && !existsSync(initPath)) throw new RunGuardError(`${SCRIPT}: --init "${initPath}" does not exist`);
+
+  // ---- data --------------------------------------------------------------------------------------
+  const sharedKvasir = resolve(ROOT, '..', 'shared', 'data', 'kvasir-seg');
+  let dataRoot: string;
+  if (f.data === 'synthetic' || (f.data === undefined && !existsSync(sharedKvasir))) {
+    dataRoot = join(ROOT, 'out', 'synthetic', `polyp-n${syntheticN}-s${syntheticSize}-seed${seed}`);
+    if (!existsSync(join(dataRoot, 'test.txt'))) {
+      console.log(`writing the synthetic polyp set (${syntheticN} frames, ${syntheticSize}²) to ${dataRoot}`);
+      await writePolypSet(dataRoot, syntheticN, { seed, width: syntheticSize, height: syntheticSize, force: true });
+    }
+  } else {
+    dataRoot = resolve(f.data ?? sharedKvasir);
+    if (!existsSync(dataRoot)) {
+      throw new RunGuardError(`${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there (images/, masks/, train.txt, test.txt;
   https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), pass --data <folder>,
   or train on generated data with --data synthetic.`);
-  }
-}
-let train: ImageRecord[], test: ImageRecord[];
-try {
-  train = readKvasirSeg(dataRoot, { split: 'train' }).records;
-  test = readKvasirSeg(dataRoot, { split: 'test', log: null }).records;
-} catch (e) {
-  fail(`${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, masks/, train.txt, test.txt; or use --data synthetic)`);
-}
-const gpu = await initNode();
-console.log(`device: ${gpu.adapterName}`);
-console.log(`data: ${dataRoot} (${train.length} train / ${test.length} test)`);
-
-const cache = new Map<number, SegSample>();
-async function loadTrain(i: number): Promise<SegSample> {
-  const hit = cache.get(i);
-  if (hit) return hit;
-  const s = await loadSegSample(train[i], [trainSize, trainSize]);
-  if (cacheDecoded) cache.set(i, s);
-  return s;
-}
-const order = new DataOrder(new RandomSampler(train.length), { batchSize, seed });
-const batchesPerEpoch = order.batchesPerEpoch;
-const totalSteps = maxSteps ?? epochs * batchesPerEpoch;
-
-// ---- model, optimizer, resume --------------------------------------------------------------------
-manualSeed(seed);
-const model = polypPvt(modelPreset);
-model.flattenParameters();
-if (initPath) {
-  const r = loadWeights(model.backbone, new Uint8Array(readFileSync(initPath)), { strict: false, source: initPath });
-  console.log(`init: backbone from ${initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`);
-  if (r.missingKeys.length) fail(`${initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
-}
-const optimizer = new AdamW(model.parameters(), { lr, weightDecay });
-console.log(`model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ${scaledSizes.join('/')}, batch ${batchSize}`);
-
-interface Extra { step: number; losses: number[]; seconds: number; config: string; modelPreset: string; trainSize: number; batchSize: number }
-const statePath = join(outDir, 'state.safetensors');
-let step = 0, losses: number[] = [], seconds = 0;
-const saved = resume ? readIfExists(statePath) : null;
-if (saved) {
-  const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
-  const e = r.extra;
-  if (e.modelPreset !== modelPreset || e.trainSize !== trainSize || e.batchSize !== batchSize) {
-    fail(`${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out or --no-resume.`);
-  }
-  ({ step, losses, seconds } = e);
-  order.loadStateDict(r.data!);
-  console.log(`resumed from ${statePath} at step ${step}`);
-}
-const loader = new Loader({
-  order, prefetch, load: loadTrain,
-  collate: (items: SegSample[]) => ({ images: imagesToChw(items.map((s) => s.image)), masks: masksToChw(items.map((s) => s.mask)) }),
-});
-async function checkpoint(): Promise<void> {
-  const extra: Extra = { step, losses, seconds, config: configName, modelPreset, trainSize, batchSize };
-  writeAtomic(statePath, await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }));
-}
-
-// ---- training loop -------------------------------------------------------------------------------
-mkdirSync(outDir, { recursive: true });
-const started = performance.now();
-const deadline = maxMinutes ? started + maxMinutes * 60_000 : Infinity;
-if (step < totalSteps) {
-  console.log(`training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} optimizer steps each) -> ${outDir}`);
-  const bar = new Progress({ total: totalSteps, label: 'train', unit: 'step' });
-  bar.set(step);
-  model.train();
-  while (step < totalSteps && performance.now() < deadline) {
-    const t0 = performance.now();
-    const { batch, data } = await loader.next();
-    let curve: Tensor | null = null;
-    for (const size of scaledSizes) {
-      const loss = tidy(() => {
-        let x = tensor(data.images.data, data.images.shape), y = tensor(data.masks.data, data.masks.shape);
-        if (size !== trainSize) { // [B, C, S, S] -> [B, C, size, size]
-          x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
-          y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
-        }
-        const l = polypPvtLoss(model.forward(x), y, { faithfulBce });
-        backward(l);
-        clipGradValue(model.parameters(), clipValue);
-        optimizer.step();
-        optimizer.zeroGrad();
-        return l;
-      });
-      if (size === trainSize && !curve) curve = loss; else loss.dispose(); // the reference logs the rate-1 loss
     }
-    const value = await curve!.item();
-    curve!.dispose();
-    if (!Number.isFinite(value)) fail(`loss became ${value} at step ${step}`);
-    losses.push(value);
-    step++;
-    seconds += (performance.now() - t0) / 1000;
-    bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
-    if (step % logEvery === 0 && !process.stderr.isTTY) console.log(`step ${step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
-    if (step % ckptEvery === 0 || step === totalSteps) await checkpoint();
   }
-  if (step < totalSteps) { await checkpoint(); console.log(`stopped at step ${step} after --max-minutes ${maxMinutes}; run again to continue`); }
-} else {
-  console.log(`already trained to step ${step} (>= ${totalSteps}); evaluating only`);
-}
-writeAtomic(join(outDir, 'weights.safetensors'), await weightsBytes(model, { model: 'polyp_pvt', preset: modelPreset, config: JSON.stringify(model.config), size: String(trainSize) }));
-const smooth = losses.map((_, i) => { const w = losses.slice(Math.max(0, i - 19), i + 1); return w.reduce((a, b) => a + b, 0) / w.length; });
-writeChartPng(join(outDir, 'loss.png'), plot.lineChart(
-  [{ name: 'loss (rate 1)', y: losses, color: [170, 190, 215] }, { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] }],
-  { title: `Polyp-PVT ${modelPreset} ${trainSize}x${trainSize}: structure loss P1+P2`, xLabel: 'step (batch)', yLabel: 'loss' }));
-
-// ---- test: Dice / IoU at each mask's own resolution ------------------------------------------------
-/** sigmoid(P1 + P2) of a batch, each upsampled to its mask's size and read back. */
-async function predict(images: RgbImage[], sizes: [number, number][]): Promise<Float32Array[]> {
-  const maps = noGrad(() => tidy(() => {
-    const [p1, p2] = model.forward(tensor(imagesToChw(images).data, [images.length, 3, trainSize, trainSize]));
-    const logits = add(p1, p2); // [B, 1, S, S]
-    return sizes.map(([h, w], i) => sigmoid(interpolate(narrow(logits, 0, i, 1), { size: [h, w], mode: 'bilinear', alignCorners: false })));
-  }));
-  const out: Float32Array[] = [];
-  for (const m of maps) { out.push(Float32Array.from(await m.data())); m.dispose(); }
-  return out;
-}
-
-model.eval();
-const overlayAt = new Set(Array.from({ length: Math.min(numOverlays, test.length) }, (_, k) => Math.floor((k * test.length) / Math.min(numOverlays, test.length))));
-const perImage: { id: string; dice: number; iou: number; diceMinMax: number; iouMinMax: number }[] = [];
-const evalBar = new Progress({ total: test.length, label: 'test ', unit: 'img' });
-for (let i = 0; i < test.length; i += evalBatch) {
-  const recs = test.slice(i, i + evalBatch);
-  const samples = await Promise.all(recs.map((r) => loadSegSample(r))); // full size: the masks are scored there
-  const inputs = await Promise.all(samples.map((s) => resizeImage(s.image, trainSize, trainSize)));
-  const masks = samples.map((s) => s.mask);
-  const probs = await predict(inputs, masks.map((m) => [m.height, m.width]));
-  for (let k = 0; k < recs.length; k++) {
-    const p = probs[k];
-    let lo = Infinity, hi = -Infinity;
-    for (const v of p) { if (v < lo) lo = v; if (v > hi) hi = v; }
-    const mm = p.map((v) => (v - lo) / (hi - lo + 1e-8)); // the reference Test.py's normalisation
-    const a = diceIou(p, masks[k].data, threshold), b = diceIou(mm, masks[k].data, threshold);
-    perImage.push({ id: recs[k].id, dice: a.dice, iou: a.iou, diceMinMax: b.dice, iouMinMax: b.iou });
-    if (overlayAt.has(i + k)) await writeOverlay(join(outDir, 'overlays', `${recs[k].id}.png`), samples[k].image, masks[k], p);
+  let train: ImageRecord[], test: ImageRecord[];
+  try {
+    train = readKvasirSeg(dataRoot, { split: 'train' }).records;
+    test = readKvasirSeg(dataRoot, { split: 'test', log: null }).records;
+  } catch (e) {
+    throw new RunGuardError(`${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, masks/, train.txt, test.txt; or use --data synthetic)`);
   }
-  evalBar.tick(recs.length);
+  // --out: writable, ours alone, no partial files of killed runs; Ctrl-C saves (see onStop below).
+  const guard = startRun(outDir, { script: SCRIPT });
+  const identity = dataIdentity({ data: dataRoot }, {
+    train: train.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })), test: test.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
+  });
+  // Every file of both splits, before any training: a bad one fails now, all named at once.
+  for (const [name, recs] of [['train', train], ['test', test]] as const) {
+    const c = await checkSegSplit(recs, f.checkData);
+    if (c.problems.length) {
+      throw new RunGuardError(`${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ${c.problems.join('\n  ')}\n` +
+        `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`);
+    }
+    if (f.checkData === 'full' && c.emptyMasks === recs.length) {
+      console.warn(`warning: every ${name} mask in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`);
+    }
+  }
+  const gpu = await initNode();
+  console.log(`device: ${gpu.adapterName}`);
+  console.log(`data: ${dataRoot} (${train.length} train / ${test.length} test)`);
+
+  const cache = new Map<number, SegSample>();
+  async function loadTrain(i: number): Promise<SegSample> {
+    const hit = cache.get(i);
+    if (hit) return hit;
+    const s = await loadSegSample(train[i], [trainSize, trainSize]);
+    if (cacheDecoded) cache.set(i, s);
+    return s;
+  }
+  const order = new DataOrder(new RandomSampler(train.length), { batchSize, seed });
+  const batchesPerEpoch = order.batchesPerEpoch;
+  const totalSteps = maxSteps ?? epochs * batchesPerEpoch;
+
+  // ---- model, optimizer, resume ------------------------------------------------------------------
+  manualSeed(seed);
+  const model = polypPvt(modelPreset);
+  model.flattenParameters();
+  if (initPath) {
+    const r = loadWeights(model.backbone, new Uint8Array(readFileSync(initPath)), { strict: false, source: initPath });
+    console.log(`init: backbone from ${initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`);
+    if (r.missingKeys.length) throw new RunGuardError(`${initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
+  }
+  const optimizer = new AdamW(model.parameters(), { lr, weightDecay });
+  console.log(`model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ${scaledSizes.join('/')}, batch ${batchSize}`);
+
+  interface Extra { step: number; losses: number[]; seconds: number; config: string; modelPreset: string; trainSize: number; batchSize: number; dataIdentity?: DataIdentity }
+  const statePath = join(outDir, 'state.safetensors');
+  let step = 0, losses: number[] = [], seconds = 0;
+  const saved = resume ? readIfExists(statePath) : null;
+  if (saved) {
+    const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
+    checkStateFields(r, { 'extra.step': 'number', 'extra.losses': 'number[]', 'extra.seconds': 'number', 'extra.trainSize': 'number', 'extra.batchSize': 'number', 'extra.modelPreset': 'string', data: 'object' }, statePath);
+    const e = r.extra;
+    if (e.modelPreset !== modelPreset || e.trainSize !== trainSize || e.batchSize !== batchSize) {
+      throw new RunGuardError(`${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out or --no-resume.`);
+    }
+    checkDataIdentity(e.dataIdentity, identity, statePath);
+    ({ step, losses, seconds } = e);
+    order.loadStateDict(r.data!);
+    // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
+    // applies from this step on, and says so, instead of being silently replaced by the state's.
+    for (const g of optimizer.paramGroups) {
+      if (g.lr !== lr || g.weightDecay !== weightDecay) console.log(`note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing with --lr ${lr} --weight-decay ${weightDecay}`);
+      g.lr = lr; g.initialLr = lr; g.weightDecay = weightDecay;
+    }
+    console.log(`resumed from ${statePath} at step ${step}`);
+  }
+  const loader = new Loader({
+    order, prefetch, load: loadTrain,
+    collate: (items: SegSample[]) => ({ images: imagesToChw(items.map((s) => s.image)), masks: masksToChw(items.map((s) => s.mask)) }),
+  });
+  async function checkpoint(): Promise<void> {
+    const extra: Extra = { step, losses, seconds, config: configName, modelPreset, trainSize, batchSize, dataIdentity: identity };
+    writeAtomic(statePath, await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }));
+  }
+
+  // ---- training loop -----------------------------------------------------------------------------
+  const started = performance.now();
+  const deadline = maxMinutes ? started + maxMinutes * 60_000 : Infinity;
+  if (step < totalSteps) {
+    console.log(`training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} optimizer steps each) -> ${outDir}`);
+    const bar = new Progress({ total: totalSteps, label: 'train', unit: 'step' });
+    bar.set(step);
+    model.train();
+    guard.onStop(checkpoint); // SIGINT/SIGTERM: the state after the last whole step
+    while (step < totalSteps && performance.now() < deadline) {
+      await guard.step(async () => {
+        const t0 = performance.now();
+        const { batch, data } = await loader.next();
+        const checks: { rate: number; loss: Tensor; norm: Tensor }[] = [];
+        for (const [k, size] of scaledSizes.entries()) {
+          const [loss, norm] = tidy(() => {
+            let x = tensor(data.images.data, data.images.shape), y = tensor(data.masks.data, data.masks.shape);
+            if (size !== trainSize) { // [B, C, S, S] -> [B, C, size, size]
+              x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
+              y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
+            }
+            const l = polypPvtLoss(model.forward(x), y, { faithfulBce });
+            backward(l);
+            const n = gradNorm(model.parameters()); // before clamping: a NaN/Inf gradient shows here
+            clipGradValue(model.parameters(), clipValue);
+            optimizer.step();
+            optimizer.zeroGrad();
+            return [l, n];
+          });
+          checks.push({ rate: rates[k], loss, norm });
+        }
+        // Every rate's loss and gradient norm, before anything reaches a checkpoint: a diverging
+        // 1.25 step must not be saved (the reference logs only the rate-1 loss).
+        const values = await Promise.all(checks.flatMap((c) => [c.loss.item(), c.norm.item()]));
+        for (const c of checks) { c.loss.dispose(); c.norm.dispose(); }
+        checkStep(step, Object.fromEntries(checks.flatMap((c, k) => [[`loss at rate ${c.rate}`, values[2 * k]], [`gradient norm at rate ${c.rate}`, values[2 * k + 1]]])),
+          `lower --lr (now ${lr}) or check the data`);
+        const value = values[2 * rates.indexOf(1)]; // the reference logs the rate-1 loss
+        losses.push(value);
+        step++;
+        seconds += (performance.now() - t0) / 1000;
+        bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+        if (step % logEvery === 0 && !process.stderr.isTTY) console.log(`step ${step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+        if (step % ckptEvery === 0 || step === totalSteps) await checkpoint();
+      });
+    }
+    if (step < totalSteps) { await checkpoint(); console.log(`stopped at step ${step} after --max-minutes ${maxMinutes}; run again to continue`); }
+    guard.onStop(null); // the final state is on disk; a signal from here on just exits
+  } else {
+    console.log(`already trained to step ${step} (>= ${totalSteps}); evaluating only`);
+  }
+  writeAtomic(join(outDir, 'weights.safetensors'), await weightsBytes(model, { model: 'polyp_pvt', preset: modelPreset, config: JSON.stringify(model.config), size: String(trainSize) }));
+  const smooth = losses.map((_, i) => { const w = losses.slice(Math.max(0, i - 19), i + 1); return w.reduce((a, b) => a + b, 0) / w.length; });
+  writeChartPng(join(outDir, 'loss.png'), plot.lineChart(
+    [{ name: 'loss (rate 1)', y: losses, color: [170, 190, 215] }, { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] }],
+    { title: `Polyp-PVT ${modelPreset} ${trainSize}x${trainSize}: structure loss P1+P2`, xLabel: 'step (batch)', yLabel: 'loss' }));
+
+  // ---- test: Dice / IoU at each mask's own resolution ----------------------------------------------
+  /**
+   * sigmoid(P1 + P2) of a batch, each upsampled to its mask's size and read back. A mask over the
+   * device's buffer limit (about 33.5 Mpx of f32) is upsampled on the CPU from the map at the
+   * training size instead (the same bilinear, align_corners=False).
+   */
+  const MAX_DEVICE_PIXELS = maxDevicePixels(gpu.limits);
+  async function predict(images: RgbImage[], sizes: [number, number][]): Promise<Float32Array[]> {
+    const maps = noGrad(() => tidy(() => {
+      const [p1, p2] = model.forward(tensor(imagesToChw(images).data, [images.length, 3, trainSize, trainSize]));
+      const logits = add(p1, p2); // [B, 1, S, S]
+      return sizes.map(([h, w], i) => (h * w > MAX_DEVICE_PIXELS ? narrow(logits, 0, i, 1)
+        : sigmoid(interpolate(narrow(logits, 0, i, 1), { size: [h, w], mode: 'bilinear', alignCorners: false }))));
+    }));
+    const out: Float32Array[] = [];
+    for (const [i, m] of maps.entries()) {
+      const [h, w] = sizes[i];
+      let p: Float32Array = Float32Array.from(await m.data());
+      m.dispose();
+      if (h * w > MAX_DEVICE_PIXELS) { // logits at trainSize: upsample, then sigmoid
+        p = upsampleBilinear(p, trainSize, trainSize, h, w);
+        for (let k = 0; k < p.length; k++) p[k] = 1 / (1 + Math.exp(-p[k]));
+      }
+      out.push(p);
+    }
+    return out;
+  }
+
+  model.eval();
+  const overlayAt = new Set(Array.from({ length: Math.min(numOverlays, test.length) }, (_, k) => Math.floor((k * test.length) / Math.min(numOverlays, test.length))));
+  const perImage: { id: string; dice: number; iou: number; diceMinMax: number; iouMinMax: number }[] = [];
+  const evalBar = new Progress({ total: test.length, label: 'test ', unit: 'img' });
+  for (let i = 0; i < test.length; i += evalBatch) {
+    const recs = test.slice(i, i + evalBatch);
+    let probs: Float32Array[], samples: SegSample[];
+    try {
+      samples = await Promise.all(recs.map((r) => loadSegSample(r))); // full size: the masks are scored there
+      const inputs = await Promise.all(samples.map((s) => resizeImage(s.image, trainSize, trainSize)));
+      probs = await predict(inputs, samples.map((s) => [s.mask.height, s.mask.width]));
+    } catch (e) {
+      throw new Error(`evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const masks = samples.map((s) => s.mask);
+    for (let k = 0; k < recs.length; k++) {
+      const p = probs[k];
+      let lo = Infinity, hi = -Infinity;
+      for (const v of p) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      const mm = p.map((v) => (v - lo) / (hi - lo + 1e-8)); // the reference Test.py's normalisation
+      const a = diceIou(p, masks[k].data, threshold), b = diceIou(mm, masks[k].data, threshold);
+      perImage.push({ id: recs[k].id, dice: a.dice, iou: a.iou, diceMinMax: b.dice, iouMinMax: b.iou });
+      if (overlayAt.has(i + k)) await writeOverlay(join(outDir, 'overlays', `${recs[k].id}.png`), samples[k].image, masks[k], p, threshold);
+    }
+    evalBar.tick(recs.length);
+  }
+  const mean = (g: (r: (typeof perImage)[number]) => number) => perImage.reduce((s, r) => s + g(r), 0) / perImage.length;
+  const metrics = {
+    config: configName, model: `polyp_pvt_${modelPreset}`, parameters: model.numParameters(), data: dataRoot,
+    numTrain: train.length, numTest: test.length, trainSize, scaledSizes, batchSize, lr, weightDecay, clipValue, faithfulBce,
+    steps: step, optimizerSteps: step * rates.length, epochs: step / batchesPerEpoch, trainSeconds: Math.round(seconds),
+    finalLoss: losses.length ? losses[losses.length - 1] : null, device: gpu.adapterName,
+    test: {
+      threshold, meanDice: mean((r) => r.dice), meanIou: mean((r) => r.iou),
+      minMax: { meanDice: mean((r) => r.diceMinMax), meanIou: mean((r) => r.iouMinMax) },
+    },
+    perImage,
+  };
+  writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  console.log(`test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, mean IoU ${metrics.test.meanIou.toFixed(4)}` +
+    ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ${metrics.test.minMax.meanIou.toFixed(4)})`);
+  console.log(`wrote ${join(outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
+  optimizer.dispose();
+  model.dispose();
+  guard.close();
+  await shutdown();
 }
-const mean = (f: (r: (typeof perImage)[number]) => number) => perImage.reduce((s, r) => s + f(r), 0) / perImage.length;
-const metrics = {
-  config: configName, model: `polyp_pvt_${modelPreset}`, parameters: model.numParameters(), data: dataRoot,
-  numTrain: train.length, numTest: test.length, trainSize, scaledSizes, batchSize, lr, weightDecay, clipValue, faithfulBce,
-  steps: step, optimizerSteps: step * rates.length, epochs: step / batchesPerEpoch, trainSeconds: Math.round(seconds),
-  finalLoss: losses.length ? losses[losses.length - 1] : null, device: gpu.adapterName,
-  test: {
-    threshold, meanDice: mean((r) => r.dice), meanIou: mean((r) => r.iou),
-    minMax: { meanDice: mean((r) => r.diceMinMax), meanIou: mean((r) => r.iouMinMax) },
-  },
-  perImage,
-};
-writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
-console.log(`test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, mean IoU ${metrics.test.meanIou.toFixed(4)}` +
-  ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ${metrics.test.minMax.meanIou.toFixed(4)})`);
-console.log(`wrote ${join(outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
-optimizer.dispose();
-model.dispose();
-await shutdown();
+
+if (isMain(import.meta.url)) runMain(main);
 
 // ---- overlays --------------------------------------------------------------------------------------
 /** The image with the predicted mask tinted blue and the ground truth's contour in green, at most 512 px wide/high. */
-async function writeOverlay(path: string, image: RgbImage, gt: MaskImage, prob: Float32Array): Promise<void> {
+async function writeOverlay(path: string, image: RgbImage, gt: MaskImage, prob: Float32Array, threshold: number): Promise<void> {
   const { width: w, height: h } = gt;
   if (image.width !== w || image.height !== h) image = await resizeImage(image, w, h);
   const TINT = [30, 110, 255]; // predicted-mask tint (blue shows on the red of colonoscopy frames)

@@ -5,6 +5,7 @@ import {
   CAPSULE_SOURCES, CE24_CLASSES, allocate, capsuleSet, polypSample, renderCapsule, renderColonoscopy,
   reportSet, rng, sampleColonoscopyScene,
 } from '../../engine/data/index.ts';
+import { ruleLabel } from '../../engine/data/report-labels.ts';
 
 const sum = (a: Uint8Array) => a.reduce((s, v) => s + v, 0);
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -132,17 +133,9 @@ describe('synthetic capsule frames', () => {
   });
 });
 
-// A negation-aware keyword labeller: the stand-in for EndoKED's report labeller (spec §2.1).
-function extractLabel(report: string): 0 | 1 {
-  for (const raw of report.split(/(?<=[.;])\s+|\n|;/)) {
-    const s = raw.toLowerCase().trim();
-    if (!/\bpolyp/.test(s)) continue;
-    if (/^indication|history of|previous|prior\b|surveillance after/.test(s)) continue; // not a finding of this exam
-    if (/\b(no|not|without|free of|negative for|none)\b|proved to be/.test(s)) continue; // negated
-    return 1;
-  }
-  return 0;
-}
+// The negation-aware rule labeller (engine/data/report-labels.ts): the stand-in for EndoKED's
+// report labeller (spec §2.1); its best binary guess where it says 'uncertain'.
+const extractLabel = (report: string): 0 | 1 => ruleLabel(report).guess;
 const naiveLabel = (report: string): 0 | 1 => (/polyp/i.test(report) ? 1 : 0);
 
 describe('synthetic patients and reports', () => {

@@ -14,6 +14,10 @@ const OPS: Record<string, (x: import('../../engine/index.ts').Tensor[]) => impor
   matmul_transA: ([a, b]) => matmul(a, b, { transA: true }),
   matmul_transB: ([a, b]) => matmul(a, transpose(b, -1, -2)),
   matmul_transA_transB: ([a, b]) => matmul(a, b, { transA: true, transB: true }),
+  sum_size1_axis: ([a]) => sum(a, 1),
+  mean_size1_axis: ([a]) => mean(a, 1, true),
+  max_constant_rows: ([a]) => max(a, -1),
+  mean_constant_rows: ([a]) => mean(a, -1),
 };
 
 describe('core ops against PyTorch', () => {

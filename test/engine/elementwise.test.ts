@@ -16,6 +16,9 @@ const OPS: Record<string, (x: Tensor[]) => Tensor> = {
   maximum: ([a, b]) => maximum(a, b), minimum: ([a, b]) => minimum(a, b), where: ([c, a, b]) => where(gt(c, 0), a, b),
   rsub_scalar: ([x]) => sub(2.5, x), rdiv_scalar: ([x]) => div(2.0, x), var: ([x]) => variance(x, 1, true),
   std_all: ([x]) => std(x), var_unbiased_false: ([x]) => variance(x, [0, 2], false, 0), min_axis: ([x]) => min(x, 0),
+  std_constant_rows: ([x]) => std(x, 1), var_constant_rows: ([x]) => variance(x, 1, true), std_all_constant: ([x]) => std(x),
+  std_size1_axis_biased: ([x]) => std(x, 1, false, 0), var_size1_axis_biased: ([x]) => variance(x, 1, false, 0),
+  min_constant_rows: ([x]) => min(x, 0),
 };
 
 describe('elementwise ops against PyTorch', () => {

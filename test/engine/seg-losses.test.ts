@@ -11,6 +11,7 @@ const LOSSES: Record<string, (x: Tensor[], a: Record<string, unknown>) => Tensor
   structure_weighted: ([p, m]) => structureLoss(p, m, { faithfulBce: false }),
   multilabel_soft_margin: ([x, y]) => multilabelSoftMarginLoss(x, y),
   neg_cosine: ([p, t]) => negCosineLoss(p, t),
+  neg_cosine_zero_row: ([p, t]) => negCosineLoss(p, t),
 };
 
 describe('losses against PyTorch', () => {

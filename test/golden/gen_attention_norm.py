@@ -92,6 +92,11 @@ def soft_dice(p, t, smooth=1.0, dims=None):
     return 1 - dice.mean()
 
 
+def zero_row(x):
+    x[0, 2] = 0  # a zero vector: its norm's gradient is 0 (PyTorch masks it), not NaN
+    return x
+
+
 def neg_cosine(p, t, eps=1e-8):
     pn = p.norm(dim=-1).clamp_min(eps)
     tn = t.norm(dim=-1).clamp_min(eps)
@@ -159,6 +164,7 @@ cases = [
     case("structure_weighted", structure_loss, [rand(2, 1, 16, 18, seed=76, low=-3, high=3), blob_mask(2, 16, 18, seed=77)], {"faithful": False}),
     case("multilabel_soft_margin", F.multilabel_soft_margin_loss, [rand(4, 7, seed=78, low=-3, high=3), binary(4, 7, seed=79)]),
     case("neg_cosine", neg_cosine, [rand(2, 5, 12, seed=80), rand(2, 5, 12, seed=81)]),
+    case("neg_cosine_zero_row", neg_cosine, [zero_row(rand(2, 5, 12, seed=82)), rand(2, 5, 12, seed=83)]),
 ]
 
 # The structure loss's mask is data: the engine gives it no gradient through the weights.

@@ -15,5 +15,10 @@ cases = [
     case("matmul_transA", lambda a, b: a.transpose(-1, -2) @ b, [rand(33, 7, seed=14), rand(33, 1, seed=15)]),
     case("matmul_transB", lambda a, b: a @ b.transpose(-1, -2), [rand(4, 1, 9, seed=16), rand(4, 5, 9, seed=17)]),
     case("matmul_transA_transB", lambda a, b: a.transpose(-1, -2) @ b.transpose(-1, -2), [rand(2, 33, 7, seed=18), rand(5, 33, seed=19)]),
+    # Zero-spread and size-1 reductions (ties share the gradient of max, as amax).
+    case("sum_size1_axis", lambda a: a.sum(dim=1), [rand(4, 1, 5, seed=20)]),
+    case("mean_size1_axis", lambda a: a.mean(dim=1, keepdim=True), [rand(4, 1, seed=21)]),
+    case("max_constant_rows", lambda a: a.amax(dim=-1), [rand(3, 1, seed=22).repeat(1, 5)]),
+    case("mean_constant_rows", lambda a: a.mean(dim=-1), [rand(3, 1, seed=23).repeat(1, 5)]),
 ]
 write("core", cases)

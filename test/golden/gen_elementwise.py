@@ -7,6 +7,14 @@ from common import case, rand, write
 A = lambda s=1: rand(7, 33, seed=s)
 POS = lambda s=2: rand(65, seed=s, low=0.1, high=3.0)
 
+
+def constant_rows(seed):
+    """[4, 6] with rows 1 and 3 constant."""
+    x = rand(4, 6, seed=seed)
+    x[1] = x[1, 0]
+    x[3] = x[3, 2]
+    return x
+
 cases = [
     case("neg", lambda x: -x, [A()]),
     case("exp", torch.exp, [A()]),
@@ -37,5 +45,12 @@ cases = [
     case("std_all", lambda x: x.std(), [rand(33, seed=30)]),
     case("var_unbiased_false", lambda x: x.var(dim=(0, 2), unbiased=False), [rand(3, 7, 5, seed=31)]),
     case("min_axis", lambda x: x.amin(dim=0), [rand(33, 7, seed=32)]),
+    # Zero spread (constant rows) and size-1 reduced axes: PyTorch's std gradient is 0 there.
+    case("std_constant_rows", lambda x: x.std(dim=1), [constant_rows(seed=33)]),
+    case("var_constant_rows", lambda x: x.var(dim=1, keepdim=True), [constant_rows(seed=34)]),
+    case("std_all_constant", lambda x: x.std(), [torch.full((7,), 0.3)]),
+    case("std_size1_axis_biased", lambda x: x.std(dim=1, unbiased=False), [rand(5, 1, seed=35)]),
+    case("var_size1_axis_biased", lambda x: x.var(dim=1, unbiased=False), [rand(5, 1, seed=36)]),
+    case("min_constant_rows", lambda x: x.amin(dim=0), [rand(1, 4, seed=37).repeat(6, 1)]),
 ]
 write("elementwise", cases)

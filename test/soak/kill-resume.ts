@@ -1,0 +1,126 @@
+// Kill-and-resume soak of the segmenter recipe (recipes/endoked/05-segmenter.ts) on a tiny
+// synthetic set: the recipe is killed at random moments (SIGKILL mostly, some of them while a
+// checkpoint's temporary file is being written; some SIGTERM/SIGINT, which save and exit) and
+// restarted each time, until it finishes. The loss curve in its final state must equal an
+// uninterrupted run's exactly, and the output folder must hold no stray file (no partial
+// temporary, no lock).
+//
+//   npx tsx test/soak/kill-resume.ts [--kills 20] [--steps 12] [--seed 1]
+// test/recipes/kill-resume.test.ts runs a short version.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { writePolypSet } from '../../runtime-node/synth.ts';
+
+const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
+
+export interface SoakOptions {
+  kills: number; steps: number; seed: number; log?: (l: string) => void;
+  /** Fixed kinds of kill, in order (then random ones): the short test uses it to cover each kind. */
+  plan?: { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write' }[];
+}
+export interface Kill { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write'; code: number | null; stepBefore: number; stepAfter: number }
+export interface SoakResult { reference: number[]; resumed: number[]; kills: Kill[]; strayFiles: string[]; restarts: number; seconds: number }
+
+/** A small deterministic PRNG (mulberry32), so a soak can be replayed by its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+}
+
+const stepOf = (out: string): number => {
+  const p = join(out, 'state.safetensors');
+  if (!existsSync(p)) return 0;
+  return (JSON.parse(parseSafetensors(new Uint8Array(readFileSync(p))).metadata!.train_state) as { extra: { step: number } }).extra.step;
+};
+const lossesOf = (out: string): number[] =>
+  (JSON.parse(parseSafetensors(new Uint8Array(readFileSync(join(out, 'state.safetensors')))).metadata!.train_state) as { extra: { losses: number[] } }).extra.losses;
+
+/**
+ * One invocation; `kill` (if given) decides when to signal it: after `delayMs` past the start of
+ * training, or as soon as a checkpoint temporary appears.
+ */
+function invoke(args: string[], out: string, kill?: { signal: NodeJS.Signals; when: Kill['when']; delayMs: number }): Promise<{ code: number | null; killed: boolean; err: string; trainMs: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out_ = '', err = '', killed = false, poll: NodeJS.Timeout | undefined, trainStart = 0;
+    const fire = () => { if (!killed && child.exitCode === null) { killed = true; child.kill(kill!.signal); } };
+    child.stdout.on('data', (d) => {
+      out_ += d;
+      if (!trainStart && /training steps/.test(out_)) trainStart = performance.now();
+      if (!kill || killed || poll || !/training steps/.test(out_)) return;
+      if (kill.when === 'random') poll = setTimeout(fire, kill.delayMs);
+      else poll = setInterval(() => { if (readdirSync(out).some((f) => f.startsWith('.state.safetensors.tmp-'))) fire(); }, 2);
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('close', (code) => { clearTimeout(poll); clearInterval(poll); resolve({ code, killed, err, trainMs: trainStart ? performance.now() - trainStart : 0 }); });
+  });
+}
+
+export async function soak(o: SoakOptions): Promise<SoakResult> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const t0 = performance.now();
+  const tmp = mkdtempSync(join(tmpdir(), 'kill-resume-'));
+  try {
+    const data = join(tmp, 'data');
+    await writePolypSet(data, 20, { seed: 3, width: 64, height: 64 });
+    const args = (out: string) => ['--data', data, '--size', '64', '--batch-size', '4', '--steps', String(o.steps), '--ckpt-every', '1', '--check-data', 'headers', '--out', out];
+    const refOut = join(tmp, 'reference');
+    const ref = await invoke(args(refOut), refOut);
+    if (ref.code !== 0) throw new Error(`the uninterrupted run failed (${ref.code}):\n${ref.err.slice(-3000)}`);
+    const reference = lossesOf(refOut);
+    log(`uninterrupted: ${reference.length} steps, losses ${reference.map((v) => v.toFixed(4)).join(' ')}`);
+
+    const out = join(tmp, 'killed');
+    const rnd = prng(o.seed);
+    const kills: Kill[] = [];
+    let restarts = 0;
+    const msPerStep = ref.trainMs / o.steps; // the scale of the random delays (test time included: a bit long)
+    while (true) {
+      restarts++;
+      if (restarts > o.kills * 3 + 10) throw new Error('the soak does not converge: too many restarts');
+      const stepBefore = stepOf(out);
+      if (kills.length >= o.kills) { // the last invocation runs to the end
+        const r = await invoke(args(out), out);
+        if (r.code !== 0) throw new Error(`the final resumed run failed (${r.code}):\n${r.err.slice(-3000)}`);
+        break;
+      }
+      const u = rnd();
+      const planned = o.plan?.[kills.length];
+      const kind = planned?.when ?? (u < 0.35 ? 'during checkpoint write' : 'random');
+      const signal: NodeJS.Signals = planned?.signal ?? (u > 0.85 ? (u > 0.93 ? 'SIGINT' : 'SIGTERM') : 'SIGKILL');
+      // Random kills land within about 1.5 steps of the start of training, so most runs are
+      // killed before they finish and the next one resumes.
+      const r = await invoke(args(out), out, { signal, when: kind, delayMs: Math.floor(rnd() * msPerStep * 1.5) });
+      if (!r.killed) { // finished before its kill fired: the soak ends with fewer kills
+        if (r.code !== 0) throw new Error(`a resumed run failed (${r.code}):\n${r.err.slice(-3000)}`);
+        log(`run ${restarts}: finished before its kill; ${kills.length} kills in all`);
+        break;
+      }
+      const k: Kill = { signal, when: kind, code: r.code, stepBefore, stepAfter: stepOf(out) };
+      kills.push(k);
+      log(`kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}`);
+      if (signal !== 'SIGKILL' && r.code !== (signal === 'SIGINT' ? 130 : 143)) throw new Error(`${signal} should save and exit ${signal === 'SIGINT' ? 130 : 143}, got ${r.code}:\n${r.err.slice(-2000)}`);
+    }
+    const resumed = lossesOf(out);
+    const strayFiles = readdirSync(out).filter((f) => f.startsWith('.'));
+    log(`resumed: ${resumed.length} steps, losses ${resumed.map((v) => v.toFixed(4)).join(' ')}`);
+    log(`identical to the uninterrupted curve: ${JSON.stringify(resumed) === JSON.stringify(reference)}; stray files: ${strayFiles.length ? strayFiles.join(', ') : 'none'}`);
+    return { reference, resumed, kills, strayFiles, restarts, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (k: string, d: number) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
+  const r = await soak({ kills: arg('kills', 20), steps: arg('steps', 12), seed: arg('seed', 1) });
+  const byKind = r.kills.reduce<Record<string, number>>((m, k) => { const key = `${k.signal} ${k.when}`; m[key] = (m[key] ?? 0) + 1; return m; }, {});
+  console.log(`kills: ${JSON.stringify(byKind)}; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
+  const ok = JSON.stringify(r.resumed) === JSON.stringify(r.reference) && r.strayFiles.length === 0;
+  console.log(ok ? 'PASS' : 'FAIL');
+  process.exitCode = ok ? 0 : 1;
+}
