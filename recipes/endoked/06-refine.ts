@@ -45,6 +45,7 @@ import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flag
 import { decodeImage, readMask, resizeImage, writeMaskPng } from '../../runtime-node/image.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
 import { fileHash, folderListingHash, runStage, withStamp } from './pipeline.ts';
+import { main as segmenter } from './05-segmenter.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -225,7 +226,8 @@ async function trainSegmenter(f: Parsed, data: string, out: string): Promise<Seg
   if (f.batchSize !== undefined) argv.push('--batch-size', String(f.batchSize));
   if (f.init !== undefined) argv.push('--init', f.init);
   if (f.maxMinutes !== undefined) argv.push('--max-minutes', String(f.maxMinutes));
-  await runStage(SEGMENTER, argv); // in process once 05-segmenter.ts exports main(argv); a child process until then
+  console.log(`\n== 05-segmenter.ts ${argv.join(' ')}`);
+  await segmenter(argv);
   const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as SegMetrics;
   const short = f.steps !== undefined ? m.steps < f.steps : f.epochs !== undefined && m.epochs < f.epochs - 1e-9;
   if (short) throw new Error(`06-refine: the segmenter in ${out} stopped at step ${m.steps} (--max-minutes); run again to continue the round`);
