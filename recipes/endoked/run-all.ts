@@ -128,7 +128,8 @@ export async function main(argv: string[]): Promise<{ report: string; rounds: Ro
   const seg = ['--config', f.config, '--steps', String(b.segSteps), '--size', String(b.segSize), '--batch-size', String(b.segBatch)];
   const measure = ['--set', set, '--kvasir', kvasir];
   const tr = performance.now();
-  const rounds = (await refine(['--pseudo', pseudo, '--boxes', boxes, ...measure, '--out', dir('06-refine'), '--rounds', String(f.rounds), '--threshold', String(f.threshold), ...seg]))!;
+  const refineDir = f.threshold === 0.01 ? '06-refine' : `06-refine-t${f.threshold}`; // another threshold keeps the released one's rounds
+  const rounds = (await refine(['--pseudo', pseudo, '--boxes', boxes, ...measure, '--out', dir(refineDir), '--rounds', String(f.rounds), '--threshold', String(f.threshold), ...seg]))!;
   ran['05/06 rounds'] = `${((performance.now() - tr) / 60000).toFixed(1)} min (rounds reused when unchanged)`;
   await stage('05-real-masks', '05-segmenter.ts', ['--data', kvasir, '--out', dir('05-real-masks'), ...seg], [join(kvasir, 'train.txt'), join(kvasir, 'test.txt')], [folderListingHash(join(kvasir, 'masks'))]);
   const boxData = dir('05-box-masks-data');
@@ -211,7 +212,7 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     `| CAM boxes filled as masks (baseline) | accepted boxes | see 04-pseudo | ${fmt(box?.test.meanDice)} | ${fmt(box?.test.meanIou)} | ${box && upper ? (box.test.meanDice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
     ...rows, '',
     r.rounds.some((s) => !s.test) ? `The loop stopped at round ${r.rounds.find((s) => !s.test)!.round}: no re-labelled image passed the box rule (${JSON.stringify(r.rounds.find((s) => !s.test)!.rejected)}); at --threshold ${f.threshold} the normalised maps of a weak segmenter cover the frame.\n` : '',
-    '![rounds](rounds.png) ![refine](06-refine/rounds.png)', '', '![MIL](02-mil/auc.png) ![MIL loss](02-mil/loss.png)', '',
+    `![rounds](rounds.png) ![refine](${f.threshold === 0.01 ? '06-refine' : `06-refine-t${f.threshold}`}/rounds.png)`, '', '![MIL](02-mil/auc.png) ![MIL loss](02-mil/loss.png)', '',
     `Stage times: ${Object.entries(r.ran).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
   ].join('\n');
   writeFileSync(join(out, 'report.md'), text);
