@@ -7,8 +7,10 @@
 // level is 0 in some videos and 16 (video range) in others: each is a shortcut a classifier can
 // learn instead of the polyp (../shared/data/polypgen-frames/README.md). So frames are prepared:
 //   1. overlays: flat rectangles of a processor colour (the blue box, the green panel) found as
-//      large, box-filling connected components of that colour, filled with the mean colour of the
-//      FOV pixels around them;
+//      large, box-filling connected components of that colour, and black boxes drawn over the
+//      view (anonymisation, icons) found as dark runs with fixed ends and sharp edges, and lines
+//      of white text (character-sized strokes in a row); each is inpainted by interpolating
+//      between the view pixels on either side;
 //   2. the FOV: the largest 4-connected region brighter than the corners' black level; its box
 //      ignores rows/columns that only thin attachments reach (text touching the view);
 //   3. crop to the FOV box and set every pixel outside the FOV to 0.
@@ -50,8 +52,8 @@ function blackLevel(img: RgbImage): number {
   return v[v.length >> 1];
 }
 
-/** Labels of the 4-connected components of `on` (0 = off), their sizes (index = label - 1). */
-export function components4(on: Uint8Array, w: number, h: number): { labels: Int32Array; sizes: number[] } {
+/** Labels of the 4-connected (or 8-connected) components of `on` (0 = off), their sizes (index = label - 1). */
+export function components4(on: Uint8Array, w: number, h: number, eight = false): { labels: Int32Array; sizes: number[] } {
   const labels = new Int32Array(w * h), sizes: number[] = [], stack: number[] = [];
   for (let p0 = 0; p0 < w * h; p0++) {
     if (!on[p0] || labels[p0]) continue;
@@ -65,6 +67,12 @@ export function components4(on: Uint8Array, w: number, h: number): { labels: Int
       if (x < w - 1 && on[p + 1] && !labels[p + 1]) { labels[p + 1] = id; stack.push(p + 1); }
       if (p >= w && on[p - w] && !labels[p - w]) { labels[p - w] = id; stack.push(p - w); }
       if (p < w * (h - 1) && on[p + w] && !labels[p + w]) { labels[p + w] = id; stack.push(p + w); }
+      if (eight) {
+        for (const q of [p - w - 1, p - w + 1, p + w - 1, p + w + 1]) {
+          const qx = q % w;
+          if (q >= 0 && q < w * h && Math.abs(qx - x) === 1 && on[q] && !labels[q]) { labels[q] = id; stack.push(q); }
+        }
+      }
     }
     sizes.push(n);
   }
@@ -189,6 +197,109 @@ export function detectFov(img: RgbImage, opts: FovOptions = {}): Fov {
 }
 
 /**
+ * Black rectangles drawn over the view (anonymisation boxes): runs of near-black pixels at least
+ * `minWidth` of the frame wide whose ends stay within 1 px of the first run's over at least
+ * `minHeight` rows, with at least two sides that are sharp edges against bright view. A dark lumen
+ * fails (its edges drift and fade), and so do the dark margins beside the view (they have at most
+ * one sharp side: the vignetted edge of the view is soft, the frame border is no edge).
+ */
+export function findDarkBoxes(img: RgbImage, fov: Fov, opts: { minWidth?: number; minHeight?: number } = {}): PixelBox[] {
+  const { width: w, height: h, data } = img, thr = fov.black + 16, bright = fov.black + 50;
+  const minLen = Math.max(8, Math.round((opts.minWidth ?? 0.02) * w)), minH = Math.max(5, Math.round((opts.minHeight ?? 0.015) * h));
+  const v = (x: number, y: number) => maxc(data, y * w + x);
+  /** Share of a side's pixels that are dark with bright view 1-2 px outside; 0 at the frame border. */
+  const sharp = (b: PixelBox, side: 'l' | 'r' | 't' | 'b') => {
+    const horizontal = side === 't' || side === 'b';
+    const fixed = side === 'l' ? b.x0 : side === 'r' ? b.x1 - 1 : side === 't' ? b.y0 : b.y1 - 1;
+    const step = side === 'l' || side === 't' ? -1 : 1;
+    const out1 = fixed + step, out2 = fixed + 2 * step;
+    if (out2 < 0 || out2 >= (horizontal ? h : w)) return 0;
+    let n = 0, ok = 0;
+    for (let t = horizontal ? b.x0 : b.y0; t < (horizontal ? b.x1 : b.y1); t++, n++) {
+      const [xi, yi, xo1, yo1, xo2, yo2] = horizontal ? [t, fixed, t, out1, t, out2] : [fixed, t, out1, t, out2, t];
+      if (v(xi, yi) <= thr && Math.max(v(xo1, yo1), v(xo2, yo2)) >= bright) ok++;
+    }
+    return n ? ok / n : 0;
+  };
+  const out: PixelBox[] = [];
+  let open: { x0: number; x1: number; y0: number }[] = [];
+  const close = (g: { x0: number; x1: number; y0: number }, y1: number) => {
+    if (y1 - g.y0 < minH) return;
+    const box = { x0: g.x0, y0: g.y0, x1: g.x1, y1 };
+    const sides = (['l', 'r', 't', 'b'] as const).filter((sd) => sharp(box, sd) >= 0.6).length;
+    if (sides < 2) return;
+    let inside = 0;
+    for (let y = box.y0; y < box.y1; y++) for (let x = box.x0; x < box.x1; x++) inside += fov.mask.data[y * w + x];
+    if (inside >= 0.5 * (box.x1 - box.x0) * (box.y1 - box.y0)) out.push(box); // over the view, not in the margin
+  };
+  for (let y = 0; y <= h; y++) {
+    const runs: [number, number][] = [];
+    for (let x = 0; y < h && x < w;) {
+      if (v(x, y) > thr) { x++; continue; }
+      let e = x;
+      while (e < w && v(e, y) <= thr) e++;
+      if (e - x >= minLen) runs.push([x, e]);
+      x = e;
+    }
+    const next: typeof open = [];
+    for (const g of open) {
+      const k = runs.findIndex(([a, b]) => Math.abs(a - g.x0) <= 1 && Math.abs(b - g.x1) <= 1);
+      if (k >= 0) { next.push(g); runs.splice(k, 1); } else close(g, y);
+    }
+    for (const [a, b] of runs) next.push({ x0: a, x1: b, y0: y });
+    open = next;
+  }
+  return out;
+}
+
+/**
+ * Lines of on-screen text: small white, grey-ish components shaped like characters (height 1.2-5%
+ * of the frame, strokes rather than filled blobs) in rows of at least three on one baseline with
+ * gaps under 1.5 character heights. Glints are filled blobs or stand alone; a row of glints that
+ * passes is inpainted, which does no harm.
+ */
+export function findTextLines(img: RgbImage, opts: { minChars?: number } = {}): PixelBox[] {
+  const { width: w, height: h, data } = img, on = new Uint8Array(w * h);
+  for (let p = 0; p < w * h; p++) {
+    const r = data[3 * p], g = data[3 * p + 1], b = data[3 * p + 2];
+    on[p] = Math.min(r, g, b) >= 140 && Math.max(r, g, b) - Math.min(r, g, b) <= 45 ? 1 : 0;
+  }
+  const { labels, sizes } = components4(on, w, h, true);
+  const bb = sizes.map(() => ({ x0: w, y0: h, x1: 0, y1: 0 }));
+  for (let p = 0; p < w * h; p++) {
+    const l = labels[p];
+    if (!l) continue;
+    const b = bb[l - 1], x = p % w, y = (p / w) | 0;
+    if (x < b.x0) b.x0 = x; if (y < b.y0) b.y0 = y; if (x + 1 > b.x1) b.x1 = x + 1; if (y + 1 > b.y1) b.y1 = y + 1;
+  }
+  const minH = Math.max(4, 0.012 * h), maxH = 0.05 * h;
+  const chars = bb.filter((b, k) => {
+    const bh = b.y1 - b.y0, bw = b.x1 - b.x0;
+    const blob = sizes[k] > 0.75 * bh * bw && bw > 0.4 * bh; // a filled blob, not a stroke or a thin bar
+    return bh >= minH && bh <= maxH && bw <= 1.5 * bh && !blob;
+  }).sort((a, b) => a.x0 - b.x0);
+  // Union characters that sit on one line next to each other.
+  const parent = chars.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  for (let i = 0; i < chars.length; i++) {
+    for (let j = i + 1; j < chars.length; j++) {
+      const a = chars[i], b = chars[j], ha = a.y1 - a.y0, hb = b.y1 - b.y0;
+      if (b.x0 - a.x1 > 1.5 * Math.max(ha, hb)) continue;
+      const overlap = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+      if (overlap >= 0.5 * Math.min(ha, hb) && Math.abs(ha - hb) <= 0.5 * Math.max(ha, hb)) parent[find(j)] = find(i);
+    }
+  }
+  const groups = new Map<number, PixelBox[]>();
+  chars.forEach((c, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), c]));
+  const out: PixelBox[] = [];
+  for (const g of groups.values()) {
+    if (g.length < (opts.minChars ?? 3)) continue;
+    out.push({ x0: Math.min(...g.map((c) => c.x0)), y0: Math.min(...g.map((c) => c.y0)), x1: Math.max(...g.map((c) => c.x1)), y1: Math.max(...g.map((c) => c.y1)) });
+  }
+  return out;
+}
+
+/**
  * A copy with each box (grown by `pad` px) inpainted: every column (for a wide box; rows for a tall
  * one) is interpolated linearly between the view pixels just outside the box on either side, so
  * the patch continues the tissue's shading instead of leaving a flat rectangle.
@@ -224,14 +335,14 @@ export interface PreparedFrame {
   image: RgbImage;
   /** The crop box in the original frame (to map results back: x + box.x0). */
   box: PixelBox;
-  /** Overlay boxes found, in original coordinates. */
+  /** Overlay boxes found (coloured panels, then black boxes over the view), in original coordinates. */
   overlays: PixelBox[];
 }
 
 /** Overlays filled, cropped to the field of view, outside-view pixels zeroed. */
 export function prepareFrame(img: RgbImage, opts: FovOptions = {}): PreparedFrame {
-  const overlays = findOverlays(img);
   const fov = detectFov(img, opts);
+  const overlays = [...findOverlays(img), ...findDarkBoxes(img, fov), ...findTextLines(img)];
   const filled = overlays.length ? fillOverlays(img, overlays, fov.mask) : img;
   const { x0, y0, x1, y1 } = fov.box, cw = x1 - x0, ch = y1 - y0, out = new Uint8Array(cw * ch * 3);
   for (let y = 0; y < ch; y++) {

@@ -11,6 +11,8 @@
 //   pseudo       a finding that proved not to be a polyp: "proved/turned out to be a fold",
 //                "pseudopolyps", "not a true polyp"; Chinese 假性息肉, 证实为/实为 + 皱襞/粪
 //   unconfirmed  "not confirmed on re-inspection", "unlikely"; Chinese 未证实
+// A clause naming no finding that resolves the one before ("..., proved to be a fold", "...,
+// not confirmed", 疑似息肉，证实为皱襞) turns that clause into pseudo / unconfirmed.
 //   negated      a negation cue scoping over the polyp: before it within six words and with no
 //                scope breaker ("after", "following", ...) between ("No complications after
 //                removal of a polyp" is a polyp), or after it ("polyps were not seen"), or a zero
@@ -96,7 +98,10 @@ const ZH_NEG = /(未见|未发现|未及|未检出|未见明显|无明显|无|�
 function chineseClass(s: string): ClauseClass | null {
   // 无蒂 (sessile, literally "without stalk") is morphology, not a negation.
   const t = s.replace(/无蒂/g, '广基');
-  if (!ZH_FINDING.test(t) && !/息肉切除|EMR|ESD/i.test(t)) return ZH_PSEUDO.test(t) ? 'pseudo' : null;
+  if (!ZH_FINDING.test(t) && !/息肉切除|EMR|ESD/i.test(t)) {
+    if (ZH_PSEUDO.test(t)) return 'pseudo';
+    return /隆起/.test(t) && ZH_HEDGE.test(t) ? 'hedged' : null; // 可疑隆起: a suspected lesion
+  }
   if (ZH_HISTORY.test(t) && !/(复发|残留)(息肉|病灶)|见.{0,4}(复发|残留)/.test(t.replace(/未见.{0,4}(复发|残留)/g, ''))) return 'history';
   if (ZH_PSEUDO.test(t)) return 'pseudo';
   if (!ZH_FINDING.test(t)) return /未|无需|不需|无须/.test(t) ? null : 'positive';
@@ -124,13 +129,27 @@ export function classifyClause(clause: string): ClauseClass | null {
 
 const RANK: ClauseClass[] = ['positive', 'hedged', 'unconfirmed', 'negated', 'pseudo'];
 
+/**
+ * A clause that names no finding but resolves the one before it: "..., proved to be a fold",
+ * "..., not confirmed"; Chinese "疑似息肉，证实为皱襞", "可疑隆起，反复观察未证实".
+ */
+function resolution(clause: string): 'pseudo' | 'unconfirmed' | null {
+  const zh = CJK.test(clause), s = clause.toLowerCase();
+  if (zh ? ZH_FINDING.test(clause) : EN_FINDING.test(s) || EN_ABBREV.test(clause)) return null;
+  if (zh ? ZH_PSEUDO.test(clause) : EN_PSEUDO.test(s)) return 'pseudo';
+  if (zh ? ZH_UNCONFIRMED.test(clause) : EN_UNCONFIRMED.test(s)) return 'unconfirmed';
+  return null;
+}
+
 /** The rule extractor's decision for one report (see the header). */
 export function ruleLabel(report: string): ReportDecision {
-  const found = new Map<ClauseClass, string>();
-  for (const c of clauses(report)) {
-    const k = classifyClause(c);
-    if (k && !found.has(k)) found.set(k, c);
+  const cs = clauses(report), kinds = cs.map(classifyClause);
+  for (let i = 1; i < cs.length; i++) {
+    const res = resolution(cs[i]);
+    if (res && (kinds[i - 1] === 'hedged' || kinds[i - 1] === 'positive')) { kinds[i - 1] = res; cs[i - 1] = `${cs[i - 1]}, ${cs[i]}`; }
   }
+  const found = new Map<ClauseClass, string>();
+  cs.forEach((c, i) => { const k = kinds[i]; if (k && !found.has(k)) found.set(k, c); });
   for (const k of RANK) {
     const evidence = found.get(k);
     if (evidence === undefined) continue;

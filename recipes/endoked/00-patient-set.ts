@@ -30,12 +30,14 @@
 //   frames (PolypGen gives no patient ids for them). Each frame is in at most one bag; polyp frames
 //   left over once the fillers run out are in no bag (counted in set.json).
 // - Each patient gets a report written from its label by the synthetic report generator
-//   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included.
+//   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included, in English,
+//   Chinese (as EndoKED's) or both (--report-language).
 // - The green panel and on-screen text of some sequences are a shortcut risk: stages that load
 //   these frames crop to the field of view and mask the panels (engine/data/fov.ts).
 //
 // Usage:
 //   npx tsx recipes/endoked/00-patient-set.ts [--data synthetic|real] [--out DIR] [--seed N] [--force]
+//       [--report-language en|zh|mixed]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +52,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoKED patient set (bags of frames + reports), written once.', {
   data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'], help: 'synthetic patients, or real PolypGen frames' },
   out: { type: 'string', help: 'output folder (default out/endoked/synthetic-set or out/endoked/real-set)' },
-  source: { type: 'string', default: '../shared/data/polypgen-frames', help: 'PolypGen frames folder (--data real), relative to the repository root' },
+  source: { type: 'string', help: 'PolypGen frames folder (--data real; default ../shared/data/polypgen-frames from the repository root)' },
   seed: { type: 'int', default: 0, min: 0, help: 'seed of the split, bags and reports' },
   testFraction: { type: 'number', default: 0.3, min: 0, max: 0.9, help: 'fraction of patients (synthetic) / sequences and polyp frames (real) in test' },
   patients: { type: 'int', default: 120, min: 2, help: 'synthetic patients' },
@@ -58,6 +60,7 @@ const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoK
   bagFrames: { type: 'numbers', default: [7, 12], min: 1, help: 'frames per bag, lo,hi (real; synthetic uses 4,16)' },
   negativeShare: { type: 'number', default: 0.55, min: 0.05, max: 0.95, help: 'share of each sequence that forms negative bags (real)' },
   polypPerBag: { type: 'numbers', default: [1, 3], min: 1, help: 'polyp frames per positive bag, lo,hi (real)' },
+  reportLanguage: { type: 'string', default: 'en', choices: ['en', 'zh', 'mixed'], help: 'language of the real set\'s reports (mixed: half and half, seeded)' },
   force: { type: 'boolean', default: false, help: 'rebuild even if the set exists' },
 });
 
@@ -151,11 +154,12 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
 }
 
 /** Writes a composed set: reports.csv + frames.csv with frame paths relative to `dir`. */
-export function writeComposedSet(dir: string, comp: Composition, seed: number): void {
+export function writeComposedSet(dir: string, comp: Composition, seed: number, language: 'en' | 'zh' | 'mixed' = 'en'): void {
   const reports: (string | number)[][] = [['patient_id', 'label', 'certain', 'n_frames', 'report', 'split', 'centre']];
   const frames: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence']];
   for (const p of comp.patients) {
-    const rep = reportForLabel(seed, p.patientId, p.label);
+    const lang = language === 'mixed' ? (rng(seed, 'report-language', p.patientId).bool(0.5) ? 'zh' : 'en') : language;
+    const rep = reportForLabel(seed, p.patientId, p.label, lang);
     reports.push([p.patientId, p.label, rep.certain ? 1 : 0, p.frames.length, rep.report, p.split, p.centre]);
     for (const f of p.frames) frames.push([p.patientId, relative(dir, f.imagePath), f.label ?? '', '', f.centre ?? p.centre, f.sequence ?? '']);
   }
@@ -184,7 +188,7 @@ export function summaryTable(patients: readonly PatientBag[]): string {
 export async function main(argv: string[]): Promise<string | undefined> {
   const f = FLAGS.parse(argv);
   if (!f) return undefined;
-  const out = resolve(ROOT, f.out ?? join('out', 'endoked', f.data === 'real' ? 'real-set' : 'synthetic-set'));
+  const out = f.out ? resolve(f.out) : join(ROOT, 'out', 'endoked', f.data === 'real' ? 'real-set' : 'synthetic-set');
   const t0 = Date.now();
   if (existsSync(join(out, 'reports.csv')) && !f.force) {
     console.log(`patient set exists: ${out} (written once; --force rebuilds it)`);
@@ -194,7 +198,7 @@ export async function main(argv: string[]): Promise<string | undefined> {
       await writeReportSet(out, f.patients, { seed: f.seed, width: f.size, height: f.size, testFraction: f.testFraction, force: true });
       writeFileSync(join(out, 'set.json'), JSON.stringify({ data: 'synthetic', seed: f.seed, patients: f.patients, size: f.size, testFraction: f.testFraction }, null, 2) + '\n');
     } else {
-      const source = resolve(ROOT, f.source);
+      const source = f.source ? resolve(f.source) : resolve(ROOT, '..', 'shared', 'data', 'polypgen-frames');
       if (!existsSync(source)) throw new FlagError(`${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ../shared/data/polypgen-frames/README.md)`);
       if (f.bagFrames.length !== 2 || f.polypPerBag.length !== 2) throw new FlagError(`${FLAGS.script}: --bag-frames and --polyp-per-bag take two numbers, lo,hi`);
       const listing = readPolypGenFrames(source);
@@ -203,10 +207,10 @@ export async function main(argv: string[]): Promise<string | undefined> {
         bagFrames: [f.bagFrames[0], f.bagFrames[1]], polypPerBag: [f.polypPerBag[0], f.polypPerBag[1]],
       });
       mkdirSync(out, { recursive: true });
-      writeComposedSet(out, comp, f.seed);
+      writeComposedSet(out, comp, f.seed, f.reportLanguage);
       writeFileSync(join(out, 'set.json'), JSON.stringify({
         data: 'real', source: relative(out, source), seed: f.seed, testFraction: f.testFraction, bagFrames: f.bagFrames,
-        negativeShare: f.negativeShare, polypPerBag: f.polypPerBag, frames: listing.records.length,
+        negativeShare: f.negativeShare, polypPerBag: f.polypPerBag, reportLanguage: f.reportLanguage, frames: listing.records.length,
         unusedPolypFrames: comp.unusedPolyp, unusedNormalFrames: comp.unusedNormal,
       }, null, 2) + '\n');
       console.log(`${comp.unusedPolyp} polyp frame(s) and ${comp.unusedNormal} polyp-free frame(s) are in no bag`);

@@ -54,7 +54,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const FLAGS = defineFlags('recipes/endoked/01-report-labels.ts', 'Report -> polyp label (1, 0 or uncertain) with the deciding phrase.', {
   reports: { type: 'string', help: 'CSV with patient_id,report (default: out/endoked/synthetic-set/reports.csv, built if missing)' },
-  out: { type: 'string', default: 'runs/endoked/01-report-labels', help: 'output folder' },
+  out: { type: 'string', help: 'output folder (default runs/endoked/01-report-labels in the repository)' },
   extractor: { type: 'string', default: 'rules', choices: ['rules', 'llm'], help: 'the rule labeller or an LLM server' },
   llmUrl: { type: 'string', help: 'OpenAI-compatible server, e.g. http://127.0.0.1:8080 (llama-server) or http://127.0.0.1:11434 (Ollama)' },
   llmModel: { type: 'string', help: 'model name sent to the server' },
@@ -102,7 +102,7 @@ export async function main(argv: string[]): Promise<{ out: string; metrics?: unk
     if (seen.has(id)) throw new Error(`${reportsPath}: row ${k + 1}: patient "${id}" listed twice`);
     seen.add(id);
   });
-  const out = resolve(ROOT, f.out);
+  const out = f.out ? resolve(f.out) : join(ROOT, 'runs', 'endoked', '01-report-labels');
   mkdirSync(out, { recursive: true });
   console.log(`labelling ${rows.length} reports from ${reportsPath} with ${labeller.name}`);
 

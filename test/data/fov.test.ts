@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { detectFov, findOverlays, prepareFrame, fillOverlays, components4, type PixelBox } from '../../engine/data/fov.ts';
+import { detectFov, findOverlays, findDarkBoxes, findTextLines, prepareFrame, fillOverlays, components4, type PixelBox } from '../../engine/data/fov.ts';
 import type { RgbImage } from '../../engine/data/index.ts';
 import { decodeImage } from '../../runtime-node/image.ts';
 
@@ -103,10 +103,51 @@ describe('field of view', () => {
     expect(fillOverlays(img, []).data).toEqual(img.data);
   });
 
+  it('a black box over the view is found and inpainted; a dark lumen and the dark margin are not boxes', () => {
+    const img = frame(200, 160);
+    octagon(img, { x0: 20, y0: 5, x1: 190, y1: 155 }, 25);
+    // A dark lumen: a disc of near-black, soft-edged.
+    for (let y = 0; y < 160; y++) for (let x = 0; x < 200; x++) {
+      const d = Math.hypot(x - 120, y - 90);
+      if (d < 30) set(img, x, y, [d < 24 ? 8 : 8 + (d - 24) * 20, 6, 4]);
+    }
+    rect(img, { x0: 40, y0: 30, x1: 80, y1: 45 }, [0, 0, 0]); // anonymisation box
+    const fov = detectFov(img);
+    expect(findDarkBoxes(img, fov)).toEqual([{ x0: 40, y0: 30, x1: 80, y1: 45 }]);
+    const p = prepareFrame(img);
+    expect(p.overlays).toContainEqual({ x0: 40, y0: 30, x1: 80, y1: 45 });
+    const c = get(p.image, 60 - p.box.x0, 37 - p.box.y0);
+    expect(Math.max(...c)).toBeGreaterThan(60); // tissue-coloured now
+    expect(get(p.image, 120 - p.box.x0, 90 - p.box.y0)).toEqual(get(img, 120, 90)); // the lumen is untouched
+  });
+
+  it('a line of white text is found; lone glints and filled blobs are not text', () => {
+    const img = frame(200, 160);
+    octagon(img, { x0: 0, y0: 0, x1: 200, y1: 160 }, 20);
+    // Four 5x8 characters ("C", "t", "N"-like strokes and an "L") on one baseline.
+    const W = [230, 230, 230];
+    const glyphs: [number, number][][] = [
+      [[0, 0], [1, 0], [2, 0], [3, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 7], [2, 7], [3, 7]],
+      [[2, 0], [2, 1], [0, 2], [1, 2], [2, 2], [3, 2], [4, 2], [2, 3], [2, 4], [2, 5], [2, 6], [3, 7], [4, 7]],
+      [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 1], [2, 3], [3, 5], [4, 0], [4, 1], [4, 2], [4, 3], [4, 4], [4, 5], [4, 6], [4, 7]],
+      [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 7], [2, 7], [3, 7], [4, 7]],
+    ];
+    glyphs.forEach((g, k) => { for (const [dx, dy] of g) set(img, 50 + 8 * k + dx, 60 + dy, W); });
+    rect(img, { x0: 120, y0: 100, x1: 126, y1: 108 }, [250, 250, 250]); // a filled glint
+    rect(img, { x0: 130, y0: 100, x1: 136, y1: 108 }, [250, 250, 250]);
+    rect(img, { x0: 140, y0: 100, x1: 146, y1: 108 }, [250, 250, 250]);
+    expect(findTextLines(img)).toEqual([{ x0: 50, y0: 60, x1: 79, y1: 68 }]);
+    const p = prepareFrame(img);
+    let white = 0;
+    for (let y = 60; y < 68; y++) for (let x = 50; x < 79; x++) if (Math.min(...get(p.image, x - p.box.x0, y - p.box.y0)) > 200) white++;
+    expect(white).toBe(0);
+  });
+
   it('components4 counts 4-connected regions', () => {
     const on = Uint8Array.from([1, 1, 0, 0, 0, 1, 0, 1, 1]); // 3x3: the diagonal touch at (1,0)-(2,1) does not join
     const { sizes } = components4(on, 3, 3);
     expect(sizes).toEqual([2, 3]);
+    expect(components4(on, 3, 3, true).sizes).toEqual([5]); // 8-connected: one region
   });
 });
 
@@ -122,8 +163,17 @@ describe.skipIf(!existsSync(POLYPGEN))('field of view on real PolypGen frames', 
   it('a 4:3 frame with the blue printer box: the box is found and inpainted', async () => {
     const img = await decodeImage(resolve(POLYPGEN, 'negative/centre_A/seq4/seq4_img26.jpg'));
     const p = prepareFrame(img);
-    expect(p.overlays.length).toBe(1);
+    expect(p.overlays.length).toBe(2); // the blue box and the black inside of an icon
     expect(p.overlays[0].x1 - p.overlays[0].x0).toBeGreaterThan(200);
+    expect(p.overlays[1]).toEqual({ x0: 453, y0: 322, x1: 464, y1: 330 });
     expect(findOverlays(p.image)).toEqual([]);
+  });
+
+  it('centre-B polyp frames: an anonymisation box over the view, a text line', async () => {
+    const img = await decodeImage(resolve(POLYPGEN, 'positive/centre_B/img138.jpg'));
+    const fov = detectFov(img);
+    expect(findDarkBoxes(img, fov)).toContainEqual({ x0: 0, y0: 102, x1: 83, y1: 136 });
+    const text = await decodeImage(resolve(POLYPGEN, 'positive/centre_B/img100.jpg'));
+    expect(findTextLines(text).length).toBeGreaterThan(0);
   });
 });

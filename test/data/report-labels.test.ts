@@ -3,7 +3,7 @@
 // pseudo-findings, counts, abbreviations, negation scope), the evidence it returns, the synthetic
 // reports, and the metrics.
 import { describe, it, expect } from 'vitest';
-import { reportSet } from '../../engine/data/index.ts';
+import { reportForLabel, reportSet } from '../../engine/data/index.ts';
 import { clauses, reportLabelMetrics, ruleLabel, ruleLabeller, formatConfusion, type ReportLabelValue } from '../../engine/data/report-labels.ts';
 
 // [report, expected label, a fragment the evidence must contain]
@@ -35,6 +35,7 @@ const EN: [string, ReportLabelValue, string][] = [
   ['Cold snare polypectomy in the transverse colon.', 1, 'Cold snare polypectomy'],
   // pseudo-findings
   ['A suspected polyp in the caecum proved to be a prominent fold.', 0, 'proved to be'],
+  ['Suspected polyp in the caecum, proved to be a fold on re-inspection.', 0, 'proved to be a fold'],
   ['Inflammatory pseudopolyps in the sigmoid, in keeping with old colitis.', 0, 'pseudopolyps'],
   ['The polypoid area turned out to be stool. No polyps.', 0, 'No polyps'],
   ['A questionable polypoid area was not confirmed on re-inspection.', 'uncertain', 'not confirmed'],
@@ -71,6 +72,8 @@ const ZH: [string, ReportLabelValue, string][] = [
   ['降结肠疑似息肉样隆起。', 'uncertain', '疑似息肉'],
   ['乙状结肠假性息肉，考虑炎症后改变。', 0, '假性息肉'],
   ['回盲部隆起证实为皱襞。', 0, '证实为皱襞'],
+  ['降结肠疑似息肉，证实为皱襞。', 0, '降结肠疑似息肉, 证实为皱襞'],
+  ['横结肠可疑隆起，反复观察未证实。', 'uncertain', '未证实'],
   ['诊断：结肠腺瘤。', 1, '结肠腺瘤'],
   ['表面光滑无糜烂的息肉位于直肠。', 1, '无糜烂的息肉'],
   ['结肠镜检查未见明显异常。', 0, 'no polyp'],
@@ -108,6 +111,15 @@ describe('rule report labeller', () => {
     expect(m.uncertainMatch!.both).toBe(m.uncertainMatch!.truthUncertain);
     expect(m.uncertainMatch!.predictedUncertain).toBe(m.uncertainMatch!.truthUncertain);
     expect(m.coverage).toBeGreaterThan(0.8);
+  });
+
+  it('labels the Chinese synthetic reports the same way', () => {
+    const cases = Array.from({ length: 400 }, (_, i) => ({ label: (i % 2) as 0 | 1, ...reportForLabel(3, `p${i}`, (i % 2) as 0 | 1, 'zh') }));
+    expect(cases.every((c) => /[\u4e00-\u9fff]/.test(c.report))).toBe(true);
+    const m = reportLabelMetrics(cases.map((c) => c.label), cases.map((c) => ruleLabel(c.report)), cases.map((c) => c.certain));
+    expect(m.accuracy).toBe(1);
+    expect(m.uncertainMatch).toEqual({ truthUncertain: m.uncertainMatch!.both, predictedUncertain: m.uncertainMatch!.both, both: m.uncertainMatch!.both });
+    expect(m.uncertainMatch!.both).toBeGreaterThan(20);
   });
 
   it('metrics: counts, ratios and the confusion table', () => {

@@ -135,6 +135,13 @@ describe('the patient-set CLI', () => {
       expect(p.frames.every((f) => f.imagePath.startsWith(src))).toBe(true);
     }
     expect(JSON.parse(readFileSync(join(out, 'set.json'), 'utf8'))).toMatchObject({ data: 'real', seed: 1, bagFrames: [7, 10] });
+    // Chinese reports for the same bags.
+    const zh = join(dir, 'real-set-zh');
+    console.log = () => {};
+    try { await main(['--data', 'real', '--source', src, '--out', zh, '--bag-frames', '7,10', '--seed', '1', '--report-language', 'zh']); } finally { console.log = log; }
+    const zset = readReportSet(zh, { log: null });
+    expect(zset.patients.map((p) => [p.patientId, p.label, p.frames.map((f) => f.imagePath)])).toEqual(set.patients.map((p) => [p.patientId, p.label, p.frames.map((f) => f.imagePath)]));
+    expect(zset.patients.every((p) => /[\u4e00-\u9fff]/.test(p.report))).toBe(true);
     // Written once: a second run reads the set and leaves it alone.
     const before = statSync(join(out, 'reports.csv')).mtimeMs;
     console.log = () => {};

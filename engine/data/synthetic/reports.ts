@@ -12,6 +12,7 @@
 import { shuffle } from '../sampler.ts';
 import { rng, weighted, type Rng } from './rng.ts';
 import { sampleColonoscopyScene, type ColonoscopyScene } from './colonoscopy.ts';
+import { buildReportZh } from './reports-zh.ts';
 
 export const SEGMENTS = ['caecum', 'ascending', 'transverse', 'descending', 'sigmoid', 'rectum'] as const;
 export type Segment = (typeof SEGMENTS)[number];
@@ -150,11 +151,12 @@ function sampleFindings(r: Rng): PolypFinding[] {
 
 /**
  * A report written from a given label (for bags whose label comes from elsewhere, e.g. real
- * frames): the same findings and templates as `reportSet`, deterministic per (seed, key).
+ * frames): the same findings and templates as `reportSet` (or their Chinese counterparts,
+ * reports-zh.ts), deterministic per (seed, key, language).
  */
-export function reportForLabel(seed: number, key: string, label: 0 | 1): { report: string; certain: boolean; findings: PolypFinding[] } {
+export function reportForLabel(seed: number, key: string, label: 0 | 1, language: 'en' | 'zh' = 'en'): { report: string; certain: boolean; findings: PolypFinding[] } {
   const findings = label === 1 ? sampleFindings(rng(seed, 'label-report', key, 'findings')) : [];
-  const { text, certain } = buildReport(rng(seed, 'label-report', key, 'text'), label, findings);
+  const { text, certain } = (language === 'zh' ? buildReportZh : buildReport)(rng(seed, 'label-report', key, 'text'), label, findings);
   return { report: text, certain, findings };
 }
 
