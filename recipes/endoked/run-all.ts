@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<{ report: string; rounds: Ro
   ran['05/06 rounds'] = `${((performance.now() - tr) / 60000).toFixed(1)} min (rounds reused when unchanged)`;
   await stage('05-real-masks', '05-segmenter.ts', ['--data', kvasir, '--out', dir('05-real-masks'), ...seg], [join(kvasir, 'train.txt'), join(kvasir, 'test.txt')], [folderListingHash(join(kvasir, 'masks'))]);
   const boxData = dir('05-box-masks-data');
-  await withStamp(boxData, { boxes: fileHash(boxes), test: fileHash(join(kvasir, 'test.txt')), code: fileHash(fileURLToPath(import.meta.url)) }, async () => {
+  await withStamp(boxData, { boxes: fileHash(boxes), test: fileHash(join(kvasir, 'test.txt')), code: fileHash(fileURLToPath(new URL('./06-refine.ts', import.meta.url))) }, async () => {
     writeRoundData(boxData, await boxRows(boxes), kvasir);
   }, { within: out });
   await stage('05-box-masks', '05-segmenter.ts', ['--data', boxData, '--out', dir('05-box-masks'), ...seg], [join(boxData, 'train.txt')], [folderListingHash(join(boxData, 'masks'))]);
@@ -215,7 +215,7 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     '## Stages', '', '| stage | what | figures (metrics.json) | time |', '|---|---|---|---|',
     stageRow('01-report-labels', 'report text -> patient label', /^(accuracy|coverage|f1|baselines\.naiveKeyword\.accuracy)$/),
     stageRow('02-mil', 'MIL frame scores (test patients)', /^(test\.(bagAuc|instanceAuc)\w*|perCentre\.\w+\.bagAucStudent|selection\.all\.(selected|precision))$/),
-    stageRow('03-cam', 'CAM -> box rule', /iou|accept/i),
+    stageRow('03-cam', 'CAM -> box rule (vs true masks)', /^(kvasirTrain|milPositives)\.(images|accepted|meanBoxIouAccepted|meanBoxIouAll|meanCamDice)$/),
     stageRow('04-pseudo', 'decoder pseudo-masks from the CAM boxes', /^(images|boxes_total|meanDice|meanDiceBox|msPerBoxDecoderMedian)$/), '',
     `## Segmenter on the ${testName}`, '',
     '| labels | accepted / candidates | pseudo-mask Dice vs true | test Dice | test IoU | Dice / real-mask Dice |', '|---|---|---|---|---|---|',
