@@ -25,7 +25,7 @@
 // - Instance_Classifier_Head.forward returns its 4096-d features instead of the logits (a bug,
 //   spec §2.2 ⚠); the student here returns the 2-way logits.
 // - The encoder is a small CNN (spec §4 MIL-µ: 16-32-64, GAP), not the ImageNet ResNet-18: stages
-//   of [conv3x3 (stride 2 first) + BatchNorm2d + ReLU], then global average pooling, kaiming-normal
+//   of [conv3x3 (stride 2 first) + BatchNorm2d (or GroupNorm) + ReLU], then global average pooling, kaiming-normal
 //   (fan_out, relu) conv init as torchvision's ResNet. Head widths follow the config
 //   (reference: L = 1024, D = 512, student 4096).
 import { Tensor, fmt } from '../engine/tensor.ts';
@@ -36,7 +36,7 @@ import {
 import { Module } from '../engine/nn/module.ts';
 import { Linear, Dropout, Sequential, type Layer } from '../engine/nn/layers.ts';
 import { ReLU } from '../engine/nn/mlp.ts';
-import { Conv2d, Conv1d, BatchNorm1d, BatchNorm2d } from '../engine/nn/vision.ts';
+import { Conv2d, Conv1d, BatchNorm1d, BatchNorm2d, GroupNorm } from '../engine/nn/vision.ts';
 import { normal_, zeros_, kaimingNormal_ } from '../engine/nn/init.ts';
 
 export interface MilConfig {
@@ -47,6 +47,11 @@ export interface MilConfig {
   channels: number[];
   /** Conv layers per stage (the first has stride 2). */
   blocksPerStage: number;
+  /**
+   * Encoder normalisation: 'batch' (BatchNorm2d, as ResNet-18) or 'group' (GroupNorm with 4
+   * channels a group): batch statistics over one bag differ from the running ones used in eval.
+   */
+  encoderNorm: 'batch' | 'group';
   /** ABMIL: MLP width L and attention width D (reference 1024 / 512; gated paper 500 / 128). */
   abmilHidden: number;
   abmilAttn: number;
@@ -63,9 +68,9 @@ export interface MilConfig {
 
 export const MIL: Record<'mu' | 'small', MilConfig> = {
   // spec §4 MIL-µ: 32² frames, CNN 16-32-64 -> GAP 64; ABMIL L 64, D 32; DSMIL 64; student 64.
-  mu: { inChans: 3, imageSize: 32, channels: [16, 32, 64], blocksPerStage: 1, abmilHidden: 64, abmilAttn: 32, gated: false, dsmilHidden: 64, studentHidden: 64, dropout: 0.5, headInit: 'reference' },
+  mu: { inChans: 3, imageSize: 32, channels: [16, 32, 64], blocksPerStage: 1, encoderNorm: 'batch', abmilHidden: 64, abmilAttn: 32, gated: false, dsmilHidden: 64, studentHidden: 64, dropout: 0.5, headInit: 'reference' },
   // Wider, for real frames on a CPU driver: 64², four stages of two convs.
-  small: { inChans: 3, imageSize: 64, channels: [16, 32, 64, 128], blocksPerStage: 2, abmilHidden: 128, abmilAttn: 64, gated: false, dsmilHidden: 128, studentHidden: 128, dropout: 0.5, headInit: 'reference' },
+  small: { inChans: 3, imageSize: 64, channels: [16, 32, 64, 128], blocksPerStage: 2, encoderNorm: 'batch', abmilHidden: 128, abmilAttn: 64, gated: false, dsmilHidden: 128, studentHidden: 128, dropout: 0.5, headInit: 'reference' },
 };
 
 class Tanh extends Module { forward(x: Tensor): Tensor { return tanh(x); } }
@@ -87,7 +92,7 @@ export class MilEncoder extends Module {
       for (let b = 0; b < config.blocksPerStage; b++) {
         const conv = new Conv2d(cin, c, 3, { stride: b === 0 ? 2 : 1, padding: 1, bias: false });
         kaimingNormal_(conv.weight, { mode: 'fan_out', nonlinearity: 'relu' });
-        layers.push(conv, new BatchNorm2d(c), new ReLU());
+        layers.push(conv, config.encoderNorm === 'group' ? new GroupNorm(Math.max(1, c / 4), c) : new BatchNorm2d(c), new ReLU());
         cin = c;
       }
     }

@@ -3,7 +3,7 @@
 // and /checkpoints.json: the .safetensors files under the extra roots (training-state files,
 // named state.safetensors by the recipes, left out), which the page offers to load.
 // Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build]
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,32 +14,55 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.safetensors': 'application/octet-stream', '.css': 'text/css',
 };
 
-/** Serves `roots` (first match wins) on 127.0.0.1:port (0 = any free port). */
+/**
+ * Serves `roots` (first match wins) on 127.0.0.1:port (0 = any free port). A request the handler
+ * cannot parse (a malformed %-escape) is answered 400, and any other failure 500: a bad URL never
+ * stops the server. A port in use rejects with a message naming it and --port.
+ */
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    if (path === '/checkpoints.json') {
-      res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
-      res.end(JSON.stringify(roots.slice(1).flatMap((r) => findCheckpoints(r).map((f) => ({ url: '/' + relative(r, f).split('\\').join('/'), bytes: statSync(f).size })))));
+    try { handle(roots, req.url ?? '/', res); } catch (e) {
+      if (res.headersSent) { res.destroy(); return; }
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`server error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', (e: NodeJS.ErrnoException) => fail(e.code === 'EADDRINUSE'
+      ? new Error(`port ${port} on 127.0.0.1 is already in use (another server, or this demo already running?): choose another with --port <n>, or --port 0 for any free port`)
+      : e));
+    server.listen(port, '127.0.0.1', () => {
+      const a = server.address();
+      ok({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}/` });
+    });
+  });
+}
+
+function handle(roots: string[], url: string, res: ServerResponse): void {
+  let decoded: string;
+  try { decoded = decodeURIComponent(new URL(url, 'http://x').pathname); } catch {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`bad request: malformed URL escape in ${JSON.stringify(url.slice(0, 200))}`);
+    return;
+  }
+  const path = normalize(decoded).replace(/^(\.\.[/\\])+/, '');
+  if (path === '/checkpoints.json') {
+    res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
+    res.end(JSON.stringify(roots.slice(1).flatMap((r) => findCheckpoints(r).map((f) => ({ url: '/' + relative(r, f).split('\\').join('/'), bytes: statSync(f).size })))));
+    return;
+  }
+  for (const root of roots) {
+    let file = resolve(join(root, path));
+    if (!file.startsWith(resolve(root))) break;
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
+    if (existsSync(file) && statSync(file).isFile()) {
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size, 'cache-control': 'no-store' });
+      createReadStream(file).pipe(res);
       return;
     }
-    for (const root of roots) {
-      let file = resolve(join(root, path));
-      if (!file.startsWith(resolve(root))) break;
-      if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
-      if (existsSync(file) && statSync(file).isFile()) {
-        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size, 'cache-control': 'no-store' });
-        createReadStream(file).pipe(res);
-        return;
-      }
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end(`not found: ${path}`);
-  });
-  return new Promise((ok) => server.listen(port, '127.0.0.1', () => {
-    const a = server.address();
-    ok({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}/` });
-  }));
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end(`not found: ${path}`);
 }
 
 /** .safetensors files under `dir` (4 levels deep at most), except training states. */
@@ -54,8 +77,18 @@ function findCheckpoints(dir: string, depth = 0): string[] {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
-  const port = Number(args[args.indexOf('--port') + 1]) || 8080;
+  const raw = args.includes('--port') ? args[args.indexOf('--port') + 1] : '8080';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number (0..65535; 0 = any free port)`);
+    process.exit(1);
+  }
   const out = args.includes('--no-build') ? join(fileURLToPath(new URL('.', import.meta.url)), '..', 'dist', 'browser') : await buildBrowser();
-  const { url } = await serve([out, 'out', 'runs'], args.includes('--port') ? port : 8080);
-  console.log(`serving the in-browser demo at ${url} (Ctrl-C to stop)`);
+  try {
+    const { url } = await serve([out, 'out', 'runs'], port);
+    console.log(`serving the in-browser demo at ${url} (Ctrl-C to stop)`);
+  } catch (e) {
+    console.error(`runtime-browser/serve.ts: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  }
 }

@@ -8,14 +8,16 @@
 //   EndoExtend24 CSV      dataset,patient_id,frame_path,proposed_name,class,fold,original_class
 //                         with class_mapping.json (spec §1.1)
 //   patient set           reports.csv + frames.csv (or patients/<id>/*.jpg): EndoKED's bags and reports
+//   pathology set         labels.csv: frame_path,patient_id,pathology (+ polyp_id, split) (EndoKED
+//                         optical biopsy, spec §2.7)
 // Readers list files and validate the layout; pixels are decoded later (loadSegSample), where
 // an image/mask size mismatch is reported. Nothing is dropped silently: every skipped file is
 // returned in `skipped` with its reason and, unless `log: null`, summarised on stderr.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import {
-  applyLabelMapping, labelEe24Rows, parseClassMapping, parseCsvTable, parseEe24Csv, parseSplitFile,
-  type ClassMapping, type LabelMapping, type MaskImage, type RgbImage,
+  PATHOLOGY_GROUPS, applyLabelMapping, labelEe24Rows, parseClassMapping, parseCsvTable, parseEe24Csv, parseSplitFile,
+  type ClassMapping, type LabelMapping, type MaskImage, type PathologyClasses, type RgbImage,
 } from '../engine/data/index.ts';
 import { decodeImage, imageSize, isImageFile, readMask, resizeImage, resizeMask } from './image.ts';
 
@@ -323,6 +325,70 @@ export function readReportSet(root: string, opts: ReaderOptions = {}): ReportSet
   return { root, patients, skipped };
 }
 
+export interface PathologyRecord extends ImageRecord {
+  patientId: string;
+  /** The polyp the frame shows (the patient id when the CSV has no polyp_id column). */
+  polypId: string;
+  /** The pathology type, 0..3 (spec §2.7). */
+  pathology: number;
+  /** The class under the chosen grouping (2: 0 vs {1,2,3}; 3: 0 / {1,2} / 3; 4: the type). */
+  label: number;
+  split?: 'train' | 'test';
+}
+
+export interface PathologySetOptions extends ReaderOptions {
+  /** The grouping of the four types (default 2). */
+  classes?: PathologyClasses;
+}
+
+/**
+ * An optical-biopsy set: `labels.csv` (in `path`, or `path` itself) with columns frame_path,
+ * patient_id, pathology (the type, 0..3) and optionally polyp_id and split (train|test, by
+ * patient). frame_path is relative to the CSV's folder (or absolute). Every row must name an
+ * existing image; a frame listed twice, a patient in both splits, or a polyp under two patients
+ * is an error.
+ */
+export function readPathologySet(path: string, opts: PathologySetOptions = {}): { root: string; csv: string; records: PathologyRecord[]; classNames: string[] } {
+  const csv = existsSync(path) && statSync(path).isDirectory() ? join(path, 'labels.csv') : path;
+  if (!existsSync(csv)) throw new Error(`pathology set: "${csv}" does not exist (expected labels.csv with columns frame_path, patient_id, pathology; write a synthetic one with: npx tsx runtime-node/synth.ts --kind pathology --out DIR)`);
+  const classes = opts.classes ?? 2;
+  const group = PATHOLOGY_GROUPS[classes];
+  if (!group) throw new Error(`pathology set: classes must be 2, 3 or 4, got ${classes}`);
+  const root = dirname(csv);
+  const { header, rows } = parseCsvTable(readFileSync(csv, 'utf8'), csv, ['frame_path', 'patient_id', 'pathology']);
+  if (rows.length === 0) throw new Error(`${csv}: no rows`);
+  const hasSplit = header.includes('split'), hasPolyp = header.includes('polyp_id');
+  const records: PathologyRecord[] = [], missing: string[] = [];
+  const seen = new Map<string, number>(), splitOf = new Map<string, string>(), patientOf = new Map<string, string>();
+  rows.forEach((o, k) => {
+    const row = `${csv}: row ${k + 1}`;
+    const framePath = o.frame_path.trim(), patientId = o.patient_id.trim(), polypId = hasPolyp && o.polyp_id.trim() ? o.polyp_id.trim() : patientId;
+    if (!framePath) throw new Error(`${row}: empty frame_path`);
+    if (!patientId) throw new Error(`${row}: empty patient_id (every frame needs its patient for the patient-wise split)`);
+    const type = Number(o.pathology.trim());
+    if (o.pathology.trim() === '' || !Number.isInteger(type) || type < 0 || type > 3) throw new Error(`${row}: pathology "${o.pathology}" is not a type 0, 1, 2 or 3`);
+    const imagePath = isAbsolute(framePath) ? framePath : join(root, framePath);
+    if (seen.has(imagePath)) throw new Error(`${row}: frame "${framePath}" is already listed in row ${seen.get(imagePath)}`);
+    seen.set(imagePath, k + 1);
+    let split: 'train' | 'test' | undefined;
+    if (hasSplit) {
+      const v = o.split.trim();
+      if (v !== 'train' && v !== 'test') throw new Error(`${row}: split "${o.split}" is not train or test`);
+      split = v;
+      const prev = splitOf.get(patientId);
+      if (prev && prev !== v) throw new Error(`${row}: patient "${patientId}" has frames in both splits (${prev} and ${v}); splits must be patient-wise`);
+      splitOf.set(patientId, v);
+    }
+    const owner = patientOf.get(polypId);
+    if (owner && owner !== patientId) throw new Error(`${row}: polyp "${polypId}" belongs to patients "${owner}" and "${patientId}"`);
+    patientOf.set(polypId, patientId);
+    if (!existsSync(imagePath)) { missing.push(`row ${k + 1}: ${imagePath}`); return; }
+    records.push({ id: framePath.slice(0, framePath.length - extname(framePath).length), imagePath, patientId, polypId, pathology: type, label: group.of[type], className: group.classes[group.of[type]], split });
+  });
+  if (missing.length) throw new Error(`${csv}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`);
+  return { root, csv, records, classNames: [...group.classes] };
+}
+
 /** "seq2_img10" after "seq2_img9": digit runs compare as numbers. */
 export function naturalCompare(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
@@ -390,30 +456,58 @@ export async function findSizeMismatches(records: readonly ImageRecord[]): Promi
 export interface SplitCheck {
   /** One line per bad file (missing, undecodable, image/mask size mismatch), sorted. */
   problems: string[];
-  /** Records whose mask has no foreground pixel ('full' mode only). */
+  /** Masks decoded: all of them ('full'), or up to 32 spread over the split ('headers'). */
+  masksRead: number;
+  /** Of those, the masks without a foreground pixel (all empty: a format problem, e.g. bit depth). */
   emptyMasks: number;
 }
 
 /**
  * Checks every record of a segmentation split before training, so a bad file fails the run at
  * start (naming every bad file at once) instead of at the batch that holds it. 'headers' reads
- * sizes from the file headers (fast); 'full' decodes every image and mask (finds truncated files
- * too) and counts empty masks.
+ * sizes from the file headers and checks that JPEG/PNG files end with their end marker (a
+ * truncated download has a good header); 'full' decodes every image and mask (finds corruption
+ * inside a file too) and counts empty masks.
  */
 export async function checkSegSplit(records: readonly ImageRecord[], mode: 'full' | 'headers' = 'full'): Promise<SplitCheck> {
   const problems: string[] = [];
-  let emptyMasks = 0;
+  let emptyMasks = 0, masksRead = 0;
   const one = async (r: ImageRecord): Promise<void> => {
     if (!r.maskPath) { problems.push(`${r.imagePath}: no mask`); return; }
+    // Headers mode: a file cut short is reported as such (one line per bad file), not read further.
+    const cut = mode === 'headers' ? [truncation(r.imagePath), truncation(r.maskPath)] : [null, null];
     const [a, b] = await Promise.allSettled(mode === 'full'
       ? [decodeImage(r.imagePath), readMask(r.maskPath)]
-      : [imageSize(r.imagePath), imageSize(r.maskPath)]);
+      : [cut[0] ? Promise.reject(new Error(cut[0])) : imageSize(r.imagePath), cut[1] ? Promise.reject(new Error(cut[1])) : imageSize(r.maskPath)]);
     for (const s of [a, b]) if (s.status === 'rejected') problems.push(s.reason instanceof Error ? s.reason.message : String(s.reason));
     if (a.status !== 'fulfilled' || b.status !== 'fulfilled') return;
     const [ia, ib] = [a.value, b.value];
     if (ia.width !== ib.width || ia.height !== ib.height) problems.push(`${r.imagePath} is ${ia.width}x${ia.height} but its mask ${r.maskPath} is ${ib.width}x${ib.height}`);
-    else if (mode === 'full' && !(ib as MaskImage).data.includes(1)) emptyMasks++;
+    else if (mode === 'full') { masksRead++; if (!(ib as MaskImage).data.includes(1)) emptyMasks++; }
   };
   for (let i = 0; i < records.length; i += 8) await Promise.all(records.slice(i, i + 8).map(one));
-  return { problems: problems.sort(), emptyMasks };
+  if (mode === 'headers' && problems.length === 0) { // a sample of masks, decoded
+    const n = Math.min(32, records.length);
+    const sample = Array.from({ length: n }, (_, k) => records[Math.floor((k * records.length) / n)]);
+    for (const m of await Promise.all(sample.map((r) => readMask(r.maskPath!)))) { masksRead++; if (!m.data.includes(1)) emptyMasks++; }
+  }
+  return { problems: problems.sort(), masksRead, emptyMasks };
+}
+
+/** Why a JPEG or PNG file looks cut short (no end marker near its end), or null. */
+function truncation(path: string): string | null {
+  const ext = extname(path).toLowerCase();
+  if (!['.jpg', '.jpeg', '.png'].includes(ext)) return null;
+  let tail: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size, n = Math.min(size, 1024);
+      tail = Buffer.alloc(n);
+      readSync(fd, tail, 0, n, size - n);
+    } finally { closeSync(fd); }
+  } catch (e) { return `${path}: cannot read (${e instanceof Error ? e.message : String(e)})`; }
+  // JPEG: the EOI marker FF D9 (some writers pad after it); PNG: the IEND chunk.
+  const ok = ext === '.png' ? tail.includes('IEND') : tail.includes(Buffer.from([0xff, 0xd9]));
+  return ok ? null : `image: "${path}" is truncated (no ${ext === '.png' ? 'IEND chunk' : 'JPEG end marker'} at its end)`;
 }

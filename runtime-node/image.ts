@@ -46,6 +46,19 @@ export async function decodeImageResized(path: string, width: number, height: nu
   } catch (e) { throw decodeError(path, e); }
 }
 
+/**
+ * Decodes so the longer side is at most `maxSide` (aspect kept; never enlarged). JPEG shrink-on-load
+ * is allowed here: this is for caching large frames once, where a 1920x1080 decode dominates.
+ */
+export async function decodeImageFit(path: string, maxSide: number): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
+      .resize(maxSide, maxSide, { kernel: 'linear', fit: 'inside', withoutEnlargement: true })
+      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) { throw decodeError(path, e); }
+}
+
 /** Width and height from the file header (no full decode). */
 export async function imageSize(path: string): Promise<{ width: number; height: number }> {
   try {

@@ -7,8 +7,11 @@
 //   OUT/reports/  patients/<id>/*.jpg bags, masks/<id>/*.png for polyp frames, reports.csv
 //                 (patient_id, label, certain, n_frames, report, split, centre), frames.csv
 //                 (per-frame truth: patient_id, frame_path, polyp, mask_path, centre, sequence)
+//   OUT/pathology/ images/<patient>/<polyp>_<k>.jpg close-up polyp frames, labels.csv
+//                 (frame_path, patient_id, polyp_id, pathology 0..3, pathology_name, split
+//                 train|test by patient, 70/30 seeded); read by readPathologySet (spec §2.7)
 // Usage:
-//   npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|all]
+//   npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|pathology|all]
 //       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
 //       [--contact-sheet FILE.png]
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,8 +19,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import {
-  CAPSULE_SOURCES, CE24_CLASSES, assignPatientFolds, capsuleSet, overlayMask, polypSample, renderCapsule,
-  renderColonoscopy, reportSet, rng, serialiseCsv, serialiseEe24Csv, tileGrid, type Ee24Row, type RgbImage,
+  CAPSULE_SOURCES, CE24_CLASSES, PATHOLOGY_TYPES, assignPatientFolds, capsuleSet, overlayMask, pathologySet, polypSample,
+  renderCapsule, renderColonoscopy, renderPathologyFrame, reportSet, rng, serialiseCsv, serialiseEe24Csv, tileGrid, type Ee24Row, type RgbImage,
 } from '../engine/data/index.ts';
 import { shuffle } from '../engine/data/sampler.ts';
 import { jpegBytes, writeMaskPng } from './image.ts';
@@ -123,6 +126,29 @@ export async function writeReportSet(dir: string, patients: number, opts: SynthO
 }
 
 /**
+ * The optical-biopsy set: close-up polyp frames with pathology types (engine/data/synthetic/
+ * pathology.ts), labels.csv with a patient-wise split (`testFraction` of the patients, seeded).
+ */
+export async function writePathologySet(dir: string, patients: number, opts: SynthOptions & { force?: boolean; testFraction?: number } = {}): Promise<{ train: string[]; test: string[] }> {
+  const seed = opts.seed ?? 0;
+  prepare(dir, opts.force ?? false);
+  const cases = pathologySet(seed, { patients, width: opts.width, height: opts.height });
+  const order = shuffle(cases.map((p) => p.patientId), rng(seed, 'pathology-split'));
+  const test = new Set(order.slice(0, Math.round((opts.testFraction ?? 0.3) * cases.length)));
+  const rows: (string | number)[][] = [['frame_path', 'patient_id', 'polyp_id', 'pathology', 'pathology_name', 'split']];
+  for (const p of cases) {
+    mkdirSync(join(dir, 'images', p.patientId), { recursive: true });
+    for (const f of p.frames) {
+      const framePath = `images/${p.patientId}/${f.fileName}`;
+      await writeJpegFile(join(dir, framePath), renderPathologyFrame(f).image);
+      rows.push([framePath, p.patientId, f.polyp.polypId, f.polyp.type, PATHOLOGY_TYPES[f.polyp.type], test.has(p.patientId) ? 'test' : 'train']);
+    }
+  }
+  writeFileSync(join(dir, 'labels.csv'), serialiseCsv(rows));
+  return { train: cases.map((p) => p.patientId).filter((id) => !test.has(id)), test: cases.map((p) => p.patientId).filter((id) => test.has(id)) };
+}
+
+/**
  * A contact sheet: row 1 colonoscopy frames, row 2 the same with their masks (green), rows 3-4
  * capsule frames, one column per class (named under the column).
  */
@@ -166,7 +192,7 @@ function int(v: string | undefined, name: string, fallback: number): number {
   return n;
 }
 
-const USAGE = `usage: npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|all]
+const USAGE = `usage: npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|pathology|all]
        [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
        [--contact-sheet FILE.png]`;
 
@@ -177,7 +203,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const k of Object.keys(a)) if (!known.has(k)) throw new Error(`synth: unknown option --${k}\n${USAGE}`);
   if (!a.out && !a['contact-sheet']) throw new Error(`synth: --out or --contact-sheet is required\n${USAGE}`);
   const seed = int(a.seed, 'seed', 0), kind = a.kind ?? 'all', force = a.force === '1';
-  if (!['polyp', 'capsule', 'reports', 'all'].includes(kind)) throw new Error(`synth: --kind "${kind}" is not polyp, capsule, reports or all`);
+  if (!['polyp', 'capsule', 'reports', 'pathology', 'all'].includes(kind)) throw new Error(`synth: --kind "${kind}" is not polyp, capsule, reports, pathology or all`);
   let width: number | undefined, height: number | undefined;
   if (a.size) {
     const m = /^(\d+)(?:x(\d+))?$/.exec(a.size);
@@ -202,6 +228,11 @@ export async function main(argv: string[]): Promise<void> {
       const k = int(a['n-patients'], 'n-patients', n ?? 100);
       await writeReportSet(join(out, 'reports'), k, { seed, width, height, force });
       console.log(`reports: ${k} patients -> ${join(out, 'reports')}`);
+    }
+    if (kind === 'pathology' || kind === 'all') {
+      const k = int(a['n-patients'], 'n-patients', n ?? 100);
+      const s = await writePathologySet(join(out, 'pathology'), k, { seed, width, height, force });
+      console.log(`pathology: ${k} patients (${s.train.length} train / ${s.test.length} test) -> ${join(out, 'pathology')}`);
     }
   }
   if (a['contact-sheet']) {

@@ -267,3 +267,44 @@ export function parseSplitFile(text: string, file: string): string[] {
   });
   return ids;
 }
+
+// ---- group-wise train/val/test splits -------------------------------------------------------
+
+export type SplitName = 'train' | 'val' | 'test';
+
+/**
+ * Assigns whole groups (patients, sequences; a frame with no group id is its own group) to test,
+ * val and train, separately within each stratum (e.g. source x label), so every split keeps each
+ * stratum's share. Within a stratum the groups are shuffled with a seeded stream and dealt in that
+ * order: to test until it holds `test` of the stratum's frames, then to val until `val`, the rest
+ * to train. A group never straddles two splits. `items` holds one entry per frame.
+ */
+export function assignGroupSplits(items: readonly { group: string; stratum: string }[], fractions: { test: number; val: number }, seed = 0): Map<string, SplitName> {
+  const { test, val } = fractions;
+  if (!(test >= 0 && val >= 0 && test + val < 1)) throw new Error(`assignGroupSplits: fractions test ${test}, val ${val} must be >= 0 and sum below 1`);
+  const strata = new Map<string, Map<string, number>>();
+  const stratumOf = new Map<string, string>();
+  for (const it of items) {
+    if (!it.group) throw new Error('assignGroupSplits: an item has an empty group (give a frame without one its own id)');
+    const prev = stratumOf.get(it.group);
+    if (prev !== undefined && prev !== it.stratum) throw new Error(`assignGroupSplits: group "${it.group}" is in strata "${prev}" and "${it.stratum}"`);
+    stratumOf.set(it.group, it.stratum);
+    const g = strata.get(it.stratum) ?? new Map<string, number>();
+    g.set(it.group, (g.get(it.group) ?? 0) + 1);
+    strata.set(it.stratum, g);
+  }
+  const out = new Map<string, SplitName>();
+  for (const stratum of [...strata.keys()].sort()) {
+    const frames = strata.get(stratum)!;
+    const total = [...frames.values()].reduce((a, b) => a + b, 0);
+    const order = shuffle([...frames.keys()].sort(), rng(seed, 'split', stratum));
+    let inTest = 0, inVal = 0;
+    for (const g of order) {
+      const n = frames.get(g)!;
+      if (inTest < test * total) { out.set(g, 'test'); inTest += n; }
+      else if (inVal < val * total) { out.set(g, 'val'); inVal += n; }
+      else out.set(g, 'train');
+    }
+  }
+  return out;
+}

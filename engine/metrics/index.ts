@@ -6,3 +6,4 @@ export {
   type RocCurve, type OvrResult, type PerClassScores, type ClassificationReport,
 } from './classification.ts';
 export { diceIou, segmentationScores, bagAuc, type SegmentationScores } from './segmentation.ts';
+export { bootstrapCi, aucCi, balancedAccuracyCi, pairedDiffCi, intervalsOverlap, quantileSorted, type Interval, type BootstrapOptions } from './bootstrap.ts';

@@ -13,6 +13,8 @@
 //   (paths and counts for the next stages).
 //
 //   npx tsx recipes/endoextend/01-build-dataset.ts --out runs/endoextend
+//   npx tsx recipes/endoextend/01-build-dataset.ts --data real --out runs/endoextend-real
+//     (the real frames in ../shared/data: see real-data.ts; `--data real --help` lists its flags)
 import { writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +22,11 @@ import { countTable, formatTable, assertPatientDisjoint, serialiseEe24Csv, assig
 import { readEe24Csv, readClassMapping, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { writeCapsuleSet } from '../../runtime-node/synth.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { parseFlags, ensureDir, join } from './kit.ts';
+import { parseFlags, ensureDir, join, dataFlag } from './kit.ts';
+import { buildRealDataset, type RealDatasetInfo } from './real-data.ts';
 
 const DEFAULTS = {
+  data: 'synthetic',           // synthetic (written here, or the CSVs below) | real (../shared/data; own flags)
   out: 'runs/endoextend',      // output folder shared by every stage
   ee24Csv: '',                 // a real merged-source CSV (empty: write the synthetic sources)
   labelMapping: '',            // its label mapping JSON (required with --ee24Csv)
@@ -51,8 +55,10 @@ function rowsOf(records: readonly ImageRecord[], root: string): Ee24Row[] {
   }));
 }
 
-export async function main(argv: string[]): Promise<DatasetInfo> {
+export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInfo | null> {
+  if (dataFlag(argv) === 'real') return buildRealDataset(argv);
   const cfg = parseFlags(argv, DEFAULTS, '01-build-dataset');
+  if (cfg.data !== 'synthetic') throw new Error(`01-build-dataset: --data '${cfg.data}' is not synthetic or real`);
   const out = ensureDir(cfg.out);
   const dataDir = ensureDir(join(out, 'data'));
   const size = { width: cfg.imageSize, height: cfg.imageSize, force: cfg.force };

@@ -8,13 +8,13 @@
 //   the Kvasir-SEG images when ../shared/data/kvasir-seg (or --kvasir) exists. A teacher: an
 //   EVA-02 feature model from safetensors (--teacher, --teacherSize), or by default the frozen
 //   random convolutional patch encoder of models/patch-teacher.ts (see its header for why).
-// Produces (in --out/mim): mim.safetensors (the student, EVA-02 MIM keys), state.safetensors
+// Produces (in --out/<tag>, default mim): mim.safetensors (the student, EVA-02 MIM keys), state.safetensors
 //   (resumable), loss.png, log.json.
 //
 //   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { tidy, backward, manualSeed, defaultGenerator, narrow, type Tensor } from '../../engine/index.ts';
+import { tidy, backward, manualSeed, defaultGenerator, narrow, noGrad, type Tensor } from '../../engine/index.ts';
 import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import { RandomSampler } from '../../engine/data/sampler.ts';
 import { Rng } from '../../engine/data/random.ts';
@@ -30,7 +30,7 @@ import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
-import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, join, REPO, IMAGENET } from './kit.ts';
+import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
 
 const DEFAULTS = {
   out: 'runs/endoextend',       // output folder shared by every stage (reads ee24.csv from it)
@@ -48,6 +48,7 @@ const DEFAULTS = {
   teacherSize: 'mu',            // size preset of that teacher
   teacherDim: 32,               // feature size of the default teacher
   kvasir: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), // extra unlabelled frames when present
+  tag: 'mim',                   // subfolder of this run (another teacher: another tag)
   checkpointEvery: 25,          // steps between resumable checkpoints
   seed: 0,
 };
@@ -60,7 +61,7 @@ const RANGES = {
 
 export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string }> {
   const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain', RANGES);
-  const dir = join(cfg.out, 'mim');
+  const dir = ensureDir(join(cfg.out, cfg.tag));
   const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' }); // writable, locked, no stale partial files
   await initNode();
 
@@ -68,7 +69,9 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   const csv = join(cfg.out, 'ee24.csv');
   if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
   const frames: ImageRecord[] = readEe24Csv(csv, { classMapping: join(cfg.out, 'class_mapping.json'), log: null }).records;
-  if (cfg.kvasir && existsSync(cfg.kvasir)) {
+  if (frames.some((f) => f.dataset === 'kvasir-seg')) {
+    console.log(`MIM frames: ${frames.length} (the merged table already holds Kvasir-SEG)`);
+  } else if (cfg.kvasir && existsSync(cfg.kvasir)) {
     const kv = readKvasirSeg(cfg.kvasir, { log: null }).records;
     frames.push(...kv);
     console.log(`MIM frames: ${frames.length} (${kv.length} from Kvasir-SEG at ${cfg.kvasir})`);
@@ -86,7 +89,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false }); // refuses NaN/Inf weights
     t.eval();
     teacherDim = t.cfg.embedDim;
-    teacher = { forward: (x) => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); } }; // drop cls: [B, 1 + L, D] -> [B, L, D]
+    // Frozen: no graph through the teacher (backward would otherwise run through it every step).
+    teacher = { forward: (x) => noGrad(() => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); }) }; // drop cls: [B, 1 + L, D] -> [B, L, D]
   } else {
     teacher = new PatchTeacher(mcfg.patchSize, teacherDim);
   }

@@ -5,7 +5,8 @@
 //
 // Consumes: --weights (a classifier checkpoint, default --out/finetune/best.safetensors) and
 //   --out/ce24-test.csv + class_mapping.json (stage 1).
-// Produces (in --out/<tag>): metrics.json, roc.png, confusion.png, metrics.md (a table).
+// Produces (in --out/<tag>): metrics.json, roc.png, confusion.png, metrics.md (a table),
+//   predictions.csv (per test frame: id, source, group, image, label, class probabilities).
 //
 //   npx tsx recipes/endoextend/05-evaluate.ts --out runs/endoextend --tag finetune
 import { existsSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { classificationReport, rocCurve } from '../../engine/metrics/index.ts';
 import { rocChart, confusionMatrixChart } from '../../engine/plot/index.ts';
 import { loadWeights } from '../../engine/train/checkpoint.ts';
+import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { serialiseCsv } from '../../engine/data/layouts.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readEe24Csv } from '../../runtime-node/datasets.ts';
@@ -42,9 +45,12 @@ export async function main(argv: string[]): Promise<EvalResult> {
   const csv = join(cfg.out, 'ce24-test.csv');
   if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
   const test = readEe24Csv(csv, { classMapping: join(cfg.out, 'class_mapping.json'), log: null }).records;
-  const model = new Eva02(modelConfig(cfg.size, 10));
+  // The head's width comes from the checkpoint (10 CE24 classes, or 2 for the real binary tasks).
+  const header = parseSafetensors(bytes).metadata ?? {};
+  const numClasses = header.config ? (JSON.parse(header.config) as { numClasses: number }).numClasses : 10;
+  const model = new Eva02(modelConfig(cfg.size, numClasses));
   const { metadata } = loadWeights(model, bytes, { source: weights });
-  const names: string[] = metadata.classes ? JSON.parse(metadata.classes) : Array.from({ length: 10 }, (_, k) => `class ${k}`);
+  const names: string[] = metadata.classes ? JSON.parse(metadata.classes) : Array.from({ length: numClasses }, (_, k) => `class ${k}`);
 
   const bar = new Progress({ total: test.length, label: 'evaluate', unit: 'img' });
   let last = 0;
@@ -58,12 +64,15 @@ export async function main(argv: string[]): Promise<EvalResult> {
     challengeScore: (rep.macroAuc + rep.balancedAccuracy) / 2,
     perClass: names.map((name, k) => ({ name, auc: rep.auc[k], ap: rep.ap[k], support: support[k] })),
   };
+  // Per-frame probabilities, for reports that slice by source or bootstrap the test set.
+  writeFileSync(join(dir, 'predictions.csv'), serialiseCsv([['id', 'dataset', 'patient_id', 'image', 'label', ...names.map((n) => `p_${n}`)],
+    ...test.map((r, i) => [r.id, r.dataset ?? '', r.patientId ?? '', r.imagePath, labels[i], ...names.map((_, k) => probs[i * names.length + k])])]));
   writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ weights, testFrames: test.length, ...result, confusion: rep.confusion, warnings: rep.warnings }, null, 2));
   const curves = names.map((name, k) => {
     const c = rocCurve(Float64Array.from(labels, (y) => (y === k ? 1 : 0)), Float64Array.from(labels, (_, i) => probs[i * names.length + k]));
     return { name, fpr: c.fpr, tpr: c.tpr, auc: rep.auc[k] };
   }).filter((c) => Number.isFinite(c.auc));
-  writePng(join(dir, 'roc.png'), rocChart(curves, { title: `ROC, CE24 test (macro AUC ${rep.macroAuc.toFixed(3)})` }));
+  writePng(join(dir, 'roc.png'), rocChart(curves, { title: `ROC, test (macro AUC ${rep.macroAuc.toFixed(3)})` }));
   writePng(join(dir, 'confusion.png'), confusionMatrixChart(rep.confusion, names, { title: 'Confusion matrix (rows: true class)' }));
   const table = [
     `| metric | value |`, `|---|---|`,

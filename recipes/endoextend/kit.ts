@@ -57,6 +57,15 @@ export function parseFlags<T extends Record<string, string | number | boolean>>(
   return out as T;
 }
 
+/** The value of `--data` in argv ('synthetic' when absent): real-data runs have their own flags. */
+export function dataFlag(argv: readonly string[]): string {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--data') return argv[i + 1] ?? '';
+    if (argv[i].startsWith('--data=')) return argv[i].slice('--data='.length);
+  }
+  return 'synthetic';
+}
+
 /** The model sizes a recipe can pick: µ runs on a CPU driver in minutes, the rest want a GPU. */
 export function modelConfig(size: string, numClasses: number, imgSize?: number): Eva02Config {
   if (!['mu', 'ti', 's', 'b', 'l'].includes(size)) throw new Error(`unknown model size '${size}' (mu, ti, s, b or l)`);
@@ -131,7 +140,8 @@ export type History = { epoch: number; loss: number; balancedAccuracy: number; m
  * Loads a stage's weights into a classifier. 'none': keep the random init. 'mim': stage 2's MIM
  * student, with timm's renaming (final norm -> fc_norm; mask token and LM head dropped), the head
  * stays random. 'ee24': stage 3's EE24 classifier (same 10 classes, so the head is kept, as in
- * the paper). Anything else: a safetensors path, loaded without the head if its shape differs.
+ * the paper). Anything else: a safetensors path, loaded without the head if its shape differs
+ * (a MIM student is recognised by its metadata and renamed as for 'mim').
  * Returns a note for the logs.
  */
 export function loadInit(model: Eva02, init: string, out: string, opts: { allowNonFinite?: boolean } = {}): string {
@@ -142,10 +152,12 @@ export function loadInit(model: Eva02, init: string, out: string, opts: { allowN
   const parsed = parseSafetensors(new Uint8Array(readFileSync(path)));
   const broken = opts.allowNonFinite ? [] : nonFiniteTensors(parsed.tensors);
   if (broken.length) throw new Error(`${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`);
+  // A MIM student (stage 2 writes stage: 'mim' in its metadata) needs timm's renaming wherever it lives.
+  const isMim = init === 'mim' || parsed.metadata?.stage === 'mim';
   const own = model.stateDict();
   const state = new Map<string, Tensor>();
   for (const [k, v] of Object.entries(parsed.tensors)) {
-    const key = init === 'mim' ? timmKeyMap(k, { qkvFused: model.cfg.qkvFused, toClassifier: true }) : k;
+    const key = isMim ? timmKeyMap(k, { qkvFused: model.cfg.qkvFused, toClassifier: true }) : k;
     if (key === null || !own.has(key)) continue;
     if (own.get(key)!.size !== v.data.length) {
       if (key.startsWith('head.')) continue; // another number of classes: keep the new head

@@ -3,11 +3,13 @@
 // test evaluation), then the same fine-tuning budget from scratch, evaluated the same way.
 // Every stage resumes from its own checkpoint, so an interrupted run picks up where it stopped.
 //
-// Consumes: nothing by default (seeded synthetic data); the stages' flags for real data.
+// Consumes: nothing by default (seeded synthetic data). `--data real` runs the real-frame
+//   pipeline instead (run-real.ts: ../shared/data, its own flags; `--data real --help`).
 // Produces (in --out): every stage's outputs, and report.md comparing pre-trained and
 //   from-scratch fine-tuning with their ROC and confusion plots.
 //
 //   npx tsx recipes/endoextend/run-all.ts --out runs/endoextend     (npm run main)
+//   npx tsx recipes/endoextend/run-all.ts --data real --budget quick
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { main as buildDataset } from './01-build-dataset.ts';
@@ -15,10 +17,13 @@ import { main as mimPretrain } from './02-mim-pretrain.ts';
 import { main as supervisedPretrain } from './03-supervised-pretrain.ts';
 import { main as finetune } from './04-finetune-ce24.ts';
 import { main as evaluate, type EvalResult } from './05-evaluate.ts';
+import { main as runReal } from './run-real.ts';
+import type { DatasetInfo } from './01-build-dataset.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { parseFlags, join } from './kit.ts';
+import { parseFlags, join, dataFlag } from './kit.ts';
 
 const DEFAULTS = {
+  data: 'synthetic',            // synthetic (seeded, embedded) | real (../shared/data: run-real.ts and its flags)
   out: 'runs/endoextend',       // one folder for the whole run
   size: 'mu',                   // EVA-02 size: mu on a CPU driver (minutes); ti/s/b on a GPU
   mimSteps: 150,                // stage 2 optimiser steps
@@ -28,14 +33,16 @@ const DEFAULTS = {
   seed: 0,
 };
 
-export async function main(argv: string[]): Promise<{ pretrained: EvalResult; scratch: EvalResult }> {
+export async function main(argv: string[]): Promise<{ pretrained: EvalResult; scratch: EvalResult } | Awaited<ReturnType<typeof runReal>>> {
+  if (dataFlag(argv) === 'real') return runReal(argv);
   const cfg = parseFlags(argv, DEFAULTS, 'run-all');
+  if (cfg.data !== 'synthetic') throw new Error(`run-all: --data '${cfg.data}' is not synthetic or real`);
   const t0 = performance.now();
   const o = ['--out', cfg.out];
   const size = ['--size', cfg.size];
   const seed = ['--seed', String(cfg.seed)];
   const q = cfg.quick;
-  const info = await buildDataset([...o, ...seed, ...(q ? ['--ee24Frames', '120', '--ce24Frames', '100', '--ce24TestFrames', '60'] : [])]);
+  const info = await buildDataset([...o, ...seed, ...(q ? ['--ee24Frames', '120', '--ce24Frames', '100', '--ce24TestFrames', '60'] : [])]) as DatasetInfo;
   const mim = await mimPretrain([...o, ...size, ...seed, '--steps', String(q ? 4 : cfg.mimSteps), ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : [])]);
   const ee24 = await supervisedPretrain([...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ee24Epochs), ...(q ? ['--batch', '16'] : [])]);
   const ftArgs = [...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ce24Epochs), ...(q ? ['--batch', '16'] : [])];

@@ -27,7 +27,10 @@
 // --optimizer adam / a higher --lr are offered for CPU-sized runs (reference: SGD lr 1e-3, no
 // momentum); --double-softmax (default, faithful) or CE on the DSMIL bag logits; --pl-teacher-mode
 // train (faithful: the reference computes pseudo-labels with the teachers in train mode, dropout
-// on) or eval. Frames are resized to the model's size (reference 512²) with its mean/std.
+// on) or eval; --encoder-norm group (GroupNorm instead of BatchNorm in the encoder); --pl-oracle
+// (debug upper bound: the student learns the true frame labels, the reference's commented-out
+// line). Frames are FOV-cropped (engine/data/fov.ts, --fov), resized to the model's size
+// (reference 512²) and normalised with the reference's mean/std.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +42,9 @@ import { parseCsvTable, serialiseCsv, rng } from '../../engine/data/index.ts';
 import { endoKedMil, abmilLoss, dsmilLoss, studentLoss, pseudoLabels, MIL, type MilEncoder, type ScoreRange } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readReportSet, type PatientBag } from '../../runtime-node/datasets.ts';
-import { decodeImageResized } from '../../runtime-node/image.ts';
-import { writeReportSet } from '../../runtime-node/synth.ts';
+import { decodeImage, resizeImage } from '../../runtime-node/image.ts';
+import { prepareFrame } from '../../engine/data/fov.ts';
+import { main as buildPatientSet } from './00-patient-set.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng } from '../../runtime-node/plots.ts';
@@ -48,12 +52,15 @@ import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FLAGS = defineFlags('recipes/endoked/02-mil.ts', 'EndoKED-MIL: report-labelled patient bags -> frame scores (spec §2.2).', {
-  set: { type: 'string', default: 'synthetic', help: "patient set folder, or 'synthetic' (out/endoked/synthetic-set, written once)" },
+  set: { type: 'string', default: 'synthetic', help: "patient set folder, or 'synthetic' / 'real' (out/endoked/{synthetic,real}-set, built once by 00-patient-set.ts)" },
   labels: { type: 'string', help: "stage 1's labels.csv (patient_id,label[,evidence]); absent: the set's truth labels" },
   out: { type: 'string', help: 'output folder (default runs/endoked/02-mil)' },
   model: { type: 'string', default: 'mu', choices: ['mu', 'small'], help: 'models/mil.ts preset (mu: 32², spec §4; small: 64², wider)' },
   imageSize: { type: 'int', min: 8, max: 512, help: "frame size override (default: the preset's)" },
   gated: { type: 'boolean', default: false, help: 'teacher 1 with gated attention' },
+  dropout: { type: 'number', min: 0, max: 0.9, help: "head dropout override (reference and presets 0.5)" },
+  encoderNorm: { type: 'string', choices: ['batch', 'group'], help: 'encoder norm override (presets: batch, as ResNet-18)' },
+  headInit: { type: 'string', choices: ['reference', 'pytorch'], help: "head Linear init override (reference: N(0, 0.01), zero bias)" },
   epochs: { type: 'int', default: 30, min: 1, help: 'epochs (teacher pass + student pass each; reference 1000)' },
   optimizer: { type: 'string', default: 'sgd', choices: ['sgd', 'adam'], help: 'reference: sgd (no momentum); adam is a CPU-size deviation' },
   lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, help: 'learning rate (reference 1e-3)' },
@@ -65,9 +72,10 @@ export const FLAGS = defineFlags('recipes/endoked/02-mil.ts', 'EndoKED-MIL: repo
   plMergeWeight: { type: 'numbers', default: [0.5, 0.5], min: 0, help: 'PLMergeWeight: ABMIL, DSMIL' },
   doubleSoftmax: { type: 'boolean', default: true, help: "DSMIL's CE on softmaxed bag output, as the reference's loop (--no-double-softmax: on logits)" },
   plTeacherMode: { type: 'string', default: 'train', choices: ['train', 'eval'], help: 'teacher mode when making pseudo-labels (reference: train, dropout on)' },
+  plOracle: { type: 'boolean', default: false, help: "debug upper bound: the student learns the TRUE frame labels (the reference's commented-out DEBUG line)" },
   select: { type: 'number', default: 0.8, min: 0, max: 1, help: 'stage-3 selection: student ≥ this in positive patients' },
   testFraction: { type: 'number', default: 0.3, min: 0, max: 0.9, help: 'patient-wise test share when the set has no split column' },
-  syntheticPatients: { type: 'int', default: 100, min: 4, help: 'patients in the synthetic set (when written)' },
+  fov: { type: 'boolean', default: true, help: 'crop frames to the field of view and fill on-screen panels (engine/data/fov.ts) before resizing' },
   seed: { type: 'int', default: 0, min: 0, help: 'init, data order, split' },
   maxMinutes: { type: 'number', min: 0, exclusiveMin: true, help: "wall-clock budget for this invocation's training (checkpointed)" },
   resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors' },
@@ -86,18 +94,19 @@ export async function main(argv: string[]): Promise<void> {
   const started = performance.now();
   const fail = (m: string): never => { throw new Error(`02-mil: ${m}`); };
   if (f.teacherLossWeight.length !== 2 || f.plMergeWeight.length !== 2) fail('--teacher-loss-weight and --pl-merge-weight take two numbers each (ABMIL,DSMIL), e.g. 1,1 and 0.5,0.5');
-  const config = { ...MIL[f.model as 'mu' | 'small'], gated: f.gated, ...(f.imageSize ? { imageSize: f.imageSize } : {}) };
+  const config = {
+    ...MIL[f.model as 'mu' | 'small'], gated: f.gated, ...(f.imageSize ? { imageSize: f.imageSize } : {}),
+    ...(f.dropout !== undefined ? { dropout: f.dropout } : {}), ...(f.headInit ? { headInit: f.headInit } : {}),
+    ...(f.encoderNorm ? { encoderNorm: f.encoderNorm } : {}),
+  };
   const S = config.imageSize;
   const outDir = resolve(f.out ?? join(ROOT, 'runs', 'endoked', '02-mil'));
 
   // ---- data: bags, labels, split ----------------------------------------------------------------
-  let setDir = f.set === 'synthetic' ? join(ROOT, 'out', 'endoked', 'synthetic-set') : resolve(f.set);
-  if (f.set === 'synthetic' && !existsSync(join(setDir, 'reports.csv'))) {
-    console.log(`writing the synthetic patient set (${f.syntheticPatients} patients, seed 0) to ${setDir}`);
-    await writeReportSet(setDir, f.syntheticPatients, { seed: 0, force: true });
-  }
+  const named = f.set === 'synthetic' || f.set === 'real';
+  const setDir = named ? join(ROOT, 'out', 'endoked', `${f.set}-set`) : resolve(f.set);
+  if (named && !existsSync(join(setDir, 'reports.csv'))) await buildPatientSet(['--data', f.set]);
   if (!existsSync(join(setDir, 'reports.csv'))) fail(`--set "${setDir}" has no reports.csv; build one with recipes/endoked/00-patient-set.ts or pass --set synthetic`);
-  setDir = resolve(setDir);
   const patients: (PatientBag & { split?: string; centre?: string })[] = readReportSet(setDir).patients;
   const used = new Map<string, number | 'uncertain'>();
   if (f.labels) {
@@ -132,7 +141,7 @@ export async function main(argv: string[]): Promise<void> {
     ` (${bags.filter((b) => b.split === 'train' && b.label === 'uncertain').length} uncertain left out), test ${testBags.length} bags`);
 
   // ---- frames: decode + resize once, cached on disk as bytes ------------------------------------
-  const pixels = await loadFrames(frames.map((x) => x.path), S, join(outDir, 'cache'));
+  const pixels = await loadFrames(frames.map((x) => x.path), S, f.fov, join(outDir, 'cache'));
   const upload = (idx: readonly number[]): Tensor => {
     const n = idx.length, plane = S * S, out = new Float32Array(n * 3 * plane);
     idx.forEach((fi, k) => {
@@ -246,7 +255,8 @@ export async function main(argv: string[]): Promise<void> {
       const pos = tensor(idx.map((fi) => (bags[frames[fi].bag].label === 1 ? 1 : 0)), [idx.length]);
       const loss = tidy(() => {
         const feat = model.encoder.forward(upload(idx));
-        const pl = noGrad(() => pseudoLabels([model.teacher1.forward(feat).scores, model.teacher2.forward(feat).scores], ranges, f.plMergeWeight, pos));
+        const pl = f.plOracle ? tensor(idx.map((fi) => frames[fi].truth || 0), [idx.length])
+          : noGrad(() => pseudoLabels([model.teacher1.forward(feat).scores, model.teacher2.forward(feat).scores], ranges, f.plMergeWeight, pos));
         const l = studentLoss(model.student.forward(feat), pl, f.lambda);
         backward(l);
         optimizer.step();
@@ -289,6 +299,7 @@ export async function main(argv: string[]): Promise<void> {
     set: setDir, labels: f.labels ? resolve(f.labels) : 'truth labels (no stage-1 file given)', model: f.model, config, device: gpu.adapterName,
     flags: f, epochs: epoch, trainSeconds: Math.round(seconds), ranges,
     test: evaluate(all, testBags),
+    train: evaluate(all, trainBags),
     perCentre: Object.fromEntries(centres.map((c) => [c, evaluate(all, testBags.filter((b) => bags[b].centre === c))])),
     selection: { threshold: f.select, all: selection(bags.map((_, i) => i)), test: selection(testBags) },
     history, wallSeconds: Math.round((performance.now() - started) / 1000),
@@ -300,6 +311,7 @@ export async function main(argv: string[]): Promise<void> {
   writePng(join(outDir, 'auc.png'), plot.lineChart((['Teacher1', 'Teacher2', 'Student'] as const).map((k) => ({ name: `instance AUC ${k}`, x, y: history.map((h) => h.test[`instanceAuc${k}`] ?? NaN) })),
     { title: 'test instance AUC (true frame labels)', xLabel: 'epoch', yLabel: 'AUC' }));
   const t = result.test;
+  console.log(`train: bag AUC T1 ${fmt3(result.train.bagAucTeacher1)}, T2 ${fmt3(result.train.bagAucTeacher2)}, student ${fmt3(result.train.bagAucStudent)}; instance AUC T1 ${fmt3(result.train.instanceAucTeacher1)}, T2 ${fmt3(result.train.instanceAucTeacher2)}, student ${fmt3(result.train.instanceAucStudent)}`);
   console.log(`test: bag AUC T1 ${fmt3(t.bagAucTeacher1)}, T2 ${fmt3(t.bagAucTeacher2)}, student ${fmt3(t.bagAucStudent)}; instance AUC T1 ${fmt3(t.instanceAucTeacher1)}, T2 ${fmt3(t.instanceAucTeacher2)}, student ${fmt3(t.instanceAucStudent)}`);
   console.log(`selection (student ≥ ${f.select} in positive patients): ${result.selection.all.selected} frames, precision ${fmt3(result.selection.all.precision)}; wall ${result.wallSeconds} s`);
   console.log(`wrote ${outDir}/frame_scores.csv, encoder.safetensors, metrics.json, state.safetensors, loss.png, auc.png`);
@@ -315,9 +327,9 @@ class EncoderOnly extends Module {
   constructor(readonly encoder: MilEncoder) { super(); }
 }
 
-/** Frames decoded and resized to S² (RGB bytes, HWC), cached in `dir` keyed by the path list. */
-async function loadFrames(paths: string[], S: number, dir: string): Promise<Uint8Array> {
-  const key = hash(`${S}\n${paths.join('\n')}`), file = join(dir, `frames-${S}-${key}.u8`);
+/** Frames decoded, FOV-cropped (fov), resized to S² (RGB bytes, HWC), cached in `dir` keyed by the path list. */
+async function loadFrames(paths: string[], S: number, fov: boolean, dir: string): Promise<Uint8Array> {
+  const key = hash(`${S}\n${fov}\n${paths.join('\n')}`), file = join(dir, `frames-${S}-${key}.u8`);
   const size = paths.length * S * S * 3;
   if (existsSync(file)) {
     const b = new Uint8Array(readFileSync(file));
@@ -325,7 +337,10 @@ async function loadFrames(paths: string[], S: number, dir: string): Promise<Uint
   }
   const out = new Uint8Array(size), bar = new Progress({ total: paths.length, label: 'decode', unit: 'frame' });
   for (let i = 0; i < paths.length; i += 8) {
-    await Promise.all(paths.slice(i, i + 8).map(async (p, k) => { out.set((await decodeImageResized(p, S, S)).data, (i + k) * S * S * 3); }));
+    await Promise.all(paths.slice(i, i + 8).map(async (p, k) => {
+      const img = await decodeImage(p);
+      out.set((await resizeImage(fov ? prepareFrame(img).image : img, S, S)).data, (i + k) * S * S * 3);
+    }));
     bar.tick(Math.min(8, paths.length - i));
   }
   writeAtomic(file, out);

@@ -89,7 +89,7 @@ export const FLAGS = defineFlags(SCRIPT, 'EndoKED stage 5: Polyp-PVT segmenter o
   threshold: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, max: 1, help: 'binarisation of sigmoid(P1 + P2) for Dice / IoU' },
   ckptEvery: { type: 'int', min: 1, max: 1_000_000, help: 'steps between training-state checkpoints (default 25 cpu, 200 gpu)' },
   syntheticN: { type: 'int', default: 300, min: 10, max: 100000, help: 'images in the synthetic set (--data synthetic)' },
-  checkData: { type: 'string', default: 'full', choices: ['full', 'headers'] as const, help: 'start-of-run check of every file: full decode, or headers only (faster)' },
+  checkData: { type: 'string', default: 'headers', choices: ['headers', 'full'] as const, help: 'start-of-run check of every file: headers, sizes and end markers (fast), or a full decode (also counts empty masks)' },
   init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
   out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
   resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors when present' },
@@ -168,8 +168,8 @@ export async function main(argv: string[]): Promise<void> {
       throw new RunGuardError(`${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ${c.problems.join('\n  ')}\n` +
         `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`);
     }
-    if (f.checkData === 'full' && c.emptyMasks === recs.length) {
-      console.warn(`warning: every ${name} mask in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`);
+    if (c.masksRead > 0 && c.emptyMasks === c.masksRead) {
+      console.warn(`warning: every ${name} mask read (${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`);
     }
   }
   const gpu = await initNode();

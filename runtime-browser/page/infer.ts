@@ -148,6 +148,10 @@ function build<M extends Eva02 | PolypPVT>(make: () => M, bytes: Uint8Array, sou
   return model;
 }
 
+// NaN/Infinity weights are refused when a checkpoint loads (engine loadWeights: "the checkpoint is
+// broken"); finite weights can still overflow: then the result is not shown as a 0% mask either.
+const BROKEN_OUTPUT = 'The model\'s output is NaN/Infinity: this checkpoint is broken (it was probably written by a training run that diverged); load another one';
+
 export interface StageTimes { upload: number; forward: number; readback: number }
 
 export interface Classification {
@@ -187,6 +191,7 @@ export async function classify(m: Extract<LoadedModel, { kind: 'eva02' }>, input
   const out = { probs: new Float32Array(await probs.data()), cam: new Float32Array(await cam.data()) };
   const t3 = now();
   for (const t of [x, probs, cam]) t.dispose();
+  if (!out.probs.every(Number.isFinite)) throw new Error(BROKEN_OUTPUT);
   if (out.cam.length !== gh * gw * c) throw new Error(`classify: CAM has ${out.cam.length} values, expected ${gh}x${gw}x${c}`);
   return { ...out, grid: [gh, gw], times: { upload: t1 - t0, forward: t2 - t1, readback: t3 - t2 } };
 }
@@ -215,5 +220,6 @@ export async function segment(m: Extract<LoadedModel, { kind: 'polyp-pvt' }>, in
   const t3 = now();
   x.dispose();
   prob.dispose();
+  if (!out.every(Number.isFinite)) throw new Error(BROKEN_OUTPUT);
   return { prob: out, size: [h, w], times: { upload: t1 - t0, forward: t2 - t1, readback: t3 - t2 } };
 }

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { weightsBytes, imagesToChw } from '../../engine/index.ts';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../../engine/io/safetensors.ts';
 import { CE24_CLASSES, renderCapsule } from '../../engine/data/synthetic/index.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { IMAGENET, normalize } from '../../recipes/endoextend/kit.ts';
@@ -120,5 +121,17 @@ describe('checkpoints for the page', () => {
       /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model; head\.bias: \[7\] in the checkpoint, \[10\] in the model\)\. No EVA-02 config in the metadata: built the EVA-02 µ preset\.\nseven: loadStateDict: .*\n {2}size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/);
     expect(() => loadCheckpoint(named, { source: 'named' })).toThrow(/named: the metadata lists 2 class names, the model config has numClasses 7/);
     expect(() => loadCheckpoint(new Uint8Array([1, 2, 3]), { source: 'junk' })).toThrow(/^junk: .*too short/);
+  });
+
+  it('says a checkpoint with NaN/Infinity weights is broken instead of showing a 0% mask', () => {
+    const p = parseSafetensors(new Uint8Array(readFileSync(ckpt.polypPvt)));
+    const tensors: Record<string, SafetensorsInput> = { ...p.tensors };
+    const key = Object.keys(tensors).find((k) => k.endsWith('weight') && tensors[k].dtype === 'F32')!;
+    const poisoned = Float32Array.from(tensors[key].data as Float32Array);
+    poisoned.fill(NaN, 0, 3);
+    tensors[key] = { ...tensors[key], data: poisoned };
+    const bytes = serializeSafetensors(tensors, p.metadata ?? {});
+    expect(() => loadCheckpoint(bytes, { source: 'nan.safetensors' })).toThrow(
+      new RegExp(`^nan\\.safetensors: the checkpoint is broken: NaN/Infinity in 1 tensor\\(s\\): ${key.replace(/\./g, '\\.')} \\(3 of \\d+ values\\)`));
   });
 });

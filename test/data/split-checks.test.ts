@@ -40,7 +40,8 @@ describe('checkSegSplit', () => {
     const root = join(tmp, 'set');
     await writePolypSet(root, 12, { seed: 5, width: 48, height: 40 });
     const recs = readKvasirSeg(root, { split: 'train', log: null }).records;
-    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], emptyMasks: expect.any(Number) });
+    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: expect.any(Number) });
+    expect(await checkSegSplit(recs, 'headers')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: expect.any(Number) });
     // Three different faults in three different records.
     const [a, b, c] = recs;
     truncateSync(a.imagePath, Math.floor(statSync(a.imagePath).size / 2));
@@ -51,8 +52,10 @@ describe('checkSegSplit', () => {
     expect(full.problems.join('\n')).toContain(a.imagePath);
     expect(full.problems.join('\n')).toContain(b.maskPath!);
     expect(full.problems.join('\n')).toContain(`${c.imagePath} is 48x40 but its mask ${c.maskPath} is 8x8`);
-    // Headers only: the truncated JPEG's header is intact, so only two are found.
+    // Headers only: the truncated JPEG's header is intact; its missing end marker gives it away.
     const headers = await checkSegSplit(recs, 'headers');
+    expect(headers.problems).toHaveLength(3);
+    expect(headers.problems.join('\n')).toContain(`image: "${a.imagePath}" is truncated (no JPEG end marker at its end)`);
     expect(headers.problems.join('\n')).toContain(b.maskPath!);
     expect(headers.problems.join('\n')).toContain(c.maskPath!);
   });
@@ -64,6 +67,7 @@ describe('checkSegSplit', () => {
     const blank = join(tmp, 'blank.png');
     writeFileSync(blank, encode({ width: 32, height: 32, channels: 1, depth: 8, data: new Uint8Array(1024) }));
     for (const r of recs) copyFileSync(blank, r.maskPath!);
-    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], emptyMasks: recs.length });
+    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: recs.length });
+    expect(await checkSegSplit(recs, 'headers')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: recs.length });
   });
 });

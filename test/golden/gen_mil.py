@@ -25,7 +25,7 @@ from common import HERE
 
 torch.set_default_dtype(torch.float64)
 SCALE = 2.0 ** -12
-CONFIG = {"inChans": 3, "imageSize": 16, "channels": [4, 8], "blocksPerStage": 2, "abmilHidden": 8, "abmilAttn": 4,
+CONFIG = {"inChans": 3, "imageSize": 16, "channels": [4, 8], "blocksPerStage": 2, "encoderNorm": "batch", "abmilHidden": 8, "abmilAttn": 4,
           "gated": False, "dsmilHidden": 8, "studentHidden": 8, "dropout": 0.0, "headInit": "pytorch"}
 
 

@@ -12,6 +12,7 @@ describe('kill and resume (05-segmenter)', () => {
       plan: [{ signal: 'SIGKILL', when: 'during checkpoint write' }, { signal: 'SIGTERM', when: 'random' }, { signal: 'SIGKILL', when: 'random' }],
     });
     expect(r.kills.map((k) => `${k.signal} ${k.when}`)).toEqual(['SIGKILL during checkpoint write', 'SIGTERM random', 'SIGKILL random']);
+    expect(r.kills[0].partialLeft, 'the first kill lands inside a checkpoint write').toEqual([expect.stringMatching(/^\.state\.safetensors\.tmp-\d+$/)]);
     expect(r.kills[1].code).toBe(143);
     expect(r.reference).toHaveLength(4);
     expect(r.resumed).toEqual(r.reference);

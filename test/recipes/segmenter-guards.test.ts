@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../../engine/io/safetensors.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { main as segmenterMain } from '../../recipes/endoked/05-segmenter.ts';
 
@@ -131,7 +131,22 @@ describe('recipes/endoked/05-segmenter guards', () => {
     expect(o.code).toBe(1);
     expect(o.err).toMatch(new RegExp(`state\\.safetensors was trained on other data: data ${data} \\(train: 18 ids.*this run has data ${other} \\(train: 18 ids`));
     expect(readFileSync(join(out, 'state.safetensors')).equals(state)).toBe(true);
-  }, 180_000);
+
+    // A state missing a field, and one whose train_state JSON is torn: errors name the file and what is wrong.
+    const rewrite = (dir: string, edit: (meta: string) => string) => {
+      const p = parseSafetensors(new Uint8Array(state));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'state.safetensors'), serializeSafetensors({ ...p.tensors } as Record<string, SafetensorsInput>, { train_state: edit(p.metadata!.train_state) }));
+      return join(dir, 'state.safetensors');
+    };
+    const noLosses = rewrite(join(tmp, 'no-losses'), (m) => { const j = JSON.parse(m); delete j.extra.losses; return JSON.stringify(j); });
+    const torn = rewrite(join(tmp, 'torn'), (m) => m.slice(0, 40));
+    const [a, b] = await Promise.all([run([...common(dirname(noLosses)), '--steps', '2']), run([...common(dirname(torn)), '--steps', '2'])]);
+    expect(a.code).toBe(1);
+    expect(a.err).toContain(`${noLosses}: not a usable training state of this recipe: extra.losses should be a list of numbers but is missing`);
+    expect(b.code).toBe(1);
+    expect(b.err).toContain(`${torn}: the train_state metadata is not valid JSON`);
+  }, 240_000);
 
   it('evaluates a test image over the device buffer limit (5800x5800 = 33.6 Mpx)', async () => {
     const big = join(tmp, 'big');

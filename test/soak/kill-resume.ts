@@ -22,7 +22,11 @@ export interface SoakOptions {
   /** Fixed kinds of kill, in order (then random ones): the short test uses it to cover each kind. */
   plan?: { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write' }[];
 }
-export interface Kill { signal: NodeJS.Signals; when: 'random' | 'during checkpoint write'; code: number | null; stepBefore: number; stepAfter: number }
+export interface Kill {
+  signal: NodeJS.Signals; when: 'random' | 'during checkpoint write'; code: number | null; stepBefore: number; stepAfter: number;
+  /** Partial temporary files the killed run left (a kill that landed inside a checkpoint write). */
+  partialLeft: string[];
+}
 export interface SoakResult { reference: number[]; resumed: number[]; kills: Kill[]; strayFiles: string[]; restarts: number; seconds: number }
 
 /** A small deterministic PRNG (mulberry32), so a soak can be replayed by its seed. */
@@ -40,23 +44,30 @@ const lossesOf = (out: string): number[] =>
   (JSON.parse(parseSafetensors(new Uint8Array(readFileSync(join(out, 'state.safetensors')))).metadata!.train_state) as { extra: { losses: number[] } }).extra.losses;
 
 /**
- * One invocation; `kill` (if given) decides when to signal it: after `delayMs` past the start of
- * training, or as soon as a checkpoint temporary appears.
+ * One invocation; `kill` (if given) decides when to signal it, by progress rather than by time (a
+ * shared machine's speed varies tenfold): once training has started and `after` checkpoint writes
+ * have completed, either `delayMs` later ('random') or as soon as the next checkpoint's temporary
+ * file appears ('during checkpoint write').
  */
-function invoke(args: string[], out: string, kill?: { signal: NodeJS.Signals; when: Kill['when']; delayMs: number }): Promise<{ code: number | null; killed: boolean; err: string; trainMs: number }> {
+function invoke(args: string[], out: string, kill?: { signal: NodeJS.Signals; when: Kill['when']; after: number; delayMs: number }): Promise<{ code: number | null; killed: boolean; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RECIPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out_ = '', err = '', killed = false, poll: NodeJS.Timeout | undefined, trainStart = 0;
+    let out_ = '', err = '', killed = false, poll: NodeJS.Timeout | undefined, timer: NodeJS.Timeout | undefined;
+    let writing = false, writes = 0;
     const fire = () => { if (!killed && child.exitCode === null) { killed = true; child.kill(kill!.signal); } };
     child.stdout.on('data', (d) => {
       out_ += d;
-      if (!trainStart && /training steps/.test(out_)) trainStart = performance.now();
       if (!kill || killed || poll || !/training steps/.test(out_)) return;
-      if (kill.when === 'random') poll = setTimeout(fire, kill.delayMs);
-      else poll = setInterval(() => { if (readdirSync(out).some((f) => f.startsWith('.state.safetensors.tmp-'))) fire(); }, 2);
+      poll = setInterval(() => {
+        const tmp = readdirSync(out).some((f) => f.startsWith('.state.safetensors.tmp-'));
+        if (writing && !tmp) writes++;
+        writing = tmp;
+        if (writes < kill.after || killed) return;
+        if (kill.when === 'during checkpoint write') { if (tmp) fire(); } else if (!timer) timer = setTimeout(fire, kill.delayMs);
+      }, 2);
     });
     child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => { clearTimeout(poll); clearInterval(poll); resolve({ code, killed, err, trainMs: trainStart ? performance.now() - trainStart : 0 }); });
+    child.on('close', (code) => { clearInterval(poll); clearTimeout(timer); resolve({ code, killed, err }); });
   });
 }
 
@@ -78,7 +89,6 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     const rnd = prng(o.seed);
     const kills: Kill[] = [];
     let restarts = 0;
-    const msPerStep = ref.trainMs / o.steps; // the scale of the random delays (test time included: a bit long)
     while (true) {
       restarts++;
       if (restarts > o.kills * 3 + 10) throw new Error('the soak does not converge: too many restarts');
@@ -92,17 +102,20 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       const planned = o.plan?.[kills.length];
       const kind = planned?.when ?? (u < 0.35 ? 'during checkpoint write' : 'random');
       const signal: NodeJS.Signals = planned?.signal ?? (u > 0.85 ? (u > 0.93 ? 'SIGINT' : 'SIGTERM') : 'SIGKILL');
-      // Random kills land within about 1.5 steps of the start of training, so most runs are
-      // killed before they finish and the next one resumes.
-      const r = await invoke(args(out), out, { signal, when: kind, delayMs: Math.floor(rnd() * msPerStep * 1.5) });
+      // Each killed run is let through 0 (70%) or 1 completed checkpoint, then killed within
+      // 0.5 s (or inside its next checkpoint write): it makes at most a step or two of progress,
+      // so the run is still unfinished after all the kills.
+      const after = planned ? kills.length % 2 : rnd() < 0.7 ? 0 : 1;
+      const r = await invoke(args(out), out, { signal, when: kind, after, delayMs: Math.floor(rnd() * 500) });
       if (!r.killed) { // finished before its kill fired: the soak ends with fewer kills
         if (r.code !== 0) throw new Error(`a resumed run failed (${r.code}):\n${r.err.slice(-3000)}`);
         log(`run ${restarts}: finished before its kill; ${kills.length} kills in all`);
         break;
       }
-      const k: Kill = { signal, when: kind, code: r.code, stepBefore, stepAfter: stepOf(out) };
+      const k: Kill = { signal, when: kind, code: r.code, stepBefore, stepAfter: stepOf(out), partialLeft: readdirSync(out).filter((f) => f.includes('.tmp-')) };
       kills.push(k);
-      log(`kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}`);
+      log(`kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}` +
+        (k.partialLeft.length ? `; left the partial file ${k.partialLeft.join(', ')} (removed by the next run)` : ''));
       if (signal !== 'SIGKILL' && r.code !== (signal === 'SIGINT' ? 130 : 143)) throw new Error(`${signal} should save and exit ${signal === 'SIGINT' ? 130 : 143}, got ${r.code}:\n${r.err.slice(-2000)}`);
     }
     const resumed = lossesOf(out);
@@ -119,7 +132,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const arg = (k: string, d: number) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
   const r = await soak({ kills: arg('kills', 20), steps: arg('steps', 12), seed: arg('seed', 1) });
   const byKind = r.kills.reduce<Record<string, number>>((m, k) => { const key = `${k.signal} ${k.when}`; m[key] = (m[key] ?? 0) + 1; return m; }, {});
-  console.log(`kills: ${JSON.stringify(byKind)}; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
+  console.log(`kills: ${JSON.stringify(byKind)}; ${r.kills.filter((k) => k.partialLeft.length).length} left a partial checkpoint file; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
   const ok = JSON.stringify(r.resumed) === JSON.stringify(r.reference) && r.strayFiles.length === 0;
   console.log(ok ? 'PASS' : 'FAIL');
   process.exitCode = ok ? 0 : 1;
