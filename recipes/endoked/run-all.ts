@@ -207,7 +207,8 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     { name: 'real masks (upper bound)', x, y: x.map(() => upper?.test.meanDice ?? NaN), dash: true },
     { name: 'CAM boxes as masks', x, y: x.map(() => box?.test.meanDice ?? NaN), dash: true },
   ], { title: `EndoKED: ${testName} Dice per round (same segmenter budget)`, xLabel: 'round', yLabel: 'Dice', yMin: 0, yMax: 1 }));
-  const cmd = `npm run endoked --${f.data === 'real' ? ' --data real' : ''}${f.config === 'gpu' ? ' --config gpu' : ''}${f.quick ? ' --quick' : ''}`;
+  const extra = [f.data === 'real' ? '--data real' : '', f.config === 'gpu' ? '--config gpu' : '', f.quick ? '--quick' : '', f.threshold !== 0.01 ? `--threshold ${f.threshold}` : ''].filter(Boolean);
+  const cmd = `npm run endoked${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
   const text = [
     `# EndoKED end to end: ${f.data} data, ${f.config} config${f.quick ? ' (quick smoke run: not a measurement)' : ''}`, '',
     `Command: \`${cmd}\`. Wall time of this invocation: ${r.minutes.toFixed(1)} min (stages reused from earlier runs cost nothing).`,
