@@ -38,6 +38,7 @@
 // post-processing is bilinear to S, no crop, bilinear to the original size, threshold 0.
 import { existsSync, mkdirSync, readFileSync, symlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { uniqueIds } from './pipeline.ts';
 import { fileURLToPath } from 'node:url';
 import {
   tidy, noGrad, backward, tensor, add, mean, min, narrow, reshape, mseLoss, gt, manualSeed, defaultGenerator,
@@ -304,11 +305,12 @@ async function pseudoMasks(f: Parsed, backbone: PolypPVT): Promise<void> {
   const fromMasks = f.boxesFromMasks ? resolve(f.boxesFromMasks) : undefined;
   const targets = fromMasks ? await boxesFromMasks(fromMasks, out, f.jitter, f.seed, f.limit) : readBoxes(resolve(f.boxes!), f.images && resolve(f.images)).slice(0, f.limit);
   if (targets.length === 0) throw new Error('no accepted boxes to turn into masks');
-  const ids: string[] = [], perImage: { id: string; boxes: number; dice?: number; diceBox?: number }[] = [];
+  const ids = uniqueIds(targets.map((t) => t.path)); // stems, folder-prefixed where they collide (PolypGen's centre_A/img1, centre_B/img1)
+  const perImage: { id: string; boxes: number; dice?: number; diceBox?: number }[] = [];
   let embedMs = 0, decodeMs = 0, nBoxes = 0;
   const boxMs: number[] = []; // per box, for the median (the first calls include pipeline compilation)
   const bar = new Progress({ total: targets.length, label: 'masks', unit: 'img' });
-  for (const t of targets) {
+  for (const [k, t] of targets.entries()) {
     const { width: w, height: h } = await imageSize(t.path);
     const frame = await decodeImageResized(t.path, f.size, f.size);
     let te = performance.now();
@@ -332,10 +334,8 @@ async function pseudoMasks(f: Parsed, backbone: PolypPVT): Promise<void> {
       boxMask(box, w, h, boxOnly);
     }
     emb.dispose();
-    const id = basename(t.path, extname(t.path));
-    if (ids.includes(id)) throw new Error(`two images share the id "${id}" (${t.path}); the Kvasir-SEG layout needs unique file stems`);
-    ids.push(id);
-    link(t.path, join(out, 'images', basename(t.path)));
+    const id = ids[k];
+    link(t.path, join(out, 'images', `${id}${extname(t.path)}`));
     writeMaskPng(join(out, 'masks', `${id}.png`), { width: w, height: h, data: mask });
     const row: (typeof perImage)[number] = { id, boxes: t.boxes.length };
     if (t.maskPath) {

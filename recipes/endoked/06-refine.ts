@@ -44,6 +44,7 @@ import { Progress } from '../../runtime-node/progress.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 import { decodeImage, readMask, resizeImage, writeMaskPng } from '../../runtime-node/image.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import { uniqueIds } from './pipeline.ts';
 import { fileHash, folderListingHash, runStage, withStamp } from './pipeline.ts';
 import { main as segmenter } from './05-segmenter.ts';
 
@@ -92,15 +93,7 @@ export function relabel(prob: ArrayLike<number>, width: number, height: number, 
   return { mask, decision: endokedBox(mask, width, height) };
 }
 
-/** Ids unique within a pool: the file stem, prefixed by the parent folder where stems collide (centre_A/img1). */
-export function uniqueIds(paths: readonly string[]): string[] {
-  const stemOf = (p: string) => basename(p, extname(p));
-  const count = new Map<string, number>();
-  for (const p of paths) count.set(stemOf(p), (count.get(stemOf(p)) ?? 0) + 1);
-  const ids = paths.map((p) => (count.get(stemOf(p))! > 1 ? `${basename(dirname(p))}_${stemOf(p)}` : stemOf(p)));
-  const seen = new Map<string, number>();
-  return ids.map((id) => { const n = seen.get(id) ?? 0; seen.set(id, n + 1); return n ? `${id}_${n}` : id; });
-}
+export { uniqueIds } from './pipeline.ts';
 
 export interface PoolItem { imagePath: string; id: string; truthMask?: string }
 export interface LabelRow { item: PoolItem; width: number; height: number; relabel: Relabel; dice: number | null }

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** True when the script follows the flags.ts convention (so importing it runs nothing). */
@@ -104,4 +104,14 @@ export async function withStamp(dir: string, key: unknown, run: () => Promise<vo
   writeFileSync(done, JSON.stringify({ hash, key, finished: new Date().toISOString() }, null, 2) + '\n');
   rmSync(pending, { force: true });
   return { status: 'ran', hash };
+}
+
+/** Ids unique within a pool: the file stem, prefixed by the parent folder where stems collide (centre_A/img1). */
+export function uniqueIds(paths: readonly string[]): string[] {
+  const stemOf = (p: string) => basename(p, extname(p));
+  const count = new Map<string, number>();
+  for (const p of paths) count.set(stemOf(p), (count.get(stemOf(p)) ?? 0) + 1);
+  const ids = paths.map((p) => (count.get(stemOf(p))! > 1 ? `${basename(dirname(p))}_${stemOf(p)}` : stemOf(p)));
+  const seen = new Map<string, number>();
+  return ids.map((id) => { const n = seen.get(id) ?? 0; seen.set(id, n + 1); return n ? `${id}_${n}` : id; });
 }

@@ -5,7 +5,7 @@
 // and from a boxes.csv with relative paths come out in the Kvasir-SEG layout. Plus the recipe's
 // helpers: components, SAM's box noise, the focal + Dice loss against a host computation.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,18 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     expect(r2.code, r2.err).toBe(0);
     expect(readFileSync(join(out2, 'train.txt'), 'utf8')).toBe(`${ids[0]}\n`);
     expect(existsSync(join(out2, 'test.txt'))).toBe(false);
+
+    // The same file stem in two folders (PolypGen's centre_A/img1.jpg, centre_B/img1.jpg): ids take the folder's name.
+    for (const d of ['centre_A', 'centre_B']) { mkdirSync(join(data, d), { recursive: true }); copyFileSync(join(data, 'images', `${ids[0]}.jpg`), join(data, d, 'img1.jpg')); }
+    writeFileSync(csv, 'image_path,x0,y0,x1,y1,accepted,reason\ncentre_A/img1.jpg,10,8,50,40,1,\ncentre_B/img1.jpg,12,8,50,40,1,\n');
+    const out3 = join(tmp, 'pseudo3');
+    const r3 = await run(['--backbone', 'random', '--size', '64', '--weights', weights, '--boxes', csv, '--out', out3]);
+    expect(r3.code, r3.err).toBe(0);
+    expect(readFileSync(join(out3, 'train.txt'), 'utf8')).toBe('centre_A_img1\ncentre_B_img1\n');
+    for (const id of ['centre_A_img1', 'centre_B_img1']) {
+      expect(lstatSync(join(out3, 'images', `${id}.jpg`)).isSymbolicLink()).toBe(true);
+      expect(existsSync(join(out3, 'masks', `${id}.png`))).toBe(true);
+    }
   });
 
   it('bad inputs fail at start and name the flag or file', async () => {
