@@ -52,7 +52,7 @@ import { OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optica
 import { MIL, MilEncoder, type MilConfig } from '../../models/mil.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readPathologySet, type PathologyRecord } from '../../runtime-node/datasets.ts';
+import { readPathologySet, type PathologyRecord } from '../../runtime-node/pathology-set.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import { writePathologySet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';

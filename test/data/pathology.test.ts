@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PATHOLOGY_GROUPS, parseCsvTable, pathologyClass, pathologySet, renderPathologyFrame, serialiseCsv } from '../../engine/data/index.ts';
-import { readPathologySet } from '../../runtime-node/datasets.ts';
+import { readPathologySet } from '../../runtime-node/pathology-set.ts';
 import { writePathologySet } from '../../runtime-node/synth.ts';
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
