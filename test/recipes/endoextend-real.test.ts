@@ -7,22 +7,19 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { parseCsvTable } from '../../engine/data/layouts.ts';
+import { runScript } from '../helpers.ts';
 
 const ROOT = join(__dirname, '..', '..');
 const DATA = join(ROOT, '..', 'shared', 'data');
 const HAVE = ['capsule-bleeding', 'polypgen-frames', 'kvasir-seg'].every((d) => existsSync(join(DATA, d)));
 const RUN_ALL = join(ROOT, 'recipes', 'endoextend', 'run-all.ts');
 
-function run(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RUN_ALL, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`run-all exited ${code}:\n${out.slice(-4000)}`))));
-  });
+async function run(args: string[]): Promise<string> {
+  const r = await runScript(RUN_ALL, args);
+  const out = r.out + r.err;
+  if (r.code !== 0) throw new Error(`run-all exited ${r.code}:\n${out.slice(-4000)}`);
+  return out;
 }
 
 describe.skipIf(!HAVE)('EndoExtend24 on real frames (tiny)', () => {
