@@ -13,22 +13,26 @@
 //   reports.csv  patient_id,label,certain,n_frames,report,split,centre   (label: truth, evaluation only)
 //   frames.csv   patient_id,frame_path,polyp,mask_path,centre,sequence   (polyp: truth, evaluation only)
 //   set.json     how the set was built (flags, source, counts)
+//   public-positives.csv  frame_path,centre (real only): train-split polyp frames left in no bag.
+//                EndoKED adds public positive frames to its CAM pool; stage 3 does the same with
+//                these (same centres as the negatives, so the classifier cannot learn the source).
 //
 // Real bags (PolypGen has 750 polyp frames without sequence ids and 750 polyp-free frames in 21
 // examination sequences over three centres):
 // - Split first, per centre and seeded: whole negative sequences go to test until their frames are
 //   closest to --test-fraction of the centre's; polyp frames (single frames, no sequence) are split
 //   at the same fraction. Frames of one sequence are therefore never in both splits.
-// - Each sequence gives --negative-share of its frames (seeded choice) to negative patients: the
-//   sequence is sub-sampled (every b-th frame) into b bags of about --bag-frames size, so each
-//   bag spans the examination. The rest of its frames are "filler": normal frames for the positive
-//   patients of the same centre and split. Every sequence thus appears in negative and positive
-//   bags, so a sequence-specific overlay cannot tell the bag label.
-// - A positive patient is --polyp-per-bag (1-3) polyp frames plus normal fillers up to a size drawn
-//   from --bag-frames (the negative bags' range: bag size tells nothing), so most of its frames are
-//   normal, as in a real examination. Positive patients are synthetic groupings of single polyp
-//   frames (PolypGen gives no patient ids for them). Each frame is in at most one bag; polyp frames
-//   left over once the fillers run out are in no bag (counted in set.json).
+// - One examination per patient: each polyp-free sequence is sub-sampled (every b-th frame) into b
+//   bags of --bag-frames size, so each bag spans the examination and holds frames of that sequence
+//   only. A seeded --negative-share of each sequence's bags stay negative (both kinds whenever the
+//   sequence has two bags or more, so a sequence-specific overlay cannot tell the label); in each of
+//   the others, --polyp-per-bag (1-3) frames are replaced by polyp frames of the same centre and
+//   split. Positive and negative bags thus differ only by their polyp frames: not by size, nor by
+//   how many examinations their normal frames come from (an earlier design filled positive bags
+//   from several sequences, and the MIL teachers learnt that mixture instead of the polyps).
+// - Positive patients are synthetic groupings (PolypGen gives no patient ids for its polyp frames).
+//   Each frame is in at most one bag; polyp frames left over and the normal frames they replaced
+//   are in no bag (counted in set.json).
 // - Each patient gets a report written from its label by the synthetic report generator
 //   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included, in English,
 //   Chinese (as EndoKED's) or both (--report-language).
@@ -58,7 +62,7 @@ const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoK
   patients: { type: 'int', default: 120, min: 2, help: 'synthetic patients' },
   size: { type: 'int', default: 128, min: 16, max: 1024, help: 'synthetic frame size (square)' },
   bagFrames: { type: 'numbers', default: [7, 12], min: 1, help: 'frames per bag, lo,hi (real; synthetic uses 4,16)' },
-  negativeShare: { type: 'number', default: 0.55, min: 0.05, max: 0.95, help: 'share of each sequence that forms negative bags (real)' },
+  negativeShare: { type: 'number', default: 0.5, min: 0.05, max: 0.95, help: "share of each sequence's bags that stay negative (real)" },
   polypPerBag: { type: 'numbers', default: [1, 3], min: 1, help: 'polyp frames per positive bag, lo,hi (real)' },
   reportLanguage: { type: 'string', default: 'en', choices: ['en', 'zh', 'mixed'], help: 'language of the real set\'s reports (mixed: half and half, seeded)' },
   force: { type: 'boolean', default: false, help: 'rebuild even if the set exists' },
@@ -81,7 +85,13 @@ export interface ComposedPatient {
   frames: ImageRecord[];
 }
 
-export interface Composition { patients: ComposedPatient[]; unusedPolyp: number; unusedNormal: number }
+export interface Composition {
+  patients: ComposedPatient[];
+  unusedPolyp: number;
+  unusedNormal: number;
+  /** Polyp frames of the train split left in no bag: stage 3 may add them to its CAM pool as public positive frames. */
+  publicPositives: ImageRecord[];
+}
 
 /** Sequences to test, per centre: greedy on a seeded order, the test frame count closest to target. */
 function splitSequences(seqs: Map<string, ImageRecord[]>, fraction: number, seed: number, centre: string): Set<string> {
@@ -104,7 +114,7 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
     throw new Error(`--polyp-per-bag ${kLo},${kHi}: need integers 1 <= lo <= hi with 2*hi < the smallest bag (${lo}) so that most frames of a positive bag are normal`);
   }
   const centres = [...new Set(frames.map((f) => f.centre ?? ''))].sort();
-  const patients: ComposedPatient[] = [];
+  const patients: ComposedPatient[] = [], publicPositives: ImageRecord[] = [];
   let unusedPolyp = 0, unusedNormal = 0;
   for (const centre of centres) {
     const seqs = new Map<string, ImageRecord[]>();
@@ -118,39 +128,35 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
     const polypOrder = shuffle([...polyps], rng(o.seed, 'polyp-split', centre));
     const nTestPolyp = Math.round(o.testFraction * polypOrder.length);
     for (const split of ['train', 'test'] as const) {
-      const filler: ImageRecord[] = [];
+      const pos = split === 'test' ? polypOrder.slice(0, nTestPolyp) : polypOrder.slice(nTestPolyp);
+      const r = rng(o.seed, 'positive-bags', centre, split);
       for (const [seq, list] of [...seqs.entries()].sort((a, b) => naturalCompare(a[0], b[0]))) {
         if (testSeqs.has(seq) !== (split === 'test')) continue;
         const ordered = [...list].sort((a, b) => naturalCompare(a.imagePath, b.imagePath));
-        // b bags of about (lo+hi)/2 frames; the negative share is nudged so each bag is within [lo, hi].
-        const share = Math.max(1, Math.round(o.negativeShare * ordered.length));
-        const b = Math.max(1, Math.round(share / ((lo + hi) / 2)));
-        const nNeg = Math.min(ordered.length, b * hi, Math.max(share, b * lo));
-        const chosen = new Set(shuffle(ordered.map((_, i) => i), rng(o.seed, 'negative-frames', centre, seq)).slice(0, nNeg));
-        const neg = ordered.filter((_, i) => chosen.has(i));
-        filler.push(...ordered.filter((_, i) => !chosen.has(i)));
+        // b bags of about (lo+hi)/2 frames, each within [lo, hi]; a sequence shorter than lo is in no bag.
+        const n = ordered.length, b = Math.min(Math.floor(n / lo), Math.max(Math.ceil(n / hi), Math.round(n / ((lo + hi) / 2))));
+        if (b < 1) { unusedNormal += n; continue; }
+        // Which of the sequence's bags stay negative: both kinds whenever it has two bags or more.
+        const order = shuffle(Array.from({ length: b }, (_, j) => j), rng(o.seed, 'bag-labels', centre, seq));
+        const nNeg = b === 1 ? (r.bool(o.negativeShare) ? 1 : 0) : Math.min(b - 1, Math.max(1, Math.round(o.negativeShare * b)));
         for (let j = 0; j < b; j++) {
-          patients.push({ patientId: `${centre}-${seq}-${j + 1}`, label: 0, split, centre, frames: neg.filter((_, i) => i % b === j) });
+          let frames = ordered.filter((_, i) => i % b === j);
+          const k = Math.min(r.randint(kLo, kHi), pos.length, Math.floor((frames.length - 1) / 2));
+          const positive = order.indexOf(j) >= nNeg && k >= kLo;
+          if (positive) {
+            // k normal frames leave the bag and k polyp frames take their places: bag size tells nothing.
+            const out = new Set(shuffle(frames.map((_, i) => i), r).slice(0, k));
+            unusedNormal += k;
+            frames = shuffle([...frames.filter((_, i) => !out.has(i)), ...pos.splice(0, k)], r);
+          }
+          patients.push({ patientId: `${centre}-${seq}-${j + 1}`, label: positive ? 1 : 0, split, centre, frames });
         }
       }
-      const pool = shuffle(filler, rng(o.seed, 'filler', centre, split));
-      const pos = split === 'test' ? polypOrder.slice(0, nTestPolyp) : polypOrder.slice(nTestPolyp);
-      const r = rng(o.seed, 'positive-bags', centre, split);
-      let n = 0;
-      while (pos.length > 0) {
-        let size = r.randint(lo, hi);
-        const k = Math.min(r.randint(kLo, kHi), pos.length);
-        if (pool.length < size - k) {
-          if (pool.length + k < lo) break;
-          size = pool.length + k; // the last fillers make one smaller bag, still within [lo, hi]
-        }
-        const bag = shuffle([...pos.splice(0, k), ...pool.splice(0, size - k)], r);
-        patients.push({ patientId: `${centre}-pos${String(++n).padStart(3, '0')}-${split}`, label: 1, split, centre, frames: bag });
-      }
-      unusedPolyp += pos.length; unusedNormal += pool.length;
+      unusedPolyp += pos.length;
+      if (split === 'train') publicPositives.push(...pos);
     }
   }
-  return { patients, unusedPolyp, unusedNormal };
+  return { patients, unusedPolyp, unusedNormal, publicPositives };
 }
 
 /** Writes a composed set: reports.csv + frames.csv with frame paths relative to `dir`. */
@@ -165,6 +171,9 @@ export function writeComposedSet(dir: string, comp: Composition, seed: number, l
   }
   writeFileSync(join(dir, 'reports.csv'), serialiseCsv(reports));
   writeFileSync(join(dir, 'frames.csv'), serialiseCsv(frames));
+  const extra: (string | number)[][] = [['frame_path', 'centre']];
+  for (const f of comp.publicPositives) extra.push([relative(dir, f.imagePath), f.centre ?? '']);
+  writeFileSync(join(dir, 'public-positives.csv'), serialiseCsv(extra));
 }
 
 /** Patients, frames, polyp frames and positive patients per split and centre, as a text table. */

@@ -52,7 +52,9 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
   scores: { type: 'string', help: 'frame_scores.csv from stage 2 (required unless --scores-from-truth)' },
   set: { type: 'string', default: 'out/endoked/synthetic-set', help: 'patient set folder (reports.csv, frames.csv)' },
   scoresFromTruth: { type: 'boolean', default: false, help: 'DEVELOPMENT AID: frame scores = the set\'s true frame labels (train split)' },
-  kvasir: { type: 'string', default: '', help: 'Kvasir-SEG folder: train.txt images as extra positives and box measurement' },
+  kvasir: { type: 'string', default: '', help: 'Kvasir-SEG folder: train.txt images get boxes (and are extra positives unless --no-kvasir-train)' },
+  kvasirTrain: { type: 'boolean', default: true, help: 'Kvasir-SEG train images are training positives too (--no-kvasir-train: boxes and measurement only)' },
+  publicPositives: { type: 'boolean', default: true, help: "the set's public-positives.csv (train-split polyp frames in no bag) as extra positives, when the set has one" },
   out: { type: 'string', default: 'runs/endoked/03-cam', help: 'output folder' },
   cache: { type: 'string', default: 'out/endoked/frame-cache', help: 'decoded, resized frames are cached here' },
   fov: { type: 'boolean', default: true, help: 'crop frames to the field of view and fill overlays (engine/data/fov.ts) before resizing' },
@@ -88,7 +90,7 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
 
 const MEAN = [0.485, 0.456, 0.406], STD = [0.229, 0.224, 0.225]; // ImageNet normalisation (ToCo)
 
-interface Frame { path: string; label: number; source: 'mil' | 'mil-negative' | 'kvasir'; stem: string; maskPath?: string; truth?: number; centre?: string }
+interface Frame { path: string; label: number; source: 'mil' | 'mil-negative' | 'kvasir' | 'public'; stem: string; maskPath?: string; truth?: number; centre?: string }
 /** A frame as cached: RGB bytes at size², the original size and the FOV crop (original pixels) they show. */
 interface Cached { data: Uint8Array; width: number; height: number; crop: Box }
 
@@ -123,19 +125,30 @@ export async function main(argv: string[]): Promise<void> {
     const leaked = kvasir.filter((k) => testIds.has(k.stem.slice(7)));
     if (leaked.length) throw new Error(`Kvasir-SEG test ids in the training list: ${leaked.slice(0, 3).map((k) => k.stem).join(', ')}`);
   }
-  const nPos = frames.length + kvasir.length;
+  // Public positive frames (EndoKED adds public polyp datasets to its CAM pool): the set's train-split
+  // polyp frames that are in no bag, from the same centres as the negatives.
+  const publicCsv = join(setDir, 'public-positives.csv');
+  const publicPos: Frame[] = f.publicPositives && existsSync(publicCsv)
+    ? parseCsvTable(readFileSync(publicCsv, 'utf8'), publicCsv, ['frame_path']).rows.map((r) => {
+      const path = resolveIn(setDir, r.frame_path);
+      if (truth.frame.has(path)) throw new Error(`${publicCsv}: ${r.frame_path} is also in a bag (frames.csv); rebuild the set with 00-patient-set.ts --force`);
+      return { path, label: 1, source: 'public' as const, stem: `public_${basename(path, extname(path))}_${r.centre ?? ''}`.replace(/[^A-Za-z0-9_.-]/g, '_'), centre: r.centre || undefined };
+    })
+    : [];
+  const kvasirPos = f.kvasirTrain ? kvasir : [];
+  const nPos = frames.length + kvasirPos.length + publicPos.length;
   const negatives = negPool.slice(0, Math.round(f.negRatio * nPos))
     .map((r): Frame => ({ path: r.path, label: 0, source: 'mil-negative', stem: stemOf(r.patientId, r.path), truth: truth.frame.get(r.path)?.polyp }));
-  const trainSet = [...frames, ...kvasir, ...negatives];
-  if (nPos === 0) fail(f.scoresFromTruth ? 'set' : 'scores', `no positives: no frame with student >= ${f.posThreshold} in a positive train patient, and no --kvasir`);
+  const trainSet = [...frames, ...kvasirPos, ...publicPos, ...negatives];
+  if (nPos === 0) fail(f.scoresFromTruth ? 'set' : 'scores', `no positives: no frame with student >= ${f.posThreshold} in a positive train patient, no public positives and no --kvasir`);
   if (negatives.length === 0) fail(f.scoresFromTruth ? 'set' : 'scores', 'no negatives: no frame of a negative train patient');
   const milPrecision = frames.filter((x) => x.truth !== undefined).length ? frames.filter((x) => x.truth === 1).length / frames.filter((x) => x.truth !== undefined).length : null;
-  console.log(`train: ${frames.length} MIL positives (precision vs true frame labels ${milPrecision === null ? 'n/a' : milPrecision.toFixed(3)}), ${kvasir.length} Kvasir-SEG train positives, ${negatives.length} negatives`);
+  console.log(`train: ${frames.length} MIL positives (precision vs true frame labels ${milPrecision === null ? 'n/a' : milPrecision.toFixed(3)}), ${kvasirPos.length} Kvasir-SEG train positives, ${publicPos.length} public positives, ${negatives.length} negatives`);
 
   const gpu = await initNode();
   console.log(`device: ${gpu.adapterName}`);
   const S = f.size;
-  const cache = await cacheFrames(trainSet, S, abs(f.cache), f.fov);
+  const cache = await cacheFrames(f.kvasirTrain ? trainSet : [...trainSet, ...kvasir], S, abs(f.cache), f.fov);
 
   // ---- model, optimizer, resume -----------------------------------------------------------------------
   manualSeed(f.seed);
@@ -286,7 +299,7 @@ export async function main(argv: string[]): Promise<void> {
   const metrics = {
     developmentAid: f.scoresFromTruth ? 'frame scores are the patient set\'s TRUE frame labels (--scores-from-truth), not stage 2\'s' : null,
     device: gpu.adapterName, flags: f, parameters: model.numParameters(), steps: step, trainSeconds: Math.round(seconds),
-    finalLoss: losses.at(-1) ?? null, train: { milPositives: frames.length, milPositivePrecision: milPrecision, kvasirPositives: kvasir.length, negatives: negatives.length },
+    finalLoss: losses.at(-1) ?? null, train: { milPositives: frames.length, milPositivePrecision: milPrecision, kvasirPositives: kvasirPos.length, publicPositives: publicPos.length, negatives: negatives.length },
     kvasirTrain: summarise(per.filter((r) => r.source === 'kvasir')), milPositives: summarise(per.filter((r) => r.source === 'mil')),
     note: 'box IoU against the union box of each true mask at the original size; CAM Dice at the CAM size against the nearest-resized true mask; masks are used only to measure',
     perImage: per,

@@ -10,7 +10,7 @@ import { readPolypGenFrames, readReportSet, type ImageRecord, type PatientBag } 
 import { writeJpeg } from '../../runtime-node/image.ts';
 
 const POLYPGEN = resolve(__dirname, '..', '..', '../shared/data/polypgen-frames');
-const OPTS: ComposeOptions = { seed: 3, testFraction: 0.3, bagFrames: [7, 12], negativeShare: 0.55, polypPerBag: [1, 3] };
+const OPTS: ComposeOptions = { seed: 3, testFraction: 0.3, bagFrames: [7, 12], negativeShare: 0.5, polypPerBag: [1, 3] };
 
 /** Frame records as readPolypGenFrames gives them, without files. */
 function crafted(): ImageRecord[] {
@@ -44,9 +44,10 @@ function checkRules(patients: readonly (ComposedPatient | PatientBag)[], bag: re
         seqSplit.set(f.sequence!, p.split!);
       }
     }
+    // One examination per patient: the normal frames of every bag come from one sequence.
+    expect(new Set(p.frames.filter((f) => f.label === 0).map((f) => f.sequence)).size, p.patientId).toBe(1);
     if (p.label === 0) {
       expect(polyp).toBe(0);
-      expect(new Set(p.frames.map((f) => f.sequence)).size).toBe(1); // one examination
     } else {
       expect(polyp).toBeGreaterThanOrEqual(perBag[0]); expect(polyp).toBeLessThanOrEqual(perBag[1]);
       expect(p.frames.length - polyp).toBeGreaterThan(polyp); // most frames normal
@@ -60,13 +61,24 @@ function checkRules(patients: readonly (ComposedPatient | PatientBag)[], bag: re
 describe('patient-set composition (crafted frame lists)', () => {
   const frames = crafted();
 
-  it('follows the bag rules: sequence-disjoint splits, single-sequence negatives, mostly-normal positives', () => {
+  it('follows the bag rules: sequence-disjoint splits, one examination per bag, mostly-normal positives', () => {
     const c = composePatients(frames, OPTS);
     checkRules(c.patients, OPTS.bagFrames, OPTS.polypPerBag);
-    // Every polyp-free frame is in a bag except a few leftover fillers; polyp frames are used up to the fillers.
+    // Every polyp-free frame is in a bag except those a polyp frame replaced (every crafted sequence is long enough).
     const used = c.patients.reduce((s, p) => s + p.frames.length, 0);
     expect(used + c.unusedPolyp + c.unusedNormal).toBe(frames.length);
-    expect(c.unusedNormal).toBeLessThan(3 * 2 * OPTS.bagFrames[0]); // at most one short bag's worth per centre and split
+    expect(c.unusedNormal).toBe(c.patients.reduce((s, p) => s + p.frames.filter((f) => f.label === 1).length, 0));
+    // Bag size tells nothing: positive and negative bags have the same mean size within a frame.
+    const mean = (l: number) => { const b = c.patients.filter((p) => p.label === l); return b.reduce((s, p) => s + p.frames.length, 0) / b.length; };
+    expect(Math.abs(mean(1) - mean(0))).toBeLessThan(1);
+    // Public positives: every polyp frame in no bag that belongs to the train split, and only those.
+    const inBag = new Set(c.patients.flatMap((p) => p.frames.map((f) => f.imagePath)));
+    expect(c.publicPositives.length).toBeGreaterThan(0);
+    expect(c.publicPositives.every((f) => f.label === 1 && !inBag.has(f.imagePath))).toBe(true);
+    const testPolyps = new Set(c.patients.filter((p) => p.split === 'test').flatMap((p) => p.frames.filter((f) => f.label === 1).map((f) => f.imagePath)));
+    const c2 = composePatients(frames, { ...OPTS, testFraction: 0 });
+    expect(c2.publicPositives.length + c2.patients.reduce((s, p) => s + p.frames.filter((f) => f.label === 1).length, 0)).toBe(360); // all polyps are train at fraction 0
+    for (const f of c.publicPositives) expect(testPolyps.has(f.imagePath)).toBe(false);
     for (const centre of ['A', 'B', 'C']) {
       const pos = c.patients.filter((p) => p.centre === centre && p.label === 1).length, neg = c.patients.filter((p) => p.centre === centre && p.label === 0).length;
       expect(pos).toBeGreaterThan(0.5 * neg); expect(pos).toBeLessThan(2 * neg); // roughly balanced
@@ -135,6 +147,9 @@ describe('the patient-set CLI', () => {
       expect(p.frames.every((f) => f.imagePath.startsWith(src))).toBe(true);
     }
     expect(JSON.parse(readFileSync(join(out, 'set.json'), 'utf8'))).toMatchObject({ data: 'real', seed: 1, bagFrames: [7, 10] });
+    const extra = readFileSync(join(out, 'public-positives.csv'), 'utf8').trim().split('\n');
+    expect(extra[0]).toBe('frame_path,centre');
+    expect(extra.slice(1).every((l) => l.startsWith('../polypgen/positive/'))).toBe(true);
     // Chinese reports for the same bags.
     const zh = join(dir, 'real-set-zh');
     console.log = () => {};
