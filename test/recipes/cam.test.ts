@@ -10,7 +10,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
-import { writeReportSet } from '../../runtime-node/synth.ts';
+import { writePolypSet, writeReportSet } from '../../runtime-node/synth.ts';
+import { cpSync } from 'node:fs';
+import { relative } from 'node:path';
 import { weightsBytes, noGrad, fill, copy_, Generator } from '../../engine/index.ts';
 import { TocoCam, tocoConfig } from '../../models/toco.ts';
 import { runScript } from '../helpers.ts';
@@ -98,6 +100,35 @@ describe('recipes/endoked/03-cam', () => {
     expect(m.developmentAid).toBeNull();
     expect(m.train.milPositives).toBe(frames.filter((x) => x.polyp === '1' && !held.has(x.patient_id)).length - 1);
     expect(m.kvasirTrain.gradCam ?? null).toBeNull();
+  }, 300_000);
+
+  it('public positives join the pool; --no-kvasir-train keeps Kvasir-SEG out of training but gives it boxes', async () => {
+    const kvasir = join(tmp, 'kvasir');
+    await writePolypSet(kvasir, 6, { seed: 9, width: 40, height: 40, force: true });
+    const trainIds = readFileSync(join(kvasir, 'train.txt'), 'utf8').split(/\r?\n/).filter(Boolean);
+    // A copy of the set whose public-positives.csv lists two frames in no bag (here: Kvasir-layout images).
+    const set2 = join(tmp, 'set-public');
+    cpSync(set, set2, { recursive: true });
+    const extra = readdirSync(join(kvasir, 'images')).slice(0, 2).map((n) => [relative(set2, join(kvasir, 'images', n)), 'X']);
+    writeFileSync(join(set2, 'public-positives.csv'), serialiseCsv([['frame_path', 'centre'], ...extra]));
+    const out = join(tmp, 'public');
+    const r = await run(['--set', set2, '--scores-from-truth', '--kvasir', kvasir, '--no-kvasir-train', '--out', out, '--cache', cache, ...TINY, '--steps', '1', '--no-grad-cam']);
+    expect(r.code, r.err).toBe(0);
+    const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(m.train.publicPositives).toBe(2);
+    expect(m.train.kvasirPositives).toBe(0);
+    expect(m.kvasirTrain.images).toBe(trainIds.length); // boxed and measured all the same
+    expect(r.out).toMatch(/0 Kvasir-SEG train positives, 2 public positives/);
+    // Default: Kvasir-SEG train images are training positives; --no-public-positives drops the file.
+    const r2 = await run(['--set', set2, '--scores-from-truth', '--kvasir', kvasir, '--no-public-positives', '--out', join(tmp, 'public2'), '--cache', cache, ...TINY, '--steps', '1', '--no-grad-cam']);
+    expect(r2.code, r2.err).toBe(0);
+    expect(r2.out).toMatch(new RegExp(`${trainIds.length} Kvasir-SEG train positives, 0 public positives`));
+    // A public positive that is also in a bag is refused, naming the file.
+    const inBag = parseCsvTable(readFileSync(join(set2, 'frames.csv'), 'utf8'), 'frames.csv').rows[0].frame_path;
+    writeFileSync(join(set2, 'public-positives.csv'), serialiseCsv([['frame_path', 'centre'], [inBag, 'X']]));
+    const bad = await run(['--set', set2, '--scores-from-truth', '--out', join(tmp, 'public3'), '--cache', cache, ...TINY, '--steps', '1']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/public-positives\.csv: .* is also in a bag/);
   }, 300_000);
 
   it('stops on a non-finite loss before writing any checkpoint', async () => {
