@@ -62,7 +62,7 @@ export const FLAGS = defineFlags('recipes/endoked/06-refine.ts', 'EndoKED refine
   rounds: { type: 'int', default: 3, min: 1, max: 50, help: 'segmenter trainings: round 0 on the stage-4 masks, then rounds-1 re-labellings' },
   threshold: { type: 'number', default: 0.01, min: 0, max: 1, help: 'binarise the min-max-normalised prediction at >= this (released code: 0.01)' },
   samInRounds: { type: 'boolean', default: false, help: 're-prompt the stage-4 decoder with the predicted box instead of using the prediction (released default: off)' },
-  samArgs: { type: 'string', default: '', help: 'extra flags for 04-sam-pseudo-masks.ts with --sam-in-rounds, e.g. "--weights W --backbone B" (space-separated)' },
+  samArgs: { type: 'string', default: '', help: 'extra flags for 04-sam-pseudo-masks.ts with --sam-in-rounds, space-separated, given with "=": --sam-args="--weights W --backbone B"' },
   config: { type: 'string', choices: ['cpu', 'gpu'] as const, default: 'cpu', help: "segmenter preset (05-segmenter.ts --config)" },
   steps: { type: 'int', min: 1, help: 'segmenter steps per round (05-segmenter.ts --steps; default: its --epochs)' },
   epochs: { type: 'int', min: 1, help: 'segmenter epochs per round (05-segmenter.ts --epochs)' },
@@ -308,7 +308,9 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
         let last = 0;
         rows = await relabelPool(pool, p.predict, f.threshold, f.predictBatch, (d) => { bar.tick(d - last); last = d; });
         p.dispose();
-        if (f.samInRounds) { // the predicted boxes, in stage 3's boxes.csv schema, go back to the decoder
+        // The predicted boxes, in stage 3's boxes.csv schema, go back to the decoder (with none accepted
+        // there is nothing to prompt: the round's layout is written empty and the loop stops below).
+        if (f.samInRounds && rows.some((r) => r.relabel.decision.accepted)) {
           const csv = join(dir, 'boxes.csv');
           writeFileSync(csv, serialiseCsv([['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason'],
             ...rows.map((r) => [r.item.imagePath, ...(r.relabel.decision.box ?? ['', '', '', '']), r.relabel.decision.accepted ? 1 : 0, r.relabel.decision.reason])]));

@@ -41,6 +41,7 @@ export const FLAGS = defineFlags('recipes/endoked/run-all.ts', 'EndoKED end to e
   out: { type: 'string', help: 'output folder (default runs/endoked/<data>-<config>)' },
   rounds: { type: 'int', default: 3, min: 1, help: 'segmenter rounds (06-refine.ts --rounds)' },
   threshold: { type: 'number', default: 0.01, min: 0, max: 1, help: 're-labelling threshold after min-max (06-refine.ts --threshold; released: 0.01)' },
+  samInRounds: { type: 'boolean', default: false, help: 'rounds >= 1 re-prompt the stage-4 decoder with the predicted boxes (06-refine.ts --sam-in-rounds; released: off)' },
   segSteps: { type: 'int', min: 1, help: 'segmenter steps for every training (rounds and baselines; default per data/config)' },
   stopAfter: { type: 'string', default: 'all', choices: ['00-set', '01-report-labels', '02-mil', '03-cam', '04-pseudo', 'all'] as const, help: 'run the stages up to this one only' },
   quick: { type: 'boolean', default: false, help: 'tiny sizes everywhere: a smoke test of the wiring (tests use it), not a measurement' },
@@ -68,7 +69,8 @@ function budget(f: Parsed) {
       ? ['--epochs', real ? '30' : '10', '--optimizer', 'adam', '--lr', '1e-3', '--batch-size', '16',
         ...(real ? ['--image-size', '64', '--encoder-norm', 'group', '--dropout', '0', '--head-init', 'pytorch', '--smooth-e', '1000'] : [])]
       : ['--epochs', '200'],
-    camArgs: [...(cpu ? ['--steps', real ? '400' : '200'] : ['--steps', '3000']), ...(real ? ['--no-kvasir-train', '--no-grad-cam'] : [])],
+    // (--box-limit: boxes for 300 evenly spaced Kvasir-SEG train images on the CPU driver, 1-2 s each.)
+    camArgs: [...(cpu ? ['--steps', real ? '250' : '200'] : ['--steps', '3000']), ...(real ? ['--no-kvasir-train', '--no-grad-cam', ...(cpu ? ['--box-limit', '300'] : [])] : [])],
     // The Polyp-PVT trainings run at 64² on the CPU driver (rates 64/64/64: one scale, a deviation
     // for time; 96² costs about 3x more per step on a shared 2-core machine).
     samTrainSteps: cpu ? 400 : 4000, samTrainImages: 400, samSize: 128, backboneSteps: cpu ? 40 : 2000, backboneSize: cpu ? 64 : 128,
@@ -145,8 +147,10 @@ export async function main(argv: string[]): Promise<{ report: string; rounds: Ro
   const seg = ['--config', f.config, '--steps', String(b.segSteps), '--size', String(b.segSize), '--batch-size', String(b.segBatch)];
   const measure = ['--set', set, '--kvasir', kvasir];
   const tr = performance.now();
-  const refineDir = f.threshold === 0.01 ? '06-refine' : `06-refine-t${f.threshold}`; // another threshold keeps the released one's rounds
-  const rounds = (await refine(['--pseudo', pseudo, '--boxes', boxes, ...measure, '--out', dir(refineDir), '--rounds', String(f.rounds), '--threshold', String(f.threshold), ...seg]))!;
+  // Another threshold, or the decoder in the rounds, keeps the released setting's rounds in their own folder.
+  const refineDir = `06-refine${f.threshold === 0.01 ? '' : `-t${f.threshold}`}${f.samInRounds ? '-sam' : ''}`;
+  const sam = f.samInRounds ? ['--sam-in-rounds', `--sam-args=--weights ${join(decoder, 'weights.safetensors')} --backbone ${backbone} --size ${b.samSize}`] : [];
+  const rounds = (await refine(['--pseudo', pseudo, '--boxes', boxes, ...measure, '--out', dir(refineDir), '--rounds', String(f.rounds), '--threshold', String(f.threshold), ...sam, ...seg]))!;
   ran['05/06 rounds'] = `${((performance.now() - tr) / 60000).toFixed(1)} min (rounds reused when unchanged)`;
   await stage('05-real-masks', '05-segmenter.ts', ['--data', kvasir, '--out', dir('05-real-masks'), ...seg], [join(kvasir, 'train.txt'), join(kvasir, 'test.txt')], [folderListingHash(join(kvasir, 'masks'))]);
   const boxData = dir('05-box-masks-data');
@@ -213,7 +217,7 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     { name: 'real masks (upper bound)', x, y: x.map(() => upper?.test.meanDice ?? NaN), dash: true },
     { name: 'CAM boxes as masks', x, y: x.map(() => box?.test.meanDice ?? NaN), dash: true },
   ], { title: `EndoKED: ${testName} Dice per round (same segmenter budget)`, xLabel: 'round', yLabel: 'Dice', yMin: 0, yMax: 1 }));
-  const extra = [f.data === 'real' ? '--data real' : '', f.config === 'gpu' ? '--config gpu' : '', f.quick ? '--quick' : '', f.threshold !== 0.01 ? `--threshold ${f.threshold}` : ''].filter(Boolean);
+  const extra = [f.data === 'real' ? '--data real' : '', f.config === 'gpu' ? '--config gpu' : '', f.quick ? '--quick' : '', f.threshold !== 0.01 ? `--threshold ${f.threshold}` : '', f.samInRounds ? '--sam-in-rounds' : ''].filter(Boolean);
   const cmd = `npm run endoked${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
   const text = [
     `# EndoKED end to end: ${f.data} data, ${f.config} config${f.quick ? ' (quick smoke run: not a measurement)' : ''}`, '',
@@ -230,7 +234,7 @@ function writeReport(f: Parsed, out: string, r: { kvasir: string; rounds: RoundS
     `| CAM boxes filled as masks (baseline) | accepted boxes | see 04-pseudo | ${fmt(box?.test.meanDice)} | ${fmt(box?.test.meanIou)} | ${box && upper ? (box.test.meanDice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
     ...rows, '',
     r.rounds.some((s) => !s.test) ? `The loop stopped at round ${r.rounds.find((s) => !s.test)!.round}: no re-labelled image passed the box rule (${JSON.stringify(r.rounds.find((s) => !s.test)!.rejected)}); at --threshold ${f.threshold} the normalised maps of a weak segmenter cover the frame.\n` : '',
-    `![rounds](rounds.png) ![refine](${f.threshold === 0.01 ? '06-refine' : `06-refine-t${f.threshold}`}/rounds.png)`, '', '![MIL](02-mil/auc.png) ![MIL loss](02-mil/loss.png)', '',
+    `![rounds](rounds.png) ![refine](06-refine${f.threshold === 0.01 ? '' : `-t${f.threshold}`}${f.samInRounds ? '-sam' : ''}/rounds.png)`, '', '![MIL](02-mil/auc.png) ![MIL loss](02-mil/loss.png)', '',
     `Stage times: ${Object.entries(r.ran).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
   ].join('\n');
   writeFileSync(join(out, 'report.md'), text);

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
 import { readMask, writeMaskPng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
-import { serialiseCsv } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import { maskBox } from '../../engine/data/boxes.ts';
 import { main, relabel, relabelPool, uniqueIds, writeRoundData, type PoolItem } from '../../recipes/endoked/06-refine.ts';
+import { runScript } from '../helpers.ts';
 
 const W = 32, H = 24;
 /** A probability map: `bg` everywhere, `fg` inside the given rectangles [x0, y0, x1, y1) (x1/y1 exclusive). */
@@ -118,6 +119,29 @@ describe('06-refine: rounds', () => {
     const t = await readMask(join(d2, 'masks', `${testIds[0]}.png`)), truth = await readMask(join(kv, 'masks', `${testIds[0]}.png`));
     expect(t.data).toEqual(truth.data);
   });
+
+  it('--sam-in-rounds: round k prompts the stage-4 decoder with the boxes of round k-1\'s predictions', async () => {
+    // A tiny decoder (one training step on synthetic frames, untrained backbone) is enough to check the wiring.
+    const sam = join(tmp, 'sam');
+    const stage4 = join(__dirname, '..', '..', 'recipes', 'endoked', '04-sam-pseudo-masks.ts');
+    const t = await runScript(stage4, ['--train', '--backbone', 'random', '--size', '64', '--frame-size', '64', '--train-images', '6', '--val-images', '3', '--batch-size', '4', '--steps', '1', '--out', sam]);
+    expect(t.code, t.err).toBe(0);
+    const out = join(tmp, 'sam-rounds');
+    const s = (await main(['--pseudo', pseudo, '--boxes', boxes, '--kvasir', kv, '--out', out, '--rounds', '2', '--steps', '4', '--size', '64', '--batch-size', '4',
+      '--threshold', '0.9', '--sam-in-rounds', `--sam-args=--weights ${join(sam, 'weights.safetensors')} --backbone random --size 64`]))!;
+    expect(s[1].labels).toBe('stage 4: decoder prompted with round-0 predicted boxes');
+    // The prompts: one row per candidate, in stage 3's schema; the decoder's layout holds exactly the accepted ones.
+    const { rows } = parseCsvTable(readFileSync(join(out, 'round-1', 'boxes.csv'), 'utf8'), 'boxes.csv', ['image_path', 'accepted']);
+    expect(rows).toHaveLength(trainIds.length);
+    const accepted = rows.filter((r) => r.accepted === '1').map((r) => r.image_path);
+    expect(accepted.length).toBe(s[1].accepted);
+    expect(accepted.length).toBeGreaterThan(0);
+    const train = readFileSync(join(out, 'round-1', 'data', 'train.txt'), 'utf8').trim().split('\n');
+    expect(train).toHaveLength(accepted.length);
+    expect(readFileSync(join(out, 'round-1', 'data', 'test.txt'), 'utf8').trim().split('\n').sort()).toEqual([...testIds].sort());
+    expect(existsSync(join(out, 'round-1', 'data', 'metrics.json'))).toBe(true); // stage 4's decoder wrote this layout, not the prediction path
+    expect(s[1].test).not.toBeNull();
+  }, 900_000);
 
   it('refuses a candidate that is a test image', async () => {
     const item: PoolItem = { id: testIds[0], imagePath: join(kv, 'images', `${testIds[0]}.jpg`) };
