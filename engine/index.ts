@@ -2,7 +2,8 @@
 // a runtime (runtime-node/, runtime-browser/) hands it a GPUDevice and the shader text.
 export { Device, deviceDescriptor, isCpuAdapter, describeAdapter, type DeviceOptions, type Debug } from './device.ts';
 export { Tensor, tidy, noGrad, isGradEnabled, setDevice, device, numel, type DType, type Shape, type TypedArray } from './tensor.ts';
-export { backward, requiresGrad, detach, type GradNode } from './autograd.ts';
+export { requiresGrad, detach, type GradNode } from './graph.ts';
+export { backward } from './autograd.ts';
 export * from './ops/index.ts';
 export * as metrics from './metrics/index.ts';
 export * as plot from './plot/index.ts';

@@ -3,7 +3,7 @@
 // readback. Ownership is deterministic: `tidy()` scopes dispose what they created, `keep()`
 // exempts a tensor, and the device counts live buffers so a test can see a leak.
 import type { Device } from './device.ts';
-import type { GradNode } from './autograd.ts';
+import type { GradNode } from './graph.ts';
 
 export type DType = 'f32' | 'i32' | 'u32' | 'f16';
 export const BYTES: Record<DType, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };

@@ -21,7 +21,7 @@
 // size rule); no ASPP segmentation decoder, PAR refinement or CTC projection heads (CTC has weight
 // 0 in EndoKED; the decoder branch is not used to make boxes).
 import { Tensor, noGrad, fmt } from '../engine/tensor.ts';
-import { requiresGrad, detach, backward } from '../engine/autograd.ts';
+import { requiresGrad, detach, backward } from '../engine/index.ts';
 import {
   add, mul, div, sub, abs, sum, max, min, matmul, reshape, transpose, narrow, cat, expand, relu, flip, clamp, sqrt,
   maximum, interpolate, tensor, zeros,

@@ -1,7 +1,7 @@
 // Elementwise ops: unary (unary.wgsl, one WGSL expression each), binary with broadcasting
 // (binary.wgsl), where (where.wgsl) and comparisons. Backward rules are composites of these ops.
 import { Tensor, fmt, type DType, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK, stridesOf } from './kernel.ts';
 
 export type Operand = Tensor | number;

@@ -5,7 +5,7 @@
 // of a reshaped view (one strided copy); expand's backward (sumTo) folds the copies back.
 // Reference: PyTorch docs for torch.cat, stack, split, chunk, Tensor.repeat, repeat_interleave.
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { stridesOf } from './kernel.ts';
 import { stridedWrite, narrow, unsqueeze, reshape, expand } from './movement.ts';
 

@@ -20,7 +20,7 @@
 //   documented x1.x2 / max(|x1| |x2|, eps) when a norm is below eps; its gradient uses the
 //   clamped norms, dx1 = g (u2 - y u1) / max(|x1|, eps), reproduced here.
 import { Tensor, fmt, numel, noGrad } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { add, sub, mul, div, neg, log, abs, clamp, softplus, sqrt } from './math.ts';
 import { sum, mean, normAxes } from './reduce.ts';

@@ -3,7 +3,7 @@
 // Backward: dA = dC @ op(B)^T, dB = op(A)^T @ dC, each reduced over broadcast batch dims by
 // autograd's sumTo.
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { broadcastShapes, broadcastStrides } from './elementwise.ts';
 import { matmulKernel } from './matmul-kernels.ts';
 

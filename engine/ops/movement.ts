@@ -1,7 +1,7 @@
 // Core movement ops. reshape is a view; permute/expand/flip/slice are one strided gather
 // (strided-copy.wgsl); the backward of a gather is a strided write into zeros (strided-write.wgsl).
 import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, stridesOf, MAX_RANK } from './kernel.ts';
 
 /** Contiguous out[i] = src[offset + sum coord*stride] over `shape` (strides may be negative or 0). */

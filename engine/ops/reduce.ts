@@ -1,7 +1,7 @@
 // Reductions over any set of axes (reduce.wgsl): sum, mean, max, min, plus var/std as
 // composites and sumTo (the broadcast-gradient reduction autograd uses).
 import { Tensor, fmt, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, stridesOf } from './kernel.ts';
 import { mul, div, sub, eq, safeSqrt } from './math.ts';
 import { reshape, expand } from './movement.ts';

@@ -12,7 +12,7 @@
 // serialise the whole row on one lane; short rows (length 1-16) waste lanes but cost little in
 // absolute terms. A non-last axis is read through a stride (`inner`) instead of a transpose.
 import { Tensor, fmt, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { normAxes } from './reduce.ts';
 
