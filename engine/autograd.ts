@@ -6,6 +6,7 @@
 // autograd semantics (leaf .grad accumulates across backward calls until zeroed).
 import { Tensor, noGrad, fmt, type Shape } from './tensor.ts';
 import { add, sumTo } from './ops/index.ts';
+import { sameShape } from './shape.ts';
 
 /** Back-propagates from `root` (a scalar, or any shape with a given cotangent). */
 export function backward(root: Tensor, cotangent?: Tensor): void {
@@ -67,8 +68,4 @@ function topoSort(root: Tensor): Tensor[] {
     }
   }
   return order;
-}
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

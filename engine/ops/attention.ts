@@ -16,7 +16,7 @@
 // gradient, take the reference path. Fully masked rows give NaN, as PyTorch's math path.
 import { Tensor, fmt, isGradEnabled } from '../tensor.ts';
 import { record } from '../graph.ts';
-import { broadcastStrides } from './elementwise.ts';
+import { broadcastStrides } from '../shape.ts';
 import { add, mul } from './math.ts';
 import { matmul } from './matmul.ts';
 import { softmax } from './softmax.ts';

@@ -23,8 +23,9 @@
 // masked_fill); bitonic sort (Batcher 1968).
 import { Tensor, fmt, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
-import { Params, grid, launch, WGSL_TYPE, MAX_RANK, stridesOf } from './kernel.ts';
-import { broadcastShapes, whereRaw } from './elementwise.ts';
+import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
+import { whereRaw } from './elementwise.ts';
+import { broadcastShapes, stridesOf } from '../shape.ts';
 import { fill, reshape } from './movement.ts';
 import { pad } from './pad.ts';
 

@@ -84,10 +84,3 @@ export function assertDType(op: string, t: Tensor, allowed: readonly DType[], wh
   if (!allowed.includes(t.dtype)) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
 }
 
-/** Row-major contiguous strides. */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}

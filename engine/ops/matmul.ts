@@ -4,7 +4,7 @@
 // autograd's sumTo.
 import { Tensor, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
-import { broadcastShapes, broadcastStrides } from './elementwise.ts';
+import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { matmulKernel } from './matmul-kernels.ts';
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
