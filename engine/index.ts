@@ -6,7 +6,6 @@ export { requiresGrad, detach, type GradNode } from './graph.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
 export * as metrics from './metrics/index.ts';
-export * as plot from './plot/index.ts';
 export { parseSafetensors, serializeSafetensors, type SafetensorsDType, type SafetensorsData, type SafetensorsTensor, type SafetensorsInput, type ParsedSafetensors, type ParseOptions } from './io/safetensors.ts';
 export { Rng, type RngState } from './data/random.ts';
 export { shuffle, randperm, batches, inverseFrequencyWeights, SequentialSampler, RandomSampler, WeightedRandomSampler, DataOrder, type Sampler, type DataOrderState, type Batch } from './data/sampler.ts';

@@ -21,7 +21,7 @@ import { Rng } from '../../engine/data/random.ts';
 import { MaskingGenerator, blockwiseMasks } from '../../engine/data/mim-mask.ts';
 import { augmentBatch, type AugmentConfig } from '../../engine/data/augment.ts';
 import { trainStateBytes, restoreTrainState, weightsBytes, loadWeights } from '../../engine/train/checkpoint.ts';
-import { lineChart } from '../../engine/plot/index.ts';
+import { lineChart } from '../../runtime-node/plots.ts';
 import { Eva02, Eva02Mim, mimMask, gridSize } from '../../models/eva02.ts';
 import { PatchTeacher } from '../../models/patch-teacher.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';

@@ -21,7 +21,7 @@ import { WeightedRandomSampler, inverseFrequencyWeights } from '../../engine/dat
 import { Rng } from '../../engine/data/random.ts';
 import { augmentBatch, endoExtendTrainAugment } from '../../engine/data/augment.ts';
 import { classificationReport } from '../../engine/metrics/index.ts';
-import { lineChart } from '../../engine/plot/index.ts';
+import { lineChart } from '../../runtime-node/plots.ts';
 import { trainStateBytes, restoreTrainState, weightsBytes } from '../../engine/train/checkpoint.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';

@@ -12,7 +12,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { classificationReport, rocCurve } from '../../engine/metrics/index.ts';
-import { rocChart, confusionMatrixChart } from '../../engine/plot/index.ts';
+import { rocChart, confusionMatrixChart } from '../../runtime-node/plots.ts';
 import { loadWeights } from '../../engine/train/checkpoint.ts';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { serialiseCsv } from '../../engine/data/layouts.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { manualSeed, weightsBytes } from '../../engine/index.ts';
-import { polypSample } from '../../engine/data/synthetic/index.ts';
+import { polypSample } from '../../runtime-node/synthetic/index.ts';
 import { TocoCam, tocoConfig } from '../../models/toco.ts';
 import { PolypPVT, POLYP_PVT } from '../../models/polyp-pvt.ts';
 import { SamPromptDecoder } from '../../models/sam-decoder.ts';

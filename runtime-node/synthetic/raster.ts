@@ -4,12 +4,9 @@
 // needs. Plain TypeScript over typed arrays; a 256x256 frame costs a few milliseconds.
 // Value noise with smoothstep interpolation and fractal sums of octaves: K. Perlin, "An image
 // synthesizer", SIGGRAPH 1985 (the lattice-noise family; value rather than gradient noise).
-import type { Rng } from './rng.ts';
+import type { Rng, RgbImage, MaskImage } from '../../engine/data/index.ts';
 
-/** 8-bit RGB, interleaved HWC (the layout image decoders return). */
-export interface RgbImage { width: number; height: number; data: Uint8Array }
-/** One byte per pixel, 0 (background) or 1 (foreground). */
-export interface MaskImage { width: number; height: number; data: Uint8Array }
+export type { RgbImage, MaskImage };
 export type Rgb = readonly [number, number, number];
 
 export class Canvas {

@@ -1,4 +1,4 @@
-// Plots drawn into an RGBA raster (pure); a runtime encodes and writes them.
+// Plots drawn into an RGBA raster (pure); ../plots.ts encodes and writes them.
 export { Canvas, textWidth, FONT, GLYPH_W, GLYPH_H, ADVANCE, LINE_H, type RGB, type TextOptions } from './raster.ts';
 export {
   lineChart, rocChart, confusionMatrixChart, niceTicks, formatTick, TAB10,
