@@ -1,7 +1,7 @@
 // The engine's public API. Pure TypeScript: it never touches fs, fetch, navigator or process;
 // a runtime (runtime-node/, runtime-browser/) hands it a GPUDevice and the shader text.
 export { Device, deviceDescriptor, isCpuAdapter, describeAdapter, type DeviceOptions, type Debug } from './device.ts';
-export { Tensor, tidy, noGrad, isGradEnabled, setDevice, device, numel, type DType, type Shape, type TypedArray } from './tensor.ts';
+export { Tensor, tidy, noGrad, isGradEnabled, setDevice, device, numel, fmt, type DType, type Shape, type TypedArray } from './tensor.ts';
 export { requiresGrad, detach, type GradNode } from './graph.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
@@ -14,5 +14,5 @@ export { Loader, imagesToChw, masksToChw, type LoaderOptions } from './data/load
 export { augmentBatch, sampleParams, endoExtendTrainAugment, type AugmentConfig, type SampleParams } from './data/augment.ts';
 export * from './nn/index.ts';
 export * from './optim/index.ts';
-export { weightsBytes, loadWeights, trainStateBytes, restoreTrainState, type TrainState } from './train/checkpoint.ts';
+export { weightsBytes, loadWeights, trainStateBytes, restoreTrainState, nonFiniteTensors, type TrainState } from './train/checkpoint.ts';
 export * as data from './data/index.ts';

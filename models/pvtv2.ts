@@ -14,14 +14,10 @@
 // head is built (Polyp-PVT never uses it), so parameter counts exclude it.
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
-import { Tensor } from '../engine/tensor.ts';
-import { gelu, add, reshape, permute, transpose, split } from '../engine/ops/index.ts';
-import { dropPath } from '../engine/ops/drop-path.ts';
-import { scaledDotProductAttention } from '../engine/ops/attention.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Linear, LayerNorm, ModuleList } from '../engine/nn/layers.ts';
-import * as init from '../engine/nn/init.ts';
-import { Conv2d } from './layers-vision.ts';
+import {
+  Tensor, gelu, add, reshape, permute, transpose, split, dropPath, scaledDotProductAttention,
+} from '../engine/index.ts';
+import { Module, Linear, LayerNorm, ModuleList, init, Conv2d } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
   inChans: number;

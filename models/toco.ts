@@ -20,15 +20,11 @@
 // bicubic) and compute RoPE on the new grid with the training grid as reference (timm's dynamic
 // size rule); no ASPP segmentation decoder, PAR refinement or CTC projection heads (CTC has weight
 // 0 in EndoKED; the decoder branch is not used to make boxes).
-import { Tensor, noGrad, fmt } from '../engine/tensor.ts';
-import { requiresGrad, detach, backward } from '../engine/index.ts';
 import {
-  add, mul, div, sub, abs, sum, max, min, matmul, reshape, transpose, narrow, cat, expand, relu, flip, clamp, sqrt,
-  maximum, interpolate, tensor, zeros,
-} from '../engine/ops/index.ts';
-import { conv2d } from '../engine/ops/conv.ts';
-import { buildRope2d } from '../engine/ops/rope.ts';
-import { defaultGenerator, type Generator } from '../engine/ops/creation.ts';
+  Tensor, noGrad, fmt, requiresGrad, detach, backward, add, mul, div, sub, abs, sum, max, min, matmul, reshape,
+  transpose, narrow, cat, expand, relu, flip, clamp, sqrt, maximum, interpolate, tensor, zeros, conv2d, buildRope2d,
+  defaultGenerator, type Generator,
+} from '../engine/index.ts';
 import { Module, parameter, LayerNorm, ModuleList, init, copy_ } from '../engine/nn/index.ts';
 import { EvaBlock, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
 

@@ -25,12 +25,11 @@ import { manualSeed, weightsBytes, parseSafetensors, tensor, tidy, noGrad, add, 
 import { CE24_CLASSES, renderCapsule, polypSample } from '../runtime-node/synthetic/index.ts';
 import type { RgbImage } from '../engine/data/index.ts';
 import { Eva02, eva02Config, type Eva02Config } from '../models/eva02.ts';
-import { PolypPVT, POLYP_PVT } from '../models/polyp-pvt.ts';
+import { PolypPVT, POLYP_PVT, FEATURE_CHANNELS } from '../models/polyp-pvt.ts';
 import { jpegBytes } from '../runtime-node/image.ts';
 import { preprocess, rgbToRgba } from './page/preprocess.ts';
 import { TocoCam, tocoConfig } from '../models/toco.ts';
 import { SamPromptDecoder } from '../models/sam-decoder.ts';
-import { FEATURE_CHANNELS } from '../recipes/endoked/sam-kit.ts';
 import { samBundleBytes, samConfigForSize } from './page/endoked.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -18,12 +18,13 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { assignPatientFolds, rng, serialiseCsv, serialiseEe24Csv, type Ee24Row, type RgbImage } from '../engine/data/index.ts';
+import {
+  assignPatientFolds, rng, serialiseCsv, serialiseEe24Csv, type Ee24Row, type RgbImage, shuffle,
+} from '../engine/data/index.ts';
 import {
   CAPSULE_SOURCES, CE24_CLASSES, PATHOLOGY_TYPES, capsuleSet, overlayMask, pathologySet, polypSample, renderCapsule, renderColonoscopy,
   renderPathologyFrame, reportSet, tileGrid,
 } from './synthetic/index.ts';
-import { shuffle } from '../engine/data/sampler.ts';
 import { jpegBytes, writeMaskPng } from './image.ts';
 
 export interface SynthOptions { seed?: number; width?: number; height?: number }

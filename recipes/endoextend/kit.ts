@@ -5,15 +5,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensor, tidy, noGrad, softmax, type Tensor } from '../../engine/index.ts';
-import { Loader, imagesToChw } from '../../engine/data/loader.ts';
-import { DataOrder, type Sampler } from '../../engine/data/sampler.ts';
-import type { Batch } from '../../engine/data/sampler.ts';
+import { tensor, tidy, noGrad, softmax, type Tensor, parseSafetensors, nonFiniteTensors } from '../../engine/index.ts';
+import { Loader, imagesToChw, DataOrder, type Sampler, type Batch } from '../../engine/data/index.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import type { ImageRecord } from '../../runtime-node/datasets.ts';
 import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../models/eva02.ts';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
-import { nonFiniteTensors } from '../../engine/train/checkpoint.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

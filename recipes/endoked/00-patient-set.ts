@@ -41,9 +41,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rng, serialiseCsv } from '../../engine/data/index.ts';
+import { rng, serialiseCsv, shuffle } from '../../engine/data/index.ts';
 import { reportForLabel } from '../../runtime-node/synthetic/index.ts';
-import { shuffle } from '../../engine/data/sampler.ts';
 import { naturalCompare, readPolypGenFrames, readReportSet, type ImageRecord, type PatientBag } from '../../runtime-node/datasets.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';

@@ -38,12 +38,11 @@ import {
   tidy, noGrad, backward, tensor, add, mul, softmax, narrow, reshape, manualSeed, defaultGenerator, SGD, Adam, Module,
   trainStateBytes, restoreTrainState, weightsBytes, metrics, shuffle, type Tensor,
 } from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, rng } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv, rng, prepareFrame } from '../../engine/data/index.ts';
 import { endoKedMil, abmilLoss, dsmilLoss, studentLoss, pseudoLabels, MIL, type MilEncoder, type ScoreRange } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readReportSet, type PatientBag } from '../../runtime-node/datasets.ts';
 import { decodeImage, resizeImage } from '../../runtime-node/image.ts';
-import { prepareFrame } from '../../engine/data/fov.ts';
 import { main as buildPatientSet } from './00-patient-set.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';

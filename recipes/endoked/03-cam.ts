@@ -34,8 +34,10 @@ import {
   tidy, noGrad, backward, tensor, add, mul, narrow, interpolate, manualSeed, defaultGenerator, AdamW, polyWarmupFactor,
   multilabelSoftMarginLoss, RandomSampler, DataOrder, Loader, trainStateBytes, restoreTrainState, weightsBytes, loadWeights,
 } from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
-import { prepareFrame } from '../../engine/data/fov.ts';
+import {
+  parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision,
+  type MaskImage, type RgbImage, prepareFrame,
+} from '../../engine/data/index.ts';
 import { TocoCam, tocoConfig, ptcLoss, ptcLabels, multiScaleCam, gradCam } from '../../models/toco.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';

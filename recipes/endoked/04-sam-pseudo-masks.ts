@@ -47,7 +47,7 @@ import {
 import { parseCsvTable, serialiseCsv, type MaskImage } from '../../engine/data/index.ts';
 import { polypSample } from '../../runtime-node/synthetic/index.ts';
 import { samPromptDecoder, postprocessMasks, SAM_DECODER, type SamDecoderConfig, type SamPromptDecoder } from '../../models/sam-decoder.ts';
-import type { PolypPVT } from '../../models/polyp-pvt.ts';
+import { FEATURE_CHANNELS, type PolypPVT } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
 import { decodeImageResized, imageSize, readMask, resizeImage, resizeMask, writeMaskPng } from '../../runtime-node/image.ts';
@@ -57,7 +57,7 @@ import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
 import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 import {
-  FEATURE_CHANNELS, loadBackbone, backboneFeatures, backboneFeatureTensor, featureCacheBytes, readFeatureCache, samMaskLoss, maskIou,
+  loadBackbone, backboneFeatures, backboneFeatureTensor, featureCacheBytes, readFeatureCache, samMaskLoss, maskIou,
   components, jitterBox, boxMask, dice, type Box,
 } from './sam-kit.ts';
 
