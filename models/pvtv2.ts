@@ -253,17 +253,6 @@ export function pvtV2KeyFromCheckpoint(key: string): string | null {
     .replace(/\.mlp\.dwconv\.(weight|bias)$/, '.mlp.dwconv.dwconv.$1');
 }
 
-/** A checkpoint's tensors under the reference's keys (see pvtV2KeyFromCheckpoint), head dropped. */
-export function pvtV2StateDict(checkpoint: Map<string, Tensor> | Record<string, Tensor>): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  const entries = checkpoint instanceof Map ? [...checkpoint] : Object.entries(checkpoint);
-  for (const [k, t] of entries) {
-    const key = pvtV2KeyFromCheckpoint(k);
-    if (key !== null) out.set(key, t);
-  }
-  return out;
-}
-
 export function pvtV2(variant: keyof typeof PVT_V2 | PvtV2Config, overrides: Partial<PvtV2Config> = {}): PyramidVisionTransformerV2 {
   const base = typeof variant === 'string' ? PVT_V2[variant] : variant;
   return new PyramidVisionTransformerV2({ ...base, ...overrides });

@@ -122,12 +122,6 @@ export function ensureDir(dir: string): string {
   return dir;
 }
 
-/** Reads a JSON file another stage wrote, with an error that says which stage makes it. */
-export function readStageOutput<T>(path: string, stage: string): T {
-  if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass its path)`);
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
-}
-
 export { join };
 
 export type History = { epoch: number; loss: number; balancedAccuracy: number; macroAuc: number; macroF1: number; lr: number }[];

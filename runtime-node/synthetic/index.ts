@@ -5,7 +5,7 @@
 // (EndoKED's optical biopsy). runtime-node/synth.ts writes them to disk in the
 // layouts the dataset readers read. Random streams (rng, hashSeed) come from engine/data.
 export {
-  Canvas, noiseField, blur121, blurCanvas, randomBlob, blobRho, blobBounds, forEachInBlob, strokePath, paint, randomWalk,
+  Canvas, noiseField, blur121, blurCanvas, randomBlob, blobBounds, forEachInBlob, strokePath, paint, randomWalk,
   overlayMask, tileGrid, type RgbImage, type MaskImage, type Rgb, type BlobShape,
 } from './raster.ts';
 export {

@@ -101,12 +101,10 @@ export function randomBlob(rng: Rng, cx: number, cy: number, r: number, irregula
   return { cx, cy, r, aspect, angle: rng.uniform(0, Math.PI), amps, phases };
 }
 
-/** Normalised radius: < 1 inside the blob, 1 on its boundary. */
-export function blobRho(b: BlobShape, x: number, y: number): number {
-  return blobRhoFn(b)(x, y);
-}
-
-/** blobRho for one blob, with its trigonometry hoisted (cos k theta by the Chebyshev recurrence). */
+/**
+ * The blob's normalised radius at (x, y): < 1 inside, 1 on its boundary; its trigonometry
+ * hoisted (cos k theta by the Chebyshev recurrence).
+ */
 function blobRhoFn(b: BlobShape): (x: number, y: number) => number {
   const ca = Math.cos(b.angle), sa = Math.sin(b.angle), s = Math.sqrt(b.aspect), K = b.amps.length;
   const ac = b.amps.map((a, k) => a * Math.cos(b.phases[k])), as = b.amps.map((a, k) => a * Math.sin(b.phases[k]));
