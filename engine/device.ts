@@ -287,7 +287,9 @@ export class Device {
     this.retire(n, w.released);
     void this.gpu.queue.onSubmittedWorkDone().then(() => this.markCompleted(n));
     if (this.debug >= 1) {
-      this.log(`[flush] submit ${n}: ${w.dispatches} dispatches`);
+      const counts = new Map<string, number>();
+      for (const op of w.ops) counts.set(op, (counts.get(op) ?? 0) + 1);
+      this.log(`[flush] submit ${n}: ${w.dispatches} dispatches (${[...counts].map(([op, k]) => `${op} x${k}`).join(', ')})`);
       const timings = this.pendingTimings;
       this.pendingTimings = [];
       for (const t of timings) void this.collectTiming(t);
@@ -301,6 +303,7 @@ export class Device {
     const s = this.timings.get(t.op) ?? { n: 0, ns: 0 };
     s.n++; s.ns += Number(e - b);
     this.timings.set(t.op, s);
+    if (this.debug >= 1) this.log(`[gpu] ${t.op} ${(Number(e - b) / 1e3).toFixed(1)} us`);
   }
 
   /** Per-op GPU time (DEBUG>=1 with timestamp queries), most expensive first. */

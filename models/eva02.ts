@@ -100,8 +100,8 @@ function validate(cfg: Eva02Config): void {
 
 // ---- layers -------------------------------------------------------------------------------------
 
-/** Conv2d weights for the patch projection (PyTorch's default Conv2d init: U(+-1/sqrt(fan_in))). */
-class PatchProj extends Module {
+/** Conv2d weights for the patch projection (PyTorch's default Conv2d init: U(+-1/sqrt(fan_in))); ToCo's too. */
+export class PatchProj extends Module {
   weight: Tensor;
   bias: Tensor;
   constructor(inChans: number, dim: number, readonly patch: number, generator: Generator) {

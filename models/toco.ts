@@ -26,7 +26,7 @@ import {
   defaultGenerator, type Generator,
 } from '../engine/index.ts';
 import { Module, parameter, LayerNorm, ModuleList, init, copy_ } from '../engine/nn/index.ts';
-import { EvaBlock, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
+import { EvaBlock, PatchProj, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
 
 // ---- config -------------------------------------------------------------------------------------
 
@@ -54,17 +54,6 @@ export function tocoConfig(preset: TocoPreset, backbone: Partial<Eva02Config> = 
 }
 
 // ---- backbone -------------------------------------------------------------------------------------
-
-class PatchProj extends Module {
-  weight: Tensor;
-  bias: Tensor;
-  constructor(inChans: number, dim: number, readonly patch: number, generator: Generator) {
-    super();
-    const bound = 1 / Math.sqrt(inChans * patch * patch);
-    this.weight = parameter(init.uniform([dim, inChans, patch, patch], -bound, bound, { generator }));
-    this.bias = parameter(init.uniform([dim], -bound, bound, { generator }));
-  }
-}
 
 class PatchEmbed extends Module {
   proj: PatchProj;
