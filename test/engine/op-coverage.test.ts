@@ -3,9 +3,10 @@
 // one fails here unless WAIVED says why. A waiver for an op that has a case fails too, so the
 // list stays true.
 import { describe, it, expect } from 'vitest';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ops from '../../engine/ops/index.ts';
+import { filesUnder } from '../helpers.ts';
 
 const WAIVED: Record<string, string> = {
   broadcastShapes: 'a shape helper, not an op (engine/shape.ts); every broadcasting golden goes through it',
@@ -14,17 +15,10 @@ const WAIVED: Record<string, string> = {
   chooseConvKernel: 'picks a kernel for a conv geometry; conv.test.ts checks every kernel against the goldens',
 };
 
-function testFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? testFiles(p) : p.endsWith('.test.ts') ? [p] : [];
-  });
-}
-
 describe('op coverage', () => {
   it('every public op has a golden or finite-difference case, or a waiver with its reason', () => {
     const root = join(__dirname, '..');
-    const withCases = testFiles(root)
+    const withCases = filesUnder(root, '.test.ts')
       .map((f) => readFileSync(f, 'utf8'))
       .filter((src) => /\b(checkGolden|checkFiniteDifferences)\(/.test(src))
       .map((src) => src.replace(/^import[\s\S]*?from\s+'[^']+';/gm, '')); // an import alone is no case
