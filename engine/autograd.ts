@@ -1,39 +1,12 @@
-// Reverse-mode autograd. Each op that sees an input requiring grad records a GradNode on its
-// output: the inputs and a backward closure mapping dy to one gradient per input. `backward()`
+// Reverse-mode autograd: the backward walk. Ops record a GradNode on their outputs (graph.ts,
+// which the ops import; this walk imports the ops, so it sits above them). `backward()`
 // walks the graph in reverse topological order; gradients of a tensor used twice accumulate, and
 // a gradient whose shape differs from its input's (broadcasting) is summed back here, in one
 // place, so no op has to. References: micrograd (topological sort, += accumulation), PyTorch
 // autograd semantics (leaf .grad accumulates across backward calls until zeroed).
-import { Tensor, isGradEnabled, noGrad, fmt, type Shape } from './tensor.ts';
+import { Tensor, noGrad, fmt, type Shape } from './tensor.ts';
 import { add, sumTo } from './ops/index.ts';
-
-export interface GradNode {
-  op: string;
-  inputs: Tensor[];
-  /** One gradient per input (null where the input needs none), shapes broadcast-compatible. */
-  backward: (dy: Tensor) => (Tensor | null)[];
-}
-
-/** Attaches the graph node to `out` when grad mode is on and an input requires grad. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
-  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
-    out.requiresGrad = true;
-    out.gradFn = { op, inputs, backward };
-  }
-  return out;
-}
-
-/** A leaf that accumulates `.grad`. */
-export function requiresGrad(t: Tensor, on = true): Tensor {
-  if (on && t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`requiresGrad: only float tensors can require grad, got ${t.dtype}`);
-  t.requiresGrad = on;
-  return t;
-}
-
-/** A tensor sharing `t`'s storage with no graph behind it. */
-export function detach(t: Tensor): Tensor {
-  return t.view(t.shape, 'detach');
-}
+import { sameShape } from './shape.ts';
 
 /** Back-propagates from `root` (a scalar, or any shape with a given cotangent). */
 export function backward(root: Tensor, cotangent?: Tensor): void {
@@ -95,8 +68,4 @@ function topoSort(root: Tensor): Tensor[] {
     }
   }
   return order;
-}
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -10,6 +10,7 @@
 //   are collected per window with error scopes and rethrown as JS errors naming the op.
 // References: tfjs-backend-webgpu (buffer manager, release after submit), jax-js (pipeline cache).
 import { fillTemplate } from './shader.ts';
+import { checkUniforms, type UniformWord } from './uniforms.ts';
 
 export type Debug = 0 | 1 | 2 | 3;
 
@@ -34,6 +35,8 @@ export interface Dispatch {
   buffers: GPUBufferBinding[];
   /** Packed uniform words bound at binding 0 (the shader's `u`). */
   uniforms: ArrayBuffer;
+  /** Each packed word's kind: checked against the shader's struct U when the pipeline is made. */
+  words?: readonly UniformWord[];
   workgroups: [number, number?, number?];
 }
 
@@ -182,22 +185,29 @@ export class Device {
     return params ? fillTemplate(text, params, shader) : text;
   }
 
-  pipeline(op: string, shader: string, params?: Record<string, string | number>): GPUComputePipeline {
-    const code = this.source(shader, params);
-    let p = this.pipelines.get(code);
+  /**
+   * The pipeline of a kernel, cached by its name and template parameters (a short key: filling
+   * the template and hashing the whole WGSL on every dispatch cost more than the dispatch). A new
+   * pipeline's uniform layout is checked against the words the op packs.
+   */
+  pipeline(op: string, shader: string, params?: Record<string, string | number>, words?: readonly UniformWord[]): GPUComputePipeline {
+    const key = params ? `${shader}\u0000${Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('\u0000')}` : shader;
+    let p = this.pipelines.get(key);
     if (!p) {
+      const code = this.source(shader, params);
+      if (words) checkUniforms(op, shader, code, words);
       if (this.debug >= 2) this.log(`[wgsl] ${op} (${shader}.wgsl)\n${code}`);
       this.openWindow();
       const module = this.gpu.createShaderModule({ label: `${op}:${shader}`, code });
       p = this.gpu.createComputePipeline({ label: `${op}:${shader}`, layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(code, p);
+      this.pipelines.set(key, p);
     }
     return p;
   }
 
   dispatch(d: Dispatch): void {
     if (this.lost) throw new Error(this.lost);
-    const pipe = this.pipeline(d.op, d.shader, d.params);
+    const pipe = this.pipeline(d.op, d.shader, d.params, d.words);
     const w = this.openWindow();
     if (w.arenaUsed + d.uniforms.byteLength > ARENA_BYTES) {
       this.flush();
@@ -287,7 +297,9 @@ export class Device {
     this.retire(n, w.released);
     void this.gpu.queue.onSubmittedWorkDone().then(() => this.markCompleted(n));
     if (this.debug >= 1) {
-      this.log(`[flush] submit ${n}: ${w.dispatches} dispatches`);
+      const counts = new Map<string, number>();
+      for (const op of w.ops) counts.set(op, (counts.get(op) ?? 0) + 1);
+      this.log(`[flush] submit ${n}: ${w.dispatches} dispatches (${[...counts].map(([op, k]) => `${op} x${k}`).join(', ')})`);
       const timings = this.pendingTimings;
       this.pendingTimings = [];
       for (const t of timings) void this.collectTiming(t);
@@ -301,6 +313,7 @@ export class Device {
     const s = this.timings.get(t.op) ?? { n: 0, ns: 0 };
     s.n++; s.ns += Number(e - b);
     this.timings.set(t.op, s);
+    if (this.debug >= 1) this.log(`[gpu] ${t.op} ${(Number(e - b) / 1e3).toFixed(1)} us`);
   }
 
   /** Per-op GPU time (DEBUG>=1 with timestamp queries), most expensive first. */

@@ -3,7 +3,8 @@
 // readback. Ownership is deterministic: `tidy()` scopes dispose what they created, `keep()`
 // exempts a tensor, and the device counts live buffers so a test can see a leak.
 import type { Device } from './device.ts';
-import type { GradNode } from './autograd.ts';
+import type { GradNode } from './graph.ts';
+import { toHalf, fromHalf } from './f16.ts';
 
 export type DType = 'f32' | 'i32' | 'u32' | 'f16';
 export const BYTES: Record<DType, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
@@ -209,45 +210,4 @@ function validateShape(shape: Shape, op: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)} (dimensions must be non-negative integers)`);
   }
-}
-
-// IEEE half conversion for f16 storage (Float16Array is not in every runtime yet).
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function toHalf(data: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    f32[0] = data[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = ((x >>> 23) & 0xff) - 127 + 15;
-    let mant = x & 0x7fffff;
-    if (((x >>> 23) & 0xff) === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
-    if (exp >= 31) { out[i] = sign | 0x7c00; continue; }
-    if (exp <= 0) {
-      if (exp < -10) { out[i] = sign; continue; }
-      mant |= 0x800000;
-      const shift = 14 - exp;
-      let h = mant >>> shift;
-      if ((mant >>> (shift - 1)) & 1 && ((mant & ((1 << (shift - 1)) - 1)) || (h & 1))) h++;
-      out[i] = sign | h;
-      continue;
-    }
-    let h = sign | (exp << 10) | (mant >>> 13);
-    if ((mant & 0x1000) && ((mant & 0x2fff) || (h & 1))) h++; // round to nearest even
-    out[i] = h;
-  }
-  return out;
-}
-
-function fromHalf(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    const s = h[i] & 0x8000 ? -1 : 1;
-    const e = (h[i] >> 10) & 0x1f;
-    const m = h[i] & 0x3ff;
-    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return out;
 }

@@ -19,16 +19,11 @@
 // no attention dropout (attnDropRate must be 0), patch dropout, post-norm blocks, layer scale
 // (init_values), inner attention norm (scale_attn_inner) or pos-embed resampling; the input size
 // must equal imgSize.
-import { Tensor, fmt, noGrad } from '../engine/tensor.ts';
 import {
-  add, sub, mul, div, neg, mean, matmul, reshape, permute, transpose, expand, narrow, cat, chunk, silu,
-  indexSelect, cosineSimilarity, tensor, zeros,
-} from '../engine/ops/index.ts';
-import { conv2d } from '../engine/ops/conv.ts';
-import { scaledDotProductAttention } from '../engine/ops/attention.ts';
-import { buildRope2d, applyRope } from '../engine/ops/rope.ts';
-import { dropPath } from '../engine/ops/drop-path.ts';
-import { defaultGenerator, type Generator } from '../engine/ops/creation.ts';
+  Tensor, fmt, noGrad, add, sub, mul, div, neg, mean, matmul, reshape, permute, transpose, expand, narrow, cat, chunk,
+  silu, indexSelect, cosineSimilarity, tensor, zeros, conv2d, scaledDotProductAttention, buildRope2d, applyRope,
+  dropPath, defaultGenerator, type Generator,
+} from '../engine/index.ts';
 import { Module, parameter, copy_, Linear, LayerNorm, Dropout, Identity, ModuleList, init } from '../engine/nn/index.ts';
 
 // ---- config -------------------------------------------------------------------------------------
@@ -105,8 +100,8 @@ function validate(cfg: Eva02Config): void {
 
 // ---- layers -------------------------------------------------------------------------------------
 
-/** Conv2d weights for the patch projection (PyTorch's default Conv2d init: U(+-1/sqrt(fan_in))). */
-class PatchProj extends Module {
+/** Conv2d weights for the patch projection (PyTorch's default Conv2d init: U(+-1/sqrt(fan_in))); ToCo's too. */
+export class PatchProj extends Module {
   weight: Tensor;
   bias: Tensor;
   constructor(inChans: number, dim: number, readonly patch: number, generator: Generator) {

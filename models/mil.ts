@@ -28,16 +28,15 @@
 //   of [conv3x3 (stride 2 first) + BatchNorm2d (or GroupNorm) + ReLU], then global average pooling, kaiming-normal
 //   (fan_out, relu) conv init as torchvision's ResNet. Head widths follow the config
 //   (reference: L = 1024, D = 512, student 4096).
-import { Tensor, fmt } from '../engine/tensor.ts';
 import {
-  add, sub, mul, div, log, neg, clamp, tanh, sigmoid, softmax, mean, max, narrow, reshape, transpose,
+  Tensor, fmt, add, sub, mul, div, log, neg, clamp, tanh, sigmoid, softmax, mean, max, narrow, reshape, transpose,
   matmul, argmax, indexSelect, crossEntropy, tensor,
-} from '../engine/ops/index.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Linear, Dropout, Sequential, type Layer } from '../engine/nn/layers.ts';
-import { ReLU } from '../engine/nn/mlp.ts';
-import { Conv2d, Conv1d, BatchNorm1d, BatchNorm2d, GroupNorm } from '../engine/nn/vision.ts';
-import { normal_, zeros_, kaimingNormal_ } from '../engine/nn/init.ts';
+} from '../engine/index.ts';
+import {
+  Module, Linear, Dropout, Sequential, type Layer, ReLU, Conv2d, Conv1d, BatchNorm1d, BatchNorm2d, GroupNorm, init,
+} from '../engine/nn/index.ts';
+
+const { normal_, zeros_, kaimingNormal_ } = init;
 
 export interface MilConfig {
   inChans: number;

@@ -9,9 +9,8 @@
 // (`FrameEncoder`); the recipe uses models/mil.ts's MilEncoder, the MIL stage's shared encoder.
 // State-dict keys: `encoder.*` (the MIL stage's encoder.safetensors uses the same prefix, so it
 // loads directly) and `head.classifier.{0,1,3}.*` (the reference's names inside the head).
-import { Tensor, fmt } from '../engine/tensor.ts';
+import { Tensor, fmt, loadWeights, weightsBytes } from '../engine/index.ts';
 import { Module, Linear, Sequential, ReLU, BatchNorm1d, init } from '../engine/nn/index.ts';
-import { loadWeights, weightsBytes } from '../engine/train/checkpoint.ts';
 
 /** Any frame encoder: images [B, 3, H, W] -> features [B, D]. */
 export interface FrameEncoder extends Module {

@@ -5,10 +5,8 @@
 // is a meaningful masked-modelling task for small runs. Any engine model that maps images to
 // [B, L, T] patch features can take its place (the MIM recipe accepts a safetensors teacher).
 //   patch conv k = s = patch (3 -> 2T) -> GELU -> 1x1 conv (2T -> T) -> [B, L, T]
-import { Tensor, noGrad, gelu, reshape, permute } from '../engine/index.ts';
-import { conv2d } from '../engine/ops/conv.ts';
+import { Tensor, noGrad, gelu, reshape, permute, conv2d, Generator } from '../engine/index.ts';
 import { Module, init, parameter } from '../engine/nn/index.ts';
-import { Generator } from '../engine/ops/creation.ts';
 
 export class PatchTeacher extends Module {
   declare proj: Tensor;

@@ -21,13 +21,11 @@
 // the reference's structure, giving 2 x 2 = 4 nodes; the SAM state width is channel / 2 = 8 (the
 // reference's 32 -> 16 ratio). The reference loads ImageNet PVTv2 weights in its constructor;
 // here weights are loaded separately (loadStateDict), as everywhere in this project.
-import { Tensor, fmt } from '../engine/tensor.ts';
-import { add, sub, mul, relu, sigmoid, softmax, mean, max, cat, matmul, reshape, slice, narrow, transpose } from '../engine/ops/index.ts';
-import { interpolate } from '../engine/ops/interpolate.ts';
-import { adaptiveAvgPool2d, adaptiveMaxPool2d } from '../engine/ops/pool.ts';
-import { structureLoss } from '../engine/ops/seg-losses.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Conv2d, Conv1d, BatchNorm2d } from './layers-vision.ts';
+import {
+  Tensor, fmt, add, sub, mul, relu, sigmoid, softmax, mean, max, cat, matmul, reshape, slice, narrow, transpose,
+  interpolate, adaptiveAvgPool2d, adaptiveMaxPool2d, structureLoss, noGrad, tidy,
+} from '../engine/index.ts';
+import { Module, Conv2d, Conv1d, BatchNorm2d } from '../engine/nn/index.ts';
 import { PVT_V2, PyramidVisionTransformerV2, type PvtV2Config } from './pvtv2.ts';
 
 export interface PolypPvtConfig {
@@ -228,4 +226,17 @@ export function polypPvt(variant: keyof typeof POLYP_PVT | PolypPvtConfig, overr
 /** Polyp-PVT's deep-supervision loss: structure_loss(P1, mask) + structure_loss(P2, mask). */
 export function polypPvtLoss([p1, p2]: [Tensor, Tensor], mask: Tensor, opts?: Parameters<typeof structureLoss>[2]): Tensor {
   return add(structureLoss(p1, mask, opts), structureLoss(p2, mask, opts));
+}
+
+/** Channels of the frozen PVTv2-µ features the SAM-style decoder reads: x2 + x3 + x4. */
+export const FEATURE_CHANNELS = 32 + 64 + 128;
+
+/** Images [B, 3, S, S] in [0, 1] -> frozen features [B, 224, S/8, S/8] (EndoKED stage 4 and the browser page). */
+export function backboneFeaturesOf(model: PolypPVT, x: Tensor): Tensor {
+  return noGrad(() => tidy(() => {
+    const [, x2, x3, x4] = model.forwardFeatures(x);
+    const size: [number, number] = [x2.shape[2], x2.shape[3]];
+    const up = (t: Tensor) => interpolate(t, { size, mode: 'bilinear', alignCorners: false });
+    return cat([x2, up(x3), up(x4)], 1); // [B, 224, S/8, S/8]
+  }));
 }

@@ -14,14 +14,10 @@
 // head is built (Polyp-PVT never uses it), so parameter counts exclude it.
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
-import { Tensor } from '../engine/tensor.ts';
-import { gelu, add, reshape, permute, transpose, split } from '../engine/ops/index.ts';
-import { dropPath } from '../engine/ops/drop-path.ts';
-import { scaledDotProductAttention } from '../engine/ops/attention.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Linear, LayerNorm, ModuleList } from '../engine/nn/layers.ts';
-import * as init from '../engine/nn/init.ts';
-import { Conv2d } from './layers-vision.ts';
+import {
+  Tensor, gelu, add, reshape, permute, transpose, split, dropPath, scaledDotProductAttention,
+} from '../engine/index.ts';
+import { Module, Linear, LayerNorm, ModuleList, init, Conv2d } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
   inChans: number;
@@ -255,17 +251,6 @@ export function pvtV2KeyFromCheckpoint(key: string): string | null {
     .replace(/^stages\.(\d+)\.blocks\.(\d+)\./, (_, i, j) => `block${Number(i) + 1}.${j}.`)
     .replace(/^stages\.(\d+)\.norm\./, (_, i) => `norm${Number(i) + 1}.`)
     .replace(/\.mlp\.dwconv\.(weight|bias)$/, '.mlp.dwconv.dwconv.$1');
-}
-
-/** A checkpoint's tensors under the reference's keys (see pvtV2KeyFromCheckpoint), head dropped. */
-export function pvtV2StateDict(checkpoint: Map<string, Tensor> | Record<string, Tensor>): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  const entries = checkpoint instanceof Map ? [...checkpoint] : Object.entries(checkpoint);
-  for (const [k, t] of entries) {
-    const key = pvtV2KeyFromCheckpoint(k);
-    if (key !== null) out.set(key, t);
-  }
-  return out;
 }
 
 export function pvtV2(variant: keyof typeof PVT_V2 | PvtV2Config, overrides: Partial<PvtV2Config> = {}): PyramidVisionTransformerV2 {

@@ -19,14 +19,13 @@
 // prompt; here the image embedding is [1, C, h, w] (the same, repeated) or [B, C, h, w] with one
 // prompt per image, so a training batch mixes images. (2) `mu` is this project's CPU preset
 // (spec §4, SAM-decoder-µ), not a published size.
-import { Tensor, fmt } from '../engine/tensor.ts';
-import { add, relu, cat, matmul, reshape, expand, transpose, narrow, stack, unsqueeze, repeatInterleave } from '../engine/ops/index.ts';
-import { interpolate } from '../engine/ops/interpolate.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Linear, LayerNorm, Embedding, ModuleList, Sequential } from '../engine/nn/layers.ts';
-import { GELU } from '../engine/nn/mlp.ts';
-import { MultiheadAttention } from '../engine/nn/attention.ts';
-import { ConvTranspose2d, LayerNorm2d } from './layers-vision.ts';
+import {
+  Tensor, fmt, add, relu, cat, matmul, reshape, expand, transpose, narrow, stack, unsqueeze, repeatInterleave,
+  interpolate,
+} from '../engine/index.ts';
+import {
+  Module, Linear, LayerNorm, Embedding, ModuleList, Sequential, GELU, MultiheadAttention, ConvTranspose2d, LayerNorm2d,
+} from '../engine/nn/index.ts';
 import { PromptEncoder, ImageEncoderNeck, type PointPrompts, type PromptEncoderConfig } from './sam-prompt-encoder.ts';
 
 export interface SamDecoderConfig extends PromptEncoderConfig {

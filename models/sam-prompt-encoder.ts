@@ -14,13 +14,12 @@
 // there is no box; without a mask input, no_mask_embed is broadcast over the grid.
 // Deviations: none in the computation. Point labels are an f32 tensor of -1 / 0 / 1 (the
 // reference's masked assignment `pe[labels == v] += w` is written as sums of 0/1 masks).
-import { Tensor, fmt } from '../engine/tensor.ts';
-import { add, sub, mul, sin, cos, cat, matmul, reshape, expand, permute, eq, tensor, unsqueeze } from '../engine/ops/index.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Embedding, ModuleList, Sequential } from '../engine/nn/layers.ts';
-import { GELU } from '../engine/nn/mlp.ts';
-import { normal } from '../engine/nn/init.ts';
-import { Conv2d, LayerNorm2d } from './layers-vision.ts';
+import {
+  Tensor, fmt, add, sub, mul, sin, cos, cat, matmul, reshape, expand, permute, eq, tensor, unsqueeze,
+} from '../engine/index.ts';
+import { Module, Embedding, ModuleList, Sequential, GELU, init, Conv2d, LayerNorm2d } from '../engine/nn/index.ts';
+
+const { normal } = init;
 
 /** Fixed random Gaussian frequencies G [2, F]: pe(c in [0,1]²) = [sin(2π(2c-1)G), cos(2π(2c-1)G)] (2F channels). */
 export class PositionEmbeddingRandom extends Module {

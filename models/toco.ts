@@ -20,17 +20,13 @@
 // bicubic) and compute RoPE on the new grid with the training grid as reference (timm's dynamic
 // size rule); no ASPP segmentation decoder, PAR refinement or CTC projection heads (CTC has weight
 // 0 in EndoKED; the decoder branch is not used to make boxes).
-import { Tensor, noGrad, fmt } from '../engine/tensor.ts';
-import { requiresGrad, detach, backward } from '../engine/autograd.ts';
 import {
-  add, mul, div, sub, abs, sum, max, min, matmul, reshape, transpose, narrow, cat, expand, relu, flip, clamp, sqrt,
-  maximum, interpolate, tensor, zeros,
-} from '../engine/ops/index.ts';
-import { conv2d } from '../engine/ops/conv.ts';
-import { buildRope2d } from '../engine/ops/rope.ts';
-import { defaultGenerator, type Generator } from '../engine/ops/creation.ts';
+  Tensor, noGrad, fmt, requiresGrad, detach, backward, add, mul, div, sub, abs, sum, max, min, matmul, reshape,
+  transpose, narrow, cat, expand, relu, flip, clamp, sqrt, maximum, interpolate, tensor, zeros, conv2d, buildRope2d,
+  defaultGenerator, type Generator,
+} from '../engine/index.ts';
 import { Module, parameter, LayerNorm, ModuleList, init, copy_ } from '../engine/nn/index.ts';
-import { EvaBlock, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
+import { EvaBlock, PatchProj, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
 
 // ---- config -------------------------------------------------------------------------------------
 
@@ -58,17 +54,6 @@ export function tocoConfig(preset: TocoPreset, backbone: Partial<Eva02Config> = 
 }
 
 // ---- backbone -------------------------------------------------------------------------------------
-
-class PatchProj extends Module {
-  weight: Tensor;
-  bias: Tensor;
-  constructor(inChans: number, dim: number, readonly patch: number, generator: Generator) {
-    super();
-    const bound = 1 / Math.sqrt(inChans * patch * patch);
-    this.weight = parameter(init.uniform([dim, inChans, patch, patch], -bound, bound, { generator }));
-    this.bias = parameter(init.uniform([dim], -bound, bound, { generator }));
-  }
-}
 
 class PatchEmbed extends Module {
   proj: PatchProj;

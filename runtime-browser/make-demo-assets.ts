@@ -1,5 +1,5 @@
 // Writes the in-browser page's demo assets.
-// - Sample images (default): a few synthetic frames from engine/data/synthetic (capsule frames of
+// - Sample images (default): a few synthetic frames from runtime-node/synthetic (capsule frames of
 //   several CE24 classes and colonoscopy frames with polyps) as small JPEGs in
 //   runtime-browser/page/samples/, with samples/index.json listing them; build.ts copies them
 //   into the bundle. They are seeded, so rerunning writes the same pictures.
@@ -22,15 +22,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manualSeed, weightsBytes, parseSafetensors, tensor, tidy, noGrad, add, sub, copy_ } from '../engine/index.ts';
-import { CE24_CLASSES, renderCapsule, polypSample } from '../engine/data/synthetic/index.ts';
+import { CE24_CLASSES, renderCapsule, polypSample } from '../runtime-node/synthetic/index.ts';
 import type { RgbImage } from '../engine/data/index.ts';
 import { Eva02, eva02Config, type Eva02Config } from '../models/eva02.ts';
-import { PolypPVT, POLYP_PVT } from '../models/polyp-pvt.ts';
+import { PolypPVT, POLYP_PVT, FEATURE_CHANNELS } from '../models/polyp-pvt.ts';
 import { jpegBytes } from '../runtime-node/image.ts';
 import { preprocess, rgbToRgba } from './page/preprocess.ts';
 import { TocoCam, tocoConfig } from '../models/toco.ts';
 import { SamPromptDecoder } from '../models/sam-decoder.ts';
-import { FEATURE_CHANNELS } from '../recipes/endoked/sam-kit.ts';
 import { samBundleBytes, samConfigForSize } from './page/endoked.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

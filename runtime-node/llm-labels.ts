@@ -7,7 +7,7 @@
 // (code fences and text around the object are tolerated; anything else is malformed). Network
 // errors, timeouts, HTTP 429/5xx and malformed answers are retried with exponential backoff;
 // other HTTP errors fail at once. Every error names the endpoint URL.
-import type { ReportDecision, ReportLabeller, ReportLabelValue } from '../engine/data/report-labels.ts';
+import type { ReportDecision, ReportLabeller, ReportLabelValue } from '../engine/data/index.ts';
 
 export const LLM_SYSTEM_PROMPT = `You label colonoscopy reports (English or Chinese) for one question: did THIS examination find at least one polyp (adenoma, serrated lesion, polypoid lesion; a polyp removed during this examination counts)?
 Rules:

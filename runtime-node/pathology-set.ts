@@ -4,7 +4,8 @@
 // written synthetically by `npx tsx runtime-node/synth.ts --kind pathology`.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, relative } from 'node:path';
-import { PATHOLOGY_GROUPS, parseCsvTable, type PathologyClasses } from '../engine/data/index.ts';
+import { parseCsvTable } from '../engine/data/index.ts';
+import { PATHOLOGY_GROUPS, type PathologyClasses } from './synthetic/index.ts';
 import type { ImageRecord, ReaderOptions } from './datasets.ts';
 
 export interface PathologyRecord extends ImageRecord {

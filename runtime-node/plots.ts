@@ -1,8 +1,11 @@
-// Writes engine/plot canvases as PNG files (8-bit RGBA, encoded by fast-png).
+// Charts for the training and evaluation reports (plot/: drawn into an RGBA raster), and their
+// PNG files (8-bit RGBA, encoded by fast-png).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { encode } from 'fast-png';
-import type { Canvas } from '../engine/plot/raster.ts';
+import type { Canvas } from './plot/raster.ts';
+
+export * from './plot/index.ts';
 
 export function encodePng(canvas: Canvas): Uint8Array {
   return encode({ width: canvas.width, height: canvas.height, data: new Uint8Array(canvas.data.buffer), channels: 4, depth: 8 });

@@ -1,4 +1,4 @@
-// Writes the seeded synthetic datasets (engine/data/synthetic) to disk, in the layouts the
+// Writes the seeded synthetic datasets (runtime-node/synthetic) to disk, in the layouts the
 // readers in datasets.ts read:
 //   OUT/polyp/    Kvasir-SEG layout: images/<id>.jpg, masks/<id>.png (0/255), train.txt, test.txt
 //   OUT/capsule/  class folders <class>/<file>.jpg, train_val.csv (EndoExtend24 columns, patient
@@ -19,10 +19,12 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import {
-  CAPSULE_SOURCES, CE24_CLASSES, PATHOLOGY_TYPES, assignPatientFolds, capsuleSet, overlayMask, pathologySet, polypSample,
-  renderCapsule, renderColonoscopy, renderPathologyFrame, reportSet, rng, serialiseCsv, serialiseEe24Csv, tileGrid, type Ee24Row, type RgbImage,
+  assignPatientFolds, rng, serialiseCsv, serialiseEe24Csv, type Ee24Row, type RgbImage, shuffle,
 } from '../engine/data/index.ts';
-import { shuffle } from '../engine/data/sampler.ts';
+import {
+  CAPSULE_SOURCES, CE24_CLASSES, PATHOLOGY_TYPES, capsuleSet, overlayMask, pathologySet, polypSample, renderCapsule, renderColonoscopy,
+  renderPathologyFrame, reportSet, tileGrid,
+} from './synthetic/index.ts';
 import { jpegBytes, writeMaskPng } from './image.ts';
 
 export interface SynthOptions { seed?: number; width?: number; height?: number }
@@ -126,7 +128,7 @@ export async function writeReportSet(dir: string, patients: number, opts: SynthO
 }
 
 /**
- * The optical-biopsy set: close-up polyp frames with pathology types (engine/data/synthetic/
+ * The optical-biopsy set: close-up polyp frames with pathology types (runtime-node/synthetic/
  * pathology.ts), labels.csv with a patient-wise split (`testFraction` of the patients, seeded).
  */
 export async function writePathologySet(dir: string, patients: number, opts: SynthOptions & { force?: boolean; testFraction?: number } = {}): Promise<{ train: string[]; test: string[] }> {

@@ -1,6 +1,6 @@
 // Test helpers: golden fixtures (PyTorch, float64) and on-device finite differences.
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -150,5 +150,13 @@ export function runScript(script: string, args: readonly string[]): Promise<{ co
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
     child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/** Every file under `dir` (recursively) whose name ends with `suffix`. */
+export function filesUnder(dir: string, suffix: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? filesUnder(p, suffix) : p.endsWith(suffix) ? [p] : [];
   });
 }

@@ -17,7 +17,7 @@
 //   4. everything outside the inscribed circle (radius `circle` x half the side) is set to black,
 //      so octagonal and round fields, and corner text, look alike.
 // Pure TypeScript on interleaved 8-bit RGB (the engine's RgbImage).
-import type { RgbImage } from './synthetic/index.ts';
+import type { RgbImage } from './images.ts';
 
 export interface FovOptions {
   /** A pixel is lit when its Rec. 601 luma exceeds this (0-255). */

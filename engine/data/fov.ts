@@ -15,7 +15,7 @@
 //      ignores rows/columns that only thin attachments reach (text touching the view);
 //   3. crop to the FOV box and set every pixel outside the FOV to 0.
 // Pure TypeScript over RgbImage (interleaved RGB bytes), shared by Node and the browser.
-import type { MaskImage, RgbImage } from './synthetic/raster.ts';
+import type { MaskImage, RgbImage } from './images.ts';
 
 /** A pixel box, x1 / y1 exclusive. */
 export interface PixelBox { x0: number; y0: number; x1: number; y1: number }

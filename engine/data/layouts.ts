@@ -8,7 +8,7 @@
 // dataset root with '\' -> '/'; rows whose fold equals the fold index are validation), and
 // datasets/ce24/train_val_stats_numbers.csv (the per-class, per-source count table).
 import { shuffle } from './sampler.ts';
-import { rng } from './synthetic/rng.ts';
+import { rng } from './rng.ts';
 
 // ---- CSV ------------------------------------------------------------------------------------
 

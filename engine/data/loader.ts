@@ -3,7 +3,7 @@
 // work). The order comes from a DataOrder (seeded, resumable); loading and collation are given
 // by the runtime, so this file stays free of any I/O.
 import type { Batch, DataOrder, DataOrderState } from './sampler.ts';
-import type { MaskImage, RgbImage } from './index.ts';
+import type { MaskImage, RgbImage } from './images.ts';
 
 export interface LoaderOptions<T, B> {
   order: DataOrder;

@@ -21,6 +21,8 @@
 // floats round to nearest even, and values that came from F16/BF16 (NaN payloads included) come
 // back with the same bits.
 
+import { halfToFloatBits, floatBitsToHalf, floatBitsToBf16 } from '../f16.ts';
+
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'BOOL';
 export type SafetensorsData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 export interface SafetensorsTensor { dtype: SafetensorsDType; shape: number[]; data: SafetensorsData }
@@ -43,43 +45,6 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function fail(msg: string): never { throw new Error(`safetensors: ${msg}`); }
 const fmt = (a: unknown) => JSON.stringify(a);
-
-// ---- half and bfloat16 bits <-> float32 bits --------------------------------------------------
-
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1f;
-  let man = h & 0x3ff;
-  if (exp === 31) return (sign | 0x7f800000 | (man << 13)) >>> 0;
-  if (exp !== 0) return (sign | ((exp + 112) << 23) | (man << 13)) >>> 0;
-  if (man === 0) return sign >>> 0;
-  let e = 0;
-  while (!(man & 0x400)) { man <<= 1; e++; }
-  return (sign | ((113 - e) << 23) | ((man & 0x3ff) << 13)) >>> 0;
-}
-
-function floatBitsToHalf(f: number): number {
-  const sign = (f >>> 16) & 0x8000, exp = (f >>> 23) & 0xff, man = f & 0x7fffff;
-  if (exp === 255) return man === 0 ? sign | 0x7c00 : sign | 0x7c00 | ((man >>> 13) || 0x200);
-  const e = exp - 112;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = man | 0x800000, shift = 14 - e;
-    let r = m >>> shift;
-    const rem = m & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (r & 1))) r++;
-    return sign | r;
-  }
-  let r = sign | (e << 10) | (man >>> 13);
-  const rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (r & 1))) r++;
-  return r;
-}
-
-function floatBitsToBf16(f: number): number {
-  if ((f & 0x7f800000) === 0x7f800000 && (f & 0x7fffff) !== 0) return (f >>> 16) & 0x7f ? f >>> 16 : (f >>> 16) | 0x40;
-  return ((f + 0x7fff + ((f >>> 16) & 1)) >>> 16) & 0xffff;
-}
 
 // ---- reading ---------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@
 import { Tensor, fmt, noGrad, tidy, type Shape } from '../tensor.ts';
 import { defaultGenerator, full, type Generator } from '../ops/creation.ts';
 import { add, clamp, log, lt, mul, sqrt, sub, where } from '../ops/math.ts';
-import { copy_ } from './module.ts';
+import { copy_ } from '../flat.ts';
 
 export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
 export type FanMode = 'fan_in' | 'fan_out';

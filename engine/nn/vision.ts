@@ -17,7 +17,8 @@ import { add, tensor } from '../ops/index.ts';
 import { conv2d, conv1d, convTranspose2d, type IntPair } from '../ops/conv.ts';
 import { batchNorm, groupNorm, layerNorm2d } from '../ops/norm.ts';
 import { defaultGenerator, type Generator } from '../ops/creation.ts';
-import { Module, parameter, copy_ } from './module.ts';
+import { Module, parameter } from './module.ts';
+import { copy_ } from '../flat.ts';
 import { kaimingUniform, uniform, ones, zeros } from './init.ts';
 
 // ---- convolutions --------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // One kernel (arg-reduce.wgsl), one workgroup per row, rows read through a stride.
 import { Tensor, fmt } from '../tensor.ts';
 import { Params, grid, launch, WGSL_TYPE } from './kernel.ts';
-import { rowLayout } from './softmax.ts';
+import { rowLayout } from '../shape.ts';
 
 const NAN: Record<string, string> = {
   f32: '(bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u', // exponent all ones, mantissa non-zero

@@ -15,8 +15,8 @@
 // (q/k and v) that are multiples of 4 up to 128; other head dims, and masks that require a
 // gradient, take the reference path. Fully masked rows give NaN, as PyTorch's math path.
 import { Tensor, fmt, isGradEnabled } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { broadcastStrides } from './elementwise.ts';
+import { record } from '../graph.ts';
+import { broadcastStrides } from '../shape.ts';
 import { add, mul } from './math.ts';
 import { matmul } from './matmul.ts';
 import { softmax } from './softmax.ts';

@@ -8,7 +8,7 @@
 // References: PyTorch torch.nn.functional.conv2d / conv_transpose2d (shapes, output sizes,
 // output_padding rule); Dumoulin & Visin, "A guide to convolution arithmetic" (arXiv 1603.07285).
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { sum } from './reduce.ts';
 import { reshape } from './movement.ts';
 import { conv2dKernel, convTranspose2dKernel, conv2dBackwardWeight, type ConvGeom } from './conv-kernels.ts';

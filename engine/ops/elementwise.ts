@@ -1,38 +1,11 @@
 // Elementwise ops: unary (unary.wgsl, one WGSL expression each), binary with broadcasting
 // (binary.wgsl), where (where.wgsl) and comparisons. Backward rules are composites of these ops.
 import { Tensor, fmt, type DType, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { Params, grid, launch, WGSL_TYPE, MAX_RANK, stridesOf } from './kernel.ts';
+import { record } from '../graph.ts';
+import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
+import { broadcastShapes, broadcastStrides, stridesOf } from '../shape.ts';
 
 export type Operand = Tensor | number;
-
-// ---- broadcasting ---------------------------------------------------------------------------
-
-export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
-  const rank = Math.max(...shapes.map((s) => s.length));
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    let d = 1;
-    for (const s of shapes) {
-      const v = s[s.length - rank + i] ?? 1;
-      if (v !== 1 && d !== 1 && v !== d) {
-        throw new Error(`${op}: shapes ${shapes.map(fmt).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${v})`);
-      }
-      if (v !== 1) d = v;
-    }
-    out.push(d);
-  }
-  return out;
-}
-
-/** Strides of `shape` read through the (right-aligned) broadcast output shape `out`. */
-export function broadcastStrides(shape: Shape, out: Shape): number[] {
-  const own = stridesOf(shape);
-  return out.map((d, i) => {
-    const j = i - (out.length - shape.length);
-    return j < 0 || shape[j] === 1 ? 0 : own[j];
-  });
-}
 
 /** Merges adjacent dimensions that are contiguous in every operand (fewer index divisions). */
 function collapse(shape: number[], strides: number[][]): [number[], number[][]] {

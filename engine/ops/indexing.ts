@@ -22,9 +22,10 @@
 // References: PyTorch docs (torch.gather, index_select, scatter_add, index_add, embedding,
 // masked_fill); bitonic sort (Batcher 1968).
 import { Tensor, fmt, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { Params, grid, launch, WGSL_TYPE, MAX_RANK, stridesOf } from './kernel.ts';
-import { broadcastShapes, whereRaw } from './elementwise.ts';
+import { record } from '../graph.ts';
+import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
+import { whereRaw } from './elementwise.ts';
+import { broadcastShapes, stridesOf } from '../shape.ts';
 import { fill, reshape } from './movement.ts';
 import { pad } from './pad.ts';
 

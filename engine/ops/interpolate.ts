@@ -9,7 +9,7 @@
 // - nearest: floor(o * scale) with the same scale, in f32; same-size and double-size axes take
 //   PyTorch's shortcuts (o, o >> 1).
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 
 export interface InterpolateOptions {

@@ -5,8 +5,8 @@
 // of a reshaped view (one strided copy); expand's backward (sumTo) folds the copies back.
 // Reference: PyTorch docs for torch.cat, stack, split, chunk, Tensor.repeat, repeat_interleave.
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { stridesOf } from './kernel.ts';
+import { record } from '../graph.ts';
+import { stridesOf } from '../shape.ts';
 import { stridedWrite, narrow, unsqueeze, reshape, expand } from './movement.ts';
 
 function normDim(op: string, dim: number, rank: number): number {

@@ -2,6 +2,7 @@
 // Uniform layout convention (shared by every .wgsl): `vec4<u32>`-array fields first (shapes,
 // strides; rank <= 8 as array<vec4<u32>, 2>), then 4-byte scalars, so no padding is ever needed.
 import { device, Tensor, type DType } from '../tensor.ts';
+import type { UniformWord } from '../uniforms.ts';
 
 export const MAX_RANK = 8;
 
@@ -10,6 +11,8 @@ export class Params {
   private readonly view = new DataView(new ArrayBuffer(512));
   private n = 0;
   private scalars = false;
+  /** The kind of each packed word, checked once per pipeline against the shader's struct U. */
+  readonly words: UniformWord[] = [];
 
   /** An array<vec4<u32>, 2> field (8 slots): a shape or strides, right-aligned is the caller's choice. */
   dims(values: readonly number[], signed = false): this {
@@ -20,6 +23,7 @@ export class Params {
       if (signed) this.view.setInt32(this.n, v, true);
       else this.view.setUint32(this.n, v, true);
       this.n += 4;
+      this.words.push(signed ? 'i' : 'u');
     }
     return this;
   }
@@ -27,25 +31,25 @@ export class Params {
   /** A vec4<u32> field (up to 4 values). */
   vec4(values: readonly number[]): this {
     if (this.scalars) throw new Error('Params: vec4() fields must come before scalar fields');
-    for (let i = 0; i < 4; i++) { this.view.setUint32(this.n, values[i] ?? 0, true); this.n += 4; }
+    for (let i = 0; i < 4; i++) { this.view.setUint32(this.n, values[i] ?? 0, true); this.n += 4; this.words.push('u'); }
     return this;
   }
 
   u32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setUint32(this.n, x >>> 0, true); this.n += 4; }
+    for (const x of xs) { this.view.setUint32(this.n, x >>> 0, true); this.n += 4; this.words.push('u'); }
     return this;
   }
 
   i32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setInt32(this.n, x, true); this.n += 4; }
+    for (const x of xs) { this.view.setInt32(this.n, x, true); this.n += 4; this.words.push('i'); }
     return this;
   }
 
   f32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setFloat32(this.n, x, true); this.n += 4; }
+    for (const x of xs) { this.view.setFloat32(this.n, x, true); this.n += 4; this.words.push('f'); }
     return this;
   }
 
@@ -75,7 +79,7 @@ export interface Launch {
 
 export function launch(l: Launch): void {
   const buffers = [...l.inputs.map((t) => t.binding(l.op)), ...l.outputs.map((t) => t.binding(l.op))];
-  device().dispatch({ op: l.op, shader: l.shader, params: l.params, buffers, uniforms: l.uniforms.bytes(), workgroups: l.workgroups });
+  device().dispatch({ op: l.op, shader: l.shader, params: l.params, buffers, uniforms: l.uniforms.bytes(), words: l.uniforms.words, workgroups: l.workgroups });
 }
 
 export const WGSL_TYPE: Record<DType, string> = { f32: 'f32', i32: 'i32', u32: 'u32', f16: 'f16' };
@@ -84,10 +88,3 @@ export function assertDType(op: string, t: Tensor, allowed: readonly DType[], wh
   if (!allowed.includes(t.dtype)) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
 }
 
-/** Row-major contiguous strides. */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}

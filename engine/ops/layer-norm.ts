@@ -8,7 +8,7 @@
 // The dx formula is the one in PyTorch's layer_norm_backward (aten/src/ATen/native/cpu/layer_norm_kernel.cpp)
 // and llm.c's layernorm_backward.
 import { Tensor, fmt, noGrad } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { sum } from './reduce.ts';
 

@@ -20,12 +20,12 @@
 //   documented x1.x2 / max(|x1| |x2|, eps) when a norm is below eps; its gradient uses the
 //   clamped norms, dx1 = g (u2 - y u1) / max(|x1|, eps), reproduced here.
 import { Tensor, fmt, numel, noGrad } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { add, sub, mul, div, neg, log, abs, clamp, softplus, sqrt } from './math.ts';
-import { sum, mean, normAxes } from './reduce.ts';
+import { sum, mean } from './reduce.ts';
 import { reshape, expand } from './movement.ts';
-import { broadcastShapes } from './elementwise.ts';
+import { broadcastShapes, normAxes, sameShape } from '../shape.ts';
 import { logSoftmax } from './softmax.ts';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -35,10 +35,6 @@ function reduce(op: string, loss: Tensor, reduction: Reduction): Tensor {
   if (reduction === 'sum') return sum(loss);
   if (reduction === 'mean') return mean(loss);
   throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function expectF32(op: string, what: string, t: Tensor): void {

@@ -1,7 +1,7 @@
 // Differentiable elementwise math: forward through elementwise.ts kernels, backward as
 // composites of the same ops (micrograd style: each rule sits next to its forward).
 import { Tensor } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { unary, binary, whereRaw, lift, type Operand } from './elementwise.ts';
 
 // ---- binary arithmetic (tensor or scalar operands, broadcasting) -----------------------------

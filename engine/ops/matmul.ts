@@ -3,8 +3,8 @@
 // Backward: dA = dC @ op(B)^T, dB = op(A)^T @ dC, each reduced over broadcast batch dims by
 // autograd's sumTo.
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { broadcastShapes, broadcastStrides } from './elementwise.ts';
+import { record } from '../graph.ts';
+import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { matmulKernel } from './matmul-kernels.ts';
 
 export interface MatmulOptions { transA?: boolean; transB?: boolean }

@@ -1,8 +1,9 @@
 // Core movement ops. reshape is a view; permute/expand/flip/slice are one strided gather
 // (strided-copy.wgsl); the backward of a gather is a strided write into zeros (strided-write.wgsl).
 import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { Params, grid, launch, WGSL_TYPE, stridesOf, MAX_RANK } from './kernel.ts';
+import { record } from '../graph.ts';
+import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
+import { stridesOf } from '../shape.ts';
 
 /** Contiguous out[i] = src[offset + sum coord*stride] over `shape` (strides may be negative or 0). */
 export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: readonly number[], offset = 0): Tensor {

@@ -10,7 +10,7 @@
 //   dx = rstd * (dy w - (sum(dy w) + xhat sum(dy w xhat)) / count)   (batch statistics)
 // (Ioffe & Szegedy 2015, arXiv 1502.03167; Wu & He 2018, arXiv 1803.08494).
 import { Tensor, fmt, numel } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { sum } from './reduce.ts';
 import { narrow, reshape } from './movement.ts';

@@ -6,7 +6,7 @@
 // one thread per input element, fixed summation order: deterministic).
 // Reference: PyTorch docs for torch.nn.functional.pad; aten ReplicationPadding (edge gradients).
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK, assertDType } from './kernel.ts';
 
 export type PadMode = 'constant' | 'replicate';

@@ -8,7 +8,7 @@
 // AdaptiveMaxPooling2d}.cpp (window bounds, the count_include_pad divisor, the adaptive
 // start = floor(o*I/O), end = ceil((o+1)*I/O) formula).
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import type { IntPair } from './conv.ts';
 

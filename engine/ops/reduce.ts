@@ -1,24 +1,11 @@
 // Reductions over any set of axes (reduce.wgsl): sum, mean, max, min, plus var/std as
 // composites and sumTo (the broadcast-gradient reduction autograd uses).
 import { Tensor, fmt, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
-import { Params, grid, launch, WGSL_TYPE, stridesOf } from './kernel.ts';
+import { record } from '../graph.ts';
+import { Params, grid, launch, WGSL_TYPE } from './kernel.ts';
+import { normAxes, stridesOf, type Axes } from '../shape.ts';
 import { mul, div, sub, eq, safeSqrt } from './math.ts';
 import { reshape, expand } from './movement.ts';
-
-export type Axes = number | readonly number[] | undefined;
-
-export function normAxes(op: string, shape: Shape, axes: Axes): number[] {
-  const rank = shape.length;
-  const list = axes === undefined ? shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : [...axes];
-  const out = list.map((a) => {
-    const v = a < 0 ? a + rank : a;
-    if (!Number.isInteger(v) || v < 0 || v >= Math.max(rank, 1)) throw new Error(`${op}: axis ${a} is out of range for shape ${fmt(shape)}`);
-    return v;
-  });
-  if (new Set(out).size !== out.length) throw new Error(`${op}: repeated axis in ${JSON.stringify(list)}`);
-  return out.sort((x, y) => x - y);
-}
 
 type Kind = 'sum' | 'max' | 'min';
 const KIND: Record<Kind, { init: string; acc: string }> = {

@@ -7,7 +7,7 @@
 // The tables are constants computed on the host in float64. applyRope is one kernel forward and
 // one backward (the transposed rotation); sin/cos get no gradient.
 import { Tensor, fmt } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 
 export interface Rope2dOptions {

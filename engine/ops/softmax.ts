@@ -12,25 +12,9 @@
 // serialise the whole row on one lane; short rows (length 1-16) waste lanes but cost little in
 // absolute terms. A non-last axis is read through a stride (`inner`) instead of a transpose.
 import { Tensor, fmt, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
-import { normAxes } from './reduce.ts';
-
-/** A tensor seen as rows along `dim`: rows = outer * inner, each `len` long, elements `inner` apart. */
-export interface RowLayout { rows: number; len: number; inner: number }
-
-export function rowLayout(op: string, shape: Shape, dim: number): RowLayout {
-  if (shape.length === 0) {
-    // A 0-d tensor is one row of one element; dim 0 and -1 name it (as PyTorch).
-    if (dim !== 0 && dim !== -1) throw new Error(`${op}: dim ${dim} is out of range for a 0-d tensor`);
-    return { rows: 1, len: 1, inner: 1 };
-  }
-  const d = normAxes(op, shape, dim)[0];
-  const len = shape[d];
-  const inner = shape.slice(d + 1).reduce((a, b) => a * b, 1);
-  const outer = shape.slice(0, d).reduce((a, b) => a * b, 1);
-  return { rows: outer * inner, len, inner };
-}
+import { rowLayout, type RowLayout } from '../shape.ts';
 
 function rowParams(l: RowLayout): Params {
   return new Params().u32(l.rows, l.len, l.inner);

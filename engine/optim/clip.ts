@@ -6,7 +6,7 @@
 // .grad (autograd passes dy through add), and scaling it in place would scale it twice.
 import { Tensor, noGrad, tidy } from '../tensor.ts';
 import { abs, add, clamp, div, max, maximum, mul, pow, sqrt, sum } from '../ops/index.ts';
-import { packFlat } from '../nn/module.ts';
+import { packFlat } from '../flat.ts';
 
 /** Gathers the grads into flat slabs (padding zero), applies `fn` to each slab, re-points .grad. */
 function rewriteGrads(params: readonly Tensor[], op: string, fn: (slab: Tensor) => Tensor, before?: (slabs: Tensor[]) => void): void {

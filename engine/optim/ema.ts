@@ -8,7 +8,8 @@
 import { Tensor, noGrad } from '../tensor.ts';
 import { emaUpdate } from '../ops/fused-update.ts';
 import { clone } from '../ops/movement.ts';
-import { copy_, packFlat, type Module } from '../nn/module.ts';
+import type { Module } from '../nn/module.ts';
+import { copy_, packFlat } from '../flat.ts';
 
 export class ModelEma {
   decay: number;

@@ -21,7 +21,7 @@
 // (Bao et al. 2021, github.com/microsoft/unilm beit/optim_factory.py: get_layer_id_for_vit).
 import { Tensor, fmt, noGrad } from '../tensor.ts';
 import { optimizerUpdate } from '../ops/fused-update.ts';
-import { FLAT_CHUNK, copy_, flatHomeOf, packFlat } from '../nn/module.ts';
+import { FLAT_CHUNK, copy_, flatHomeOf, packFlat } from '../flat.ts';
 import { zeros } from '../ops/creation.ts';
 
 export interface OptimizerOptions { lr: number; weightDecay: number }

@@ -18,7 +18,7 @@
 import { writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countTable, formatTable, assertPatientDisjoint, serialiseEe24Csv, assignPatientFolds, type LabelMapping, type Ee24Row } from '../../engine/data/layouts.ts';
+import { countTable, formatTable, assertPatientDisjoint, serialiseEe24Csv, assignPatientFolds, type LabelMapping, type Ee24Row } from '../../engine/data/index.ts';
 import { readEe24Csv, readClassMapping, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { writeCapsuleSet } from '../../runtime-node/synth.ts';
 import { shutdown } from '../../runtime-node/index.ts';

@@ -14,14 +14,15 @@
 //   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { tidy, backward, manualSeed, defaultGenerator, narrow, noGrad, type Tensor } from '../../engine/index.ts';
+import {
+  tidy, backward, manualSeed, defaultGenerator, narrow, noGrad, type Tensor, trainStateBytes, restoreTrainState,
+  weightsBytes, loadWeights,
+} from '../../engine/index.ts';
 import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
-import { RandomSampler } from '../../engine/data/sampler.ts';
-import { Rng } from '../../engine/data/random.ts';
-import { MaskingGenerator, blockwiseMasks } from '../../engine/data/mim-mask.ts';
-import { augmentBatch, type AugmentConfig } from '../../engine/data/augment.ts';
-import { trainStateBytes, restoreTrainState, weightsBytes, loadWeights } from '../../engine/train/checkpoint.ts';
-import { lineChart } from '../../engine/plot/index.ts';
+import {
+  RandomSampler, Rng, MaskingGenerator, blockwiseMasks, augmentBatch, type AugmentConfig,
+} from '../../engine/data/index.ts';
+import { lineChart } from '../../runtime-node/plots.ts';
 import { Eva02, Eva02Mim, mimMask, gridSize } from '../../models/eva02.ts';
 import { PatchTeacher } from '../../models/patch-teacher.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';

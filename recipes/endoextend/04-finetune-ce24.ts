@@ -15,14 +15,15 @@
 //   npx tsx recipes/endoextend/04-finetune-ce24.ts --out runs/endoextend --init ee24
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { tidy, backward, manualSeed, defaultGenerator, crossEntropy, tensor } from '../../engine/index.ts';
+import {
+  tidy, backward, manualSeed, defaultGenerator, crossEntropy, tensor, trainStateBytes, restoreTrainState, weightsBytes,
+} from '../../engine/index.ts';
 import { AdaBelief, AdamW, clipGradNorm, lambdaFactor, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
-import { WeightedRandomSampler, inverseFrequencyWeights } from '../../engine/data/sampler.ts';
-import { Rng } from '../../engine/data/random.ts';
-import { augmentBatch, endoExtendTrainAugment } from '../../engine/data/augment.ts';
+import {
+  WeightedRandomSampler, inverseFrequencyWeights, Rng, augmentBatch, endoExtendTrainAugment,
+} from '../../engine/data/index.ts';
 import { classificationReport } from '../../engine/metrics/index.ts';
-import { lineChart } from '../../engine/plot/index.ts';
-import { trainStateBytes, restoreTrainState, weightsBytes } from '../../engine/train/checkpoint.ts';
+import { lineChart } from '../../runtime-node/plots.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readEe24Csv } from '../../runtime-node/datasets.ts';

@@ -12,10 +12,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { classificationReport, rocCurve } from '../../engine/metrics/index.ts';
-import { rocChart, confusionMatrixChart } from '../../engine/plot/index.ts';
-import { loadWeights } from '../../engine/train/checkpoint.ts';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
-import { serialiseCsv } from '../../engine/data/layouts.ts';
+import { rocChart, confusionMatrixChart } from '../../runtime-node/plots.ts';
+import { loadWeights, parseSafetensors } from '../../engine/index.ts';
+import { serialiseCsv } from '../../engine/data/index.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readEe24Csv } from '../../runtime-node/datasets.ts';

@@ -5,15 +5,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensor, tidy, noGrad, softmax, type Tensor } from '../../engine/index.ts';
-import { Loader, imagesToChw } from '../../engine/data/loader.ts';
-import { DataOrder, type Sampler } from '../../engine/data/sampler.ts';
-import type { Batch } from '../../engine/data/sampler.ts';
+import { tensor, tidy, noGrad, softmax, type Tensor, parseSafetensors, nonFiniteTensors } from '../../engine/index.ts';
+import { Loader, imagesToChw, DataOrder, type Sampler, type Batch } from '../../engine/data/index.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import type { ImageRecord } from '../../runtime-node/datasets.ts';
 import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../models/eva02.ts';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
-import { nonFiniteTensors } from '../../engine/train/checkpoint.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -124,12 +120,6 @@ export async function predict(model: { forward(x: Tensor): Tensor; eval(): unkno
 export function ensureDir(dir: string): string {
   mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-/** Reads a JSON file another stage wrote, with an error that says which stage makes it. */
-export function readStageOutput<T>(path: string, stage: string): T {
-  if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass its path)`);
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
 export { join };

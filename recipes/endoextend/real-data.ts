@@ -28,8 +28,10 @@
 //   cache/, summary.md, dataset.json.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
-import { assignGroupSplits, countTable, formatTable, parseCsvTable, serialiseCsv, serialiseEe24Csv, type ClassMapping, type Ee24Row, type LabelMapping, type SplitName } from '../../engine/data/layouts.ts';
-import { fovCrop } from '../../engine/data/fov-square.ts';
+import {
+  assignGroupSplits, countTable, formatTable, parseCsvTable, serialiseCsv, serialiseEe24Csv, type ClassMapping,
+  type Ee24Row, type LabelMapping, type SplitName, fovCrop,
+} from '../../engine/data/index.ts';
 import { readEe24Csv, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { decodeImageFit, isImageFile, resizeImage, writeJpeg } from '../../runtime-node/image.ts';
 import { defineFlags } from '../../runtime-node/flags.ts';

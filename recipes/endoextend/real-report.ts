@@ -10,9 +10,9 @@
 //   <task>/errors-<tag>.png.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCsvTable } from '../../engine/data/layouts.ts';
+import { parseCsvTable } from '../../engine/data/index.ts';
 import { aucCi, balancedAccuracyCi, pairedDiffCi, intervalsOverlap, rocCurve, confusionMatrix, type Interval } from '../../engine/metrics/index.ts';
-import { Canvas, rocChart, confusionMatrixChart, type RGB } from '../../engine/plot/index.ts';
+import { Canvas, rocChart, confusionMatrixChart, type RGB } from '../../runtime-node/plots.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 

@@ -34,7 +34,7 @@
 //   Each frame is in at most one bag; polyp frames left over and the normal frames they replaced
 //   are in no bag (counted in set.json).
 // - Each patient gets a report written from its label by the synthetic report generator
-//   (engine/data/synthetic/reports.ts reportForLabel), hedged findings included, in English,
+//   (runtime-node/synthetic/reports.ts reportForLabel), hedged findings included, in English,
 //   Chinese (as EndoKED's) or both (--report-language).
 // - The green panel and on-screen text of some sequences are a shortcut risk: stages that load
 //   these frames crop to the field of view and mask the panels (engine/data/fov.ts).
@@ -45,8 +45,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { reportForLabel, rng, serialiseCsv } from '../../engine/data/index.ts';
-import { shuffle } from '../../engine/data/sampler.ts';
+import { rng, serialiseCsv, shuffle } from '../../engine/data/index.ts';
+import { reportForLabel } from '../../runtime-node/synthetic/index.ts';
 import { naturalCompare, readPolypGenFrames, readReportSet, type ImageRecord, type PatientBag } from '../../runtime-node/datasets.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';

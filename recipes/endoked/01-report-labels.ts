@@ -40,10 +40,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import {
-  formatConfusion, reportLabelMetrics, ruleLabeller, type ReportDecision, type ReportLabelMetrics, type ReportLabeller,
-} from '../../engine/data/report-labels.ts';
+  parseCsvTable, serialiseCsv, formatConfusion, reportLabelMetrics, ruleLabeller, type ReportDecision,
+  type ReportLabelMetrics, type ReportLabeller,
+} from '../../engine/data/index.ts';
 import { LlmLabeller, LlmUnreachable } from '../../runtime-node/llm-labels.ts';
 import { writeAtomic } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';

@@ -36,18 +36,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   tidy, noGrad, backward, tensor, add, mul, softmax, narrow, reshape, manualSeed, defaultGenerator, SGD, Adam, Module,
-  trainStateBytes, restoreTrainState, weightsBytes, plot, metrics, shuffle, type Tensor,
+  trainStateBytes, restoreTrainState, weightsBytes, metrics, shuffle, type Tensor,
 } from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, rng } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv, rng, prepareFrame } from '../../engine/data/index.ts';
 import { endoKedMil, abmilLoss, dsmilLoss, studentLoss, pseudoLabels, MIL, type MilEncoder, type ScoreRange } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readReportSet, type PatientBag } from '../../runtime-node/datasets.ts';
 import { decodeImage, resizeImage } from '../../runtime-node/image.ts';
-import { prepareFrame } from '../../engine/data/fov.ts';
 import { main as buildPatientSet } from './00-patient-set.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

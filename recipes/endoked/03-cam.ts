@@ -32,10 +32,12 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { fileURLToPath } from 'node:url';
 import {
   tidy, noGrad, backward, tensor, add, mul, narrow, interpolate, manualSeed, defaultGenerator, AdamW, polyWarmupFactor,
-  multilabelSoftMarginLoss, RandomSampler, DataOrder, Loader, trainStateBytes, restoreTrainState, weightsBytes, loadWeights, plot,
+  multilabelSoftMarginLoss, RandomSampler, DataOrder, Loader, trainStateBytes, restoreTrainState, weightsBytes, loadWeights,
 } from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
-import { prepareFrame } from '../../engine/data/fov.ts';
+import {
+  parseCsvTable, serialiseCsv, endokedBox, thresholdMask, scaleBox, maskBox, boxIou, type Box, type BoxDecision,
+  type MaskImage, type RgbImage, prepareFrame,
+} from '../../engine/data/index.ts';
 import { TocoCam, tocoConfig, ptcLoss, ptcLabels, multiScaleCam, gradCam } from '../../models/toco.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
@@ -43,6 +45,7 @@ import { decodeImageResized, imageSize, readMask, resizeImage, resizeMask, write
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

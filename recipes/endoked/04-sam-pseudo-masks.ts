@@ -12,7 +12,7 @@
 // maps [x2, up(x3), up(x4)] (224 channels at stride 8) are cached as safetensors; SAM's neck
 // (1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d) trains with the decoder (recipes/endoked/sam-kit.ts).
 //
-// --train consumes: seeded synthetic colonoscopy frames with exact masks (engine/data/synthetic);
+// --train consumes: seeded synthetic colonoscopy frames with exact masks (runtime-node/synthetic);
 //   never Kvasir-SEG or any real mask. One instance per polyp (8-connected component), box prompt
 //   with SAM's noise (each coordinate N(0, (0.1 side)²), at most 20 px). Loss (SAM §A): 20 focal +
 //   1 Dice on the single-mask output plus the best of the 3 multimask outputs, and MSE between
@@ -42,20 +42,22 @@ import { uniqueIds } from './pipeline.ts';
 import { fileURLToPath } from 'node:url';
 import {
   tidy, noGrad, backward, tensor, add, mean, min, narrow, reshape, mseLoss, gt, manualSeed, defaultGenerator,
-  AdamW, RandomSampler, DataOrder, trainStateBytes, restoreTrainState, weightsBytes, loadWeights, plot, Rng, type Tensor,
+  AdamW, RandomSampler, DataOrder, trainStateBytes, restoreTrainState, weightsBytes, loadWeights, Rng, type Tensor,
 } from '../../engine/index.ts';
-import { polypSample, parseCsvTable, serialiseCsv, type MaskImage } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv, type MaskImage } from '../../engine/data/index.ts';
+import { polypSample } from '../../runtime-node/synthetic/index.ts';
 import { samPromptDecoder, postprocessMasks, SAM_DECODER, type SamDecoderConfig, type SamPromptDecoder } from '../../models/sam-decoder.ts';
-import type { PolypPVT } from '../../models/polyp-pvt.ts';
+import { FEATURE_CHANNELS, type PolypPVT } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
 import { decodeImageResized, imageSize, readMask, resizeImage, resizeMask, writeMaskPng } from '../../runtime-node/image.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 import {
-  FEATURE_CHANNELS, loadBackbone, backboneFeatures, backboneFeatureTensor, featureCacheBytes, readFeatureCache, samMaskLoss, maskIou,
+  loadBackbone, backboneFeatures, backboneFeatureTensor, featureCacheBytes, readFeatureCache, samMaskLoss, maskIou,
   components, jitterBox, boxMask, dice, type Box,
 } from './sam-kit.ts';
 

@@ -52,12 +52,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy, noGrad, backward, tensor, add, sigmoid, narrow, manualSeed, defaultGenerator,
-  AdamW, clipGradValue, gradNorm, RandomSampler, DataOrder, Loader, imagesToChw, masksToChw,
-  trainStateBytes, restoreTrainState, weightsBytes, loadWeights, plot, type Tensor,
+  tidy, noGrad, backward, tensor, add, sigmoid, narrow, manualSeed, defaultGenerator, AdamW, clipGradValue, gradNorm,
+  RandomSampler, DataOrder, Loader, imagesToChw, masksToChw, trainStateBytes, restoreTrainState, weightsBytes,
+  loadWeights, type Tensor, interpolate,
 } from '../../engine/index.ts';
-import { interpolate } from '../../engine/ops/interpolate.ts';
-import { diceIou } from '../../engine/metrics/segmentation.ts';
+import { diceIou } from '../../engine/metrics/index.ts';
 import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
@@ -67,6 +66,7 @@ import { writePolypSet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 import { startRun, checkStep, dataIdentity, checkDataIdentity, checkStateFields, RunGuardError, type DataIdentity } from '../../runtime-node/run-guard.ts';
 import { upsampleBilinear, maxDevicePixels } from './seg-eval.ts';

@@ -32,12 +32,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCsvTable, parseSplitFile, serialiseCsv } from '../../engine/data/index.ts';
-import { endokedBox, type BoxDecision } from '../../engine/data/boxes.ts';
-import { diceIou } from '../../engine/metrics/segmentation.ts';
-import { add, imagesToChw, loadWeights, narrow, noGrad, plot, sigmoid, tensor, tidy } from '../../engine/index.ts';
-import { interpolate } from '../../engine/ops/interpolate.ts';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
+import { parseCsvTable, parseSplitFile, serialiseCsv, endokedBox, type BoxDecision } from '../../engine/data/index.ts';
+import { diceIou } from '../../engine/metrics/index.ts';
+import {
+  add, imagesToChw, loadWeights, narrow, noGrad, sigmoid, tensor, tidy, interpolate, parseSafetensors,
+} from '../../engine/index.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { polypPvt } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { Progress } from '../../runtime-node/progress.ts';

@@ -43,14 +43,13 @@ import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy, noGrad, backward, tensor, softmax, log, add, mul, sum, mean, neg, manualSeed, defaultGenerator,
-  SGD, Adam, RandomSampler, DataOrder, Rng, imagesToChw, augmentBatch, sampleParams,
-  trainStateBytes, restoreTrainState, weightsBytes, plot, metrics, type AugmentConfig, type Tensor,
+  tidy, noGrad, backward, tensor, softmax, log, add, mul, sum, mean, neg, manualSeed, defaultGenerator, SGD, Adam,
+  RandomSampler, DataOrder, Rng, imagesToChw, augmentBatch, sampleParams, trainStateBytes, restoreTrainState,
+  weightsBytes, metrics, type AugmentConfig, type Tensor, parseSafetensors,
 } from '../../engine/index.ts';
 import { serialiseCsv, type RgbImage } from '../../engine/data/index.ts';
 import { OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optical-biopsy.ts';
 import { MIL, MilEncoder, type MilConfig } from '../../models/mil.ts';
-import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readPathologySet, type PathologyRecord } from '../../runtime-node/pathology-set.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
@@ -58,6 +57,7 @@ import { writePathologySet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, FlagError, isMain, runMain } from '../../runtime-node/flags.ts';
 import { binaryReport, groupScores, type BinaryReport } from './biopsy-metrics.ts';
 

@@ -21,7 +21,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { plot } from '../../engine/index.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 import { imageSize } from '../../runtime-node/image.ts';
 import { shutdown } from '../../runtime-node/index.ts';

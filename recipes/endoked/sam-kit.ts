@@ -10,12 +10,8 @@
 //   and mask token; the IoU head regresses the IoU of each thresholded mask with MSE.
 // - Box noise: each coordinate moves by N(0, (10% of the box side)²), at most 20 pixels (SAM §A).
 import { cat, add, sub, mul, div, sum, mean, sigmoid, softplus, pow, gt, interpolate, noGrad, tidy, tensor, parseSafetensors, serializeSafetensors, loadWeights, type Tensor, Rng } from '../../engine/index.ts';
-import { imagesToChw } from '../../engine/data/loader.ts';
-import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
-import { polypPvt, type PolypPVT } from '../../models/polyp-pvt.ts';
-
-/** Channels of the cached features of PVTv2-µ: x2 + x3 + x4. */
-export const FEATURE_CHANNELS = 32 + 64 + 128;
+import { imagesToChw, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
+import { polypPvt, backboneFeaturesOf, type PolypPVT } from '../../models/polyp-pvt.ts';
 
 /** Polyp-PVT-µ with the segmenter's weights ('random': seeded initial weights, for tests only). Eval mode, frozen. */
 export function loadBackbone(weights: Uint8Array | 'random', source: string): PolypPVT {
@@ -30,16 +26,6 @@ export function loadBackbone(weights: Uint8Array | 'random', source: string): Po
 export function backboneFeatureTensor(model: PolypPVT, frames: readonly RgbImage[]): Tensor {
   const { data, shape } = imagesToChw(frames);
   return backboneFeaturesOf(model, tensor(data, shape));
-}
-
-/** Images [B, 3, S, S] in [0, 1] -> features [B, 224, S/8, S/8] (the browser page calls this too). */
-export function backboneFeaturesOf(model: PolypPVT, x: Tensor): Tensor {
-  return noGrad(() => tidy(() => {
-    const [, x2, x3, x4] = model.forwardFeatures(x);
-    const size: [number, number] = [x2.shape[2], x2.shape[3]];
-    const up = (t: Tensor) => interpolate(t, { size, mode: 'bilinear', alignCorners: false });
-    return cat([x2, up(x3), up(x4)], 1); // [B, 224, S/8, S/8]
-  }));
 }
 
 /** Frames (S x S, RGB) -> cached features [B, 224, S/8, S/8] on the host. */

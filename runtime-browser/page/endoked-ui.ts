@@ -5,7 +5,7 @@
 import { heatLayer, maskLayer, heatColor } from './overlay.ts';
 import { $, drawView, viewSize } from './render.ts';
 import type { CamBox, BoxMask } from './endoked.ts';
-import type { Box } from '../../engine/data/boxes.ts';
+import type { Box } from '../../engine/data/index.ts';
 
 const REASONS: Record<string, string> = {
   'touches-border': 'the foreground touches the image border',

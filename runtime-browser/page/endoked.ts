@@ -17,11 +17,10 @@
 //   backbone's stride-8 maps and SAM's neck, once; per box: the prompt encoder and the decoder's
 //   single-mask output (multimask_output false), as 04-sam-pseudo-masks.ts does.
 import { tensor, tidy, noGrad, sigmoid, reshape, narrow, cat, device, loadWeights, weightsBytes, Module, type Tensor } from '../../engine/index.ts';
-import { endokedBox, thresholdMask, scaleBox, type Box, type BoxDecision } from '../../engine/data/boxes.ts';
-import { TocoCam, multiScaleCam, type TocoConfig } from '../../models/toco.ts';
-import { PolypPVT, POLYP_PVT } from '../../models/polyp-pvt.ts';
+import { endokedBox, thresholdMask, scaleBox, type Box, type BoxDecision } from '../../engine/data/index.ts';
+import { TocoCam, multiScaleCam } from '../../models/toco.ts';
+import { PolypPVT, POLYP_PVT, FEATURE_CHANNELS, backboneFeaturesOf } from '../../models/polyp-pvt.ts';
 import { SamPromptDecoder, SAM_DECODER, type SamDecoderConfig } from '../../models/sam-decoder.ts';
-import { FEATURE_CHANNELS, backboneFeaturesOf } from '../../recipes/endoked/sam-kit.ts';
 
 /** EndoKED's defaults for stage 3 (03-cam.ts --cam-scales, --cam-threshold). */
 export const CAM_SCALES = [1, 0.5, 0.75, 1.25, 1.5, 1.75];
@@ -33,10 +32,6 @@ const now = () => performance.now();
 export const isUntrained = (metadata: Record<string, string>) => /random/i.test(metadata.note ?? '');
 
 // ---- ToCo CAM -> box ---------------------------------------------------------------------------------
-
-export function tocoFromConfig(cfg: TocoConfig): TocoCam {
-  return new TocoCam(cfg);
-}
 
 export interface CamBox {
   /** Normalised multi-scale + flip CAM of class 0 at the input size [S * S], in [0, 1). */

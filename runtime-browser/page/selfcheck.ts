@@ -2,7 +2,7 @@
 // softmax on seeded inputs. Equal outputs in Node and in the browser show that the same engine
 // and the same kernels run in both.
 import { tensor, matmul, add, gelu, sum, exp, max, sub, div, tidy } from '../../engine/index.ts';
-import { Rng } from '../../engine/data/random.ts';
+import { Rng } from '../../engine/data/index.ts';
 
 export async function selfCheck(): Promise<number[]> {
   const rng = new Rng(42);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { weightsBytes } from '../../engine/index.ts';
 import { SamPromptDecoder } from '../../models/sam-decoder.ts';
-import { FEATURE_CHANNELS } from '../../recipes/endoked/sam-kit.ts';
+import { FEATURE_CHANNELS } from '../../models/polyp-pvt.ts';
 import { loadCheckpoint, detectKind, readHeader } from '../../runtime-browser/page/infer.ts';
 import { normaliseBox, samConfigForSize, isUntrained } from '../../runtime-browser/page/endoked.ts';
 import { writeEndokedDemoCheckpoints } from '../../runtime-browser/make-demo-assets.ts';

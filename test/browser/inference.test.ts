@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { weightsBytes } from '../../engine/index.ts';
-import { CE24_CLASSES, renderCapsule, polypSample } from '../../engine/data/synthetic/index.ts';
+import { CE24_CLASSES, renderCapsule, polypSample } from '../../runtime-node/synthetic/index.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { buildBrowser } from '../../runtime-browser/build.ts';
 import { serve } from '../../runtime-browser/serve.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { weightsBytes, imagesToChw } from '../../engine/index.ts';
 import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../../engine/io/safetensors.ts';
-import { CE24_CLASSES, renderCapsule } from '../../engine/data/synthetic/index.ts';
+import { CE24_CLASSES, renderCapsule } from '../../runtime-node/synthetic/index.ts';
 import { Eva02 } from '../../models/eva02.ts';
 import { IMAGENET, normalize } from '../../recipes/endoextend/kit.ts';
 import { resizeImage } from '../../runtime-node/image.ts';

@@ -1,4 +1,4 @@
-// The synthetic optical-biopsy set (engine/data/synthetic/pathology.ts), its writer
+// The synthetic optical-biopsy set (runtime-node/synthetic/pathology.ts), its writer
 // (runtime-node/synth.ts writePathologySet) and its reader (runtime-node/datasets.ts
 // readPathologySet): determinism, the type balance, visual cues that separate the types, the
 // written layout with a patient-wise split, and one specific error for each kind of bad input.
@@ -6,7 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PATHOLOGY_GROUPS, parseCsvTable, pathologyClass, pathologySet, renderPathologyFrame, serialiseCsv } from '../../engine/data/index.ts';
+import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
+import { PATHOLOGY_GROUPS, pathologyClass, pathologySet, renderPathologyFrame } from '../../runtime-node/synthetic/index.ts';
 import { readPathologySet } from '../../runtime-node/pathology-set.ts';
 import { writePathologySet } from '../../runtime-node/synth.ts';
 

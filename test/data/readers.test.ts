@@ -5,11 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  applyLabelMapping, assertPatientDisjoint, assignPatientFolds, countTable, formatTable, parseClassMapping, parseCsv,
-  parseCsvTable, parseEe24Csv, parseSplitFile, polypSample, reportSet, serialiseCsv, serialiseEe24Csv, CE24_CLASSES,
-  CAPSULE_SOURCES, type Ee24Row,
-} from '../../engine/data/index.ts';
+import { applyLabelMapping, assertPatientDisjoint, assignPatientFolds, countTable, formatTable, parseClassMapping, parseCsv, parseCsvTable, parseEe24Csv, parseSplitFile, serialiseCsv, serialiseEe24Csv, type Ee24Row } from '../../engine/data/index.ts';
+import { polypSample, reportSet, CE24_CLASSES, CAPSULE_SOURCES } from '../../runtime-node/synthetic/index.ts';
 import {
   findSizeMismatches, loadSegSample, readClassFolders, readClassMapping, readClinicDb, readEe24Csv, readImageMaskFolders,
   readKvasirSeg, readReportSet,

@@ -3,7 +3,7 @@
 // pseudo-findings, counts, abbreviations, negation scope), the evidence it returns, the synthetic
 // reports, and the metrics.
 import { describe, it, expect } from 'vitest';
-import { reportForLabel, reportSet } from '../../engine/data/index.ts';
+import { reportForLabel, reportSet } from '../../runtime-node/synthetic/index.ts';
 import { clauses, reportLabelMetrics, ruleLabel, ruleLabeller, formatConfusion, type ReportLabelValue } from '../../engine/data/report-labels.ts';
 
 // [report, expected label, a fragment the evidence must contain]

@@ -1,10 +1,8 @@
 // The seeded synthetic datasets: determinism, exact masks, class balance, cue visibility, and
 // report labels that a negation-aware keyword extractor can recover (and a naive one cannot).
 import { describe, it, expect } from 'vitest';
-import {
-  CAPSULE_SOURCES, CE24_CLASSES, allocate, capsuleSet, polypSample, renderCapsule, renderColonoscopy,
-  reportSet, rng, sampleColonoscopyScene,
-} from '../../engine/data/index.ts';
+import { rng } from '../../engine/data/index.ts';
+import { CAPSULE_SOURCES, CE24_CLASSES, allocate, capsuleSet, polypSample, renderCapsule, renderColonoscopy, reportSet, sampleColonoscopyScene } from '../../runtime-node/synthetic/index.ts';
 import { ruleLabel } from '../../engine/data/report-labels.ts';
 
 const sum = (a: Uint8Array) => a.reduce((s, v) => s + v, 0);

@@ -1,19 +1,15 @@
 // The engine is pure TypeScript: it receives a GPUDevice and shader text from a runtime and
 // never touches the file system, the network, the process or the browser itself.
 import { describe, it, expect } from 'vitest';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { filesUnder } from '../helpers.ts';
 
 const ROOT = join(__dirname, '..', '..');
 const FORBIDDEN_IMPORTS = /from\s+['"](node:|fs|path|os|child_process|url|process|sharp|webgpu)|require\(|import\(\s*['"]node:/;
 const FORBIDDEN_GLOBALS = /\b(process\.|navigator\.|fetch\(|window\.|document\.|globalThis\.navigator)/;
 
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
+const files = (dir: string) => filesUnder(dir, '.ts');
 
 describe('architecture', () => {
   it('engine/ imports no runtime module and touches no runtime global', () => {

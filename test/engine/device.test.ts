@@ -79,9 +79,8 @@ describe('device layer', () => {
     expect(() => add(t, t)).toThrow(/add: input tensor \[2, 3\].*disposed/);
   });
 
-  it('DEBUG=1 times kernels with timestamp queries when the adapter has them', async () => {
+  it('DEBUG=1 prints each flush with its ops, and times kernels with timestamp queries when the adapter has them', async () => {
     const dev = device();
-    if (!dev.hasTimestamps) return;
     const lines: string[] = [];
     const log = (dev as unknown as { log: (l: string) => void });
     const prevLog = log.log;
@@ -96,7 +95,9 @@ describe('device layer', () => {
       dev.debug = 0;
       log.log = prevLog;
     }
-    expect(lines.some((l) => l.startsWith('[flush]'))).toBe(true);
+    expect(lines.some((l) => /^\[flush\] submit \d+: \d+ dispatches \(.*exp x1/.test(l))).toBe(true);
+    if (!dev.hasTimestamps) return;
+    expect(lines.some((l) => /^\[gpu\] exp \d+\.\d us$/.test(l))).toBe(true);
     expect(dev.timingReport()).toMatch(/exp\s+\d+ x/);
   });
 });

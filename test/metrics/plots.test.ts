@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { decode } from 'fast-png';
-import { Canvas, FONT, lineChart, rocChart, confusionMatrixChart, niceTicks, formatTick, TAB10, type RGB } from '../../engine/plot/index.ts';
+import { Canvas, FONT, lineChart, rocChart, confusionMatrixChart, niceTicks, formatTick, TAB10, type RGB } from '../../runtime-node/plots.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 
 const OUT = '/tmp/plots-test';

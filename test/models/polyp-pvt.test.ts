@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Tensor, tensor, tidy, noGrad, backward, device, narrow } from '../../engine/index.ts';
-import { Conv2d, Conv1d, BatchNorm2d } from '../../models/layers-vision.ts';
+import { Conv2d, Conv1d, BatchNorm2d } from '../../engine/nn/index.ts';
 import { PVT_V2, pvtV2, pvtV2NumParameters, pvtV2KeyFromCheckpoint, type PvtV2Config } from '../../models/pvtv2.ts';
 import { PolypPVT, polypPvt, polypPvtLoss, type PolypPvtConfig } from '../../models/polyp-pvt.ts';
 import { expectClose } from '../helpers.ts';

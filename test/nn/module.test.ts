@@ -2,7 +2,8 @@
 // errors, modes, flat parameter storage, layers and initialisers.
 import { describe, it, expect } from 'vitest';
 import { Tensor, tensor, zeros, device, tidy, sum, mul, backward, matmul, add, transpose, manualSeed } from '../../engine/index.ts';
-import { Module, parameter, flatHomeOf, planFlat } from '../../engine/nn/module.ts';
+import { Module, parameter } from '../../engine/nn/module.ts';
+import { flatHomeOf, planFlat } from '../../engine/flat.ts';
 import { Linear, LayerNorm, Embedding, Dropout, Identity, ModuleList, Sequential } from '../../engine/nn/layers.ts';
 import * as init from '../../engine/nn/init.ts';
 import { SGD, AdamW } from '../../engine/optim/index.ts';

@@ -3,7 +3,7 @@
 // dispatch count.
 import { describe, it, expect } from 'vitest';
 import { Tensor, tensor, device, tidy, add, sum, mul, backward, requiresGrad } from '../../engine/index.ts';
-import { packFlat, flatHomeOf, copy_ } from '../../engine/nn/module.ts';
+import { packFlat, flatHomeOf, copy_ } from '../../engine/flat.ts';
 import { Linear, Sequential } from '../../engine/nn/layers.ts';
 import {
   SGD, Adam, AdamW, AdaBelief, Optimizer, clipGradNorm, clipGradValue, ModelEma, cosineLr, polyWarmupFactor, stepFactor,

@@ -16,7 +16,7 @@
 // Frames reuse the colonoscopy painter (colonoscopy.ts) for the wall, the polyp's dome, tint and
 // texture, lighting and the field of view; this file chooses the polyp's look per type and adds
 // the surface pattern over the polyp's mask, multiplicatively, so the frame's lighting stays.
-import { logUniform, rng, weighted, type Rng } from './rng.ts';
+import { logUniform, rng, weighted, type Rng } from '../../engine/data/index.ts';
 import { randomBlob, randomWalk, strokePath, clamp01, type BlobShape, type MaskImage, type RgbImage } from './raster.ts';
 import { renderColonoscopy, sampleColonoscopyScene, type ColonoscopyScene, type PolypSpec } from './colonoscopy.ts';
 

@@ -4,7 +4,7 @@
 // items can be made in any order, and removing one layer of a scene (its polyps) leaves every
 // other layer's draws untouched. Seeds are mixed with MurmurHash3's 32-bit finaliser (public
 // domain). Also two draws the generators need beyond Rng's: log-uniform and weighted choice.
-import { Rng } from '../random.ts';
+import { Rng } from './random.ts';
 
 export { Rng };
 

@@ -4,12 +4,9 @@
 // needs. Plain TypeScript over typed arrays; a 256x256 frame costs a few milliseconds.
 // Value noise with smoothstep interpolation and fractal sums of octaves: K. Perlin, "An image
 // synthesizer", SIGGRAPH 1985 (the lattice-noise family; value rather than gradient noise).
-import type { Rng } from './rng.ts';
+import type { Rng, RgbImage, MaskImage } from '../../engine/data/index.ts';
 
-/** 8-bit RGB, interleaved HWC (the layout image decoders return). */
-export interface RgbImage { width: number; height: number; data: Uint8Array }
-/** One byte per pixel, 0 (background) or 1 (foreground). */
-export interface MaskImage { width: number; height: number; data: Uint8Array }
+export type { RgbImage, MaskImage };
 export type Rgb = readonly [number, number, number];
 
 export class Canvas {
@@ -104,12 +101,10 @@ export function randomBlob(rng: Rng, cx: number, cy: number, r: number, irregula
   return { cx, cy, r, aspect, angle: rng.uniform(0, Math.PI), amps, phases };
 }
 
-/** Normalised radius: < 1 inside the blob, 1 on its boundary. */
-export function blobRho(b: BlobShape, x: number, y: number): number {
-  return blobRhoFn(b)(x, y);
-}
-
-/** blobRho for one blob, with its trigonometry hoisted (cos k theta by the Chebyshev recurrence). */
+/**
+ * The blob's normalised radius at (x, y): < 1 inside, 1 on its boundary; its trigonometry
+ * hoisted (cos k theta by the Chebyshev recurrence).
+ */
 function blobRhoFn(b: BlobShape): (x: number, y: number) => number {
   const ca = Math.cos(b.angle), sa = Math.sin(b.angle), s = Math.sqrt(b.aspect), K = b.amps.length;
   const ac = b.amps.map((a, k) => a * Math.cos(b.phases[k])), as = b.amps.map((a, k) => a * Math.sin(b.phases[k]));

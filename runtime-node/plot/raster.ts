@@ -71,7 +71,7 @@ export const FONT: ReadonlyMap<string, Uint8Array> = new Map(Object.entries(FONT
   if ((r.length !== 7 && r.length !== 9) || r.some((row) => !/^[.#]{5}$/.test(row))) throw new Error(`font: glyph ${JSON.stringify(ch)} is malformed`);
   return [ch, Uint8Array.from(r, (row) => parseInt(row.replace(/#/g, '1').replace(/\./g, '0'), 2))];
 }));
-export const GLYPH_W = 5, GLYPH_H = 7, ADVANCE = 6, LINE_H = 9;
+export const GLYPH_W = 5, GLYPH_H = 7, ADVANCE = 6;
 
 export interface TextOptions {
   /** Integer pixel size of one font pixel. Default 1. */

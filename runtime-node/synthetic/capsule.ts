@@ -8,8 +8,8 @@
 // A frame: small-bowel mucosa (orange-pink, villous grain, circular folds, sometimes bubbles or
 // bile) -> the class's cue -> capsule illumination -> circular field of view, black corners.
 // Every frame of one patient shares that patient's mucosa tone, so a patient-wise split matters.
-import { shuffle } from '../sampler.ts';
-import { rng, weighted, type Rng } from './rng.ts';
+import { shuffle } from '../../engine/index.ts';
+import { rng, weighted, type Rng } from '../../engine/data/index.ts';
 import {
   Canvas, blurCanvas, clamp01, forEachInBlob, mix, noiseField, paint, randomBlob, randomWalk, strokePath,
   type Rgb, type RgbImage,

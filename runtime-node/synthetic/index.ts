@@ -3,10 +3,9 @@
 // ten Capsule Vision 2024 classes (a CE24 / EndoExtend24 stand-in) and patients with frame bags
 // and free-text reports (an EndoKED stand-in), and close-up polyp frames with pathology types
 // (EndoKED's optical biopsy). runtime-node/synth.ts writes them to disk in the
-// layouts the dataset readers read.
-export { rng, hashSeed, logUniform, weighted } from './rng.ts';
+// layouts the dataset readers read. Random streams (rng, hashSeed) come from engine/data.
 export {
-  Canvas, noiseField, blur121, blurCanvas, randomBlob, blobRho, blobBounds, forEachInBlob, strokePath, paint, randomWalk,
+  Canvas, noiseField, blur121, blurCanvas, randomBlob, blobBounds, forEachInBlob, strokePath, paint, randomWalk,
   overlayMask, tileGrid, type RgbImage, type MaskImage, type Rgb, type BlobShape,
 } from './raster.ts';
 export {

@@ -9,8 +9,8 @@
 // Truth: label 1 iff the patient's frames contain a polyp; `certain` is false when the report
 // only hedges (positive) or mentions an unconfirmed suspicion (negative), the cases EndoKED's
 // label_certain.txt would leave out.
-import { shuffle } from '../sampler.ts';
-import { rng, weighted, type Rng } from './rng.ts';
+import { shuffle } from '../../engine/index.ts';
+import { rng, weighted, type Rng } from '../../engine/data/index.ts';
 import { sampleColonoscopyScene, type ColonoscopyScene } from './colonoscopy.ts';
 import { buildReportZh } from './reports-zh.ts';
 

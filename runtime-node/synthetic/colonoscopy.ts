@@ -11,7 +11,7 @@
 // The mask is the union of the polyps' regions inside the field of view. A polyp only changes
 // pixels inside its own region (no shadow outside it), so rendering the same scene without its
 // polyps changes no pixel outside the mask: the mask is exactly the drawn region.
-import { logUniform, rng, weighted, type Rng } from './rng.ts';
+import { logUniform, rng, weighted, type Rng } from '../../engine/data/index.ts';
 import {
   Canvas, blobBounds, blurCanvas, clamp01, forEachInBlob, mix, noiseField, paint, randomBlob, randomWalk, strokePath,
   type BlobShape, type MaskImage, type Rgb, type RgbImage,

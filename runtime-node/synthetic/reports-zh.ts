@@ -4,8 +4,8 @@
 // is not a finding (息肉切除术后复查，未见复发), a polyp left in place (无需切除), 无蒂 ("sessile",
 // literally "without stalk", not a negation), an unconfirmed suspicion (uncertain) and a
 // suspected polyp that proved to be a fold (certain negative).
-import { shuffle } from '../sampler.ts';
-import type { Rng } from './rng.ts';
+import { shuffle } from '../../engine/index.ts';
+import type { Rng } from '../../engine/data/index.ts';
 import type { PolypFinding, Segment } from './reports.ts';
 
 const SEG_ZH: Record<Segment, string[]> = {

@@ -1,0 +1,59 @@
+// The uniform contract between an op and its shader, checked once per pipeline: the words an op
+// packs (ops/kernel.ts Params records each word's kind) must land on the fields of the shader's
+// `struct U` at their WGSL offsets (vec4 and arrays of vec4 aligned to 16 bytes, scalars to 4), with
+// a float where the shader reads a float and an integer where it reads an integer, and every
+// field must be written. A mismatch is an error naming the op, the shader and the field, instead
+// of a kernel that silently reads the wrong numbers. Reference: WGSL spec, "Memory layout"
+// (alignment and size of u32/i32/f32, vec4<T>, array<E, N> in the uniform address space).
+
+/** One 4-byte word of a uniform block: 'u' u32, 'i' i32, 'f' f32. */
+export type UniformWord = 'u' | 'i' | 'f';
+
+interface FieldWord { field: string; offset: number; kind: UniformWord }
+
+const SCALAR: Record<string, UniformWord> = { u32: 'u', i32: 'i', f32: 'f' };
+
+/** The words of `struct U` in a filled shader, by byte offset; null if the shader has no such struct. */
+export function uniformWords(code: string): FieldWord[] | null {
+  const m = /struct\s+U\s*\{([^}]*)\}/.exec(code.replace(/\/\/.*$/gm, ''));
+  if (!m) return null;
+  const out: FieldWord[] = [];
+  let offset = 0;
+  for (const decl of m[1].split(/,(?![^<]*>)/).map((s) => s.trim()).filter(Boolean)) {
+    const [, field, type] = /^(\w+)\s*:\s*(.+)$/.exec(decl) ?? [];
+    if (!field) throw new Error(`struct U: cannot read the field '${decl}'`);
+    const t = type.replace(/\s+/g, '');
+    let kinds: UniformWord[];
+    let align = 4;
+    const vec = /^vec4<(u32|i32|f32)>$/.exec(t), arr = /^array<vec4<(u32|i32|f32)>,(\d+)>$/.exec(t);
+    if (SCALAR[t]) kinds = [SCALAR[t]];
+    else if (vec) { kinds = Array(4).fill(SCALAR[vec[1]]); align = 16; }
+    else if (arr) { kinds = Array(4 * Number(arr[2])).fill(SCALAR[arr[1]]); align = 16; }
+    else throw new Error(`struct U: field '${field}' has type ${type}, which the uniform check does not know (use u32/i32/f32, vec4 or array of vec4)`);
+    offset = Math.ceil(offset / align) * align;
+    kinds.forEach((kind, i) => out.push({ field, offset: offset + 4 * i, kind }));
+    offset += 4 * kinds.length;
+  }
+  return out;
+}
+
+const NAME: Record<UniformWord, string> = { u: 'u32', i: 'i32', f: 'f32' };
+
+/** Throws if the packed words do not match the shader's `struct U`. */
+export function checkUniforms(op: string, shader: string, code: string, words: readonly UniformWord[]): void {
+  const fields = uniformWords(code);
+  const where = `${op} (${shader}.wgsl)`;
+  if (!fields) {
+    if (words.length) throw new Error(`${where}: ${words.length} uniform words were packed but the shader declares no struct U`);
+    return;
+  }
+  const at = new Map(fields.map((w) => [w.offset, w]));
+  words.forEach((kind, i) => {
+    const f = at.get(4 * i);
+    if (!f) throw new Error(`${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U (padding or past its end)`);
+    // u32 and i32 share their bit pattern for the values sizes and offsets take; float vs integer never does.
+    if ((f.kind === 'f') !== (kind === 'f')) throw new Error(`${where}: uniform field '${f.field}' (byte ${f.offset}) is ${NAME[f.kind]} in the shader, but the op packs a ${NAME[kind]}`);
+  });
+  const missing = fields.find((f) => f.offset >= 4 * words.length);
+  if (missing) throw new Error(`${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op (${words.length} words given)`);
+}

@@ -1,0 +1,49 @@
+// `npm run lint`: the import rules of the layer diagram and the unused-code finder
+// (rules.ts), over the module graph the TypeScript compiler builds (graph.ts). Prints one line a
+// finding (`file:line: rule: message`) and exits 1 if there is any. `--graph` prints the layer
+// picture instead: which area imports which, with edge counts.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGraph, type RepoGraph } from './graph.ts';
+import { ENTRIES, checkCycles, checkLayers, checkUnused, type Finding } from './rules.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** engine/ by its first folder (engine/ops, engine/nn, ...) or root file; elsewhere the top folder. */
+function areaName(f: string): string {
+  const parts = f.split('/');
+  if (parts[0] === 'engine') return parts.length > 2 ? `engine/${parts[1]}` : f.replace(/\.ts$/, '');
+  if (parts[0] === 'runtime-browser' && parts[1] === 'page') return 'runtime-browser/page';
+  return parts.length > 1 ? parts[0] : '(root)';
+}
+
+export function layerPicture(g: RepoGraph): string {
+  const counts = new Map<string, number>();
+  for (const e of g.edges) {
+    const a = areaName(e.from), b = areaName(e.to);
+    if (a === b || a === 'test' || a === 'tools') continue;
+    counts.set(`${a} -> ${b}`, (counts.get(`${a} -> ${b}`) ?? 0) + 1);
+  }
+  const by = new Map<string, string[]>();
+  for (const [k, n] of [...counts].sort()) {
+    const [a, b] = k.split(' -> ');
+    by.set(a, [...(by.get(a) ?? []), `${b} (${n})`]);
+  }
+  return [...by].map(([a, bs]) => `${a} -> ${bs.join(', ')}`).join('\n');
+}
+
+export function lint(root = ROOT): Finding[] {
+  const g = buildGraph(root, ENTRIES);
+  return [...checkCycles(g), ...checkLayers(g), ...checkUnused(g)];
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (process.argv.includes('--graph')) {
+    console.log(layerPicture(buildGraph(ROOT, ENTRIES)));
+  } else {
+    const findings = lint();
+    for (const f of findings) console.log(`${f.file}:${f.line}: ${f.rule}: ${f.message}`);
+    console.log(findings.length ? `lint: ${findings.length} finding(s)` : 'lint: clean');
+    process.exit(findings.length ? 1 : 0);
+  }
+}
