@@ -3,11 +3,13 @@
 import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { Params, grid, launch, WGSL_TYPE, stridesOf, MAX_RANK } from './kernel.ts';
+import { copyFast, writeFast, fastPathsOn } from './layouts.ts';
 
 /** Contiguous out[i] = src[offset + sum coord*stride] over `shape` (strides may be negative or 0). */
 export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: readonly number[], offset = 0): Tensor {
   const out = Tensor.empty(shape, src.dtype, op);
   if (out.size === 0) return out;
+  if (copyFast(op, src, out, shape, strides, offset)) return out;
   if (shape.length > MAX_RANK) throw new Error(`${op}: rank ${shape.length} exceeds ${MAX_RANK}`);
   launch({
     op, shader: 'strided-copy', inputs: [src], outputs: [out], params: { T: WGSL_TYPE[src.dtype] },
@@ -20,6 +22,7 @@ export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: read
 export function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: readonly number[], offset = 0): void {
   if (src.size === 0) return;
   if (src.dtype !== dst.dtype) throw new Error(`${op}: dtype ${src.dtype} cannot be written into ${dst.dtype}`);
+  if (writeFast(op, src, dst, strides, offset)) return;
   launch({
     op, shader: 'strided-write', inputs: [src], outputs: [dst], params: { T: WGSL_TYPE[src.dtype] },
     uniforms: new Params().dims(src.shape).dims(strides, true).u32(src.size, src.ndim).i32(offset), workgroups: grid(src.size),
@@ -34,7 +37,11 @@ export function fill(shape: Shape, value: number, dtype: Tensor['dtype'] = 'f32'
   else if (dtype === 'i32') bits.setInt32(0, value, true);
   else if (dtype === 'u32') bits.setUint32(0, value, true);
   else throw new Error(`${op}: fill does not support ${dtype}`);
-  launch({ op, shader: 'fill', inputs: [], outputs: [out], uniforms: new Params().u32(out.size, bits.getUint32(0, true)), workgroups: grid(out.size) });
+  const q = fastPathsOn() && out.size % 4 === 0 ? 4 : 1;
+  launch({
+    op, shader: 'fill', inputs: [], outputs: [out], params: { T: q === 4 ? 'vec4<u32>' : 'u32' },
+    uniforms: new Params().u32(out.size / q, bits.getUint32(0, true)), workgroups: grid(out.size / q),
+  });
   return out;
 }
 
