@@ -127,6 +127,7 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[
   const st = stridesOf(x.shape);
   const shape: number[] = [];
   const strides: number[] = [];
+  const starts: number[] = [];
   let offset = 0;
   x.shape.forEach((d, i) => {
     const s = specs[i] ?? {};
@@ -137,15 +138,41 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[
     const end = norm(s.end ?? d);
     const len = Math.max(0, Math.ceil((end - start) / step));
     shape.push(len);
+    starts.push(step === 1 ? start : -1);
     strides.push(st[i] * step);
     offset += start * st[i];
   });
   const y = stridedCopy('slice', x, shape, strides, offset);
   return record(y, 'slice', [x], (dy) => {
+    const one = narrowBackward(x.shape, shape, starts, dy);
+    if (one) return [one];
     const dx = fill(x.shape, 0, dy.dtype, 'slice-backward');
     stridedWrite('slice-backward', dy, dx, strides, offset);
     return [dx];
   });
+}
+
+/**
+ * The gradient of a slice that narrows one dimension with step 1 (chunk, split, cat's backward,
+ * a token range), in one pass (narrow-backward.wgsl); null for any other slice.
+ */
+function narrowBackward(xs: Shape, ys: readonly number[], starts: readonly number[], dy: Tensor): Tensor | null {
+  // Dims taken whole (a step > 1 over a size-1 dim also takes it whole) vs the one narrowed.
+  const cut = xs.map((_, i) => i).filter((i) => ys[i] !== xs[i]);
+  if (!fastPathsOn() || cut.length > 1 || dy.size === 0) return null;
+  const d = cut[0] ?? 0;
+  const start = cut.length ? starts[d] : 0;
+  if (start < 0) return null; // a step > 1
+  const inner = numel(xs.slice(d + 1));
+  const [cols, lo, hi] = [xs[d] * inner, start * inner, (start + ys[d]) * inner];
+  const q = cols % 4 === 0 && lo % 4 === 0 && hi % 4 === 0 ? 4 : 1;
+  const dx = Tensor.empty(xs, dy.dtype, 'slice-backward');
+  const t = WGSL_TYPE[dy.dtype];
+  launch({
+    op: 'slice-backward', shader: 'narrow-backward', inputs: [dy], outputs: [dx], params: { T: q === 4 ? `vec4<${t}>` : t },
+    uniforms: new Params().u32(dx.size / q, cols / q, lo / q, hi / q), workgroups: grid(dx.size / q),
+  });
+  return dx;
 }
 
 /** Slice along one dim: narrow(x, dim, start, length). */

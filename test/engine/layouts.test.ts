@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import {
   Tensor, tensor, tidy, device, add, mul, div, sub, eq, lt, pow, gelu, cast, permute, transpose, narrow, slice, flip,
-  expand, clone, cat, full, sum, backward, requiresGrad, logicalNot, clamp,
+  expand, clone, cat, full, sum, backward, requiresGrad, logicalNot, clamp, chunk,
 } from '../../engine/index.ts';
 import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
 import type { Dispatch } from '../../engine/device.ts';
@@ -24,7 +24,7 @@ afterAll(() => { if (original) device().dispatch = original; setLayoutFastPaths(
 async function both(fn: () => Tensor): Promise<{ fast: number[]; general: number[]; used: string[] }> {
   shaders = [];
   const f = tidy(fn);
-  const used = shaders;
+  const used = [...shaders];
   setLayoutFastPaths(false);
   const g = tidy(fn);
   setLayoutFastPaths(true);
@@ -73,6 +73,7 @@ describe('binary fast paths', () => {
       for (const [op, f] of [[add, (x: number, y: number) => x + y], [div, (x: number, y: number) => x / y]] as const) {
         const r = await both(() => op(tensor(a, as), tensor(b, bs)));
         expect(r.used).toContain(shader);
+        if (shader === 'binary') expect(r.used.filter((x) => x.startsWith('binary-'))).toEqual([]);
         expect(r.fast).toEqual(r.general);
         expectClose(r.fast, hostBinary(a, as, b, bs, f), `${name} ${op.name}`, 1e-6, 1e-6);
       }
@@ -122,6 +123,7 @@ describe('copy and write fast paths', () => {
     it(name, async () => {
       const r = await both(fn);
       expect(r.used).toContain(shader);
+      if (shader === 'strided-copy') expect(r.used).not.toContain('strided-copy-rows');
       expect(r.fast).toEqual(r.general);
     });
   }
@@ -147,6 +149,40 @@ describe('copy and write fast paths', () => {
     expect(r.used).toContain('strided-write-rows');
     expect(r.fast).toEqual(r.general);
     await checkFiniteDifferences((a) => permute(narrow(a, 2, 1, 5), [1, 0, 2]), [{ shape: [3, 4, 7] }]);
+  });
+});
+
+describe('narrow backward in one pass', () => {
+  const grads = (shape: number[], fn: (p: Tensor) => Tensor) => () => {
+    const p = requiresGrad(t(shape, 20));
+    backward(sum(mul(fn(p), t(fn(p).shape as number[], 21))));
+    return p.grad!;
+  };
+  const cases: [string, number[], (p: Tensor) => Tensor][] = [
+    ['leading dim (the qkv split), vec4', [3, 2, 8], (p) => narrow(p, 0, 1, 1)],
+    ['token range with an odd row (scalar)', [2, 5, 3], (p) => narrow(p, 1, 1, 3)],
+    ['last-dim half (SwiGLU chunk), vec4', [3, 16], (p) => narrow(p, 1, 8, 8)],
+    ['last dim at an odd start', [3, 9], (p) => narrow(p, -1, 2, 5)],
+    ['a slice taking every dim whole', [4, 3], (p) => slice(p, [{ start: 0 }])],
+  ];
+  for (const [name, shape, fn] of cases) {
+    it(name, async () => {
+      const r = await both(grads(shape, fn));
+      expect(r.used).toContain('narrow-backward');
+      expect(r.used.filter((x) => x.startsWith('strided-write'))).toEqual([]);
+      expect(r.fast).toEqual(r.general);
+    });
+  }
+  it('stepped and two-dim slices keep fill + strided write', async () => {
+    for (const fn of [(p: Tensor) => slice(p, [null, { start: 1, step: 2 }]), (p: Tensor) => slice(p, [{ start: 1 }, { end: 2 }])]) {
+      const r = await both(grads([4, 6], fn));
+      expect(r.used).not.toContain('narrow-backward');
+      expect(r.fast).toEqual(r.general);
+    }
+  });
+  it('finite differences through chunk and narrow', async () => {
+    await checkFiniteDifferences((a) => { const [u, v] = chunk(a, 2, -1); return mul(u, v); }, [{ shape: [3, 10] }]);
+    await checkFiniteDifferences((a) => narrow(a, 1, 2, 3), [{ shape: [2, 7, 5] }]);
   });
 });
 
