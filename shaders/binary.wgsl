@@ -1,5 +1,6 @@
 // Elementwise out = f(x, y) with broadcasting: each input is read through strides over the
 // output's shape (stride 0 on a broadcast dimension). {{EXPR}} is an expression in `x`, `y`.
+alias O = {{TO}};
 struct U { shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2>, n: u32, rank: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<{{TA}}>;

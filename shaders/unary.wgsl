@@ -1,9 +1,12 @@
 // Elementwise y = f(x) over a contiguous tensor. {{EXPR}} is an expression in `x`, `p0`, `p1`
-// (op parameters such as pow's exponent or clamp's bounds); {{TI}}/{{TO}} are the dtypes.
+// (op parameters such as pow's exponent or clamp's bounds); {{TI}}/{{TO}} are the dtypes, I and
+// O their aliases. unary-vec4.wgsl is the same kernel four elements at a time.
+alias I = {{TI}};
+alias O = {{TO}};
 struct U { n: u32, p0: f32, p1: f32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> a: array<{{TI}}>;
-@group(0) @binding(2) var<storage, read_write> out: array<{{TO}}>;
+@group(0) @binding(1) var<storage, read> a: array<I>;
+@group(0) @binding(2) var<storage, read_write> out: array<O>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

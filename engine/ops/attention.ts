@@ -11,10 +11,16 @@
 // The kernels are laid out for CPU drivers (register blocking, no workgroup memory or barriers;
 // see shaders/attention-forward.wgsl); a shared-memory tiled variant for GPUs would be chosen
 // per adapter as matmul does. `attentionReference` builds the same function from matmul and
-// softmax ops; tests and the benchmark use it as the oracle. The fused path covers head dims
+// softmax ops; tests and the benchmark use it as the oracle.
+// Training picks its path per adapter (setAttentionBackward forces one): on CPU drivers the
+// unfused graph trains faster (the fused backward recomputes the scores in both of its kernels,
+// and its dQ and dK/dV kernels ran at ~1.4 GFLOP/s against the blocked matmul's 2.3-3.4 in a
+// profiled EVA-02-Ti step), so there a forward that will be differentiated takes the reference
+// path unless its [B, H, Lq, Lk] scores would exceed SCORES_LIMIT; inference always takes the
+// fused forward. The fused path covers head dims
 // (q/k and v) that are multiples of 4 up to 128; other head dims, and masks that require a
 // gradient, take the reference path. Fully masked rows give NaN, as PyTorch's math path.
-import { Tensor, fmt, isGradEnabled } from '../tensor.ts';
+import { Tensor, device, fmt, isGradEnabled } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { broadcastStrides } from '../shape.ts';
 import { add, mul } from './math.ts';
@@ -23,6 +29,20 @@ import { softmax } from './softmax.ts';
 import { attentionForward, attentionBackward, MAX_FUSED_HEAD_DIM, type AttnDims } from './attention-kernels.ts';
 
 const OP = 'scaled_dot_product_attention';
+
+export type AttentionTraining = 'auto' | 'fused' | 'unfused';
+let training: AttentionTraining = 'auto';
+/** Bytes of materialised scores above which training keeps the fused path on any adapter. */
+const SCORES_LIMIT = 256 * 2 ** 20;
+
+/** Forces the path a differentiated attention takes ('auto': by adapter, see the header). */
+export function setAttentionTraining(mode: AttentionTraining): void { training = mode; }
+
+/** The path a differentiated attention with these sizes takes on the current device. */
+export function attentionTrainingPath(batch: number, heads: number, lq: number, lk: number): 'fused' | 'unfused' {
+  if (training !== 'auto') return training;
+  return device().isCpuAdapter && batch * heads * lq * lk * 4 <= SCORES_LIMIT ? 'unfused' : 'fused';
+}
 
 export interface AttentionOptions {
   /** Additive mask broadcastable to [B, H, Lq, Lk] (use a large negative value to mask out). */
@@ -61,7 +81,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const [batch, heads, lq, d] = q.shape;
   const [lk, dv] = [k.shape[2], v.shape[3]];
   const fusable = (n: number) => n <= MAX_FUSED_HEAD_DIM && n % 4 === 0;
-  if (!fusable(d) || !fusable(dv) || (mask?.requiresGrad && isGradEnabled())) {
+  const differentiated = isGradEnabled() && [q, k, v, mask].some((t) => t?.requiresGrad);
+  if (!fusable(d) || !fusable(dv) || (mask?.requiresGrad && isGradEnabled())
+    || (differentiated && attentionTrainingPath(batch, heads, lq, lk) === 'unfused')) {
     return attentionReference(q, k, v, opts);
   }
   if (batch * heads > 65535) throw new Error(`${OP}: B * H = ${batch * heads} exceeds 65535 (one grid row per batch-head)`);

@@ -4,32 +4,19 @@ import { Tensor, fmt, type DType, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 import { broadcastShapes, broadcastStrides, stridesOf } from '../shape.ts';
+import { collapse, binaryFast, fastPathsOn } from './layouts.ts';
 
 export type Operand = Tensor | number;
-
-/** Merges adjacent dimensions that are contiguous in every operand (fewer index divisions). */
-function collapse(shape: number[], strides: number[][]): [number[], number[][]] {
-  if (shape.length === 0) return [[1], strides.map(() => [0])];
-  const s = [shape[0]];
-  const st = strides.map((x) => [x[0]]);
-  for (let i = 1; i < shape.length; i++) {
-    const last = s.length - 1;
-    if (strides.every((x, k) => st[k][last] === x[i] * shape[i])) {
-      s[last] *= shape[i];
-      strides.forEach((x, k) => { st[k][last] = x[i]; });
-    } else {
-      s.push(shape[i]);
-      strides.forEach((x, k) => st[k].push(x[i]));
-    }
-  }
-  return [s, st];
-}
 
 // ---- unary ----------------------------------------------------------------------------------
 
 interface UnaryDef { expr: string; dtypes?: DType[]; out?: DType }
 
-/** The WGSL expression of each unary op, in `x` and the parameters `p0`, `p1`. */
+/**
+ * The WGSL expression of each unary op, in `x` and the parameters `p0`, `p1` (f32 scalars). One
+ * expression serves unary.wgsl (scalars) and unary-vec4.wgsl: I and O are the input and output
+ * types (`I(0.0)` is a zero of x's width), and the helper functions exist in both files.
+ */
 export const UNARY = {
   neg: { expr: '-x', dtypes: ['f32', 'i32'] },
   exp: { expr: 'exp(x)' },
@@ -42,9 +29,9 @@ export const UNARY = {
   cos: { expr: 'cos(x)' },
   tanh: { expr: 'tanh(x)' },
   sigmoid: { expr: '1.0 / (1.0 + exp(-x))' },
-  relu: { expr: 'max(x, 0.0)' },
+  relu: { expr: 'max(x, I(0.0))' },
   // softplus(x) = log(1 + e^x), evaluated without overflow; threshold 20 as PyTorch's default.
-  softplus: { expr: 'select(max(x, 0.0) + log(1.0 + exp(-abs(x))), x, x > 20.0)' },
+  softplus: { expr: 'select(max(x, I(0.0)) + log(1.0 + exp(-abs(x))), x, x > I(20.0))' },
   silu: { expr: 'x / (1.0 + exp(-x))' },
   gelu: { expr: '0.5 * x * (1.0 + erf_f(x * 0.7071067811865476))' },
   gelu_tanh: { expr: '0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))' },
@@ -53,15 +40,15 @@ export const UNARY = {
   gelu_tanh_grad: { expr: 'gelu_tanh_grad(x)' },
   silu_grad: { expr: '(1.0 / (1.0 + exp(-x))) * (1.0 + x * (1.0 - 1.0 / (1.0 + exp(-x))))' },
   pow_scalar: { expr: 'pow_signed(x, p0)' },
-  clamp: { expr: 'clamp(x, p0, p1)' },
+  clamp: { expr: 'clamp(x, I(p0), I(p1))' },
   add_scalar: { expr: 'x + p0' },
   mul_scalar: { expr: 'x * p0' },
   rsub_scalar: { expr: 'p0 - x' },
   rdiv_scalar: { expr: 'p0 / x' },
-  cast_f32: { expr: 'f32(x)', dtypes: ['i32', 'u32', 'f32'], out: 'f32' },
-  cast_i32: { expr: 'i32(x)', dtypes: ['f32', 'u32', 'i32'], out: 'i32' },
-  cast_u32: { expr: 'u32(x)', dtypes: ['f32', 'i32', 'u32'], out: 'u32' },
-  not: { expr: 'select(0.0, 1.0, x == 0.0)' },
+  cast_f32: { expr: 'O(x)', dtypes: ['i32', 'u32', 'f32'], out: 'f32' },
+  cast_i32: { expr: 'O(x)', dtypes: ['f32', 'u32', 'i32'], out: 'i32' },
+  cast_u32: { expr: 'O(x)', dtypes: ['f32', 'i32', 'u32'], out: 'u32' },
+  not: { expr: 'select(O(0.0), O(1.0), x == I(0.0))' },
 } satisfies Record<string, UnaryDef>;
 
 export type UnaryName = keyof typeof UNARY;
@@ -73,35 +60,41 @@ export function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const outType = def.out ?? x.dtype;
   const out = Tensor.empty(x.shape, outType, name);
   if (x.size === 0) return out;
+  // Four elements per invocation where the size allows (the kernel is a pure stream).
+  const q = fastPathsOn() && x.size % 4 === 0 ? 4 : 1;
+  const ty = (t: DType) => (q === 4 ? `vec4<${WGSL_TYPE[t]}>` : WGSL_TYPE[t]);
   launch({
-    op: name, shader: 'unary', inputs: [x], outputs: [out],
-    params: { TI: WGSL_TYPE[x.dtype], TO: WGSL_TYPE[outType], EXPR: def.expr },
-    uniforms: new Params().u32(x.size).f32(p0, p1), workgroups: grid(x.size),
+    op: name, shader: q === 4 ? 'unary-vec4' : 'unary', inputs: [x], outputs: [out],
+    params: { TI: ty(x.dtype), TO: ty(outType), EXPR: def.expr },
+    uniforms: new Params().u32(x.size / q).f32(p0, p1), workgroups: grid(x.size / q),
   });
   return out;
 }
 // ---- binary ---------------------------------------------------------------------------------
 
+interface BinaryDef extends UnaryDef { scalarOnly?: boolean }
+
+/** Expressions are written for scalars and vec4s alike (O is the output type); pow is scalar only. */
 export const BINARY = {
   add: { expr: 'x + y', dtypes: ['f32', 'i32', 'u32'] },
   sub: { expr: 'x - y', dtypes: ['f32', 'i32', 'u32'] },
   mul: { expr: 'x * y', dtypes: ['f32', 'i32', 'u32'] },
   div: { expr: 'x / y', dtypes: ['f32', 'i32', 'u32'] },
-  pow: { expr: 'pow_signed(x, y)' },
+  pow: { expr: 'pow_signed(x, y)', scalarOnly: true },
   maximum: { expr: 'max(x, y)', dtypes: ['f32', 'i32', 'u32'] },
   minimum: { expr: 'min(x, y)', dtypes: ['f32', 'i32', 'u32'] },
-  eq: { expr: 'select(0.0, 1.0, x == y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-  ne: { expr: 'select(0.0, 1.0, x != y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-  lt: { expr: 'select(0.0, 1.0, x < y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-  le: { expr: 'select(0.0, 1.0, x <= y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-  gt: { expr: 'select(0.0, 1.0, x > y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-  ge: { expr: 'select(0.0, 1.0, x >= y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
-} satisfies Record<string, UnaryDef>;
+  eq: { expr: 'select(O(0.0), O(1.0), x == y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+  ne: { expr: 'select(O(0.0), O(1.0), x != y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+  lt: { expr: 'select(O(0.0), O(1.0), x < y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+  le: { expr: 'select(O(0.0), O(1.0), x <= y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+  gt: { expr: 'select(O(0.0), O(1.0), x > y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+  ge: { expr: 'select(O(0.0), O(1.0), x >= y)', dtypes: ['f32', 'i32', 'u32'], out: 'f32' },
+} satisfies Record<string, BinaryDef>;
 
 export type BinaryName = keyof typeof BINARY;
 
 export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
-  const def: UnaryDef = BINARY[name];
+  const def: BinaryDef = BINARY[name];
   const allowed = def.dtypes ?? ['f32'];
   if (a.dtype !== b.dtype) throw new Error(`${name}: dtypes differ (${fmt(a.shape)} ${a.dtype} vs ${fmt(b.shape)} ${b.dtype}); cast one first`);
   if (!allowed.includes(a.dtype)) throw new Error(`${name}: dtype ${a.dtype} is not supported (expected ${allowed.join(' or ')})`);
@@ -111,6 +104,7 @@ export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   if (out.size === 0) return out;
   const [cs, [sa, sb]] = collapse(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
   if (cs.length > MAX_RANK) throw new Error(`${name}: rank ${cs.length} exceeds ${MAX_RANK}`);
+  if (binaryFast({ op: name, expr: def.expr, vec: !def.scalarOnly, outType: WGSL_TYPE[outType] }, a, b, out, cs, sa, sb)) return out;
   const t = WGSL_TYPE[a.dtype];
   launch({
     op: name, shader: 'binary', inputs: [a, b], outputs: [out],

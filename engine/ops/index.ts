@@ -21,7 +21,7 @@ export * from './conv.ts';
 export * from './pool.ts';
 export * from './interpolate.ts';
 export { batchNorm, groupNorm, layerNorm2d } from './norm.ts';
-export { scaledDotProductAttention, attentionReference, type AttentionOptions } from './attention.ts';
+export { scaledDotProductAttention, attentionReference, setAttentionTraining, attentionTrainingPath, type AttentionOptions, type AttentionTraining } from './attention.ts';
 export { buildRope2d, applyRope, type Rope2dOptions } from './rope.ts';
 export { dropPath } from './drop-path.ts';
 export { softDiceLoss, structureLoss, multilabelSoftMarginLoss, negCosineLoss } from './seg-losses.ts';

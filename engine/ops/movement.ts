@@ -4,11 +4,13 @@ import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 import { stridesOf } from '../shape.ts';
+import { copyFast, writeFast, fastPathsOn } from './layouts.ts';
 
 /** Contiguous out[i] = src[offset + sum coord*stride] over `shape` (strides may be negative or 0). */
 export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: readonly number[], offset = 0): Tensor {
   const out = Tensor.empty(shape, src.dtype, op);
   if (out.size === 0) return out;
+  if (copyFast(op, src, out, shape, strides, offset)) return out;
   if (shape.length > MAX_RANK) throw new Error(`${op}: rank ${shape.length} exceeds ${MAX_RANK}`);
   launch({
     op, shader: 'strided-copy', inputs: [src], outputs: [out], params: { T: WGSL_TYPE[src.dtype] },
@@ -21,6 +23,7 @@ export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: read
 export function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: readonly number[], offset = 0): void {
   if (src.size === 0) return;
   if (src.dtype !== dst.dtype) throw new Error(`${op}: dtype ${src.dtype} cannot be written into ${dst.dtype}`);
+  if (writeFast(op, src, dst, strides, offset)) return;
   launch({
     op, shader: 'strided-write', inputs: [src], outputs: [dst], params: { T: WGSL_TYPE[src.dtype] },
     uniforms: new Params().dims(src.shape).dims(strides, true).u32(src.size, src.ndim).i32(offset), workgroups: grid(src.size),
@@ -35,7 +38,11 @@ export function fill(shape: Shape, value: number, dtype: Tensor['dtype'] = 'f32'
   else if (dtype === 'i32') bits.setInt32(0, value, true);
   else if (dtype === 'u32') bits.setUint32(0, value, true);
   else throw new Error(`${op}: fill does not support ${dtype}`);
-  launch({ op, shader: 'fill', inputs: [], outputs: [out], uniforms: new Params().u32(out.size, bits.getUint32(0, true)), workgroups: grid(out.size) });
+  const q = fastPathsOn() && out.size % 4 === 0 ? 4 : 1;
+  launch({
+    op, shader: 'fill', inputs: [], outputs: [out], params: { T: q === 4 ? 'vec4<u32>' : 'u32' },
+    uniforms: new Params().u32(out.size / q, bits.getUint32(0, true)), workgroups: grid(out.size / q),
+  });
   return out;
 }
 
@@ -121,6 +128,7 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[
   const st = stridesOf(x.shape);
   const shape: number[] = [];
   const strides: number[] = [];
+  const starts: number[] = [];
   let offset = 0;
   x.shape.forEach((d, i) => {
     const s = specs[i] ?? {};
@@ -131,15 +139,41 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[
     const end = norm(s.end ?? d);
     const len = Math.max(0, Math.ceil((end - start) / step));
     shape.push(len);
+    starts.push(step === 1 ? start : -1);
     strides.push(st[i] * step);
     offset += start * st[i];
   });
   const y = stridedCopy('slice', x, shape, strides, offset);
   return record(y, 'slice', [x], (dy) => {
+    const one = narrowBackward(x.shape, shape, starts, dy);
+    if (one) return [one];
     const dx = fill(x.shape, 0, dy.dtype, 'slice-backward');
     stridedWrite('slice-backward', dy, dx, strides, offset);
     return [dx];
   });
+}
+
+/**
+ * The gradient of a slice that narrows one dimension with step 1 (chunk, split, cat's backward,
+ * a token range), in one pass (narrow-backward.wgsl); null for any other slice.
+ */
+function narrowBackward(xs: Shape, ys: readonly number[], starts: readonly number[], dy: Tensor): Tensor | null {
+  // Dims taken whole (a step > 1 over a size-1 dim also takes it whole) vs the one narrowed.
+  const cut = xs.map((_, i) => i).filter((i) => ys[i] !== xs[i]);
+  if (!fastPathsOn() || cut.length > 1 || dy.size === 0) return null;
+  const d = cut[0] ?? 0;
+  const start = cut.length ? starts[d] : 0;
+  if (start < 0) return null; // a step > 1
+  const inner = numel(xs.slice(d + 1));
+  const [cols, lo, hi] = [xs[d] * inner, start * inner, (start + ys[d]) * inner];
+  const q = cols % 4 === 0 && lo % 4 === 0 && hi % 4 === 0 ? 4 : 1;
+  const dx = Tensor.empty(xs, dy.dtype, 'slice-backward');
+  const t = WGSL_TYPE[dy.dtype];
+  launch({
+    op: 'slice-backward', shader: 'narrow-backward', inputs: [dy], outputs: [dx], params: { T: q === 4 ? `vec4<${t}>` : t },
+    uniforms: new Params().u32(dx.size / q, cols / q, lo / q, hi / q), workgroups: grid(dx.size / q),
+  });
+  return dx;
 }
 
 /** Slice along one dim: narrow(x, dim, start, length). */

@@ -1,6 +1,6 @@
 // Reductions over any set of axes (reduce.wgsl): sum, mean, max, min, plus var/std as
 // composites and sumTo (the broadcast-gradient reduction autograd uses).
-import { Tensor, fmt, type Shape } from '../tensor.ts';
+import { Tensor, device, fmt, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE } from './kernel.ts';
 import { normAxes, stridesOf, type Axes } from '../shape.ts';
@@ -55,7 +55,11 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
   const params = { T: t, INIT: init, ACC: KIND[kind].acc, FINAL: final };
   // One strided run per output and enough outputs to keep the device busy (or short runs): one
   // invocation per output (reduce-serial.wgsl). Otherwise a workgroup per output (reduce.wgsl).
-  if (g.rshape.length <= 1 && (rows >= 256 || count <= 256)) {
+  // A CPU driver is busy with far fewer invocations (a few cores), and reduce.wgsl's per-element
+  // index division and barriers cost it more than a short grid does (bias gradients [B N, C] ->
+  // [C] at C = 192 were 12% of an EVA-02-Ti step's kernel time through reduce.wgsl).
+  const enoughRows = device().isCpuAdapter ? 64 : 256;
+  if (g.rshape.length <= 1 && (rows >= enoughRows || count <= 256)) {
     launch({
       op, shader: 'reduce-serial', inputs: [x], outputs: [out], params,
       uniforms: new Params().dims(g.kshape).dims(g.kstr).u32(rows, count, g.kshape.length, g.rstr[0] ?? 0), workgroups: grid(rows),

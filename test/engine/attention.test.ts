@@ -1,9 +1,16 @@
-import { describe, it, expect } from 'vitest';
-import { Tensor, tensor, tidy, device, backward, requiresGrad, sum, mul } from '../../engine/index.ts';
-import { scaledDotProductAttention, attentionReference, type AttentionOptions } from '../../engine/ops/attention.ts';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { Tensor, tensor, tidy, device, backward, requiresGrad, sum, mul, noGrad } from '../../engine/index.ts';
+import {
+  scaledDotProductAttention, attentionReference, setAttentionTraining, attentionTrainingPath, type AttentionOptions,
+} from '../../engine/ops/attention.ts';
+import type { Dispatch } from '../../engine/device.ts';
 import { loadGolden, checkGolden, checkFiniteDifferences, expectClose, randomArray } from '../helpers.ts';
 
 type Attn = (q: Tensor, k: Tensor, v: Tensor, o?: AttentionOptions) => Tensor;
+
+// Training may take the unfused path by adapter; these tests are about the fused kernels.
+beforeAll(() => setAttentionTraining('fused'));
+afterAll(() => setAttentionTraining('auto'));
 
 describe('attention against PyTorch', () => {
   for (const c of loadGolden('attention_norm').filter((x) => x.name.startsWith('attn_'))) {
@@ -116,5 +123,57 @@ describe('attention behaviour', () => {
     expect(() => scaledDotProductAttention(q, k, v)).toThrow(/scaled_dot_product_attention: q \[1, 1, 2, 16\], k \[1, 1, 3, 8\], v \[1, 1, 3, 16\] do not match/);
     expect(() => scaledDotProductAttention(q, k2, v, { mask: m })).toThrow(/mask \[2\] does not broadcast to \[B, H, Lq, Lk\] = \[1, 1, 2, 3\]/);
     for (const t of [q, k, v, k2, m]) t.dispose();
+  });
+});
+
+describe('training path by adapter', () => {
+  beforeAll(() => setAttentionTraining('auto'));
+  afterAll(() => setAttentionTraining('fused'));
+
+  /** Shaders dispatched by forward + backward (or forward only), and the output and dq. */
+  async function trace(train: boolean): Promise<{ shaders: string[]; out: number[]; dq: number[] | null }> {
+    const dev = device();
+    const original = dev.dispatch;
+    const shaders: string[] = [];
+    dev.dispatch = (d: Dispatch) => { shaders.push(d.shader); original.call(dev, d); };
+    try {
+      const s = qkv(2, 3, 17, 17, 16);
+      const [q, k, v] = [s.q, s.k, s.v].map((x, i) => requiresGrad(tensor(randomArray(numel(x), 70 + i), x)));
+      const o = tidy(() => {
+        if (!train) return noGrad(() => scaledDotProductAttention(q, k, v));
+        const y = scaledDotProductAttention(q, k, v);
+        backward(sum(mul(y, tensor(randomArray(y.size, 80), y.shape))));
+        return y;
+      });
+      const r = { shaders, out: Array.from(await o.data()), dq: q.grad ? Array.from(await q.grad.data()) : null };
+      for (const t of [q, k, v, o]) { t.grad?.dispose(); t.dispose(); }
+      return r;
+    } finally {
+      dev.dispatch = original;
+    }
+  }
+
+  it('auto: CPU drivers train through the unfused graph, GPUs through the fused kernels; inference stays fused', async () => {
+    const expected = device().isCpuAdapter ? 'unfused' : 'fused';
+    expect(attentionTrainingPath(2, 3, 17, 17)).toBe(expected);
+    const auto = await trace(true);
+    expect(auto.shaders.includes('attention-backward-dq')).toBe(expected === 'fused');
+    expect(auto.shaders.includes('attention-forward')).toBe(expected === 'fused');
+    expect((await trace(false)).shaders).toContain('attention-forward');
+    // Scores too large to materialise keep the fused path on any adapter.
+    expect(attentionTrainingPath(64, 16, 4096, 4096)).toBe('fused');
+  });
+
+  it('the knob forces either path, and both give the same output and gradients', async () => {
+    setAttentionTraining('fused');
+    const fused = await trace(true);
+    setAttentionTraining('unfused');
+    const unfused = await trace(true);
+    setAttentionTraining('auto');
+    expect(fused.shaders).toContain('attention-backward-dkdv');
+    expect(unfused.shaders).not.toContain('attention-backward-dkdv');
+    expect(unfused.shaders).not.toContain('attention-forward');
+    expectClose(unfused.out, fused.out, 'out', 3e-5, 1e-3);
+    expectClose(unfused.dq!, fused.dq!, 'dq', 3e-5, 1e-3);
   });
 });

@@ -40,9 +40,10 @@ describe('device layer', () => {
 
   it('caches one pipeline per shader text, whatever the shape', async () => {
     const dev = device();
-    await add(zeros([1]), zeros([1])).data();
+    // Sizes that are multiples of 4 take the vec4 kernels, others the scalar ones: warm both.
+    for (const k of [2, 4]) await add(zeros([k]), zeros([k])).data();
     const n = dev.stats().pipelines;
-    for (const k of [3, 17, 1000]) await add(zeros([k]), zeros([k])).data();
+    for (const k of [3, 17, 1000, 4096]) await add(zeros([k]), zeros([k])).data();
     expect(dev.stats().pipelines).toBe(n);
   });
 
