@@ -41,22 +41,26 @@ function webglRenderer(): string {
 }
 
 /**
- * Shows the adapter and returns whether it is a CPU fallback. An adapter with blank info (the
- * compatibility adapter over ANGLE) is judged by WebGL's renderer, the GL driver ANGLE runs on.
+ * Shows the adapter and returns whether it is a CPU fallback (null: unknown). An adapter with blank
+ * info (Chromium's compatibility adapter over ANGLE discloses itself only with
+ * --enable-webgpu-developer-features) is judged by WebGL's renderer, the GL driver ANGLE runs on,
+ * when the browser offers WebGL; otherwise the page says it cannot tell.
  */
-export function showDevice(d: BrowserDevice, hasF16: boolean): { cpuFallback: boolean; renderer: string } {
+export function showDevice(d: BrowserDevice, hasF16: boolean): { cpuFallback: boolean | null; renderer: string } {
   const c = d.choice, ms = c.measured;
   const renderer = d.infoBlank ? webglRenderer() : '';
-  const cpuFallback = d.cpuFallback || /llvmpipe|lavapipe|swiftshader|software/i.test(renderer);
+  const cpuFallback = !d.infoBlank ? d.cpuFallback : renderer ? /llvmpipe|lavapipe|swiftshader|software/i.test(renderer) : null;
   const how = c.how === 'measured' || c.how === 'remembered'
     ? `${c.how === 'measured' ? 'measured now' : 'measured on an earlier visit'}: core ${ms?.core?.toFixed(1) ?? '?'} ms, compatibility ${ms?.compatibility?.toFixed(1) ?? '?'} ms per test workload; the faster is used`
     : c.how === 'requested' ? 'as requested (featureLevel in the address)'
     : c.how === 'same adapter' ? 'both feature levels give the same adapter'
     : 'the only adapter offered';
-  const name = d.infoBlank ? `adapter info not disclosed${renderer ? `; WebGL renders with ${renderer}` : ''}` : d.adapterName;
-  $('device').innerHTML = `<b id="adapter-name">${esc(name)}</b> — ${d.featureLevel} feature level${hasF16 ? ', shader-f16' : ''}`
-    + (cpuFallback ? ` <span class="badge warn" id="cpu-fallback">CPU fallback</span>` : ` <span class="badge" id="gpu-badge">GPU</span>`);
+  const name = d.infoBlank ? `adapter not disclosed by the browser${renderer ? `; WebGL renders with ${renderer}` : ''}` : d.adapterName;
+  const badge = cpuFallback === null ? `<span class="badge warn" id="cpu-unknown">CPU or GPU: not disclosed</span>`
+    : cpuFallback ? `<span class="badge warn" id="cpu-fallback">CPU fallback</span>` : `<span class="badge" id="gpu-badge">GPU</span>`;
+  $('device').innerHTML = `<b id="adapter-name">${esc(name)}</b> — ${d.featureLevel} feature level${hasF16 ? ', shader-f16' : ''} ${badge}`;
   $('adapter-how').textContent = `Chosen: ${how}.`
-    + (cpuFallback ? ' This adapter runs WebGPU on the CPU (no usable GPU was offered), so models run much slower than on a GPU.' : '');
+    + (cpuFallback ? ' This adapter runs WebGPU on the CPU (no usable GPU was offered), so models run much slower than on a GPU.'
+      : cpuFallback === null ? ' The browser does not say which device runs this adapter (Chromium tells with --enable-webgpu-developer-features); it may be a CPU implementation.' : '');
   return { cpuFallback, renderer };
 }

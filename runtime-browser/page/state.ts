@@ -15,7 +15,7 @@ export type Result =
 
 export interface PageState {
   status: 'starting' | 'ready' | 'error'; error?: string;
-  featureLevel?: string; adapter?: string; cpuFallback?: boolean; renderer?: string; adapterChoice?: AdapterChoice; selfCheck?: number[];
+  featureLevel?: string; adapter?: string; /** null: the browser does not disclose the adapter. */ cpuFallback?: boolean | null; renderer?: string; adapterChoice?: AdapterChoice; selfCheck?: number[];
   timings: Record<string, number>;
   /** Settled requests (checkpoint loads, image picks, box prompts): done, failed or superseded. */
   actions: number;
