@@ -117,7 +117,7 @@ async function openCheckpoint(source: string, open: () => Promise<{ stream: Read
       numParameters: model.numParameters, inputSize: model.inputSize, notes: model.notes,
     };
     $('ckpt-progress-text').textContent = `Loaded ${source} (${fmtBytes(bytes.length)}).`;
-    $('model-info').innerHTML = modelSummary(model, source, untrained) + (entry?.card ? cardHtml(entry.card) : '');
+    $('model-info').innerHTML = modelSummary(model, source, untrained) + (entry?.card ? cardHtml(entry.card, !matchMedia('(max-width: 900px)').matches) : '');
   } catch (e) {
     next?.model.dispose();
     if (e instanceof Superseded) throw e;

@@ -51,9 +51,9 @@ export function modelSummary(m: LoadedModel, source: string, untrained: boolean)
 }
 
 /** A model card: what it was trained on, the command that reproduces it, its test scores. */
-export function cardHtml(c: ModelCard): string {
+export function cardHtml(c: ModelCard, open: boolean): string {
   const scores = Object.entries(c.scores).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(3)}</td></tr>`).join('');
-  return `<details class="card" id="model-card" open><summary>Model card: ${esc(c.title)}</summary>
+  return `<details class="card" id="model-card"${open ? ' open' : ''}><summary>Model card: ${esc(c.title)}</summary>
     <div class="kv">${esc(c.task)}; trained on ${esc(c.trainedOn)}</div>
     <table>${scores}</table><div class="dim">${esc(c.scoresOn)}</div>
     <div class="kv">Reproduce (from the repository root):</div><pre class="cmd">${esc(c.command)}</pre>
