@@ -17,7 +17,8 @@ import { device, type Tensor } from '../../engine/index.ts';
 import { camAndBox, samEmbed, samDecodeBox, normaliseBox, isUntrained, CAM_THRESHOLD, type CamBox, type BoxMask } from './endoked.ts';
 import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import { loadCheckpoint, classify, segment, type LoadedModel, type StageTimes, type Classification, type Segmentation } from './infer.ts';
-import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClassification, renderSegmentation } from './render.ts';
+import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClassification, renderSegmentation, view } from './render.ts';
+import { wireOutputs, scoreAgainst, stem } from './outputs.ts';
 import { Requests } from './requests.ts';
 import { entryLabel, type CatalogEntry } from './catalog.ts';
 import { showDevice, wireAdapterControl, adapterPreference } from './device-ui.ts';
@@ -28,6 +29,8 @@ let picture: { bitmap: ImageBitmap; pixels: RgbaImage; name: string; checksum: s
 let lastRun: { kind: 'eva02'; r: Classification } | { kind: 'polyp-pvt'; r: Segmentation } | { kind: 'toco-cam'; r: CamBox }
   | { kind: 'sam-box'; embedding: Tensor; embedMs: number; last: BoxMask | null; count: number } | null = null;
 let catalog: CatalogEntry[] = [];
+/** A ground-truth mask for the shown image (cleared with its result). */
+let truth: { name: string; pixels: RgbaImage } | null = null;
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const now = () => performance.now();
@@ -194,6 +197,10 @@ function clearResult(note: string): void {
   if (lastRun?.kind === 'sam-box') lastRun.embedding.dispose();
   lastRun = null;
   $('box-controls').hidden = true;
+  $('result-tools').hidden = true;
+  truth = null;
+  state.truth = null;
+  $('gt-score').textContent = '';
   $('view').classList.remove('prompt');
   $('result-body').hidden = true;
   $('result-empty').hidden = false;
@@ -268,6 +275,38 @@ async function run(current: () => boolean): Promise<void> {
   $('timings-run-title').textContent = `Image: ${pic.name}`;
   $('result-empty').hidden = true;
   $('result-body').hidden = false;
+  $('result-tools').hidden = false;
+  $('result-tools').classList.toggle('no-seg', m.kind !== 'polyp-pvt');
+}
+
+/** Dice / IoU of the shown mask against the loaded ground truth, at the current threshold. */
+function rescore(): void {
+  if (!truth || lastRun?.kind !== 'polyp-pvt') return;
+  const { dice, iou } = scoreAgainst(lastRun.r.prob, lastRun.r.size, truth.pixels, view.threshold);
+  state.truth = { name: truth.name, width: truth.pixels.width, height: truth.pixels.height, threshold: view.threshold, dice, iou };
+  $('gt-score').innerHTML = `Dice <b id="gt-dice">${dice.toFixed(3)}</b> · IoU <b id="gt-iou">${iou.toFixed(3)}</b> <span class="dim">(${truth.name}, > ${view.threshold.toFixed(2)})</span>`;
+}
+
+async function openTruth(file: File): Promise<void> {
+  const pic = picture;
+  try {
+    const { bitmap, pixels } = await decode(file);
+    bitmap.close();
+    if (pic !== picture) return; // another image came meanwhile: the mask was for the old one
+    truth = { name: file.name, pixels };
+    rescore();
+  } catch (e) {
+    $('gt-score').textContent = `${file.name}: cannot decode this mask (${message(e)})`;
+  }
+}
+
+/** The shown result's numbers, for the JSON download. */
+function numbers(): { json: object; stem: string } | null {
+  const r = state.result;
+  if (!r || !picture) return null;
+  const model = { source: state.model?.source, kind: state.model?.kind, card: state.model?.card?.title ?? null, untrained: state.model?.untrained };
+  const { kind, for: computedFor, ...rest } = r;
+  return { stem: stem(picture.name), json: { image: { ...computedFor, width: picture.pixels.width, height: picture.pixels.height }, model, kind, threshold: view.threshold, truth: state.truth, ...rest } };
 }
 
 const overlayOn = () => $<HTMLInputElement>('show-overlay').checked;
@@ -302,7 +341,12 @@ function redraw(): void {
   if (lastRun.kind === 'toco-cam') renderCam(lastRun.r, picture.bitmap, overlayOn(), CAM_THRESHOLD, untrained);
   else if (lastRun.kind === 'sam-box') renderSam(picture.bitmap, lastRun.last, overlayOn(), lastRun.embedMs, untrained, lastRun.count);
   else if (model.kind === 'eva02' && lastRun.kind === 'eva02') renderClassification(model, lastRun.r, picture.bitmap, overlayOn(), untrained);
-  else if (lastRun.kind === 'polyp-pvt') renderSegmentation(lastRun.r, picture.bitmap, overlayOn(), untrained);
+  else if (lastRun.kind === 'polyp-pvt') {
+    const { area } = renderSegmentation(lastRun.r, picture.bitmap, overlayOn(), untrained);
+    if (state.result?.kind === 'polyp-pvt') state.result.maskArea = area;
+    rescore();
+  }
+  state.view = { ...view };
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------
@@ -360,6 +404,15 @@ function wire(): void {
     if (f) openImage(f.name, async () => f);
   };
   $('show-overlay').onchange = redraw;
+  wireOutputs(view, {
+    seg: () => (lastRun?.kind === 'polyp-pvt' && picture ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height } : null),
+    numbers, redraw,
+  });
+  $<HTMLInputElement>('gt-file').onchange = (e) => {
+    const input = e.target as HTMLInputElement, f = input.files?.[0];
+    input.value = '';
+    if (f) void openTruth(f);
+  };
   wireBoxPrompt(() => (lastRun?.kind === 'sam-box' && picture ? picture.pixels : null), redraw, segmentBox);
   const drop = $('drop');
   document.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });

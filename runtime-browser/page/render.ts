@@ -61,6 +61,9 @@ export function cardHtml(c: ModelCard, open: boolean): string {
     ${c.notes?.length ? `<ul class="notes">${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</details>`;
 }
 
+/** The user's display settings: the mask threshold and the overlay's opacity. */
+export const view = { threshold: 0.5, opacity: 1 };
+
 /** Size of the view for an image: fits 360 x 360, keeps the aspect ratio. */
 export function viewSize(w: number, h: number, box = 360): [number, number] {
   const s = Math.min(box / w, box / h);
@@ -79,7 +82,9 @@ export function drawView(img: ImageBitmap, layer: Uint8ClampedArray | null): voi
   if (!layer) return;
   const tmp = new OffscreenCanvas(w, h);
   tmp.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(layer), w, h), 0, 0);
+  ctx.globalAlpha = view.opacity;
   ctx.drawImage(tmp, 0, 0);
+  ctx.globalAlpha = 1;
 }
 
 const legend = () => `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
@@ -104,11 +109,11 @@ export function renderClassification(m: Extract<LoadedModel, { kind: 'eva02' }>,
 /** The segmenter's result: mask layer (tint + contour) and its summary. */
 export function renderSegmentation(r: Segmentation, img: ImageBitmap, overlay: boolean, untrained: boolean): { area: number } {
   const [w, h] = viewSize(img.width, img.height), [sh, sw] = r.size;
-  const { rgba, area } = maskLayer(r.prob, sh, sw, w, h, 0.5);
+  const { rgba, area } = maskLayer(r.prob, sh, sw, w, h, view.threshold);
   drawView(img, overlay ? rgba : null);
   let maxP = 0;
   for (const p of r.prob) maxP = Math.max(maxP, p);
-  $('caption').textContent = `sigmoid(P1 + P2) > 0.5, upsampled from ${sh}×${sw}`;
+  $('caption').textContent = `sigmoid(P1 + P2) > ${view.threshold.toFixed(2)}, upsampled from ${sh}×${sw}`;
   $('result-side').innerHTML = `${untrained ? untrainedBadge('this mask') : ''}<h3>Polyp mask</h3>
     <div class="kv">Mask area: <b>${(100 * area).toFixed(1)}%</b> of the image</div>
     <div class="kv">Highest pixel probability: ${maxP.toFixed(3)}</div>

@@ -5,6 +5,7 @@
 // Scenarios:
 //   states      busy state, coalesced clicks, a failed load keeping the model, per-image results
 //   layout      screenshots at 390, 820 and 1280 px; horizontal overflow and clipped text
+//   outputs     ground-truth Dice/IoU, threshold and opacity, mask/overlay/JSON downloads
 //   first-open  the default model's first result and how long it took from navigation, on a
 //               first visit (adapter measured) and a second (adapter choice remembered)
 import { readFileSync } from 'node:fs';
@@ -155,6 +156,45 @@ async function firstOpen(page: Page, base: string, args: { mode: string; artifac
   return { first, again };
 }
 
+/** Sets a range input's value as a user's drag would (an input event). */
+const slide = (page: Page, id: string, value: number) => page.evaluate(([i, v]) => {
+  const e = document.getElementById(i as string) as HTMLInputElement;
+  e.value = String(v);
+  e.dispatchEvent(new Event('input'));
+}, [id, value]);
+
+/** Saves the file a click on `selector` downloads, under `path`. */
+async function downloaded(page: Page, selector: string, path: string): Promise<{ path: string; name: string }> {
+  const [d] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
+  await d.saveAs(path);
+  return { path, name: d.suggestedFilename() };
+}
+
+/** The default model's mask of its sample: ground truth and Dice, threshold, opacity, downloads. */
+async function outputs(page: Page, base: string, args: { mode: string; artifacts: string; truth: string }) {
+  await open(page, base);
+  await settled(page, 2);
+  const out: Record<string, unknown> = { before: await snapshot(page) };
+  await page.setInputFiles('#gt-file', args.truth);
+  await page.waitForFunction(() => !!(globalThis as unknown as { __page: { truth: unknown } }).__page.truth, undefined, { timeout: 30_000 });
+  out.truth = await snapshot(page);
+  out.gtText = await page.textContent('#gt-score');
+  await slide(page, 'threshold', 0.3);
+  await slide(page, 'opacity', 0.5);
+  out.lowered = await snapshot(page);
+  out.caption = await page.textContent('#caption');
+  const d = (f: string) => join(args.artifacts, `outputs-${args.mode}-${f}`);
+  out.mask = await downloaded(page, '#dl-mask', d('mask.png'));
+  out.overlay = await downloaded(page, '#dl-overlay', d('overlay.png'));
+  out.json = await downloaded(page, '#dl-json', d('result.json'));
+  // Another image: the ground truth and its scores go with the old result.
+  await page.click('#samples button[title="Colonoscopy: polyp (2)"]');
+  await settled(page, 3);
+  out.next = await snapshot(page);
+  out.nextGtText = await page.textContent('#gt-score');
+  return out;
+}
+
 process.on('uncaughtException', (e) => {
   if (/Cannot find object to "pausedStateChanged"/.test(String(e?.message))) return;
   console.error(e);
@@ -166,12 +206,12 @@ const args = { mode, artifacts, ...(argsFile ? JSON.parse(readFileSync(argsFile,
 if (!CHROMIUM) throw new Error('Chromium is not installed');
 const browser = await launch(mode);
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   // tsx keeps function names with an `__name` helper that page.evaluate's serialised functions lack.
   await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const logs: string[] = [];
   page.on('pageerror', (e) => logs.push(String(e)));
-  const run = { states, layout, 'first-open': firstOpen }[scenario];
+  const run = { states, layout, 'first-open': firstOpen, outputs }[scenario];
   if (!run) throw new Error(`unknown scenario ${scenario}`);
   const result = await run(page, url, args);
   process.stdout.write('\n@@STATE@@' + JSON.stringify({ ...result, pageErrors: logs }) + '\n');
