@@ -5,12 +5,14 @@
 //   npx tsx runtime-browser/make-model-card.ts --weights runs/x/weights.safetensors --metrics runs/x/metrics.json \
 //     --name polyp-pvt-mu-kvasir --title "..." --task "..." --trained-on "..." --command "..." \
 //     --scores-on "..." --score "Dice=test.meanDice" [--score ...] [--note "..."] [--default --sample "Colonoscopy: polyp"] [--date YYYY-MM-DD]
+//     [--input-stats stats.json]   (written by input-stats.ts from the training frames: the out-of-domain hint)
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCard, describeHeader, type ModelCard } from './page/catalog.ts';
 import { readHeader } from './page/infer.ts';
+import type { InputStats } from './page/domain.ts';
 import { MODELS_DIR } from './serve.ts';
 
 const REPEATED = new Set(['score', 'note']), SWITCHES = new Set(['default']);
@@ -60,6 +62,7 @@ export function main(argv: string[]): void {
     sha256: createHash('sha256').update(readFileSync(dest)).digest('hex'),
     date: typeof f.date === 'string' ? f.date : new Date(statSync(weights).mtimeMs).toISOString().slice(0, 10),
     ...(f.note ? { notes: f.note as string[] } : {}),
+    ...(typeof f['input-stats'] === 'string' ? { inputStats: JSON.parse(readFileSync(f['input-stats'] as string, 'utf8')) as InputStats } : {}),
     ...(f.default ? { default: true } : {}),
     ...(typeof f.sample === 'string' ? { sample: f.sample } : {}),
   };

@@ -7,6 +7,7 @@
 // No DOM, no Node modules.
 import { readHeader, detectKind, MODEL_NAMES, type ModelKind } from './infer.ts';
 import { isUntrained } from './endoked.ts';
+import type { InputStats } from './domain.ts';
 
 export interface ModelCard {
   title: string;
@@ -21,6 +22,8 @@ export interface ModelCard {
   sha256: string;
   date: string;
   notes?: string[];
+  /** The training frames' input statistics, for the out-of-domain hint (page/domain.ts). */
+  inputStats?: InputStats;
   /** Loaded when the page opens, on the bundled sample titled `sample`. */
   default?: boolean;
   sample?: string;

@@ -19,6 +19,8 @@ import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import { loadCheckpoint, classify, segment, type LoadedModel, type StageTimes, type Classification, type Segmentation } from './infer.ts';
 import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClassification, renderSegmentation, view } from './render.ts';
 import { wireOutputs, scoreAgainst, stem } from './outputs.ts';
+import { domainCheck, Z_LIMIT, CONFIDENCE_LIMIT } from './domain.ts';
+import { readAll, progress, decode } from './load-io.ts';
 import { Requests } from './requests.ts';
 import { entryLabel, type CatalogEntry } from './catalog.ts';
 import { showDevice, wireAdapterControl, adapterPreference } from './device-ui.ts';
@@ -61,30 +63,6 @@ class Superseded extends Error {}
 const still = (current: () => boolean) => { if (!current()) throw new Superseded('superseded by a newer request'); };
 
 // ---- checkpoints ----------------------------------------------------------------------------------
-
-/** Reads a byte stream to the end, reporting progress (total 0: unknown length). */
-async function readAll(stream: ReadableStream<Uint8Array>, total: number, onProgress: (got: number) => void): Promise<Uint8Array> {
-  const reader = stream.getReader(), chunks: Uint8Array[] = [];
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    got += value.length;
-    onProgress(got);
-  }
-  if (total && got !== total) throw new Error(`the download stopped at ${got} of ${total} bytes`);
-  const out = new Uint8Array(got);
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
-
-function progress(got: number, total: number, what: string): void {
-  const bar = $<HTMLProgressElement>('ckpt-progress');
-  if (total) bar.value = got / total; else bar.removeAttribute('value');
-  $('ckpt-progress-text').textContent = `${what}: ${fmtBytes(got)}${total ? ` of ${fmtBytes(total)}` : ''}`;
-}
 
 /**
  * Loads a checkpoint beside the current model and swaps only when it works: a download, a parse
@@ -148,15 +126,6 @@ function loadFile(file: File): void {
 
 // ---- images and inference -----------------------------------------------------------------------------
 
-async function decode(blob: Blob): Promise<{ bitmap: ImageBitmap; pixels: RgbaImage }> {
-  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-  ctx.drawImage(bitmap, 0, 0);
-  const d = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return { bitmap, pixels: { width: d.width, height: d.height, data: d.data } };
-}
-
 /** A new image: the old result, its timings and errors go at once; then decode and run. */
 function openImage(name: string, getBlob: () => Promise<Blob>): void {
   state.imageError = null;
@@ -198,6 +167,8 @@ function clearResult(note: string): void {
   lastRun = null;
   $('box-controls').hidden = true;
   $('result-tools').hidden = true;
+  $('ood-hint').hidden = true;
+  state.domain = null;
   truth = null;
   state.truth = null;
   $('gt-score').textContent = '';
@@ -277,6 +248,20 @@ async function run(current: () => boolean): Promise<void> {
   $('result-body').hidden = false;
   $('result-tools').hidden = false;
   $('result-tools').classList.toggle('no-seg', m.kind !== 'polyp-pvt');
+  showDomain(pic.pixels, state.result?.kind === 'eva02' ? state.result.top[0].p : null);
+}
+
+/** The out-of-domain hint (domain.ts): input statistics against the card's, a classifier's confidence. */
+function showDomain(pixels: RgbaImage, topProbability: number | null): void {
+  const stats = state.model?.card?.inputStats;
+  const d = domainCheck(pixels, stats, topProbability);
+  state.domain = d;
+  const why = [
+    ...(d.far.length ? [`its colour statistics are far from the ${stats!.count} training frames (${d.far.join(', ')}; more than ${Z_LIMIT} sd)`] : []),
+    ...(d.lowConfidence ? [`the model's top probability is ${(100 * topProbability!).toFixed(0)}%, under ${100 * CONFIDENCE_LIMIT}%`] : []),
+  ];
+  $('ood-hint').hidden = !why.length;
+  $('ood-hint').textContent = why.length ? `Out-of-domain hint: ${why.join('; and ')}. Do not trust this answer.` : '';
 }
 
 /** Dice / IoU of the shown mask against the loaded ground truth, at the current threshold. */

@@ -33,6 +33,8 @@ export interface PageState {
   resultError: string | null;
   /** The display settings (mask threshold, overlay opacity). */
   view: { threshold: number; opacity: number };
+  /** The out-of-domain check of the shown result (page/domain.ts). */
+  domain: { z: number[]; far: string[]; lowConfidence: boolean; topProbability: number | null } | null;
   /** Dice / IoU of the shown mask against a loaded ground-truth mask. */
   truth: { name: string; width: number; height: number; threshold: number; dice: number; iou: number } | null;
 }
@@ -40,6 +42,6 @@ export interface PageState {
 export const state: PageState = {
   status: 'starting', timings: {}, actions: 0, outcomes: { done: 0, failed: 0, superseded: 0 }, runs: 0, busy: false, busyWhat: null,
   catalog: [], model: null, modelError: null, image: null, imageError: null, result: null, resultError: null,
-  view: { threshold: 0.5, opacity: 1 }, truth: null,
+  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;

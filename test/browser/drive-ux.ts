@@ -40,6 +40,7 @@ const snapshot = (page: Page) => page.evaluate(() => {
     timingsRun: el('timings-run').textContent, timingsRunTitle: el('timings-run-title').textContent,
     modelError: shown('model-error') ? el('model-error').textContent : null, imageError: shown('image-error') ? el('image-error').textContent : null,
     resultError: shown('result-error') ? el('result-error').textContent : null,
+    ood: shown('ood-hint') ? el('ood-hint').textContent : null,
     modelInfo: el('model-info').textContent, resultSide: el('result-side').textContent,
     options: Array.from((el('ckpt-list') as HTMLSelectElement).options).map((o) => o.textContent),
     device: el('device').textContent, adapterHow: el('adapter-how').textContent,

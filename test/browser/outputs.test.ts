@@ -15,6 +15,7 @@ import { serve, MODELS_DIR } from '../../runtime-browser/serve.ts';
 import { sampleImages } from '../../runtime-browser/make-demo-assets.ts';
 import { binaryMask, maskValues, scoreAgainst } from '../../runtime-browser/page/outputs.ts';
 import { upsampleBilinear } from '../../runtime-browser/page/overlay.ts';
+import { domainCheck, imageFeatures, statsOf, type InputStats } from '../../runtime-browser/page/domain.ts';
 import { rgbToRgba } from '../../runtime-browser/page/preprocess.ts';
 import { decodeImage, pngBytes } from '../../runtime-node/image.ts';
 import { driveUx } from './harness.ts';
@@ -48,6 +49,19 @@ describe('result outputs', () => {
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5);
   });
 
+  it('the out-of-domain statistics: per-frame numbers, their spread, the 3-sd and 60% limits', () => {
+    const flat = (r: number, g: number, b: number) => ({ width: 80, height: 70, data: Uint8Array.from({ length: 80 * 70 * 4 }, (_, i) => [r, g, b, 255][i % 4]) });
+    expect(imageFeatures(flat(200, 100, 50)).map((v) => Math.round(v * 1000) / 1000)).toEqual([200, 100, 50, 0]);
+    const stats = statsOf([[100, 50, 40, 30], [110, 60, 50, 40], [120, 70, 60, 50]], 'three frames');
+    expect(stats).toEqual({ of: 'three frames', count: 3, mean: [110, 60, 50, 40], std: [10, 10, 10, 10] });
+    const near = domainCheck(flat(115, 65, 45), { ...stats, std: [10, 10, 10, 20] }, 0.9);
+    expect(near.far).toEqual([]); // z = 0.5, 0.5, -0.5, -2.0
+    expect(near.lowConfidence).toBe(false);
+    const far = domainCheck(flat(200, 65, 45), stats as InputStats, 0.55);
+    expect(far.far).toEqual(['mean red +9.0 sd', 'luma spread -4.0 sd']);
+    expect(far.lowConfidence).toBe(true);
+  });
+
   it('ground-truth Dice/IoU, threshold, opacity and the three downloads (swiftshader-core)', async () => {
     type Snap = { state: { result: { kind: string; prob: number[]; size: [number, number]; maskArea: number; for: { image: string } } | null;
       truth: { dice: number; iou: number; threshold: number; width: number; height: number } | null; view: { threshold: number; opacity: number } } };
@@ -56,6 +70,14 @@ describe('result outputs', () => {
     expect(out.pageErrors).toEqual([]);
     const r = out.truth.state.result!;
     expect(r.kind).toBe('polyp-pvt');
+    // The synthetic sample is smoother than Kvasir-SEG's frames: the hint says so, with Node's numbers.
+    const card = JSON.parse(readFileSync(join(MODELS_DIR, 'polyp-pvt-mu-kvasir.card.json'), 'utf8')) as { inputStats: InputStats };
+    const node = domainCheck(await rgba(join(__dirname, '..', '..', 'runtime-browser', 'page', 'samples', 'colonoscopy-0.jpg')), card.inputStats, null);
+    const page = (out.before as unknown as { state: { domain: { z: number[]; far: string[] } }; ood: string | null });
+    page.state.domain.z.forEach((z, j) => expect(Math.abs(z - node.z[j])).toBeLessThan(0.1));
+    expect(page.state.domain.far).toEqual(node.far);
+    expect(node.far.length).toBeGreaterThan(0);
+    expect(page.ood).toMatch(/^Out-of-domain hint: its colour statistics are far from the 900 training frames \(luma spread -\d\.\d sd; more than 3 sd\)\. Do not trust this answer\.$/);
     expect(r.for.image).toBe('Colonoscopy: polyp');
     const truth = await rgba(join(tmp, 'truth.png'));
 
