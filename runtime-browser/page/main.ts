@@ -21,6 +21,7 @@ import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClas
 import { wireOutputs, scoreAgainst, stem } from './outputs.ts';
 import { domainCheck, Z_LIMIT, CONFIDENCE_LIMIT } from './domain.ts';
 import { readAll, progress, decode } from './load-io.ts';
+import { runBatch, renderBatch, wireBatchCsv, type BatchState } from './batch.ts';
 import { Requests } from './requests.ts';
 import { entryLabel, type CatalogEntry } from './catalog.ts';
 import { showDevice, wireAdapterControl, adapterPreference } from './device-ui.ts';
@@ -155,6 +156,19 @@ function openImage(name: string, getBlob: () => Promise<Blob>): void {
     $('image-info').textContent = `Image: ${name} (${decoded.pixels.width}×${decoded.pixels.height})`;
     // A waiting checkpoint runs this image itself once it is loaded.
     if (model && !requests.pending('model')) await run(current);
+  } });
+}
+
+/** Several images (files or a folder) through the loaded model, into the batch table. */
+function openBatch(files: File[]): void {
+  if (!files.length) return;
+  requests.submit({ lane: 'image', what: `Batch of ${files.length} image${files.length > 1 ? 's' : ''}`, run: async (current) => {
+    if (!model) throw new Error('load a classifier or segmenter checkpoint first');
+    const b: BatchState = { model: state.model!.source, total: files.length, rows: [], stopped: false };
+    state.batch = b;
+    renderBatch(b);
+    const finished = await runBatch(model, files, view.threshold, state.model?.card?.inputStats, current, (row) => { b.rows.push(row); renderBatch(b); });
+    if (!finished) { b.stopped = true; renderBatch(b); still(current); }
   } });
 }
 
@@ -389,6 +403,15 @@ function wire(): void {
     if (f) openImage(f.name, async () => f);
   };
   $('show-overlay').onchange = redraw;
+  for (const id of ['batch-files', 'batch-folder']) {
+    $<HTMLInputElement>(id).onchange = (e) => {
+      const input = e.target as HTMLInputElement, all = Array.from(input.files ?? []);
+      input.value = '';
+      // A folder holds other files too: only images go in (picked files go in as chosen).
+      openBatch(id === 'batch-folder' ? all.filter((f) => /\.(png|jpe?g|bmp|webp|gif)$/i.test(f.name)).sort((a, b) => a.webkitRelativePath.localeCompare(b.webkitRelativePath)) : all);
+    };
+  }
+  wireBatchCsv(() => state.batch);
   wireOutputs(view, {
     seg: () => (lastRun?.kind === 'polyp-pvt' && picture ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height } : null),
     numbers, redraw,

@@ -3,6 +3,7 @@
 import type { ModelKind } from './infer.ts';
 import type { ModelCard } from './catalog.ts';
 import type { AdapterChoice } from '../index.ts';
+import type { BatchState } from './batch.ts';
 
 /** The image and model a result was computed for. */
 export interface ResultFor { image: string; checksum: string; model: string }
@@ -33,6 +34,8 @@ export interface PageState {
   resultError: string | null;
   /** The display settings (mask threshold, overlay opacity). */
   view: { threshold: number; opacity: number };
+  /** The last batch of images and its rows (page/batch.ts). */
+  batch: BatchState | null;
   /** The out-of-domain check of the shown result (page/domain.ts). */
   domain: { z: number[]; far: string[]; lowConfidence: boolean; topProbability: number | null } | null;
   /** Dice / IoU of the shown mask against a loaded ground-truth mask. */
@@ -42,6 +45,6 @@ export interface PageState {
 export const state: PageState = {
   status: 'starting', timings: {}, actions: 0, outcomes: { done: 0, failed: 0, superseded: 0 }, runs: 0, busy: false, busyWhat: null,
   catalog: [], model: null, modelError: null, image: null, imageError: null, result: null, resultError: null,
-  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null,
+  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null, batch: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;

@@ -6,6 +6,7 @@
 //   states      busy state, coalesced clicks, a failed load keeping the model, per-image results
 //   layout      screenshots at 390, 820 and 1280 px; horizontal overflow and clipped text
 //   outputs     ground-truth Dice/IoU, threshold and opacity, mask/overlay/JSON downloads
+//   batch       several images through the default segmenter, the CSV, a batch cut short
 //   first-open  the default model's first result and how long it took from navigation, on a
 //               first visit (adapter measured) and a second (adapter choice remembered)
 import { readFileSync } from 'node:fs';
@@ -196,6 +197,21 @@ async function outputs(page: Page, base: string, args: { mode: string; artifacts
   return out;
 }
 
+/** Batch mode on the default segmenter: a batch to the end with its CSV, then one cut short by a sample click. */
+async function batch(page: Page, base: string, args: { mode: string; artifacts: string; files: string[]; many: string[] }) {
+  await open(page, base);
+  await settled(page, 2);
+  await page.setInputFiles('#batch-files', args.files);
+  await settled(page, 3);
+  const full = { ...(await snapshot(page)), table: await page.textContent('#batch-table'), progress: await page.textContent('#batch-progress') };
+  const csv = await downloaded(page, '#batch-csv', join(args.artifacts, `batch-${args.mode}.csv`));
+  await page.setInputFiles('#batch-files', args.many);
+  await page.click('#samples button[title="Colonoscopy: polyp (2)"]');
+  await settled(page, 5);
+  const cut = { ...(await snapshot(page)), progress: await page.textContent('#batch-progress') };
+  return { full, csv, cut };
+}
+
 process.on('uncaughtException', (e) => {
   if (/Cannot find object to "pausedStateChanged"/.test(String(e?.message))) return;
   console.error(e);
@@ -212,7 +228,7 @@ try {
   await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const logs: string[] = [];
   page.on('pageerror', (e) => logs.push(String(e)));
-  const run = { states, layout, 'first-open': firstOpen, outputs }[scenario];
+  const run = { states, layout, 'first-open': firstOpen, outputs, batch }[scenario];
   if (!run) throw new Error(`unknown scenario ${scenario}`);
   const result = await run(page, url, args);
   process.stdout.write('\n@@STATE@@' + JSON.stringify({ ...result, pageErrors: logs }) + '\n');
