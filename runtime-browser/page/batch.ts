@@ -55,7 +55,7 @@ export async function runBatch(m: LoadedModel, files: File[], threshold: number,
     } catch (e) {
       row.error = `cannot read or run this image (${e instanceof Error ? e.message : String(e)})`;
     }
-    row.ms = now() - t0;
+    row.ms = Math.round(now() - t0);
     onRow(row);
   }
   return true;

@@ -18,10 +18,11 @@ import { camAndBox, samEmbed, samDecodeBox, normaliseBox, isUntrained, CAM_THRES
 import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import { loadCheckpoint, classify, segment, type LoadedModel, type StageTimes, type Classification, type Segmentation } from './infer.ts';
 import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClassification, renderSegmentation, view } from './render.ts';
-import { wireOutputs, scoreAgainst, stem } from './outputs.ts';
-import { domainCheck, Z_LIMIT, CONFIDENCE_LIMIT } from './domain.ts';
+import { wireOutputs } from './outputs.ts';
 import { readAll, progress, decode } from './load-io.ts';
 import { runBatch, renderBatch, wireBatchCsv, type BatchState } from './batch.ts';
+import { cameraLoop, type CameraState } from './camera.ts';
+import { showDomain, showScore, resultNumbers } from './result-extras.ts';
 import { Requests } from './requests.ts';
 import { entryLabel, type CatalogEntry } from './catalog.ts';
 import { showDevice, wireAdapterControl, adapterPreference } from './device-ui.ts';
@@ -172,6 +173,36 @@ function openBatch(files: File[]): void {
   } });
 }
 
+let cameraWanted = false;
+
+/** The camera loop (camera.ts): one request that runs frame after frame until stopped or superseded. */
+function toggleCamera(): void {
+  if (state.camera?.running) { cameraWanted = false; return; }
+  cameraWanted = true;
+  markSample(null);
+  clearResult('Opening the camera…');
+  requests.submit({ lane: 'image', what: 'Camera', run: async (current) => {
+    if (model?.kind !== 'eva02' && model?.kind !== 'polyp-pvt') throw new Error('camera mode runs a loaded EVA-02 classifier or Polyp-PVT segmenter');
+    const cam: CameraState = { running: true, frames: 0, fps: 0, width: 0, height: 0, error: null };
+    state.camera = cam;
+    $('camera-toggle').textContent = 'Stop camera';
+    try {
+      await cameraLoop($<HTMLVideoElement>('camera-video'), cam, () => current() && cameraWanted, async (frame) => {
+        picture?.bitmap.close();
+        picture = { ...frame, name: `camera frame ${cam.frames}`, checksum: '', decodeMs: 0 };
+        state.image = { name: picture.name, width: frame.pixels.width, height: frame.pixels.height, checksum: '' };
+        await run(current, true);
+      });
+    } catch (e) {
+      if (!(e instanceof Superseded)) cam.error = message(e);
+      throw e;
+    } finally {
+      cam.running = false;
+      $('camera-toggle').textContent = 'Camera';
+    }
+  } });
+}
+
 /** Empties the result panel and the per-image timings, with `note` in their place. */
 function clearResult(note: string): void {
   state.result = null;
@@ -196,10 +227,11 @@ function clearResult(note: string): void {
 }
 let EMPTY_TEXT = '';
 
-async function run(current: () => boolean): Promise<void> {
+/** Runs the model on the current picture and shows the result; `live` (camera frames) keeps the last one up meanwhile. */
+async function run(current: () => boolean, live = false): Promise<void> {
   if (!model || !picture) return;
   const m = model, pic = picture;
-  clearResult(`Running ${state.model?.source} on ${pic.name}…`);
+  if (!live) clearResult(`Running ${state.model?.source} on ${pic.name}…`);
   const [h, w] = m.inputSize;
   const t0 = now();
   const { input } = preprocess(pic.pixels, w, h, m.norm);
@@ -262,28 +294,13 @@ async function run(current: () => boolean): Promise<void> {
   $('result-body').hidden = false;
   $('result-tools').hidden = false;
   $('result-tools').classList.toggle('no-seg', m.kind !== 'polyp-pvt');
-  showDomain(pic.pixels, state.result?.kind === 'eva02' ? state.result.top[0].p : null);
-}
-
-/** The out-of-domain hint (domain.ts): input statistics against the card's, a classifier's confidence. */
-function showDomain(pixels: RgbaImage, topProbability: number | null): void {
-  const stats = state.model?.card?.inputStats;
-  const d = domainCheck(pixels, stats, topProbability);
-  state.domain = d;
-  const why = [
-    ...(d.far.length ? [`its colour statistics are far from the ${stats!.count} training frames (${d.far.join(', ')}; more than ${Z_LIMIT} sd)`] : []),
-    ...(d.lowConfidence ? [`the model's top probability is ${(100 * topProbability!).toFixed(0)}%, under ${100 * CONFIDENCE_LIMIT}%`] : []),
-  ];
-  $('ood-hint').hidden = !why.length;
-  $('ood-hint').textContent = why.length ? `Out-of-domain hint: ${why.join('; and ')}. Do not trust this answer.` : '';
+  state.domain = showDomain(pic.pixels, state.result?.kind === 'eva02' ? state.result.top[0].p : null, state.model?.card?.inputStats);
 }
 
 /** Dice / IoU of the shown mask against the loaded ground truth, at the current threshold. */
 function rescore(): void {
   if (!truth || lastRun?.kind !== 'polyp-pvt') return;
-  const { dice, iou } = scoreAgainst(lastRun.r.prob, lastRun.r.size, truth.pixels, view.threshold);
-  state.truth = { name: truth.name, width: truth.pixels.width, height: truth.pixels.height, threshold: view.threshold, dice, iou };
-  $('gt-score').innerHTML = `Dice <b id="gt-dice">${dice.toFixed(3)}</b> · IoU <b id="gt-iou">${iou.toFixed(3)}</b> <span class="dim">(${truth.name}, > ${view.threshold.toFixed(2)})</span>`;
+  state.truth = showScore(truth, lastRun.r, view.threshold);
 }
 
 async function openTruth(file: File): Promise<void> {
@@ -297,15 +314,6 @@ async function openTruth(file: File): Promise<void> {
   } catch (e) {
     $('gt-score').textContent = `${file.name}: cannot decode this mask (${message(e)})`;
   }
-}
-
-/** The shown result's numbers, for the JSON download. */
-function numbers(): { json: object; stem: string } | null {
-  const r = state.result;
-  if (!r || !picture) return null;
-  const model = { source: state.model?.source, kind: state.model?.kind, card: state.model?.card?.title ?? null, untrained: state.model?.untrained };
-  const { kind, for: computedFor, ...rest } = r;
-  return { stem: stem(picture.name), json: { image: { ...computedFor, width: picture.pixels.width, height: picture.pixels.height }, model, kind, threshold: view.threshold, truth: state.truth, ...rest } };
 }
 
 const overlayOn = () => $<HTMLInputElement>('show-overlay').checked;
@@ -412,9 +420,10 @@ function wire(): void {
     };
   }
   wireBatchCsv(() => state.batch);
+  $('camera-toggle').onclick = toggleCamera;
   wireOutputs(view, {
     seg: () => (lastRun?.kind === 'polyp-pvt' && picture ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height } : null),
-    numbers, redraw,
+    numbers: () => (picture ? resultNumbers(state, picture, view.threshold) : null), redraw,
   });
   $<HTMLInputElement>('gt-file').onchange = (e) => {
     const input = e.target as HTMLInputElement, f = input.files?.[0];

@@ -4,6 +4,7 @@ import type { ModelKind } from './infer.ts';
 import type { ModelCard } from './catalog.ts';
 import type { AdapterChoice } from '../index.ts';
 import type { BatchState } from './batch.ts';
+import type { CameraState } from './camera.ts';
 
 /** The image and model a result was computed for. */
 export interface ResultFor { image: string; checksum: string; model: string }
@@ -34,6 +35,8 @@ export interface PageState {
   resultError: string | null;
   /** The display settings (mask threshold, overlay opacity). */
   view: { threshold: number; opacity: number };
+  /** The camera loop (page/camera.ts): frames run and frames per second. */
+  camera: CameraState | null;
   /** The last batch of images and its rows (page/batch.ts). */
   batch: BatchState | null;
   /** The out-of-domain check of the shown result (page/domain.ts). */
@@ -45,6 +48,6 @@ export interface PageState {
 export const state: PageState = {
   status: 'starting', timings: {}, actions: 0, outcomes: { done: 0, failed: 0, superseded: 0 }, runs: 0, busy: false, busyWhat: null,
   catalog: [], model: null, modelError: null, image: null, imageError: null, result: null, resultError: null,
-  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null, batch: null,
+  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null, batch: null, camera: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;

@@ -7,6 +7,7 @@
 //   layout      screenshots at 390, 820 and 1280 px; horizontal overflow and clipped text
 //   outputs     ground-truth Dice/IoU, threshold and opacity, mask/overlay/JSON downloads
 //   batch       several images through the default segmenter, the CSV, a batch cut short
+//   camera      live segmentation of Chromium's fake camera, frames per second, Stop
 //   first-open  the default model's first result and how long it took from navigation, on a
 //               first visit (adapter measured) and a second (adapter choice remembered)
 import { readFileSync } from 'node:fs';
@@ -212,6 +213,19 @@ async function batch(page: Page, base: string, args: { mode: string; artifacts: 
   return { full, csv, cut };
 }
 
+/** Camera mode on the default segmenter with the fake camera: frames run, frames per second, Stop. */
+async function camera(page: Page, base: string) {
+  await open(page, base);
+  await settled(page, 2);
+  await page.click('#camera-toggle');
+  await page.waitForFunction(() => ((globalThis as unknown as { __page: { camera: { frames: number } | null } }).__page.camera?.frames ?? 0) >= 12, undefined, { timeout: 180_000 });
+  const live = { ...(await snapshot(page)), fpsText: await page.textContent('#camera-fps'), button: await page.textContent('#camera-toggle') };
+  await page.click('#camera-toggle');
+  await settled(page, 3);
+  const stopped = { ...(await snapshot(page)), button: await page.textContent('#camera-toggle') };
+  return { live, stopped };
+}
+
 process.on('uncaughtException', (e) => {
   if (/Cannot find object to "pausedStateChanged"/.test(String(e?.message))) return;
   console.error(e);
@@ -221,14 +235,15 @@ process.on('uncaughtException', (e) => {
 const [mode, url, scenario, artifacts, argsFile] = process.argv.slice(2) as [Mode, string, string, string, string?];
 const args = { mode, artifacts, ...(argsFile ? JSON.parse(readFileSync(argsFile, 'utf8')) : {}) };
 if (!CHROMIUM) throw new Error('Chromium is not installed');
-const browser = await launch(mode);
+// The camera scenario gets Chromium's fake camera (a moving test pattern) and no permission prompt.
+const browser = await launch(mode, scenario === 'camera' ? ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] : []);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   // tsx keeps function names with an `__name` helper that page.evaluate's serialised functions lack.
   await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const logs: string[] = [];
   page.on('pageerror', (e) => logs.push(String(e)));
-  const run = { states, layout, 'first-open': firstOpen, outputs, batch }[scenario];
+  const run = { states, layout, 'first-open': firstOpen, outputs, batch, camera }[scenario];
   if (!run) throw new Error(`unknown scenario ${scenario}`);
   const result = await run(page, url, args);
   process.stdout.write('\n@@STATE@@' + JSON.stringify({ ...result, pageErrors: logs }) + '\n');

@@ -18,12 +18,13 @@ export const MODES = {
 } as const;
 export type Mode = keyof typeof MODES;
 
-export async function launch(mode: Mode): Promise<Browser> {
+/** `extra`: more Chromium flags (e.g. a fake camera for the camera test). */
+export async function launch(mode: Mode, extra: string[] = []): Promise<Browser> {
   if (!CHROMIUM) throw new Error('Chromium is not installed: run `bash .ci/setup.sh` (apt-get install chromium)');
   return chromium.launch({
     executablePath: CHROMIUM, headless: true, timeout: 120_000,
     // launch() gives every browser a fresh temporary profile (the fresh --user-data-dir PLATFORM.md asks for).
-    args: [...MODES[mode].args],
+    args: [...MODES[mode].args, ...extra],
   });
 }
 
