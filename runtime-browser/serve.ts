@@ -6,10 +6,16 @@
 // files that are no model the page can run left out), which the page offers to load.
 // `npm run demo` serves runtime-browser/models/ (the small trained checkpoints committed with
 // their cards), out/ and runs/.
-// Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build]
-import { createServer, type Server, type ServerResponse } from 'node:http';
+// Files are served with an ETag (size + modification time) and `cache-control: no-cache`, so a
+// browser keeps them and revalidates (304 when unchanged: a reload does not download a checkpoint
+// again), and text (the bundle, HTML, JSON) gzip-compressed when the browser accepts it
+// (compressed once per file version). The bundle's source map is built and served only with
+// --sourcemap.
+// Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build] [--sourcemap]
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readdirSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { extname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBrowser } from './build.ts';
@@ -30,7 +36,7 @@ const TYPES: Record<string, string> = {
  */
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    try { handle(roots, req.url ?? '/', res); } catch (e) {
+    try { handle(roots, req.url ?? '/', res, req.headers); } catch (e) {
       if (res.headersSent) { res.destroy(); return; }
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`server error: ${e instanceof Error ? e.message : String(e)}`);
@@ -47,7 +53,11 @@ export function serve(roots: string[], port = 0): Promise<{ server: Server; url:
   });
 }
 
-function handle(roots: string[], url: string, res: ServerResponse): void {
+const COMPRESSIBLE = new Set(['.html', '.js', '.json', '.map', '.css']);
+/** gzip of each text file version (path -> its ETag and bytes), made on first request. */
+const gzipped = new Map<string, { etag: string; bytes: Buffer }>();
+
+function handle(roots: string[], url: string, res: ServerResponse, headers: IncomingHttpHeaders): void {
   let decoded: string;
   try { decoded = decodeURIComponent(new URL(url, 'http://x').pathname); } catch {
     res.writeHead(400, { 'content-type': 'text/plain' });
@@ -65,7 +75,17 @@ function handle(roots: string[], url: string, res: ServerResponse): void {
     if (!file.startsWith(resolve(root))) break;
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (existsSync(file) && statSync(file).isFile()) {
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': statSync(file).size, 'cache-control': 'no-store' });
+      const st = statSync(file), ext = extname(file), etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+      const head = { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache', etag, vary: 'accept-encoding' };
+      if (headers['if-none-match'] === etag) { res.writeHead(304, head); res.end(); return; }
+      if (COMPRESSIBLE.has(ext) && /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''))) {
+        let z = gzipped.get(file);
+        if (z?.etag !== etag) gzipped.set(file, z = { etag, bytes: gzipSync(readFileSync(file), { level: 9 }) });
+        res.writeHead(200, { ...head, 'content-encoding': 'gzip', 'content-length': z.bytes.length });
+        res.end(z.bytes);
+        return;
+      }
+      res.writeHead(200, { ...head, 'content-length': st.size });
       createReadStream(file).pipe(res);
       return;
     }
@@ -133,7 +153,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     console.error(`runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number (0..65535; 0 = any free port)`);
     process.exit(1);
   }
-  const out = args.includes('--no-build') ? join(fileURLToPath(new URL('.', import.meta.url)), '..', 'dist', 'browser') : await buildBrowser();
+  const out = args.includes('--no-build') ? join(fileURLToPath(new URL('.', import.meta.url)), '..', 'dist', 'browser') : await buildBrowser(undefined, { sourcemap: args.includes('--sourcemap') });
   try {
     const { url } = await serve([out, MODELS_DIR, 'out', 'runs'], port);
     console.log(`serving the in-browser demo at ${url} (Ctrl-C to stop)`);
