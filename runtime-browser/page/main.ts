@@ -213,6 +213,7 @@ function clearResult(note: string): void {
   $('box-controls').hidden = true;
   $('result-tools').hidden = true;
   $('ood-hint').hidden = true;
+  view.camClass = -1; // a new result shows its own top class's map first
   state.domain = null;
   truth = null;
   state.truth = null;
@@ -421,6 +422,9 @@ function wire(): void {
   }
   wireBatchCsv(() => state.batch);
   $('camera-toggle').onclick = toggleCamera;
+  $('result-side').onchange = (e) => { // the classifier's CAM class (render.ts draws the select)
+    if ((e.target as HTMLElement).id === 'cam-class') { view.camClass = Number((e.target as HTMLSelectElement).value); redraw(); }
+  };
   wireOutputs(view, {
     seg: () => (lastRun?.kind === 'polyp-pvt' && picture ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height } : null),
     numbers: () => (picture ? resultNumbers(state, picture, view.threshold) : null), redraw,

@@ -61,8 +61,8 @@ export function cardHtml(c: ModelCard, open: boolean): string {
     ${c.notes?.length ? `<ul class="notes">${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</details>`;
 }
 
-/** The user's display settings: the mask threshold and the overlay's opacity. */
-export const view = { threshold: 0.5, opacity: 1 };
+/** The user's display settings: the mask threshold, the overlay's opacity, the CAM's class (-1: the top one). */
+export const view = { threshold: 0.5, opacity: 1, camClass: -1 };
 
 /** Size of the view for an image: fits 360 x 360, keeps the aspect ratio. */
 export function viewSize(w: number, h: number, box = 360): [number, number] {
@@ -89,19 +89,21 @@ export function drawView(img: ImageBitmap, layer: Uint8ClampedArray | null): voi
 
 const legend = () => `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
-/** The classifier's result: top-k bars and the CAM layer of the top class. */
+/** The classifier's result: top-k bars and the CAM layer of the chosen class (the top one unless chosen). */
 export function renderClassification(m: Extract<LoadedModel, { kind: 'eva02' }>, r: Classification, img: ImageBitmap, overlay: boolean, untrained: boolean): { top: number[] } {
   const top = topK(r.probs, Math.min(5, r.probs.length));
   const [gh, gw] = r.grid, [w, h] = viewSize(img.width, img.height);
-  const cam = column(r.cam, m.config.numClasses, top[0]);
+  const c = view.camClass >= 0 && view.camClass < m.config.numClasses ? view.camClass : top[0];
+  const cam = column(r.cam, m.config.numClasses, c);
   drawView(img, overlay ? heatLayer(cam, gh, gw, w, h) : null);
-  $('caption').textContent = `class activation of “${m.classes[top[0]]}” on the ${gh}×${gw} patch grid`;
-  const bars = top.map((k, i) => `<div class="name${i === 0 ? ' first' : ''}">${esc(m.classes[k])}</div>
-    <div class="track${i === 0 ? ' first' : ''}"><div class="fill" style="width:${(100 * r.probs[k]).toFixed(1)}%"></div></div>
+  $('caption').textContent = `class activation of “${m.classes[c]}” on the ${gh}×${gw} patch grid`;
+  const bars = top.map((k) => `<div class="name${k === c ? ' first' : ''}">${esc(m.classes[k])}</div>
+    <div class="track${k === c ? ' first' : ''}"><div class="fill" style="width:${(100 * r.probs[k]).toFixed(1)}%"></div></div>
     <div class="pct">${(100 * r.probs[k]).toFixed(1)}%</div>`).join('');
   $('result-side').innerHTML = `${untrained ? untrainedBadge('these probabilities and the map') : ''}<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>
     <h3 style="margin-top:14px">Class-activation map</h3>
-    <div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the top class; exact CAM up to fc_norm's per-token normalisation.</div>
+    <div class="row"><label for="cam-class">Class</label><select id="cam-class">${m.classes.map((n, k) => `<option value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`).join('')}</select></div>
+    <div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the chosen class; exact CAM up to fc_norm's per-token normalisation.</div>
     <div class="legend" style="background:${legend()}"></div><div class="legend-labels dim"><span>low</span><span>high</span></div>`;
   return { top };
 }

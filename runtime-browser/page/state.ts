@@ -33,8 +33,8 @@ export interface PageState {
   imageError: string | null;
   result: Result | null;
   resultError: string | null;
-  /** The display settings (mask threshold, overlay opacity). */
-  view: { threshold: number; opacity: number };
+  /** The display settings (mask threshold, overlay opacity, the CAM's class: -1 for the top one). */
+  view: { threshold: number; opacity: number; camClass: number };
   /** The camera loop (page/camera.ts): frames run and frames per second. */
   camera: CameraState | null;
   /** The last batch of images and its rows (page/batch.ts). */
@@ -48,6 +48,6 @@ export interface PageState {
 export const state: PageState = {
   status: 'starting', timings: {}, actions: 0, outcomes: { done: 0, failed: 0, superseded: 0 }, runs: 0, busy: false, busyWhat: null,
   catalog: [], model: null, modelError: null, image: null, imageError: null, result: null, resultError: null,
-  view: { threshold: 0.5, opacity: 1 }, truth: null, domain: null, batch: null, camera: null,
+  view: { threshold: 0.5, opacity: 1, camClass: -1 }, truth: null, domain: null, batch: null, camera: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;

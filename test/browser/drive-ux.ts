@@ -97,7 +97,10 @@ async function states(page: Page, base: string, args: { pvt: string; eva: string
   await load(page, args.eva);
   await page.click('#samples button[title="Capsule: bleeding"]');
   await settled(page, 13);
-  out.eva = await snapshot(page);
+  out.eva = { ...(await snapshot(page)), caption: await page.textContent('#caption') };
+  // The activation map of another class than the top one.
+  await page.selectOption('#cam-class', '3');
+  out.camClass = { ...(await snapshot(page)), caption: await page.textContent('#caption') };
   return out;
 }
 

@@ -64,7 +64,7 @@ describe('result outputs', () => {
 
   it('ground-truth Dice/IoU, threshold, opacity and the three downloads (swiftshader-core)', async () => {
     type Snap = { state: { result: { kind: string; prob: number[]; size: [number, number]; maskArea: number; for: { image: string } } | null;
-      truth: { dice: number; iou: number; threshold: number; width: number; height: number } | null; view: { threshold: number; opacity: number } } };
+      truth: { dice: number; iou: number; threshold: number; width: number; height: number } | null; view: { threshold: number; opacity: number; camClass: number } } };
     const out = await driveUx('swiftshader-core', url, 'outputs', ARTIFACTS, join(tmp, 'args.json')) as Record<string, Snap> & {
       pageErrors: string[]; gtText: string; caption: string; nextGtText: string; mask: { path: string; name: string }; overlay: { path: string; name: string }; json: { path: string; name: string } };
     expect(out.pageErrors).toEqual([]);
@@ -93,7 +93,7 @@ describe('result outputs', () => {
 
     // Threshold 0.3, opacity 50%: a larger mask, rescored.
     const low = out.lowered.state;
-    expect(low.view).toEqual({ threshold: 0.3, opacity: 0.5 });
+    expect(low.view).toEqual({ threshold: 0.3, opacity: 0.5, camClass: -1 });
     expect(low.truth!.threshold).toBe(0.3);
     expect(low.truth!.dice).toBeCloseTo(at(0.3).dice, 9);
     expect(low.result!.maskArea).toBeGreaterThanOrEqual(out.truth.state.result!.maskArea);

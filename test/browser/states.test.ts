@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { weightsBytes } from '../../engine/index.ts';
 import { Eva02, eva02Config } from '../../models/eva02.ts';
+import { CE24_CLASSES } from '../../engine/data/synthetic/index.ts';
 import { buildBrowser } from '../../runtime-browser/build.ts';
 import { serve } from '../../runtime-browser/serve.ts';
 import { writeDemoCheckpoints } from '../../runtime-browser/make-demo-assets.ts';
@@ -106,5 +107,10 @@ describe('page states (swiftshader-core)', () => {
     expect(out.eva.state.model?.untrained).toBe(true);
     expect(out.eva.resultSide).toMatch(/Untrained \(random weights\): these probabilities and the map mean nothing/);
     expect(out.eva.state.outcomes.failed).toBe(0);
+    // The map of any class: the caption names the chosen one, the top one at first.
+    const top = (out.eva.state.result as unknown as { top: { name: string }[] }).top[0].name;
+    expect((out.eva as unknown as { caption: string }).caption).toBe(`class activation of “${top}” on the 8×8 patch grid`);
+    expect((out.camClass as unknown as { caption: string }).caption).toBe(`class activation of “${CE24_CLASSES[3]}” on the 8×8 patch grid`);
+    expect((out.camClass.state as unknown as { view: { camClass: number } }).view.camClass).toBe(3);
   }, 300_000);
 });
