@@ -1,30 +1,40 @@
 // Bundles the in-browser page with esbuild, next to index.html and the sample images. The `virtual:shaders` module is generated here from
-// ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists).
-// Usage: npx tsx runtime-browser/build.ts [--out dist/browser]
+// ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists). The
+// page only runs models forward, so the kernels of training alone (backward passes, optimizers,
+// augmentation, losses: TRAINING_ONLY) are left out, 58 of the 130 KB of WGSL; were one ever
+// needed, the engine's error names it ("no shader named 'x.wgsl' was given to the engine").
+// The source map is written only when asked (--sourcemap): it is twice the bundle's size and a
+// user of the page has no use for it; a stale one from an earlier build is removed.
+// Usage: npx tsx runtime-browser/build.ts [--out dist/browser] [--sourcemap]
 import { build, type Plugin } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadShaders } from '../runtime-node/index.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
+/** Shader names of training alone: the page never dispatches them. */
+export const TRAINING_ONLY = /backward|^optim-|^augment-|^cross-entropy/;
+
 const shaderPlugin: Plugin = {
   name: 'virtual-shaders',
   setup(b) {
     b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'virtual-shaders' }));
     b.onLoad({ filter: /.*/, namespace: 'virtual-shaders' }, () => ({
-      contents: `export default ${JSON.stringify(loadShaders())};`, loader: 'js', watchDirs: [join(HERE, '..', 'shaders')],
+      contents: `export default ${JSON.stringify(Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name))))};`,
+      loader: 'js', watchDirs: [join(HERE, '..', 'shaders')],
     }));
   },
 };
 
-export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser')): Promise<string> {
+export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser'), opts: { sourcemap?: boolean } = {}): Promise<string> {
   mkdirSync(outDir, { recursive: true });
+  if (!opts.sourcemap) rmSync(join(outDir, 'app.js.map'), { force: true });
   await build({
     entryPoints: [join(HERE, 'page', 'main.ts')],
     bundle: true, format: 'esm', target: 'es2022', platform: 'browser',
-    outfile: join(outDir, 'app.js'), sourcemap: true, plugins: [shaderPlugin], logLevel: 'warning',
+    outfile: join(outDir, 'app.js'), sourcemap: !!opts.sourcemap, plugins: [shaderPlugin], logLevel: 'warning',
   });
   copyFileSync(join(HERE, 'page', 'index.html'), join(outDir, 'index.html'));
   // The sample images listed in samples/index.json (written by make-demo-assets.ts).
@@ -39,6 +49,6 @@ export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser'))
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const i = process.argv.indexOf('--out');
-  const out = await buildBrowser(i > 0 ? process.argv[i + 1] : undefined);
+  const out = await buildBrowser(i > 0 ? process.argv[i + 1] : undefined, { sourcemap: process.argv.includes('--sourcemap') });
   console.log(`built ${out}`);
 }

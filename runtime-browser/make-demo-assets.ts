@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manualSeed, weightsBytes, parseSafetensors, tensor, tidy, noGrad, add, sub, copy_ } from '../engine/index.ts';
 import { CE24_CLASSES, renderCapsule, polypSample } from '../runtime-node/synthetic/index.ts';
-import type { RgbImage } from '../engine/data/index.ts';
+import type { RgbImage, MaskImage } from '../engine/data/index.ts';
 import { Eva02, eva02Config, type Eva02Config } from '../models/eva02.ts';
 import { PolypPVT, POLYP_PVT, FEATURE_CHANNELS } from '../models/polyp-pvt.ts';
 import { jpegBytes } from '../runtime-node/image.ts';
@@ -43,14 +43,14 @@ const COLONOSCOPY_SIZE = 256;
 const QUALITY = 88; // keeps each file well under 30 KB
 
 /** The sample frames: [file name, title, image]. */
-export function sampleImages(): { entry: SampleEntry; image: RgbImage }[] {
+export function sampleImages(): { entry: SampleEntry; image: RgbImage; mask?: MaskImage }[] {
   const capsule = (cls: (typeof CE24_CLASSES)[number], tone: number) => ({
     entry: { file: `capsule-${cls}.jpg`, title: `Capsule: ${cls}`, kind: 'capsule' as const },
     image: renderCapsule({ seed: SEED + CE24_CLASSES.indexOf(cls), width: CAPSULE_SIZE, height: CAPSULE_SIZE, label: CE24_CLASSES.indexOf(cls), tone }),
   });
   const colon = (index: number, title: string) => ({
     entry: { file: `colonoscopy-${index}.jpg`, title, kind: 'colonoscopy' as const },
-    image: polypSample(SEED, index, { width: COLONOSCOPY_SIZE, height: COLONOSCOPY_SIZE, polyps: 1, polypArea: [0.06, 0.2] }).image,
+    ...(({ image, mask }) => ({ image, mask }))(polypSample(SEED, index, { width: COLONOSCOPY_SIZE, height: COLONOSCOPY_SIZE, polyps: 1, polypArea: [0.06, 0.2] })),
   });
   return [
     capsule('normal-mucosa', 0.3), capsule('bleeding', 0.6), capsule('ulcer', 0.2), capsule('polyp', 0.8),

@@ -3,7 +3,7 @@
 // it into the x0/y0/x1/y1 fields) with the decoder's mask, predicted IoU and timings. The numbers
 // come from endoked.ts; main.ts owns the state and the order of actions.
 import { heatLayer, maskLayer, heatColor } from './overlay.ts';
-import { $, drawView, viewSize } from './render.ts';
+import { $, drawView, viewSize, untrainedBadge } from './render.ts';
 import type { CamBox, BoxMask } from './endoked.ts';
 import type { Box } from '../../engine/data/index.ts';
 
@@ -29,7 +29,7 @@ export function strokeBox(box: Box, img: { width: number; height: number }, colo
   ctx.restore();
 }
 
-const untrainedNote = (untrained: boolean, what: string) => (untrained ? `<div class="notes" style="padding:0">untrained (random initialisation): ${what} mean nothing</div>` : '');
+const untrainedNote = (untrained: boolean, what: string) => (untrained ? untrainedBadge(what) : '');
 
 /** The CAM result: heat map over the image, the box (solid: accepted; dashed red: rejected), the decision. */
 export function renderCam(r: CamBox, img: ImageBitmap, overlay: boolean, threshold: number, untrained: boolean): void {

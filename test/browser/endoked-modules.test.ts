@@ -52,9 +52,10 @@ describe('EndoKED checkpoints on the page', () => {
       .toThrow(/^weights\.safetensors: this is a SAM decoder without its image backbone .*\nnpx tsx runtime-browser\/make-demo-assets\.ts --sam-bundle /);
   });
 
-  it('lists the checkpoints, not stage 4\'s feature caches', async () => {
-    const list = await (await fetch(url + 'checkpoints.json')).json() as { url: string }[];
-    expect(list.map((c) => c.url).sort()).toEqual(['/demo/sam-box-mu-demo.safetensors', '/demo/toco-cam-mu-demo.safetensors', '/stage4/weights.safetensors']);
+  it('lists the checkpoints, not stage 4\'s feature caches nor its decoder alone (it cannot run without its backbone)', async () => {
+    const list = await (await fetch(url + 'checkpoints.json')).json() as { url: string; untrained: boolean }[];
+    expect(list.map((c) => c.url).sort()).toEqual(['/demo/sam-box-mu-demo.safetensors', '/demo/toco-cam-mu-demo.safetensors']);
+    expect(list.every((c) => c.untrained)).toBe(true);
   });
 });
 

@@ -18,12 +18,13 @@ export const MODES = {
 } as const;
 export type Mode = keyof typeof MODES;
 
-export async function launch(mode: Mode): Promise<Browser> {
+/** `extra`: more Chromium flags (e.g. a fake camera for the camera test). */
+export async function launch(mode: Mode, extra: string[] = []): Promise<Browser> {
   if (!CHROMIUM) throw new Error('Chromium is not installed: run `bash .ci/setup.sh` (apt-get install chromium)');
   return chromium.launch({
     executablePath: CHROMIUM, headless: true, timeout: 120_000,
     // launch() gives every browser a fresh temporary profile (the fresh --user-data-dir PLATFORM.md asks for).
-    args: [...MODES[mode].args],
+    args: [...MODES[mode].args, ...extra],
   });
 }
 
@@ -46,8 +47,18 @@ export async function openPage(browser: Browser, baseUrl: string, mode: Mode, ti
  * the calling process serves the page, so it must not block while the browser loads it.
  */
 export function drive(mode: Mode, pageUrl: string, shot: string, variant: string[] = [], timeoutMs = 150_000): Promise<unknown> {
+  return runDriver('drive.ts', [mode, pageUrl, shot, ...variant], timeoutMs);
+}
+
+/** Runs a scenario of test/browser/drive-ux.ts (states, layout, adapter, first-open) and returns what it saw. */
+export function driveUx(mode: Mode, pageUrl: string, scenario: string, artifacts: string, argsFile?: string, timeoutMs = 240_000): Promise<unknown> {
+  return runDriver('drive-ux.ts', [mode, pageUrl, scenario, artifacts, ...(argsFile ? [argsFile] : [])], timeoutMs);
+}
+
+function runDriver(script: string, argv: string[], timeoutMs: number): Promise<unknown> {
+  const mode = argv[0];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'drive.ts'), mode, pageUrl, shot, ...variant]);
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), script), ...argv]);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });

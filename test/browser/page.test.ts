@@ -1,10 +1,10 @@
 // The bundle, and the page without WebGPU. The page in both WebGPU modes (self-check, models,
 // errors) is driven by inference.test.ts, which also checks the self-check against Node.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { buildBrowser } from '../../runtime-browser/build.ts';
+import { buildBrowser, TRAINING_ONLY } from '../../runtime-browser/build.ts';
 import { serve } from '../../runtime-browser/serve.ts';
 import { drive } from './harness.ts';
 
@@ -25,8 +25,13 @@ describe('in-browser page', () => {
     const js = readFileSync(join(outDir, 'app.js'), 'utf8');
     const nodeOnly = js.match(/(from\s*["'](node:|fs|path|os|child_process|sharp|webgpu)["'])|require\(["'][^"']+["']\)|\bprocess\.env\b/g);
     expect(nodeOnly, 'Node-only references in the browser bundle').toBeNull();
-    // The WGSL is the repository's, bundled once.
+    // The WGSL is the repository's, bundled once, without the kernels of training alone (backward
+    // passes, optimizers, augmentation, losses): the page runs models forward only.
     expect(js).toContain('fn erf_f(x: f32)');
+    const shaders = readdirSync(join(__dirname, '..', '..', 'shaders')).map((f) => f.slice(0, -5));
+    const dropped = shaders.filter((n) => TRAINING_ONLY.test(n));
+    expect(dropped).toEqual(expect.arrayContaining(['optim-adam', 'softmax-backward', 'cross-entropy', 'augment-warp']));
+    for (const n of shaders) expect(js.includes(`"${n}":`), n).toBe(!dropped.includes(n));
     // The sample images are bundled, each small.
     const samples = JSON.parse(readFileSync(join(outDir, 'samples', 'index.json'), 'utf8')) as { file: string; kind: string }[];
     expect(new Set(samples.map((s) => s.kind))).toEqual(new Set(['capsule', 'colonoscopy']));

@@ -15,7 +15,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   'runtime-node/': ['engine/', 'runtime-node/'],
   'recipes/': ['engine/', 'models/', 'runtime-node/', 'recipes/'],
   // The page runs in the browser: no Node runtime under it.
-  'runtime-browser/index.ts': ['engine/'],
+  'runtime-browser/index.ts': ['engine/', 'runtime-browser/bench.ts'],
   'runtime-browser/page/': ['engine/', 'models/', 'runtime-browser/page/', 'runtime-browser/index.ts'],
   // Build, serve and asset scripts run in Node.
   'runtime-browser/': ['engine/', 'models/', 'runtime-node/', 'runtime-browser/'],
@@ -33,7 +33,7 @@ const ENGINE_LAYERS: string[][] = [
 ];
 
 /** Files run as programs or read by tools rather than imported. */
-const ROOTS = [/^test\//, /^tools\//, /^vitest\.config\.ts$/, /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/, /^runtime-browser\/(build|serve|make-demo-assets)\.ts$/,
+const ROOTS = [/^test\//, /^tools\//, /^vitest\.config\.ts$/, /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/, /^runtime-browser\/(build|serve|make-demo-assets|make-model-card|input-stats)\.ts$/,
   /^runtime-browser\/page\/main\.ts$/, /^runtime-node\/synth\.ts$/];
 
 export interface Finding { file: string; line: number; rule: string; message: string }
