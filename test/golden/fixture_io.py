@@ -17,8 +17,8 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 # Lists of numbers at least this long go to the .safetensors file; shorter ones (shapes, small
 # arguments) stay readable in the index.
 MIN_TENSOR = 16
-# An index line is kept whole when it fits this width.
-WIDTH = 110
+# An index line is kept whole when it fits this width (the repository's line width).
+WIDTH = 120
 
 
 def _is_int(v):
@@ -54,14 +54,18 @@ def _split(tree, path, tensors):
     return tree
 
 
-def _pretty(x, indent=0):
-    """JSON with one entry per line; an entry that fits in WIDTH columns stays on its line."""
+def _pretty(x, indent=0, prefix=0):
+    """JSON with one entry per line; an entry that fits in WIDTH columns (with its key, `prefix`
+    characters) stays on its line."""
     flat = json.dumps(x, separators=(", ", ": "), allow_nan=False)
-    if len(flat) + indent <= WIDTH or not isinstance(x, (dict, list)) or not x:
+    if indent + prefix + len(flat) + 1 <= WIDTH or not isinstance(x, (dict, list)) or not x:  # + 1: the comma
         return flat
     pad = " " * (indent + 1)
     if isinstance(x, dict):
-        items = [f"{pad}{json.dumps(k)}: {_pretty(v, indent + 1)}" for k, v in x.items()]
+        items = []
+        for k, v in x.items():
+            key = f"{json.dumps(k)}: "
+            items.append(f"{pad}{key}{_pretty(v, indent + 1, len(key))}")
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
     items = [pad + _pretty(v, indent + 1) for v in x]
     return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
