@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSafetensors, type SafetensorsTensor } from '../../engine/io/safetensors.ts';
+import { parseSafetensors, type SafetensorsTensor } from '../../engine/index.ts';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
