@@ -6,7 +6,7 @@
 // (arXiv 2303.01267); CAM: Zhou et al. arXiv 1512.04150; Grad-CAM: Selvaraju et al. arXiv 1610.02391.
 // Reference: rulixiang/ToCo model/model_seg_neg.py (`network.forward`), model/losses.py
 // (`get_masked_ptc_loss`), utils/camutils.py (`multi_scale_cam2`, `label_to_aff_mask`); EndoKED's
-// copy at zwyang6/ENDOKED EndoKED_WSSS/. Spec ../shared/spec/papers.md §2.3, §2.8, §4 (ToCo-µ).
+// copy at zwyang6/ENDOKED EndoKED_WSSS/. Spec: recipes/SPEC.md §2.3, §2.8, §4 (ToCo-µ).
 //
 // Layout: `encoder` = this repo's EVA-02 trunk (models/eva02.ts blocks: RoPE, SwiGLU) under the
 // same keys as Eva02Mim (cls_token, pos_embed, patch_embed.proj, blocks.i, norm), so MIM weights

@@ -62,12 +62,27 @@ export function defineFlags<const S extends Record<string, FlagSpec>>(script: st
     const options: Record<string, { type: 'string' | 'boolean' }> = {};
     for (const [k, f] of Object.entries(spec)) options[kebab(k)] = { type: f.type === 'boolean' ? 'boolean' : 'string' };
     // `--steps -3` reaches the range check (parseArgs alone would call a leading '-' ambiguous).
+    // The camelCase spelling of a flag (`--maxMinutes`, as older command lines write it) is the
+    // same flag, and a boolean may be given a value (`--force true`, `--resume=false`).
     const args: string[] = [];
     for (let i = 0; i < argv.length; i++) {
-      const a = argv[i];
+      const a = canonical(argv[i]);
+      const m = /^--([^=]+)(?:=(.*))?$/s.exec(a);
+      let name = m?.[1] ?? '', negated = false;
+      if (options[name]?.type !== 'boolean' && name.startsWith('no-') && options[name.slice(3)]?.type === 'boolean') { name = name.slice(3); negated = true; }
+      if (m && options[name]?.type === 'boolean') {
+        const v = m[2] ?? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true');
+        if (v !== 'true' && v !== 'false') throw new FlagError(`${script}: --${name} ${JSON.stringify(v)} is not true or false`);
+        args.push((v === 'true') !== negated ? `--${name}` : `--no-${name}`);
+        continue;
+      }
       const takesValue = a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string';
       if (takesValue && i + 1 < argv.length && /^-\d|^-\.\d/.test(argv[i + 1])) args.push(`${a}=${argv[++i]}`);
       else args.push(a);
+    }
+    function canonical(a: string): string {
+      const m = /^--(no-)?([A-Za-z0-9]+)(=.*)?$/s.exec(a);
+      return m && m[2] in spec && kebab(m[2]) !== m[2] ? `--${m[1] ?? ''}${kebab(m[2])}${m[3] ?? ''}` : a;
     }
     let values: Record<string, string | boolean | undefined>;
     try {

@@ -10,13 +10,12 @@
 //   OUT/pathology/ images/<patient>/<polyp>_<k>.jpg close-up polyp frames, labels.csv
 //                 (frame_path, patient_id, polyp_id, pathology 0..3, pathology_name, split
 //                 train|test by patient, 70/30 seeded); read by readPathologySet (spec §2.7)
-// Usage:
+// Usage (`--help` lists every flag):
 //   npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|pathology|all]
 //       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
 //       [--contact-sheet FILE.png]
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import {
   assignPatientFolds, rng, serialiseCsv, serialiseEe24Csv, type Ee24Row, type RgbImage, shuffle,
@@ -26,6 +25,7 @@ import {
   renderPathologyFrame, reportSet, tileGrid,
 } from './synthetic/index.ts';
 import { jpegBytes, writeMaskPng } from './image.ts';
+import { defineFlags, isMain, runMain, FlagError } from './flags.ts';
 
 export interface SynthOptions { seed?: number; width?: number; height?: number }
 
@@ -174,77 +174,61 @@ export async function writeContactSheet(path: string, seed = 0): Promise<void> {
 
 // ---- CLI ----------------------------------------------------------------------------------------
 
-function parseArgs(argv: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`synth: unexpected argument "${a}"`);
-    const key = a.slice(2);
-    if (key === 'force' || key === 'help') { out[key] = '1'; continue; }
-    if (i + 1 >= argv.length) throw new Error(`synth: ${a} needs a value`);
-    out[key] = argv[++i];
-  }
-  return out;
-}
-
-function int(v: string | undefined, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`synth: --${name} "${v}" is not a non-negative integer`);
-  return n;
-}
-
-const USAGE = `usage: npx tsx runtime-node/synth.ts --out DIR [--seed N] [--kind polyp|capsule|reports|pathology|all]
-       [--n N | --n-polyp N --n-capsule N --n-patients N] [--size N|WxH] [--folds K] [--force]
-       [--contact-sheet FILE.png]`;
+export const FLAGS = defineFlags('runtime-node/synth.ts', 'Write the seeded synthetic datasets to disk (and/or a contact sheet of the capsule classes).', {
+  out: { type: 'string', help: 'output folder (polyp/, capsule/, reports/, pathology/ below it)' },
+  seed: { type: 'int', default: 0, min: 0, help: 'seed of every set' },
+  kind: { type: 'string', default: 'all', choices: ['polyp', 'capsule', 'reports', 'pathology', 'all'] as const, help: 'which set to write' },
+  n: { type: 'int', min: 0, help: 'size of every set written (default per set: the --n-* defaults)' },
+  nPolyp: { type: 'int', min: 0, help: 'polyp frames [default --n, else 1000]' },
+  nCapsule: { type: 'int', min: 0, help: 'capsule frames [default --n, else 2000]' },
+  nPatients: { type: 'int', min: 0, help: 'patients of the reports and pathology sets [default --n, else 100]' },
+  size: { type: 'string', help: 'frame size, N or WxH (default: each set\'s own)' },
+  folds: { type: 'int', default: 5, min: 1, help: 'patient-wise folds of the capsule set' },
+  force: { type: 'boolean', default: false, help: 'replace an output folder that is not empty' },
+  contactSheet: { type: 'string', help: 'also write a contact sheet PNG of the capsule classes here' },
+});
 
 export async function main(argv: string[]): Promise<void> {
-  const a = parseArgs(argv);
-  if (a.help) { console.log(USAGE); return; }
-  const known = new Set(['out', 'seed', 'kind', 'n', 'n-polyp', 'n-capsule', 'n-patients', 'size', 'folds', 'force', 'contact-sheet']);
-  for (const k of Object.keys(a)) if (!known.has(k)) throw new Error(`synth: unknown option --${k}\n${USAGE}`);
-  if (!a.out && !a['contact-sheet']) throw new Error(`synth: --out or --contact-sheet is required\n${USAGE}`);
-  const seed = int(a.seed, 'seed', 0), kind = a.kind ?? 'all', force = a.force === '1';
-  if (!['polyp', 'capsule', 'reports', 'pathology', 'all'].includes(kind)) throw new Error(`synth: --kind "${kind}" is not polyp, capsule, reports, pathology or all`);
+  const a = FLAGS.parse(argv);
+  if (!a) return;
+  if (!a.out && !a.contactSheet) throw new FlagError(`${FLAGS.script}: --out or --contact-sheet is required (--help lists the flags)`);
+  const { seed, kind, force, n } = a;
   let width: number | undefined, height: number | undefined;
-  if (a.size) {
+  if (a.size !== undefined) {
     const m = /^(\d+)(?:x(\d+))?$/.exec(a.size);
-    if (!m) throw new Error(`synth: --size "${a.size}" is not N or WxH`);
+    if (!m) throw new FlagError(`${FLAGS.script}: --size "${a.size}" is not N or WxH`);
     width = Number(m[1]); height = Number(m[2] ?? m[1]);
   }
-  const n = a.n === undefined ? undefined : int(a.n, 'n', 0);
   const t0 = Date.now();
   if (a.out) {
     const out = resolve(a.out);
     if (kind === 'polyp' || kind === 'all') {
-      const k = int(a['n-polyp'], 'n-polyp', n ?? 1000);
+      const k = a.nPolyp ?? n ?? 1000;
       const s = await writePolypSet(join(out, 'polyp'), k, { seed, width, height, force });
       console.log(`polyp: ${k} frames (${s.train.length} train / ${s.test.length} test) -> ${join(out, 'polyp')}`);
     }
     if (kind === 'capsule' || kind === 'all') {
-      const k = int(a['n-capsule'], 'n-capsule', n ?? 2000);
-      const rows = await writeCapsuleSet(join(out, 'capsule'), k, { seed, width, height, folds: int(a.folds, 'folds', 5), force });
+      const k = a.nCapsule ?? n ?? 2000;
+      const rows = await writeCapsuleSet(join(out, 'capsule'), k, { seed, width, height, folds: a.folds, force });
       console.log(`capsule: ${rows.length} frames, ${new Set(rows.map((r) => r.patient_id)).size} patients -> ${join(out, 'capsule')}`);
     }
     if (kind === 'reports' || kind === 'all') {
-      const k = int(a['n-patients'], 'n-patients', n ?? 100);
+      const k = a.nPatients ?? n ?? 100;
       await writeReportSet(join(out, 'reports'), k, { seed, width, height, force });
       console.log(`reports: ${k} patients -> ${join(out, 'reports')}`);
     }
     if (kind === 'pathology' || kind === 'all') {
-      const k = int(a['n-patients'], 'n-patients', n ?? 100);
+      const k = a.nPatients ?? n ?? 100;
       const s = await writePathologySet(join(out, 'pathology'), k, { seed, width, height, force });
       console.log(`pathology: ${k} patients (${s.train.length} train / ${s.test.length} test) -> ${join(out, 'pathology')}`);
     }
   }
-  if (a['contact-sheet']) {
-    await writeContactSheet(resolve(a['contact-sheet']), seed);
-    console.log(`contact sheet -> ${resolve(a['contact-sheet'])}`);
+  if (a.contactSheet) {
+    await writeContactSheet(resolve(a.contactSheet), seed);
+    console.log(`contact sheet -> ${resolve(a.contactSheet)}`);
   }
   console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
-}
+if (isMain(import.meta.url)) runMain(main);
 

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { Tensor, tensor, tidy, backward, requiresGrad, mul, sum, add, noGrad, type DType } from '../engine/index.ts';
+import { readFixture } from './golden/read-fixture.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 export interface Encoded { shape: number[]; dtype: 'f32' | 'i32'; data: number[] }
 export interface GoldenCase {
@@ -19,9 +19,7 @@ export interface GoldenCase {
 }
 
 export function loadGolden(family: string): GoldenCase[] {
-  const path = join(HERE, 'golden', 'fixtures', `${family}.json`);
-  if (!existsSync(path)) throw new Error(`missing fixture ${path}: run npm run golden (needs python3-torch)`);
-  return JSON.parse(readFileSync(path, 'utf8')).cases as GoldenCase[];
+  return readFixture<{ cases: GoldenCase[] }>(family).cases;
 }
 
 export function fromEncoded(e: Encoded, dtype?: DType): Tensor {

@@ -1,7 +1,7 @@
 // Binary masks -> 8-connected components with bounding-box statistics -> the EndoKED box rule
 // that turns a thresholded CAM (stage 3) or a segmenter's prediction (stage 6) into one SAM box
 // prompt, or a rejection with a reason. Pure TypeScript over flat row-major masks; shared by the
-// Node recipes and the browser. Spec ../shared/spec/papers.md §2.3 ("CAM -> box -> SAM").
+// Node recipes and the browser. Spec: recipes/SPEC.md §2.3 ("CAM -> box -> SAM").
 //
 // Reference: zwyang6/ENDOKED EndoKED_WSSS/datasets/data_processing_refining/sam_utils.py
 // (`mask_find_bboxs`, `from_mask2box`, `from_mask2box_singlebox`) called from

@@ -5,7 +5,7 @@
 //   N bytes   JSON: {"__metadata__": {string: string}?, name: {"dtype", "shape", "data_offsets": [begin, end]}}
 //   rest      the tensors' bytes, little-endian, row-major; offsets are relative to the data start.
 // The reference writer (tensor.rs::prepare) orders tensors by dtype, largest first in its Dtype
-// enum order (I64 > F32 > I32 > BF16 > F16 > U8 > BOOL here), then by name (byte order of
+// enum order (I64 > F64 > F32 > I32 > BF16 > F16 > U8 > BOOL here), then by name (byte order of
 // UTF-8); writes "__metadata__" first, then the tensors in that order, as compact JSON
 // (serde_json); and pads the header with spaces to a multiple of 8 bytes. serializeSafetensors
 // does the same, so serialize(parse(file)) reproduces a reference-written file byte for byte.
@@ -14,7 +14,7 @@
 // The reader checks what the reference checks: offsets contiguous from 0 to the end of the file,
 // each span equal to the tensor's size, a header under 100 MB.
 //
-// Types: F32 -> Float32Array; F16 and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps
+// Types: F32 -> Float32Array; F64 -> Float64Array (test fixtures keep float64 values exactly); F16 and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps
 // the raw Uint16Array bits); I32 -> Int32Array; I64 -> Int32Array after checking that every value
 // fits (the engine has no 64-bit integers), or BigInt64Array with {int64: 'bigint'}; U8 and
 // BOOL -> Uint8Array. The writer accepts those arrays (or plain number arrays) back; F16/BF16 from
@@ -23,8 +23,8 @@
 
 import { halfToFloatBits, floatBitsToHalf, floatBitsToBf16 } from '../f16.ts';
 
-export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'BOOL';
-export type SafetensorsData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'BOOL';
+export type SafetensorsData = Float64Array | Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 export interface SafetensorsTensor { dtype: SafetensorsDType; shape: number[]; data: SafetensorsData }
 export interface SafetensorsInput { dtype: SafetensorsDType; shape: number[]; data: SafetensorsData | ArrayLike<number> }
 export interface ParsedSafetensors {
@@ -38,7 +38,7 @@ export interface ParseOptions { int64?: 'int32' | 'bigint'; half?: 'f32' | 'bits
 /** Bytes per element, and the rank in the reference's Dtype enum (the writer sorts by it). */
 const DTYPES: Record<SafetensorsDType, { bytes: number; rank: number }> = {
   BOOL: { bytes: 1, rank: 0 }, U8: { bytes: 1, rank: 4 }, F16: { bytes: 2, rank: 13 }, BF16: { bytes: 2, rank: 14 },
-  I32: { bytes: 4, rank: 15 }, F32: { bytes: 4, rank: 17 }, I64: { bytes: 8, rank: 21 },
+  I32: { bytes: 4, rank: 15 }, F32: { bytes: 4, rank: 17 }, F64: { bytes: 8, rank: 19 }, I64: { bytes: 8, rank: 21 },
 };
 const MAX_HEADER = 100_000_000;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -115,6 +115,7 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Pa
 function decode(name: string, dtype: SafetensorsDType, buf: ArrayBuffer, opts: ParseOptions): SafetensorsData {
   switch (dtype) {
     case 'F32': return new Float32Array(buf);
+    case 'F64': return new Float64Array(buf);
     case 'I32': return new Int32Array(buf);
     case 'U8': case 'BOOL': return new Uint8Array(buf);
     case 'F16': case 'BF16': {
@@ -152,6 +153,7 @@ function encode(name: string, t: SafetensorsInput): Uint8Array {
   };
   switch (dtype) {
     case 'F32': return asBytes(data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>));
+    case 'F64': return asBytes(data instanceof Float64Array ? data : Float64Array.from(data as ArrayLike<number>));
     case 'I32': if (data instanceof Int32Array) return asBytes(data); ints(-2147483648, 2147483647); return asBytes(Int32Array.from(data as ArrayLike<number>));
     case 'U8': case 'BOOL':
       if (data instanceof Uint8Array && dtype === 'U8') return data;

@@ -22,25 +22,25 @@ import { countTable, formatTable, assertPatientDisjoint, serialiseEe24Csv, assig
 import { readEe24Csv, readClassMapping, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { writeCapsuleSet } from '../../runtime-node/synth.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { parseFlags, ensureDir, join, dataFlag } from './kit.ts';
+import { ensureDir, join, dataFlag } from './kit.ts';
+import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 import { buildRealDataset, type RealDatasetInfo } from './real-data.ts';
 
-const DEFAULTS = {
-  data: 'synthetic',           // synthetic (written here, or the CSVs below) | real (../shared/data; own flags)
-  out: 'runs/endoextend',      // output folder shared by every stage
-  ee24Csv: '',                 // a real merged-source CSV (empty: write the synthetic sources)
-  labelMapping: '',            // its label mapping JSON (required with --ee24Csv)
-  ce24Csv: '',                 // a real CE24 train/val CSV (empty: synthetic)
-  ce24TestCsv: '',             // a real CE24 test CSV (empty: synthetic)
-  ee24Frames: 1200,            // synthetic EE24 frames (both sources together)
-  ce24Frames: 800,             // synthetic CE24 train+val frames
-  ce24TestFrames: 400,         // synthetic CE24 test frames
-  imageSize: 64,               // synthetic frame size in pixels (µ models read 64x64)
-  folds: 5,                    // patient-wise folds; fold 0 is validation (80/20)
-  seed: 0,                     // seed of the synthetic data and the folds
-  force: false,                // rewrite existing synthetic data
-};
-export type BuildConfig = typeof DEFAULTS;
+export const FLAGS = defineFlags('recipes/endoextend/01-build-dataset.ts', 'Merge the EE24-style sources (synthetic by default) and write the CE24 task tables.', {
+  data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'] as const, help: "synthetic (written here, or the CSVs below) | real (../shared/data; `--data real --help`)" },
+  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+  ee24Csv: { type: 'string', default: '', help: 'a real merged-source CSV (empty: write the synthetic sources)' },
+  labelMapping: { type: 'string', default: '', help: 'its label mapping JSON (required with --ee24-csv)' },
+  ce24Csv: { type: 'string', default: '', help: 'a real CE24 train/val CSV (empty: synthetic)' },
+  ce24TestCsv: { type: 'string', default: '', help: 'a real CE24 test CSV (empty: synthetic)' },
+  ee24Frames: { type: 'int', default: 1200, min: 1, help: 'synthetic EE24 frames (both sources together)' },
+  ce24Frames: { type: 'int', default: 800, min: 1, help: 'synthetic CE24 train+val frames' },
+  ce24TestFrames: { type: 'int', default: 400, min: 1, help: 'synthetic CE24 test frames' },
+  imageSize: { type: 'int', default: 64, min: 8, max: 4096, help: 'synthetic frame size in pixels (µ models read 64x64)' },
+  folds: { type: 'int', default: 5, min: 2, help: 'patient-wise folds; fold 0 is validation (80/20)' },
+  seed: { type: 'int', default: 0, min: 0, help: 'seed of the synthetic data and the folds' },
+  force: { type: 'boolean', default: false, help: 'rewrite existing synthetic data' },
+});
 
 export interface DatasetInfo {
   classes: string[];
@@ -57,8 +57,8 @@ function rowsOf(records: readonly ImageRecord[], root: string): Ee24Row[] {
 
 export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInfo | null> {
   if (dataFlag(argv) === 'real') return buildRealDataset(argv);
-  const cfg = parseFlags(argv, DEFAULTS, '01-build-dataset');
-  if (cfg.data !== 'synthetic') throw new Error(`01-build-dataset: --data '${cfg.data}' is not synthetic or real`);
+  const cfg = FLAGS.parse(argv);
+  if (!cfg) return null;
   const out = ensureDir(cfg.out);
   const dataDir = ensureDir(join(out, 'data'));
   const size = { width: cfg.imageSize, height: cfg.imageSize, force: cfg.force };
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
     ee24Csv = join(dir, 'train_val.csv');
     mappingPath = join(dir, 'label_mapping.json');
   } else if (!mappingPath) {
-    throw new Error('--ee24Csv needs --labelMapping (a JSON {dataset: {original_label: class | null}})');
+    throw new FlagError(`${FLAGS.script}: --ee24-csv needs --label-mapping (a JSON {dataset: {original_label: class | null}})`);
   }
   const labelMapping = JSON.parse(readFileSync(mappingPath, 'utf8')) as LabelMapping;
 
@@ -135,7 +135,4 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   return info;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main(process.argv.slice(2));
-  await shutdown();
-}
+if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

@@ -31,37 +31,33 @@ import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
-import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
+import { SIZES, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-const DEFAULTS = {
-  out: 'runs/endoextend',       // output folder shared by every stage (reads ee24.csv from it)
-  size: 'mu',                   // EVA-02 size: mu (CPU driver, minutes), ti, s, b, l (GPU)
-  steps: 150,                   // optimiser steps
-  batch: 32,                    // images per step
-  lr: 1.5e-3,                   // peak learning rate (EVA-02: 3e-3 Ti/S, 1.5e-3 B/L at batch 2048-4000)
-  warmup: 15,                   // linear warm-up steps
-  minLr: 1e-5,                  // cosine floor
-  weightDecay: 0.05,            // AdamW decoupled weight decay
-  clip: 3.0,                    // gradient clipping by global norm
-  maskRatio: 0.4,               // fraction of patches masked (block-wise)
-  minBlock: 4,                  // smallest mask block in patches (16 at 14x14/16x16 grids; 4 fits 8x8)
-  teacher: '',                  // safetensors of an EVA-02 feature model (empty: random conv teacher)
-  teacherSize: 'mu',            // size preset of that teacher
-  teacherDim: 32,               // feature size of the default teacher
-  kvasir: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), // extra unlabelled frames when present
-  tag: 'mim',                   // subfolder of this run (another teacher: another tag)
-  checkpointEvery: 25,          // steps between resumable checkpoints
-  seed: 0,
-};
-const RANGES = {
-  steps: { min: 1, int: true }, batch: { min: 1, max: 4096, int: true }, lr: { min: 0, exclusiveMin: true, max: 1e6 },
-  warmup: { min: 0, int: true }, minLr: { min: 0 }, weightDecay: { min: 0, max: 1 }, clip: { min: 0, exclusiveMin: true },
-  maskRatio: { min: 0, exclusiveMin: true, max: 0.95 }, minBlock: { min: 1, int: true }, teacherDim: { min: 1, int: true },
-  checkpointEvery: { min: 1, int: true }, seed: { min: 0, int: true },
-} as const;
+export const FLAGS = defineFlags('recipes/endoextend/02-mim-pretrain.ts', 'Masked-image-modelling pre-training of EVA-02 on every frame of the merged set.', {
+  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage (reads ee24.csv from it)' },
+  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver, minutes), ti, s, b, l (GPU)' },
+  steps: { type: 'int', default: 150, min: 1, help: 'optimiser steps' },
+  batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step' },
+  lr: { type: 'number', default: 1.5e-3, min: 0, exclusiveMin: true, max: 1e6, help: 'peak learning rate (EVA-02: 3e-3 Ti/S, 1.5e-3 B/L at batch 2048-4000)' },
+  warmup: { type: 'int', default: 15, min: 0, help: 'linear warm-up steps' },
+  minLr: { type: 'number', default: 1e-5, min: 0, help: 'cosine floor' },
+  weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
+  clip: { type: 'number', default: 3.0, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
+  maskRatio: { type: 'number', default: 0.4, min: 0, exclusiveMin: true, max: 0.95, help: 'fraction of patches masked (block-wise)' },
+  minBlock: { type: 'int', default: 4, min: 1, help: 'smallest mask block in patches (16 at 14x14/16x16 grids; 4 fits 8x8)' },
+  teacher: { type: 'string', default: '', help: 'safetensors of an EVA-02 feature model (empty: random conv teacher)' },
+  teacherSize: { type: 'string', default: 'mu', choices: SIZES, help: 'size preset of that teacher' },
+  teacherDim: { type: 'int', default: 32, min: 1, help: 'feature size of the default teacher' },
+  kvasir: { type: 'string', default: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), help: "extra unlabelled frames when present ('' for none)" },
+  tag: { type: 'string', default: 'mim', help: 'subfolder of this run (another teacher: another tag)' },
+  checkpointEvery: { type: 'int', default: 25, min: 1, help: 'steps between resumable checkpoints' },
+  seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, masks, augmentation and data order' },
+});
 
-export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string }> {
-  const cfg = parseFlags(argv, DEFAULTS, '02-mim-pretrain', RANGES);
+export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string } | null> {
+  const cfg = FLAGS.parse(argv);
+  if (!cfg) return null;
   const dir = ensureDir(join(cfg.out, cfg.tag));
   const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' }); // writable, locked, no stale partial files
   await initNode();
@@ -171,7 +167,4 @@ export function movingAverage(xs: readonly number[], k: number): number[] {
 
 export function mean(xs: readonly number[]): number { return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length); }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main(process.argv.slice(2));
-  await shutdown();
-}
+if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

@@ -31,32 +31,29 @@ import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
-import { parseFlags, modelConfig, imageSizeOf, classificationLoader, batchImages, predict, join, loadInit, type History } from './kit.ts';
+import { SIZES, modelConfig, imageSizeOf, classificationLoader, batchImages, predict, join, loadInit, type History } from './kit.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-const DEFAULTS = {
-  out: 'runs/endoextend',       // output folder shared by every stage
-  tag: 'finetune',              // subfolder of this run (e.g. finetune-scratch for the baseline)
-  init: 'ee24',                 // ee24 | mim | none | <weights.safetensors>
-  data: 'ce24',                 // ce24 (the task) | ee24 (the merged set: stage 3 trains on it)
-  optimizer: 'adabelief',       // adabelief (the paper's fine-tuning) | adamw
-  size: 'mu',                   // EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)
-  epochs: 6,                    // passes over the training folds (paper: 50)
-  batch: 32,                    // images per step (paper: 128)
-  lr: 1e-3,                     // AdaBelief lr (paper: 1e-6 for B from the EE24 checkpoint; µ models need more)
-  weightDecay: 2e-4,            // decoupled weight decay
-  clip: 0.5,                    // gradient clipping by global norm (Lightning's default in the paper's runs)
-  decay: 0.95,                  // LambdaLR: lr * decay^(epoch / 2)
-  valFold: 0,                   // the validation fold
-  seed: 0,
-};
-const RANGES = {
-  epochs: { min: 1, int: true }, batch: { min: 1, max: 4096, int: true }, lr: { min: 0, exclusiveMin: true, max: 1e6 },
-  weightDecay: { min: 0, max: 1 }, clip: { min: 0, exclusiveMin: true }, decay: { min: 0, exclusiveMin: true, max: 1 },
-  valFold: { min: 0, int: true }, seed: { min: 0, int: true },
-} as const;
+export const FLAGS = defineFlags('recipes/endoextend/04-finetune-ce24.ts', 'Fine-tune EVA-02 on the CE24 task (or, for stage 3, on the merged set).', {
+  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+  tag: { type: 'string', default: 'finetune', help: 'subfolder of this run (e.g. finetune-scratch for the baseline)' },
+  init: { type: 'string', default: 'ee24', help: 'ee24 | mim | none | <weights.safetensors>' },
+  data: { type: 'string', default: 'ce24', choices: ['ce24', 'ee24'] as const, help: 'ce24 (the task) | ee24 (the merged set: stage 3 trains on it)' },
+  optimizer: { type: 'string', default: 'adabelief', choices: ['adabelief', 'adamw'] as const, help: "adabelief (the paper's fine-tuning) | adamw" },
+  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)' },
+  epochs: { type: 'int', default: 6, min: 1, help: 'passes over the training folds (paper: 50)' },
+  batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step (paper: 128)' },
+  lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, max: 1e6, help: 'learning rate (paper: 1e-6 for B from the EE24 checkpoint; µ models need more)' },
+  weightDecay: { type: 'number', default: 2e-4, min: 0, max: 1, help: 'decoupled weight decay' },
+  clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, help: "gradient clipping by global norm (Lightning's default in the paper's runs)" },
+  decay: { type: 'number', default: 0.95, min: 0, exclusiveMin: true, max: 1, help: 'LambdaLR: lr * decay^(epoch / 2)' },
+  valFold: { type: 'int', default: 0, min: 0, help: 'the validation fold' },
+  seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
+});
 
-export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number }> {
-  const cfg = parseFlags(argv, DEFAULTS, '04-finetune-ce24', RANGES);
+export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number } | null> {
+  const cfg = FLAGS.parse(argv);
+  if (!cfg) return null;
   const dir = join(cfg.out, cfg.tag);
   const guard = startRun(dir, { script: 'recipes/endoextend/04-finetune-ce24.ts' }); // writable, locked, no stale partial files
   await initNode();
@@ -159,7 +156,4 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   return { best: bestPath, bestBalancedAccuracy: best };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main(process.argv.slice(2));
-  await shutdown();
-}
+if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

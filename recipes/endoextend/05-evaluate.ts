@@ -10,7 +10,6 @@
 //
 //   npx tsx recipes/endoextend/05-evaluate.ts --out runs/endoextend --tag finetune
 import { existsSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { classificationReport, rocCurve } from '../../engine/metrics/index.ts';
 import { rocChart, confusionMatrixChart } from '../../runtime-node/plots.ts';
 import { loadWeights, parseSafetensors } from '../../engine/index.ts';
@@ -21,20 +20,22 @@ import { readEe24Csv } from '../../runtime-node/datasets.ts';
 import { readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
-import { parseFlags, modelConfig, imageSizeOf, predict, ensureDir, join } from './kit.ts';
+import { SIZES, modelConfig, imageSizeOf, predict, ensureDir, join } from './kit.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-const DEFAULTS = {
-  out: 'runs/endoextend',       // output folder shared by every stage
-  tag: 'finetune',              // which run to evaluate (its folder holds best.safetensors)
-  weights: '',                  // a checkpoint path (default: --out/<tag>/best.safetensors)
-  size: 'mu',                   // the checkpoint's EVA-02 size
-  batch: 64,                    // images per forward pass
-};
+export const FLAGS = defineFlags('recipes/endoextend/05-evaluate.ts', 'Score a classifier on the CE24 test set with the challenge metrics.', {
+  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+  tag: { type: 'string', default: 'finetune', help: 'which run to evaluate (its folder holds best.safetensors)' },
+  weights: { type: 'string', default: '', help: 'a checkpoint path (default: --out/<tag>/best.safetensors)' },
+  size: { type: 'string', default: 'mu', choices: SIZES, help: "the checkpoint's EVA-02 size" },
+  batch: { type: 'int', default: 64, min: 1, max: 4096, help: 'images per forward pass' },
+});
 
 export interface EvalResult { macroAuc: number; balancedAccuracy: number; macroF1: number; mAP: number; accuracy: number; challengeScore: number; perClass: { name: string; auc: number; ap: number; support: number }[] }
 
-export async function main(argv: string[]): Promise<EvalResult> {
-  const cfg = parseFlags(argv, DEFAULTS, '05-evaluate');
+export async function main(argv: string[]): Promise<EvalResult | null> {
+  const cfg = FLAGS.parse(argv);
+  if (!cfg) return null;
   await initNode();
   const dir = ensureDir(join(cfg.out, cfg.tag));
   const weights = cfg.weights || join(dir, 'best.safetensors');
@@ -85,7 +86,4 @@ export async function main(argv: string[]): Promise<EvalResult> {
   return result;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main(process.argv.slice(2));
-  await shutdown();
-}
+if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

@@ -1,4 +1,4 @@
-// What the EndoExtend24 recipes share: flag parsing over a flat config block, the EVA-02 size
+// What the EndoExtend24 recipes share: the `--data` switch to the real-data flags, the EVA-02 size
 // presets they choose from, loading image-classification records into batches, evaluation
 // (softmax probabilities for every record), and checkpoint paths. Each recipe stays a script you
 // read top to bottom; this file only keeps them from repeating each other.
@@ -13,46 +13,6 @@ import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../mod
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The valid range of a numeric flag (checked by parseFlags; a value outside is an error naming the flag). */
-export interface FlagRange { min?: number; max?: number; exclusiveMin?: boolean; int?: boolean }
-
-/**
- * Overrides `defaults` from `--key value` / `--flag` arguments; unknown keys are an error, and so
- * is a number outside its `ranges` entry (e.g. `--steps 0`).
- */
-export function parseFlags<T extends Record<string, string | number | boolean>>(argv: readonly string[], defaults: T, script: string, ranges: { [K in keyof T]?: FlagRange } = {}): T {
-  const out: Record<string, string | number | boolean> = { ...defaults };
-  const rangeText = (r: FlagRange) => [r.int ? 'a whole number' : '', r.min === undefined ? '' : `${r.exclusiveMin ? '>' : '≥'} ${r.min}`, r.max === undefined ? '' : `≤ ${r.max}`].filter(Boolean).join(', ');
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') {
-      console.log(`${script} options (defaults in brackets):\n${Object.entries(defaults).map(([k, v]) => `  --${k} [${v}]${ranges[k] ? ` (${rangeText(ranges[k]!)})` : ''}`).join('\n')}`);
-      process.exit(0);
-    }
-    if (!a.startsWith('--')) throw new Error(`${script}: unexpected argument '${a}' (options are --key value; --help lists them)`);
-    const key = a.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (!(key in defaults)) throw new Error(`${script}: unknown option --${a.slice(2)} (known: ${Object.keys(defaults).map((k) => '--' + k).join(', ')})`);
-    const d = defaults[key];
-    if (typeof d === 'boolean') {
-      const next = argv[i + 1];
-      if (next === 'true' || next === 'false') { out[key] = next === 'true'; i++; } else out[key] = true;
-    } else {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${script}: --${a.slice(2)} needs a value`);
-      if (typeof d === 'number') {
-        const n = Number(v);
-        if (!Number.isFinite(n)) throw new Error(`${script}: --${a.slice(2)} expects a number, got '${v}'`);
-        const r = ranges[key];
-        if (r && ((r.int && !Number.isInteger(n)) || (r.min !== undefined && (r.exclusiveMin ? n <= r.min : n < r.min)) || (r.max !== undefined && n > r.max))) {
-          throw new Error(`${script}: --${a.slice(2)} ${v} is out of range: it must be ${rangeText(r)}`);
-        }
-        out[key] = n;
-      } else out[key] = v;
-    }
-  }
-  return out as T;
-}
-
 /** The value of `--data` in argv ('synthetic' when absent): real-data runs have their own flags. */
 export function dataFlag(argv: readonly string[]): string {
   for (let i = 0; i < argv.length; i++) {
@@ -63,8 +23,10 @@ export function dataFlag(argv: readonly string[]): string {
 }
 
 /** The model sizes a recipe can pick: µ runs on a CPU driver in minutes, the rest want a GPU. */
+export const SIZES = ['mu', 'ti', 's', 'b', 'l'] as const;
+
 export function modelConfig(size: string, numClasses: number, imgSize?: number): Eva02Config {
-  if (!['mu', 'ti', 's', 'b', 'l'].includes(size)) throw new Error(`unknown model size '${size}' (mu, ti, s, b or l)`);
+  if (!(SIZES as readonly string[]).includes(size)) throw new Error(`unknown model size '${size}' (${SIZES.join(', ')})`);
   const cfg = eva02Config(size as 'mu', { numClasses });
   return imgSize ? { ...cfg, imgSize } : cfg;
 }

@@ -11,7 +11,6 @@
 //   npx tsx recipes/endoextend/run-all.ts --out runs/endoextend     (npm run main)
 //   npx tsx recipes/endoextend/run-all.ts --data real --budget quick
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { main as buildDataset } from './01-build-dataset.ts';
 import { main as mimPretrain } from './02-mim-pretrain.ts';
 import { main as supervisedPretrain } from './03-supervised-pretrain.ts';
@@ -20,36 +19,43 @@ import { main as evaluate, type EvalResult } from './05-evaluate.ts';
 import { main as runReal } from './run-real.ts';
 import type { DatasetInfo } from './01-build-dataset.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { parseFlags, join, dataFlag } from './kit.ts';
+import { SIZES, join, dataFlag } from './kit.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-const DEFAULTS = {
-  data: 'synthetic',            // synthetic (seeded, embedded) | real (../shared/data: run-real.ts and its flags)
-  out: 'runs/endoextend',       // one folder for the whole run
-  size: 'mu',                   // EVA-02 size: mu on a CPU driver (minutes); ti/s/b on a GPU
-  mimSteps: 150,                // stage 2 optimiser steps
-  ee24Epochs: 3,                // stage 3 epochs
-  ce24Epochs: 6,                // stage 4 epochs, the same for the pre-trained and the scratch run
-  quick: false,                 // a tiny smoke-test run (tests use it)
-  seed: 0,
-};
+export const FLAGS = defineFlags('recipes/endoextend/run-all.ts', 'EndoExtend24 end to end on seeded synthetic data: stages 1-5, then the same fine-tuning from scratch.', {
+  data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'] as const, help: 'synthetic (seeded, embedded) | real (../shared/data: run-real.ts; `--data real --help`)' },
+  out: { type: 'string', default: 'runs/endoextend', help: 'one folder for the whole run' },
+  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu on a CPU driver (minutes); ti/s/b on a GPU' },
+  mimSteps: { type: 'int', default: 150, min: 1, help: 'stage 2 optimiser steps' },
+  ee24Epochs: { type: 'int', default: 3, min: 1, help: 'stage 3 epochs' },
+  ce24Epochs: { type: 'int', default: 6, min: 1, help: 'stage 4 epochs, the same for the pre-trained and the scratch run' },
+  quick: { type: 'boolean', default: false, help: 'a tiny smoke-test run (tests use it)' },
+  seed: { type: 'int', default: 0, min: 0, help: 'seed of every stage' },
+});
+
+/** A stage's result (stages return null only after printing --help, which run-all never passes). */
+function ran<T>(r: T | null, stage: string): T {
+  if (r === null) throw new Error(`run-all: ${stage} returned no result`);
+  return r;
+}
 
 export async function main(argv: string[]): Promise<{ pretrained: EvalResult; scratch: EvalResult } | Awaited<ReturnType<typeof runReal>>> {
   if (dataFlag(argv) === 'real') return runReal(argv);
-  const cfg = parseFlags(argv, DEFAULTS, 'run-all');
-  if (cfg.data !== 'synthetic') throw new Error(`run-all: --data '${cfg.data}' is not synthetic or real`);
+  const cfg = FLAGS.parse(argv);
+  if (!cfg) return null;
   const t0 = performance.now();
   const o = ['--out', cfg.out];
   const size = ['--size', cfg.size];
   const seed = ['--seed', String(cfg.seed)];
   const q = cfg.quick;
-  const info = await buildDataset([...o, ...seed, ...(q ? ['--ee24Frames', '120', '--ce24Frames', '100', '--ce24TestFrames', '60'] : [])]) as DatasetInfo;
-  const mim = await mimPretrain([...o, ...size, ...seed, '--steps', String(q ? 4 : cfg.mimSteps), ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : [])]);
-  const ee24 = await supervisedPretrain([...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ee24Epochs), ...(q ? ['--batch', '16'] : [])]);
+  const info = ran(await buildDataset([...o, ...seed, ...(q ? ['--ee24-frames', '120', '--ce24-frames', '100', '--ce24-test-frames', '60'] : [])]), 'stage 1') as DatasetInfo;
+  const mim = ran(await mimPretrain([...o, ...size, ...seed, '--steps', String(q ? 4 : cfg.mimSteps), ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : [])]), 'stage 2');
+  const ee24 = ran(await supervisedPretrain([...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ee24Epochs), ...(q ? ['--batch', '16'] : [])]), 'stage 3');
   const ftArgs = [...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ce24Epochs), ...(q ? ['--batch', '16'] : [])];
-  const ft = await finetune([...ftArgs, '--init', 'ee24', '--tag', 'finetune']);
-  const pretrained = await evaluate([...o, ...size, '--tag', 'finetune']);
-  const sc = await finetune([...ftArgs, '--init', 'none', '--tag', 'finetune-scratch']);
-  const scratch = await evaluate([...o, ...size, '--tag', 'finetune-scratch']);
+  const ft = ran(await finetune([...ftArgs, '--init', 'ee24', '--tag', 'finetune']), 'stage 4');
+  const pretrained = ran(await evaluate([...o, ...size, '--tag', 'finetune']), 'stage 5');
+  const sc = ran(await finetune([...ftArgs, '--init', 'none', '--tag', 'finetune-scratch']), 'stage 4 (scratch)');
+  const scratch = ran(await evaluate([...o, ...size, '--tag', 'finetune-scratch']), 'stage 5 (scratch)');
 
   const minutes = (performance.now() - t0) / 60000;
   const row = (name: string, r: EvalResult, val: number) => `| ${name} | ${r.macroAuc.toFixed(4)} | ${r.balancedAccuracy.toFixed(4)} | ${r.challengeScore.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.mAP.toFixed(4)} | ${val.toFixed(4)} |`;
@@ -74,7 +80,4 @@ export async function main(argv: string[]): Promise<{ pretrained: EvalResult; sc
   return { pretrained, scratch };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main(process.argv.slice(2));
-  await shutdown();
-}
+if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

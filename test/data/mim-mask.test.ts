@@ -1,15 +1,14 @@
 // Block-wise MIM masks against BEiT's MaskingGenerator (test/golden/gen_mim_mask.py runs the
 // reference algorithm with this engine's generator ported to Python).
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFixture } from '../golden/read-fixture.ts';
 import { Rng } from '../../engine/data/sampler.ts';
 import { MaskingGenerator, blockwiseMasks, type MaskingOptions } from '../../engine/data/mim-mask.ts';
 
 interface MaskCase { name: string; seed: number; options: MaskingOptions; masks: string[]; counts: number[] }
 interface StatsCase { name: string; options: MaskingOptions; draws: number; exactFraction: number; meanCount: number; minCount: number }
 interface RngCase { name: 'rng'; seed: number; u32: number[]; random: number[]; below7: number[] }
-const cases = JSON.parse(readFileSync(join(__dirname, '..', 'golden', 'fixtures', 'mim_mask.json'), 'utf8')).cases as (MaskCase | StatsCase | RngCase)[];
+const cases = readFixture<{ cases: (MaskCase | StatsCase | RngCase)[] }>('mim_mask').cases;
 const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 
 describe('generator (xoshiro128**)', () => {

@@ -1,13 +1,19 @@
 """Golden fixtures: PyTorch (float64) is the oracle. Each generator module builds a list of
-cases with `case(...)` and writes one JSON file with `write(family, cases)`; CI only reads the
-JSON and never needs torch. Run all generators with `npm run golden` (Debian's python3-torch).
+cases with `case(...)` and writes them with `write(family, cases)` (or any JSON-like tree with
+`write_fixture(family, tree)`); CI only reads the files and never needs torch. Run all generators
+with `npm run golden` (Debian's python3-torch).
+
+A fixture is two files, <family>.json (a pretty-printed index) and <family>.safetensors (the
+numbers): see fixture_io.py.
 
 A case records the inputs, the op's keyword arguments, the outputs, a seeded random cotangent
 per output, and the gradient of sum(output * cotangent) with respect to every float input.
 Values are rounded to float32 so the files stay small."""
-import json
 import os
+
 import torch
+
+from fixture_io import write_fixture
 
 torch.set_default_dtype(torch.float64)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,7 +64,5 @@ def case(name, fn, inputs, args=None, grad=True, seed=1):
 
 
 def write(family, cases):
-    path = os.path.join(HERE, "fixtures", f"{family}.json")
-    with open(path, "w") as f:
-        json.dump({"family": family, "generator": f"test/golden/gen_{family}.py", "cases": cases}, f, separators=(",", ":"))
-    print(f"wrote {path}: {len(cases)} cases")
+    write_fixture(family, {"family": family, "generator": f"test/golden/gen_{family}.py", "cases": cases})
+    print(f"wrote {family}: {len(cases)} cases")

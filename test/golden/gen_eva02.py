@@ -12,17 +12,16 @@ Each case stores the seeded weights, the input, the logits, the cross-entropy lo
 gradient of the loss for every parameter. The MIM case (on the subln backbone) stores the mask,
 the teacher features, the prediction on masked positions, the -mean(cos) loss and every gradient.
 Floats are written as the shortest decimal that round-trips float32 (keeps the file small)."""
-import json
 import math
-import os
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fixture_io import write_fixture
+
 torch.set_default_dtype(torch.float64)
-HERE = os.path.dirname(os.path.abspath(__file__))
 EPS = 1e-6  # timm.layers.LayerNorm default, used by every EVA-02 norm
 
 
@@ -285,7 +284,4 @@ out = {
     # Unequal mask counts per sample (6 and 4 of 15): selection flattens across the batch.
     "mim": mim_case("mim_subln", SUBLN, 13, 8, [[0, 1, 5, 6, 7, 14], [3, 4, 8, 9]]),
 }
-path = os.path.join(HERE, "fixtures", "eva02.json")
-with open(path, "w") as f:
-    json.dump(out, f, separators=(",", ":"))
-print(f"wrote {path}: {os.path.getsize(path)} bytes")
+write_fixture("eva02", out)

@@ -4,16 +4,15 @@ Scores are rounded to float32 before sklearn sees them, so the engine (which rea
 float32) ranks exactly the same values, ties included. Undefined values (sklearn raises or
 warns: a class with no positives) are written as null; the engine returns NaN there.
 
-Writes test/golden/fixtures/metrics.json. Run: /usr/bin/python3 test/golden/generate.py metrics"""
-import json
-import os
+Writes test/golden/fixtures/metrics.json + metrics.safetensors. Run: /usr/bin/python3 test/golden/generate.py metrics"""
 import warnings
 
 import numpy as np
 from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, confusion_matrix,
                              f1_score, jaccard_score, precision_score, recall_score, roc_auc_score, roc_curve)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from fixture_io import write_fixture
+
 warnings.simplefilter("ignore")  # the undefined cases below warn on purpose
 rs = np.random.RandomState(0)
 
@@ -148,10 +147,8 @@ def main():
 
     out = {"family": "metrics", "generator": "test/golden/gen_metrics.py", "binary": binary,
            "multiclass": multiclass, "segmentation": segmentation, "bag": bag}
-    path = os.path.join(HERE, "fixtures", "metrics.json")
-    with open(path, "w") as f:
-        json.dump(out, f, separators=(",", ":"))
-    print(f"wrote {path}: {len(binary)} binary, {len(multiclass)} multi-class, {len(segmentation)} segmentation cases")
+    write_fixture("metrics", out)
+    print(f"metrics: {len(binary)} binary, {len(multiclass)} multi-class, {len(segmentation)} segmentation cases")
 
 
 if __name__ == "__main__":

@@ -13,15 +13,13 @@ its loss, and the gradient of that loss with respect to every encoder and head p
 (separately per head). DSMIL's loss is recorded with the reference's double softmax (the one the
 gradients belong to) and with CE on the logits.
 """
-import json
 import math
-import os
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import HERE
+from common import write_fixture
 
 torch.set_default_dtype(torch.float64)
 SCALE = 2.0 ** -12
@@ -193,10 +191,7 @@ def main():
         "pseudo_labels": {"scores": [encoded(s1), encoded(s2)], "ranges": ranges, "weights": weights, "bag_positive": encoded(pos), "expected": encoded(merged)},
         "num_parameters": {k: sum(q.numel() for q in m.parameters()) for k, m in modules.items()},
     }
-    path = os.path.join(HERE, "fixtures", "mil.json")
-    with open(path, "w") as fh:
-        json.dump(fixture, fh, separators=(",", ":"))
-    print(f"wrote {path}: {os.path.getsize(path) / 1e3:.1f} kB")
+    write_fixture("mil", fixture)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ reduce='none' to binary_cross_entropy_with_logits, which PyTorch reads as the le
 so its BCE term is the plain mean; the weighted wBCE of the paper is recorded too (loss_weighted)
 and `loss_variant` names the one the gradients belong to.
 """
-import json
 import math
-import os
 
 import torch
 
-from common import HERE
+from common import write_fixture
 from polyp_pvt_ref import PRESETS, PVTv2, PolypPVT, structure_loss
 
 torch.set_default_dtype(torch.float64)
@@ -109,10 +107,8 @@ def main():
         "backbone_num_parameters": sum(p.numel() for p in model.backbone.parameters()),
         "pvt_v2_num_parameters": {k: sum(p.numel() for p in PVTv2(c).parameters()) for k, c in PRESETS.items()},
     }
-    path = os.path.join(HERE, "fixtures", "polyp_pvt.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, separators=(",", ":"))
-    print(f"wrote {path}: {os.path.getsize(path) / 1e6:.2f} MB, {fixture['num_parameters']} parameters, loss {float(loss):.6f}")
+    write_fixture("polyp_pvt", fixture)
+    print(f"polyp_pvt: {fixture['num_parameters']} parameters, loss {float(loss):.6f}")
 
 
 if __name__ == "__main__":

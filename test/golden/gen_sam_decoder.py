@@ -19,13 +19,11 @@ for a 128 x 128 input; weights from an integer formula both sides compute exactl
 box prompt: all 4 masks and IoU predictions. Plus the parameter counts of SAM's own config
 (prompt encoder and mask decoder).
 """
-import json
 import math
-import os
 
 import torch
 
-from common import HERE
+from common import write_fixture
 from sam_ref import SAM_CONFIG, SamPromptDecoder, postprocess_masks
 
 torch.set_default_dtype(torch.float64)
@@ -139,10 +137,8 @@ def main():
     counts = {"prompt_encoder": sum(p.numel() for p in sam.prompt_encoder.parameters()),
               "mask_decoder": sum(p.numel() for p in sam.mask_decoder.parameters())}
     fixture = {"family": "sam_decoder", "generator": "test/golden/gen_sam_decoder.py", "reduced": reduced, "full": full, "sam_num_parameters": counts}
-    path = os.path.join(HERE, "fixtures", "sam_decoder.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, separators=(",", ":"))
-    print(f"wrote {path}: {os.path.getsize(path) / 1e6:.2f} MB; reduced {reduced['num_parameters']} parameters; SAM {counts}")
+    write_fixture("sam_decoder", fixture)
+    print(f"sam_decoder: reduced {reduced['num_parameters']} parameters; SAM {counts}")
 
 
 if __name__ == "__main__":

@@ -12,17 +12,16 @@ One tiny model (16x16 input, patch 4 -> 4x4 tokens, D 16, depth 3, 2 heads, aux 
   gradcam:     Grad-CAM of the main logit w.r.t. the final-LN tokens and the aux block's output,
                by torch autograd (retain_grad on the activation).
 Floats are written as the shortest decimal that round-trips float32."""
-import json
 import math
-import os
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fixture_io import write_fixture
+
 torch.set_default_dtype(torch.float64)
-HERE = os.path.dirname(os.path.abspath(__file__))
 EPS = 1e-6
 
 
@@ -271,7 +270,4 @@ out = {
     "multiscale": {"scales": [1.0, 0.5, 1.5], "cam": enc(ms_cam), "cam_aux": enc(ms_aux)},
     "gradcam": {"final": enc(gc_final), "aux": enc(gc_aux)},
 }
-path = os.path.join(HERE, "fixtures", "toco.json")
-with open(path, "w") as f:
-    json.dump(out, f, separators=(",", ":"))
-print(f"wrote {path}: {os.path.getsize(path)} bytes")
+write_fixture("toco", out)

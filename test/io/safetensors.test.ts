@@ -102,6 +102,16 @@ describe('serializeSafetensors', () => {
     expect(Array.from(parseSafetensors(out).tensors.w.data as Float32Array)).toEqual([1, 2]);
   });
 
+  it('F64 keeps every double exactly and sorts between I64 and F32', () => {
+    const xs = [0.1, -1 / 3, 1e-300, Number.MAX_VALUE, -0, NaN, Infinity, 2 ** 53 - 1];
+    const out = serializeSafetensors({ f: { dtype: 'F32', shape: [1], data: [1] }, d: { dtype: 'F64', shape: [xs.length], data: xs }, i: { dtype: 'I64', shape: [1], data: [3] } });
+    const p = parseSafetensors(out);
+    expect(Object.keys(p.header)).toEqual(['i', 'd', 'f']);
+    expect(p.tensors.d.data).toBeInstanceOf(Float64Array);
+    expect(Array.from(p.tensors.d.data as Float64Array)).toEqual(xs);
+    expect(Object.is((p.tensors.d.data as Float64Array)[4], -0)).toBe(true);
+  });
+
   it('F16 and BF16: every one of the 65536 bit patterns survives float32 and back', () => {
     const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
     for (const dtype of ['F16', 'BF16'] as const) {
@@ -123,7 +133,7 @@ describe('serializeSafetensors', () => {
 
   it('rejects bad input with the tensor named', () => {
     expect(() => serializeSafetensors({ w: { dtype: 'F32', shape: [2, 2], data: [1, 2, 3] } })).toThrow(/tensor 'w': shape \[2,2\] has 4 elements but data has 3/);
-    expect(() => serializeSafetensors({ w: { dtype: 'F64', shape: [1], data: [1] } as unknown as SafetensorsInput })).toThrow(/tensor 'w': unsupported dtype "F64"/);
+    expect(() => serializeSafetensors({ w: { dtype: 'U64', shape: [1], data: [1] } as unknown as SafetensorsInput })).toThrow(/tensor 'w': unsupported dtype "U64"/);
     expect(() => serializeSafetensors({ i: { dtype: 'I32', shape: [1], data: [2 ** 31] } })).toThrow(/tensor 'i': I32 value 2147483648 at index 0 is not an integer/);
     expect(() => serializeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: [] } })).toThrow(/__metadata__/);
   });
@@ -145,7 +155,7 @@ describe('corrupt files', () => {
     ['gap between tensors', build({ a: entry(0, 4), b: entry(8, 12) }, new Uint8Array(12)), /tensor 'b': data_offsets begin at 8 but the previous tensor ends at 4: offsets must be contiguous/],
     ['trailing bytes', build({ a: entry(0, 4) }, new Uint8Array(12)), /the data section has 12 bytes but the tensors cover 4: 8 unexpected trailing bytes/],
     ['size does not match the shape', build({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor 'a': shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/],
-    ['unsupported dtype', build({ a: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor 'a': unsupported dtype "F64"/],
+    ['unsupported dtype', build({ a: { dtype: 'U64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor 'a': unsupported dtype "U64"/],
     ['bad shape', build({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor 'a': shape \[-1\] must be a list of non-negative integers/],
     ['missing offsets', build({ a: { dtype: 'F32', shape: [1] } }, new Uint8Array(4)), /tensor 'a': data_offsets undefined must be two non-negative integers/],
     ['bad metadata', build({ __metadata__: { a: 1 } }, new Uint8Array(0)), /__metadata__ must map strings to strings/],

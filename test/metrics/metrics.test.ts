@@ -1,7 +1,6 @@
 // Metrics against scikit-learn (test/golden/gen_metrics.py) to 1e-6.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFixture } from '../golden/read-fixture.ts';
 import {
   rocCurve, rocAuc, averagePrecision, rocAucOvr, averagePrecisionOvr, argmax, confusionMatrix, accuracy,
   balancedAccuracy, macroF1, f1PerClass, classificationReport, diceIou, segmentationScores, bagAuc,
@@ -16,9 +15,9 @@ interface MultiCase {
   f1: number[]; macroF1: number; precision: number[]; recall: Num[]; support: number[]; confusion: number[][];
 }
 interface SegCase { name: string; numImages: number; threshold: number; probs: number[]; targets: number[]; dice: number[]; iou: number[]; meanDice: number; meanIou: number }
-const fx = JSON.parse(readFileSync(join(__dirname, '..', 'golden', 'fixtures', 'metrics.json'), 'utf8')) as {
+const fx = readFixture<{
   binary: BinaryCase[]; multiclass: MultiCase[]; segmentation: SegCase[]; bag: { labels: number[]; scores: number[]; auc: number };
-};
+}>('metrics');
 
 const TOL = 1e-6;
 /** null in the fixture (undefined in sklearn) must be NaN here; numbers must agree to TOL. */

@@ -3,17 +3,14 @@
 // every parameter must match, for both layouts (fused qkv + packed GluMlp; separate q/k/v +
 // sub-LN SwiGLU) and for the MIM model (mask token, masked-position head, -cos loss).
 // Parameter counts of the real sizes are computed from the config (too large for lavapipe).
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, backward, device, crossEntropy, noGrad, Generator, std, mean } from '../../engine/index.ts';
 import {
   Eva02, Eva02Mim, eva02Config, gridSize, hiddenFeatures, mimMask, timmKeyMap, type Eva02Config,
 } from '../../models/eva02.ts';
 import { expectClose, fromEncoded, type Encoded } from '../helpers.ts';
+import { readFixture } from '../golden/read-fixture.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 interface TorchConfig {
   img_size: [number, number]; patch_size: number; embed_dim: number; depth: number; num_heads: number;
@@ -26,7 +23,7 @@ interface ModelCase {
 interface ClassCase extends ModelCase { labels: Encoded; logits: Encoded; rope: { sin: Encoded; cos: Encoded } }
 interface MimCase extends ModelCase { teacher_dim: number; mask: Encoded; teacher: Encoded; pred: Encoded }
 
-const FIXTURE = JSON.parse(readFileSync(join(HERE, '..', 'golden', 'fixtures', 'eva02.json'), 'utf8')) as { cases: ClassCase[]; mim: MimCase };
+const FIXTURE = readFixture<{ cases: ClassCase[]; mim: MimCase }>('eva02');
 
 function configOf(c: TorchConfig): Eva02Config {
   return eva02Config('mu', {

@@ -3,9 +3,6 @@
 // of 3, 5 and 8 frames every head's outputs, its loss and the gradient of that loss with respect
 // to every encoder and head parameter (DSMIL's gradient reaches the critical instances through
 // index_select); the merged pseudo-labels; the presets and the errors on bad inputs.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Tensor, tensor, tidy, backward, device, type Module } from '../../engine/index.ts';
 import {
@@ -13,6 +10,7 @@ import {
   abmilLoss, dsmilLoss, studentLoss, pseudoLabels, type MilConfig,
 } from '../../models/mil.ts';
 import { expectClose } from '../helpers.ts';
+import { readFixture } from '../golden/read-fixture.ts';
 
 interface Quantised { shape: number[]; dtype: 'f32' | 'i32'; scale: number; q: number[] }
 interface Encoded { shape: number[]; dtype: 'f32'; data: number[] }
@@ -28,7 +26,7 @@ interface Fixture {
   num_parameters: Record<'encoder' | HeadName, number>;
 }
 
-const fx = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'fixtures', 'mil.json'), 'utf8')) as Fixture;
+const fx = readFixture<Fixture>('mil');
 const dequant = (e: Quantised) => tensor(e.q.map((v) => v * e.scale), e.shape, e.dtype);
 const c = fx.config, f = c.channels[c.channels.length - 1];
 

@@ -2,9 +2,7 @@
 // (test/golden/gen_polyp_pvt.py): state_dict keys and shapes, P1/P2, the structure loss and every
 // parameter gradient of one train-mode step, the BatchNorm running statistics it updates, and
 // the PVTv2 presets' parameter counts (analytic, against PyTorch's counts and the paper's).
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../golden/read-fixture.ts';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Tensor, tensor, tidy, noGrad, backward, device, narrow } from '../../engine/index.ts';
 import { Conv2d, Conv1d, BatchNorm2d } from '../../engine/nn/index.ts';
@@ -33,8 +31,7 @@ interface Fixture {
   pvt_v2_num_parameters: Record<'b0' | 'b1' | 'b2' | 'mu', number>;
 }
 
-const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'fixtures', 'polyp_pvt.json');
-const fx = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Fixture;
+const fx = readFixture<Fixture>('polyp_pvt');
 
 const dequant = (e: Quantised) => tensor(e.q.map((v) => v * e.scale), e.shape, e.dtype);
 

@@ -4,9 +4,7 @@
 // prompt embeddings, all masks and IoU predictions and every parameter gradient for point, box and
 // mask prompts, the post-processing, one forward at SAM's dimensions, and the fused attention at
 // the decoder's 16-d-head cross-attention shapes.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../golden/read-fixture.ts';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Tensor, tensor, tidy, noGrad, backward, device, add, sum, mul, requiresGrad, expand } from '../../engine/index.ts';
 import { scaledDotProductAttention, attentionReference } from '../../engine/ops/attention.ts';
@@ -25,8 +23,7 @@ interface Fixture {
   sam_num_parameters: { prompt_encoder: number; mask_decoder: number };
 }
 
-const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'fixtures', 'sam_decoder.json');
-const fx = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Fixture;
+const fx = readFixture<Fixture>('sam_decoder');
 const dequant = (e: Quantised) => tensor(e.q.map((v) => v * e.scale), e.shape);
 
 function expectCloseScaled(actual: ArrayLike<number>, expected: number[], what: string, tol = 1e-4): void {

@@ -3,15 +3,12 @@
 // total loss and every parameter gradient must match; then multi-scale + flip CAM (resampled
 // pos_embed, RoPE on other grids) and Grad-CAM at both layers. A finite-difference check covers
 // the PTC loss's gradient with respect to the tokens on the device.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
 import { tidy, backward, device, noGrad, Generator, add, mul, multilabelSoftMarginLoss, requiresGrad, tensor } from '../../engine/index.ts';
 import { TocoCam, tocoConfig, ptcLoss, ptcLabels, affinityMasks, multiScaleCam, gradCam, normaliseCam } from '../../models/toco.ts';
 import { expectClose, fromEncoded, type Encoded } from '../helpers.ts';
+import { readFixture } from '../golden/read-fixture.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 interface Fixture {
   config: { img: number; patch: number; dim: number; depth: number; heads: number; aux_layer: number };
   train: {
@@ -21,7 +18,7 @@ interface Fixture {
   multiscale: { scales: number[]; cam: Encoded; cam_aux: Encoded };
   gradcam: { final: Encoded; aux: Encoded };
 }
-const FX = JSON.parse(readFileSync(join(HERE, '..', 'golden', 'fixtures', 'toco.json'), 'utf8')) as Fixture;
+const FX = readFixture<Fixture>('toco');
 
 function build(): TocoCam {
   const c = FX.config;

@@ -3,9 +3,7 @@
 // PyTorch's weights gives PyTorch's output and the gradients of every input and parameter;
 // BatchNorm's running statistics after a train step and its eval output after it; default
 // initialisation against PyTorch's (bounds and spread); DropPath; masks; finite differences.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFixture } from '../golden/read-fixture.ts';
 import { describe, it, expect } from 'vitest';
 import { Tensor, tensor, tidy, noGrad, backward, requiresGrad, device, sum, mul, ones, Generator } from '../../engine/index.ts';
 import { Module } from '../../engine/nn/module.ts';
@@ -35,8 +33,7 @@ interface ModuleCase {
 interface InitStats { shape: number[]; min: number; max: number; mean: number; std: number; bound?: number }
 interface InitCase { name: string; ctor: Ctor; entries: Record<string, InitStats> }
 
-const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'fixtures', 'nn_vision.json');
-const fx = JSON.parse(readFileSync(FIXTURE, 'utf8')).cases as { modules: ModuleCase[]; init: InitCase[] };
+const fx = readFixture<{ cases: { modules: ModuleCase[]; init: InitCase[] } }>('nn_vision').cases;
 
 const values = (e: Enc) => ('q' in e ? e.q.map((v) => v * e.scale) : e.data);
 const decode = (e: Enc) => tensor(values(e), e.shape, e.dtype);

@@ -35,12 +35,14 @@ describe('EndoExtend24 recipe guards', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('rejects out-of-range flags, naming them, before any work', async () => {
-    await expect(mimMain(['--out', out, '--steps', '0'])).rejects.toThrow(/02-mim-pretrain: --steps 0 is out of range: it must be a whole number, ≥ 1/);
-    await expect(mimMain(['--out', out, '--lr', '-1'])).rejects.toThrow(/--lr -1 is out of range: it must be > 0/);
-    await expect(mimMain(['--out', out, '--maskRatio', '1'])).rejects.toThrow(/--maskRatio 1 is out of range/);
-    await expect(ee24Main(['--out', out, '--epochs', '-2'])).rejects.toThrow(/03-supervised-pretrain: --epochs -2 is out of range/);
-    await expect(finetuneMain(['--out', out, '--batch', '2.5'])).rejects.toThrow(/04-finetune-ce24: --batch 2\.5 is out of range: it must be a whole number/);
-    await expect(finetuneMain(['--out', out, '--decay', '0'])).rejects.toThrow(/--decay 0 is out of range/);
+    await expect(mimMain(['--out', out, '--steps', '0'])).rejects.toThrow(/02-mim-pretrain\.ts: --steps "0" is out of range: it must be ≥ 1/);
+    await expect(mimMain(['--out', out, '--lr', '-1'])).rejects.toThrow(/--lr "-1" is out of range: it must be > 0/);
+    await expect(mimMain(['--out', out, '--maskRatio', '1'])).rejects.toThrow(/--mask-ratio "1" is out of range/);
+    await expect(mimMain(['--out', out, '--size', 'xl'])).rejects.toThrow(/--size "xl" is not one of mu, ti, s, b, l/);
+    await expect(ee24Main(['--out', out, '--epochs', '-2'])).rejects.toThrow(/03-supervised-pretrain\.ts: --epochs "-2" is out of range/);
+    await expect(finetuneMain(['--out', out, '--batch', '2.5'])).rejects.toThrow(/04-finetune-ce24\.ts: --batch "2\.5" is not a whole number/);
+    await expect(finetuneMain(['--out', out, '--decay', '0'])).rejects.toThrow(/--decay "0" is out of range/);
+    await expect(finetuneMain(['--out', out, '--optimiser', 'sgd'])).rejects.toThrow(/04-finetune-ce24\.ts: .*optimiser/);
     expect(existsSync(join(out, 'mim'))).toBe(false);
   });
 

@@ -17,6 +17,16 @@ describe('defineFlags', () => {
     const f = F.parse(['--steps', '5', '--max-minutes', '2.5', '--no-resume', '--scales', '1,0.75,1.25', '--data', 'real', '--out=/tmp/a'])!;
     expect(f).toMatchObject({ steps: 5, maxMinutes: 2.5, resume: false, scales: [1, 0.75, 1.25], data: 'real', out: '/tmp/a' });
   });
+  it('takes the camelCase spelling of a flag and a boolean with a value', () => {
+    expect(F.parse(['--maxMinutes', '3', '--maxMinutes=4'])!.maxMinutes).toBe(4);
+    expect(() => F.parse(['--no-maxMinutes'])).toThrow(/max-minutes/);
+    expect(F.parse(['--resume', 'false', '--steps', '2'])).toMatchObject({ resume: false, steps: 2 });
+    expect(F.parse(['--resume=false'])!.resume).toBe(false);
+    expect(F.parse(['--no-resume', 'true'])!.resume).toBe(false);
+    expect(F.parse(['--no-resume=false'])!.resume).toBe(true);
+    expect(() => F.parse(['--resume=maybe'])).toThrow(/--resume "maybe" is not true or false/);
+    expect(() => F.parse(['--maxminutes', '3'])).toThrow(FlagError);
+  });
   it('rejects values out of range, of the wrong type, unknown flags and positionals, naming the flag', () => {
     const bad: [string[], RegExp][] = [
       [['--steps', '0'], /--steps "0" is out of range: it must be ≥ 1/],

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
+import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
 
@@ -128,12 +129,22 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const arg = (k: string, d: number) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
-  const r = await soak({ kills: arg('kills', 20), steps: arg('steps', 12), seed: arg('seed', 1) });
+export const FLAGS = defineFlags('test/soak/kill-resume.ts', 'Kill the segmenter recipe at random moments, resume it, and compare its loss curve with an uninterrupted run.', {
+  kills: { type: 'int', default: 20, min: 0, help: 'kills before the run may finish' },
+  steps: { type: 'int', default: 12, min: 1, help: 'training steps of the recipe' },
+  seed: { type: 'int', default: 1, min: 0, help: 'seed of the kill times and kinds' },
+});
+
+export async function main(argv: string[]): Promise<boolean | null> {
+  const f = FLAGS.parse(argv);
+  if (!f) return null;
+  const r = await soak({ kills: f.kills, steps: f.steps, seed: f.seed });
   const byKind = r.kills.reduce<Record<string, number>>((m, k) => { const key = `${k.signal} ${k.when}`; m[key] = (m[key] ?? 0) + 1; return m; }, {});
   console.log(`kills: ${JSON.stringify(byKind)}; ${r.kills.filter((k) => k.partialLeft.length).length} left a partial checkpoint file; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`);
   const ok = JSON.stringify(r.resumed) === JSON.stringify(r.reference) && r.strayFiles.length === 0;
   console.log(ok ? 'PASS' : 'FAIL');
   process.exitCode = ok ? 0 : 1;
+  return ok;
 }
+
+if (isMain(import.meta.url)) runMain(main);
