@@ -1,6 +1,6 @@
 // 2-D rotary position embedding as EVA-02 uses it: timm's RotaryEmbeddingCat(in_pixels=False)
 // tables and apply_rot_embed_cat (timm/layers/pos_embed_sincos.py; BAAI EVA-02
-// `VisionRotaryEmbeddingFast`, EVA-02/asuka/rope.py). Spec: papers.md section 1.2.
+// `VisionRotaryEmbeddingFast`, EVA-02/asuka/rope.py). Spec: recipes/SPEC.md §1.2.
 //   bands b_j = theta^(-j / (hd/4)), j < hd/4; grid t = arange(g) * ref / g, meshgrid 'ij' -> (y, x);
 //   per position [y*b, x*b] (hd/2 values) repeat_interleave(2) -> hd; sin/cos [gridH*gridW, hd].
 //   apply: x' = x*cos + rot(x)*sin, rot([x0, x1, x2, x3, ...]) = [-x1, x0, -x3, x2, ...]

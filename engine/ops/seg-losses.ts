@@ -1,4 +1,4 @@
-// The papers' losses that are not plain (B)CE, as composites of engine ops (papers.md §1.2, §2.3,
+// The papers' losses that are not plain (B)CE, as composites of engine ops (recipes/SPEC.md §1.2, §2.3,
 // §2.5): soft Dice, Polyp-PVT's structure loss (weighted BCE + weighted IoU), multilabel soft
 // margin (ToCo's classification loss) and the negative cosine similarity of EVA-02's MIM.
 import { Tensor, fmt, noGrad } from '../tensor.ts';

@@ -3,7 +3,7 @@
 // positives (student >= posThreshold in positive patients of the train split), the lowest-scored
 // frames of negative patients, and Kvasir-SEG train images as extra positives. Its multi-scale +
 // flip CAM is thresholded and turned into one box per image by EndoKED's rule (engine/data/boxes.ts).
-// Spec ../shared/spec/papers.md §2.3 (EndoKED-WSSS, CAM -> box), §2.8 (CAM, Grad-CAM), §4 (ToCo-µ).
+// Spec recipes/SPEC.md §2.3 (EndoKED-WSSS, CAM -> box), §2.8 (CAM, Grad-CAM), §4 (ToCo-µ).
 // Reference: zwyang6/ENDOKED EndoKED_WSSS (scripts/dist_train_seg_neg_ALL.py, datasets/
 // data_processing_refining/a3_generate_pseulabel_from_SAM_byCAM.py), rulixiang/ToCo.
 //

@@ -2,7 +2,7 @@
 // written with TensorFlow.js ops, on tfjs's WebGPU backend over the same Dawn adapter the engine
 // uses. The engine's own ViT bench compares against the median step time measured here.
 //
-// Architecture (spec/papers.md §1.2; timm `eva.py` eva02_tiny_patch14_224, BAAI EVA-02
+// Architecture (recipes/SPEC.md §1.2; timm `eva.py` eva02_tiny_patch14_224, BAAI EVA-02
 // `modeling_finetune.py`): Conv2d(3, 192, k=14, s=14) patch embed, cls token, learned pos_embed,
 // 12 pre-LN blocks (LayerNorm eps 1e-6, no layer scale) with fused qkv (bias on q and v only,
 // k bias is a zero constant), 3 heads of 64, 2D RoPE on the patch tokens of q and k

@@ -4,7 +4,7 @@ with the engine's benches. Prints one JSON line on stdout.
   /usr/bin/python3 test/bench/peers/torch_bench.py --model vit [--batch 8] [--size 224] [--steps 2] [--warmup 1]
   /usr/bin/python3 test/bench/peers/torch_bench.py --model pvt [--batch 8] [--size 352] [--steps 2] [--warmup 1]
 
-Models (written from spec/papers.md, no timm):
+Models (written from recipes/SPEC.md, no timm):
 - vit: EVA-02 Ti (§1.2; timm `eva.py` eva02_tiny_patch14_224, BAAI EVA-02 `modeling_finetune.py`,
   `rope.py`): patch 14 conv, cls + learned pos_embed, 12 pre-LN blocks (LN eps 1e-6, no layer
   scale), fused qkv with q/v bias (k bias a zero buffer), 3 heads of 64, 2D RoPE on the patch
