@@ -3,7 +3,8 @@
 // `struct U` at their WGSL offsets (vec4 and arrays of vec4 aligned to 16 bytes, scalars to 4), with
 // a float where the shader reads a float and an integer where it reads an integer, and every
 // field must be written. A mismatch is an error naming the op, the shader and the field, instead
-// of a kernel that silently reads the wrong numbers. Reference: WGSL spec, "Memory layout"
+// of a kernel that silently reads the wrong numbers (a field type it does not model, e.g. a matrix,
+// leaves that shader unchecked rather than failing it). Reference: WGSL spec, "Memory layout"
 // (alignment and size of u32/i32/f32, vec4<T>, array<E, N> in the uniform address space).
 
 /** One 4-byte word of a uniform block: 'u' u32, 'i' i32, 'f' f32. */
@@ -13,7 +14,10 @@ interface FieldWord { field: string; offset: number; kind: UniformWord }
 
 const SCALAR: Record<string, UniformWord> = { u32: 'u', i32: 'i', f32: 'f' };
 
-/** The words of `struct U` in a filled shader, by byte offset; null if the shader has no such struct. */
+/**
+ * The words of `struct U` in a filled shader, by byte offset; null if the shader has no such
+ * struct, or uses a field type this check does not model (then the shader goes unchecked).
+ */
 export function uniformWords(code: string): FieldWord[] | null {
   const m = /struct\s+U\s*\{([^}]*)\}/.exec(code.replace(/\/\/.*$/gm, ''));
   if (!m) return null;
@@ -21,15 +25,15 @@ export function uniformWords(code: string): FieldWord[] | null {
   let offset = 0;
   for (const decl of m[1].split(/,(?![^<]*>)/).map((s) => s.trim()).filter(Boolean)) {
     const [, field, type] = /^(\w+)\s*:\s*(.+)$/.exec(decl) ?? [];
-    if (!field) throw new Error(`struct U: cannot read the field '${decl}'`);
+    if (!field) return null;
     const t = type.replace(/\s+/g, '');
     let kinds: UniformWord[];
     let align = 4;
-    const vec = /^vec4<(u32|i32|f32)>$/.exec(t), arr = /^array<vec4<(u32|i32|f32)>,(\d+)>$/.exec(t);
+    const vec = /^vec([24])<(u32|i32|f32)>$/.exec(t), arr = /^array<vec4<(u32|i32|f32)>,(\d+)>$/.exec(t);
     if (SCALAR[t]) kinds = [SCALAR[t]];
-    else if (vec) { kinds = Array(4).fill(SCALAR[vec[1]]); align = 16; }
+    else if (vec) { kinds = Array(Number(vec[1])).fill(SCALAR[vec[2]]); align = 4 * Number(vec[1]); }
     else if (arr) { kinds = Array(4 * Number(arr[2])).fill(SCALAR[arr[1]]); align = 16; }
-    else throw new Error(`struct U: field '${field}' has type ${type}, which the uniform check does not know (use u32/i32/f32, vec4 or array of vec4)`);
+    else return null;
     offset = Math.ceil(offset / align) * align;
     kinds.forEach((kind, i) => out.push({ field, offset: offset + 4 * i, kind }));
     offset += 4 * kinds.length;
@@ -43,10 +47,7 @@ const NAME: Record<UniformWord, string> = { u: 'u32', i: 'i32', f: 'f32' };
 export function checkUniforms(op: string, shader: string, code: string, words: readonly UniformWord[]): void {
   const fields = uniformWords(code);
   const where = `${op} (${shader}.wgsl)`;
-  if (!fields) {
-    if (words.length) throw new Error(`${where}: ${words.length} uniform words were packed but the shader declares no struct U`);
-    return;
-  }
+  if (!fields) return;
   const at = new Map(fields.map((w) => [w.offset, w]));
   words.forEach((kind, i) => {
     const f = at.get(4 * i);

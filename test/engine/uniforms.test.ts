@@ -13,6 +13,9 @@ describe('uniform contract', () => {
     expect(w[13]).toEqual({ field: 'scale', offset: 52, kind: 'f' });
     // A vec4 after a scalar starts on the next 16-byte boundary.
     expect(uniformWords('struct U { n: u32, v: vec4<f32> }')!.map((x) => x.offset)).toEqual([0, 16, 20, 24, 28]);
+    expect(uniformWords('struct U { n: u32, v: vec2<u32> }')!.map((x) => x.offset)).toEqual([0, 8, 12]);
+    // A type the check does not model leaves the shader unchecked rather than failing it.
+    expect(uniformWords('struct U { m: mat2x2<f32> }')).toBeNull();
   });
 
   it('names the op, shader and field on a float/integer mismatch, a missing field or a word past the end', () => {
