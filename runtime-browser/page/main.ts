@@ -10,7 +10,7 @@
 // cleared as soon as another image is asked for. Everything it computes goes through the same
 // engine, shaders, preprocessing (preprocess.ts) and model code (infer.ts) as Node.
 // `globalThis.__page` mirrors the page's state for the browser tests.
-import { initBrowser, type FeatureLevel } from '../index.ts';
+import { initBrowser } from '../index.ts';
 import { selfCheck } from './selfcheck.ts';
 import { preprocess, rgbChecksum, type RgbaImage } from './preprocess.ts';
 import { device, type Tensor } from '../../engine/index.ts';
@@ -26,7 +26,7 @@ import { showDomain, showScore, resultNumbers } from './result-extras.ts';
 import { Requests } from './requests.ts';
 import { entryLabel, type CatalogEntry } from './catalog.ts';
 import { showDevice, wireAdapterControl, adapterPreference } from './device-ui.ts';
-import { state, type PageState } from './state.ts';
+import { state } from './state.ts';
 
 let model: LoadedModel | null = null;
 let picture: { bitmap: ImageBitmap; pixels: RgbaImage; name: string; checksum: string; decodeMs: number } | null = null;
@@ -496,5 +496,3 @@ main().catch((e: unknown) => {
   s.textContent = state.error;
   $('result-empty').textContent = 'The models run on WebGPU, which this page could not use (see the message at the top).';
 });
-
-export type { PageState, FeatureLevel };
