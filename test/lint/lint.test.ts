@@ -1,8 +1,8 @@
 // The lint rules over small hand-made module graphs: each rule fires on the case it exists for
 // and stays quiet on the allowed one (npm run lint runs them over the real tree).
 import { describe, it, expect } from 'vitest';
-import { checkCycles, checkLayers, checkUnused } from '../../tools/lint/rules.ts';
-import type { Edge, ExportInfo, RepoGraph } from '../../tools/lint/graph.ts';
+import { checkCycles, checkLayers, checkUnused } from './rules.ts';
+import type { Edge, ExportInfo, RepoGraph } from './graph.ts';
 
 const edge = (from: string, to: string, typeOnly = false): Edge => ({ from, to, typeOnly, line: 1 });
 const graph = (edges: Edge[], exports: ExportInfo[] = []): RepoGraph => ({

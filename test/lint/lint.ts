@@ -21,7 +21,7 @@ export function layerPicture(g: RepoGraph): string {
   const counts = new Map<string, number>();
   for (const e of g.edges) {
     const a = areaName(e.from), b = areaName(e.to);
-    if (a === b || a === 'test' || a === 'tools') continue;
+    if (a === b || a === 'test') continue;
     counts.set(`${a} -> ${b}`, (counts.get(`${a} -> ${b}`) ?? 0) + 1);
   }
   const by = new Map<string, string[]>();

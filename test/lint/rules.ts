@@ -8,7 +8,7 @@ import type { RepoGraph } from './graph.ts';
 /** package.json `exports`: the engine's public entry points. */
 export const ENTRIES = ['engine/index.ts', 'engine/nn/index.ts', 'engine/optim/index.ts', 'engine/data/index.ts', 'engine/metrics/index.ts'];
 
-/** Which areas each area may import (longest prefix wins); test/ and tools/ may import anything. */
+/** Which areas each area may import (longest prefix wins); test/ may import anything. */
 const MAY_IMPORT: Record<string, string[]> = {
   'engine/': ['engine/'],
   'models/': ['engine/', 'models/'],
@@ -33,7 +33,7 @@ const ENGINE_LAYERS: string[][] = [
 ];
 
 /** Files run as programs or read by tools rather than imported. */
-const ROOTS = [/^test\//, /^tools\//, /^vitest\.config\.ts$/, /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/, /^runtime-browser\/(build|serve|make-demo-assets|make-model-card|input-stats)\.ts$/,
+const ROOTS = [/^test\//, /^vitest\.config\.ts$/, /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/, /^runtime-browser\/(build|serve|make-demo-assets|make-model-card|input-stats)\.ts$/,
   /^runtime-browser\/page\/main\.ts$/, /^runtime-node\/synth\.ts$/];
 
 export interface Finding { file: string; line: number; rule: string; message: string }
@@ -45,7 +45,7 @@ export function checkLayers(g: RepoGraph): Finding[] {
   const out: Finding[] = [];
   for (const e of g.edges) {
     const a = area(e.from);
-    if (!a) continue; // test/, tools/, root configs
+    if (!a) continue; // test/, root configs
     const allowed = MAY_IMPORT[a];
     if (!allowed.some((p) => e.to.startsWith(p))) {
       out.push({ file: e.from, line: e.line, rule: 'layers', message: `${a} may not import ${e.to} (allowed: ${allowed.join(', ')})` });
@@ -56,7 +56,7 @@ export function checkLayers(g: RepoGraph): Finding[] {
     }
     if (e.from.startsWith('engine/') && e.to.startsWith('engine/')) {
       const lf = layerOf(e.from), lt = layerOf(e.to);
-      if (lf < 0) out.push({ file: e.from, line: e.line, rule: 'engine-layers', message: 'file is in no engine layer (tools/lint/rules.ts ENGINE_LAYERS)' });
+      if (lf < 0) out.push({ file: e.from, line: e.line, rule: 'engine-layers', message: 'file is in no engine layer (test/lint/rules.ts ENGINE_LAYERS)' });
       else if (lt > lf) out.push({ file: e.from, line: e.line, rule: 'engine-layers', message: `imports ${e.to}, a higher engine layer` });
     }
   }
@@ -96,7 +96,7 @@ export function checkUnused(g: RepoGraph): Finding[] {
   const imported = new Set(g.edges.map((e) => e.to));
   for (const f of g.files) {
     if (imported.has(f) || ENTRIES.includes(f) || ROOTS.some((r) => r.test(f))) continue;
-    out.push({ file: f, line: 1, rule: 'unused-file', message: 'no file imports this module and it is not a script: delete it or list it in tools/lint/rules.ts ROOTS' });
+    out.push({ file: f, line: 1, rule: 'unused-file', message: 'no file imports this module and it is not a script: delete it or list it in test/lint/rules.ts ROOTS' });
   }
   return out;
 }
