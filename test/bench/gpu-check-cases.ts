@@ -3,8 +3,7 @@
 // paths on and off) runs the PyTorch golden cases (test/golden/fixtures, float64 references of
 // outputs and input gradients) and reports pass/fail with the worst error, instead of stopping at
 // the first failure, so one run on a borrowed GPU shows everything that is wrong.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFixture } from '../golden/read-fixture.ts';
 import {
   Tensor, tensor, tidy, backward, requiresGrad, sum, mul, add, sub, div, matmul, transpose, softmax, logSoftmax, layerNorm,
   useMatmulKernel, MATMUL_KERNELS, setAttentionTraining, scaledDotProductAttention, cat, split, chunk, repeat, gelu, neg, exp,
@@ -19,8 +18,7 @@ type Fn = (xs: Tensor[], a: Record<string, unknown>) => Tensor | Tensor[];
 
 export interface CheckRow { path: string; case: string; ok: boolean; worst: number; note: string }
 
-const FIXTURES = join(import.meta.dirname, '..', 'golden', 'fixtures');
-const load = (family: string): Case[] => JSON.parse(readFileSync(join(FIXTURES, `${family}.json`), 'utf8')).cases as Case[];
+const load = (family: string): Case[] => readFixture<{ cases: Case[] }>(family).cases; // safetensors + JSON index
 
 /** Worst |a - b| / (atol + rtol |b|) over all elements (<= 1 passes; NaN where both are NaN is fine). */
 function worstRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
