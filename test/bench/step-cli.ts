@@ -4,6 +4,7 @@
 // one more step at DEBUG 1 (a timestamp per dispatch) and reports kernel time per op, including
 // the share of memory-bound glue (elementwise, copies, fills).
 //   npx tsx test/bench/step-cli.ts --model eva --batch 8 --size 224 --steps 2 [--root DIR] [--profile]
+//     [--attention fused|unfused]
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -14,6 +15,7 @@ const model = flag('model', 'eva');
 const batch = Number(flag('batch', '8')), size = Number(flag('size', model === 'eva' ? '224' : '352'));
 const steps = Number(flag('steps', '2')), warmup = Number(flag('warmup', '1'));
 const profile = argv.includes('--profile');
+const attention = flag('attention', ''); // fused | unfused: force the attention training path
 
 /** Ops whose kernels only move or combine elements (the "glue" of the speed issue). */
 export const GLUE = /^(add|sub|mul|div|neg|maximum|minimum|where|permute|transpose|slice|slice-backward|narrow|expand|clone|cat|flip|full|zeros|ones|fill|reshape|strided|.*-backward-zero)$/;
@@ -23,6 +25,7 @@ const rt = await imp('runtime-node/index.ts');
 const E = await imp('engine/index.ts');
 const { SGD, AdamW } = await imp('engine/optim/index.ts');
 const dev = await rt.initNode();
+if (attention) E.setAttentionTraining(attention);
 
 let step: () => Promise<void>;
 let cleanup: () => void;
