@@ -4,6 +4,7 @@
 // one more step at DEBUG 1 (a timestamp per dispatch) and reports kernel time per op, including
 // the share of memory-bound glue (elementwise, copies, fills).
 //   npx tsx test/bench/step-cli.ts --model eva --batch 8 --size 224 --steps 2 [--root DIR] [--profile]
+//     [--attention fused|unfused]
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -14,6 +15,7 @@ const model = flag('model', 'eva');
 const batch = Number(flag('batch', '8')), size = Number(flag('size', model === 'eva' ? '224' : '352'));
 const steps = Number(flag('steps', '2')), warmup = Number(flag('warmup', '1'));
 const profile = argv.includes('--profile');
+const attention = flag('attention', ''); // fused | unfused: force the attention training path
 
 /** Ops whose kernels only move or combine elements (the "glue" of the speed issue). */
 export const GLUE = /^(add|sub|mul|div|neg|maximum|minimum|where|permute|transpose|slice|slice-backward|narrow|expand|clone|cat|flip|full|zeros|ones|fill|reshape|strided|.*-backward-zero)$/;
@@ -23,6 +25,7 @@ const rt = await imp('runtime-node/index.ts');
 const E = await imp('engine/index.ts');
 const { SGD, AdamW } = await imp('engine/optim/index.ts');
 const dev = await rt.initNode();
+if (attention) E.setAttentionTraining(attention);
 
 let step: () => Promise<void>;
 let cleanup: () => void;
@@ -55,8 +58,16 @@ if (model === 'eva') {
 }
 
 for (let i = 0; i < warmup; i++) await step();
-const ms: number[] = [];
-for (let i = 0; i < steps; i++) { const t0 = performance.now(); await step(); ms.push(performance.now() - t0); }
+// CPU time of the whole process per step (the driver's worker threads included): on a CPU driver
+// that is the work a step costs, which a loaded machine distorts far less than wall time.
+const ms: number[] = [], cpuMs: number[] = [];
+for (let i = 0; i < steps; i++) {
+  const t0 = performance.now(), c0 = process.cpuUsage();
+  await step();
+  const c = process.cpuUsage(c0);
+  ms.push(performance.now() - t0);
+  cpuMs.push((c.user + c.system) / 1000);
+}
 let kernels: { op: string; n: number; ms: number }[] | undefined;
 if (profile && dev.hasTimestamps) {
   dev.debug = 1;
@@ -72,7 +83,7 @@ if (profile && dev.hasTimestamps) {
 cleanup();
 const sorted = [...ms].sort((a, b) => a - b);
 const median = sorted.length % 2 ? sorted[sorted.length >> 1] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-const out: Record<string, unknown> = { root, model, batch, size, msPerStep: median, stepsMs: ms, adapter: dev.adapterName };
+const out: Record<string, unknown> = { root, model, batch, size, msPerStep: median, stepsMs: ms, cpuMsPerStep: [...cpuMs].sort((a, b) => a - b)[cpuMs.length >> 1], adapter: dev.adapterName };
 if (kernels) {
   const total = kernels.reduce((s, k) => s + k.ms, 0);
   const glue = kernels.filter((k) => GLUE.test(k.op)).reduce((s, k) => s + k.ms, 0);
