@@ -120,6 +120,24 @@ function checkRgb(img: RgbImage, op: string): void {
   if (img.data.length !== img.width * img.height * 3) throw new Error(`${op}: ${img.width}x${img.height} RGB needs ${img.width * img.height * 3} bytes, got ${img.data.length}`);
 }
 
+/**
+ * The outline of a binary mask, `width` px thick: the mask minus its erosion by a (2·width+1)²
+ * square (libvips' morphological erode, through sharp). Pixels outside the image count as
+ * background, so a mask that touches the border is outlined along it.
+ */
+export async function maskContour(mask: MaskImage, width = 1): Promise<Uint8Array> {
+  const { width: w, height: h } = mask, t = Math.max(1, Math.round(width));
+  const raw = (data: Uint8Array, rw: number, rh: number) => sharp(data, { raw: { width: rw, height: rh, channels: 1 } });
+  // sharp's erode shrinks dark objects (libvips morph with an all-zero mask, then invert): the
+  // mask is drawn black on white, and the padding is white (background).
+  const bytes = Uint8Array.from(mask.data, (v) => (v ? 0 : 255));
+  // One operation per pipeline (sharp orders operations itself, not by call order); one channel out.
+  const padded = await raw(bytes, w, h).extend({ top: t, bottom: t, left: t, right: t, background: { r: 255, g: 255, b: 255 } }).toColourspace('b-w').raw().toBuffer();
+  const eroded = await raw(new Uint8Array(padded), w + 2 * t, h + 2 * t).erode(t).toColourspace('b-w').raw().toBuffer();
+  const inside = await raw(new Uint8Array(eroded), w + 2 * t, h + 2 * t).extract({ left: t, top: t, width: w, height: h }).toColourspace('b-w').raw().toBuffer();
+  return Uint8Array.from(mask.data, (v, p) => (v && inside[p] >= 128 ? 1 : 0));
+}
+
 /** PNG bytes of an RGB image, or of a mask (written as 0/255 grey). */
 export function pngBytes(img: RgbImage | MaskImage, kind: 'rgb' | 'mask' = 'rgb'): Uint8Array {
   if (kind === 'rgb') {

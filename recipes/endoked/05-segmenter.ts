@@ -61,7 +61,7 @@ import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readKvasirSeg, loadSegSample, checkSegSplit, type ImageRecord, type SegSample } from '../../runtime-node/datasets.ts';
-import { resizeImage, writePng } from '../../runtime-node/image.ts';
+import { maskContour, resizeImage, writePng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
@@ -373,31 +373,15 @@ async function writeOverlay(path: string, image: RgbImage, gt: MaskImage, prob: 
   if (image.width !== w || image.height !== h) image = await resizeImage(image, w, h);
   const TINT = [30, 110, 255]; // predicted-mask tint (blue shows on the red of colonoscopy frames)
   const t = Math.max(1, Math.round(Math.max(w, h) / 256)); // contour thickness
-  const inside = erode(gt, t);
+  const contour = await maskContour(gt, t);
   const out = new Uint8Array(image.data);
   for (let p = 0; p < w * h; p++) {
     const o = 3 * p;
     if (prob[p] > threshold) for (let c = 0; c < 3; c++) out[o + c] = Math.round(0.45 * out[o + c] + 0.55 * TINT[c]);
-    if (gt.data[p] && !inside[p]) { out[o] = 40; out[o + 1] = 230; out[o + 2] = 60; }
+    if (contour[p]) { out[o] = 40; out[o + 1] = 230; out[o + 2] = 60; }
   }
   let img: RgbImage = { width: w, height: h, data: out };
   const scale = Math.min(1, 512 / Math.max(w, h));
   if (scale < 1) img = await resizeImage(img, Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale)));
   writePng(path, img);
-}
-
-/** Binary erosion by a (2t+1)² square (separable min filter); outside the image counts as 0. */
-function erode(m: MaskImage, t: number): Uint8Array {
-  const { width: w, height: h } = m, tmp = new Uint8Array(w * h), out = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    let v = 1;
-    for (let d = -t; d <= t && v; d++) v = x + d >= 0 && x + d < w ? m.data[y * w + x + d] : 0;
-    tmp[y * w + x] = v ? 1 : 0;
-  }
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    let v = 1;
-    for (let d = -t; d <= t && v; d++) v = y + d >= 0 && y + d < h ? tmp[(y + d) * w + x] : 0;
-    out[y * w + x] = v ? 1 : 0;
-  }
-  return out;
 }
