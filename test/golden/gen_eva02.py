@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from fixture_io import write_fixture
+from torch_layers import SwiGLU
 
 torch.set_default_dtype(torch.float64)
 EPS = 1e-6  # timm.layers.LayerNorm default, used by every EVA-02 norm
@@ -102,18 +103,6 @@ class GluMlp(nn.Module):
     def forward(self, x):
         a, g = self.fc1(x).chunk(2, -1)
         return self.fc2(F.silu(a) * g)
-
-
-class SwiGLU(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1_g = nn.Linear(dim, hidden)
-        self.fc1_x = nn.Linear(dim, hidden)
-        self.norm = nn.LayerNorm(hidden, eps=EPS)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.norm(F.silu(self.fc1_g(x)) * self.fc1_x(x)))
 
 
 class EvaBlock(nn.Module):

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from fixture_io import write_fixture
+from torch_layers import SwiGLU
 
 torch.set_default_dtype(torch.float64)
 EPS = 1e-6
@@ -56,18 +57,6 @@ class Attention(nn.Module):
         k = torch.cat([k[:, :, :1], k[:, :, 1:] * cos + rot(k[:, :, 1:]) * sin], 2)
         attn = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(-1)
         return self.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
-
-
-class SwiGLU(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1_g = nn.Linear(dim, hidden)
-        self.fc1_x = nn.Linear(dim, hidden)
-        self.norm = nn.LayerNorm(hidden, eps=EPS)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.norm(F.silu(self.fc1_g(x)) * self.fc1_x(x)))
 
 
 class Block(nn.Module):

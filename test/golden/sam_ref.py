@@ -11,6 +11,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_layers import LayerNorm2d
 
 SAM_CONFIG = {
     "embedDim": 256, "imageEmbeddingSize": [64, 64], "inputImageSize": [1024, 1024], "maskInChans": 16,
@@ -30,20 +31,6 @@ class MLPBlock(nn.Module):
 
     def forward(self, x):
         return self.lin2(self.act(self.lin1(x)))
-
-
-class LayerNorm2d(nn.Module):
-    def __init__(self, num_channels, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
-
-    def forward(self, x):
-        u = x.mean(1, keepdim=True)
-        s = (x - u).pow(2).mean(1, keepdim=True)
-        x = (x - u) / torch.sqrt(s + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
 
 
 # ---- prompt_encoder.py ---------------------------------------------------------------------
