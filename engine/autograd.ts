@@ -10,9 +10,12 @@ import { sameShape } from './shape.ts';
 
 /** Back-propagates from `root` (a scalar, or any shape with a given cotangent). */
 export function backward(root: Tensor, cotangent?: Tensor): void {
-  if (!root.requiresGrad) throw new Error(`backward: tensor ${fmt(root.shape)} (made by ${root.op}) does not require grad`);
+  if (!root.requiresGrad)
+    throw new Error(`backward: tensor ${fmt(root.shape)} (made by ${root.op}) does not require grad`);
   if (!cotangent && root.size !== 1) {
-    throw new Error(`backward: root has shape ${fmt(root.shape)}; give a cotangent of that shape or reduce to a scalar first`);
+    throw new Error(
+      `backward: root has shape ${fmt(root.shape)}; give a cotangent of that shape or reduce to a scalar first`,
+    );
   }
   if (cotangent && !sameShape(cotangent.shape, root.shape)) {
     throw new Error(`backward: cotangent ${fmt(cotangent.shape)} does not match root ${fmt(root.shape)}`);
@@ -61,7 +64,10 @@ function topoSort(root: Tensor): Tensor[] {
     const inputs = top[0].gradFn?.inputs ?? [];
     if (top[1] < inputs.length) {
       const next = inputs[top[1]++];
-      if (next.requiresGrad && !seen.has(next)) { seen.add(next); stack.push([next, 0]); }
+      if (next.requiresGrad && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
     } else {
       order.push(top[0]);
       stack.pop();

@@ -113,7 +113,9 @@ export class Device {
   acquire(bytes: number, op: string): GPUBuffer {
     const size = sizeClass(bytes);
     if (size > this.limits.maxStorageBufferBindingSize) {
-      throw new Error(`${op}: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`);
+      throw new Error(
+        `${op}: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`,
+      );
     }
     const key = `s${size}`;
     let buf = this.free.get(key)?.pop();
@@ -171,7 +173,14 @@ export class Device {
     // Padding to a multiple of 4 bytes, as writeBuffer requires.
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const n = Math.ceil(bytes.byteLength / 4) * 4;
-    const src = n === bytes.byteLength ? bytes : (() => { const p = new Uint8Array(n); p.set(bytes); return p; })();
+    const src =
+      n === bytes.byteLength
+        ? bytes
+        : (() => {
+            const p = new Uint8Array(n);
+            p.set(bytes);
+            return p;
+          })();
     if (n > 0) this.gpu.queue.writeBuffer(buf, 0, src);
     return buf;
   }
@@ -190,8 +199,18 @@ export class Device {
    * the template and hashing the whole WGSL on every dispatch cost more than the dispatch). A new
    * pipeline's uniform layout is checked against the words the op packs.
    */
-  pipeline(op: string, shader: string, params?: Record<string, string | number>, words?: readonly UniformWord[]): GPUComputePipeline {
-    const key = params ? `${shader}\u0000${Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('\u0000')}` : shader;
+  pipeline(
+    op: string,
+    shader: string,
+    params?: Record<string, string | number>,
+    words?: readonly UniformWord[],
+  ): GPUComputePipeline {
+    const key = params
+      ? `${shader}\u0000${Object.keys(params)
+          .sort()
+          .map((k) => `${k}=${params[k]}`)
+          .join('\u0000')}`
+      : shader;
     let p = this.pipelines.get(key);
     if (!p) {
       const code = this.source(shader, params);
@@ -199,7 +218,11 @@ export class Device {
       if (this.debug >= 2) this.log(`[wgsl] ${op} (${shader}.wgsl)\n${code}`);
       this.openWindow();
       const module = this.gpu.createShaderModule({ label: `${op}:${shader}`, code });
-      p = this.gpu.createComputePipeline({ label: `${op}:${shader}`, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      p = this.gpu.createComputePipeline({
+        label: `${op}:${shader}`,
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+      });
       this.pipelines.set(key, p);
     }
     return p;
@@ -226,7 +249,10 @@ export class Device {
     if (timed) {
       this.endPass(w);
       const qs = this.gpu.createQuerySet({ label: d.op, type: 'timestamp', count: 2 });
-      const pass = w.encoder.beginComputePass({ label: d.op, timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      const pass = w.encoder.beginComputePass({
+        label: d.op,
+        timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
       pass.setPipeline(pipe);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(x, y, z);
@@ -257,8 +283,13 @@ export class Device {
     const arena = this.takeBuffer(ARENA_BYTES, 0x40 | 0x08, 'uniforms'); // UNIFORM | COPY_DST
     this.win = {
       encoder: this.gpu.createCommandEncoder({ label: 'window' }),
-      pass: null, arena, arenaBytes: new Uint8Array(ARENA_BYTES), arenaUsed: 0,
-      dispatches: 0, ops: [], released: [arena],
+      pass: null,
+      arena,
+      arenaBytes: new Uint8Array(ARENA_BYTES),
+      arenaUsed: 0,
+      dispatches: 0,
+      ops: [],
+      released: [arena],
     };
     return this.win;
   }
@@ -271,7 +302,10 @@ export class Device {
   }
 
   private endPass(w: Window): void {
-    if (w.pass) { w.pass.end(); w.pass = null; }
+    if (w.pass) {
+      w.pass.end();
+      w.pass = null;
+    }
   }
 
   private pendingTimings: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; op: string }[] = [];
@@ -299,7 +333,9 @@ export class Device {
     if (this.debug >= 1) {
       const counts = new Map<string, number>();
       for (const op of w.ops) counts.set(op, (counts.get(op) ?? 0) + 1);
-      this.log(`[flush] submit ${n}: ${w.dispatches} dispatches (${[...counts].map(([op, k]) => `${op} x${k}`).join(', ')})`);
+      this.log(
+        `[flush] submit ${n}: ${w.dispatches} dispatches (${[...counts].map(([op, k]) => `${op} x${k}`).join(', ')})`,
+      );
       const timings = this.pendingTimings;
       this.pendingTimings = [];
       for (const t of timings) void this.collectTiming(t);
@@ -309,9 +345,12 @@ export class Device {
   private async collectTiming(t: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; op: string }): Promise<void> {
     await t.read.mapAsync(1);
     const [b, e] = new BigUint64Array(t.read.getMappedRange().slice(0));
-    t.read.destroy(); t.resolve.destroy(); t.qs.destroy();
+    t.read.destroy();
+    t.resolve.destroy();
+    t.qs.destroy();
     const s = this.timings.get(t.op) ?? { n: 0, ns: 0 };
-    s.n++; s.ns += Number(e - b);
+    s.n++;
+    s.ns += Number(e - b);
     this.timings.set(t.op, s);
     if (this.debug >= 1) this.log(`[gpu] ${t.op} ${(Number(e - b) / 1e3).toFixed(1)} us`);
   }
@@ -319,7 +358,12 @@ export class Device {
   /** Per-op GPU time (DEBUG>=1 with timestamp queries), most expensive first. */
   timingReport(): string {
     const rows = [...this.timings].sort((a, b) => b[1].ns - a[1].ns);
-    return rows.map(([op, s]) => `${op.padEnd(28)} ${String(s.n).padStart(6)} x ${(s.ns / s.n / 1e3).toFixed(1).padStart(9)} us = ${(s.ns / 1e6).toFixed(2)} ms`).join('\n');
+    return rows
+      .map(
+        ([op, s]) =>
+          `${op.padEnd(28)} ${String(s.n).padStart(6)} x ${(s.ns / s.n / 1e3).toFixed(1).padStart(9)} us = ${(s.ns / 1e6).toFixed(2)} ms`,
+      )
+      .join('\n');
   }
 
   /** Throws the first validation/WGSL/out-of-memory error seen so far, naming the op. */
@@ -365,15 +409,33 @@ export class Device {
 
   /** Destroys pooled buffers that are not in use (after a big model is dropped, say). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) { this.allocatedBytes -= b.size; b.destroy(); }
+    for (const list of this.free.values())
+      for (const b of list) {
+        this.allocatedBytes -= b.size;
+        b.destroy();
+      }
     this.free.clear();
   }
 
-  stats(): { liveBuffers: number; liveBytes: number; peakLiveBytes: number; allocatedBytes: number; pipelines: number } {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, peakLiveBytes: this.peakLiveBytes, allocatedBytes: this.allocatedBytes, pipelines: this.pipelines.size };
+  stats(): {
+    liveBuffers: number;
+    liveBytes: number;
+    peakLiveBytes: number;
+    allocatedBytes: number;
+    pipelines: number;
+  } {
+    return {
+      liveBuffers: this.liveBuffers,
+      liveBytes: this.liveBytes,
+      peakLiveBytes: this.peakLiveBytes,
+      allocatedBytes: this.allocatedBytes,
+      pipelines: this.pipelines.size,
+    };
   }
 
-  resetPeak(): void { this.peakLiveBytes = this.liveBytes; }
+  resetPeak(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
 }
 
 // ---- what every runtime asks of an adapter ---------------------------------------------------
@@ -390,12 +452,19 @@ export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
     const v = (adapter.limits as unknown as Record<string, number>)[key];
     if (typeof v === 'number') requiredLimits[key] = v;
   }
-  return { requiredLimits, requiredFeatures: OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)), label: 'engine' };
+  return {
+    requiredLimits,
+    requiredFeatures: OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
+    label: 'engine',
+  };
 }
 
 /** CPU drivers (lavapipe, SwiftShader) want barrier-free register-blocked kernels. */
 export function isCpuAdapter(info: GPUAdapterInfo): boolean {
-  return info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device} ${info.architecture}`);
+  return (
+    info.architecture === 'software' ||
+    /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device} ${info.architecture}`)
+  );
 }
 
 export function describeAdapter(info: GPUAdapterInfo): string {

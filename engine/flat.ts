@@ -9,8 +9,15 @@ import { zeros } from './ops/creation.ts';
 /** Elements per 256-byte alignment unit of f32 windows: every window starts on such a chunk. */
 export const FLAT_CHUNK = 64;
 
-export interface FlatSlot { slab: number; offset: number; size: number }
-export interface FlatPlan { slabSizes: number[]; slots: FlatSlot[] }
+export interface FlatSlot {
+  slab: number;
+  offset: number;
+  size: number;
+}
+export interface FlatPlan {
+  slabSizes: number[];
+  slots: FlatSlot[];
+}
 
 /** Largest f32 slab (elements, a multiple of FLAT_CHUNK) whose pooled buffer fits one binding. */
 export function maxSlabElements(): number {
@@ -27,8 +34,14 @@ export function planFlat(sizes: readonly number[], maxElements = maxSlabElements
   let used = 0;
   for (const size of sizes) {
     const span = Math.ceil(size / FLAT_CHUNK) * FLAT_CHUNK;
-    if (span > maxElements) throw new Error(`planFlat: a tensor of ${size} elements exceeds the largest bindable buffer (${maxElements} f32)`);
-    if (slabSizes.length === 0 || used + span > maxElements) { slabSizes.push(0); used = 0; }
+    if (span > maxElements)
+      throw new Error(
+        `planFlat: a tensor of ${size} elements exceeds the largest bindable buffer (${maxElements} f32)`,
+      );
+    if (slabSizes.length === 0 || used + span > maxElements) {
+      slabSizes.push(0);
+      used = 0;
+    }
     slots.push({ slab: slabSizes.length - 1, offset: used, size });
     used += span;
     slabSizes[slabSizes.length - 1] = Math.max(used, FLAT_CHUNK);
@@ -48,9 +61,19 @@ export function flatHomeOf(t: Tensor): { slab: Tensor; offset: number } | undefi
  * Zero-filled, kept f32 slabs holding the given f32 tensors, and a window per tensor with its
  * shape (the values are copied in when `copyValues`). Windows keep their slab's storage alive.
  */
-export function packFlat(tensors: readonly Tensor[], op: string, copyValues: boolean, maxElements = maxSlabElements()): { slabs: Tensor[]; windows: Tensor[]; plan: FlatPlan } {
-  for (const t of tensors) if (t.dtype !== 'f32') throw new Error(`${op}: only f32 tensors can live in flat buffers, got ${fmt(t.shape)} ${t.dtype}`);
-  const plan = planFlat(tensors.map((t) => t.size), maxElements);
+export function packFlat(
+  tensors: readonly Tensor[],
+  op: string,
+  copyValues: boolean,
+  maxElements = maxSlabElements(),
+): { slabs: Tensor[]; windows: Tensor[]; plan: FlatPlan } {
+  for (const t of tensors)
+    if (t.dtype !== 'f32')
+      throw new Error(`${op}: only f32 tensors can live in flat buffers, got ${fmt(t.shape)} ${t.dtype}`);
+  const plan = planFlat(
+    tensors.map((t) => t.size),
+    maxElements,
+  );
   const slabs = plan.slabSizes.map((n) => zeros([n]).keep());
   const windows = tensors.map((t, i) => {
     const s = plan.slots[i];
@@ -67,7 +90,8 @@ export function copy_(dst: Tensor, src: Tensor, op = 'copy_'): Tensor {
   if (src.dtype !== dst.dtype || src.size !== dst.size) {
     throw new Error(`${op}: cannot copy ${fmt(src.shape)} ${src.dtype} into ${fmt(dst.shape)} ${dst.dtype}`);
   }
-  const sb = src.buffer(op), db = dst.buffer(op);
+  const sb = src.buffer(op),
+    db = dst.buffer(op);
   if (src.size === 0) return dst;
   const bytes = Math.ceil((src.size * BYTES[src.dtype]) / 4) * 4;
   if (sb !== db) {

@@ -22,7 +22,8 @@ export function record(out: Tensor, op: string, inputs: Tensor[], backward: Grad
 
 /** A leaf that accumulates `.grad`. */
 export function requiresGrad(t: Tensor, on = true): Tensor {
-  if (on && t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`requiresGrad: only float tensors can require grad, got ${t.dtype}`);
+  if (on && t.dtype !== 'f32' && t.dtype !== 'f16')
+    throw new Error(`requiresGrad: only float tensors can require grad, got ${t.dtype}`);
   t.requiresGrad = on;
   return t;
 }

@@ -1,18 +1,64 @@
 // The engine's public API. Pure TypeScript: it never touches fs, fetch, navigator or process;
 // a runtime (runtime-node/, runtime-browser/) hands it a GPUDevice and the shader text.
 export { Device, deviceDescriptor, isCpuAdapter, describeAdapter, type DeviceOptions, type Debug } from './device.ts';
-export { Tensor, tidy, noGrad, isGradEnabled, setDevice, device, numel, fmt, type DType, type Shape, type TypedArray } from './tensor.ts';
+export {
+  Tensor,
+  tidy,
+  noGrad,
+  isGradEnabled,
+  setDevice,
+  device,
+  numel,
+  fmt,
+  type DType,
+  type Shape,
+  type TypedArray,
+} from './tensor.ts';
 export { requiresGrad, detach, type GradNode } from './graph.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
 export * as metrics from './metrics/index.ts';
-export { parseSafetensors, serializeSafetensors, type SafetensorsDType, type SafetensorsData, type SafetensorsTensor, type SafetensorsInput, type ParsedSafetensors, type ParseOptions } from './io/safetensors.ts';
+export {
+  parseSafetensors,
+  serializeSafetensors,
+  type SafetensorsDType,
+  type SafetensorsData,
+  type SafetensorsTensor,
+  type SafetensorsInput,
+  type ParsedSafetensors,
+  type ParseOptions,
+} from './io/safetensors.ts';
 export { Rng, type RngState } from './data/random.ts';
-export { shuffle, randperm, batches, inverseFrequencyWeights, SequentialSampler, RandomSampler, WeightedRandomSampler, DataOrder, type Sampler, type DataOrderState, type Batch } from './data/sampler.ts';
+export {
+  shuffle,
+  randperm,
+  batches,
+  inverseFrequencyWeights,
+  SequentialSampler,
+  RandomSampler,
+  WeightedRandomSampler,
+  DataOrder,
+  type Sampler,
+  type DataOrderState,
+  type Batch,
+} from './data/sampler.ts';
 export { MaskingGenerator, blockwiseMasks, type MaskingOptions } from './data/mim-mask.ts';
 export { Loader, imagesToChw, masksToChw, type LoaderOptions } from './data/loader.ts';
-export { augmentBatch, sampleParams, endoExtendTrainAugment, type AugmentConfig, type SampleParams } from './data/augment.ts';
+export {
+  augmentBatch,
+  sampleParams,
+  endoExtendTrainAugment,
+  type AugmentConfig,
+  type SampleParams,
+} from './data/augment.ts';
 export * from './nn/index.ts';
 export * from './optim/index.ts';
-export { weightsBytes, loadWeights, trainStateBytes, restoreTrainState, nonFiniteTensors, type TrainState } from './train/checkpoint.ts';
+export {
+  weightsBytes,
+  loadWeights,
+  trainStateBytes,
+  restoreTrainState,
+  nonFiniteTensors,
+  type TrainState,
+} from './train/checkpoint.ts';
 export * as data from './data/index.ts';

@@ -13,7 +13,10 @@ export function sameShape(a: Shape, b: Shape): boolean {
 export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
   return s;
 }
 
@@ -25,7 +28,9 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
     for (const s of shapes) {
       const v = s[s.length - rank + i] ?? 1;
       if (v !== 1 && d !== 1 && v !== d) {
-        throw new Error(`${op}: shapes ${shapes.map(fmt).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${v})`);
+        throw new Error(
+          `${op}: shapes ${shapes.map(fmt).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${v})`,
+        );
       }
       if (v !== 1) d = v;
     }
@@ -48,7 +53,8 @@ export function normAxes(op: string, shape: Shape, axes: Axes): number[] {
   const list = axes === undefined ? shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : [...axes];
   const out = list.map((a) => {
     const v = a < 0 ? a + rank : a;
-    if (!Number.isInteger(v) || v < 0 || v >= Math.max(rank, 1)) throw new Error(`${op}: axis ${a} is out of range for shape ${fmt(shape)}`);
+    if (!Number.isInteger(v) || v < 0 || v >= Math.max(rank, 1))
+      throw new Error(`${op}: axis ${a} is out of range for shape ${fmt(shape)}`);
     return v;
   });
   if (new Set(out).size !== out.length) throw new Error(`${op}: repeated axis in ${JSON.stringify(list)}`);
@@ -56,7 +62,11 @@ export function normAxes(op: string, shape: Shape, axes: Axes): number[] {
 }
 
 /** A tensor seen as rows along `dim`: rows = outer * inner, each `len` long, elements `inner` apart. */
-export interface RowLayout { rows: number; len: number; inner: number }
+export interface RowLayout {
+  rows: number;
+  len: number;
+  inner: number;
+}
 
 export function rowLayout(op: string, shape: Shape, dim: number): RowLayout {
   if (shape.length === 0) {

@@ -15,10 +15,13 @@ export type TypedArray = Float32Array | Int32Array | Uint32Array;
 
 let current: Device | null = null;
 
-export function setDevice(d: Device | null): void { current = d; }
+export function setDevice(d: Device | null): void {
+  current = d;
+}
 
 export function device(): Device {
-  if (!current) throw new Error('no WebGPU device: call initNode() (runtime-node) or initBrowser() (runtime-browser) first');
+  if (!current)
+    throw new Error('no WebGPU device: call initNode() (runtime-node) or initBrowser() (runtime-browser) first');
   return current;
 }
 
@@ -35,7 +38,10 @@ export function tidy<T>(fn: () => T): T {
     const spare = new Set<Tensor>();
     collect(result!, spare);
     for (const t of scope) {
-      if (spare.has(t)) { scopes.at(-1)?.add(t); continue; }
+      if (spare.has(t)) {
+        scopes.at(-1)?.add(t);
+        continue;
+      }
       if (!t.kept) t.dispose();
     }
   }
@@ -50,13 +56,19 @@ function collect(x: unknown, into: Set<Tensor>): void {
 
 let gradEnabled = true;
 
-export function isGradEnabled(): boolean { return gradEnabled; }
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
 
 /** Runs `fn` without recording the graph. */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
-  try { return fn(); } finally { gradEnabled = prev; }
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }
 
 export function numel(shape: Shape): number {
@@ -65,12 +77,19 @@ export function numel(shape: Shape): number {
   return n;
 }
 
-export function fmt(shape: Shape): string { return `[${shape.join(', ')}]`; }
+export function fmt(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
 
 /** A GPU buffer, or a 256-byte-aligned window of one owned by a parent storage. */
 class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number, readonly offset = 0, readonly parent: Storage | null = null) {}
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+    readonly offset = 0,
+    readonly parent: Storage | null = null,
+  ) {}
   release(): void {
     if (--this.refs > 0) return;
     if (this.parent) this.parent.release();
@@ -112,18 +131,33 @@ export class Tensor {
     if (data.length !== numel(shape)) {
       throw new Error(`${op}: ${data.length} values do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
     }
-    const host = dtype === 'f32' ? Float32Array.from(data) : dtype === 'i32' ? Int32Array.from(data)
-      : dtype === 'u32' ? Uint32Array.from(data) : toHalf(data);
+    const host =
+      dtype === 'f32'
+        ? Float32Array.from(data)
+        : dtype === 'i32'
+          ? Int32Array.from(data)
+          : dtype === 'u32'
+            ? Uint32Array.from(data)
+            : toHalf(data);
     return new Tensor(shape, dtype, new Storage(device().upload(host, op), host.byteLength), op);
   }
 
-  get size(): number { return numel(this.shape); }
-  get ndim(): number { return this.shape.length; }
-  get disposed(): boolean { return this.storage === null; }
+  get size(): number {
+    return numel(this.shape);
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get disposed(): boolean {
+    return this.storage === null;
+  }
 
   /** The GPU buffer (ops use it); a disposed tensor is an error naming the op that wanted it. */
   buffer(op = 'op'): GPUBuffer {
-    if (!this.storage) throw new Error(`${op}: input tensor ${fmt(this.shape)} (${this.dtype}, made by ${this.op}) was already disposed`);
+    if (!this.storage)
+      throw new Error(
+        `${op}: input tensor ${fmt(this.shape)} (${this.dtype}, made by ${this.op}) was already disposed`,
+      );
     return this.storage.buffer;
   }
 
@@ -135,7 +169,9 @@ export class Tensor {
   }
 
   /** Byte offset of this tensor inside its GPU buffer (0 unless it is a window of a flat buffer). */
-  get byteOffset(): number { return this.storage?.offset ?? 0; }
+  get byteOffset(): number {
+    return this.storage?.offset ?? 0;
+  }
 
   /**
    * A tensor living in bytes [byteOffset, byteOffset + size) of `parent`'s storage (which stays
@@ -147,8 +183,10 @@ export class Tensor {
     if (!s) parent.buffer(op);
     const align = device().limits.minStorageBufferOffsetAlignment;
     const bytes = numel(shape) * BYTES[dtype];
-    if (byteOffset % align !== 0) throw new Error(`${op}: window offset ${byteOffset} is not a multiple of ${align} bytes`);
-    if (byteOffset + bytes > s!.bytes) throw new Error(`${op}: window [${byteOffset}, ${byteOffset + bytes}) overruns its ${s!.bytes}-byte parent`);
+    if (byteOffset % align !== 0)
+      throw new Error(`${op}: window offset ${byteOffset} is not a multiple of ${align} bytes`);
+    if (byteOffset + bytes > s!.bytes)
+      throw new Error(`${op}: window [${byteOffset}, ${byteOffset + bytes}) overruns its ${s!.bytes}-byte parent`);
     s!.refs++;
     return new Tensor(shape, dtype, new Storage(s!.buffer, bytes, s!.offset + byteOffset, s!), op);
   }
@@ -157,7 +195,8 @@ export class Tensor {
   view(shape: Shape, op = 'reshape'): Tensor {
     const s = this.storage;
     if (!s) this.buffer(op);
-    if (numel(shape) !== this.size) throw new Error(`${op}: a view of shape ${fmt(shape)} cannot cover ${fmt(this.shape)}`);
+    if (numel(shape) !== this.size)
+      throw new Error(`${op}: a view of shape ${fmt(shape)} cannot cover ${fmt(this.shape)}`);
     s!.refs++;
     return new Tensor(shape, this.dtype, s!, op);
   }
@@ -203,11 +242,14 @@ export class Tensor {
     s.release();
   }
 
-  toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`; }
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
 }
 
 function validateShape(shape: Shape, op: string): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)} (dimensions must be non-negative integers)`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new Error(`${op}: invalid shape ${fmt(shape)} (dimensions must be non-negative integers)`);
   }
 }

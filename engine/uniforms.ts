@@ -10,7 +10,11 @@
 /** One 4-byte word of a uniform block: 'u' u32, 'i' i32, 'f' f32. */
 export type UniformWord = 'u' | 'i' | 'f';
 
-interface FieldWord { field: string; offset: number; kind: UniformWord }
+interface FieldWord {
+  field: string;
+  offset: number;
+  kind: UniformWord;
+}
 
 const SCALAR: Record<string, UniformWord> = { u32: 'u', i32: 'i', f32: 'f' };
 
@@ -23,17 +27,25 @@ export function uniformWords(code: string): FieldWord[] | null {
   if (!m) return null;
   const out: FieldWord[] = [];
   let offset = 0;
-  for (const decl of m[1].split(/,(?![^<]*>)/).map((s) => s.trim()).filter(Boolean)) {
+  for (const decl of m[1]
+    .split(/,(?![^<]*>)/)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [, field, type] = /^(\w+)\s*:\s*(.+)$/.exec(decl) ?? [];
     if (!field) return null;
     const t = type.replace(/\s+/g, '');
     let kinds: UniformWord[];
     let align = 4;
-    const vec = /^vec([24])<(u32|i32|f32)>$/.exec(t), arr = /^array<vec4<(u32|i32|f32)>,(\d+)>$/.exec(t);
+    const vec = /^vec([24])<(u32|i32|f32)>$/.exec(t),
+      arr = /^array<vec4<(u32|i32|f32)>,(\d+)>$/.exec(t);
     if (SCALAR[t]) kinds = [SCALAR[t]];
-    else if (vec) { kinds = Array(Number(vec[1])).fill(SCALAR[vec[2]]); align = 4 * Number(vec[1]); }
-    else if (arr) { kinds = Array(4 * Number(arr[2])).fill(SCALAR[arr[1]]); align = 16; }
-    else return null;
+    else if (vec) {
+      kinds = Array(Number(vec[1])).fill(SCALAR[vec[2]]);
+      align = 4 * Number(vec[1]);
+    } else if (arr) {
+      kinds = Array(4 * Number(arr[2])).fill(SCALAR[arr[1]]);
+      align = 16;
+    } else return null;
     offset = Math.ceil(offset / align) * align;
     kinds.forEach((kind, i) => out.push({ field, offset: offset + 4 * i, kind }));
     offset += 4 * kinds.length;
@@ -51,10 +63,19 @@ export function checkUniforms(op: string, shader: string, code: string, words: r
   const at = new Map(fields.map((w) => [w.offset, w]));
   words.forEach((kind, i) => {
     const f = at.get(4 * i);
-    if (!f) throw new Error(`${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U (padding or past its end)`);
+    if (!f)
+      throw new Error(
+        `${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U (padding or past its end)`,
+      );
     // u32 and i32 share their bit pattern for the values sizes and offsets take; float vs integer never does.
-    if ((f.kind === 'f') !== (kind === 'f')) throw new Error(`${where}: uniform field '${f.field}' (byte ${f.offset}) is ${NAME[f.kind]} in the shader, but the op packs a ${NAME[kind]}`);
+    if ((f.kind === 'f') !== (kind === 'f'))
+      throw new Error(
+        `${where}: uniform field '${f.field}' (byte ${f.offset}) is ${NAME[f.kind]} in the shader, but the op packs a ${NAME[kind]}`,
+      );
   });
   const missing = fields.find((f) => f.offset >= 4 * words.length);
-  if (missing) throw new Error(`${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op (${words.length} words given)`);
+  if (missing)
+    throw new Error(
+      `${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op (${words.length} words given)`,
+    );
 }

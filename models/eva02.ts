@@ -20,11 +20,47 @@
 // (init_values), inner attention norm (scale_attn_inner) or pos-embed resampling; the input size
 // must equal imgSize.
 import {
-  Tensor, fmt, noGrad, add, sub, mul, div, neg, mean, matmul, reshape, permute, transpose, expand, narrow, cat, chunk,
-  silu, indexSelect, cosineSimilarity, tensor, zeros, conv2d, scaledDotProductAttention, buildRope2d, applyRope,
-  dropPath, defaultGenerator, type Generator,
+  Tensor,
+  fmt,
+  noGrad,
+  add,
+  sub,
+  mul,
+  div,
+  neg,
+  mean,
+  matmul,
+  reshape,
+  permute,
+  transpose,
+  expand,
+  narrow,
+  cat,
+  chunk,
+  silu,
+  indexSelect,
+  cosineSimilarity,
+  tensor,
+  zeros,
+  conv2d,
+  scaledDotProductAttention,
+  buildRope2d,
+  applyRope,
+  dropPath,
+  defaultGenerator,
+  type Generator,
 } from '../engine/index.ts';
-import { Module, parameter, copy_, Linear, LayerNorm, Dropout, Identity, ModuleList, init } from '../engine/nn/index.ts';
+import {
+  Module,
+  parameter,
+  copy_,
+  Linear,
+  LayerNorm,
+  Dropout,
+  Identity,
+  ModuleList,
+  init,
+} from '../engine/nn/index.ts';
 
 // ---- config -------------------------------------------------------------------------------------
 
@@ -61,14 +97,36 @@ export interface Eva02Config {
 export type Eva02Preset = 'mu' | 'ti' | 's' | 'b' | 'l';
 
 const COMMON: Omit<Eva02Config, 'embedDim' | 'depth' | 'numHeads' | 'qkvFused' | 'scaleMlp'> = {
-  imgSize: 224, patchSize: 14, inChans: 3, numClasses: 1000, globalPool: 'avg', mlpRatio: (4 * 2) / 3,
-  refFeatShape: [16, 16], normEps: 1e-6, dropRate: 0, posDropRate: 0, projDropRate: 0, attnDropRate: 0,
-  dropPathRate: 0, headInitScale: 0.001,
+  imgSize: 224,
+  patchSize: 14,
+  inChans: 3,
+  numClasses: 1000,
+  globalPool: 'avg',
+  mlpRatio: (4 * 2) / 3,
+  refFeatShape: [16, 16],
+  normEps: 1e-6,
+  dropRate: 0,
+  posDropRate: 0,
+  projDropRate: 0,
+  attnDropRate: 0,
+  dropPathRate: 0,
+  headInitScale: 0.001,
 };
 
 /** timm's eva02_{tiny,small,base,large}_patch14_224, and the 64^2 µ model for CPU-emulated runs. */
 export const EVA02_PRESETS: Record<Eva02Preset, Eva02Config> = {
-  mu: { ...COMMON, imgSize: 64, patchSize: 8, refFeatShape: null, numClasses: 10, embedDim: 64, depth: 4, numHeads: 2, qkvFused: false, scaleMlp: true },
+  mu: {
+    ...COMMON,
+    imgSize: 64,
+    patchSize: 8,
+    refFeatShape: null,
+    numClasses: 10,
+    embedDim: 64,
+    depth: 4,
+    numHeads: 2,
+    qkvFused: false,
+    scaleMlp: true,
+  },
   ti: { ...COMMON, embedDim: 192, depth: 12, numHeads: 3, qkvFused: true, scaleMlp: false },
   s: { ...COMMON, embedDim: 384, depth: 12, numHeads: 6, qkvFused: true, scaleMlp: false },
   b: { ...COMMON, embedDim: 768, depth: 12, numHeads: 12, qkvFused: false, scaleMlp: true },
@@ -88,14 +146,23 @@ export function gridSize(cfg: Eva02Config): [number, number] {
   return [Math.floor(h / cfg.patchSize), Math.floor(w / cfg.patchSize)];
 }
 
-export function hiddenFeatures(cfg: Eva02Config): number { return Math.floor(cfg.embedDim * cfg.mlpRatio); }
+export function hiddenFeatures(cfg: Eva02Config): number {
+  return Math.floor(cfg.embedDim * cfg.mlpRatio);
+}
 
 function validate(cfg: Eva02Config): void {
   const [gh, gw] = gridSize(cfg);
   const hd = cfg.embedDim / cfg.numHeads;
-  if (!Number.isInteger(hd) || hd % 4 !== 0) throw new Error(`Eva02: embedDim ${cfg.embedDim} / numHeads ${cfg.numHeads} must be an integer head dim divisible by 4 (2-D RoPE)`);
-  if (gh < 1 || gw < 1) throw new Error(`Eva02: imgSize ${JSON.stringify(cfg.imgSize)} is smaller than patchSize ${cfg.patchSize}`);
-  if (cfg.attnDropRate !== 0) throw new Error(`Eva02: attnDropRate ${cfg.attnDropRate} is not supported (the fused attention has no dropout); use 0`);
+  if (!Number.isInteger(hd) || hd % 4 !== 0)
+    throw new Error(
+      `Eva02: embedDim ${cfg.embedDim} / numHeads ${cfg.numHeads} must be an integer head dim divisible by 4 (2-D RoPE)`,
+    );
+  if (gh < 1 || gw < 1)
+    throw new Error(`Eva02: imgSize ${JSON.stringify(cfg.imgSize)} is smaller than patchSize ${cfg.patchSize}`);
+  if (cfg.attnDropRate !== 0)
+    throw new Error(
+      `Eva02: attnDropRate ${cfg.attnDropRate} is not supported (the fused attention has no dropout); use 0`,
+    );
 }
 
 // ---- layers -------------------------------------------------------------------------------------
@@ -104,19 +171,29 @@ function validate(cfg: Eva02Config): void {
 export class PatchProj extends Module {
   weight: Tensor;
   bias: Tensor;
-  constructor(inChans: number, dim: number, readonly patch: number, generator: Generator) {
+  constructor(
+    inChans: number,
+    dim: number,
+    readonly patch: number,
+    generator: Generator,
+  ) {
     super();
     const bound = 1 / Math.sqrt(inChans * patch * patch);
     this.weight = parameter(init.uniform([dim, inChans, patch, patch], -bound, bound, { generator }));
     this.bias = parameter(init.uniform([dim], -bound, bound, { generator }));
   }
 
-  forward(x: Tensor): Tensor { return conv2d(x, this.weight, this.bias, { stride: this.patch }); }
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.patch });
+  }
 }
 
 class PatchEmbed extends Module {
   proj: PatchProj;
-  constructor(readonly cfg: Eva02Config, generator: Generator) {
+  constructor(
+    readonly cfg: Eva02Config,
+    generator: Generator,
+  ) {
     super();
     this.proj = new PatchProj(cfg.inChans, cfg.embedDim, cfg.patchSize, generator);
   }
@@ -177,7 +254,8 @@ export class EvaAttention extends Module {
   /** x [B, N, D] (token 0 is cls), rope tables for the N - 1 patch tokens -> [B, N, D]. */
   forward(x: Tensor, rope: RotaryEmbedding): Tensor {
     const [b, n, d] = x.shape;
-    const h = this.numHeads, hd = d / h;
+    const h = this.numHeads,
+      hd = d / h;
     let q: Tensor, k: Tensor, v: Tensor;
     if (this.qkv) {
       const bias = cat([this.q_bias!, this.k_bias!, this.v_bias!], 0); // -> [3D]
@@ -247,7 +325,11 @@ export class EvaBlock extends Module {
   declare attn: EvaAttention;
   declare norm2: LayerNorm;
   declare mlp: GluMlp | SwiGLU;
-  constructor(cfg: Eva02Config, readonly dropPathRate: number, readonly generator: Generator) {
+  constructor(
+    cfg: Eva02Config,
+    readonly dropPathRate: number,
+    readonly generator: Generator,
+  ) {
     super();
     const h = hiddenFeatures(cfg);
     this.norm1 = new LayerNorm(cfg.embedDim, { eps: cfg.normEps });
@@ -259,7 +341,8 @@ export class EvaBlock extends Module {
   }
 
   forward(x: Tensor, rope: RotaryEmbedding): Tensor {
-    const drop = (t: Tensor) => (this.dropPathRate > 0 ? dropPath(t, this.dropPathRate, this.training, this.generator) : t);
+    const drop = (t: Tensor) =>
+      this.dropPathRate > 0 ? dropPath(t, this.dropPathRate, this.training, this.generator) : t;
     const y = add(x, drop(this.attn.forward(this.norm1.forward(x), rope)));
     return add(y, drop(this.mlp.forward(this.norm2.forward(y))));
   }
@@ -367,20 +450,26 @@ export class Eva02 extends Module {
   /** Tokens [B, 1 + N, D] -> logits [B, numClasses] (or pooled features [B, D] with preLogits). */
   forwardHead(x: Tensor, preLogits = false): Tensor {
     const [b, n, d] = x.shape;
-    const pooled = this.cfg.globalPool === 'avg'
-      ? mean(narrow(x, 1, 1, n - 1), 1) // [B, 1 + N, D] -> [B, D]
-      : reshape(narrow(x, 1, 0, 1), [b, d]);
+    const pooled =
+      this.cfg.globalPool === 'avg'
+        ? mean(narrow(x, 1, 1, n - 1), 1) // [B, 1 + N, D] -> [B, D]
+        : reshape(narrow(x, 1, 0, 1), [b, d]);
     const y = this.head_drop.forward(this.fc_norm.forward(pooled));
     return preLogits ? y : this.head.forward(y);
   }
 
-  forward(x: Tensor): Tensor { return this.forwardHead(this.forwardFeatures(x)); }
+  forward(x: Tensor): Tensor {
+    return this.forwardHead(this.forwardFeatures(x));
+  }
 }
 
 // ---- masked image modelling -------------------------------------------------------------------------
 
 /** Which patches are masked: `weight` [B, L] f32 (1 = masked) and `index` [M] i32 of b * L + l. */
-export interface MimMask { weight: Tensor; index: Tensor }
+export interface MimMask {
+  weight: Tensor;
+  index: Tensor;
+}
 
 /**
  * Builds a MimMask from one 0/1 array per sample (e.g. MaskingGenerator.generate()). `index` is
@@ -388,7 +477,8 @@ export interface MimMask { weight: Tensor; index: Tensor }
  */
 export function mimMask(masks: readonly ArrayLike<number>[]): MimMask {
   const l = masks[0]?.length ?? 0;
-  const w: number[] = [], idx: number[] = [];
+  const w: number[] = [],
+    idx: number[] = [];
   masks.forEach((m, b) => {
     if (m.length !== l) throw new Error(`mimMask: sample ${b} has ${m.length} patches, sample 0 has ${l}`);
     for (let i = 0; i < l; i++) {
@@ -417,7 +507,11 @@ export class Eva02Mim extends Module {
   declare lm_head: Linear;
   readonly cfg: Eva02Config;
 
-  constructor(config: Eva02Config, readonly teacherDim: number, opts: { generator?: Generator } = {}) {
+  constructor(
+    config: Eva02Config,
+    readonly teacherDim: number,
+    opts: { generator?: Generator } = {},
+  ) {
     super();
     const cfg = (this.cfg = { ...config, numClasses: 0 });
     validate(cfg);
@@ -469,8 +563,13 @@ export function timmKeyMap(key: string, opts: { qkvFused: boolean; toClassifier?
   let k = key;
   for (const p of ['visual.trunk.', 'visual.']) if (k.startsWith(p)) k = k.slice(p.length);
   if (k.includes('rope')) return null;
-  k = k.replace('mlp.ffn_ln', 'mlp.norm').replace('attn.inner_attn_ln', 'attn.norm')
-    .replace('mlp.w12', 'mlp.fc1').replace('mlp.w1', 'mlp.fc1_g').replace('mlp.w2', 'mlp.fc1_x').replace('mlp.w3', 'mlp.fc2');
+  k = k
+    .replace('mlp.ffn_ln', 'mlp.norm')
+    .replace('attn.inner_attn_ln', 'attn.norm')
+    .replace('mlp.w12', 'mlp.fc1')
+    .replace('mlp.w1', 'mlp.fc1_g')
+    .replace('mlp.w2', 'mlp.fc1_x')
+    .replace('mlp.w3', 'mlp.fc2');
   if (!opts.qkvFused) k = k.replace('q_bias', 'q_proj.bias').replace('v_bias', 'v_proj.bias');
   if (opts.toClassifier) {
     if (k === 'mask_token' || k.startsWith('lm_head.')) return null;

@@ -29,11 +29,42 @@
 //   (fan_out, relu) conv init as torchvision's ResNet. Head widths follow the config
 //   (reference: L = 1024, D = 512, student 4096).
 import {
-  Tensor, fmt, add, sub, mul, div, log, neg, clamp, tanh, sigmoid, softmax, mean, max, narrow, reshape, transpose,
-  matmul, argmax, indexSelect, crossEntropy, tensor,
+  Tensor,
+  fmt,
+  add,
+  sub,
+  mul,
+  div,
+  log,
+  neg,
+  clamp,
+  tanh,
+  sigmoid,
+  softmax,
+  mean,
+  max,
+  narrow,
+  reshape,
+  transpose,
+  matmul,
+  argmax,
+  indexSelect,
+  crossEntropy,
+  tensor,
 } from '../engine/index.ts';
 import {
-  Module, Linear, Dropout, Sequential, type Layer, ReLU, Conv2d, Conv1d, BatchNorm1d, BatchNorm2d, GroupNorm, init,
+  Module,
+  Linear,
+  Dropout,
+  Sequential,
+  type Layer,
+  ReLU,
+  Conv2d,
+  Conv1d,
+  BatchNorm1d,
+  BatchNorm2d,
+  GroupNorm,
+  init,
 } from '../engine/nn/index.ts';
 
 const { normal_, zeros_, kaimingNormal_ } = init;
@@ -67,17 +98,55 @@ export interface MilConfig {
 
 export const MIL: Record<'mu' | 'small', MilConfig> = {
   // spec §4 MIL-µ: 32² frames, CNN 16-32-64 -> GAP 64; ABMIL L 64, D 32; DSMIL 64; student 64.
-  mu: { inChans: 3, imageSize: 32, channels: [16, 32, 64], blocksPerStage: 1, encoderNorm: 'batch', abmilHidden: 64, abmilAttn: 32, gated: false, dsmilHidden: 64, studentHidden: 64, dropout: 0.5, headInit: 'reference' },
+  mu: {
+    inChans: 3,
+    imageSize: 32,
+    channels: [16, 32, 64],
+    blocksPerStage: 1,
+    encoderNorm: 'batch',
+    abmilHidden: 64,
+    abmilAttn: 32,
+    gated: false,
+    dsmilHidden: 64,
+    studentHidden: 64,
+    dropout: 0.5,
+    headInit: 'reference',
+  },
   // Wider, for real frames on a CPU driver: 64², four stages of two convs.
-  small: { inChans: 3, imageSize: 64, channels: [16, 32, 64, 128], blocksPerStage: 2, encoderNorm: 'batch', abmilHidden: 128, abmilAttn: 64, gated: false, dsmilHidden: 128, studentHidden: 128, dropout: 0.5, headInit: 'reference' },
+  small: {
+    inChans: 3,
+    imageSize: 64,
+    channels: [16, 32, 64, 128],
+    blocksPerStage: 2,
+    encoderNorm: 'batch',
+    abmilHidden: 128,
+    abmilAttn: 64,
+    gated: false,
+    dsmilHidden: 128,
+    studentHidden: 128,
+    dropout: 0.5,
+    headInit: 'reference',
+  },
 };
 
-class Tanh extends Module { forward(x: Tensor): Tensor { return tanh(x); } }
-class Sigmoid extends Module { forward(x: Tensor): Tensor { return sigmoid(x); } }
+class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+}
+class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}
 
 function initHead(m: Module, how: MilConfig['headInit']): void {
   if (how !== 'reference') return;
-  for (const l of m.modules()) if (l instanceof Linear) { normal_(l.weight, 0, 0.01); if (l.bias) zeros_(l.bias); }
+  for (const l of m.modules())
+    if (l instanceof Linear) {
+      normal_(l.weight, 0, 0.01);
+      if (l.bias) zeros_(l.bias);
+    }
 }
 
 /** Small CNN: [n, C, S, S] -> [n, channels.at(-1)] (global average pooling). */
@@ -91,23 +160,34 @@ export class MilEncoder extends Module {
       for (let b = 0; b < config.blocksPerStage; b++) {
         const conv = new Conv2d(cin, c, 3, { stride: b === 0 ? 2 : 1, padding: 1, bias: false });
         kaimingNormal_(conv.weight, { mode: 'fan_out', nonlinearity: 'relu' });
-        layers.push(conv, config.encoderNorm === 'group' ? new GroupNorm(Math.max(1, c / 4), c) : new BatchNorm2d(c), new ReLU());
+        layers.push(
+          conv,
+          config.encoderNorm === 'group' ? new GroupNorm(Math.max(1, c / 4), c) : new BatchNorm2d(c),
+          new ReLU(),
+        );
         cin = c;
       }
     }
     this.features = new Sequential(...layers);
   }
 
-  get outDim(): number { return this.config.channels[this.config.channels.length - 1]; }
+  get outDim(): number {
+    return this.config.channels[this.config.channels.length - 1];
+  }
 
   forward(x: Tensor): Tensor {
     const { inChans: c, imageSize: s } = this.config;
-    if (x.ndim !== 4 || x.shape[1] !== c || x.shape[2] !== s || x.shape[3] !== s) throw new Error(`MilEncoder: input ${fmt(x.shape)} must be [n, ${c}, ${s}, ${s}]`);
+    if (x.ndim !== 4 || x.shape[1] !== c || x.shape[2] !== s || x.shape[3] !== s)
+      throw new Error(`MilEncoder: input ${fmt(x.shape)} must be [n, ${c}, ${s}, ${s}]`);
     return mean(this.features.forward(x), [2, 3]); // [n, C, s', s'] -> [n, C]
   }
 }
 
-export interface AbmilOutput { logits: Tensor; scores: Tensor; attention: Tensor }
+export interface AbmilOutput {
+  logits: Tensor;
+  scores: Tensor;
+  attention: Tensor;
+}
 
 /** Teacher 1 (Bag_Classifier_Attention_Head; gated: AttentionDeepMIL's GatedAttention pooling). */
 export class AbmilHead extends Module {
@@ -117,10 +197,25 @@ export class AbmilHead extends Module {
   attention_U?: Sequential;
   attention_weights?: Linear;
   top_layer: Linear;
-  constructor(inDim: number, readonly L: number, readonly D: number, readonly gated: boolean, dropout: number, init: MilConfig['headInit']) {
+  constructor(
+    inDim: number,
+    readonly L: number,
+    readonly D: number,
+    readonly gated: boolean,
+    dropout: number,
+    init: MilConfig['headInit'],
+  ) {
     super();
-    this.classifier = new Sequential(new Dropout(dropout), new Linear(inDim, L), new BatchNorm1d(L), new ReLU(),
-      new Dropout(dropout), new Linear(L, L), new BatchNorm1d(L), new ReLU());
+    this.classifier = new Sequential(
+      new Dropout(dropout),
+      new Linear(inDim, L),
+      new BatchNorm1d(L),
+      new ReLU(),
+      new Dropout(dropout),
+      new Linear(L, L),
+      new BatchNorm1d(L),
+      new ReLU(),
+    );
     if (gated) {
       this.attention_V = new Sequential(new Linear(L, D), new Tanh());
       this.attention_U = new Sequential(new Linear(L, D), new Sigmoid());
@@ -144,7 +239,12 @@ export class AbmilHead extends Module {
   }
 }
 
-export interface DsmilOutput { logits: Tensor; instanceLogits: Tensor; scores: Tensor; attention: Tensor }
+export interface DsmilOutput {
+  logits: Tensor;
+  instanceLogits: Tensor;
+  scores: Tensor;
+  attention: Tensor;
+}
 
 /** Teacher 2 (Bag_Classifier_DSMIL_Head with features = None). */
 export class DsmilHead extends Module {
@@ -155,9 +255,21 @@ export class DsmilHead extends Module {
   fcc_dsmil: Conv1d;
   /** In the reference's state_dict but never used in its forward. */
   top_layer: Linear;
-  constructor(inDim: number, readonly L: number, dropout: number, init: MilConfig['headInit']) {
+  constructor(
+    inDim: number,
+    readonly L: number,
+    dropout: number,
+    init: MilConfig['headInit'],
+  ) {
     super();
-    this.classifier = new Sequential(new Dropout(dropout), new Linear(inDim, L), new ReLU(), new Dropout(dropout), new Linear(L, L), new ReLU());
+    this.classifier = new Sequential(
+      new Dropout(dropout),
+      new Linear(inDim, L),
+      new ReLU(),
+      new Dropout(dropout),
+      new Linear(L, L),
+      new ReLU(),
+    );
     this.fc_dsmil = new Sequential(new Linear(L, 2));
     this.q_dsmil = new Linear(L, L);
     this.v_dsmil = new Sequential(new Dropout(0), new Linear(L, L));
@@ -189,13 +301,22 @@ export class InstanceHead extends Module {
   top_layer: Linear;
   constructor(inDim: number, hidden: number, dropout: number, init: MilConfig['headInit']) {
     super();
-    this.classifier = new Sequential(new Dropout(dropout), new Linear(inDim, hidden), new ReLU(), new Dropout(dropout), new Linear(hidden, hidden), new ReLU());
+    this.classifier = new Sequential(
+      new Dropout(dropout),
+      new Linear(inDim, hidden),
+      new ReLU(),
+      new Dropout(dropout),
+      new Linear(hidden, hidden),
+      new ReLU(),
+    );
     this.top_layer = new Linear(hidden, 2);
     initHead(this, init);
   }
 
   /** feat [n, F] -> logits [n, 2]. */
-  forward(feat: Tensor): Tensor { return this.top_layer.forward(this.classifier.forward(feat)); }
+  forward(feat: Tensor): Tensor {
+    return this.top_layer.forward(this.classifier.forward(feat));
+  }
 }
 
 /** Encoder, both teachers and the student in one module (keys encoder.*, teacher1.*, teacher2.*, student.*). */
@@ -207,7 +328,8 @@ export class EndoKedMil extends Module {
   constructor(readonly config: MilConfig) {
     super();
     this.encoder = new MilEncoder(config);
-    const f = this.encoder.outDim, { dropout, headInit } = config;
+    const f = this.encoder.outDim,
+      { dropout, headInit } = config;
     this.teacher1 = new AbmilHead(f, config.abmilHidden, config.abmilAttn, config.gated, dropout, headInit);
     this.teacher2 = new DsmilHead(f, config.dsmilHidden, dropout, headInit);
     this.student = new InstanceHead(f, config.studentHidden, dropout, headInit);
@@ -240,7 +362,7 @@ export function abmilLoss(out: AbmilOutput, y: number): Tensor {
 /** map_dsmil.get_loss: 0.5 CE(bag) + 0.5 BCE(max instance probability); doubleSoftmax as the reference's loop. */
 export function dsmilLoss(out: DsmilOutput, y: number, opts: { doubleSoftmax?: boolean } = {}): Tensor {
   checkLabel('dsmilLoss', y);
-  const bag = opts.doubleSoftmax ?? true ? softmax(out.logits, 1) : out.logits;
+  const bag = (opts.doubleSoftmax ?? true) ? softmax(out.logits, 1) : out.logits;
   const target = tensor([y], [1], 'i32');
   const ce = crossEntropy(bag, target); // target stays alive for the backward (the caller's tidy frees it)
   return add(mul(ce, 0.5), mul(bceEps(max(out.scores), y), 0.5));
@@ -253,22 +375,31 @@ export function dsmilLoss(out: DsmilOutput, y: number, opts: { doubleSoftmax?: b
 export function studentLoss(logits: Tensor, pseudo: Tensor, lambda: number): Tensor {
   const n = logits.shape[0];
   if (logits.ndim !== 2 || logits.shape[1] !== 2 || pseudo.ndim !== 1 || pseudo.shape[0] !== n) {
-    throw new Error(`studentLoss: logits ${fmt(logits.shape)} must be [n, 2] and pseudo-labels ${fmt(pseudo.shape)} [n]`);
+    throw new Error(
+      `studentLoss: logits ${fmt(logits.shape)} must be [n, 2] and pseudo-labels ${fmt(pseudo.shape)} [n]`,
+    );
   }
   const s = softmax(logits, 1);
-  const logS0 = log(add(reshape(narrow(s, 1, 0, 1), [n]), EPS)), logS1 = log(add(reshape(narrow(s, 1, 1, 1), [n]), EPS));
+  const logS0 = log(add(reshape(narrow(s, 1, 0, 1), [n]), EPS)),
+    logS1 = log(add(reshape(narrow(s, 1, 1, 1), [n]), EPS));
   return neg(mean(add(mul(mul(sub(1, pseudo), logS0), lambda), mul(mul(pseudo, logS1), 1 - lambda))));
 }
 
 /** Min and max of a teacher's instance scores over the last teacher pass (norm_AttnScore2Prob). */
-export interface ScoreRange { min: number; max: number }
+export interface ScoreRange {
+  min: number;
+  max: number;
+}
 
 /**
  * The merged pseudo-label p̂ = Σ_t w_t clamp((s_t - min_t) / (max_t - min_t), 1e-5, 1 - 1e-5),
  * set to 0 where the bag is negative (bagPositive [n]: 1 in positive bags, 0 in negative ones).
  */
 export function pseudoLabels(scores: Tensor[], ranges: ScoreRange[], weights: number[], bagPositive: Tensor): Tensor {
-  if (scores.length !== ranges.length || scores.length !== weights.length) throw new Error(`pseudoLabels: ${scores.length} score tensors, ${ranges.length} ranges and ${weights.length} weights must agree`);
+  if (scores.length !== ranges.length || scores.length !== weights.length)
+    throw new Error(
+      `pseudoLabels: ${scores.length} score tensors, ${ranges.length} ranges and ${weights.length} weights must agree`,
+    );
   let p: Tensor | null = null;
   scores.forEach((s, t) => {
     const { min: lo, max: hi } = ranges[t];

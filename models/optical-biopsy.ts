@@ -22,13 +22,23 @@ export interface FrameEncoder extends Module {
 /** The reference's Instance_Classifier_Head_simple, widths scaled to the feature dimension. */
 export class BiopsyHead extends Module {
   classifier: Sequential;
-  constructor(readonly inFeatures: number, readonly numClasses = 2, hidden = inFeatures) {
+  constructor(
+    readonly inFeatures: number,
+    readonly numClasses = 2,
+    hidden = inFeatures,
+  ) {
     super();
-    const fc1 = new Linear(inFeatures, hidden), fc2 = new Linear(hidden, numClasses);
-    for (const l of [fc1, fc2]) { init.normal_(l.weight, 0, 0.01); init.zeros_(l.bias!); } // as the reference's _initialize_weights
+    const fc1 = new Linear(inFeatures, hidden),
+      fc2 = new Linear(hidden, numClasses);
+    for (const l of [fc1, fc2]) {
+      init.normal_(l.weight, 0, 0.01);
+      init.zeros_(l.bias!);
+    } // as the reference's _initialize_weights
     this.classifier = new Sequential(fc1, new BatchNorm1d(hidden), new ReLU(), fc2);
   }
-  forward(x: Tensor): Tensor { return this.classifier.forward(x); } // [B, D] -> [B, C]
+  forward(x: Tensor): Tensor {
+    return this.classifier.forward(x);
+  } // [B, D] -> [B, C]
 }
 
 export class OpticalBiopsyNet extends Module {
@@ -42,7 +52,10 @@ export class OpticalBiopsyNet extends Module {
   /** Images [B, 3, H, W] (normalised) -> logits [B, C]. */
   forward(x: Tensor): Tensor {
     const f = this.encoder.forward(x); // [B, D]
-    if (f.ndim !== 2 || f.shape[1] !== this.head.inFeatures) throw new Error(`OpticalBiopsyNet: the encoder gave ${fmt(f.shape)}, the head expects [B, ${this.head.inFeatures}]`);
+    if (f.ndim !== 2 || f.shape[1] !== this.head.inFeatures)
+      throw new Error(
+        `OpticalBiopsyNet: the encoder gave ${fmt(f.shape)}, the head expects [B, ${this.head.inFeatures}]`,
+      );
     return this.head.forward(f);
   }
 }
@@ -51,7 +64,9 @@ export class OpticalBiopsyNet extends Module {
 
 /** Holds an encoder as field `encoder`, so its state-dict keys read `encoder.*`. */
 class EncoderFile extends Module {
-  constructor(readonly encoder: FrameEncoder) { super(); }
+  constructor(readonly encoder: FrameEncoder) {
+    super();
+  }
 }
 
 /** The encoder's weights as safetensors bytes, keys `encoder.*`. */
@@ -68,10 +83,17 @@ export function loadEncoder(encoder: FrameEncoder, bytes: Uint8Array, source: st
   const r = loadWeights(new EncoderFile(encoder), bytes, { strict: false, source });
   if (r.missingKeys.length) {
     const has = r.unexpectedKeys.filter((k) => k.startsWith('encoder.')).length;
-    throw new Error(`${source}: ${r.missingKeys.length} encoder weight(s) missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}` +
-      (has ? ` (the file's encoder.* keys belong to another architecture, e.g. ${r.unexpectedKeys.find((k) => k.startsWith('encoder.'))})` : ' (the file has no encoder.* keys: pass the encoder.safetensors written by recipes/endoked/02-mil.ts)'));
+    throw new Error(
+      `${source}: ${r.missingKeys.length} encoder weight(s) missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}` +
+        (has
+          ? ` (the file's encoder.* keys belong to another architecture, e.g. ${r.unexpectedKeys.find((k) => k.startsWith('encoder.'))})`
+          : ' (the file has no encoder.* keys: pass the encoder.safetensors written by recipes/endoked/02-mil.ts)'),
+    );
   }
   const stray = r.unexpectedKeys.filter((k) => k.startsWith('encoder.'));
-  if (stray.length) throw new Error(`${source}: encoder.* keys the encoder does not have (another architecture?), e.g. ${stray.slice(0, 3).join(', ')}`);
+  if (stray.length)
+    throw new Error(
+      `${source}: encoder.* keys the encoder does not have (another architecture?), e.g. ${stray.slice(0, 3).join(', ')}`,
+    );
   return encoder.stateDict().size;
 }

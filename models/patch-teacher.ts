@@ -12,7 +12,11 @@ export class PatchTeacher extends Module {
   declare proj: Tensor;
   declare mix: Tensor;
 
-  constructor(readonly patchSize: number, readonly dim: number, seed = 1234) {
+  constructor(
+    readonly patchSize: number,
+    readonly dim: number,
+    seed = 1234,
+  ) {
     super();
     const g = new Generator(seed);
     // Kaiming-normal (fan_in, gain sqrt 2 for the GELU layer, 1 for the linear one).

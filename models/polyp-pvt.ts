@@ -22,8 +22,28 @@
 // reference's 32 -> 16 ratio). The reference loads ImageNet PVTv2 weights in its constructor;
 // here weights are loaded separately (loadStateDict), as everywhere in this project.
 import {
-  Tensor, fmt, add, sub, mul, relu, sigmoid, softmax, mean, max, cat, matmul, reshape, slice, narrow, transpose,
-  interpolate, adaptiveAvgPool2d, adaptiveMaxPool2d, structureLoss, noGrad, tidy,
+  Tensor,
+  fmt,
+  add,
+  sub,
+  mul,
+  relu,
+  sigmoid,
+  softmax,
+  mean,
+  max,
+  cat,
+  matmul,
+  reshape,
+  slice,
+  narrow,
+  transpose,
+  interpolate,
+  adaptiveAvgPool2d,
+  adaptiveMaxPool2d,
+  structureLoss,
+  noGrad,
+  tidy,
 } from '../engine/index.ts';
 import { Module, Conv2d, Conv1d, BatchNorm2d } from '../engine/nn/index.ts';
 import { PVT_V2, PyramidVisionTransformerV2, type PvtV2Config } from './pvtv2.ts';
@@ -53,7 +73,9 @@ export class BasicConv2d extends Module {
     this.bn = new BatchNorm2d(outPlanes);
   }
 
-  forward(x: Tensor): Tensor { return this.bn.forward(this.conv.forward(x)); }
+  forward(x: Tensor): Tensor {
+    return this.bn.forward(this.conv.forward(x));
+  }
 }
 
 const up2 = (x: Tensor) => interpolate(x, { scaleFactor: 2, mode: 'bilinear', alignCorners: true });
@@ -71,7 +93,12 @@ export class CFM extends Module {
   constructor(c: number) {
     super();
     const bc = (i: number, o: number) => new BasicConv2d(i, o, 3, 1);
-    [this.conv_upsample1, this.conv_upsample2, this.conv_upsample3, this.conv_upsample4] = [bc(c, c), bc(c, c), bc(c, c), bc(c, c)];
+    [this.conv_upsample1, this.conv_upsample2, this.conv_upsample3, this.conv_upsample4] = [
+      bc(c, c),
+      bc(c, c),
+      bc(c, c),
+      bc(c, c),
+    ];
     this.conv_upsample5 = bc(2 * c, 2 * c);
     this.conv_concat2 = bc(2 * c, 2 * c);
     this.conv_concat3 = bc(3 * c, 3 * c);
@@ -109,7 +136,11 @@ export class SAM extends Module {
   conv_proj: Conv2d;
   gcn: GCN;
   conv_extend: Conv2d;
-  constructor(numIn: number, readonly planeMid: number, readonly mids: number) {
+  constructor(
+    numIn: number,
+    readonly planeMid: number,
+    readonly mids: number,
+  ) {
     super();
     this.conv_state = new Conv2d(numIn, planeMid, 1);
     this.conv_proj = new Conv2d(numIn, planeMid, 1);
@@ -120,12 +151,17 @@ export class SAM extends Module {
   /** x [B, C, H, W] (CFM feature), edge [B, C', H', W'] (the halved CIM feature). */
   forward(x: Tensor, edge: Tensor): Tensor {
     const [n, , h, w] = x.shape;
-    const s = this.planeMid, m = this.mids;
+    const s = this.planeMid,
+      m = this.mids;
     const e = narrow(softmax(interpolate(edge, { size: [h, w], mode: 'nearest' }), 1), 1, 1, 1); // [B, C', h, w] -> [B, 1, h, w]
     const state = reshape(this.conv_state.forward(x), [n, s, h * w]); // [B, S, HW]
     const proj = this.conv_proj.forward(x); // [B, S, h, w]
     const priors = adaptiveAvgPool2d(mul(proj, e), m + 2); // [B, S, m+2, m+2]
-    const anchor = reshape(slice(priors, [null, null, { start: 1, end: m + 1 }, { start: 1, end: m + 1 }]), [n, s, m * m]); // -> [B, S, N]
+    const anchor = reshape(slice(priors, [null, null, { start: 1, end: m + 1 }, { start: 1, end: m + 1 }]), [
+      n,
+      s,
+      m * m,
+    ]); // -> [B, S, N]
     const assign = softmax(matmul(anchor, reshape(proj, [n, s, h * w]), { transA: true }), 1); // [B, N, S] x [B, S, HW] -> [B, N, HW]
     const nodes = matmul(state, assign, { transB: true }); // [B, S, HW] x [B, HW, N] -> [B, S, N]
     const rel = this.gcn.forward(nodes);
@@ -140,7 +176,10 @@ export class ChannelAttention extends Module {
   constructor(inPlanes: number) {
     super();
     const hidden = Math.floor(inPlanes / 16);
-    if (hidden < 1) throw new Error(`ChannelAttention: in_planes ${inPlanes} must be at least 16 (the hidden width is in_planes // 16)`);
+    if (hidden < 1)
+      throw new Error(
+        `ChannelAttention: in_planes ${inPlanes} must be at least 16 (the hidden width is in_planes // 16)`,
+      );
     this.fc1 = new Conv2d(inPlanes, hidden, 1, { bias: false });
     this.fc2 = new Conv2d(hidden, inPlanes, 1, { bias: false });
   }
@@ -179,7 +218,8 @@ export class PolypPVT extends Module {
   out_CFM: Conv2d;
   constructor(readonly config: PolypPvtConfig) {
     super();
-    const c = config.channel, d = config.backbone.embedDims;
+    const c = config.channel,
+      d = config.backbone.embedDims;
     this.backbone = new PyramidVisionTransformerV2(config.backbone);
     this.Translayer2_0 = new BasicConv2d(d[0], c, 1);
     this.Translayer2_1 = new BasicConv2d(d[1], c, 1);
@@ -194,13 +234,19 @@ export class PolypPVT extends Module {
   }
 
   /** The backbone's four maps. */
-  forwardFeatures(x: Tensor): Tensor[] { return this.backbone.forward(x); }
+  forwardFeatures(x: Tensor): Tensor[] {
+    return this.backbone.forward(x);
+  }
 
   /** [x1, x2, x3, x4] -> [P1 (CFM), P2 (SAM)], each [B, 1, 8 H2, 8 W2] (H2, W2: x2's grid). */
   forwardHead([x1, x2, x3, x4]: Tensor[]): [Tensor, Tensor] {
     const a = mul(this.ca.forward(x1), x1); // CIM: channel, then spatial attention
     const cim = mul(this.sa.forward(a), a);
-    const cfm = this.CFM.forward(this.Translayer4_1.forward(x4), this.Translayer3_1.forward(x3), this.Translayer2_1.forward(x2));
+    const cfm = this.CFM.forward(
+      this.Translayer4_1.forward(x4),
+      this.Translayer3_1.forward(x3),
+      this.Translayer2_1.forward(x2),
+    );
     const t2 = interpolate(this.Translayer2_0.forward(cim), { scaleFactor: 0.5, mode: 'bilinear', alignCorners: true }); // down05
     const sam = this.SAM.forward(cfm, t2);
     const up8 = (t: Tensor) => interpolate(t, { scaleFactor: 8, mode: 'bilinear', alignCorners: false });
@@ -218,13 +264,20 @@ export class PolypPVT extends Module {
   }
 }
 
-export function polypPvt(variant: keyof typeof POLYP_PVT | PolypPvtConfig, overrides: Partial<PolypPvtConfig> = {}): PolypPVT {
+export function polypPvt(
+  variant: keyof typeof POLYP_PVT | PolypPvtConfig,
+  overrides: Partial<PolypPvtConfig> = {},
+): PolypPVT {
   const base = typeof variant === 'string' ? POLYP_PVT[variant] : variant;
   return new PolypPVT({ ...base, ...overrides });
 }
 
 /** Polyp-PVT's deep-supervision loss: structure_loss(P1, mask) + structure_loss(P2, mask). */
-export function polypPvtLoss([p1, p2]: [Tensor, Tensor], mask: Tensor, opts?: Parameters<typeof structureLoss>[2]): Tensor {
+export function polypPvtLoss(
+  [p1, p2]: [Tensor, Tensor],
+  mask: Tensor,
+  opts?: Parameters<typeof structureLoss>[2],
+): Tensor {
   return add(structureLoss(p1, mask, opts), structureLoss(p2, mask, opts));
 }
 
@@ -233,10 +286,12 @@ export const FEATURE_CHANNELS = 32 + 64 + 128;
 
 /** Images [B, 3, S, S] in [0, 1] -> frozen features [B, 224, S/8, S/8] (EndoKED stage 4 and the browser page). */
 export function backboneFeaturesOf(model: PolypPVT, x: Tensor): Tensor {
-  return noGrad(() => tidy(() => {
-    const [, x2, x3, x4] = model.forwardFeatures(x);
-    const size: [number, number] = [x2.shape[2], x2.shape[3]];
-    const up = (t: Tensor) => interpolate(t, { size, mode: 'bilinear', alignCorners: false });
-    return cat([x2, up(x3), up(x4)], 1); // [B, 224, S/8, S/8]
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      const [, x2, x3, x4] = model.forwardFeatures(x);
+      const size: [number, number] = [x2.shape[2], x2.shape[3]];
+      const up = (t: Tensor) => interpolate(t, { size, mode: 'bilinear', alignCorners: false });
+      return cat([x2, up(x3), up(x4)], 1); // [B, 224, S/8, S/8]
+    }),
+  );
 }

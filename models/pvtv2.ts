@@ -15,7 +15,15 @@
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
 import {
-  Tensor, gelu, add, reshape, permute, transpose, split, dropPath, scaledDotProductAttention,
+  Tensor,
+  gelu,
+  add,
+  reshape,
+  permute,
+  transpose,
+  split,
+  dropPath,
+  scaledDotProductAttention,
 } from '../engine/index.ts';
 import { Module, Linear, LayerNorm, ModuleList, init, Conv2d } from '../engine/nn/index.ts';
 
@@ -38,20 +46,48 @@ const COMMON: Shared = { inChans: 3, srRatios: [8, 4, 2, 1], qkvBias: true, drop
 
 /** Size presets (reference pvt_v2_b0/b1/b2) and the project's tiny `mu` (spec §4, Polyp-PVT-µ). */
 export const PVT_V2: Record<'b0' | 'b1' | 'b2' | 'mu', PvtV2Config> = {
-  b0: { ...COMMON, embedDims: [32, 64, 160, 256], depths: [2, 2, 2, 2], numHeads: [1, 2, 5, 8], mlpRatios: [8, 8, 4, 4] },
-  b1: { ...COMMON, embedDims: [64, 128, 320, 512], depths: [2, 2, 2, 2], numHeads: [1, 2, 5, 8], mlpRatios: [8, 8, 4, 4] },
-  b2: { ...COMMON, embedDims: [64, 128, 320, 512], depths: [3, 4, 6, 3], numHeads: [1, 2, 5, 8], mlpRatios: [8, 8, 4, 4] },
-  mu: { ...COMMON, embedDims: [16, 32, 64, 128], depths: [1, 1, 1, 1], numHeads: [1, 1, 2, 4], mlpRatios: [4, 4, 4, 4] },
+  b0: {
+    ...COMMON,
+    embedDims: [32, 64, 160, 256],
+    depths: [2, 2, 2, 2],
+    numHeads: [1, 2, 5, 8],
+    mlpRatios: [8, 8, 4, 4],
+  },
+  b1: {
+    ...COMMON,
+    embedDims: [64, 128, 320, 512],
+    depths: [2, 2, 2, 2],
+    numHeads: [1, 2, 5, 8],
+    mlpRatios: [8, 8, 4, 4],
+  },
+  b2: {
+    ...COMMON,
+    embedDims: [64, 128, 320, 512],
+    depths: [3, 4, 6, 3],
+    numHeads: [1, 2, 5, 8],
+    mlpRatios: [8, 8, 4, 4],
+  },
+  mu: {
+    ...COMMON,
+    embedDims: [16, 32, 64, 128],
+    depths: [1, 1, 1, 1],
+    numHeads: [1, 1, 2, 4],
+    mlpRatios: [4, 4, 4, 4],
+  },
 };
 
 /** Parameter count from the config's shapes alone (no head), e.g. to size b2 without building it. */
 export function pvtV2NumParameters(c: PvtV2Config): number {
   let n = 0;
   for (let i = 0; i < 4; i++) {
-    const C = c.embedDims[i], cin = i === 0 ? c.inChans : c.embedDims[i - 1], k = i === 0 ? 7 : 3;
-    const hidden = Math.floor(C * c.mlpRatios[i]), sr = c.srRatios[i], b = c.qkvBias ? 1 : 0;
-    const attn = (C * C + b * C) + (2 * C * C + b * 2 * C) + (C * C + C) + (sr > 1 ? C * C * sr * sr + C + 2 * C : 0);
-    const mlp = (C * hidden + hidden) + (9 * hidden + hidden) + (hidden * C + C);
+    const C = c.embedDims[i],
+      cin = i === 0 ? c.inChans : c.embedDims[i - 1],
+      k = i === 0 ? 7 : 3;
+    const hidden = Math.floor(C * c.mlpRatios[i]),
+      sr = c.srRatios[i],
+      b = c.qkvBias ? 1 : 0;
+    const attn = C * C + b * C + (2 * C * C + b * 2 * C) + (C * C + C) + (sr > 1 ? C * C * sr * sr + C + 2 * C : 0);
+    const mlp = C * hidden + hidden + (9 * hidden + hidden) + (hidden * C + C);
     n += cin * C * k * k + C + 2 * C; // patch_embed: proj, norm
     n += c.depths[i] * (2 * C + attn + 2 * C + mlp) + 2 * C; // blocks (norm1, attn, norm2, mlp), stage norm
   }
@@ -91,7 +127,12 @@ export class Attention extends Module {
   proj: Linear;
   sr: Conv2d | null = null;
   norm: LayerNorm | null = null;
-  constructor(readonly dim: number, readonly numHeads: number, qkvBias: boolean, readonly srRatio: number) {
+  constructor(
+    readonly dim: number,
+    readonly numHeads: number,
+    qkvBias: boolean,
+    readonly srRatio: number,
+  ) {
     super();
     if (dim % numHeads !== 0) throw new Error(`Attention: dim ${dim} should be divided by num_heads ${numHeads}`);
     this.q = new Linear(dim, dim, { bias: qkvBias });
@@ -149,7 +190,15 @@ export class Block extends Module {
   attn: Attention;
   norm2: LayerNorm;
   mlp: Mlp;
-  constructor(dim: number, numHeads: number, mlpRatio: number, qkvBias: boolean, srRatio: number, eps: number, readonly dropPathRate: number) {
+  constructor(
+    dim: number,
+    numHeads: number,
+    mlpRatio: number,
+    qkvBias: boolean,
+    srRatio: number,
+    eps: number,
+    readonly dropPathRate: number,
+  ) {
     super();
     this.norm1 = new LayerNorm(dim, { eps });
     this.attn = new Attention(dim, numHeads, qkvBias, srRatio);
@@ -179,13 +228,19 @@ export class PyramidVisionTransformerV2 extends Module {
   norm4: LayerNorm;
   constructor(readonly config: PvtV2Config) {
     super();
-    const c = config, d = c.embedDims;
+    const c = config,
+      d = c.embedDims;
     const total = c.depths.reduce((a, b) => a + b, 0);
     const dpr = Array.from({ length: total }, (_, i) => (total > 1 ? (c.dropPathRate * i) / (total - 1) : 0));
-    const embeds = d.map((dim, i) => (i === 0 ? new OverlapPatchEmbed(7, 4, c.inChans, dim) : new OverlapPatchEmbed(3, 2, d[i - 1], dim)));
+    const embeds = d.map((dim, i) =>
+      i === 0 ? new OverlapPatchEmbed(7, 4, c.inChans, dim) : new OverlapPatchEmbed(3, 2, d[i - 1], dim),
+    );
     let cur = 0;
     const stage = (i: number) => {
-      const blocks = Array.from({ length: c.depths[i] }, (_, j) => new Block(d[i], c.numHeads[i], c.mlpRatios[i], c.qkvBias, c.srRatios[i], c.normEps, dpr[cur + j]));
+      const blocks = Array.from(
+        { length: c.depths[i] },
+        (_, j) => new Block(d[i], c.numHeads[i], c.mlpRatios[i], c.qkvBias, c.srRatios[i], c.normEps, dpr[cur + j]),
+      );
       cur += c.depths[i];
       return new ModuleList(blocks);
     };
@@ -219,8 +274,10 @@ export class PyramidVisionTransformerV2 extends Module {
   /** [B, 3, H, W] -> four maps [B, C_i, H_i, W_i] at strides 4, 8, 16, 32. */
   forwardFeatures(x: Tensor): Tensor[] {
     const stages: [OverlapPatchEmbed, ModuleList<Block>, LayerNorm][] = [
-      [this.patch_embed1, this.block1, this.norm1], [this.patch_embed2, this.block2, this.norm2],
-      [this.patch_embed3, this.block3, this.norm3], [this.patch_embed4, this.block4, this.norm4],
+      [this.patch_embed1, this.block1, this.norm1],
+      [this.patch_embed2, this.block2, this.norm2],
+      [this.patch_embed3, this.block3, this.norm3],
+      [this.patch_embed4, this.block4, this.norm4],
     ];
     const outs: Tensor[] = [];
     let y = x;
@@ -234,7 +291,9 @@ export class PyramidVisionTransformerV2 extends Module {
     return outs;
   }
 
-  forward(x: Tensor): Tensor[] { return this.forwardFeatures(x); }
+  forward(x: Tensor): Tensor[] {
+    return this.forwardFeatures(x);
+  }
 }
 
 /**
@@ -253,7 +312,10 @@ export function pvtV2KeyFromCheckpoint(key: string): string | null {
     .replace(/\.mlp\.dwconv\.(weight|bias)$/, '.mlp.dwconv.dwconv.$1');
 }
 
-export function pvtV2(variant: keyof typeof PVT_V2 | PvtV2Config, overrides: Partial<PvtV2Config> = {}): PyramidVisionTransformerV2 {
+export function pvtV2(
+  variant: keyof typeof PVT_V2 | PvtV2Config,
+  overrides: Partial<PvtV2Config> = {},
+): PyramidVisionTransformerV2 {
   const base = typeof variant === 'string' ? PVT_V2[variant] : variant;
   return new PyramidVisionTransformerV2({ ...base, ...overrides });
 }

@@ -20,11 +20,32 @@
 // prompt per image, so a training batch mixes images. (2) `mu` is this project's CPU preset
 // (spec §4, SAM-decoder-µ), not a published size.
 import {
-  Tensor, fmt, add, relu, cat, matmul, reshape, expand, transpose, narrow, stack, unsqueeze, repeatInterleave,
+  Tensor,
+  fmt,
+  add,
+  relu,
+  cat,
+  matmul,
+  reshape,
+  expand,
+  transpose,
+  narrow,
+  stack,
+  unsqueeze,
+  repeatInterleave,
   interpolate,
 } from '../engine/index.ts';
 import {
-  Module, Linear, LayerNorm, Embedding, ModuleList, Sequential, GELU, MultiheadAttention, ConvTranspose2d, LayerNorm2d,
+  Module,
+  Linear,
+  LayerNorm,
+  Embedding,
+  ModuleList,
+  Sequential,
+  GELU,
+  MultiheadAttention,
+  ConvTranspose2d,
+  LayerNorm2d,
 } from '../engine/nn/index.ts';
 import { PromptEncoder, ImageEncoderNeck, type PointPrompts, type PromptEncoderConfig } from './sam-prompt-encoder.ts';
 
@@ -42,12 +63,30 @@ export interface SamDecoderConfig extends PromptEncoderConfig {
 /** build_sam.py's decoder (`sam`), and the CPU preset (spec §4: 32-d, 2 heads, internal 16, MLP 64, 8x8 -> 32² masks). */
 export const SAM_DECODER: Record<'sam' | 'mu', SamDecoderConfig> = {
   sam: {
-    embedDim: 256, imageEmbeddingSize: [64, 64], inputImageSize: [1024, 1024], maskInChans: 16, depth: 2, numHeads: 8,
-    mlpDim: 2048, attentionDownsampleRate: 2, numMultimaskOutputs: 3, iouHeadDepth: 3, iouHeadHiddenDim: 256,
+    embedDim: 256,
+    imageEmbeddingSize: [64, 64],
+    inputImageSize: [1024, 1024],
+    maskInChans: 16,
+    depth: 2,
+    numHeads: 8,
+    mlpDim: 2048,
+    attentionDownsampleRate: 2,
+    numMultimaskOutputs: 3,
+    iouHeadDepth: 3,
+    iouHeadHiddenDim: 256,
   },
   mu: {
-    embedDim: 32, imageEmbeddingSize: [8, 8], inputImageSize: [64, 64], maskInChans: 8, depth: 2, numHeads: 2,
-    mlpDim: 64, attentionDownsampleRate: 2, numMultimaskOutputs: 3, iouHeadDepth: 3, iouHeadHiddenDim: 32,
+    embedDim: 32,
+    imageEmbeddingSize: [8, 8],
+    inputImageSize: [64, 64],
+    maskInChans: 8,
+    depth: 2,
+    numHeads: 2,
+    mlpDim: 64,
+    attentionDownsampleRate: 2,
+    numMultimaskOutputs: 3,
+    iouHeadDepth: 3,
+    iouHeadHiddenDim: 32,
   },
 };
 
@@ -65,7 +104,9 @@ export class MLPBlock extends Module {
     this.lin2 = new Linear(mlpDim, d);
   }
 
-  forward(x: Tensor): Tensor { return this.lin2.forward(relu(this.lin1.forward(x))); }
+  forward(x: Tensor): Tensor {
+    return this.lin2.forward(relu(this.lin1.forward(x)));
+  }
 }
 
 /** mask_decoder.py's MLP: `layers` Linear, ReLU between them (not after the last). */
@@ -80,7 +121,10 @@ export class MLP extends Module {
   forward(x: Tensor): Tensor {
     const n = this.layers.length;
     let y = x;
-    for (let i = 0; i < n; i++) { y = this.layers.at(i).forward(y); if (i < n - 1) y = relu(y); }
+    for (let i = 0; i < n; i++) {
+      y = this.layers.at(i).forward(y);
+      if (i < n - 1) y = relu(y);
+    }
     return y;
   }
 }
@@ -95,7 +139,13 @@ export class TwoWayAttentionBlock extends Module {
   norm3: LayerNorm;
   norm4: LayerNorm;
   cross_attn_image_to_token: MultiheadAttention;
-  constructor(d: number, heads: number, mlpDim: number, downsampleRate: number, readonly skipFirstLayerPe: boolean) {
+  constructor(
+    d: number,
+    heads: number,
+    mlpDim: number,
+    downsampleRate: number,
+    readonly skipFirstLayerPe: boolean,
+  ) {
     super();
     this.self_attn = attention(d, heads);
     this.norm1 = new LayerNorm(d);
@@ -116,10 +166,12 @@ export class TwoWayAttentionBlock extends Module {
       queries = add(queries, this.self_attn.forward(q, q, queries));
     }
     queries = this.norm1.forward(queries);
-    let q = add(queries, queryPe), k = add(keys, keyPe);
+    let q = add(queries, queryPe),
+      k = add(keys, keyPe);
     queries = this.norm2.forward(add(queries, this.cross_attn_token_to_image.forward(q, k, keys))); // tokens attend to the image
     queries = this.norm3.forward(add(queries, this.mlp.forward(queries)));
-    q = add(queries, queryPe); k = add(keys, keyPe);
+    q = add(queries, queryPe);
+    k = add(keys, keyPe);
     keys = this.norm4.forward(add(keys, this.cross_attn_image_to_token.forward(k, q, queries))); // the image attends to the tokens
     return [queries, keys];
   }
@@ -131,7 +183,9 @@ export class TwoWayTransformer extends Module {
   norm_final_attn: LayerNorm;
   constructor(depth: number, d: number, heads: number, mlpDim: number, downsampleRate: number) {
     super();
-    this.layers = new ModuleList(Array.from({ length: depth }, (_, i) => new TwoWayAttentionBlock(d, heads, mlpDim, downsampleRate, i === 0)));
+    this.layers = new ModuleList(
+      Array.from({ length: depth }, (_, i) => new TwoWayAttentionBlock(d, heads, mlpDim, downsampleRate, i === 0)),
+    );
     this.final_attn_token_to_image = attention(d, heads, downsampleRate);
     this.norm_final_attn = new LayerNorm(d);
   }
@@ -140,7 +194,8 @@ export class TwoWayTransformer extends Module {
   forward(image: Tensor, imagePe: Tensor, pointEmbedding: Tensor): [Tensor, Tensor] {
     const flat = (t: Tensor) => transpose(reshape(t, [t.shape[0], t.shape[1], t.shape[2] * t.shape[3]]), 1, 2); // [B, D, h, w] -> [B, hw, D]
     const keyPe = flat(imagePe);
-    let queries = pointEmbedding, keys = flat(image);
+    let queries = pointEmbedding,
+      keys = flat(image);
     for (const layer of this.layers) [queries, keys] = layer.forward(queries, keys, pointEmbedding, keyPe);
     const attn = this.final_attn_token_to_image.forward(add(queries, pointEmbedding), add(keys, keyPe), keys);
     return [this.norm_final_attn.forward(add(queries, attn)), keys];
@@ -158,16 +213,30 @@ export class MaskDecoder extends Module {
   constructor(readonly config: SamDecoderConfig) {
     super();
     const d = config.embedDim;
-    if (d % 8 !== 0) throw new Error(`MaskDecoder: transformer_dim ${d} must be divisible by 8 (the upscaling halves it to d/4, then d/8)`);
-    this.transformer = new TwoWayTransformer(config.depth, d, config.numHeads, config.mlpDim, config.attentionDownsampleRate);
+    if (d % 8 !== 0)
+      throw new Error(
+        `MaskDecoder: transformer_dim ${d} must be divisible by 8 (the upscaling halves it to d/4, then d/8)`,
+      );
+    this.transformer = new TwoWayTransformer(
+      config.depth,
+      d,
+      config.numHeads,
+      config.mlpDim,
+      config.attentionDownsampleRate,
+    );
     this.numMaskTokens = config.numMultimaskOutputs + 1;
     this.iou_token = new Embedding(1, d);
     this.mask_tokens = new Embedding(this.numMaskTokens, d);
     this.output_upscaling = new Sequential(
-      new ConvTranspose2d(d, d / 4, 2, { stride: 2 }), new LayerNorm2d(d / 4), new GELU(),
-      new ConvTranspose2d(d / 4, d / 8, 2, { stride: 2 }), new GELU(),
+      new ConvTranspose2d(d, d / 4, 2, { stride: 2 }),
+      new LayerNorm2d(d / 4),
+      new GELU(),
+      new ConvTranspose2d(d / 4, d / 8, 2, { stride: 2 }),
+      new GELU(),
     );
-    this.output_hypernetworks_mlps = new ModuleList(Array.from({ length: this.numMaskTokens }, () => new MLP(d, d, d / 8, 3)));
+    this.output_hypernetworks_mlps = new ModuleList(
+      Array.from({ length: this.numMaskTokens }, () => new MLP(d, d, d / 8, 3)),
+    );
     this.iou_prediction_head = new MLP(d, config.iouHeadHiddenDim, this.numMaskTokens, config.iouHeadDepth);
   }
 
@@ -177,9 +246,12 @@ export class MaskDecoder extends Module {
    * sparse [B, N, D], dense [B, D, h, w].
    */
   predictMasks(image: Tensor, imagePe: Tensor, sparse: Tensor, dense: Tensor): { masks: Tensor; iou: Tensor } {
-    const b = sparse.shape[0], d = this.config.embedDim;
+    const b = sparse.shape[0],
+      d = this.config.embedDim;
     if (image.ndim !== 4 || image.shape[1] !== d || (image.shape[0] !== 1 && image.shape[0] !== b)) {
-      throw new Error(`MaskDecoder: image embedding ${fmt(image.shape)} must be [1 or ${b}, ${d}, h, w] for ${b} prompts`);
+      throw new Error(
+        `MaskDecoder: image embedding ${fmt(image.shape)} must be [1 or ${b}, ${d}, h, w] for ${b} prompts`,
+      );
     }
     const output = cat([this.iou_token.weight, this.mask_tokens.weight], 0); // [1 + T, D]
     const tokens = cat([expand(unsqueeze(output, 0), [b, output.shape[0], d]), sparse], 1); // [B, 1 + T + N, D]
@@ -190,13 +262,24 @@ export class MaskDecoder extends Module {
     const grid = reshape(transpose(keys, 1, 2), [b, d, h, w]); // [B, hw, D] -> [B, D, h, w]
     const up = this.output_upscaling.forward(grid); // [B, D, h, w] -> [B, D/8, 4h, 4w]
     const [, c, uh, uw] = up.shape;
-    const hyper = stack(Array.from({ length: this.numMaskTokens }, (_, i) => this.output_hypernetworks_mlps.at(i).forward(token(hs, 1 + i))), 1); // [B, T, D/8]
+    const hyper = stack(
+      Array.from({ length: this.numMaskTokens }, (_, i) =>
+        this.output_hypernetworks_mlps.at(i).forward(token(hs, 1 + i)),
+      ),
+      1,
+    ); // [B, T, D/8]
     const masks = reshape(matmul(hyper, reshape(up, [b, c, uh * uw])), [b, this.numMaskTokens, uh, uw]); // [B, T, D/8] x [B, D/8, HW] -> [B, T, 4h, 4w]
     return { masks, iou: this.iou_prediction_head.forward(token(hs, 0)) };
   }
 
   /** SAM's forward: masks [B, 3 or 1, 4h, 4w] and IoU predictions [B, 3 or 1]. */
-  forward(image: Tensor, imagePe: Tensor, sparse: Tensor, dense: Tensor, multimaskOutput: boolean): { masks: Tensor; iou: Tensor } {
+  forward(
+    image: Tensor,
+    imagePe: Tensor,
+    sparse: Tensor,
+    dense: Tensor,
+    multimaskOutput: boolean,
+  ): { masks: Tensor; iou: Tensor } {
     const { masks, iou } = this.predictMasks(image, imagePe, sparse, dense);
     return selectMasks(masks, iou, multimaskOutput);
   }
@@ -215,7 +298,11 @@ export function selectMasks(masks: Tensor, iou: Tensor, multimaskOutput: boolean
 }
 
 /** Prompts for one decoder call; every tensor has the batch B of prompts. */
-export interface SamPrompts { points?: PointPrompts | null; boxes?: Tensor | null; masks?: Tensor | null }
+export interface SamPrompts {
+  points?: PointPrompts | null;
+  boxes?: Tensor | null;
+  masks?: Tensor | null;
+}
 
 /**
  * SAM without its ViT: `image_encoder.neck` (optional: present when the image side is this
@@ -225,7 +312,10 @@ export class SamPromptDecoder extends Module {
   image_encoder: ImageEncoderNeck | null;
   prompt_encoder: PromptEncoder;
   mask_decoder: MaskDecoder;
-  constructor(readonly config: SamDecoderConfig, opts: { neckInChans?: number } = {}) {
+  constructor(
+    readonly config: SamDecoderConfig,
+    opts: { neckInChans?: number } = {},
+  ) {
     super();
     this.image_encoder = opts.neckInChans ? new ImageEncoderNeck(opts.neckInChans, config.embedDim) : null;
     this.prompt_encoder = new PromptEncoder(config);
@@ -240,7 +330,11 @@ export class SamPromptDecoder extends Module {
 
   /** All T masks (logits [B, T, 4h, 4w]) and IoU predictions [B, T] for the prompts on `image` [1 or B, D, h, w]. */
   predictAll(image: Tensor, prompts: SamPrompts): { masks: Tensor; iou: Tensor } {
-    const { sparse, dense } = this.prompt_encoder.forward(prompts.points ?? null, prompts.boxes ?? null, prompts.masks ?? null);
+    const { sparse, dense } = this.prompt_encoder.forward(
+      prompts.points ?? null,
+      prompts.boxes ?? null,
+      prompts.masks ?? null,
+    );
     return this.mask_decoder.predictMasks(image, this.prompt_encoder.getDensePe(), sparse, dense);
   }
 
@@ -251,7 +345,10 @@ export class SamPromptDecoder extends Module {
   }
 }
 
-export function samPromptDecoder(variant: keyof typeof SAM_DECODER | SamDecoderConfig, opts: { neckInChans?: number } = {}): SamPromptDecoder {
+export function samPromptDecoder(
+  variant: keyof typeof SAM_DECODER | SamDecoderConfig,
+  opts: { neckInChans?: number } = {},
+): SamPromptDecoder {
   return new SamPromptDecoder(typeof variant === 'string' ? SAM_DECODER[variant] : variant, opts);
 }
 
@@ -260,8 +357,17 @@ export function samPromptDecoder(variant: keyof typeof SAM_DECODER | SamDecoderC
  * crop to `inputSize` (the resized image before padding), bilinear to `originalSize`. Threshold
  * the result at 0 (SAM's mask_threshold) for binary masks.
  */
-export function postprocessMasks(masks: Tensor, inputImageSize: readonly [number, number], inputSize: readonly [number, number], originalSize: readonly [number, number]): Tensor {
-  const full = interpolate(masks, { size: [inputImageSize[0], inputImageSize[1]], mode: 'bilinear', alignCorners: false });
+export function postprocessMasks(
+  masks: Tensor,
+  inputImageSize: readonly [number, number],
+  inputSize: readonly [number, number],
+  originalSize: readonly [number, number],
+): Tensor {
+  const full = interpolate(masks, {
+    size: [inputImageSize[0], inputImageSize[1]],
+    mode: 'bilinear',
+    alignCorners: false,
+  });
   const cropped = narrow(narrow(full, 2, 0, inputSize[0]), 3, 0, inputSize[1]);
   return interpolate(cropped, { size: [originalSize[0], originalSize[1]], mode: 'bilinear', alignCorners: false });
 }

@@ -21,9 +21,38 @@
 // size rule); no ASPP segmentation decoder, PAR refinement or CTC projection heads (CTC has weight
 // 0 in EndoKED; the decoder branch is not used to make boxes).
 import {
-  Tensor, noGrad, fmt, requiresGrad, detach, backward, add, mul, div, sub, abs, sum, max, min, matmul, reshape,
-  transpose, narrow, cat, expand, relu, flip, clamp, sqrt, maximum, interpolate, tensor, zeros, conv2d, buildRope2d,
-  defaultGenerator, type Generator,
+  Tensor,
+  noGrad,
+  fmt,
+  requiresGrad,
+  detach,
+  backward,
+  add,
+  mul,
+  div,
+  sub,
+  abs,
+  sum,
+  max,
+  min,
+  matmul,
+  reshape,
+  transpose,
+  narrow,
+  cat,
+  expand,
+  relu,
+  flip,
+  clamp,
+  sqrt,
+  maximum,
+  interpolate,
+  tensor,
+  zeros,
+  conv2d,
+  buildRope2d,
+  defaultGenerator,
+  type Generator,
 } from '../engine/index.ts';
 import { Module, parameter, LayerNorm, ModuleList, init, copy_ } from '../engine/nn/index.ts';
 import { EvaBlock, PatchProj, eva02Config, gridSize, type Eva02Config } from './eva02.ts';
@@ -48,7 +77,11 @@ export const TOCO_PRESETS: Record<TocoPreset, TocoConfig> = {
   b: { backbone: eva02Config('b', { numClasses: 0, imgSize: 448 }), numClasses: 1, auxLayer: -2 },
 };
 
-export function tocoConfig(preset: TocoPreset, backbone: Partial<Eva02Config> = {}, rest: Partial<Omit<TocoConfig, 'backbone'>> = {}): TocoConfig {
+export function tocoConfig(
+  preset: TocoPreset,
+  backbone: Partial<Eva02Config> = {},
+  rest: Partial<Omit<TocoConfig, 'backbone'>> = {},
+): TocoConfig {
   const p = TOCO_PRESETS[preset];
   return { ...p, ...rest, backbone: { ...p.backbone, ...backbone } };
 }
@@ -65,11 +98,20 @@ class PatchEmbed extends Module {
 
 /** RoPE tables for one grid (the shape EvaBlock reads). */
 class Rope extends Module {
-  constructor(readonly sin: Tensor, readonly cos: Tensor) { super(); }
+  constructor(
+    readonly sin: Tensor,
+    readonly cos: Tensor,
+  ) {
+    super();
+  }
 }
 
 /** Tokens of one forward pass: final-LN patch tokens, the aux block's patch tokens, the grid. */
-export interface TocoFeatures { x4: Tensor; aux: Tensor; grid: [number, number] }
+export interface TocoFeatures {
+  x4: Tensor;
+  aux: Tensor;
+  grid: [number, number];
+}
 
 /** EVA-02 trunk that returns the final-LN and the aux block's patch tokens, at any input size. */
 export class TocoEncoder extends Module {
@@ -80,7 +122,10 @@ export class TocoEncoder extends Module {
   declare norm: LayerNorm;
   private readonly ropes = new Map<string, Rope>();
 
-  constructor(readonly cfg: Eva02Config, generator: Generator) {
+  constructor(
+    readonly cfg: Eva02Config,
+    generator: Generator,
+  ) {
     super();
     const [gh, gw] = gridSize(cfg);
     const d = cfg.embedDim;
@@ -126,7 +171,10 @@ export class TocoEncoder extends Module {
 
   /** Frees the cached RoPE tables (TocoCam.dispose calls it). */
   disposeRopes(): void {
-    for (const r of this.ropes.values()) { r.sin.dispose(); r.cos.dispose(); }
+    for (const r of this.ropes.values()) {
+      r.sin.dispose();
+      r.cos.dispose();
+    }
     this.ropes.clear();
   }
 
@@ -142,7 +190,8 @@ export class TocoEncoder extends Module {
 
   /** Images [B, C, H, W] (any H, W >= patch) -> tokens [B, 1 + N, D] before block `from`, the grid. */
   embed(x: Tensor): { t: Tensor; grid: [number, number] } {
-    if (x.ndim !== 4 || x.shape[1] !== this.cfg.inChans) throw new Error(`TocoEncoder: input ${fmt(x.shape)} must be [B, ${this.cfg.inChans}, H, W]`);
+    if (x.ndim !== 4 || x.shape[1] !== this.cfg.inChans)
+      throw new Error(`TocoEncoder: input ${fmt(x.shape)} must be [B, ${this.cfg.inChans}, H, W]`);
     const p = this.patch_embed.proj;
     const y = conv2d(x, p.weight, p.bias, { stride: p.patch }); // [B, C, H, W] -> [B, D, gh, gw]
     const [b, d, gh, gw] = y.shape;
@@ -177,7 +226,8 @@ export class TocoCam extends Module {
     const generator = opts.generator ?? defaultGenerator;
     const depth = cfg.backbone.depth;
     this.auxBlock = cfg.auxLayer < 0 ? depth + cfg.auxLayer : cfg.auxLayer;
-    if (!(this.auxBlock >= 0 && this.auxBlock < depth - 1)) throw new Error(`TocoCam: auxLayer ${cfg.auxLayer} must name a block before the last of ${depth}`);
+    if (!(this.auxBlock >= 0 && this.auxBlock < depth - 1))
+      throw new Error(`TocoCam: auxLayer ${cfg.auxLayer} must name a block before the last of ${depth}`);
     this.encoder = new TocoEncoder(cfg.backbone, generator);
     this.classifier = new Classifier(cfg.backbone.embedDim, cfg.numClasses, generator);
     this.aux_classifier = new Classifier(cfg.backbone.embedDim, cfg.numClasses, generator);
@@ -238,17 +288,32 @@ class Classifier extends Module {
  * label, 0 where they differ, 255 where either is ignored, 255 on the diagonal
  * (utils/camutils.py label_to_aff_mask). Returns f32 masks (pos, neg) [B, N, N] and their counts.
  */
-export function affinityMasks(labels: readonly ArrayLike<number>[]): { pos: Float32Array; neg: Float32Array; nPos: number; nNeg: number; n: number } {
-  const b = labels.length, n = labels[0]?.length ?? 0;
-  const pos = new Float32Array(b * n * n), neg = new Float32Array(b * n * n);
-  let nPos = 0, nNeg = 0;
+export function affinityMasks(labels: readonly ArrayLike<number>[]): {
+  pos: Float32Array;
+  neg: Float32Array;
+  nPos: number;
+  nNeg: number;
+  n: number;
+} {
+  const b = labels.length,
+    n = labels[0]?.length ?? 0;
+  const pos = new Float32Array(b * n * n),
+    neg = new Float32Array(b * n * n);
+  let nPos = 0,
+    nNeg = 0;
   labels.forEach((l, k) => {
     if (l.length !== n) throw new Error(`affinityMasks: sample ${k} has ${l.length} tokens, sample 0 has ${n}`);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
         if (i === j || l[i] === 255 || l[j] === 255) continue;
         const o = (k * n + i) * n + j;
-        if (l[i] === l[j]) { pos[o] = 1; nPos++; } else { neg[o] = 1; nNeg++; }
+        if (l[i] === l[j]) {
+          pos[o] = 1;
+          nPos++;
+        } else {
+          neg[o] = 1;
+          nNeg++;
+        }
       }
     }
   });
@@ -262,12 +327,14 @@ export function affinityMasks(labels: readonly ArrayLike<number>[]): { pos: Floa
  */
 export function ptcLoss(tokens: Tensor, labels: readonly ArrayLike<number>[]): Tensor {
   const [b, n] = tokens.shape;
-  if (labels.length !== b || labels[0].length !== n) throw new Error(`ptcLoss: labels must be ${b} x ${n} (tokens ${fmt(tokens.shape)})`);
+  if (labels.length !== b || labels[0].length !== n)
+    throw new Error(`ptcLoss: labels must be ${b} x ${n} (tokens ${fmt(tokens.shape)})`);
   const m = affinityMasks(labels);
   const norm = clamp(sqrt(sum(mul(tokens, tokens), -1, true)), 1e-8); // [B, N, 1]
   const f = div(tokens, norm);
   const s = abs(matmul(f, f, { transB: true })); // [B, N, D] x [B, D, N] -> [B, N, N]
-  const pos = tensor(m.pos, [b, n, n]), negM = tensor(m.neg, [b, n, n]);
+  const pos = tensor(m.pos, [b, n, n]),
+    negM = tensor(m.neg, [b, n, n]);
   const lp = mul(sub(1, div(sum(mul(pos, s)), m.nPos + 1)), 0.5);
   const ln = mul(div(sum(mul(negM, s)), m.nNeg + 1), 0.5);
   return add(lp, ln);
@@ -278,14 +345,18 @@ export function ptcLoss(tokens: Tensor, labels: readonly ArrayLike<number>[]): T
  * 1 above `high`, 0 at or below `low`, 255 between (ToCo's ROI thresholds, spec: 0.75 / 0.25).
  * Negative images (label 0) are background everywhere, as ToCo's cls-label-weighted CAM.
  */
-export function ptcLabels(cams: readonly ArrayLike<number>[], imageLabels: readonly number[], low = 0.25, high = 0.75): Uint8Array[] {
+export function ptcLabels(
+  cams: readonly ArrayLike<number>[],
+  imageLabels: readonly number[],
+  low = 0.25,
+  high = 0.75,
+): Uint8Array[] {
   return cams.map((c, k) => {
     const out = new Uint8Array(c.length);
     for (let i = 0; i < c.length; i++) out[i] = imageLabels[k] === 0 || c[i] <= low ? 0 : c[i] > high ? 1 : 255;
     return out;
   });
 }
-
 
 // ---- CAM inference (no grad) and Grad-CAM --------------------------------------------------------
 
@@ -307,22 +378,35 @@ export interface MultiScaleOptions {
  * resized (bilinear) to the input size, element-wise max of the image and the un-flipped flip,
  * ReLU, summed over scales, then `normaliseCam`. x [B, C, H, W] -> { cam, camAux } [B, K, H, W] in [0, 1).
  */
-export function multiScaleCam(model: TocoCam, x: Tensor, opts: MultiScaleOptions = {}): { cam: Tensor; camAux: Tensor } {
+export function multiScaleCam(
+  model: TocoCam,
+  x: Tensor,
+  opts: MultiScaleOptions = {},
+): { cam: Tensor; camAux: Tensor } {
   const { scales = [1, 0.5, 0.75, 1.25, 1.5], flip: useFlip = true } = opts;
   const [b, , h, w] = x.shape;
   const ordered = [1, ...scales.filter((s) => s !== 1)];
   return noGrad(() => {
-    let cam: Tensor | null = null, camAux: Tensor | null = null;
+    let cam: Tensor | null = null,
+      camAux: Tensor | null = null;
     for (const s of ordered) {
-      const xs = s === 1 ? x : interpolate(x, { size: [Math.floor(s * h), Math.floor(s * w)], mode: 'bilinear', alignCorners: false });
+      const xs =
+        s === 1
+          ? x
+          : interpolate(x, { size: [Math.floor(s * h), Math.floor(s * w)], mode: 'bilinear', alignCorners: false });
       const input = useFlip ? cat([xs, flip(xs, [3])], 0) : xs; // -> [2B, C, h_s, w_s]
       const f = model.features(input);
       const one = (which: 'main' | 'aux') => {
-        const c = interpolate(model.cam(which === 'main' ? f.x4 : f.aux, f.grid, which), { size: [h, w], mode: 'bilinear', alignCorners: false });
+        const c = interpolate(model.cam(which === 'main' ? f.x4 : f.aux, f.grid, which), {
+          size: [h, w],
+          mode: 'bilinear',
+          alignCorners: false,
+        });
         const merged = useFlip ? maximum(narrow(c, 0, 0, b), flip(narrow(c, 0, b, b), [3])) : c;
         return relu(merged);
       };
-      const m = one('main'), a = one('aux');
+      const m = one('main'),
+        a = one('aux');
       cam = cam ? add(cam, m) : m;
       camAux = camAux ? add(camAux, a) : a;
     }
@@ -338,7 +422,11 @@ export function multiScaleCam(model: TocoCam, x: Tensor, opts: MultiScaleOptions
  * its output becomes a leaf, the rest of the network runs on it and back-propagates. Parameter
  * gradients that this produces are dropped.
  */
-export function gradCam(model: TocoCam, x: Tensor, opts: { layer?: 'final' | 'aux'; classIndex?: number } = {}): Tensor {
+export function gradCam(
+  model: TocoCam,
+  x: Tensor,
+  opts: { layer?: 'final' | 'aux'; classIndex?: number } = {},
+): Tensor {
   const { layer = 'final', classIndex = 0 } = opts;
   const e = model.encoder;
   const depth = e.cfg.depth;
@@ -350,19 +438,25 @@ export function gradCam(model: TocoCam, x: Tensor, opts: { layer?: 'final' | 'au
   });
   const leaf = requiresGrad(detach(a));
   // Parameters are frozen meanwhile so that no parameter gradient is touched.
-  const params = model.parameters(), was = params.map((p) => p.requiresGrad);
-  params.forEach((p) => { p.requiresGrad = false; });
+  const params = model.parameters(),
+    was = params.map((p) => p.requiresGrad);
+  params.forEach((p) => {
+    p.requiresGrad = false;
+  });
   try {
     const rest = layer === 'final' ? leaf : e.norm.forward(e.runBlocks(leaf, grid, split, depth));
     const y = narrow(model.logits(patchTokens(rest), 'main'), 1, classIndex, 1); // -> [B, 1]
     backward(sum(y));
   } finally {
-    params.forEach((p, i) => { p.requiresGrad = was[i]; });
+    params.forEach((p, i) => {
+      p.requiresGrad = was[i];
+    });
   }
   const dA = leaf.grad!;
   leaf.grad = null;
   return noGrad(() => {
-    const tokens = patchTokens(leaf), grads = patchTokens(dA); // [B, N, D]
+    const tokens = patchTokens(leaf),
+      grads = patchTokens(dA); // [B, N, D]
     const [b, n] = tokens.shape;
     const alpha = div(sum(grads, 1, true), n); // -> [B, 1, D]
     const l = relu(sum(mul(tokens, alpha), -1)); // -> [B, N]

@@ -6,7 +6,8 @@
 import { tensor, tidy, matmul, gelu, conv2d, reshape, sum } from '../engine/index.ts';
 
 export async function adapterBench(runs = 3): Promise<number> {
-  const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+  const rnd = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
   const x = tensor(rnd(3 * 96 * 96, 1), [1, 3, 96, 96]);
   const k = tensor(rnd(32 * 3 * 4 * 4, 2), [32, 3, 4, 4]);
   const w = tensor(rnd(128 * 128, 3), [128, 128]);

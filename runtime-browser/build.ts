@@ -23,32 +23,46 @@ const shaderPlugin: Plugin = {
     b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'virtual-shaders' }));
     b.onLoad({ filter: /.*/, namespace: 'virtual-shaders' }, () => ({
       contents: `export default ${JSON.stringify(Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name))))};`,
-      loader: 'js', watchDirs: [join(HERE, '..', 'shaders')],
+      loader: 'js',
+      watchDirs: [join(HERE, '..', 'shaders')],
     }));
   },
 };
 
-export async function buildBrowser(outDir = join(HERE, '..', 'dist', 'browser'), opts: { sourcemap?: boolean } = {}): Promise<string> {
+export async function buildBrowser(
+  outDir = join(HERE, '..', 'dist', 'browser'),
+  opts: { sourcemap?: boolean } = {},
+): Promise<string> {
   mkdirSync(outDir, { recursive: true });
   if (!opts.sourcemap) rmSync(join(outDir, 'app.js.map'), { force: true });
   await build({
     entryPoints: [join(HERE, 'page', 'main.ts')],
-    bundle: true, format: 'esm', target: 'es2022', platform: 'browser',
-    outfile: join(outDir, 'app.js'), sourcemap: !!opts.sourcemap, plugins: [shaderPlugin], logLevel: 'warning',
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    platform: 'browser',
+    outfile: join(outDir, 'app.js'),
+    sourcemap: !!opts.sourcemap,
+    plugins: [shaderPlugin],
+    logLevel: 'warning',
   });
   copyFileSync(join(HERE, 'page', 'index.html'), join(outDir, 'index.html'));
   // The sample images listed in samples/index.json (written by make-demo-assets.ts).
-  const samples = join(HERE, 'page', 'samples'), index = join(samples, 'index.json');
+  const samples = join(HERE, 'page', 'samples'),
+    index = join(samples, 'index.json');
   if (existsSync(index)) {
     mkdirSync(join(outDir, 'samples'), { recursive: true });
     copyFileSync(index, join(outDir, 'samples', 'index.json'));
-    for (const { file } of JSON.parse(readFileSync(index, 'utf8')) as { file: string }[]) copyFileSync(join(samples, file), join(outDir, 'samples', file));
+    for (const { file } of JSON.parse(readFileSync(index, 'utf8')) as { file: string }[])
+      copyFileSync(join(samples, file), join(outDir, 'samples', file));
   }
   return outDir;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const i = process.argv.indexOf('--out');
-  const out = await buildBrowser(i > 0 ? process.argv[i + 1] : undefined, { sourcemap: process.argv.includes('--sourcemap') });
+  const out = await buildBrowser(i > 0 ? process.argv[i + 1] : undefined, {
+    sourcemap: process.argv.includes('--sourcemap'),
+  });
   console.log(`built ${out}`);
 }

@@ -31,7 +31,9 @@ export interface AdapterChoice {
 }
 
 export interface BrowserDevice {
-  device: Device; featureLevel: FeatureLevel; adapterName: string;
+  device: Device;
+  featureLevel: FeatureLevel;
+  adapterName: string;
   /** A CPU implementation of WebGPU (SwiftShader, lavapipe/llvmpipe): models run, slowly. */
   cpuFallback: boolean;
   /** The adapter's info is blank (Chromium's compatibility adapter over ANGLE says nothing of itself). */
@@ -61,7 +63,12 @@ async function requestAdapter(gpu: GPU, level: FeatureLevel): Promise<GPUAdapter
 async function open(adapter: GPUAdapter, debug: Debug): Promise<Device> {
   // Compatibility adapters start with low default limits: deviceDescriptor asks for the adapter's own.
   const gpuDevice = await adapter.requestDevice(deviceDescriptor(adapter));
-  const d = new Device({ device: gpuDevice, shaders: shaders as Record<string, string>, isCpuAdapter: isCpuAdapter(adapter.info), debug });
+  const d = new Device({
+    device: gpuDevice,
+    shaders: shaders as Record<string, string>,
+    isCpuAdapter: isCpuAdapter(adapter.info),
+    debug,
+  });
   d.adapterName = describeAdapter(adapter.info);
   return d;
 }
@@ -69,40 +76,59 @@ async function open(adapter: GPUAdapter, debug: Debug): Promise<Device> {
 export async function initBrowser(opts: BrowserInitOptions = {}): Promise<BrowserDevice> {
   const gpu = (globalThis as unknown as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) throw new NoWebGPUError(NO_WEBGPU);
-  const debug = opts.debug ?? 0, want = opts.featureLevel ?? 'auto';
-  const done = (device: Device, adapter: GPUAdapter, featureLevel: FeatureLevel, choice: AdapterChoice): BrowserDevice => {
+  const debug = opts.debug ?? 0,
+    want = opts.featureLevel ?? 'auto';
+  const done = (
+    device: Device,
+    adapter: GPUAdapter,
+    featureLevel: FeatureLevel,
+    choice: AdapterChoice,
+  ): BrowserDevice => {
     setDevice(device);
-    const i = adapter.info, infoBlank = !`${i.vendor}${i.architecture}${i.device}${i.description}`.trim();
+    const i = adapter.info,
+      infoBlank = !`${i.vendor}${i.architecture}${i.device}${i.description}`.trim();
     return { device, featureLevel, adapterName: device.adapterName, cpuFallback: isCpuAdapter(i), infoBlank, choice };
   };
 
   if (want !== 'auto') {
     let level: FeatureLevel = want;
     let adapter = await requestAdapter(gpu, level);
-    if (!adapter && level === 'core') { level = 'compatibility'; adapter = await requestAdapter(gpu, level); }
+    if (!adapter && level === 'core') {
+      level = 'compatibility';
+      adapter = await requestAdapter(gpu, level);
+    }
     if (!adapter) throw new NoWebGPUError(NO_ADAPTER);
     return done(await open(adapter, debug), adapter, level, { how: 'requested' });
   }
 
-  const core = await requestAdapter(gpu, 'core'), compat = await requestAdapter(gpu, 'compatibility');
+  const core = await requestAdapter(gpu, 'core'),
+    compat = await requestAdapter(gpu, 'compatibility');
   if (!core && !compat) throw new NoWebGPUError(NO_ADAPTER);
   if (!core || !compat) {
     const [a, level] = core ? [core, 'core' as const] : [compat!, 'compatibility' as const];
     return done(await open(a, debug), a, level, { how: 'only one offered' });
   }
   const candidates = { core: describeAdapter(core.info), compatibility: describeAdapter(compat.info) };
-  if (candidates.core === candidates.compatibility) return done(await open(core, debug), core, 'core', { how: 'same adapter', candidates });
+  if (candidates.core === candidates.compatibility)
+    return done(await open(core, debug), core, 'core', { how: 'same adapter', candidates });
 
   const key = `${CHOICE_KEY}:${candidates.core}|${candidates.compatibility}`;
   const remembered = parseChoice(opts.storage?.getItem(key));
   if (remembered) {
     const a = remembered.level === 'core' ? core : compat;
-    return done(await open(a, debug), a, remembered.level, { how: 'remembered', measured: remembered.measured, candidates });
+    return done(await open(a, debug), a, remembered.level, {
+      how: 'remembered',
+      measured: remembered.measured,
+      candidates,
+    });
   }
   // Measure both; keep the faster device, destroy the other (its buffers go with it).
   const measured: Partial<Record<FeatureLevel, number>> = {};
   const devices: Partial<Record<FeatureLevel, Device>> = {};
-  for (const [level, a] of [['core', core], ['compatibility', compat]] as const) {
+  for (const [level, a] of [
+    ['core', core],
+    ['compatibility', compat],
+  ] as const) {
     const d = await open(a, debug);
     setDevice(d);
     measured[level] = await adapterBench();
@@ -114,10 +140,14 @@ export async function initBrowser(opts: BrowserInitOptions = {}): Promise<Browse
   return done(devices[level]!, level === 'core' ? core : compat, level, { how: 'measured', measured, candidates });
 }
 
-function parseChoice(s: string | null | undefined): { level: FeatureLevel; measured?: Partial<Record<FeatureLevel, number>> } | null {
+function parseChoice(
+  s: string | null | undefined,
+): { level: FeatureLevel; measured?: Partial<Record<FeatureLevel, number>> } | null {
   if (!s) return null;
   try {
     const v = JSON.parse(s) as { level?: unknown; measured?: Partial<Record<FeatureLevel, number>> };
     return v.level === 'core' || v.level === 'compatibility' ? { level: v.level, measured: v.measured } : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }

@@ -11,17 +11,30 @@ import { rgbToRgba } from './page/preprocess.ts';
 import { imageFeatures, statsOf } from './page/domain.ts';
 
 export async function main(argv: string[]): Promise<void> {
-  const get = (k: string) => { const i = argv.indexOf(`--${k}`); if (i < 0 || !argv[i + 1]) throw new Error(`--${k} is required`); return argv[i + 1]; };
-  const list = readFileSync(get('list'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const get = (k: string) => {
+    const i = argv.indexOf(`--${k}`);
+    if (i < 0 || !argv[i + 1]) throw new Error(`--${k} is required`);
+    return argv[i + 1];
+  };
+  const list = readFileSync(get('list'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (!list.length) throw new Error(`${get('list')}: no image paths`);
   const features: number[][] = [];
   for (const path of list) {
-    const img = await decodeImage(path).catch((e: unknown) => { throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`); });
-    features.push(imageFeatures({ width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) }));
+    const img = await decodeImage(path).catch((e: unknown) => {
+      throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    features.push(
+      imageFeatures({ width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) }),
+    );
   }
   const stats = statsOf(features, get('of'));
   writeFileSync(get('out'), JSON.stringify(stats, null, 2) + '\n');
-  console.log(`${list.length} frames: mean ${stats.mean.map((v) => v.toFixed(1)).join(', ')}; sd ${stats.std.map((v) => v.toFixed(1)).join(', ')} -> ${get('out')}`);
+  console.log(
+    `${list.length} frames: mean ${stats.mean.map((v) => v.toFixed(1)).join(', ')}; sd ${stats.std.map((v) => v.toFixed(1)).join(', ')} -> ${get('out')}`,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -35,7 +35,11 @@ import { samBundleBytes, samConfigForSize } from './page/endoked.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SAMPLES_DIR = join(HERE, 'page', 'samples');
 
-export interface SampleEntry { file: string; title: string; kind: 'capsule' | 'colonoscopy' }
+export interface SampleEntry {
+  file: string;
+  title: string;
+  kind: 'capsule' | 'colonoscopy';
+}
 
 const SEED = 2024;
 const CAPSULE_SIZE = 224; // CE24 frames are 224 x 224
@@ -46,15 +50,32 @@ const QUALITY = 88; // keeps each file well under 30 KB
 export function sampleImages(): { entry: SampleEntry; image: RgbImage; mask?: MaskImage }[] {
   const capsule = (cls: (typeof CE24_CLASSES)[number], tone: number) => ({
     entry: { file: `capsule-${cls}.jpg`, title: `Capsule: ${cls}`, kind: 'capsule' as const },
-    image: renderCapsule({ seed: SEED + CE24_CLASSES.indexOf(cls), width: CAPSULE_SIZE, height: CAPSULE_SIZE, label: CE24_CLASSES.indexOf(cls), tone }),
+    image: renderCapsule({
+      seed: SEED + CE24_CLASSES.indexOf(cls),
+      width: CAPSULE_SIZE,
+      height: CAPSULE_SIZE,
+      label: CE24_CLASSES.indexOf(cls),
+      tone,
+    }),
   });
   const colon = (index: number, title: string) => ({
     entry: { file: `colonoscopy-${index}.jpg`, title, kind: 'colonoscopy' as const },
-    ...(({ image, mask }) => ({ image, mask }))(polypSample(SEED, index, { width: COLONOSCOPY_SIZE, height: COLONOSCOPY_SIZE, polyps: 1, polypArea: [0.06, 0.2] })),
+    ...(({ image, mask }) => ({ image, mask }))(
+      polypSample(SEED, index, {
+        width: COLONOSCOPY_SIZE,
+        height: COLONOSCOPY_SIZE,
+        polyps: 1,
+        polypArea: [0.06, 0.2],
+      }),
+    ),
   });
   return [
-    capsule('normal-mucosa', 0.3), capsule('bleeding', 0.6), capsule('ulcer', 0.2), capsule('polyp', 0.8),
-    colon(0, 'Colonoscopy: polyp'), colon(3, 'Colonoscopy: polyp (2)'),
+    capsule('normal-mucosa', 0.3),
+    capsule('bleeding', 0.6),
+    capsule('ulcer', 0.2),
+    capsule('polyp', 0.8),
+    colon(0, 'Colonoscopy: polyp'),
+    colon(3, 'Colonoscopy: polyp (2)'),
   ];
 }
 
@@ -63,7 +84,8 @@ export async function writeSamples(dir = SAMPLES_DIR): Promise<SampleEntry[]> {
   const entries: SampleEntry[] = [];
   for (const { entry, image } of sampleImages()) {
     const bytes = await jpegBytes(image, QUALITY);
-    if (bytes.length > 30_000) throw new Error(`${entry.file}: ${bytes.length} bytes, over the 30 KB budget for committed samples`);
+    if (bytes.length > 30_000)
+      throw new Error(`${entry.file}: ${bytes.length} bytes, over the 30 KB budget for committed samples`);
     writeFileSync(join(dir, entry.file), bytes);
     entries.push(entry);
   }
@@ -83,15 +105,31 @@ export async function writeDemoCheckpoints(dir: string, seed = 7): Promise<{ eva
   const cfg = demoEvaConfig();
   const eva = new Eva02(cfg);
   const evaPath = join(dir, 'eva02-mu-demo.safetensors');
-  writeFileSync(evaPath, await weightsBytes(eva, { config: JSON.stringify(cfg), classes: JSON.stringify(CE24_CLASSES), note: 'random initialisation (demo)' }));
+  writeFileSync(
+    evaPath,
+    await weightsBytes(eva, {
+      config: JSON.stringify(cfg),
+      classes: JSON.stringify(CE24_CLASSES),
+      note: 'random initialisation (demo)',
+    }),
+  );
   eva.dispose();
   const pvt = new PolypPVT(POLYP_PVT.mu).eval();
   // A random segmenter marks every pixel or none; shifting its two output biases so that half of
   // a sample frame's pixels are above 0.5 lets the demo show a mask and its contour.
   const frame = sampleImages().find((s) => s.entry.kind === 'colonoscopy')!.image;
-  const x = tensor(preprocess({ width: frame.width, height: frame.height, data: rgbToRgba(frame.data, frame.width, frame.height) }, 64, 64, 'none').input, [1, 3, 64, 64]);
+  const x = tensor(
+    preprocess(
+      { width: frame.width, height: frame.height, data: rgbToRgba(frame.data, frame.width, frame.height) },
+      64,
+      64,
+      'none',
+    ).input,
+    [1, 3, 64, 64],
+  );
   const logits = noGrad(() => tidy(() => add(...pvt.forward(x))));
-  const sorted = Float32Array.from(await logits.data()).sort(), median = sorted[sorted.length >> 1];
+  const sorted = Float32Array.from(await logits.data()).sort(),
+    median = sorted[sorted.length >> 1];
   x.dispose();
   logits.dispose();
   noGrad(() => {
@@ -102,22 +140,46 @@ export async function writeDemoCheckpoints(dir: string, seed = 7): Promise<{ eva
     }
   });
   const pvtPath = join(dir, 'polyp-pvt-mu-demo.safetensors');
-  writeFileSync(pvtPath, await weightsBytes(pvt, { model: 'polyp_pvt', preset: 'mu', config: JSON.stringify(pvt.config), size: '64', note: 'random initialisation (demo)' }));
+  writeFileSync(
+    pvtPath,
+    await weightsBytes(pvt, {
+      model: 'polyp_pvt',
+      preset: 'mu',
+      config: JSON.stringify(pvt.config),
+      size: '64',
+      note: 'random initialisation (demo)',
+    }),
+  );
   pvt.dispose();
   return { eva02: evaPath, polypPvt: pvtPath };
 }
 
 /** Random-init EndoKED checkpoints: ToCo-µ (64²) and a SAM box-prompt bundle at `samSize`. Returns their paths. */
-export async function writeEndokedDemoCheckpoints(dir: string, seed = 7, samSize = 128): Promise<{ toco: string; sam: string }> {
+export async function writeEndokedDemoCheckpoints(
+  dir: string,
+  seed = 7,
+  samSize = 128,
+): Promise<{ toco: string; sam: string }> {
   mkdirSync(dir, { recursive: true });
   manualSeed(seed);
   const toco = new TocoCam(tocoConfig('mu'));
   const tocoPath = join(dir, 'toco-cam-mu-demo.safetensors');
-  writeFileSync(tocoPath, await weightsBytes(toco, { model: 'toco_cam', config: JSON.stringify(toco.cfg), note: 'random initialisation (demo)' }));
+  writeFileSync(
+    tocoPath,
+    await weightsBytes(toco, {
+      model: 'toco_cam',
+      config: JSON.stringify(toco.cfg),
+      note: 'random initialisation (demo)',
+    }),
+  );
   toco.dispose();
-  const seg = new PolypPVT(POLYP_PVT.mu), dec = new SamPromptDecoder(samConfigForSize(samSize), { neckInChans: FEATURE_CHANNELS });
+  const seg = new PolypPVT(POLYP_PVT.mu),
+    dec = new SamPromptDecoder(samConfigForSize(samSize), { neckInChans: FEATURE_CHANNELS });
   const samPath = join(dir, 'sam-box-mu-demo.safetensors');
-  writeFileSync(samPath, await samBundleBytes(await weightsBytes(dec), await weightsBytes(seg), samSize, 'random initialisation (demo)'));
+  writeFileSync(
+    samPath,
+    await samBundleBytes(await weightsBytes(dec), await weightsBytes(seg), samSize, 'random initialisation (demo)'),
+  );
   seg.dispose();
   dec.dispose();
   return { toco: tocoPath, sam: samPath };
@@ -129,10 +191,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const sb = args.indexOf('--sam-bundle');
   if (sb >= 0) {
     const [decoder, segmenter, out] = args.slice(sb + 1, sb + 4);
-    if (!out) throw new Error('--sam-bundle needs DECODER SEGMENTER OUT: stage 4\'s weights.safetensors, the Polyp-PVT-µ weights it ran over (--backbone), the file to write');
+    if (!out)
+      throw new Error(
+        "--sam-bundle needs DECODER SEGMENTER OUT: stage 4's weights.safetensors, the Polyp-PVT-µ weights it ran over (--backbone), the file to write",
+      );
     const dec = new Uint8Array(readFileSync(decoder));
     const cfg = JSON.parse(parseSafetensors(dec).metadata?.config ?? 'null') as { inputImageSize?: number[] } | null;
-    if (!cfg?.inputImageSize) throw new Error(`${decoder}: no decoder config in its metadata (is it 04-sam-pseudo-masks.ts's weights.safetensors?)`);
+    if (!cfg?.inputImageSize)
+      throw new Error(
+        `${decoder}: no decoder config in its metadata (is it 04-sam-pseudo-masks.ts's weights.safetensors?)`,
+      );
     const { initNode, shutdown } = await import('../runtime-node/index.ts');
     await initNode();
     writeFileSync(out, await samBundleBytes(dec, new Uint8Array(readFileSync(segmenter)), cfg.inputImageSize[0]));

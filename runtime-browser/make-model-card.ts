@@ -15,7 +15,8 @@ import { readHeader } from './page/infer.ts';
 import type { InputStats } from './page/domain.ts';
 import { MODELS_DIR } from './serve.ts';
 
-const REPEATED = new Set(['score', 'note']), SWITCHES = new Set(['default']);
+const REPEATED = new Set(['score', 'note']),
+  SWITCHES = new Set(['default']);
 
 function parse(argv: string[]): Record<string, string | string[] | boolean> {
   const out: Record<string, string | string[] | boolean> = {};
@@ -23,25 +24,36 @@ function parse(argv: string[]): Record<string, string | string[] | boolean> {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)} (flags are --name value)`);
     const k = a.slice(2);
-    if (SWITCHES.has(k)) { out[k] = true; continue; }
+    if (SWITCHES.has(k)) {
+      out[k] = true;
+      continue;
+    }
     const v = argv[++i];
     if (v === undefined) throw new Error(`--${k} needs a value`);
-    if (REPEATED.has(k)) out[k] = [...((out[k] as string[] | undefined) ?? []), v]; else out[k] = v;
+    if (REPEATED.has(k)) out[k] = [...((out[k] as string[] | undefined) ?? []), v];
+    else out[k] = v;
   }
   return out;
 }
 
 /** The number at a dotted path of a JSON value ("test.meanDice"). */
 function at(json: unknown, path: string): number {
-  const v = path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), json);
+  const v = path
+    .split('.')
+    .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), json);
   if (typeof v !== 'number') throw new Error(`the metrics file has no number at "${path}"`);
   return v;
 }
 
 export function main(argv: string[]): void {
   const f = parse(argv);
-  const need = (k: string) => { if (typeof f[k] !== 'string') throw new Error(`--${k} is required`); return f[k] as string; };
-  const weights = need('weights'), metricsPath = need('metrics'), name = need('name');
+  const need = (k: string) => {
+    if (typeof f[k] !== 'string') throw new Error(`--${k} is required`);
+    return f[k] as string;
+  };
+  const weights = need('weights'),
+    metricsPath = need('metrics'),
+    name = need('name');
   for (const p of [weights, metricsPath]) if (!existsSync(p)) throw new Error(`${p}: no such file`);
   const d = describeHeader(readHeader(new Uint8Array(readFileSync(weights))));
   if ('skip' in d) throw new Error(`${weights}: ${d.skip}`);
@@ -57,12 +69,19 @@ export function main(argv: string[]): void {
   const dest = join(MODELS_DIR, `${name}.safetensors`);
   copyFileSync(weights, dest);
   const card: ModelCard = {
-    title: need('title'), task: need('task'), trainedOn: need('trained-on'), command: need('command'),
-    scores, scoresOn: need('scores-on'), bytes: statSync(dest).size,
+    title: need('title'),
+    task: need('task'),
+    trainedOn: need('trained-on'),
+    command: need('command'),
+    scores,
+    scoresOn: need('scores-on'),
+    bytes: statSync(dest).size,
     sha256: createHash('sha256').update(readFileSync(dest)).digest('hex'),
     date: typeof f.date === 'string' ? f.date : new Date(statSync(weights).mtimeMs).toISOString().slice(0, 10),
     ...(f.note ? { notes: f.note as string[] } : {}),
-    ...(typeof f['input-stats'] === 'string' ? { inputStats: JSON.parse(readFileSync(f['input-stats'] as string, 'utf8')) as InputStats } : {}),
+    ...(typeof f['input-stats'] === 'string'
+      ? { inputStats: JSON.parse(readFileSync(f['input-stats'] as string, 'utf8')) as InputStats }
+      : {}),
     ...(f.default ? { default: true } : {}),
     ...(typeof f.sample === 'string' ? { sample: f.sample } : {}),
   };
@@ -72,7 +91,9 @@ export function main(argv: string[]): void {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  try { main(process.argv.slice(2)); } catch (e) {
+  try {
+    main(process.argv.slice(2));
+  } catch (e) {
     console.error(`runtime-browser/make-model-card.ts: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   }

@@ -13,7 +13,16 @@
 // --sourcemap.
 // Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build] [--sourcemap]
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { createReadStream, existsSync, readdirSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  readdirSync,
+  statSync,
+  openSync,
+  readSync,
+  closeSync,
+  readFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { extname, join, normalize, relative, resolve } from 'node:path';
@@ -25,8 +34,14 @@ import { describeHeader, checkCard, sortCatalog, type CatalogEntry } from './pag
 export const MODELS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'models');
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.map': 'application/json', '.json': 'application/json',
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.safetensors': 'application/octet-stream', '.css': 'text/css',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.safetensors': 'application/octet-stream',
+  '.css': 'text/css',
 };
 
 /**
@@ -36,16 +51,27 @@ const TYPES: Record<string, string> = {
  */
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    try { handle(roots, req.url ?? '/', res, req.headers); } catch (e) {
-      if (res.headersSent) { res.destroy(); return; }
+    try {
+      handle(roots, req.url ?? '/', res, req.headers);
+    } catch (e) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`server error: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
   return new Promise((ok, fail) => {
-    server.once('error', (e: NodeJS.ErrnoException) => fail(e.code === 'EADDRINUSE'
-      ? new Error(`port ${port} on 127.0.0.1 is already in use (another server, or this demo already running?): choose another with --port <n>, or --port 0 for any free port`)
-      : e));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      fail(
+        e.code === 'EADDRINUSE'
+          ? new Error(
+              `port ${port} on 127.0.0.1 is already in use (another server, or this demo already running?): choose another with --port <n>, or --port 0 for any free port`,
+            )
+          : e,
+      ),
+    );
     server.listen(port, '127.0.0.1', () => {
       const a = server.address();
       ok({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}/` });
@@ -59,7 +85,9 @@ const gzipped = new Map<string, { etag: string; bytes: Buffer }>();
 
 function handle(roots: string[], url: string, res: ServerResponse, headers: IncomingHttpHeaders): void {
   let decoded: string;
-  try { decoded = decodeURIComponent(new URL(url, 'http://x').pathname); } catch {
+  try {
+    decoded = decodeURIComponent(new URL(url, 'http://x').pathname);
+  } catch {
     res.writeHead(400, { 'content-type': 'text/plain' });
     res.end(`bad request: malformed URL escape in ${JSON.stringify(url.slice(0, 200))}`);
     return;
@@ -75,12 +103,23 @@ function handle(roots: string[], url: string, res: ServerResponse, headers: Inco
     if (!file.startsWith(resolve(root))) break;
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (existsSync(file) && statSync(file).isFile()) {
-      const st = statSync(file), ext = extname(file), etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-      const head = { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache', etag, vary: 'accept-encoding' };
-      if (headers['if-none-match'] === etag) { res.writeHead(304, head); res.end(); return; }
+      const st = statSync(file),
+        ext = extname(file),
+        etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+      const head = {
+        'content-type': TYPES[ext] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+        etag,
+        vary: 'accept-encoding',
+      };
+      if (headers['if-none-match'] === etag) {
+        res.writeHead(304, head);
+        res.end();
+        return;
+      }
       if (COMPRESSIBLE.has(ext) && /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''))) {
         let z = gzipped.get(file);
-        if (z?.etag !== etag) gzipped.set(file, z = { etag, bytes: gzipSync(readFileSync(file), { level: 9 }) });
+        if (z?.etag !== etag) gzipped.set(file, (z = { etag, bytes: gzipSync(readFileSync(file), { level: 9 }) }));
         res.writeHead(200, { ...head, 'content-encoding': 'gzip', 'content-length': z.bytes.length });
         res.end(z.bytes);
         return;
@@ -96,7 +135,8 @@ function handle(roots: string[], url: string, res: ServerResponse, headers: Inco
 
 /** The servable checkpoints under `roots` (a URL served from two roots is listed once, as the first serves it). */
 export function catalog(roots: string[]): CatalogEntry[] {
-  const seen = new Set<string>(), out: CatalogEntry[] = [];
+  const seen = new Set<string>(),
+    out: CatalogEntry[] = [];
   for (const r of roots) {
     for (const f of findCheckpoints(r)) {
       const url = '/' + relative(r, f).split('\\').join('/');
@@ -104,7 +144,8 @@ export function catalog(roots: string[]): CatalogEntry[] {
       seen.add(url);
       const d = describeHeader(headerOf(f));
       if ('skip' in d) continue;
-      const bytes = statSync(f).size, entry: CatalogEntry = { url, bytes, ...d };
+      const bytes = statSync(f).size,
+        entry: CatalogEntry = { url, bytes, ...d };
       const cardPath = f.replace(/\.safetensors$/, '.card.json');
       if (existsSync(cardPath)) {
         try {
@@ -112,7 +153,9 @@ export function catalog(roots: string[]): CatalogEntry[] {
           const sha = createHash('sha256').update(readFileSync(f)).digest('hex');
           if (sha !== card.sha256) throw new Error(`"sha256" is ${card.sha256}, the checkpoint's is ${sha}`);
           entry.card = card;
-        } catch (e) { entry.cardError = `${relative(r, cardPath)}: ${e instanceof Error ? e.message : String(e)}`; }
+        } catch (e) {
+          entry.cardError = `${relative(r, cardPath)}: ${e instanceof Error ? e.message : String(e)}`;
+        }
       }
       out.push(entry);
     }
@@ -131,18 +174,23 @@ function headerOf(file: string): ReturnType<typeof readHeader> {
     const bytes = Buffer.alloc(8 + n);
     readSync(fd, bytes, 0, 8 + n, 0);
     return readHeader(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** .safetensors files under `dir` (4 levels deep at most), except training states. */
 function findCheckpoints(dir: string, depth = 0): string[] {
   if (depth > 4 || !existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    // cache/: stage 4's cached backbone features (safetensors, but not checkpoints).
-    if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'cache' && !e.name.startsWith('.')) return findCheckpoints(p, depth + 1);
-    return e.isFile() && e.name.endsWith('.safetensors') && e.name !== 'state.safetensors' ? [p] : [];
-  }).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => {
+      const p = join(dir, e.name);
+      // cache/: stage 4's cached backbone features (safetensors, but not checkpoints).
+      if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'cache' && !e.name.startsWith('.'))
+        return findCheckpoints(p, depth + 1);
+      return e.isFile() && e.name.endsWith('.safetensors') && e.name !== 'state.safetensors' ? [p] : [];
+    })
+    .sort();
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -150,10 +198,14 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const raw = args.includes('--port') ? args[args.indexOf('--port') + 1] : '8080';
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number (0..65535; 0 = any free port)`);
+    console.error(
+      `runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number (0..65535; 0 = any free port)`,
+    );
     process.exit(1);
   }
-  const out = args.includes('--no-build') ? join(fileURLToPath(new URL('.', import.meta.url)), '..', 'dist', 'browser') : await buildBrowser(undefined, { sourcemap: args.includes('--sourcemap') });
+  const out = args.includes('--no-build')
+    ? join(fileURLToPath(new URL('.', import.meta.url)), '..', 'dist', 'browser')
+    : await buildBrowser(undefined, { sourcemap: args.includes('--sourcemap') });
   try {
     const { url } = await serve([out, MODELS_DIR, 'out', 'runs'], port);
     console.log(`serving the in-browser demo at ${url} (Ctrl-C to stop)`);

@@ -3,7 +3,18 @@
 // flushed too. A process killed at any moment leaves the old checkpoint or the new one, plus
 // perhaps its partial temporary file, which the next write of the same target removes (and
 // runtime-node/run-guard.ts removes at the start of a run).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 export function writeAtomic(path: string, bytes: Uint8Array): void {
@@ -21,7 +32,13 @@ export function writeAtomic(path: string, bytes: Uint8Array): void {
   }
   renameSync(tmp, path);
   const dfd = openSync(dir, 'r');
-  try { fsyncSync(dfd); } catch { /* some file systems cannot fsync a folder */ } finally { closeSync(dfd); }
+  try {
+    fsyncSync(dfd);
+  } catch {
+    /* some file systems cannot fsync a folder */
+  } finally {
+    closeSync(dfd);
+  }
 }
 
 /** The checkpoint's bytes, or null when there is none yet. */
@@ -41,5 +58,10 @@ function removeStaleTemps(dir: string, name: string): void {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

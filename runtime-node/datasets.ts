@@ -16,8 +16,16 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import {
-  applyLabelMapping, labelEe24Rows, parseClassMapping, parseCsvTable, parseEe24Csv, parseSplitFile,
-  type ClassMapping, type LabelMapping, type MaskImage, type RgbImage,
+  applyLabelMapping,
+  labelEe24Rows,
+  parseClassMapping,
+  parseCsvTable,
+  parseEe24Csv,
+  parseSplitFile,
+  type ClassMapping,
+  type LabelMapping,
+  type MaskImage,
+  type RgbImage,
 } from '../engine/data/index.ts';
 import { decodeImage, imageSize, isImageFile, readMask, resizeImage, resizeMask } from './image.ts';
 
@@ -39,8 +47,15 @@ export interface ImageRecord {
   /** Examination sequence the frame comes from (patient sets); frames of one never straddle splits. */
   sequence?: string;
 }
-export interface Skipped { path: string; reason: string }
-export interface Listing { root: string; records: ImageRecord[]; skipped: Skipped[] }
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+export interface Listing {
+  root: string;
+  records: ImageRecord[];
+  skipped: Skipped[];
+}
 export interface ReaderOptions {
   /** Where the skipped-items summary goes (default: stderr); null for silence. */
   log?: ((line: string) => void) | null;
@@ -71,8 +86,14 @@ function imagesByStem(dir: string, skipped: Skipped[], what: string): Map<string
   const out = new Map<string, string>();
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) { skipped.push({ path: p, reason: 'folder inside an image folder' }); continue; }
-    if (!isImageFile(name)) { skipped.push({ path: p, reason: 'not an image file' }); continue; }
+    if (statSync(p).isDirectory()) {
+      skipped.push({ path: p, reason: 'folder inside an image folder' });
+      continue;
+    }
+    if (!isImageFile(name)) {
+      skipped.push({ path: p, reason: 'not an image file' });
+      continue;
+    }
     const s = stem(name);
     if (out.has(s)) throw new Error(`${what}: "${out.get(s)}" and "${p}" have the same name stem "${s}"`);
     out.set(s, p);
@@ -90,21 +111,28 @@ export interface PairOptions extends ReaderOptions {
 /** Image/mask pairs from two flat folders, matched by file stem (extensions may differ). */
 export function readImageMaskFolders(root: string, imageDir: string, maskDir: string, opts: PairOptions = {}): Listing {
   const what = opts.dataset ?? 'image/mask folders';
-  const idir = join(root, imageDir), mdir = join(root, maskDir);
-  requireDir(idir, what); requireDir(mdir, what);
+  const idir = join(root, imageDir),
+    mdir = join(root, maskDir);
+  requireDir(idir, what);
+  requireDir(mdir, what);
   const skipped: Skipped[] = [];
-  const images = imagesByStem(idir, skipped, what), masks = imagesByStem(mdir, skipped, what);
+  const images = imagesByStem(idir, skipped, what),
+    masks = imagesByStem(mdir, skipped, what);
   if (images.size === 0) throw new Error(`${what}: no images in "${idir}"`);
   const records: ImageRecord[] = [];
   for (const [id, imagePath] of images) {
     const maskPath = masks.get(id);
     if (!maskPath) {
-      if (opts.onMissingMask === 'skip') { skipped.push({ path: imagePath, reason: 'image without a mask' }); continue; }
+      if (opts.onMissingMask === 'skip') {
+        skipped.push({ path: imagePath, reason: 'image without a mask' });
+        continue;
+      }
       throw new Error(`${what}: missing mask for image "${imagePath}" (no file named "${id}.*" in "${mdir}")`);
     }
     records.push({ id, imagePath, maskPath, dataset: opts.dataset });
   }
-  for (const [id, maskPath] of masks) if (!images.has(id)) skipped.push({ path: maskPath, reason: 'mask without an image' });
+  for (const [id, maskPath] of masks)
+    if (!images.has(id)) skipped.push({ path: maskPath, reason: 'mask without an image' });
   return finish({ root, records, skipped }, opts);
 }
 
@@ -115,21 +143,33 @@ export interface KvasirSegOptions extends PairOptions {
 
 /** Kvasir-SEG: images/ + masks/ (+ train.txt / test.txt). */
 export function readKvasirSeg(root: string, opts: KvasirSegOptions = {}): Listing {
-  const dataset = opts.dataset ?? 'kvasir-seg', split = opts.split ?? 'all';
+  const dataset = opts.dataset ?? 'kvasir-seg',
+    split = opts.split ?? 'all';
   const all = readImageMaskFolders(root, 'images', 'masks', { ...opts, dataset, log: null });
   const splits = new Map<string, string>();
   for (const name of ['train', 'test']) {
     const file = join(root, `${name}.txt`);
-    if (!existsSync(file)) { if (split === name) throw new Error(`${dataset}: split file "${file}" does not exist`); continue; }
+    if (!existsSync(file)) {
+      if (split === name) throw new Error(`${dataset}: split file "${file}" does not exist`);
+      continue;
+    }
     for (const id of parseSplitFile(readFileSync(file, 'utf8'), file)) {
       if (splits.has(id)) throw new Error(`${dataset}: id "${id}" is in both ${splits.get(id)}.txt and ${name}.txt`);
       splits.set(id, name);
     }
   }
   const byId = new Map(all.records.map((r) => [r.id, r]));
-  const skippedIds = new Set(all.skipped.filter((x) => x.reason === 'image without a mask').map((x) => stem(basename(x.path))));
-  for (const [id, name] of splits) if (!byId.has(id) && !skippedIds.has(id)) throw new Error(`${dataset}: ${join(root, `${name}.txt`)} lists "${id}", which has no image/mask pair in "${root}"`);
-  const records = all.records.map((r) => ({ ...r, split: splits.get(r.id) })).filter((r) => split === 'all' || r.split === split);
+  const skippedIds = new Set(
+    all.skipped.filter((x) => x.reason === 'image without a mask').map((x) => stem(basename(x.path))),
+  );
+  for (const [id, name] of splits)
+    if (!byId.has(id) && !skippedIds.has(id))
+      throw new Error(
+        `${dataset}: ${join(root, `${name}.txt`)} lists "${id}", which has no image/mask pair in "${root}"`,
+      );
+  const records = all.records
+    .map((r) => ({ ...r, split: splits.get(r.id) }))
+    .filter((r) => split === 'all' || r.split === split);
   if (records.length === 0) throw new Error(`${dataset}: split "${split}" of "${root}" is empty`);
   return finish({ root, records, skipped: all.skipped }, opts);
 }
@@ -159,7 +199,8 @@ export interface ClassFolderOptions extends ReaderOptions {
 function walk(dir: string, out: string[]): void {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out); else out.push(p);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else out.push(p);
   }
 }
 
@@ -167,35 +208,59 @@ function walk(dir: string, out: string[]): void {
 export function readClassFolders(root: string, opts: ClassFolderOptions = {}): Listing {
   const what = opts.dataset ?? 'class folders';
   requireDir(root, what);
-  const files: string[] = [], skipped: Skipped[] = [], records: ImageRecord[] = [];
+  const files: string[] = [],
+    skipped: Skipped[] = [],
+    records: ImageRecord[] = [];
   walk(root, files);
   for (const p of files) {
     const parts = relative(root, p).split(/[\\/]/);
-    if (parts.length < 2) { skipped.push({ path: p, reason: 'file outside the class folders' }); continue; }
-    if (!isImageFile(p)) { skipped.push({ path: p, reason: 'not an image file' }); continue; }
+    if (parts.length < 2) {
+      skipped.push({ path: p, reason: 'file outside the class folders' });
+      continue;
+    }
+    if (!isImageFile(p)) {
+      skipped.push({ path: p, reason: 'not an image file' });
+      continue;
+    }
     const folder = opts.classFrom === 'parent' ? parts[parts.length - 2] : parts[0];
     let className: string | null = folder;
     if (opts.folderMapping) {
-      if (!Object.hasOwn(opts.folderMapping, folder)) throw new Error(`${what}: folder "${join(root, parts[0])}": class folder "${folder}" is not in the folder mapping`);
+      if (!Object.hasOwn(opts.folderMapping, folder))
+        throw new Error(
+          `${what}: folder "${join(root, parts[0])}": class folder "${folder}" is not in the folder mapping`,
+        );
       className = opts.folderMapping[folder];
-      if (className === null) { skipped.push({ path: p, reason: `image of a class dropped by the mapping ("${folder}")` }); continue; }
+      if (className === null) {
+        skipped.push({ path: p, reason: `image of a class dropped by the mapping ("${folder}")` });
+        continue;
+      }
     }
     let label: number | undefined;
     if (opts.classMapping) {
-      if (!Object.hasOwn(opts.classMapping, className)) throw new Error(`${what}: "${p}": unknown class "${className}" (known: ${Object.keys(opts.classMapping).join(', ')})`);
+      if (!Object.hasOwn(opts.classMapping, className))
+        throw new Error(
+          `${what}: "${p}": unknown class "${className}" (known: ${Object.keys(opts.classMapping).join(', ')})`,
+        );
       label = opts.classMapping[className];
     }
     const source = opts.classFrom !== 'parent' && parts.length > 2 ? parts.slice(1, -1).join('/') : undefined;
     records.push({ id: stem(basename(p)), imagePath: p, className, label, dataset: source ?? opts.dataset });
   }
-  if (records.length === 0) throw new Error(`${what}: no images in class folders under "${root}"${skipped.length ? ` (${summariseSkipped(root, skipped)})` : ''}`);
+  if (records.length === 0)
+    throw new Error(
+      `${what}: no images in class folders under "${root}"${skipped.length ? ` (${summariseSkipped(root, skipped)})` : ''}`,
+    );
   return finish({ root, records, skipped }, opts);
 }
 
 /** Reads and validates class_mapping.json ({class: index}). */
 export function readClassMapping(path: string): ClassMapping {
   let json: unknown;
-  try { json = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new Error(`${path}: ${e instanceof Error ? e.message : e}`); }
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: ${e instanceof Error ? e.message : e}`);
+  }
   return parseClassMapping(json, path);
 }
 
@@ -215,31 +280,51 @@ export function readEe24Csv(csvPath: string, opts: Ee24Options = {}): Listing {
   if (!existsSync(csvPath)) throw new Error(`EE24 CSV "${csvPath}" does not exist`);
   const imageRoot = opts.imageRoot ?? dirname(csvPath);
   const mapPath = join(dirname(csvPath), 'class_mapping.json');
-  const mapping = typeof opts.classMapping === 'string' ? readClassMapping(opts.classMapping)
-    : opts.classMapping ?? (existsSync(mapPath) ? readClassMapping(mapPath) : undefined);
+  const mapping =
+    typeof opts.classMapping === 'string'
+      ? readClassMapping(opts.classMapping)
+      : (opts.classMapping ?? (existsSync(mapPath) ? readClassMapping(mapPath) : undefined));
   let rows = parseEe24Csv(readFileSync(csvPath, 'utf8'), csvPath);
   if (rows.length === 0) throw new Error(`${csvPath}: no rows`);
   const skipped: Skipped[] = [];
   if (opts.labelMapping) {
     const m = applyLabelMapping(rows, opts.labelMapping, csvPath);
     rows = m.rows;
-    for (const d of m.dropped) for (let k = 0; k < d.count; k++) skipped.push({ path: `${csvPath} (${d.dataset}: ${d.originalClass})`, reason: 'row of a label mapped to null' });
+    for (const d of m.dropped)
+      for (let k = 0; k < d.count; k++)
+        skipped.push({
+          path: `${csvPath} (${d.dataset}: ${d.originalClass})`,
+          reason: 'row of a label mapped to null',
+        });
   }
   if (mapping) rows = labelEe24Rows(rows, mapping, csvPath);
-  const records: ImageRecord[] = [], missing: string[] = [];
+  const records: ImageRecord[] = [],
+    missing: string[] = [];
   for (const r of rows) {
     const imagePath = join(imageRoot, r.frame_path);
     if ((opts.onMissingFile ?? 'error') !== 'none' && !existsSync(imagePath)) {
-      if (opts.onMissingFile === 'skip') { skipped.push({ path: imagePath, reason: 'CSV row whose image does not exist' }); continue; }
+      if (opts.onMissingFile === 'skip') {
+        skipped.push({ path: imagePath, reason: 'CSV row whose image does not exist' });
+        continue;
+      }
       missing.push(`row ${r.row}: ${imagePath}`);
       continue;
     }
     records.push({
-      id: r.proposed_name || stem(basename(r.frame_path)), imagePath, label: r.label, className: r.class || undefined,
-      patientId: r.patient_id || undefined, dataset: r.dataset, fold: r.fold, originalClass: r.original_class || undefined,
+      id: r.proposed_name || stem(basename(r.frame_path)),
+      imagePath,
+      label: r.label,
+      className: r.class || undefined,
+      patientId: r.patient_id || undefined,
+      dataset: r.dataset,
+      fold: r.fold,
+      originalClass: r.original_class || undefined,
     });
   }
-  if (missing.length) throw new Error(`${csvPath}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`);
+  if (missing.length)
+    throw new Error(
+      `${csvPath}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+    );
   if (records.length === 0) throw new Error(`${csvPath}: no usable rows`);
   return finish({ root: imageRoot, records, skipped }, opts);
 }
@@ -258,7 +343,11 @@ export interface PatientBag {
   centre?: string;
 }
 
-export interface ReportSet { root: string; patients: PatientBag[]; skipped: Skipped[] }
+export interface ReportSet {
+  root: string;
+  patients: PatientBag[];
+  skipped: Skipped[];
+}
 
 /**
  * A patient set (EndoKED, spec §2.1-2.2): reports.csv (patient_id, label, certain, report
@@ -268,57 +357,100 @@ export interface ReportSet { root: string; patients: PatientBag[]; skipped: Skip
  * patients/<id>/.
  */
 export function readReportSet(root: string, opts: ReaderOptions = {}): ReportSet {
-  const csv = join(root, 'reports.csv'), pdir = join(root, 'patients'), framesCsv = join(root, 'frames.csv');
+  const csv = join(root, 'reports.csv'),
+    pdir = join(root, 'patients'),
+    framesCsv = join(root, 'frames.csv');
   if (!existsSync(csv)) throw new Error(`report set: "${csv}" does not exist`);
   const hasFrames = existsSync(framesCsv);
   if (!hasFrames) requireDir(pdir, 'report set (no frames.csv)');
   const { rows } = parseCsvTable(readFileSync(csv, 'utf8'), csv, ['patient_id', 'label', 'certain', 'report']);
   if (rows.length === 0) throw new Error(`${csv}: no rows`);
-  const skipped: Skipped[] = [], patients: PatientBag[] = [], listed = new Set<string>();
+  const skipped: Skipped[] = [],
+    patients: PatientBag[] = [],
+    listed = new Set<string>();
   rows.forEach((o, k) => {
-    const id = o.patient_id.trim(), label = Number(o.label);
+    const id = o.patient_id.trim(),
+      label = Number(o.label);
     if (id === '') throw new Error(`${csv}: row ${k + 1}: empty patient_id`);
     if (!(label === 0 || label === 1)) throw new Error(`${csv}: row ${k + 1}: label "${o.label}" is not 0 or 1`);
     if (listed.has(id)) throw new Error(`${csv}: row ${k + 1}: patient "${id}" listed twice`);
     const split = (o.split ?? '').trim();
-    if (split !== '' && split !== 'train' && split !== 'test') throw new Error(`${csv}: row ${k + 1}: split "${o.split}" is not train, test or empty`);
+    if (split !== '' && split !== 'train' && split !== 'test')
+      throw new Error(`${csv}: row ${k + 1}: split "${o.split}" is not train, test or empty`);
     listed.add(id);
     patients.push({
-      patientId: id, label, certain: o.certain.trim() === '1' || o.certain.trim().toLowerCase() === 'true', report: o.report, frames: [],
-      ...(split ? { split: split as 'train' | 'test' } : {}), ...(o.centre?.trim() ? { centre: o.centre.trim() } : {}),
+      patientId: id,
+      label,
+      certain: o.certain.trim() === '1' || o.certain.trim().toLowerCase() === 'true',
+      report: o.report,
+      frames: [],
+      ...(split ? { split: split as 'train' | 'test' } : {}),
+      ...(o.centre?.trim() ? { centre: o.centre.trim() } : {}),
     });
   });
   const byId = new Map(patients.map((p) => [p.patientId, p]));
   if (hasFrames) {
-    const base = dirname(framesCsv), seen = new Set<string>(), missing: string[] = [];
-    parseCsvTable(readFileSync(framesCsv, 'utf8'), framesCsv, ['patient_id', 'frame_path', 'polyp', 'mask_path']).rows.forEach((f, k) => {
-      const id = f.patient_id.trim(), p = byId.get(id);
+    const base = dirname(framesCsv),
+      seen = new Set<string>(),
+      missing: string[] = [];
+    parseCsvTable(readFileSync(framesCsv, 'utf8'), framesCsv, [
+      'patient_id',
+      'frame_path',
+      'polyp',
+      'mask_path',
+    ]).rows.forEach((f, k) => {
+      const id = f.patient_id.trim(),
+        p = byId.get(id);
       const imagePath = resolve(base, f.frame_path);
-      if (!p) { skipped.push({ path: imagePath, reason: 'frame of a patient without a report' }); return; }
+      if (!p) {
+        skipped.push({ path: imagePath, reason: 'frame of a patient without a report' });
+        return;
+      }
       const key = `${id}\u0000${imagePath}`;
-      if (seen.has(key)) throw new Error(`${framesCsv}: row ${k + 1}: frame "${f.frame_path}" listed twice for patient "${id}"`);
+      if (seen.has(key))
+        throw new Error(`${framesCsv}: row ${k + 1}: frame "${f.frame_path}" listed twice for patient "${id}"`);
       seen.add(key);
-      if (!existsSync(imagePath)) { missing.push(`row ${k + 1}: ${imagePath}`); return; }
+      if (!existsSync(imagePath)) {
+        missing.push(`row ${k + 1}: ${imagePath}`);
+        return;
+      }
       const polyp = f.polyp.trim();
-      if (polyp !== '' && polyp !== '0' && polyp !== '1') throw new Error(`${framesCsv}: row ${k + 1}: polyp "${f.polyp}" is not 0, 1 or empty`);
+      if (polyp !== '' && polyp !== '0' && polyp !== '1')
+        throw new Error(`${framesCsv}: row ${k + 1}: polyp "${f.polyp}" is not 0, 1 or empty`);
       p.frames.push({
-        id: stem(basename(imagePath)), imagePath, patientId: id, label: polyp === '' ? undefined : Number(polyp),
-        maskPath: f.mask_path.trim() ? resolve(base, f.mask_path) : undefined, split: p.split,
+        id: stem(basename(imagePath)),
+        imagePath,
+        patientId: id,
+        label: polyp === '' ? undefined : Number(polyp),
+        maskPath: f.mask_path.trim() ? resolve(base, f.mask_path) : undefined,
+        split: p.split,
         ...(f.centre?.trim() ? { centre: f.centre.trim() } : p.centre ? { centre: p.centre } : {}),
         ...(f.sequence?.trim() ? { sequence: f.sequence.trim() } : {}),
       });
     });
-    if (missing.length) throw new Error(`${framesCsv}: ${missing.length} row(s) name frames that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`);
-    for (const p of patients) if (p.frames.length === 0) throw new Error(`${framesCsv}: patient "${p.patientId}" (in ${csv}) has no frames`);
+    if (missing.length)
+      throw new Error(
+        `${framesCsv}: ${missing.length} row(s) name frames that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+      );
+    for (const p of patients)
+      if (p.frames.length === 0) throw new Error(`${framesCsv}: patient "${p.patientId}" (in ${csv}) has no frames`);
   } else {
     for (const p of patients) {
       const dir = join(pdir, p.patientId);
-      if (!existsSync(dir)) throw new Error(`${csv}: patient "${p.patientId}" has no folder "${dir}" (and there is no frames.csv)`);
+      if (!existsSync(dir))
+        throw new Error(`${csv}: patient "${p.patientId}" has no folder "${dir}" (and there is no frames.csv)`);
       const frames = imagesByStem(dir, skipped, `report set patient ${p.patientId}`);
       if (frames.size === 0) throw new Error(`report set: no images in "${dir}"`);
-      p.frames = [...frames.entries()].map(([fid, imagePath]) => ({ id: fid, imagePath, patientId: p.patientId, split: p.split, ...(p.centre ? { centre: p.centre } : {}) }));
+      p.frames = [...frames.entries()].map(([fid, imagePath]) => ({
+        id: fid,
+        imagePath,
+        patientId: p.patientId,
+        split: p.split,
+        ...(p.centre ? { centre: p.centre } : {}),
+      }));
     }
-    for (const name of readdirSync(pdir).sort()) if (!listed.has(name)) skipped.push({ path: join(pdir, name), reason: 'patient folder without a report' });
+    for (const name of readdirSync(pdir).sort())
+      if (!listed.has(name)) skipped.push({ path: join(pdir, name), reason: 'patient folder without a report' });
   }
   const log = opts.log === undefined ? (l: string) => process.stderr.write(l + '\n') : opts.log;
   if (skipped.length && log) log(summariseSkipped(root, skipped));
@@ -338,13 +470,20 @@ export function naturalCompare(a: string, b: string): number {
  */
 export function readPolypGenFrames(root: string, opts: ReaderOptions = {}): Listing {
   const what = 'polypgen-frames';
-  requireDir(join(root, 'positive'), what); requireDir(join(root, 'negative'), what);
-  const files: string[] = [], skipped: Skipped[] = [], records: ImageRecord[] = [];
-  walk(join(root, 'positive'), files); walk(join(root, 'negative'), files);
+  requireDir(join(root, 'positive'), what);
+  requireDir(join(root, 'negative'), what);
+  const files: string[] = [],
+    skipped: Skipped[] = [],
+    records: ImageRecord[] = [];
+  walk(join(root, 'positive'), files);
+  walk(join(root, 'negative'), files);
   files.sort(naturalCompare);
   for (const p of files) {
     const parts = relative(root, p).split(/[\\/]/);
-    if (!isImageFile(p)) { skipped.push({ path: p, reason: 'not an image file' }); continue; }
+    if (!isImageFile(p)) {
+      skipped.push({ path: p, reason: 'not an image file' });
+      continue;
+    }
     const centre = /^centre_(\w+)$/.exec(parts[1] ?? '')?.[1];
     if (parts[0] === 'positive' && parts.length === 3 && centre) {
       records.push({ id: `${centre}-${stem(parts[2])}`, imagePath: p, label: 1, centre, dataset: what });
@@ -353,14 +492,20 @@ export function readPolypGenFrames(root: string, opts: ReaderOptions = {}): List
     } else skipped.push({ path: p, reason: 'file outside positive/centre_<C>/ and negative/centre_<C>/seq<N>/' });
   }
   if (!records.some((r) => r.label === 1) || !records.some((r) => r.label === 0)) {
-    throw new Error(`${what}: "${root}" needs frames in both positive/centre_<C>/ and negative/centre_<C>/seq<N>/ (found ${records.length} frame(s))`);
+    throw new Error(
+      `${what}: "${root}" needs frames in both positive/centre_<C>/ and negative/centre_<C>/seq<N>/ (found ${records.length} frame(s))`,
+    );
   }
   return finish({ root, records, skipped }, opts);
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
 
-export interface SegSample { image: RgbImage; mask: MaskImage; record: ImageRecord }
+export interface SegSample {
+  image: RgbImage;
+  mask: MaskImage;
+  record: ImageRecord;
+}
 
 /**
  * Decodes an image and its mask; a size mismatch is an error naming both files. With `size`
@@ -370,9 +515,14 @@ export async function loadSegSample(record: ImageRecord, size?: readonly [number
   if (!record.maskPath) throw new Error(`loadSegSample: record "${record.imagePath}" has no mask`);
   let [image, mask] = await Promise.all([decodeImage(record.imagePath), readMask(record.maskPath)]);
   if (image.width !== mask.width || image.height !== mask.height) {
-    throw new Error(`size mismatch: image "${record.imagePath}" is ${image.width}x${image.height} but its mask "${record.maskPath}" is ${mask.width}x${mask.height}`);
+    throw new Error(
+      `size mismatch: image "${record.imagePath}" is ${image.width}x${image.height} but its mask "${record.maskPath}" is ${mask.width}x${mask.height}`,
+    );
   }
-  if (size) { image = await resizeImage(image, size[0], size[1]); mask = resizeMask(mask, size[0], size[1]); }
+  if (size) {
+    image = await resizeImage(image, size[0], size[1]);
+    mask = resizeMask(mask, size[0], size[1]);
+  }
   return { image, mask, record };
 }
 
@@ -380,11 +530,17 @@ export async function loadSegSample(record: ImageRecord, size?: readonly [number
 export async function findSizeMismatches(records: readonly ImageRecord[]): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < records.length; i += 16) {
-    await Promise.all(records.slice(i, i + 16).map(async (r) => {
-      if (!r.maskPath) { out.push(`${r.imagePath}: no mask`); return; }
-      const [a, b] = await Promise.all([imageSize(r.imagePath), imageSize(r.maskPath)]);
-      if (a.width !== b.width || a.height !== b.height) out.push(`${r.imagePath} is ${a.width}x${a.height} but ${r.maskPath} is ${b.width}x${b.height}`);
-    }));
+    await Promise.all(
+      records.slice(i, i + 16).map(async (r) => {
+        if (!r.maskPath) {
+          out.push(`${r.imagePath}: no mask`);
+          return;
+        }
+        const [a, b] = await Promise.all([imageSize(r.imagePath), imageSize(r.maskPath)]);
+        if (a.width !== b.width || a.height !== b.height)
+          out.push(`${r.imagePath} is ${a.width}x${a.height} but ${r.maskPath} is ${b.width}x${b.height}`);
+      }),
+    );
   }
   return out.sort();
 }
@@ -405,27 +561,50 @@ export interface SplitCheck {
  * truncated download has a good header); 'full' decodes every image and mask (finds corruption
  * inside a file too) and counts empty masks.
  */
-export async function checkSegSplit(records: readonly ImageRecord[], mode: 'full' | 'headers' = 'full'): Promise<SplitCheck> {
+export async function checkSegSplit(
+  records: readonly ImageRecord[],
+  mode: 'full' | 'headers' = 'full',
+): Promise<SplitCheck> {
   const problems: string[] = [];
-  let emptyMasks = 0, masksRead = 0;
+  let emptyMasks = 0,
+    masksRead = 0;
   const one = async (r: ImageRecord): Promise<void> => {
-    if (!r.maskPath) { problems.push(`${r.imagePath}: no mask`); return; }
+    if (!r.maskPath) {
+      problems.push(`${r.imagePath}: no mask`);
+      return;
+    }
     // Headers mode: a file cut short is reported as such (one line per bad file), not read further.
     const cut = mode === 'headers' ? [truncation(r.imagePath), truncation(r.maskPath)] : [null, null];
-    const [a, b] = await Promise.allSettled(mode === 'full'
-      ? [decodeImage(r.imagePath), readMask(r.maskPath)]
-      : [cut[0] ? Promise.reject(new Error(cut[0])) : imageSize(r.imagePath), cut[1] ? Promise.reject(new Error(cut[1])) : imageSize(r.maskPath)]);
-    for (const s of [a, b]) if (s.status === 'rejected') problems.push(s.reason instanceof Error ? s.reason.message : String(s.reason));
+    const [a, b] = await Promise.allSettled(
+      mode === 'full'
+        ? [decodeImage(r.imagePath), readMask(r.maskPath)]
+        : [
+            cut[0] ? Promise.reject(new Error(cut[0])) : imageSize(r.imagePath),
+            cut[1] ? Promise.reject(new Error(cut[1])) : imageSize(r.maskPath),
+          ],
+    );
+    for (const s of [a, b])
+      if (s.status === 'rejected') problems.push(s.reason instanceof Error ? s.reason.message : String(s.reason));
     if (a.status !== 'fulfilled' || b.status !== 'fulfilled') return;
     const [ia, ib] = [a.value, b.value];
-    if (ia.width !== ib.width || ia.height !== ib.height) problems.push(`${r.imagePath} is ${ia.width}x${ia.height} but its mask ${r.maskPath} is ${ib.width}x${ib.height}`);
-    else if (mode === 'full') { masksRead++; if (!(ib as MaskImage).data.includes(1)) emptyMasks++; }
+    if (ia.width !== ib.width || ia.height !== ib.height)
+      problems.push(
+        `${r.imagePath} is ${ia.width}x${ia.height} but its mask ${r.maskPath} is ${ib.width}x${ib.height}`,
+      );
+    else if (mode === 'full') {
+      masksRead++;
+      if (!(ib as MaskImage).data.includes(1)) emptyMasks++;
+    }
   };
   for (let i = 0; i < records.length; i += 8) await Promise.all(records.slice(i, i + 8).map(one));
-  if (mode === 'headers' && problems.length === 0) { // a sample of masks, decoded
+  if (mode === 'headers' && problems.length === 0) {
+    // a sample of masks, decoded
     const n = Math.min(32, records.length);
     const sample = Array.from({ length: n }, (_, k) => records[Math.floor((k * records.length) / n)]);
-    for (const m of await Promise.all(sample.map((r) => readMask(r.maskPath!)))) { masksRead++; if (!m.data.includes(1)) emptyMasks++; }
+    for (const m of await Promise.all(sample.map((r) => readMask(r.maskPath!)))) {
+      masksRead++;
+      if (!m.data.includes(1)) emptyMasks++;
+    }
   }
   return { problems: problems.sort(), masksRead, emptyMasks };
 }
@@ -438,12 +617,19 @@ function truncation(path: string): string | null {
   try {
     const fd = openSync(path, 'r');
     try {
-      const size = fstatSync(fd).size, n = Math.min(size, 1024);
+      const size = fstatSync(fd).size,
+        n = Math.min(size, 1024);
       tail = Buffer.alloc(n);
       readSync(fd, tail, 0, n, size - n);
-    } finally { closeSync(fd); }
-  } catch (e) { return `${path}: cannot read (${e instanceof Error ? e.message : String(e)})`; }
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    return `${path}: cannot read (${e instanceof Error ? e.message : String(e)})`;
+  }
   // JPEG: the EOI marker FF D9 (some writers pad after it); PNG: the IEND chunk.
   const ok = ext === '.png' ? tail.includes('IEND') : tail.includes(Buffer.from([0xff, 0xd9]));
-  return ok ? null : `image: "${path}" is truncated (no ${ext === '.png' ? 'IEND chunk' : 'JPEG end marker'} at its end)`;
+  return ok
+    ? null
+    : `image: "${path}" is truncated (no ${ext === '.png' ? 'IEND chunk' : 'JPEG end marker'} at its end)`;
 }

@@ -29,21 +29,31 @@ function decodeError(path: string, e: unknown): Error {
 /** Decodes an image file to 8-bit RGB. */
 export async function decodeImage(path: string): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
-      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(path, { failOn: 'warning' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  } catch (e) { throw decodeError(path, e); }
+  } catch (e) {
+    throw decodeError(path, e);
+  }
 }
 
 /** Decodes and resizes in one pass (the documented linear filter; no shrink-on-load). */
 export async function decodeImageResized(path: string, width: number, height: number): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
+    const { data, info } = await sharp(path, { failOn: 'warning' })
+      .removeAlpha()
+      .toColourspace('srgb')
       .resize(width, height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false })
-      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  } catch (e) { throw decodeError(path, e); }
+  } catch (e) {
+    throw decodeError(path, e);
+  }
 }
 
 /**
@@ -52,11 +62,16 @@ export async function decodeImageResized(path: string, width: number, height: nu
  */
 export async function decodeImageFit(path: string, maxSide: number): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace('srgb')
+    const { data, info } = await sharp(path, { failOn: 'warning' })
+      .removeAlpha()
+      .toColourspace('srgb')
       .resize(maxSide, maxSide, { kernel: 'linear', fit: 'inside', withoutEnlargement: true })
-      .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  } catch (e) { throw decodeError(path, e); }
+  } catch (e) {
+    throw decodeError(path, e);
+  }
 }
 
 /** Width and height from the file header (no full decode). */
@@ -65,7 +80,9 @@ export async function imageSize(path: string): Promise<{ width: number; height: 
     const m = await sharp(path).metadata();
     if (!m.width || !m.height) throw new Error('no size in header');
     return { width: m.width, height: m.height };
-  } catch (e) { throw decodeError(path, e); }
+  } catch (e) {
+    throw decodeError(path, e);
+  }
 }
 
 /**
@@ -79,12 +96,20 @@ export async function readMask(path: string, threshold = 128): Promise<MaskImage
   let width: number, height: number, channels: number, px: Uint8Array | Uint16Array;
   try {
     const wide = (await sharp(path).metadata()).depth === 'ushort';
-    const { data, info } = await sharp(path, { failOn: 'warning' }).removeAlpha().toColourspace(wide ? 'rgb16' : 'srgb')
-      .raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(path, { failOn: 'warning' })
+      .removeAlpha()
+      .toColourspace(wide ? 'rgb16' : 'srgb')
+      .raw({ depth: wide ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     ({ width, height, channels } = info);
-    px = wide ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint8Array(data.buffer, data.byteOffset, data.length);
-  } catch (e) { throw decodeError(path, e); }
-  const n = width * height, v = new Uint16Array(n);
+    px = wide
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+      : new Uint8Array(data.buffer, data.byteOffset, data.length);
+  } catch (e) {
+    throw decodeError(path, e);
+  }
+  const n = width * height,
+    v = new Uint16Array(n);
   let max = 0;
   for (let i = 0; i < n; i++) {
     let m = 0;
@@ -102,7 +127,9 @@ export async function readMask(path: string, threshold = 128): Promise<MaskImage
 export async function resizeImage(img: RgbImage, width: number, height: number): Promise<RgbImage> {
   checkRgb(img, 'resizeImage');
   const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { kernel: 'linear', fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    .resize(width, height, { kernel: 'linear', fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
@@ -111,13 +138,18 @@ export function resizeMask(mask: MaskImage, width: number, height: number): Mask
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     const sy = Math.min(mask.height - 1, Math.floor(((y + 0.5) * mask.height) / height));
-    for (let x = 0; x < width; x++) out[y * width + x] = mask.data[sy * mask.width + Math.min(mask.width - 1, Math.floor(((x + 0.5) * mask.width) / width))];
+    for (let x = 0; x < width; x++)
+      out[y * width + x] =
+        mask.data[sy * mask.width + Math.min(mask.width - 1, Math.floor(((x + 0.5) * mask.width) / width))];
   }
   return { width, height, data: out };
 }
 
 function checkRgb(img: RgbImage, op: string): void {
-  if (img.data.length !== img.width * img.height * 3) throw new Error(`${op}: ${img.width}x${img.height} RGB needs ${img.width * img.height * 3} bytes, got ${img.data.length}`);
+  if (img.data.length !== img.width * img.height * 3)
+    throw new Error(
+      `${op}: ${img.width}x${img.height} RGB needs ${img.width * img.height * 3} bytes, got ${img.data.length}`,
+    );
 }
 
 /**
@@ -126,15 +158,29 @@ function checkRgb(img: RgbImage, op: string): void {
  * background, so a mask that touches the border is outlined along it.
  */
 export async function maskContour(mask: MaskImage, width = 1): Promise<Uint8Array> {
-  const { width: w, height: h } = mask, t = Math.max(1, Math.round(width));
-  const raw = (data: Uint8Array, rw: number, rh: number) => sharp(data, { raw: { width: rw, height: rh, channels: 1 } });
+  const { width: w, height: h } = mask,
+    t = Math.max(1, Math.round(width));
+  const raw = (data: Uint8Array, rw: number, rh: number) =>
+    sharp(data, { raw: { width: rw, height: rh, channels: 1 } });
   // sharp's erode shrinks dark objects (libvips morph with an all-zero mask, then invert): the
   // mask is drawn black on white, and the padding is white (background).
   const bytes = Uint8Array.from(mask.data, (v) => (v ? 0 : 255));
   // One operation per pipeline (sharp orders operations itself, not by call order); one channel out.
-  const padded = await raw(bytes, w, h).extend({ top: t, bottom: t, left: t, right: t, background: { r: 255, g: 255, b: 255 } }).toColourspace('b-w').raw().toBuffer();
-  const eroded = await raw(new Uint8Array(padded), w + 2 * t, h + 2 * t).erode(t).toColourspace('b-w').raw().toBuffer();
-  const inside = await raw(new Uint8Array(eroded), w + 2 * t, h + 2 * t).extract({ left: t, top: t, width: w, height: h }).toColourspace('b-w').raw().toBuffer();
+  const padded = await raw(bytes, w, h)
+    .extend({ top: t, bottom: t, left: t, right: t, background: { r: 255, g: 255, b: 255 } })
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
+  const eroded = await raw(new Uint8Array(padded), w + 2 * t, h + 2 * t)
+    .erode(t)
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
+  const inside = await raw(new Uint8Array(eroded), w + 2 * t, h + 2 * t)
+    .extract({ left: t, top: t, width: w, height: h })
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
   return Uint8Array.from(mask.data, (v, p) => (v && inside[p] >= 128 ? 1 : 0));
 }
 
@@ -144,8 +190,17 @@ export function pngBytes(img: RgbImage | MaskImage, kind: 'rgb' | 'mask' = 'rgb'
     checkRgb(img, 'pngBytes');
     return encodePng({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
   }
-  if (img.data.length !== img.width * img.height) throw new Error(`pngBytes: ${img.width}x${img.height} mask needs ${img.width * img.height} bytes, got ${img.data.length}`);
-  return encodePng({ width: img.width, height: img.height, data: img.data.map((v) => (v ? 255 : 0)), channels: 1, depth: 8 });
+  if (img.data.length !== img.width * img.height)
+    throw new Error(
+      `pngBytes: ${img.width}x${img.height} mask needs ${img.width * img.height} bytes, got ${img.data.length}`,
+    );
+  return encodePng({
+    width: img.width,
+    height: img.height,
+    data: img.data.map((v) => (v ? 255 : 0)),
+    channels: 1,
+    depth: 8,
+  });
 }
 
 export function writePng(path: string, img: RgbImage): void {
@@ -162,7 +217,8 @@ export function writeMaskPng(path: string, mask: MaskImage): void {
 export async function jpegBytes(img: RgbImage, quality = 95): Promise<Uint8Array> {
   checkRgb(img, 'jpegBytes');
   const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer();
+    .jpeg({ quality, chromaSubsampling: '4:4:4' })
+    .toBuffer();
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 

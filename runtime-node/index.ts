@@ -20,7 +20,11 @@ export function loadShaders(dir = SHADER_DIR): Record<string, string> {
 let gpu: GPU | null = null;
 let current: Device | null = null;
 
-export interface NodeInitOptions { debug?: Debug; flushEvery?: number; powerPreference?: GPUPowerPreference }
+export interface NodeInitOptions {
+  debug?: Debug;
+  flushEvery?: number;
+  powerPreference?: GPUPowerPreference;
+}
 
 const NO_ADAPTER = `No WebGPU adapter was found.
 Dawn needs a Vulkan driver. On a machine without a GPU, install Mesa's lavapipe (Debian 12:

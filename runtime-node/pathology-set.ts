@@ -31,27 +31,42 @@ export interface PathologySetOptions extends ReaderOptions {
  * existing image; a frame listed twice, a patient in both splits, or a polyp under two patients
  * is an error.
  */
-export function readPathologySet(path: string, opts: PathologySetOptions = {}): { root: string; csv: string; records: PathologyRecord[]; classNames: string[] } {
+export function readPathologySet(
+  path: string,
+  opts: PathologySetOptions = {},
+): { root: string; csv: string; records: PathologyRecord[]; classNames: string[] } {
   const csv = existsSync(path) && statSync(path).isDirectory() ? join(path, 'labels.csv') : path;
-  if (!existsSync(csv)) throw new Error(`pathology set: "${csv}" does not exist (expected labels.csv with columns frame_path, patient_id, pathology; write a synthetic one with: npx tsx runtime-node/synth.ts --kind pathology --out DIR)`);
+  if (!existsSync(csv))
+    throw new Error(
+      `pathology set: "${csv}" does not exist (expected labels.csv with columns frame_path, patient_id, pathology; write a synthetic one with: npx tsx runtime-node/synth.ts --kind pathology --out DIR)`,
+    );
   const classes = opts.classes ?? 2;
   const group = PATHOLOGY_GROUPS[classes];
   if (!group) throw new Error(`pathology set: classes must be 2, 3 or 4, got ${classes}`);
   const root = dirname(csv);
   const { header, rows } = parseCsvTable(readFileSync(csv, 'utf8'), csv, ['frame_path', 'patient_id', 'pathology']);
   if (rows.length === 0) throw new Error(`${csv}: no rows`);
-  const hasSplit = header.includes('split'), hasPolyp = header.includes('polyp_id');
-  const records: PathologyRecord[] = [], missing: string[] = [];
-  const seen = new Map<string, number>(), splitOf = new Map<string, string>(), patientOf = new Map<string, string>();
+  const hasSplit = header.includes('split'),
+    hasPolyp = header.includes('polyp_id');
+  const records: PathologyRecord[] = [],
+    missing: string[] = [];
+  const seen = new Map<string, number>(),
+    splitOf = new Map<string, string>(),
+    patientOf = new Map<string, string>();
   rows.forEach((o, k) => {
     const row = `${csv}: row ${k + 1}`;
-    const framePath = o.frame_path.trim(), patientId = o.patient_id.trim(), polypId = hasPolyp && o.polyp_id.trim() ? o.polyp_id.trim() : patientId;
+    const framePath = o.frame_path.trim(),
+      patientId = o.patient_id.trim(),
+      polypId = hasPolyp && o.polyp_id.trim() ? o.polyp_id.trim() : patientId;
     if (!framePath) throw new Error(`${row}: empty frame_path`);
-    if (!patientId) throw new Error(`${row}: empty patient_id (every frame needs its patient for the patient-wise split)`);
+    if (!patientId)
+      throw new Error(`${row}: empty patient_id (every frame needs its patient for the patient-wise split)`);
     const type = Number(o.pathology.trim());
-    if (o.pathology.trim() === '' || !Number.isInteger(type) || type < 0 || type > 3) throw new Error(`${row}: pathology "${o.pathology}" is not a type 0, 1, 2 or 3`);
+    if (o.pathology.trim() === '' || !Number.isInteger(type) || type < 0 || type > 3)
+      throw new Error(`${row}: pathology "${o.pathology}" is not a type 0, 1, 2 or 3`);
     const imagePath = isAbsolute(framePath) ? framePath : join(root, framePath);
-    if (seen.has(imagePath)) throw new Error(`${row}: frame "${framePath}" is already listed in row ${seen.get(imagePath)}`);
+    if (seen.has(imagePath))
+      throw new Error(`${row}: frame "${framePath}" is already listed in row ${seen.get(imagePath)}`);
     seen.set(imagePath, k + 1);
     let split: 'train' | 'test' | undefined;
     if (hasSplit) {
@@ -59,16 +74,34 @@ export function readPathologySet(path: string, opts: PathologySetOptions = {}): 
       if (v !== 'train' && v !== 'test') throw new Error(`${row}: split "${o.split}" is not train or test`);
       split = v;
       const prev = splitOf.get(patientId);
-      if (prev && prev !== v) throw new Error(`${row}: patient "${patientId}" has frames in both splits (${prev} and ${v}); splits must be patient-wise`);
+      if (prev && prev !== v)
+        throw new Error(
+          `${row}: patient "${patientId}" has frames in both splits (${prev} and ${v}); splits must be patient-wise`,
+        );
       splitOf.set(patientId, v);
     }
     const owner = patientOf.get(polypId);
-    if (owner && owner !== patientId) throw new Error(`${row}: polyp "${polypId}" belongs to patients "${owner}" and "${patientId}"`);
+    if (owner && owner !== patientId)
+      throw new Error(`${row}: polyp "${polypId}" belongs to patients "${owner}" and "${patientId}"`);
     patientOf.set(polypId, patientId);
-    if (!existsSync(imagePath)) { missing.push(`row ${k + 1}: ${imagePath}`); return; }
-    records.push({ id: framePath.slice(0, framePath.length - extname(framePath).length), imagePath, patientId, polypId, pathology: type, label: group.of[type], className: group.classes[group.of[type]], split });
+    if (!existsSync(imagePath)) {
+      missing.push(`row ${k + 1}: ${imagePath}`);
+      return;
+    }
+    records.push({
+      id: framePath.slice(0, framePath.length - extname(framePath).length),
+      imagePath,
+      patientId,
+      polypId,
+      pathology: type,
+      label: group.of[type],
+      className: group.classes[group.of[type]],
+      split,
+    });
   });
-  if (missing.length) throw new Error(`${csv}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`);
+  if (missing.length)
+    throw new Error(
+      `${csv}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+    );
   return { root, csv, records, classNames: [...group.classes] };
 }
-

@@ -8,7 +8,13 @@ import type { Canvas } from './plot/raster.ts';
 export * from './plot/index.ts';
 
 export function encodePng(canvas: Canvas): Uint8Array {
-  return encode({ width: canvas.width, height: canvas.height, data: new Uint8Array(canvas.data.buffer), channels: 4, depth: 8 });
+  return encode({
+    width: canvas.width,
+    height: canvas.height,
+    data: new Uint8Array(canvas.data.buffer),
+    channels: 4,
+    depth: 8,
+  });
 }
 
 /** Writes a canvas (or a chart holding one) to `path`, creating its folder; returns the path. */

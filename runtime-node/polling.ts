@@ -13,7 +13,9 @@ let enabled = true;
 let last = -Infinity;
 
 /** Turns the back-off off (plain setImmediate spinning) or back on; benchmarks compare the two. */
-export function setPollingBackoff(on: boolean): void { enabled = on; }
+export function setPollingBackoff(on: boolean): void {
+  enabled = on;
+}
 
 /**
  * Marks the start of a GPU wait, so that its polling spins for the first SPIN_MS even when it

@@ -1,6 +1,12 @@
 // A progress bar with rate and ETA for long work. On a terminal it redraws one line; elsewhere
 // (CI logs, files) it prints a plain line at most every `logEveryMs` and at the end.
-export interface ProgressOptions { total: number; label: string; unit?: string; logEveryMs?: number; stream?: NodeJS.WriteStream }
+export interface ProgressOptions {
+  total: number;
+  label: string;
+  unit?: string;
+  logEveryMs?: number;
+  stream?: NodeJS.WriteStream;
+}
 
 export class Progress {
   private readonly start = performance.now();
@@ -28,7 +34,10 @@ export class Progress {
   }
 
   /** Sets the position (e.g. after resuming) without counting it towards the rate. */
-  set(done: number): void { this.done = done; this.resumedAt = done; }
+  set(done: number): void {
+    this.done = done;
+    this.resumedAt = done;
+  }
   private resumedAt = 0;
 
   private draw(final: boolean): void {
@@ -47,6 +56,10 @@ export class Progress {
 
 export function clock(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = Math.floor(s % 60);
+  return h > 0
+    ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`
+    : `${m}:${String(sec).padStart(2, '0')}`;
 }

@@ -20,14 +20,30 @@
 // - Saved state: `checkStateFields` turns a missing or mistyped field of a restored state into an
 //   error naming the file and the field (instead of a TypeError deep in the recipe).
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 /** A value that must be finite was not: the message names the quantity and the step. */
-export class NonFiniteError extends Error { override name = 'NonFiniteError'; }
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+}
 
 /** A run cannot start or resume (folder, lock, data or state problem): the message names the fix. */
-export class RunGuardError extends Error { override name = 'RunGuardError'; }
+export class RunGuardError extends Error {
+  override name = 'RunGuardError';
+}
 
 const NO_CHECKPOINT = 'no checkpoint was written for this step, so the last good one is kept';
 
@@ -35,16 +51,25 @@ const NO_CHECKPOINT = 'no checkpoint was written for this step, so the last good
  * Throws a NonFiniteError when `value` is NaN or ±Infinity. `what` names the quantity ("loss at
  * rate 1.25"), `step` the training step it belongs to.
  */
-export function checkFinite(value: number, what: string, step?: number, hint = 'lower the learning rate or check the data'): number {
+export function checkFinite(
+  value: number,
+  what: string,
+  step?: number,
+  hint = 'lower the learning rate or check the data',
+): number {
   if (Number.isFinite(value)) return value;
-  throw new NonFiniteError(`${what} is ${value}${step === undefined ? '' : ` at step ${step}`}: ${NO_CHECKPOINT}; ${hint}`);
+  throw new NonFiniteError(
+    `${what} is ${value}${step === undefined ? '' : ` at step ${step}`}: ${NO_CHECKPOINT}; ${hint}`,
+  );
 }
 
 /** checkFinite over several named values read back for one step (all are reported at once). */
 export function checkStep(step: number, values: Record<string, number>, hint?: string): void {
   const bad = Object.entries(values).filter(([, v]) => !Number.isFinite(v));
   if (bad.length === 0) return;
-  throw new NonFiniteError(`${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ${hint ?? 'lower the learning rate or check the data'}`);
+  throw new NonFiniteError(
+    `${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ${hint ?? 'lower the learning rate or check the data'}`,
+  );
 }
 
 // ---- start of run: writable folder, lock, stale temporary files ----------------------------------
@@ -56,12 +81,22 @@ export interface StartOptions {
   log?: (line: string) => void;
 }
 
-interface LockInfo { pid: number; script: string; started: string; host?: string }
+interface LockInfo {
+  pid: number;
+  script: string;
+  started: string;
+  host?: string;
+}
 
 /** True when a process with this pid exists (EPERM: it exists but belongs to someone else). */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const LOCK = '.run.lock';
@@ -77,7 +112,9 @@ export function ensureWritable(dir: string, flag = '--out'): void {
     unlinkSync(probe);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
-    throw new RunGuardError(`${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be saved there; pass another ${flag} or fix its permissions`);
+    throw new RunGuardError(
+      `${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be saved there; pass another ${flag} or fix its permissions`,
+    );
   }
 }
 
@@ -94,7 +131,10 @@ export function cleanStaleTemps(dir: string, depth = 3): string[] {
     const m = e.isFile() ? TMP_RE.exec(e.name) : null;
     // Our own pid: left by an earlier process that had it (writeAtomic is synchronous, so no write
     // of this process is in progress while this runs).
-    if (m && (Number(m[1]) === process.pid || !pidAlive(Number(m[1])))) { rmSync(p, { force: true }); removed.push(p); }
+    if (m && (Number(m[1]) === process.pid || !pidAlive(Number(m[1])))) {
+      rmSync(p, { force: true });
+      removed.push(p);
+    }
   }
   return removed;
 }
@@ -103,7 +143,9 @@ function readLock(path: string): LockInfo | null {
   try {
     const v = JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
     return typeof v.pid === 'number' ? v : null;
-  } catch { return null; } // torn or foreign: treat as stale
+  } catch {
+    return null;
+  } // torn or foreign: treat as stale
 }
 
 /** Takes `<dir>/.run.lock` for this process; throws naming the other live owner. */
@@ -113,19 +155,29 @@ export function acquireLock(dir: string, script: string, log: (l: string) => voi
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx'); // exclusive create: two starting runs cannot both win
-      try { writeSync(fd, JSON.stringify(info) + '\n'); } finally { closeSync(fd); }
+      try {
+        writeSync(fd, JSON.stringify(info) + '\n');
+      } finally {
+        closeSync(fd);
+      }
       held.add(path);
       return path;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new RunGuardError(`cannot create the lock file ${path}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new RunGuardError(`cannot create the lock file ${path}: ${(e as Error).message}`);
     }
     const other = readLock(path);
     if (other && other.pid !== process.pid && pidAlive(other.pid)) {
-      throw new RunGuardError(`"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ${other.started}) holds ${path}. ` +
-        `Wait for it or stop it (kill ${other.pid}), or pass another --out.`);
+      throw new RunGuardError(
+        `"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ${other.started}) holds ${path}. ` +
+          `Wait for it or stop it (kill ${other.pid}), or pass another --out.`,
+      );
     }
-    if (other && other.pid === process.pid && held.has(path)) throw new RunGuardError(`"${dir}" is already in use by this process (${other.script})`);
-    log(`taking over ${path}: ${other ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running` : 'the lock file is unreadable'}`);
+    if (other && other.pid === process.pid && held.has(path))
+      throw new RunGuardError(`"${dir}" is already in use by this process (${other.script})`);
+    log(
+      `taking over ${path}: ${other ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running` : 'the lock file is unreadable'}`,
+    );
     rmSync(path, { force: true });
   }
   throw new RunGuardError(`cannot take the lock ${path}: another run keeps re-creating it`);
@@ -140,7 +192,9 @@ export function releaseLock(path: string): void {
 
 // Whatever way the process ends (error, process.exit), its locks go with it; a SIGKILL leaves the
 // lock file, which the next run takes over because its pid is gone.
-process.on('exit', () => { for (const p of [...held]) releaseLock(p); });
+process.on('exit', () => {
+  for (const p of [...held]) releaseLock(p);
+});
 
 // ---- the guard ----------------------------------------------------------------------------------
 
@@ -172,7 +226,10 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
   ensureWritable(abs);
   const lock = acquireLock(abs, opts.script, log);
   const removedTemps = cleanStaleTemps(abs);
-  if (removedTemps.length) log(`removed ${removedTemps.length} partial file(s) left by killed writers: ${removedTemps.map((p) => basename(p)).join(', ')}`);
+  if (removedTemps.length)
+    log(
+      `removed ${removedTemps.length} partial file(s) left by killed writers: ${removedTemps.map((p) => basename(p)).join(', ')}`,
+    );
 
   let save: (() => Promise<void>) | null = null;
   let inFlight: Promise<unknown> | null = null;
@@ -180,16 +237,22 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
   let closed = false;
   const handler = (signal: NodeJS.Signals) => {
     const code = signal === 'SIGINT' ? 130 : 143;
-    if (stopping) { // second signal: leave now; the checkpoint on disk is whole (atomic writes)
+    if (stopping) {
+      // second signal: leave now; the checkpoint on disk is whole (atomic writes)
       process.stderr.write(`\n${signal} again: exiting without saving\n`);
       process.exit(code);
     }
     stopping = true;
-    process.stderr.write(`\n${signal}: ${save ? 'saving the training state after the current step, then exiting (again to exit at once)' : 'exiting'}\n`);
+    process.stderr.write(
+      `\n${signal}: ${save ? 'saving the training state after the current step, then exiting (again to exit at once)' : 'exiting'}\n`,
+    );
     void (async () => {
       try {
         if (inFlight) await inFlight.catch(() => undefined);
-        if (save) { await save(); process.stderr.write(`saved; run the same command again to continue\n`); }
+        if (save) {
+          await save();
+          process.stderr.write(`saved; run the same command again to continue\n`);
+        }
       } catch (e) {
         process.stderr.write(`could not save on ${signal}: ${e instanceof Error ? e.message : String(e)}\n`);
       } finally {
@@ -201,15 +264,24 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   return {
-    dir: abs, removedTemps,
-    get stopping() { return stopping; },
-    onStop(s) { save = s; },
+    dir: abs,
+    removedTemps,
+    get stopping() {
+      return stopping;
+    },
+    onStop(s) {
+      save = s;
+    },
     async step<T>(fn: () => Promise<T>): Promise<T> {
       // After a signal no new step starts: the handler is saving and will exit.
       if (stopping) await new Promise<never>(() => undefined);
       const p = fn();
       inFlight = p;
-      try { return await p; } finally { inFlight = null; }
+      try {
+        return await p;
+      } finally {
+        inFlight = null;
+      }
     },
     close() {
       if (closed) return;
@@ -231,12 +303,21 @@ export interface DataIdentity {
 }
 
 /** The identity of the data a run trains on: named id lists, each with the files behind its ids. */
-export function dataIdentity(paths: Record<string, string>, lists: Record<string, readonly { id: string; files?: readonly (string | undefined)[] }[]>): DataIdentity {
+export function dataIdentity(
+  paths: Record<string, string>,
+  lists: Record<string, readonly { id: string; files?: readonly (string | undefined)[] }[]>,
+): DataIdentity {
   const out: DataIdentity = { paths: { ...paths }, lists: {} };
   for (const [name, items] of Object.entries(lists)) {
     const h = createHash('sha256');
     for (const it of items) {
-      const sizes = (it.files ?? []).map((f) => { try { return f ? statSync(f).size : -1; } catch { return -1; } });
+      const sizes = (it.files ?? []).map((f) => {
+        try {
+          return f ? statSync(f).size : -1;
+        } catch {
+          return -1;
+        }
+      });
       h.update(`${it.id}\t${sizes.join('\t')}\n`);
     }
     out.lists[name] = { count: items.length, sha256: h.digest('hex') };
@@ -248,13 +329,32 @@ export function dataIdentity(paths: Record<string, string>, lists: Record<string
  * Refuses to resume a state trained on other data. A state written before identities were
  * recorded (`saved` undefined) is accepted with a note.
  */
-export function checkDataIdentity(saved: DataIdentity | undefined, current: DataIdentity, statePath: string, log: (l: string) => void = console.log): void {
-  if (!saved) { log(`${statePath} records no data identity (written by an older version); resuming on ${Object.values(current.paths).join(', ')}`); return; }
-  const differ = Object.keys({ ...saved.lists, ...current.lists }).filter((k) => saved.lists[k]?.sha256 !== current.lists[k]?.sha256);
+export function checkDataIdentity(
+  saved: DataIdentity | undefined,
+  current: DataIdentity,
+  statePath: string,
+  log: (l: string) => void = console.log,
+): void {
+  if (!saved) {
+    log(
+      `${statePath} records no data identity (written by an older version); resuming on ${Object.values(current.paths).join(', ')}`,
+    );
+    return;
+  }
+  const differ = Object.keys({ ...saved.lists, ...current.lists }).filter(
+    (k) => saved.lists[k]?.sha256 !== current.lists[k]?.sha256,
+  );
   if (differ.length === 0) return;
-  const desc = (d: DataIdentity) => `${Object.entries(d.paths).map(([k, v]) => `${k} ${v}`).join(', ')} (${differ.map((k) => `${k}: ${d.lists[k]?.count ?? 0} ids, sha256 ${d.lists[k]?.sha256.slice(0, 12) ?? 'none'}`).join('; ')})`;
-  throw new RunGuardError(`${statePath} was trained on other data: ${desc(saved)}; this run has ${desc(current)}. ` +
-    'Pass the same data to continue, or another --out (or --no-resume) to start over.');
+  const desc = (d: DataIdentity) =>
+    `${Object.entries(d.paths)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )} (${differ.map((k) => `${k}: ${d.lists[k]?.count ?? 0} ids, sha256 ${d.lists[k]?.sha256.slice(0, 12) ?? 'none'}`).join('; ')})`;
+  throw new RunGuardError(
+    `${statePath} was trained on other data: ${desc(saved)}; this run has ${desc(current)}. ` +
+      'Pass the same data to continue, or another --out (or --no-resume) to start over.',
+  );
 }
 
 // ---- restored state fields ----------------------------------------------------------------------
@@ -269,13 +369,25 @@ export function checkStateFields(state: unknown, fields: Record<string, FieldTyp
   const problems: string[] = [];
   for (const [path, type] of Object.entries(fields)) {
     let v: unknown = state;
-    for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-    const ok = type === 'number' ? typeof v === 'number' && Number.isFinite(v)
-      : type === 'number[]' ? Array.isArray(v) && v.every((x) => typeof x === 'number')
-        : type === 'array' ? Array.isArray(v)
-          : type === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v)
-            : typeof v === type;
-    if (!ok) problems.push(`${path} should be ${type === 'number' ? 'a finite number' : type === 'number[]' ? 'a list of numbers' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`} but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`);
+    for (const k of path.split('.'))
+      v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    const ok =
+      type === 'number'
+        ? typeof v === 'number' && Number.isFinite(v)
+        : type === 'number[]'
+          ? Array.isArray(v) && v.every((x) => typeof x === 'number')
+          : type === 'array'
+            ? Array.isArray(v)
+            : type === 'object'
+              ? v !== null && typeof v === 'object' && !Array.isArray(v)
+              : typeof v === type;
+    if (!ok)
+      problems.push(
+        `${path} should be ${type === 'number' ? 'a finite number' : type === 'number[]' ? 'a list of numbers' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`} but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`,
+      );
   }
-  if (problems.length) throw new RunGuardError(`${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or pass another --out (or --no-resume) to start over.`);
+  if (problems.length)
+    throw new RunGuardError(
+      `${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or pass another --out (or --no-resume) to start over.`,
+    );
 }

@@ -7,8 +7,11 @@ import { expect } from 'vitest';
 import { Tensor, tensor, tidy, backward, requiresGrad, mul, sum, add, noGrad, type DType } from '../engine/index.ts';
 import { readFixture } from './golden/read-fixture.ts';
 
-
-export interface Encoded { shape: number[]; dtype: 'f32' | 'i32'; data: number[] }
+export interface Encoded {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  data: number[];
+}
 export interface GoldenCase {
   name: string;
   args: Record<string, unknown>;
@@ -27,17 +30,30 @@ export function fromEncoded(e: Encoded, dtype?: DType): Tensor {
 }
 
 /** Asserts |a - b| <= atol + rtol |b| elementwise, reporting the worst element. */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, atol = 1e-5, rtol = 1e-4): void {
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  atol = 1e-5,
+  rtol = 1e-4,
+): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);
-  let worst = -1, worstErr = 0;
+  let worst = -1,
+    worstErr = 0;
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], b = expected[i];
+    const a = actual[i],
+      b = expected[i];
     if (Number.isNaN(b) && Number.isNaN(a)) continue;
     const err = Math.abs(a - b) - (atol + rtol * Math.abs(b));
-    if (!(err <= 0) && (worst < 0 || err > worstErr || Number.isNaN(err))) { worst = i; worstErr = Number.isNaN(err) ? Infinity : err; }
+    if (!(err <= 0) && (worst < 0 || err > worstErr || Number.isNaN(err))) {
+      worst = i;
+      worstErr = Number.isNaN(err) ? Infinity : err;
+    }
   }
   if (worst >= 0) {
-    expect.fail(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
+    expect.fail(
+      `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`,
+    );
   }
 }
 
@@ -85,7 +101,10 @@ export async function checkGolden(
       expectClose(await inputs[i].grad!.data(), g.data, `${c.name}: grad of input ${i}`, gradAtol, gradRtol);
     }
   }
-  for (const t of [...outs, ...inputs]) { t.grad?.dispose(); t.dispose(); }
+  for (const t of [...outs, ...inputs]) {
+    t.grad?.dispose();
+    t.dispose();
+  }
 }
 
 /** A seeded host PRNG (mulberry32) for test inputs. */
@@ -116,7 +135,16 @@ export async function checkFiniteDifferences(
   opts: { h?: number; tol?: number; directions?: number; seed?: number } = {},
 ): Promise<void> {
   const { h = 1e-2, tol = 2e-2, directions = 2, seed = 7 } = opts;
-  const xs0 = inputs.map((s, i) => s.data ?? randomArray(s.shape.reduce((a, b) => a * b, 1), seed + i, s.low ?? -1, s.high ?? 1));
+  const xs0 = inputs.map(
+    (s, i) =>
+      s.data ??
+      randomArray(
+        s.shape.reduce((a, b) => a * b, 1),
+        seed + i,
+        s.low ?? -1,
+        s.high ?? 1,
+      ),
+  );
   const xs = xs0.map((d, i) => requiresGrad(tensor(d, inputs[i].shape)));
   const y0 = tidy(() => fn(...xs.map((x) => x.view(x.shape))));
   const w = tensor(randomArray(y0.size, seed + 100), y0.shape);
@@ -124,7 +152,23 @@ export async function checkFiniteDifferences(
   tidy(() => backward(sum(mul(fn(...xs), w))));
   const grads = await Promise.all(xs.map(async (x) => Array.from(await x.grad!.data())));
   const loss = async (shift: number[][], sign: number) => {
-    const v = tidy(() => noGrad(() => sum(mul(fn(...xs0.map((d, i) => tensor(d.map((x, j) => x + sign * h * shift[i][j]), inputs[i].shape))), w))));
+    const v = tidy(() =>
+      noGrad(() =>
+        sum(
+          mul(
+            fn(
+              ...xs0.map((d, i) =>
+                tensor(
+                  d.map((x, j) => x + sign * h * shift[i][j]),
+                  inputs[i].shape,
+                ),
+              ),
+            ),
+            w,
+          ),
+        ),
+      ),
+    );
     const r = await v.item();
     v.dispose();
     return r;
@@ -134,19 +178,33 @@ export async function checkFiniteDifferences(
     const analytic = grads.reduce((acc, g, i) => acc + g.reduce((a, gv, j) => a + gv * dir[i][j], 0), 0);
     const numeric = ((await loss(dir, 1)) - (await loss(dir, -1))) / (2 * h);
     const scale = Math.max(1, Math.abs(numeric), Math.abs(analytic));
-    expect(Math.abs(analytic - numeric) / scale, `finite differences, direction ${k}: analytic ${analytic} vs numeric ${numeric}`).toBeLessThan(tol);
+    expect(
+      Math.abs(analytic - numeric) / scale,
+      `finite differences, direction ${k}: analytic ${analytic} vs numeric ${numeric}`,
+    ).toBeLessThan(tol);
   }
-  for (const x of xs) { x.grad?.dispose(); x.dispose(); }
+  for (const x of xs) {
+    x.grad?.dispose();
+    x.dispose();
+  }
   w.dispose();
 }
 
 /** Runs a TypeScript script (a recipe) in a child Node process with tsx; resolves with its exit code and output. */
-export function runScript(script: string, args: readonly string[]): Promise<{ code: number | null; out: string; err: string }> {
+export function runScript(
+  script: string,
+  args: readonly string[],
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('close', (code) => resolve({ code, out, err }));
   });
 }

@@ -5,9 +5,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 
 mkdirSync('out', { recursive: true });
 const results = 'out/test-results.json';
-const r = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+const r = spawnSync(
+  'npx',
+  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)],
+  { stdio: 'inherit' },
+);
 if (existsSync(results)) {
   const j = JSON.parse(readFileSync(results, 'utf8'));
-  console.log(`\n${j.numPassedTests} passed, ${j.numFailedTests} failed, ${j.numPendingTests + j.numTodoTests} skipped`);
+  console.log(
+    `\n${j.numPassedTests} passed, ${j.numFailedTests} failed, ${j.numPendingTests + j.numTodoTests} skipped`,
+  );
 }
 process.exit(r.status ?? 1);

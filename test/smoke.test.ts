@@ -1,5 +1,19 @@
 import { describe, it, expect } from 'vitest';
-import { tensor, add, mul, matmul, sum, permute, exp, backward, requiresGrad, tidy, device, randn, manualSeed } from '../engine/index.ts';
+import {
+  tensor,
+  add,
+  mul,
+  matmul,
+  sum,
+  permute,
+  exp,
+  backward,
+  requiresGrad,
+  tidy,
+  device,
+  randn,
+  manualSeed,
+} from '../engine/index.ts';
 
 describe('smoke', () => {
   it('adds, multiplies, reduces and differentiates', async () => {
@@ -30,8 +44,10 @@ describe('smoke', () => {
     expect(device().liveBuffers).toBe(base + 1);
     r.dispose();
     expect(device().liveBuffers).toBe(base);
-    manualSeed(3); const x1 = await randn([5]).data();
-    manualSeed(3); const x2 = await randn([5]).data();
+    manualSeed(3);
+    const x1 = await randn([5]).data();
+    manualSeed(3);
+    const x2 = await randn([5]).data();
     expect(Array.from(x1)).toEqual(Array.from(x2));
   });
 });

@@ -34,7 +34,10 @@ export interface AugmentConfig {
 /** The paper's training augmentations (spec §1.3) at a given size. */
 export function endoExtendTrainAugment(size: number): AugmentConfig {
   return {
-    size: [size, size], hflip: 0.5, vflip: 0.5, rot90: 0.5,
+    size: [size, size],
+    hflip: 0.5,
+    vflip: 0.5,
+    rot90: 0.5,
     gaussianBlur: { p: 0.5, kernel: [3, 7], sigma: [0, 2.55] },
     randomResizedCrop: { p: 1, scale: [0.5, 1], ratio: [1, 1] },
     gridDistortion: { p: 0.5, steps: 3, limit: 0.09 },
@@ -48,15 +51,25 @@ type M3 = [number, number, number, number, number, number]; // rows of a 2x3 aff
 function compose(a: M3, b: M3): M3 {
   // (a ∘ b)(p) = a(b(p))
   return [
-    a[0] * b[0] + a[1] * b[3], a[0] * b[1] + a[1] * b[4], a[0] * b[2] + a[1] * b[5] + a[2],
-    a[3] * b[0] + a[4] * b[3], a[3] * b[1] + a[4] * b[4], a[3] * b[2] + a[4] * b[5] + a[5],
+    a[0] * b[0] + a[1] * b[3],
+    a[0] * b[1] + a[1] * b[4],
+    a[0] * b[2] + a[1] * b[5] + a[2],
+    a[3] * b[0] + a[4] * b[3],
+    a[3] * b[1] + a[4] * b[4],
+    a[3] * b[2] + a[4] * b[5] + a[5],
   ];
 }
 
 const IDENTITY: M3 = [1, 0, 0, 0, 1, 0];
 
 /** Per-sample parameters, drawn once and shared by an image and its mask. */
-export interface SampleParams { affine: M3; xs: number[]; ys: number[]; color: [number, number, number, number]; blur: [number, number] }
+export interface SampleParams {
+  affine: M3;
+  xs: number[];
+  ys: number[];
+  color: [number, number, number, number];
+  blur: [number, number];
+}
 
 export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: Rng): SampleParams {
   // Maps are built from output back to input: out -> crop -> rot90 -> vflip -> hflip -> input.
@@ -67,7 +80,10 @@ export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: 
   if (rng.bool(cfg.rot90 ?? 0)) {
     const k = rng.randint(1, 3);
     // np.rot90 once (counter-clockwise): out(u, v) reads in(1 - v, u) in normalised coordinates.
-    for (let i = 0; i < k; i++) { toInput = compose(toInput, [0, -1, 1, 1, 0, 0]); [h, w] = [w, h]; }
+    for (let i = 0; i < k; i++) {
+      toInput = compose(toInput, [0, -1, 1, 1, 0, 0]);
+      [h, w] = [w, h];
+    }
   }
   const rrc = cfg.randomResizedCrop;
   if (rrc && rng.bool(rrc.p ?? 1)) {
@@ -107,7 +123,13 @@ export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: 
 }
 
 /** torchvision's RandomResizedCrop box [x0, y0, w, h] in pixels (10 tries, then a centre crop). */
-function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [number, number], rng: Rng): [number, number, number, number] {
+function resizedCropBox(
+  h: number,
+  w: number,
+  scale: [number, number],
+  ratio: [number, number],
+  rng: Rng,
+): [number, number, number, number] {
   const area = h * w;
   const [lr0, lr1] = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let t = 0; t < 10; t++) {
@@ -127,19 +149,34 @@ function resizedCropBox(h: number, w: number, scale: [number, number], ratio: [n
  * -> images [B, 3, size] (normalised if configured) and masks [B, 1, size] still in {0, 1}.
  * `params` may be given (e.g. to replay a batch); otherwise drawn from `rng`.
  */
-export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentConfig, rng: Rng, params?: SampleParams[]): { images: Tensor; masks: Tensor | null; params: SampleParams[] } {
-  if (images.ndim !== 4 || images.shape[1] !== 3) throw new Error(`augmentBatch: images must be [B, 3, H, W], got ${fmt(images.shape)}`);
+export function augmentBatch(
+  images: Tensor,
+  masks: Tensor | null,
+  cfg: AugmentConfig,
+  rng: Rng,
+  params?: SampleParams[],
+): { images: Tensor; masks: Tensor | null; params: SampleParams[] } {
+  if (images.ndim !== 4 || images.shape[1] !== 3)
+    throw new Error(`augmentBatch: images must be [B, 3, H, W], got ${fmt(images.shape)}`);
   const [b, , h, w] = images.shape;
   if (masks && (masks.ndim !== 4 || masks.shape[0] !== b || masks.shape[2] !== h || masks.shape[3] !== w)) {
-    throw new Error(`augmentBatch: masks ${fmt(masks.shape)} do not match images ${fmt(images.shape)} (expected [${b}, C, ${h}, ${w}])`);
+    throw new Error(
+      `augmentBatch: masks ${fmt(masks.shape)} do not match images ${fmt(images.shape)} (expected [${b}, C, ${h}, ${w}])`,
+    );
   }
   const ps = params ?? Array.from({ length: b }, () => sampleParams(cfg, h, w, rng));
   const steps = ps[0].xs.length - 1;
   return noGrad(() => {
-    const geo = tensor(ps.flatMap((p) => [...p.affine, ...p.xs, ...p.ys]), [b, 8 + 2 * steps]);
+    const geo = tensor(
+      ps.flatMap((p) => [...p.affine, ...p.xs, ...p.ys]),
+      [b, 8 + 2 * steps],
+    );
     let img = images;
     if (ps.some((p) => p.blur[1] > 0)) {
-      const bp = tensor(ps.flatMap((p) => p.blur), [b, 2]);
+      const bp = tensor(
+        ps.flatMap((p) => p.blur),
+        [b, 2],
+      );
       for (const dir of [0, 1] as const) {
         const o = augmentBlur(img, bp, dir);
         if (img !== images) img.dispose();
@@ -152,7 +189,10 @@ export function augmentBatch(images: Tensor, masks: Tensor | null, cfg: AugmentC
     const outMasks = masks ? augmentWarp(masks, geo, steps, cfg.size, 1) : null;
     geo.dispose();
     const nm = cfg.normalize ?? { mean: [0, 0, 0], std: [1, 1, 1] };
-    const cp = tensor(ps.flatMap((p) => p.color), [b, 4]);
+    const cp = tensor(
+      ps.flatMap((p) => p.color),
+      [b, 4],
+    );
     // Grey mean per image (for contrast): [B, 3, H, W] -> [B, 3] -> [B].
     const chMean = mean(warped, [2, 3]);
     const greyW = tensor([0.299, 0.587, 0.114], [3]);

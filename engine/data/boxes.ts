@@ -50,19 +50,25 @@ export interface Components {
 
 /** 8-connected components of the non-zero pixels of a row-major `height x width` mask. */
 export function connectedComponents(mask: ArrayLike<number>, width: number, height: number): Components {
-  if (mask.length !== width * height) throw new Error(`connectedComponents: mask has ${mask.length} pixels, expected ${width}x${height}`);
+  if (mask.length !== width * height)
+    throw new Error(`connectedComponents: mask has ${mask.length} pixels, expected ${width}x${height}`);
   const labels = new Int32Array(width * height);
   const components: Component[] = [];
   const stack: number[] = [];
   for (let start = 0; start < labels.length; start++) {
     if (!mask[start] || labels[start]) continue;
     const label = components.length + 1;
-    let area = 0, x0 = width, y0 = height, x1 = 0, y1 = 0;
+    let area = 0,
+      x0 = width,
+      y0 = height,
+      x1 = 0,
+      y1 = 0;
     labels[start] = label;
     stack.push(start);
     while (stack.length) {
       const p = stack.pop()!;
-      const y = (p / width) | 0, x = p - y * width;
+      const y = (p / width) | 0,
+        x = p - y * width;
       area++;
       if (x < x0) x0 = x;
       if (y < y0) y0 = y;
@@ -72,7 +78,8 @@ export function connectedComponents(mask: ArrayLike<number>, width: number, heig
         const ny = y + dy;
         if (ny < 0 || ny >= height) continue;
         for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx, q = ny * width + nx;
+          const nx = x + dx,
+            q = ny * width + nx;
           if (nx < 0 || nx >= width || labels[q] || !mask[q]) continue;
           labels[q] = label;
           stack.push(q);
@@ -86,7 +93,11 @@ export function connectedComponents(mask: ArrayLike<number>, width: number, heig
 
 /** The row cv2 reports for label 0: every zero pixel, its count and bounding box. */
 export function backgroundComponent(mask: ArrayLike<number>, width: number, height: number): Component {
-  let area = 0, x0 = width, y0 = height, x1 = 0, y1 = 0;
+  let area = 0,
+    x0 = width,
+    y0 = height,
+    x1 = 0,
+    y1 = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (mask[y * width + x]) continue;
@@ -111,7 +122,10 @@ export function boxIou(a: Box, b: Box): number {
 
 /** The tight box around every non-zero pixel, or null when there is none (boxes from true masks). */
 export function maskBox(mask: ArrayLike<number>, width: number, height: number): Box | null {
-  let x0 = width, y0 = height, x1 = 0, y1 = 0;
+  let x0 = width,
+    y0 = height,
+    x1 = 0,
+    y1 = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (!mask[y * width + x]) continue;
@@ -133,14 +147,18 @@ export function thresholdMask(values: ArrayLike<number>, threshold: number): Uin
 
 /** Maps a box from a `fromW x fromH` grid to `toW x toH` pixels, growing outwards so it still covers what it covered. */
 export function scaleBox(b: Box, fromW: number, fromH: number, toW: number, toH: number): Box {
-  const sx = toW / fromW, sy = toH / fromH;
+  const sx = toW / fromW,
+    sy = toH / fromH;
   return [
-    Math.max(0, Math.floor(b[0] * sx)), Math.max(0, Math.floor(b[1] * sy)),
-    Math.min(toW, Math.ceil(b[2] * sx)), Math.min(toH, Math.ceil(b[3] * sy)),
+    Math.max(0, Math.floor(b[0] * sx)),
+    Math.max(0, Math.floor(b[1] * sy)),
+    Math.min(toW, Math.ceil(b[2] * sx)),
+    Math.min(toH, Math.ceil(b[3] * sy)),
   ];
 }
 
-export type BoxReason = 'touches-border' | 'area-too-small' | 'area-too-large' | 'too-many-components' | 'no-foreground';
+export type BoxReason =
+  'touches-border' | 'area-too-small' | 'area-too-large' | 'too-many-components' | 'no-foreground';
 
 export interface BoxRuleOptions {
   /** Accept only when minArea < box area / image area (strict). Default 0.01. */
@@ -166,7 +184,12 @@ export interface BoxDecision {
 }
 
 /** The EndoKED box rule (sam_utils.from_mask2box_singlebox) on a binary row-major mask. */
-export function endokedBox(mask: ArrayLike<number>, width: number, height: number, options: BoxRuleOptions = {}): BoxDecision {
+export function endokedBox(
+  mask: ArrayLike<number>,
+  width: number,
+  height: number,
+  options: BoxRuleOptions = {},
+): BoxDecision {
   const { minAreaFraction = 0.01, maxAreaFraction = 0.35, rejectComponents = 3, pick = 'largest-box' } = options;
   const { components } = connectedComponents(mask, width, height);
   // Ascending pixel count, background last among equals so that a tie drops it; stable otherwise.
@@ -176,11 +199,22 @@ export function endokedBox(mask: ArrayLike<number>, width: number, height: numbe
     .map((r) => r.c);
   const kept = rows.slice(0, -1);
   if (kept.length === 0) return { box: null, accepted: false, reason: 'no-foreground', kept, areaFraction: 0 };
-  let best = kept[0], bestArea = -1;
-  for (const c of kept) if (boxArea(c.box) >= bestArea) { bestArea = boxArea(c.box); best = c; }
+  let best = kept[0],
+    bestArea = -1;
+  for (const c of kept)
+    if (boxArea(c.box) >= bestArea) {
+      bestArea = boxArea(c.box);
+      best = c;
+    }
   const chosen = pick === 'largest-box' ? best : kept[kept.length - 1];
   const areaFraction = bestArea / (width * height);
-  const decide = (reason: BoxReason | ''): BoxDecision => ({ box: [...chosen.box] as Box, accepted: reason === '', reason, kept, areaFraction });
+  const decide = (reason: BoxReason | ''): BoxDecision => ({
+    box: [...chosen.box] as Box,
+    accepted: reason === '',
+    reason,
+    kept,
+    areaFraction,
+  });
   if (touchesBorder(mask, width, height)) return decide('touches-border');
   if (!(areaFraction > minAreaFraction)) return decide('area-too-small');
   if (!(areaFraction < maxAreaFraction)) return decide('area-too-large');

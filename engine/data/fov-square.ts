@@ -40,16 +40,28 @@ const isOverlayBlue = (d: Uint8Array, i: number) => d[i + 2] > 120 && d[i + 2] >
 /** Finds a compact block of saturated blue (an on-screen status bar) and fills it from below. */
 export function fillBlueOverlay(img: RgbImage): FovResult['overlay'] {
   const { width: w, height: h, data } = img;
-  let n = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    if (!isOverlayBlue(data, 3 * (y * w + x))) continue;
-    n++; if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
-  }
+  let n = 0,
+    x0 = w,
+    y0 = h,
+    x1 = -1,
+    y1 = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if (!isOverlayBlue(data, 3 * (y * w + x))) continue;
+      n++;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
   // Stray blue pixels (dye, reflections) are not a bar: ask for a block that is mostly blue.
   if (n < 0.002 * w * h || n < 0.3 * (x1 - x0 + 1) * (y1 - y0 + 1)) return null;
   // Text inside the bar is white, so grow the block by a margin before filling.
   const m = Math.max(1, Math.round(0.01 * Math.max(w, h)));
-  x0 = Math.max(0, x0 - m); y0 = Math.max(0, y0 - m); x1 = Math.min(w - 1, x1 + m); y1 = Math.min(h - 1, y1 + m);
+  x0 = Math.max(0, x0 - m);
+  y0 = Math.max(0, y0 - m);
+  x1 = Math.min(w - 1, x1 + m);
+  y1 = Math.min(h - 1, y1 + m);
   const below = y1 + (y1 - y0 + 1) < h; // mirror from below when the image is tall enough, else from above
   for (let y = y0; y <= y1; y++) {
     const sy = below ? y1 + 1 + (y1 - y) : Math.max(0, y0 - 1 - (y - y0));
@@ -60,28 +72,49 @@ export function fillBlueOverlay(img: RgbImage): FovResult['overlay'] {
 
 /** The square field-of-view crop with the outside of its inscribed circle blacked out. */
 export function fovCrop(input: RgbImage, opts: FovOptions = {}): FovResult {
-  const t = opts.litThreshold ?? 30, circle = opts.circle ?? 0.98;
+  const t = opts.litThreshold ?? 30,
+    circle = opts.circle ?? 0.98;
   const img: RgbImage = { width: input.width, height: input.height, data: input.data.slice() };
   const overlay = fillBlueOverlay(img);
   const { width: w, height: h, data } = img;
   const lit = new Uint8Array(w * h);
   for (let p = 0; p < w * h; p++) lit[p] = luma(data, 3 * p) > t ? 1 : 0;
   const span = (len: number, frac: (k: number) => number): [number, number] => {
-    let a = -1, b = -1;
-    for (let k = 0; k < len; k++) if (frac(k) > 0.5) { if (a < 0) a = k; b = k; }
+    let a = -1,
+      b = -1;
+    for (let k = 0; k < len; k++)
+      if (frac(k) > 0.5) {
+        if (a < 0) a = k;
+        b = k;
+      }
     return a < 0 ? [0, len - 1] : [a, b]; // nothing lit: keep the whole frame
   };
-  const [cx0, cx1] = span(w, (x) => { let s = 0; for (let y = 0; y < h; y++) s += lit[y * w + x]; return s / h; });
-  const [ry0, ry1] = span(h, (y) => { let s = 0; for (let x = cx0; x <= cx1; x++) s += lit[y * w + x]; return s / (cx1 - cx0 + 1); });
-  const bw = cx1 - cx0 + 1, bh = ry1 - ry0 + 1, size = Math.min(bw, bh);
-  const x = cx0 + Math.floor((bw - size) / 2), y = ry0 + Math.floor((bh - size) / 2);
+  const [cx0, cx1] = span(w, (x) => {
+    let s = 0;
+    for (let y = 0; y < h; y++) s += lit[y * w + x];
+    return s / h;
+  });
+  const [ry0, ry1] = span(h, (y) => {
+    let s = 0;
+    for (let x = cx0; x <= cx1; x++) s += lit[y * w + x];
+    return s / (cx1 - cx0 + 1);
+  });
+  const bw = cx1 - cx0 + 1,
+    bh = ry1 - ry0 + 1,
+    size = Math.min(bw, bh);
+  const x = cx0 + Math.floor((bw - size) / 2),
+    y = ry0 + Math.floor((bh - size) / 2);
   const out = new Uint8Array(size * size * 3);
-  const c = (size - 1) / 2, r2 = (circle * size / 2) ** 2;
+  const c = (size - 1) / 2,
+    r2 = ((circle * size) / 2) ** 2;
   for (let j = 0; j < size; j++) {
     for (let i = 0; i < size; i++) {
       if ((i - c) ** 2 + (j - c) ** 2 > r2) continue;
-      const s = 3 * ((y + j) * w + x + i), o = 3 * (j * size + i);
-      out[o] = data[s]; out[o + 1] = data[s + 1]; out[o + 2] = data[s + 2];
+      const s = 3 * ((y + j) * w + x + i),
+        o = 3 * (j * size + i);
+      out[o] = data[s];
+      out[o + 1] = data[s + 1];
+      out[o + 2] = data[s + 2];
     }
   }
   return { image: { width: size, height: size, data: out }, crop: { x, y, size }, overlay };

@@ -18,7 +18,12 @@
 import type { MaskImage, RgbImage } from './images.ts';
 
 /** A pixel box, x1 / y1 exclusive. */
-export interface PixelBox { x0: number; y0: number; x1: number; y1: number }
+export interface PixelBox {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
 
 export interface FovOptions {
   /** A pixel is in view when its brightest channel exceeds the black level by this (default 24). */
@@ -43,9 +48,15 @@ const maxc = (d: Uint8Array, p: number) => Math.max(d[3 * p], d[3 * p + 1], d[3 
 
 /** Median of the brightest channel over the four corner patches. */
 function blackLevel(img: RgbImage): number {
-  const { width: w, height: h, data } = img, s = Math.max(2, Math.round(0.02 * Math.min(w, h)));
+  const { width: w, height: h, data } = img,
+    s = Math.max(2, Math.round(0.02 * Math.min(w, h)));
   const v: number[] = [];
-  for (const [cx, cy] of [[0, 0], [w - s, 0], [0, h - s], [w - s, h - s]]) {
+  for (const [cx, cy] of [
+    [0, 0],
+    [w - s, 0],
+    [0, h - s],
+    [w - s, h - s],
+  ]) {
     for (let y = cy; y < cy + s; y++) for (let x = cx; x < cx + s; x++) v.push(maxc(data, y * w + x));
   }
   v.sort((a, b) => a - b);
@@ -53,24 +64,48 @@ function blackLevel(img: RgbImage): number {
 }
 
 /** Labels of the 4-connected (or 8-connected) components of `on` (0 = off), their sizes (index = label - 1). */
-export function components4(on: Uint8Array, w: number, h: number, eight = false): { labels: Int32Array; sizes: number[] } {
-  const labels = new Int32Array(w * h), sizes: number[] = [], stack: number[] = [];
+export function components4(
+  on: Uint8Array,
+  w: number,
+  h: number,
+  eight = false,
+): { labels: Int32Array; sizes: number[] } {
+  const labels = new Int32Array(w * h),
+    sizes: number[] = [],
+    stack: number[] = [];
   for (let p0 = 0; p0 < w * h; p0++) {
     if (!on[p0] || labels[p0]) continue;
     const id = sizes.length + 1;
     let n = 0;
-    labels[p0] = id; stack.push(p0);
+    labels[p0] = id;
+    stack.push(p0);
     while (stack.length) {
-      const p = stack.pop()!, x = p % w;
+      const p = stack.pop()!,
+        x = p % w;
       n++;
-      if (x > 0 && on[p - 1] && !labels[p - 1]) { labels[p - 1] = id; stack.push(p - 1); }
-      if (x < w - 1 && on[p + 1] && !labels[p + 1]) { labels[p + 1] = id; stack.push(p + 1); }
-      if (p >= w && on[p - w] && !labels[p - w]) { labels[p - w] = id; stack.push(p - w); }
-      if (p < w * (h - 1) && on[p + w] && !labels[p + w]) { labels[p + w] = id; stack.push(p + w); }
+      if (x > 0 && on[p - 1] && !labels[p - 1]) {
+        labels[p - 1] = id;
+        stack.push(p - 1);
+      }
+      if (x < w - 1 && on[p + 1] && !labels[p + 1]) {
+        labels[p + 1] = id;
+        stack.push(p + 1);
+      }
+      if (p >= w && on[p - w] && !labels[p - w]) {
+        labels[p - w] = id;
+        stack.push(p - w);
+      }
+      if (p < w * (h - 1) && on[p + w] && !labels[p + w]) {
+        labels[p + w] = id;
+        stack.push(p + w);
+      }
       if (eight) {
         for (const q of [p - w - 1, p - w + 1, p + w - 1, p + w + 1]) {
           const qx = q % w;
-          if (q >= 0 && q < w * h && Math.abs(qx - x) === 1 && on[q] && !labels[q]) { labels[q] = id; stack.push(q); }
+          if (q >= 0 && q < w * h && Math.abs(qx - x) === 1 && on[q] && !labels[q]) {
+            labels[q] = id;
+            stack.push(q);
+          }
         }
       }
     }
@@ -92,17 +127,24 @@ export function isOverlayColour(r: number, g: number, b: number): boolean {
  * (blue-green but irregular and textured) fails the colour or the fill test.
  */
 export function findOverlays(img: RgbImage, opts: { minArea?: number; minFill?: number } = {}): PixelBox[] {
-  const { width: w, height: h, data } = img, on = new Uint8Array(w * h);
+  const { width: w, height: h, data } = img,
+    on = new Uint8Array(w * h);
   for (let p = 0; p < w * h; p++) on[p] = isOverlayColour(data[3 * p], data[3 * p + 1], data[3 * p + 2]) ? 1 : 0;
   const { labels, sizes } = components4(on, w, h);
   const boxes = sizes.map(() => ({ x0: w, y0: h, x1: 0, y1: 0 }));
   for (let p = 0; p < w * h; p++) {
     const l = labels[p];
     if (!l) continue;
-    const b = boxes[l - 1], x = p % w, y = (p / w) | 0;
-    if (x < b.x0) b.x0 = x; if (y < b.y0) b.y0 = y; if (x + 1 > b.x1) b.x1 = x + 1; if (y + 1 > b.y1) b.y1 = y + 1;
+    const b = boxes[l - 1],
+      x = p % w,
+      y = (p / w) | 0;
+    if (x < b.x0) b.x0 = x;
+    if (y < b.y0) b.y0 = y;
+    if (x + 1 > b.x1) b.x1 = x + 1;
+    if (y + 1 > b.y1) b.y1 = y + 1;
   }
-  const minArea = (opts.minArea ?? 0.002) * w * h, minFill = opts.minFill ?? 0.5;
+  const minArea = (opts.minArea ?? 0.002) * w * h,
+    minFill = opts.minFill ?? 0.5;
   return boxes.filter((b, k) => sizes[k] >= minArea && sizes[k] >= minFill * (b.x1 - b.x0) * (b.y1 - b.y0));
 }
 
@@ -117,7 +159,7 @@ function morph(on: Uint8Array, w: number, h: number, r: number, erodeIt: boolean
         if (j + r < n) c += src[at(i, j + r)];
         if (j - r - 1 >= 0) c -= src[at(i, j - r - 1)];
         const win = Math.min(n - 1, j + r) - Math.max(0, j - r) + 1;
-        out[at(i, j)] = erodeIt ? (c === win ? 1 : 0) : (c > 0 ? 1 : 0);
+        out[at(i, j)] = erodeIt ? (c === win ? 1 : 0) : c > 0 ? 1 : 0;
       }
     }
     return out;
@@ -138,7 +180,8 @@ function envelope(pts: readonly [number, number][], sign: 1 | -1): (t: number) =
     while (hull.length >= 2) {
       const [a, b] = [hull[hull.length - 2], hull[hull.length - 1]];
       const cross = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
-      if (sign * cross <= 0) hull.pop(); else break;
+      if (sign * cross <= 0) hull.pop();
+      else break;
     }
     hull.push(p);
   }
@@ -156,41 +199,66 @@ function envelope(pts: readonly [number, number][], sign: 1 | -1): (t: number) =
 /** The field of view: the largest bright 4-connected region, its profile-trimmed box and mask. */
 export function detectFov(img: RgbImage, opts: FovOptions = {}): Fov {
   const { width: w, height: h, data } = img;
-  const black = blackLevel(img), full: PixelBox = { x0: 0, y0: 0, x1: w, y1: h };
-  if (black > (opts.maxBlack ?? 60)) return { box: full, mask: { width: w, height: h, data: new Uint8Array(w * h).fill(1) }, black };
-  const thr = black + (opts.delta ?? 24), on = new Uint8Array(w * h);
+  const black = blackLevel(img),
+    full: PixelBox = { x0: 0, y0: 0, x1: w, y1: h };
+  if (black > (opts.maxBlack ?? 60))
+    return { box: full, mask: { width: w, height: h, data: new Uint8Array(w * h).fill(1) }, black };
+  const thr = black + (opts.delta ?? 24),
+    on = new Uint8Array(w * h);
   // Overlay pixels are not view: a panel touching the view would otherwise join it.
-  for (let p = 0; p < w * h; p++) on[p] = maxc(data, p) > thr && !isOverlayColour(data[3 * p], data[3 * p + 1], data[3 * p + 2]) ? 1 : 0;
+  for (let p = 0; p < w * h; p++)
+    on[p] = maxc(data, p) > thr && !isOverlayColour(data[3 * p], data[3 * p + 1], data[3 * p + 2]) ? 1 : 0;
   // An opening removes thin strokes (text drawn against the view) before the components.
   const r = Math.max(2, Math.round((opts.openRadius ?? 0.01) * Math.min(w, h)));
   const opened = dilate(erode(on, w, h, r), w, h, r);
   const { labels, sizes } = components4(opened, w, h);
-  if (sizes.length === 0) return { box: full, mask: { width: w, height: h, data: new Uint8Array(w * h).fill(1) }, black };
+  if (sizes.length === 0)
+    return { box: full, mask: { width: w, height: h, data: new Uint8Array(w * h).fill(1) }, black };
   let best = 0;
   for (let k = 1; k < sizes.length; k++) if (sizes[k] > sizes[best]) best = k;
-  const id = best + 1, rows = new Int32Array(h), cols = new Int32Array(w);
-  for (let p = 0; p < w * h; p++) if (labels[p] === id) { rows[(p / w) | 0]++; cols[p % w]++; }
+  const id = best + 1,
+    rows = new Int32Array(h),
+    cols = new Int32Array(w);
+  for (let p = 0; p < w * h; p++)
+    if (labels[p] === id) {
+      rows[(p / w) | 0]++;
+      cols[p % w]++;
+    }
   const frac = opts.profileFraction ?? 0.1;
   const span = (a: Int32Array) => {
     let m = 0;
     for (const v of a) if (v > m) m = v;
-    let lo = 0, hi = a.length;
+    let lo = 0,
+      hi = a.length;
     while (lo < a.length && a[lo] < frac * m) lo++;
     while (hi > lo && a[hi - 1] < frac * m) hi--;
     return [lo, hi];
   };
-  const [y0, y1] = span(rows), [x0, x1] = span(cols);
+  const [y0, y1] = span(rows),
+    [x0, x1] = span(cols);
   // The view is convex (a circle or an octagon): its left edge x = L(y) is a convex function of
   // y and its right edge a concave one. Their hulls restore what a panel drawn over the view hid.
-  const left: [number, number][] = [], right: [number, number][] = [];
+  const left: [number, number][] = [],
+    right: [number, number][] = [];
   for (let y = y0; y < y1; y++) {
-    let a = -1, b = -1;
-    for (let x = x0; x < x1; x++) if (labels[y * w + x] === id) { if (a < 0) a = x; b = x; }
-    if (a >= 0) { left.push([y, a]); right.push([y, b]); }
+    let a = -1,
+      b = -1;
+    for (let x = x0; x < x1; x++)
+      if (labels[y * w + x] === id) {
+        if (a < 0) a = x;
+        b = x;
+      }
+    if (a >= 0) {
+      left.push([y, a]);
+      right.push([y, b]);
+    }
   }
-  const lo = envelope(left, 1), hi = envelope(right, -1), mask = new Uint8Array(w * h);
+  const lo = envelope(left, 1),
+    hi = envelope(right, -1),
+    mask = new Uint8Array(w * h);
   for (let y = y0; y < y1; y++) {
-    const a = Math.max(x0, Math.ceil(lo(y) - 1e-9)), b = Math.min(x1 - 1, Math.floor(hi(y) + 1e-9));
+    const a = Math.max(x0, Math.ceil(lo(y) - 1e-9)),
+      b = Math.min(x1 - 1, Math.floor(hi(y) + 1e-9));
     if (b >= a) mask.fill(1, y * w + a, y * w + b + 1);
   }
   return { box: { x0, y0, x1, y1 }, mask: { width: w, height: h, data: mask }, black };
@@ -203,18 +271,27 @@ export function detectFov(img: RgbImage, opts: FovOptions = {}): Fov {
  * fails (its edges drift and fade), and so do the dark margins beside the view (they have at most
  * one sharp side: the vignetted edge of the view is soft, the frame border is no edge).
  */
-export function findDarkBoxes(img: RgbImage, fov: Fov, opts: { minWidth?: number; minHeight?: number } = {}): PixelBox[] {
-  const { width: w, height: h, data } = img, thr = fov.black + 16, bright = fov.black + 50;
-  const minLen = Math.max(8, Math.round((opts.minWidth ?? 0.02) * w)), minH = Math.max(5, Math.round((opts.minHeight ?? 0.015) * h));
+export function findDarkBoxes(
+  img: RgbImage,
+  fov: Fov,
+  opts: { minWidth?: number; minHeight?: number } = {},
+): PixelBox[] {
+  const { width: w, height: h, data } = img,
+    thr = fov.black + 16,
+    bright = fov.black + 50;
+  const minLen = Math.max(8, Math.round((opts.minWidth ?? 0.02) * w)),
+    minH = Math.max(5, Math.round((opts.minHeight ?? 0.015) * h));
   const v = (x: number, y: number) => maxc(data, y * w + x);
   /** Share of a side's pixels that are dark with bright view 1-2 px outside; 0 at the frame border. */
   const sharp = (b: PixelBox, side: 'l' | 'r' | 't' | 'b') => {
     const horizontal = side === 't' || side === 'b';
     const fixed = side === 'l' ? b.x0 : side === 'r' ? b.x1 - 1 : side === 't' ? b.y0 : b.y1 - 1;
     const step = side === 'l' || side === 't' ? -1 : 1;
-    const out1 = fixed + step, out2 = fixed + 2 * step;
+    const out1 = fixed + step,
+      out2 = fixed + 2 * step;
     if (out2 < 0 || out2 >= (horizontal ? h : w)) return 0;
-    let n = 0, ok = 0;
+    let n = 0,
+      ok = 0;
     for (let t = horizontal ? b.x0 : b.y0; t < (horizontal ? b.x1 : b.y1); t++, n++) {
       const [xi, yi, xo1, yo1, xo2, yo2] = horizontal ? [t, fixed, t, out1, t, out2] : [fixed, t, out1, t, out2, t];
       if (v(xi, yi) <= thr && Math.max(v(xo1, yo1), v(xo2, yo2)) >= bright) ok++;
@@ -235,7 +312,10 @@ export function findDarkBoxes(img: RgbImage, fov: Fov, opts: { minWidth?: number
   for (let y = 0; y <= h; y++) {
     const runs: [number, number][] = [];
     for (let x = 0; y < h && x < w;) {
-      if (v(x, y) > thr) { x++; continue; }
+      if (v(x, y) > thr) {
+        x++;
+        continue;
+      }
       let e = x;
       while (e < w && v(e, y) <= thr) e++;
       if (e - x >= minLen) runs.push([x, e]);
@@ -244,7 +324,10 @@ export function findDarkBoxes(img: RgbImage, fov: Fov, opts: { minWidth?: number
     const next: typeof open = [];
     for (const g of open) {
       const k = runs.findIndex(([a, b]) => Math.abs(a - g.x0) <= 1 && Math.abs(b - g.x1) <= 1);
-      if (k >= 0) { next.push(g); runs.splice(k, 1); } else close(g, y);
+      if (k >= 0) {
+        next.push(g);
+        runs.splice(k, 1);
+      } else close(g, y);
     }
     for (const [a, b] of runs) next.push({ x0: a, x1: b, y0: y });
     open = next;
@@ -259,9 +342,12 @@ export function findDarkBoxes(img: RgbImage, fov: Fov, opts: { minWidth?: number
  * passes is inpainted, which does no harm.
  */
 export function findTextLines(img: RgbImage, opts: { minChars?: number } = {}): PixelBox[] {
-  const { width: w, height: h, data } = img, on = new Uint8Array(w * h);
+  const { width: w, height: h, data } = img,
+    on = new Uint8Array(w * h);
   for (let p = 0; p < w * h; p++) {
-    const r = data[3 * p], g = data[3 * p + 1], b = data[3 * p + 2];
+    const r = data[3 * p],
+      g = data[3 * p + 1],
+      b = data[3 * p + 2];
     on[p] = Math.min(r, g, b) >= 140 && Math.max(r, g, b) - Math.min(r, g, b) <= 45 ? 1 : 0;
   }
   const { labels, sizes } = components4(on, w, h, true);
@@ -269,21 +355,33 @@ export function findTextLines(img: RgbImage, opts: { minChars?: number } = {}): 
   for (let p = 0; p < w * h; p++) {
     const l = labels[p];
     if (!l) continue;
-    const b = bb[l - 1], x = p % w, y = (p / w) | 0;
-    if (x < b.x0) b.x0 = x; if (y < b.y0) b.y0 = y; if (x + 1 > b.x1) b.x1 = x + 1; if (y + 1 > b.y1) b.y1 = y + 1;
+    const b = bb[l - 1],
+      x = p % w,
+      y = (p / w) | 0;
+    if (x < b.x0) b.x0 = x;
+    if (y < b.y0) b.y0 = y;
+    if (x + 1 > b.x1) b.x1 = x + 1;
+    if (y + 1 > b.y1) b.y1 = y + 1;
   }
-  const minH = Math.max(4, 0.012 * h), maxH = 0.05 * h;
-  const chars = bb.filter((b, k) => {
-    const bh = b.y1 - b.y0, bw = b.x1 - b.x0;
-    const blob = sizes[k] > 0.75 * bh * bw && bw > 0.4 * bh; // a filled blob, not a stroke or a thin bar
-    return bh >= minH && bh <= maxH && bw <= 1.5 * bh && !blob;
-  }).sort((a, b) => a.x0 - b.x0);
+  const minH = Math.max(4, 0.012 * h),
+    maxH = 0.05 * h;
+  const chars = bb
+    .filter((b, k) => {
+      const bh = b.y1 - b.y0,
+        bw = b.x1 - b.x0;
+      const blob = sizes[k] > 0.75 * bh * bw && bw > 0.4 * bh; // a filled blob, not a stroke or a thin bar
+      return bh >= minH && bh <= maxH && bw <= 1.5 * bh && !blob;
+    })
+    .sort((a, b) => a.x0 - b.x0);
   // Union characters that sit on one line next to each other.
   const parent = chars.map((_, i) => i);
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
   for (let i = 0; i < chars.length; i++) {
     for (let j = i + 1; j < chars.length; j++) {
-      const a = chars[i], b = chars[j], ha = a.y1 - a.y0, hb = b.y1 - b.y0;
+      const a = chars[i],
+        b = chars[j],
+        ha = a.y1 - a.y0,
+        hb = b.y1 - b.y0;
       if (b.x0 - a.x1 > 1.5 * Math.max(ha, hb)) continue;
       const overlap = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
       if (overlap >= 0.5 * Math.min(ha, hb) && Math.abs(ha - hb) <= 0.5 * Math.max(ha, hb)) parent[find(j)] = find(i);
@@ -294,7 +392,12 @@ export function findTextLines(img: RgbImage, opts: { minChars?: number } = {}): 
   const out: PixelBox[] = [];
   for (const g of groups.values()) {
     if (g.length < (opts.minChars ?? 3)) continue;
-    out.push({ x0: Math.min(...g.map((c) => c.x0)), y0: Math.min(...g.map((c) => c.y0)), x1: Math.max(...g.map((c) => c.x1)), y1: Math.max(...g.map((c) => c.y1)) });
+    out.push({
+      x0: Math.min(...g.map((c) => c.x0)),
+      y0: Math.min(...g.map((c) => c.y0)),
+      x1: Math.max(...g.map((c) => c.x1)),
+      y1: Math.max(...g.map((c) => c.y1)),
+    });
   }
   return out;
 }
@@ -305,11 +408,22 @@ export function findTextLines(img: RgbImage, opts: { minChars?: number } = {}): 
  * the patch continues the tissue's shading instead of leaving a flat rectangle.
  */
 export function fillOverlays(img: RgbImage, boxes: readonly PixelBox[], fovMask?: MaskImage, pad = 2): RgbImage {
-  const { width: w, height: h } = img, data = Uint8Array.from(img.data);
-  const usable = (x: number, y: number) => x >= 0 && y >= 0 && x < w && y < h && (!fovMask || fovMask.data[y * w + x] === 1)
-    && !isOverlayColour(img.data[3 * (y * w + x)], img.data[3 * (y * w + x) + 1], img.data[3 * (y * w + x) + 2]);
+  const { width: w, height: h } = img,
+    data = Uint8Array.from(img.data);
+  const usable = (x: number, y: number) =>
+    x >= 0 &&
+    y >= 0 &&
+    x < w &&
+    y < h &&
+    (!fovMask || fovMask.data[y * w + x] === 1) &&
+    !isOverlayColour(img.data[3 * (y * w + x)], img.data[3 * (y * w + x) + 1], img.data[3 * (y * w + x) + 2]);
   for (const b0 of boxes) {
-    const b = { x0: Math.max(0, b0.x0 - pad), y0: Math.max(0, b0.y0 - pad), x1: Math.min(w, b0.x1 + pad), y1: Math.min(h, b0.y1 + pad) };
+    const b = {
+      x0: Math.max(0, b0.x0 - pad),
+      y0: Math.max(0, b0.y0 - pad),
+      x1: Math.min(w, b0.x1 + pad),
+      y1: Math.min(h, b0.y1 + pad),
+    };
     const wide = b.x1 - b.x0 >= b.y1 - b.y0;
     // Along each line across the box's short side: the two outside ends (when in view).
     const [n, len] = wide ? [b.x1 - b.x0, b.y1 - b.y0] : [b.y1 - b.y0, b.x1 - b.x0];
@@ -318,12 +432,23 @@ export function fillOverlays(img: RgbImage, boxes: readonly PixelBox[], fovMask?
       const ends: { t: number; c: number[] }[] = [];
       for (const t of [-1, len]) {
         const [x, y] = at(t);
-        if (usable(x, y)) { const p = 3 * (y * w + x); ends.push({ t, c: [img.data[p], img.data[p + 1], img.data[p + 2]] }); }
+        if (usable(x, y)) {
+          const p = 3 * (y * w + x);
+          ends.push({ t, c: [img.data[p], img.data[p + 1], img.data[p + 2]] });
+        }
       }
       for (let t = 0; t < len; t++) {
-        const [x, y] = at(t), p = 3 * (y * w + x);
-        const c = ends.length === 2 ? ends[0].c.map((v, k) => v + ((ends[1].c[k] - v) * (t + 1)) / (len + 1)) : ends.length === 1 ? ends[0].c : [0, 0, 0];
-        data[p] = Math.round(c[0]); data[p + 1] = Math.round(c[1]); data[p + 2] = Math.round(c[2]);
+        const [x, y] = at(t),
+          p = 3 * (y * w + x);
+        const c =
+          ends.length === 2
+            ? ends[0].c.map((v, k) => v + ((ends[1].c[k] - v) * (t + 1)) / (len + 1))
+            : ends.length === 1
+              ? ends[0].c
+              : [0, 0, 0];
+        data[p] = Math.round(c[0]);
+        data[p + 1] = Math.round(c[1]);
+        data[p + 2] = Math.round(c[2]);
       }
     }
   }
@@ -344,12 +469,18 @@ export function prepareFrame(img: RgbImage, opts: FovOptions = {}): PreparedFram
   const fov = detectFov(img, opts);
   const overlays = [...findOverlays(img), ...findDarkBoxes(img, fov), ...findTextLines(img)];
   const filled = overlays.length ? fillOverlays(img, overlays, fov.mask) : img;
-  const { x0, y0, x1, y1 } = fov.box, cw = x1 - x0, ch = y1 - y0, out = new Uint8Array(cw * ch * 3);
+  const { x0, y0, x1, y1 } = fov.box,
+    cw = x1 - x0,
+    ch = y1 - y0,
+    out = new Uint8Array(cw * ch * 3);
   for (let y = 0; y < ch; y++) {
     for (let x = 0; x < cw; x++) {
-      const p = (y + y0) * img.width + (x + x0), q = y * cw + x;
+      const p = (y + y0) * img.width + (x + x0),
+        q = y * cw + x;
       if (!fov.mask.data[p]) continue;
-      out[3 * q] = filled.data[3 * p]; out[3 * q + 1] = filled.data[3 * p + 1]; out[3 * q + 2] = filled.data[3 * p + 2];
+      out[3 * q] = filled.data[3 * p];
+      out[3 * q + 1] = filled.data[3 * p + 1];
+      out[3 * q + 2] = filled.data[3 * p + 2];
     }
   }
   return { image: { width: cw, height: ch, data: out }, box: fov.box, overlays };

@@ -27,7 +27,9 @@ export class Loader<T, B> {
 
   private enqueue(): void {
     const batch = this.o.order.nextBatch();
-    const data = Promise.all(Array.from(batch.indices, (i) => this.o.load(i))).then((items) => this.o.collate(items, batch));
+    const data = Promise.all(Array.from(batch.indices, (i) => this.o.load(i))).then((items) =>
+      this.o.collate(items, batch),
+    );
     data.catch(() => undefined); // surfaced when consumed, not as an unhandled rejection
     this.queue.push({ batch, data, after: this.o.order.stateDict() });
   }
@@ -46,7 +48,9 @@ export class Loader<T, B> {
    * The data order just after the last batch returned by next(). Prefetching runs the order
    * ahead; a checkpoint saves this state so a resumed run continues with the next unseen batch.
    */
-  stateDict(): DataOrderState { return this.consumed; }
+  stateDict(): DataOrderState {
+    return this.consumed;
+  }
 
   /** Continues from a saved stateDict(); only before the first next(). */
   loadStateDict(s: DataOrderState): void {
@@ -57,11 +61,17 @@ export class Loader<T, B> {
 }
 
 /** RGB images (HWC, 8-bit) -> Float32 [B, 3, H, W] in [0, 1]; all images must share a size. */
-export function imagesToChw(images: readonly RgbImage[]): { data: Float32Array; shape: [number, number, number, number] } {
+export function imagesToChw(images: readonly RgbImage[]): {
+  data: Float32Array;
+  shape: [number, number, number, number];
+} {
   const { width: w, height: h } = images[0];
   const out = new Float32Array(images.length * 3 * h * w);
   images.forEach((im, b) => {
-    if (im.width !== w || im.height !== h) throw new Error(`imagesToChw: image ${b} is ${im.width}x${im.height}, expected ${w}x${h} like the first (resize first)`);
+    if (im.width !== w || im.height !== h)
+      throw new Error(
+        `imagesToChw: image ${b} is ${im.width}x${im.height}, expected ${w}x${h} like the first (resize first)`,
+      );
     const base = b * 3 * h * w;
     for (let p = 0; p < h * w; p++) {
       out[base + p] = im.data[3 * p] / 255;
@@ -73,11 +83,15 @@ export function imagesToChw(images: readonly RgbImage[]): { data: Float32Array; 
 }
 
 /** Binary masks -> Float32 [B, 1, H, W] in {0, 1}. */
-export function masksToChw(masks: readonly MaskImage[]): { data: Float32Array; shape: [number, number, number, number] } {
+export function masksToChw(masks: readonly MaskImage[]): {
+  data: Float32Array;
+  shape: [number, number, number, number];
+} {
   const { width: w, height: h } = masks[0];
   const out = new Float32Array(masks.length * h * w);
   masks.forEach((m, b) => {
-    if (m.width !== w || m.height !== h) throw new Error(`masksToChw: mask ${b} is ${m.width}x${m.height}, expected ${w}x${h}`);
+    if (m.width !== w || m.height !== h)
+      throw new Error(`masksToChw: mask ${b} is ${m.width}x${m.height}, expected ${w}x${h}`);
     for (let p = 0; p < h * w; p++) out[b * h * w + p] = m.data[p] ? 1 : 0;
   });
   return { data: out, shape: [masks.length, 1, h, w] };

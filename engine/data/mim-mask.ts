@@ -43,7 +43,8 @@ export interface MaskingOptions {
 
 /** Python 3's round() for the non-negative values used here: ties go to the even neighbour. */
 function roundHalfEven(x: number): number {
-  const f = Math.floor(x), d = x - f;
+  const f = Math.floor(x),
+    d = x - f;
   if (d > 0.5) return f + 1;
   if (d < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
@@ -66,13 +67,16 @@ export class MaskingGenerator {
     }
     this.numMaskingPatches = opts.numMaskingPatches ?? Math.round((opts.maskRatio ?? 0.4) * n);
     if (!Number.isInteger(this.numMaskingPatches) || this.numMaskingPatches < 0 || this.numMaskingPatches > n) {
-      throw new Error(`MaskingGenerator: numMaskingPatches must be an integer in [0, ${n}] for a ${this.height}x${this.width} grid, got ${this.numMaskingPatches}`);
+      throw new Error(
+        `MaskingGenerator: numMaskingPatches must be an integer in [0, ${n}] for a ${this.height}x${this.width} grid, got ${this.numMaskingPatches}`,
+      );
     }
     this.minNumPatches = opts.minNumPatches ?? 16;
     this.maxNumPatches = opts.maxNumPatches ?? this.numMaskingPatches;
     const minAspect = opts.minAspect ?? 0.3;
     const maxAspect = opts.maxAspect ?? 1 / minAspect;
-    if (!(minAspect > 0) || !(maxAspect > 0)) throw new Error(`MaskingGenerator: aspect ratios must be > 0, got ${minAspect}, ${maxAspect}`);
+    if (!(minAspect > 0) || !(maxAspect > 0))
+      throw new Error(`MaskingGenerator: aspect ratios must be > 0, got ${minAspect}, ${maxAspect}`);
     this.logAspect = [Math.log(minAspect), Math.log(maxAspect)];
   }
 
@@ -91,7 +95,8 @@ export class MaskingGenerator {
 
   /** Up to 10 attempts to add one rectangle; returns the number of newly masked patches. */
   private addBlock(mask: Uint8Array, maxPatches: number, rng: Rng): number {
-    const H = this.height, W = this.width;
+    const H = this.height,
+      W = this.width;
     let delta = 0;
     for (let attempt = 0; attempt < 10; attempt++) {
       const targetArea = rng.uniform(this.minNumPatches, maxPatches);
@@ -107,7 +112,10 @@ export class MaskingGenerator {
         if (fresh > 0 && fresh <= maxPatches) {
           for (let i = top; i < top + h; i++) {
             for (let j = left; j < left + w; j++) {
-              if (mask[i * W + j] === 0) { mask[i * W + j] = 1; delta++; }
+              if (mask[i * W + j] === 0) {
+                mask[i * W + j] = 1;
+                delta++;
+              }
             }
           }
         }

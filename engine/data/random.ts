@@ -5,14 +5,18 @@
 // References: Blackman & Vigna, "Scrambled linear pseudorandom number generators" (xoshiro128**);
 // Steele et al., SplitMix.
 
-export interface RngState { s: [number, number, number, number] }
+export interface RngState {
+  s: [number, number, number, number];
+}
 
 const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
 
 export class Rng {
   private s = new Uint32Array(4);
 
-  constructor(seed = 0) { this.manualSeed(seed); }
+  constructor(seed = 0) {
+    this.manualSeed(seed);
+  }
 
   manualSeed(seed: number): this {
     if (!Number.isInteger(seed)) throw new Error(`Rng.manualSeed: seed must be an integer, got ${seed}`);
@@ -33,7 +37,10 @@ export class Rng {
     const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
     const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 11);
     return result;
@@ -41,13 +48,15 @@ export class Rng {
 
   /** A double in [0, 1) with 53 random bits (two outputs). */
   random(): number {
-    const a = this.nextU32() >>> 5, b = this.nextU32() >>> 6;
+    const a = this.nextU32() >>> 5,
+      b = this.nextU32() >>> 6;
     return (a * 67108864 + b) / 9007199254740992;
   }
 
   /** An integer in [0, n), uniformly, for 1 <= n <= 2^32. */
   below(n: number): number {
-    if (!Number.isInteger(n) || n < 1 || n > 4294967296) throw new Error(`Rng.below: n must be an integer in [1, 2^32], got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > 4294967296)
+      throw new Error(`Rng.below: n must be an integer in [1, 2^32], got ${n}`);
     const limit = 4294967296 - (4294967296 % n); // largest multiple of n that fits
     for (;;) {
       const x = this.nextU32();
@@ -56,13 +65,19 @@ export class Rng {
   }
 
   /** Python's random.uniform(a, b): a + (b - a) * random() (also when a > b). */
-  uniform(a: number, b: number): number { return a + (b - a) * this.random(); }
+  uniform(a: number, b: number): number {
+    return a + (b - a) * this.random();
+  }
 
   /** Python's random.randint(a, b): an integer in [a, b], both ends included. */
-  randint(a: number, b: number): number { return a + this.below(b - a + 1); }
+  randint(a: number, b: number): number {
+    return a + this.below(b - a + 1);
+  }
 
   /** True with probability p. */
-  bool(p = 0.5): boolean { return this.random() < p; }
+  bool(p = 0.5): boolean {
+    return this.random() < p;
+  }
 
   /** A normal sample (Box-Muller). */
   normal(mean = 0, std = 1): number {
@@ -70,15 +85,26 @@ export class Rng {
     return mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * this.random());
   }
 
-  pick<T>(xs: readonly T[]): T { return xs[this.below(xs.length)]; }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.below(xs.length)];
+  }
 
   /** An independent generator for a sub-task, seeded from this stream. */
-  fork(): Rng { return new Rng(this.nextU32()); }
+  fork(): Rng {
+    return new Rng(this.nextU32());
+  }
 
-  getState(): RngState { return { s: [this.s[0], this.s[1], this.s[2], this.s[3]] }; }
+  getState(): RngState {
+    return { s: [this.s[0], this.s[1], this.s[2], this.s[3]] };
+  }
 
   setState(state: RngState): this {
-    if (!state || !Array.isArray(state.s) || state.s.length !== 4 || !state.s.every((v) => Number.isInteger(v) && v >= 0 && v < 4294967296)) {
+    if (
+      !state ||
+      !Array.isArray(state.s) ||
+      state.s.length !== 4 ||
+      !state.s.every((v) => Number.isInteger(v) && v >= 0 && v < 4294967296)
+    ) {
       throw new Error(`Rng.setState: expected {s: [four uint32]}, got ${JSON.stringify(state)}`);
     }
     this.s.set(state.s);

@@ -48,25 +48,35 @@ type ClauseClass = 'history' | 'pseudo' | 'unconfirmed' | 'negated' | 'hedged' |
 
 // ---- English ------------------------------------------------------------------------------------
 // Finding nouns, matched on the lower-cased clause; abbreviations on the original case.
-const EN_FINDING = /\b(polyps?|polypoid (?:lesions?|areas?|growths?|mucosa)|adenomas?|adenomatous (?:polyps?|lesions?)|(?:sessile )?serrated (?:lesions?|adenomas?|polyps?)|laterally spreading (?:tumou?rs?|lesions?))\b/;
+const EN_FINDING =
+  /\b(polyps?|polypoid (?:lesions?|areas?|growths?|mucosa)|adenomas?|adenomatous (?:polyps?|lesions?)|(?:sessile )?serrated (?:lesions?|adenomas?|polyps?)|laterally spreading (?:tumou?rs?|lesions?))\b/;
 const EN_ABBREV = /\b(SSLs?|SSA\/Ps?|SSAs?|TVAs?|TAs?|LSTs?)\b/;
 const EN_PROCEDURE = /\b(polypectom(?:y|ies)|emr|endoscopic mucosal resection|(?:cold|hot) snare)\b/;
-const EN_HISTORY = /^\s*(indications?|reason|history|hx|h\/o|s\/p)\b|\b(history of|h\/o|hx of|s\/p|status post|previous(?:ly)?|prior|surveillance (?:after|for|of)|follow[- ]up (?:of|after|for)|known|family history)\b/;
+const EN_HISTORY =
+  /^\s*(indications?|reason|history|hx|h\/o|s\/p)\b|\b(history of|h\/o|hx of|s\/p|status post|previous(?:ly)?|prior|surveillance (?:after|for|of)|follow[- ]up (?:of|after|for)|known|family history)\b/;
 const EN_CURRENT = /\b(recurren(?:t|ce)|residual)\b/;
-const EN_PSEUDO = /\b(proved|proven|turned out|was found|shown) to be\b|\bpseudo-?polyps?\b|\bnot a (?:true |real )?polyp\b|\b(?:was|were) (?:only |just )?(?:a |an )?(?:fold|folds|stool|bubbles?|lipoma|artefact|artifact)\b/;
-const EN_UNCONFIRMED = /\b(not|never) (?:been )?confirmed\b|\bunconfirmed\b|\bcould not be (?:confirmed|reproduced|found again)\b|\bunlikely\b/;
-const EN_HEDGE = /\b(possible|possibly|probable|probably|suspected|suspicious|suspicion|questionable|likely|may be|might be|may represent|equivocal|query|cannot be (?:excluded|ruled out)|could not be (?:excluded|ruled out)|not excluded)\b|\?\s*polyp/;
-const EN_NEG_PRE = /\b(no|not|without|free of|negative for|absence of|absent|none|neither|nor|rule[sd]? out|excluded)\b/g;
-const EN_NEG_POST = /^[^.]{0,40}?\b((?:was|were|is|are)? ?not (?:seen|found|identified|detected|present|visuali[sz]ed|noted|observed|demonstrated)|absent|excluded|ruled out)\b/;
-const EN_ZERO = /(?<![\d.])\b(?:0|zero)\s+polyps?\b|\bpolyps?\s*(?:count|number)?\s*[:=-]\s*(none|nil|0|zero|absent|not seen)\b|\b(number of polyps|polyp count)\s*[:=]?\s*(0|zero|none)\b/;
-const EN_BREAK = /\b(after|following|post|but|however|except|apart|besides|although|though|which|whereas|removed|resected)\b/;
+const EN_PSEUDO =
+  /\b(proved|proven|turned out|was found|shown) to be\b|\bpseudo-?polyps?\b|\bnot a (?:true |real )?polyp\b|\b(?:was|were) (?:only |just )?(?:a |an )?(?:fold|folds|stool|bubbles?|lipoma|artefact|artifact)\b/;
+const EN_UNCONFIRMED =
+  /\b(not|never) (?:been )?confirmed\b|\bunconfirmed\b|\bcould not be (?:confirmed|reproduced|found again)\b|\bunlikely\b/;
+const EN_HEDGE =
+  /\b(possible|possibly|probable|probably|suspected|suspicious|suspicion|questionable|likely|may be|might be|may represent|equivocal|query|cannot be (?:excluded|ruled out)|could not be (?:excluded|ruled out)|not excluded)\b|\?\s*polyp/;
+const EN_NEG_PRE =
+  /\b(no|not|without|free of|negative for|absence of|absent|none|neither|nor|rule[sd]? out|excluded)\b/g;
+const EN_NEG_POST =
+  /^[^.]{0,40}?\b((?:was|were|is|are)? ?not (?:seen|found|identified|detected|present|visuali[sz]ed|noted|observed|demonstrated)|absent|excluded|ruled out)\b/;
+const EN_ZERO =
+  /(?<![\d.])\b(?:0|zero)\s+polyps?\b|\bpolyps?\s*(?:count|number)?\s*[:=-]\s*(none|nil|0|zero|absent|not seen)\b|\b(number of polyps|polyp count)\s*[:=]?\s*(0|zero|none)\b/;
+const EN_BREAK =
+  /\b(after|following|post|but|however|except|apart|besides|although|though|which|whereas|removed|resected)\b/;
 
 function englishClass(s: string, orig: string): ClauseClass | null {
   // Abbreviations are matched on the original case (lower-casing keeps ASCII positions).
   const finding = EN_FINDING.exec(s) ?? EN_ABBREV.exec(orig);
   const procedure = EN_PROCEDURE.exec(s);
   if (!finding && !procedure && !/\bpseudo-?polyps?\b/.test(s)) return null;
-  if (EN_HISTORY.test(s) && !(EN_CURRENT.test(s) && !/\bno (?:evidence of )?(?:recurren|residual)/.test(s))) return 'history';
+  if (EN_HISTORY.test(s) && !(EN_CURRENT.test(s) && !/\bno (?:evidence of )?(?:recurren|residual)/.test(s)))
+    return 'history';
   if (EN_PSEUDO.test(s)) return 'pseudo';
   if (!finding) {
     // A procedure without a polyp noun: done in this exam unless negated ("polypectomy not required").
@@ -93,7 +103,8 @@ const ZH_HISTORY = /术后|既往|病史|曾行|曾于|复查|随访/;
 const ZH_PSEUDO = /假性息肉|(证实|实|确认)为(皱襞|粪|气泡|脂肪瘤)|非息肉/;
 const ZH_UNCONFIRMED = /未(能)?证实|未再见/;
 const ZH_HEDGE = /考虑|可能|疑似|疑为|可疑|待排|不除外|不能除外|倾向/;
-const ZH_NEG = /(未见|未发现|未及|未检出|未见明显|无明显|无|没有|排除|否认)[^的]{0,6}?(息肉|腺瘤|侧向发育型)|(息肉|腺瘤)[^，。；]{0,4}?(未见|消失)|0枚息肉|零枚/;
+const ZH_NEG =
+  /(未见|未发现|未及|未检出|未见明显|无明显|无|没有|排除|否认)[^的]{0,6}?(息肉|腺瘤|侧向发育型)|(息肉|腺瘤)[^，。；]{0,4}?(未见|消失)|0枚息肉|零枚/;
 
 function chineseClass(s: string): ClauseClass | null {
   // 无蒂 (sessile, literally "without stalk") is morphology, not a negation.
@@ -102,7 +113,8 @@ function chineseClass(s: string): ClauseClass | null {
     if (ZH_PSEUDO.test(t)) return 'pseudo';
     return /隆起/.test(t) && ZH_HEDGE.test(t) ? 'hedged' : null; // 可疑隆起: a suspected lesion
   }
-  if (ZH_HISTORY.test(t) && !/(复发|残留)(息肉|病灶)|见.{0,4}(复发|残留)/.test(t.replace(/未见.{0,4}(复发|残留)/g, ''))) return 'history';
+  if (ZH_HISTORY.test(t) && !/(复发|残留)(息肉|病灶)|见.{0,4}(复发|残留)/.test(t.replace(/未见.{0,4}(复发|残留)/g, '')))
+    return 'history';
   if (ZH_PSEUDO.test(t)) return 'pseudo';
   if (!ZH_FINDING.test(t)) return /未|无需|不需|无须/.test(t) ? null : 'positive';
   if (ZH_UNCONFIRMED.test(t)) return 'unconfirmed';
@@ -117,7 +129,9 @@ const CJK = /[\u4e00-\u9fff]/;
 /** Clauses: sentence ends, semicolons, commas (outside numbers) and contrast words. */
 export function clauses(report: string): string[] {
   return report
-    .split(/(?<=[.!?])\s+|[\n;；。！？]|(?<!\d),(?!\d)|，|\b(?=(?:but|however|except|apart from|other than|although|whereas)\b)|(?=但|另见)/i)
+    .split(
+      /(?<=[.!?])\s+|[\n;；。！？]|(?<!\d),(?!\d)|，|\b(?=(?:but|however|except|apart from|other than|although|whereas)\b)|(?=但|另见)/i,
+    )
     .map((c) => (c ?? '').trim())
     .filter((c) => c.length > 0);
 }
@@ -134,7 +148,8 @@ const RANK: ClauseClass[] = ['positive', 'hedged', 'unconfirmed', 'negated', 'ps
  * "..., not confirmed"; Chinese "疑似息肉，证实为皱襞", "可疑隆起，反复观察未证实".
  */
 function resolution(clause: string): 'pseudo' | 'unconfirmed' | null {
-  const zh = CJK.test(clause), s = clause.toLowerCase();
+  const zh = CJK.test(clause),
+    s = clause.toLowerCase();
   if (zh ? ZH_FINDING.test(clause) : EN_FINDING.test(s) || EN_ABBREV.test(clause)) return null;
   if (zh ? ZH_PSEUDO.test(clause) : EN_PSEUDO.test(s)) return 'pseudo';
   if (zh ? ZH_UNCONFIRMED.test(clause) : EN_UNCONFIRMED.test(s)) return 'unconfirmed';
@@ -143,13 +158,20 @@ function resolution(clause: string): 'pseudo' | 'unconfirmed' | null {
 
 /** The rule extractor's decision for one report (see the header). */
 export function ruleLabel(report: string): ReportDecision {
-  const cs = clauses(report), kinds = cs.map(classifyClause);
+  const cs = clauses(report),
+    kinds = cs.map(classifyClause);
   for (let i = 1; i < cs.length; i++) {
     const res = resolution(cs[i]);
-    if (res && (kinds[i - 1] === 'hedged' || kinds[i - 1] === 'positive')) { kinds[i - 1] = res; cs[i - 1] = `${cs[i - 1]}, ${cs[i]}`; }
+    if (res && (kinds[i - 1] === 'hedged' || kinds[i - 1] === 'positive')) {
+      kinds[i - 1] = res;
+      cs[i - 1] = `${cs[i - 1]}, ${cs[i]}`;
+    }
   }
   const found = new Map<ClauseClass, string>();
-  cs.forEach((c, i) => { const k = kinds[i]; if (k && !found.has(k)) found.set(k, c); });
+  cs.forEach((c, i) => {
+    const k = kinds[i];
+    if (k && !found.has(k)) found.set(k, c);
+  });
   for (const k of RANK) {
     const evidence = found.get(k);
     if (evidence === undefined) continue;
@@ -158,7 +180,11 @@ export function ruleLabel(report: string): ReportDecision {
     if (k === 'unconfirmed') return { label: 'uncertain', evidence, guess: 0 };
     return { label: 0, evidence, guess: 0 };
   }
-  return { label: 0, evidence: found.has('history') ? `(only history: ${found.get('history')})` : '(no polyp finding mentioned)', guess: 0 };
+  return {
+    label: 0,
+    evidence: found.has('history') ? `(only history: ${found.get('history')})` : '(no polyp finding mentioned)',
+    guess: 0,
+  };
 }
 
 export const ruleLabeller: ReportLabeller = { name: 'rules', label: async (report) => ruleLabel(report) };
@@ -183,21 +209,48 @@ export interface ReportLabelMetrics {
 }
 
 /** Accuracy, precision, recall and the confusion table of decisions against truth labels. */
-export function reportLabelMetrics(truth: readonly (0 | 1)[], pred: readonly ReportDecision[], truthCertain?: readonly boolean[]): ReportLabelMetrics {
-  if (truth.length !== pred.length) throw new Error(`reportLabelMetrics: ${truth.length} truth labels but ${pred.length} decisions`);
+export function reportLabelMetrics(
+  truth: readonly (0 | 1)[],
+  pred: readonly ReportDecision[],
+  truthCertain?: readonly boolean[],
+): ReportLabelMetrics {
+  if (truth.length !== pred.length)
+    throw new Error(`reportLabelMetrics: ${truth.length} truth labels but ${pred.length} decisions`);
   const confusion = { 0: { 0: 0, 1: 0, uncertain: 0 }, 1: { 0: 0, 1: 0, uncertain: 0 } };
   let guessed = 0;
-  truth.forEach((t, i) => { confusion[t][pred[i].label]++; if (pred[i].guess === t) guessed++; });
-  const tp = confusion[1][1], fp = confusion[0][1], fn = confusion[1][0], tn = confusion[0][0];
-  const decided = tp + fp + fn + tn, ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
-  const precision = ratio(tp, tp + fp), recall = ratio(tp, tp + fn);
+  truth.forEach((t, i) => {
+    confusion[t][pred[i].label]++;
+    if (pred[i].guess === t) guessed++;
+  });
+  const tp = confusion[1][1],
+    fp = confusion[0][1],
+    fn = confusion[1][0],
+    tn = confusion[0][0];
+  const decided = tp + fp + fn + tn,
+    ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+  const precision = ratio(tp, tp + fp),
+    recall = ratio(tp, tp + fn);
   const out: ReportLabelMetrics = {
-    n: truth.length, decided, coverage: ratio(decided, truth.length), accuracy: ratio(tp + tn, decided), precision, recall,
-    f1: ratio(2 * precision * recall, precision + recall), accuracyWithGuesses: ratio(guessed, truth.length), confusion,
+    n: truth.length,
+    decided,
+    coverage: ratio(decided, truth.length),
+    accuracy: ratio(tp + tn, decided),
+    precision,
+    recall,
+    f1: ratio(2 * precision * recall, precision + recall),
+    accuracyWithGuesses: ratio(guessed, truth.length),
+    confusion,
   };
   if (truthCertain) {
-    let tu = 0, pu = 0, both = 0;
-    truthCertain.forEach((c, i) => { const u = pred[i].label === 'uncertain'; if (!c) tu++; if (u) pu++; if (!c && u) both++; });
+    let tu = 0,
+      pu = 0,
+      both = 0;
+    truthCertain.forEach((c, i) => {
+      const u = pred[i].label === 'uncertain';
+      if (!c) tu++;
+      if (u) pu++;
+      if (!c && u) both++;
+    });
     out.uncertainMatch = { truthUncertain: tu, predictedUncertain: pu, both };
   }
   return out;
@@ -205,6 +258,7 @@ export function reportLabelMetrics(truth: readonly (0 | 1)[], pred: readonly Rep
 
 /** The confusion table as text: rows truth, columns predicted. */
 export function formatConfusion(m: ReportLabelMetrics): string {
-  const row = (t: '0' | '1') => `truth ${t}      ${String(m.confusion[t]['0']).padStart(6)} ${String(m.confusion[t]['1']).padStart(6)} ${String(m.confusion[t].uncertain).padStart(10)}`;
+  const row = (t: '0' | '1') =>
+    `truth ${t}      ${String(m.confusion[t]['0']).padStart(6)} ${String(m.confusion[t]['1']).padStart(6)} ${String(m.confusion[t].uncertain).padStart(10)}`;
   return ['             pred 0 pred 1  uncertain', row('0'), row('1')].join('\n');
 }

@@ -10,8 +10,10 @@ export { Rng };
 
 /** MurmurHash3's fmix32: a bijective avalanche on 32 bits. */
 function fmix32(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
@@ -41,6 +43,9 @@ export function weighted(r: Rng, weights: readonly number[]): number {
   let total = 0;
   for (const w of weights) total += w;
   let x = r.random() * total;
-  for (let i = 0; i < weights.length; i++) { x -= weights[i]; if (x < 0) return i; }
+  for (let i = 0; i < weights.length; i++) {
+    x -= weights[i];
+    if (x < 0) return i;
+  }
   return weights.length - 1;
 }

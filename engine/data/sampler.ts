@@ -24,7 +24,9 @@ export { Rng, type RngState };
 export function shuffle<T extends { length: number; [i: number]: unknown }>(a: T, rng: Rng): T {
   for (let i = a.length - 1; i > 0; i--) {
     const j = rng.below(i + 1);
-    const t = a[i]; a[i] = a[j]; a[j] = t;
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
   }
   return a;
 }
@@ -38,7 +40,8 @@ export function randperm(n: number, rng: Rng): Int32Array {
 
 /** Splits an index list into batches (views); the last partial batch is dropped if dropLast. */
 export function batches(indices: Int32Array, batchSize: number, dropLast = false): Int32Array[] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batches: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`batches: batchSize must be a positive integer, got ${batchSize}`);
   const out: Int32Array[] = [];
   const end = dropLast ? indices.length - (indices.length % batchSize) : indices.length;
   for (let i = 0; i < end; i += batchSize) out.push(indices.subarray(i, Math.min(i + batchSize, end)));
@@ -74,7 +77,9 @@ export class SequentialSampler implements Sampler {
 /** A fresh random permutation of 0..n-1 every epoch (torch RandomSampler, no replacement). */
 export class RandomSampler implements Sampler {
   constructor(readonly numSamples: number) {}
-  sample(rng: Rng): Int32Array { return randperm(this.numSamples, rng); }
+  sample(rng: Rng): Int32Array {
+    return randperm(this.numSamples, rng);
+  }
 }
 
 /**
@@ -92,24 +97,30 @@ export class WeightedRandomSampler implements Sampler {
     let total = 0;
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i];
-      if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`WeightedRandomSampler: weights[${i}] = ${w}; weights must be finite and >= 0`);
+      if (!(w >= 0) || !Number.isFinite(w))
+        throw new Error(`WeightedRandomSampler: weights[${i}] = ${w}; weights must be finite and >= 0`);
       total += w;
       this.cumulative[i] = total;
     }
     if (!(total > 0)) throw new Error('WeightedRandomSampler: the weights sum to 0');
     this.numSamples = numSamples ?? weights.length;
-    if (!Number.isInteger(this.numSamples) || this.numSamples < 0) throw new Error(`WeightedRandomSampler: numSamples must be a non-negative integer, got ${numSamples}`);
+    if (!Number.isInteger(this.numSamples) || this.numSamples < 0)
+      throw new Error(`WeightedRandomSampler: numSamples must be a non-negative integer, got ${numSamples}`);
   }
 
   sample(rng: Rng): Int32Array {
-    const cum = this.cumulative, n = cum.length, total = cum[n - 1];
+    const cum = this.cumulative,
+      n = cum.length,
+      total = cum[n - 1];
     const out = new Int32Array(this.numSamples);
     for (let k = 0; k < out.length; k++) {
       const u = rng.random() * total;
-      let lo = 0, hi = n - 1; // first index with cum > u: zero-weight entries are never picked
+      let lo = 0,
+        hi = n - 1; // first index with cum > u: zero-weight entries are never picked
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (cum[mid] > u) hi = mid; else lo = mid + 1;
+        if (cum[mid] > u) hi = mid;
+        else lo = mid + 1;
       }
       out[k] = lo;
     }
@@ -129,7 +140,11 @@ export interface DataOrderState {
   dropLast: boolean;
 }
 
-export interface Batch { epoch: number; step: number; indices: Int32Array }
+export interface Batch {
+  epoch: number;
+  step: number;
+  indices: Int32Array;
+}
 
 /**
  * Endless batches over epochs: the sampler draws each epoch's indices from one seeded generator;
@@ -146,12 +161,17 @@ export class DataOrder {
   private cursor = 0;
   private _step = 0;
 
-  constructor(readonly sampler: Sampler, opts: { batchSize: number; dropLast?: boolean; seed?: number }) {
+  constructor(
+    readonly sampler: Sampler,
+    opts: { batchSize: number; dropLast?: boolean; seed?: number },
+  ) {
     this.batchSize = opts.batchSize;
     this.dropLast = opts.dropLast ?? false;
     this.seed = opts.seed ?? 0;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`DataOrder: batchSize must be a positive integer, got ${opts.batchSize}`);
-    if (this.batchesPerEpoch === 0) throw new Error(`DataOrder: ${sampler.numSamples} samples make no batch of ${this.batchSize} with dropLast`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new Error(`DataOrder: batchSize must be a positive integer, got ${opts.batchSize}`);
+    if (this.batchesPerEpoch === 0)
+      throw new Error(`DataOrder: ${sampler.numSamples} samples make no batch of ${this.batchSize} with dropLast`);
     this.rng = new Rng(this.seed);
   }
 
@@ -161,9 +181,13 @@ export class DataOrder {
   }
 
   /** The epoch of the last batch handed out (-1 before the first). */
-  get epoch(): number { return this._epoch; }
+  get epoch(): number {
+    return this._epoch;
+  }
   /** Batches handed out so far, over all epochs. */
-  get step(): number { return this._step; }
+  get step(): number {
+    return this._step;
+  }
 
   private startEpoch(): void {
     this._epoch++;
@@ -187,22 +211,34 @@ export class DataOrder {
   stateDict(): DataOrderState {
     const started = this._epoch >= 0;
     return {
-      seed: this.seed, epoch: this._epoch, batch: this.cursor,
+      seed: this.seed,
+      epoch: this._epoch,
+      batch: this.cursor,
       epochRng: started ? this.epochRng : this.rng.getState(),
-      numSamples: this.sampler.numSamples, batchSize: this.batchSize, dropLast: this.dropLast,
+      numSamples: this.sampler.numSamples,
+      batchSize: this.batchSize,
+      dropLast: this.dropLast,
     };
   }
 
   loadStateDict(s: DataOrderState): void {
     if (s.numSamples !== this.sampler.numSamples || s.batchSize !== this.batchSize || s.dropLast !== this.dropLast) {
-      throw new Error(`DataOrder.loadStateDict: saved numSamples=${s.numSamples}, batchSize=${s.batchSize}, dropLast=${s.dropLast} but this order has numSamples=${this.sampler.numSamples}, batchSize=${this.batchSize}, dropLast=${this.dropLast}`);
+      throw new Error(
+        `DataOrder.loadStateDict: saved numSamples=${s.numSamples}, batchSize=${s.batchSize}, dropLast=${s.dropLast} but this order has numSamples=${this.sampler.numSamples}, batchSize=${this.batchSize}, dropLast=${this.dropLast}`,
+      );
     }
     this.rng.setState(s.epochRng);
     this._epoch = s.epoch;
-    if (s.epoch < 0) { this.order = []; this.cursor = 0; this._step = 0; return; }
+    if (s.epoch < 0) {
+      this.order = [];
+      this.cursor = 0;
+      this._step = 0;
+      return;
+    }
     this._epoch = s.epoch - 1;
     this.startEpoch(); // regenerates the saved epoch's order from its starting generator state
-    if (!Number.isInteger(s.batch) || s.batch < 0 || s.batch > this.order.length) throw new Error(`DataOrder.loadStateDict: batch ${s.batch} is outside [0, ${this.order.length}]`);
+    if (!Number.isInteger(s.batch) || s.batch < 0 || s.batch > this.order.length)
+      throw new Error(`DataOrder.loadStateDict: batch ${s.batch} is outside [0, ${this.order.length}]`);
     this.cursor = s.batch;
     this._step = s.epoch * this.batchesPerEpoch + s.batch;
   }

@@ -31,7 +31,9 @@ export interface BootstrapOptions {
 /** numpy.quantile(xs, q) with the default 'linear' method; xs sorted ascending. */
 export function quantileSorted(xs: ArrayLike<number>, q: number): number {
   if (xs.length === 0) return NaN;
-  const pos = q * (xs.length - 1), i = Math.floor(pos), f = pos - i;
+  const pos = q * (xs.length - 1),
+    i = Math.floor(pos),
+    f = pos - i;
   return i + 1 < xs.length ? xs[i] + f * (xs[i + 1] - xs[i]) : xs[i];
 }
 
@@ -41,7 +43,8 @@ export function quantileSorted(xs: ArrayLike<number>, q: number): number {
  * with the same seed, n and strata.
  */
 export function bootstrapCi(n: number, statistic: (idx: Int32Array) => number, o: BootstrapOptions = {}): Interval {
-  const B = o.replicates ?? 2000, alpha = o.alpha ?? 0.05;
+  const B = o.replicates ?? 2000,
+    alpha = o.alpha ?? 0.05;
   if (!(n >= 1)) throw new Error(`bootstrapCi: needs at least one sample, got ${n}`);
   if (!(Number.isInteger(B) && B >= 1)) throw new Error(`bootstrapCi: replicates = ${B}, expected a positive integer`);
   if (!(alpha > 0 && alpha < 1)) throw new Error(`bootstrapCi: alpha = ${alpha}, expected 0 < alpha < 1`);
@@ -50,12 +53,15 @@ export function bootstrapCi(n: number, statistic: (idx: Int32Array) => number, o
   for (let i = 0; i < n; i++) {
     const s = o.strata ? o.strata[i] : 0;
     const g = groups.get(s) ?? [];
-    g.push(i); groups.set(s, g);
+    g.push(i);
+    groups.set(s, g);
   }
   const members = [...groups.keys()].sort((a, b) => a - b).map((k) => groups.get(k)!);
   const all = Int32Array.from({ length: n }, (_, i) => i);
   const estimate = statistic(all);
-  const rng = new Rng(o.seed ?? 0), idx = new Int32Array(n), values: number[] = [];
+  const rng = new Rng(o.seed ?? 0),
+    idx = new Int32Array(n),
+    values: number[] = [];
   for (let b = 0; b < B; b++) {
     let k = 0;
     for (const g of members) for (let j = 0; j < g.length; j++) idx[k++] = g[Math.floor(rng.random() * g.length)];
@@ -63,32 +69,65 @@ export function bootstrapCi(n: number, statistic: (idx: Int32Array) => number, o
     if (Number.isFinite(v)) values.push(v);
   }
   values.sort((a, b) => a - b);
-  return { estimate, lo: quantileSorted(values, alpha / 2), hi: quantileSorted(values, 1 - alpha / 2), replicates: values.length };
+  return {
+    estimate,
+    lo: quantileSorted(values, alpha / 2),
+    hi: quantileSorted(values, 1 - alpha / 2),
+    replicates: values.length,
+  };
 }
 
 const pick = (xs: ArrayLike<number>, idx: Int32Array) => Float64Array.from(idx, (i) => xs[i]);
-const predsAt = (scores: ArrayLike<number>, threshold: number) => Int32Array.from({ length: scores.length }, (_, i) => (scores[i] >= threshold ? 1 : 0));
+const predsAt = (scores: ArrayLike<number>, threshold: number) =>
+  Int32Array.from({ length: scores.length }, (_, i) => (scores[i] >= threshold ? 1 : 0));
 
 /** Binary AUC of scores against labels {0, 1}, with a class-stratified bootstrap interval. */
-export function aucCi(labels: ArrayLike<number>, scores: ArrayLike<number>, o: Omit<BootstrapOptions, 'strata'> = {}): Interval {
+export function aucCi(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  o: Omit<BootstrapOptions, 'strata'> = {},
+): Interval {
   return bootstrapCi(labels.length, (idx) => rocAuc(pick(labels, idx), pick(scores, idx)), { ...o, strata: labels });
 }
 
 /** Balanced accuracy of (score >= threshold) against labels {0, 1}, with a stratified bootstrap interval. */
-export function balancedAccuracyCi(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold = 0.5, o: Omit<BootstrapOptions, 'strata'> = {}): Interval {
+export function balancedAccuracyCi(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  threshold = 0.5,
+  o: Omit<BootstrapOptions, 'strata'> = {},
+): Interval {
   const preds = predsAt(scores, threshold);
-  return bootstrapCi(labels.length, (idx) => balancedAccuracy(pick(labels, idx), pick(preds, idx), 2), { ...o, strata: labels });
+  return bootstrapCi(labels.length, (idx) => balancedAccuracy(pick(labels, idx), pick(preds, idx), 2), {
+    ...o,
+    strata: labels,
+  });
 }
 
 /**
  * The difference metric(A) - metric(B) of two models scored on the same samples, with a paired
  * interval (both models see the same resampled frames).
  */
-export function pairedDiffCi(labels: ArrayLike<number>, scoresA: ArrayLike<number>, scoresB: ArrayLike<number>, metric: 'auc' | 'balancedAccuracy', o: Omit<BootstrapOptions, 'strata'> & { threshold?: number } = {}): Interval {
-  const t = o.threshold ?? 0.5, pa = predsAt(scoresA, t), pb = predsAt(scoresB, t);
-  const stat = metric === 'auc'
-    ? (idx: Int32Array) => { const y = pick(labels, idx); return rocAuc(y, pick(scoresA, idx)) - rocAuc(y, pick(scoresB, idx)); }
-    : (idx: Int32Array) => { const y = pick(labels, idx); return balancedAccuracy(y, pick(pa, idx), 2) - balancedAccuracy(y, pick(pb, idx), 2); };
+export function pairedDiffCi(
+  labels: ArrayLike<number>,
+  scoresA: ArrayLike<number>,
+  scoresB: ArrayLike<number>,
+  metric: 'auc' | 'balancedAccuracy',
+  o: Omit<BootstrapOptions, 'strata'> & { threshold?: number } = {},
+): Interval {
+  const t = o.threshold ?? 0.5,
+    pa = predsAt(scoresA, t),
+    pb = predsAt(scoresB, t);
+  const stat =
+    metric === 'auc'
+      ? (idx: Int32Array) => {
+          const y = pick(labels, idx);
+          return rocAuc(y, pick(scoresA, idx)) - rocAuc(y, pick(scoresB, idx));
+        }
+      : (idx: Int32Array) => {
+          const y = pick(labels, idx);
+          return balancedAccuracy(y, pick(pa, idx), 2) - balancedAccuracy(y, pick(pb, idx), 2);
+        };
   return bootstrapCi(labels.length, stat, { ...o, strata: labels });
 }
 

@@ -20,7 +20,11 @@
 // - Predictions are argmax(probs), the first index on ties (numpy's argmax).
 
 /** Points of the ROC / precision-recall curves: one per distinct score, scores decreasing. */
-interface BinaryCurve { fps: Float64Array; tps: Float64Array; thresholds: Float64Array }
+interface BinaryCurve {
+  fps: Float64Array;
+  tps: Float64Array;
+  thresholds: Float64Array;
+}
 
 function checkBinary(what: string, yTrue: ArrayLike<number>, scores: ArrayLike<number>): void {
   if (yTrue.length !== scores.length) throw new Error(`${what}: ${yTrue.length} labels but ${scores.length} scores`);
@@ -35,18 +39,26 @@ function checkBinary(what: string, yTrue: ArrayLike<number>, scores: ArrayLike<n
 function binaryCurve(yTrue: ArrayLike<number>, scores: ArrayLike<number>): BinaryCurve {
   const n = scores.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
-  const fps: number[] = [], tps: number[] = [], thr: number[] = [];
+  const fps: number[] = [],
+    tps: number[] = [],
+    thr: number[] = [];
   let tp = 0;
   for (let k = 0; k < n; k++) {
     tp += yTrue[order[k]];
     if (k === n - 1 || scores[order[k + 1]] !== scores[order[k]]) {
-      tps.push(tp); fps.push(k + 1 - tp); thr.push(scores[order[k]]);
+      tps.push(tp);
+      fps.push(k + 1 - tp);
+      thr.push(scores[order[k]]);
     }
   }
   return { fps: Float64Array.from(fps), tps: Float64Array.from(tps), thresholds: Float64Array.from(thr) };
 }
 
-export interface RocCurve { fpr: Float64Array; tpr: Float64Array; thresholds: Float64Array }
+export interface RocCurve {
+  fpr: Float64Array;
+  tpr: Float64Array;
+  thresholds: Float64Array;
+}
 
 /** sklearn's roc_curve(y_true, y_score, drop_intermediate). fpr (tpr) is NaN without negatives (positives). */
 export function rocCurve(yTrue: ArrayLike<number>, scores: ArrayLike<number>, dropIntermediate = true): RocCurve {
@@ -64,8 +76,11 @@ export function rocCurve(yTrue: ArrayLike<number>, scores: ArrayLike<number>, dr
     thresholds = Float64Array.from(keep, (i) => thresholds[i]);
   }
   const m = fps.length + 1;
-  const P = tps[tps.length - 1], N = fps[fps.length - 1];
-  const fpr = new Float64Array(m), tpr = new Float64Array(m), thr = new Float64Array(m);
+  const P = tps[tps.length - 1],
+    N = fps[fps.length - 1];
+  const fpr = new Float64Array(m),
+    tpr = new Float64Array(m),
+    thr = new Float64Array(m);
   thr[0] = Infinity;
   for (let i = 1; i < m; i++) {
     fpr[i] = N > 0 ? fps[i - 1] / N : NaN;
@@ -81,12 +96,16 @@ export function rocCurve(yTrue: ArrayLike<number>, scores: ArrayLike<number>, dr
 export function rocAuc(yTrue: ArrayLike<number>, scores: ArrayLike<number>): number {
   checkBinary('rocAuc', yTrue, scores);
   const { fps, tps } = binaryCurve(yTrue, scores);
-  const P = tps[tps.length - 1], N = fps[fps.length - 1];
+  const P = tps[tps.length - 1],
+    N = fps[fps.length - 1];
   if (P === 0 || N === 0) return NaN;
-  let area = 0, f0 = 0, t0 = 0;
+  let area = 0,
+    f0 = 0,
+    t0 = 0;
   for (let i = 0; i < fps.length; i++) {
-    area += (fps[i] - f0) * (tps[i] + t0) / 2;
-    f0 = fps[i]; t0 = tps[i];
+    area += ((fps[i] - f0) * (tps[i] + t0)) / 2;
+    f0 = fps[i];
+    t0 = tps[i];
   }
   return area / (P * N);
 }
@@ -97,7 +116,8 @@ export function averagePrecision(yTrue: ArrayLike<number>, scores: ArrayLike<num
   const { fps, tps } = binaryCurve(yTrue, scores);
   const P = tps[tps.length - 1];
   if (P === 0) return NaN;
-  let ap = 0, r0 = 0;
+  let ap = 0,
+    r0 = 0;
   for (let i = 0; i < tps.length; i++) {
     const r = tps[i] / P;
     ap += (r - r0) * (tps[i] / (tps[i] + fps[i]));
@@ -107,9 +127,12 @@ export function averagePrecision(yTrue: ArrayLike<number>, scores: ArrayLike<num
 }
 
 function checkMulti(what: string, probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): void {
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}`);
   if (probs.length !== labels.length * numClasses) {
-    throw new Error(`${what}: probs has ${probs.length} values, expected [n=${labels.length}, C=${numClasses}] = ${labels.length * numClasses}`);
+    throw new Error(
+      `${what}: probs has ${probs.length} values, expected [n=${labels.length}, C=${numClasses}] = ${labels.length * numClasses}`,
+    );
   }
   checkLabels(what, labels, numClasses);
 }
@@ -117,7 +140,8 @@ function checkMulti(what: string, probs: ArrayLike<number>, labels: ArrayLike<nu
 function checkLabels(what: string, labels: ArrayLike<number>, numClasses: number): void {
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i];
-    if (!Number.isInteger(y) || y < 0 || y >= numClasses) throw new Error(`${what}: label ${i} is ${y}, expected an integer in [0, ${numClasses})`);
+    if (!Number.isInteger(y) || y < 0 || y >= numClasses)
+      throw new Error(`${what}: label ${i} is ${y}, expected an integer in [0, ${numClasses})`);
   }
 }
 
@@ -143,39 +167,71 @@ export interface OvrResult {
   warnings: string[];
 }
 
-function oneVsRest(what: string, metric: (y: ArrayLike<number>, s: ArrayLike<number>) => number,
-  probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, classNames?: string[]): OvrResult {
+function oneVsRest(
+  what: string,
+  metric: (y: ArrayLike<number>, s: ArrayLike<number>) => number,
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  classNames?: string[],
+): OvrResult {
   checkMulti(what, probs, labels, numClasses);
-  const n = labels.length, perClass = new Float64Array(numClasses), warnings: string[] = [];
-  const y = new Uint8Array(n), s = new Float64Array(n);
-  let sum = 0, count = 0, wsum = 0, wtotal = 0;
+  const n = labels.length,
+    perClass = new Float64Array(numClasses),
+    warnings: string[] = [];
+  const y = new Uint8Array(n),
+    s = new Float64Array(n);
+  let sum = 0,
+    count = 0,
+    wsum = 0,
+    wtotal = 0;
   for (let c = 0; c < numClasses; c++) {
     let support = 0;
-    for (let i = 0; i < n; i++) { y[i] = labels[i] === c ? 1 : 0; s[i] = probs[i * numClasses + c]; support += y[i]; }
+    for (let i = 0; i < n; i++) {
+      y[i] = labels[i] === c ? 1 : 0;
+      s[i] = probs[i * numClasses + c];
+      support += y[i];
+    }
     perClass[c] = metric(y, s);
     if (Number.isNaN(perClass[c])) {
       const name = classNames?.[c] !== undefined ? ` (${classNames[c]})` : '';
-      warnings.push(`${what}: class ${c}${name} has ${support === 0 ? 'no positive' : 'no negative'} samples; it is undefined (NaN) and left out of the averages`);
+      warnings.push(
+        `${what}: class ${c}${name} has ${support === 0 ? 'no positive' : 'no negative'} samples; it is undefined (NaN) and left out of the averages`,
+      );
       continue;
     }
-    sum += perClass[c]; count++; wsum += support * perClass[c]; wtotal += support;
+    sum += perClass[c];
+    count++;
+    wsum += support * perClass[c];
+    wtotal += support;
   }
   return { perClass, macro: count ? sum / count : NaN, weighted: wtotal ? wsum / wtotal : NaN, warnings };
 }
 
 /** One-vs-rest ROC AUC per class of [n, C] scores, with macro and weighted means. */
-export function rocAucOvr(probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, classNames?: string[]): OvrResult {
+export function rocAucOvr(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  classNames?: string[],
+): OvrResult {
   return oneVsRest('rocAuc', rocAuc, probs, labels, numClasses, classNames);
 }
 
 /** One-vs-rest average precision per class; `macro` is the mAP. */
-export function averagePrecisionOvr(probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, classNames?: string[]): OvrResult {
+export function averagePrecisionOvr(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  classNames?: string[],
+): OvrResult {
   return oneVsRest('averagePrecision', averagePrecision, probs, labels, numClasses, classNames);
 }
 
 /** counts[true][pred], numClasses x numClasses (sklearn confusion_matrix with labels=range(C)). */
 export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<number>, numClasses: number): number[][] {
-  if (labels.length !== preds.length) throw new Error(`confusionMatrix: ${labels.length} labels but ${preds.length} predictions`);
+  if (labels.length !== preds.length)
+    throw new Error(`confusionMatrix: ${labels.length} labels but ${preds.length} predictions`);
   checkLabels('confusionMatrix', labels, numClasses);
   checkLabels('confusionMatrix (predictions)', preds, numClasses);
   const m = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
@@ -184,7 +240,8 @@ export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<numb
 }
 
 export function accuracy(labels: ArrayLike<number>, preds: ArrayLike<number>): number {
-  if (labels.length !== preds.length || labels.length === 0) throw new Error(`accuracy: ${labels.length} labels and ${preds.length} predictions`);
+  if (labels.length !== preds.length || labels.length === 0)
+    throw new Error(`accuracy: ${labels.length} labels and ${preds.length} predictions`);
   let hit = 0;
   for (let i = 0; i < labels.length; i++) hit += labels[i] === preds[i] ? 1 : 0;
   return hit / labels.length;
@@ -202,16 +259,26 @@ export interface PerClassScores {
 
 export function perClassScores(confusion: number[][]): PerClassScores {
   const C = confusion.length;
-  const out: PerClassScores = { precision: new Float64Array(C), recall: new Float64Array(C), f1: new Float64Array(C), support: new Int32Array(C) };
+  const out: PerClassScores = {
+    precision: new Float64Array(C),
+    recall: new Float64Array(C),
+    f1: new Float64Array(C),
+    support: new Int32Array(C),
+  };
   for (let c = 0; c < C; c++) {
-    let row = 0, col = 0;
-    for (let k = 0; k < C; k++) { row += confusion[c][k]; col += confusion[k][c]; }
+    let row = 0,
+      col = 0;
+    for (let k = 0; k < C; k++) {
+      row += confusion[c][k];
+      col += confusion[k][c];
+    }
     const tp = confusion[c][c];
     out.support[c] = row;
     out.precision[c] = col > 0 ? tp / col : 0;
     out.recall[c] = row > 0 ? tp / row : NaN;
-    const r = row > 0 ? out.recall[c] : 0, p = out.precision[c];
-    out.f1[c] = p + r > 0 ? 2 * p * r / (p + r) : 0;
+    const r = row > 0 ? out.recall[c] : 0,
+      p = out.precision[c];
+    out.f1[c] = p + r > 0 ? (2 * p * r) / (p + r) : 0;
   }
   return out;
 }
@@ -219,8 +286,13 @@ export function perClassScores(confusion: number[][]): PerClassScores {
 /** sklearn balanced_accuracy_score: mean recall over the classes that occur in `labels`. */
 export function balancedAccuracy(labels: ArrayLike<number>, preds: ArrayLike<number>, numClasses: number): number {
   const { recall } = perClassScores(confusionMatrix(labels, preds, numClasses));
-  let sum = 0, count = 0;
-  for (const r of recall) if (!Number.isNaN(r)) { sum += r; count++; }
+  let sum = 0,
+    count = 0;
+  for (const r of recall)
+    if (!Number.isNaN(r)) {
+      sum += r;
+      count++;
+    }
   return sum / count;
 }
 
@@ -254,27 +326,44 @@ export interface ClassificationReport extends PerClassScores {
 }
 
 /** Every metric above for softmax probabilities probs [n * C] and integer labels [n]. */
-export function classificationReport(probs: ArrayLike<number>, labels: ArrayLike<number>, classNames: string[]): ClassificationReport {
+export function classificationReport(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classNames: string[],
+): ClassificationReport {
   const C = classNames.length;
   checkMulti('classificationReport', probs, labels, C);
   if (labels.length === 0) throw new Error('classificationReport: no samples');
   const preds = argmax(probs, C);
   const confusion = confusionMatrix(labels, preds, C);
   const scores = perClassScores(confusion);
-  const auc = rocAucOvr(probs, labels, C, classNames), ap = averagePrecisionOvr(probs, labels, C, classNames);
+  const auc = rocAucOvr(probs, labels, C, classNames),
+    ap = averagePrecisionOvr(probs, labels, C, classNames);
   const warnings = [...auc.warnings, ...ap.warnings];
-  let baSum = 0, baCount = 0;
+  let baSum = 0,
+    baCount = 0;
   scores.recall.forEach((r, c) => {
-    if (Number.isNaN(r)) warnings.push(`balancedAccuracy: class ${c} (${classNames[c]}) has no samples and is left out`);
-    else { baSum += r; baCount++; }
+    if (Number.isNaN(r))
+      warnings.push(`balancedAccuracy: class ${c} (${classNames[c]}) has no samples and is left out`);
+    else {
+      baSum += r;
+      baCount++;
+    }
   });
   return {
-    classNames, numSamples: labels.length, preds, ...scores,
+    classNames,
+    numSamples: labels.length,
+    preds,
+    ...scores,
     accuracy: accuracy(labels, preds),
     balancedAccuracy: baSum / baCount,
     macroF1: scores.f1.reduce((a, b) => a + b, 0) / C,
-    auc: auc.perClass, macroAuc: auc.macro, weightedAuc: auc.weighted,
-    ap: ap.perClass, mAP: ap.macro,
-    confusion, warnings,
+    auc: auc.perClass,
+    macroAuc: auc.macro,
+    weightedAuc: auc.weighted,
+    ap: ap.perClass,
+    mAP: ap.macro,
+    confusion,
+    warnings,
   };
 }

@@ -23,7 +23,20 @@
 // no add_bias_kv, add_zero_attn or is_causal. Integer masks add -1e30 rather than -inf, so a
 // query whose keys are all masked attends uniformly instead of giving NaN.
 import { Tensor, fmt } from '../tensor.ts';
-import { add, mul, ne, matmul, reshape, permute, transpose, unsqueeze, narrow, split, softmax, dropout } from '../ops/index.ts';
+import {
+  add,
+  mul,
+  ne,
+  matmul,
+  reshape,
+  permute,
+  transpose,
+  unsqueeze,
+  narrow,
+  split,
+  softmax,
+  dropout,
+} from '../ops/index.ts';
 import { scaledDotProductAttention } from '../ops/attention.ts';
 import { defaultGenerator, type Generator } from '../ops/creation.ts';
 import { Module, parameter } from './module.ts';
@@ -77,15 +90,34 @@ export class MultiheadAttention extends Module {
   readonly batchFirst: boolean;
   readonly generator: Generator;
 
-  constructor(readonly embedDim: number, readonly numHeads: number, opts: MultiheadAttentionOptions = {}) {
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    opts: MultiheadAttentionOptions = {},
+  ) {
     super();
-    const { dropout = 0, bias = true, kdim = embedDim, vdim = embedDim, batchFirst = false, separate = false, downsampleRate = 1, generator = defaultGenerator } = opts;
-    if (!separate && downsampleRate !== 1) throw new Error(`MultiheadAttention: downsampleRate ${downsampleRate} needs the separate layout (separate: true)`);
+    const {
+      dropout = 0,
+      bias = true,
+      kdim = embedDim,
+      vdim = embedDim,
+      batchFirst = false,
+      separate = false,
+      downsampleRate = 1,
+      generator = defaultGenerator,
+    } = opts;
+    if (!separate && downsampleRate !== 1)
+      throw new Error(
+        `MultiheadAttention: downsampleRate ${downsampleRate} needs the separate layout (separate: true)`,
+      );
     const internal = embedDim / downsampleRate;
     if (!Number.isInteger(internal) || !Number.isInteger(internal / numHeads) || internal / numHeads < 1) {
-      throw new Error(`MultiheadAttention: embed_dim ${embedDim} / downsample_rate ${downsampleRate} = ${internal} must be divisible by num_heads ${numHeads}`);
+      throw new Error(
+        `MultiheadAttention: embed_dim ${embedDim} / downsample_rate ${downsampleRate} = ${internal} must be divisible by num_heads ${numHeads}`,
+      );
     }
-    if (!(dropout >= 0 && dropout <= 1)) throw new Error(`MultiheadAttention: dropout must be in [0, 1], got ${dropout}`);
+    if (!(dropout >= 0 && dropout <= 1))
+      throw new Error(`MultiheadAttention: dropout must be in [0, 1], got ${dropout}`);
     [this.kdim, this.vdim, this.internalDim, this.headDim] = [kdim, vdim, internal, internal / numHeads];
     [this.dropout, this.batchFirst, this.generator] = [dropout, batchFirst, generator];
     if (separate) {
@@ -130,7 +162,8 @@ export class MultiheadAttention extends Module {
 
   /** q [N, Lq, E'], k and v [N, Lk, E'] from the batch-first inputs. */
   private project(q: Tensor, k: Tensor, v: Tensor, self: boolean): Tensor[] {
-    if (this.q_proj && this.k_proj && this.v_proj) return [this.q_proj.forward(q), this.k_proj.forward(k), this.v_proj.forward(v)];
+    if (this.q_proj && this.k_proj && this.v_proj)
+      return [this.q_proj.forward(q), this.k_proj.forward(k), this.v_proj.forward(v)];
     const e = this.embedDim;
     const lin = (x: Tensor, w: Tensor, bias: Tensor | null) => {
       const y = matmul(x, w, { transB: true }); // [N, L, C] -> [N, L, E]
@@ -164,7 +197,9 @@ export class MultiheadAttention extends Module {
       } else if (am.ndim === 3 && am.shape[0] === n * h && am.shape[1] === lq && am.shape[2] === lk) {
         mask = reshape(additive(am), [n, h, lq, lk]);
       } else {
-        throw new Error(`MultiheadAttention: attn_mask ${fmt(am.shape)} must be [${lq}, ${lk}] or [${n * h}, ${lq}, ${lk}] (N * num_heads, Lq, Lk)`);
+        throw new Error(
+          `MultiheadAttention: attn_mask ${fmt(am.shape)} must be [${lq}, ${lk}] or [${n * h}, ${lq}, ${lk}] (N * num_heads, Lq, Lk)`,
+        );
       }
     }
     const kpm = masks.keyPaddingMask;
@@ -182,19 +217,33 @@ export class MultiheadAttention extends Module {
   private checkInputs(query: Tensor, key: Tensor, value: Tensor, unbatched: boolean): void {
     const rank = unbatched ? 2 : 3;
     const layout = unbatched ? '[L, C]' : this.batchFirst ? '[N, L, C]' : '[L, N, C]';
-    const named = [['query', query, this.embedDim], ['key', key, this.kdim], ['value', value, this.vdim]] as const;
+    const named = [
+      ['query', query, this.embedDim],
+      ['key', key, this.kdim],
+      ['value', value, this.vdim],
+    ] as const;
     for (const [name, t, c] of named) {
       if (t.ndim !== rank || t.shape[rank - 1] !== c) {
-        throw new Error(`MultiheadAttention: ${name} ${fmt(t.shape)} must be ${layout.replace('C', String(c))} (query is ${fmt(query.shape)})`);
+        throw new Error(
+          `MultiheadAttention: ${name} ${fmt(t.shape)} must be ${layout.replace('C', String(c))} (query is ${fmt(query.shape)})`,
+        );
       }
     }
     const batchDim = this.batchFirst ? 0 : 1;
     const seqDim = this.batchFirst ? 1 : 0;
-    if (!unbatched && (key.shape[batchDim] !== query.shape[batchDim] || value.shape[batchDim] !== query.shape[batchDim])) {
-      throw new Error(`MultiheadAttention: query ${fmt(query.shape)}, key ${fmt(key.shape)} and value ${fmt(value.shape)} have different batch sizes (layout ${layout})`);
+    if (
+      !unbatched &&
+      (key.shape[batchDim] !== query.shape[batchDim] || value.shape[batchDim] !== query.shape[batchDim])
+    ) {
+      throw new Error(
+        `MultiheadAttention: query ${fmt(query.shape)}, key ${fmt(key.shape)} and value ${fmt(value.shape)} have different batch sizes (layout ${layout})`,
+      );
     }
     const ls = unbatched ? 0 : seqDim;
-    if (key.shape[ls] !== value.shape[ls]) throw new Error(`MultiheadAttention: key ${fmt(key.shape)} and value ${fmt(value.shape)} must have the same length (layout ${layout})`);
+    if (key.shape[ls] !== value.shape[ls])
+      throw new Error(
+        `MultiheadAttention: key ${fmt(key.shape)} and value ${fmt(value.shape)} must have the same length (layout ${layout})`,
+      );
   }
 }
 

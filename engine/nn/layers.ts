@@ -13,14 +13,23 @@ import { Module, parameter } from './module.ts';
 import { kaimingUniform, uniform, normal, ones, zeros } from './init.ts';
 
 /** A module mapping one tensor to one tensor (what Sequential chains). */
-export interface Layer extends Module { forward(x: Tensor): Tensor }
+export interface Layer extends Module {
+  forward(x: Tensor): Tensor;
+}
 
-export interface LinearOptions { bias?: boolean; generator?: Generator }
+export interface LinearOptions {
+  bias?: boolean;
+  generator?: Generator;
+}
 
 export class Linear extends Module {
   weight: Tensor;
   bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LinearOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: LinearOptions = {},
+  ) {
     super();
     const { bias = true, generator = defaultGenerator } = opts;
     this.weight = parameter(kaimingUniform([outFeatures, inFeatures], { a: Math.sqrt(5), generator }));
@@ -30,14 +39,20 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     if (x.shape[x.ndim - 1] !== this.inFeatures) {
-      throw new Error(`Linear: input ${fmt(x.shape)} has last dim ${x.shape[x.ndim - 1]}, expected in_features ${this.inFeatures}`);
+      throw new Error(
+        `Linear: input ${fmt(x.shape)} has last dim ${x.shape[x.ndim - 1]}, expected in_features ${this.inFeatures}`,
+      );
     }
     const y = matmul(x, this.weight, { transB: true }); // [..., in] -> [..., out]
     return this.bias ? add(y, this.bias) : y;
   }
 }
 
-export interface LayerNormOptions { eps?: number; elementwiseAffine?: boolean; bias?: boolean }
+export interface LayerNormOptions {
+  eps?: number;
+  elementwiseAffine?: boolean;
+  bias?: boolean;
+}
 
 export class LayerNorm extends Module {
   weight: Tensor | null;
@@ -60,26 +75,39 @@ export class LayerNorm extends Module {
 
 export class Embedding extends Module {
   weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, opts: { generator?: Generator } = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    opts: { generator?: Generator } = {},
+  ) {
     super();
     this.weight = parameter(normal([numEmbeddings, embeddingDim], 0, 1, opts));
   }
 
   /** ids: i32 of any shape -> [...ids.shape, embeddingDim]. */
-  forward(ids: Tensor): Tensor { return embedding(this.weight, ids); }
+  forward(ids: Tensor): Tensor {
+    return embedding(this.weight, ids);
+  }
 }
 
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly generator: Generator = defaultGenerator) {
+  constructor(
+    readonly p = 0.5,
+    readonly generator: Generator = defaultGenerator,
+  ) {
     super();
     if (!(p >= 0 && p <= 1)) throw new Error(`Dropout: probability has to be between 0 and 1, but got ${p}`);
   }
 
-  forward(x: Tensor): Tensor { return dropout(x, this.p, this.training, this.generator); }
+  forward(x: Tensor): Tensor {
+    return dropout(x, this.p, this.training, this.generator);
+  }
 }
 
 export class Identity extends Module {
-  forward(x: Tensor): Tensor { return x; }
+  forward(x: Tensor): Tensor {
+    return x;
+  }
 }
 
 /** Modules held as children `0`, `1`, ... (keys `0.weight`, ...), without a forward of its own. */
@@ -89,7 +117,9 @@ export class ModuleList<M extends Module = Module> extends Module {
     for (const m of modules) this.push(m);
   }
 
-  get length(): number { return this.namedChildren().length; }
+  get length(): number {
+    return this.namedChildren().length;
+  }
 
   at(i: number): M {
     const n = this.length;
@@ -110,7 +140,9 @@ export class ModuleList<M extends Module = Module> extends Module {
 
 /** Chains layers: forward(x) = layers[n-1](...layers[0](x)). */
 export class Sequential extends ModuleList<Layer> {
-  constructor(...layers: Layer[]) { super(layers); }
+  constructor(...layers: Layer[]) {
+    super(layers);
+  }
 
   forward(x: Tensor): Tensor {
     let y = x;

@@ -15,16 +15,24 @@ import { Linear, Dropout, Identity, type Layer } from './layers.ts';
 import { Conv2d } from './vision.ts';
 
 export class GELU extends Module {
-  constructor(readonly approximate: 'none' | 'tanh' = 'none') { super(); }
-  forward(x: Tensor): Tensor { return gelu(x, this.approximate); }
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return gelu(x, this.approximate);
+  }
 }
 
 export class ReLU extends Module {
-  forward(x: Tensor): Tensor { return relu(x); }
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
 }
 
 export class SiLU extends Module {
-  forward(x: Tensor): Tensor { return silu(x); }
+  forward(x: Tensor): Tensor {
+    return silu(x);
+  }
 }
 
 export interface MlpOptions {
@@ -52,12 +60,23 @@ export class Mlp extends Module {
   norm: Layer;
   fc2: Layer;
   drop2: Dropout;
-  constructor(readonly inFeatures: number, opts: MlpOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    opts: MlpOptions = {},
+  ) {
     super();
-    const { hiddenFeatures = inFeatures, outFeatures = inFeatures, actLayer = () => new GELU(), normLayer, useConv = false, generator = defaultGenerator } = opts;
+    const {
+      hiddenFeatures = inFeatures,
+      outFeatures = inFeatures,
+      actLayer = () => new GELU(),
+      normLayer,
+      useConv = false,
+      generator = defaultGenerator,
+    } = opts;
     const [bias1, bias2] = typeof opts.bias === 'object' ? opts.bias : [opts.bias ?? true, opts.bias ?? true];
     const [p1, p2] = typeof opts.drop === 'object' ? opts.drop : [opts.drop ?? 0, opts.drop ?? 0];
-    const linear = (i: number, o: number, bias: boolean): Layer => (useConv ? new Conv2d(i, o, 1, { bias, generator }) : new Linear(i, o, { bias, generator }));
+    const linear = (i: number, o: number, bias: boolean): Layer =>
+      useConv ? new Conv2d(i, o, 1, { bias, generator }) : new Linear(i, o, { bias, generator });
     this.fc1 = linear(inFeatures, hiddenFeatures, bias1);
     this.act = actLayer();
     this.drop1 = new Dropout(p1, generator);
@@ -74,15 +93,22 @@ export class Mlp extends Module {
 }
 
 export class DropPath extends Module {
-  constructor(readonly dropProb = 0, readonly scaleByKeep = true, readonly generator: Generator = defaultGenerator) {
+  constructor(
+    readonly dropProb = 0,
+    readonly scaleByKeep = true,
+    readonly generator: Generator = defaultGenerator,
+  ) {
     super();
     if (!(dropProb >= 0 && dropProb <= 1)) throw new Error(`DropPath: drop_prob must be in [0, 1], got ${dropProb}`);
   }
 
   /** x [B, ...]: each sample's whole tensor is kept or zeroed in training. */
   forward(x: Tensor): Tensor {
-    if (this.scaleByKeep || !this.training || this.dropProb === 0) return dropPath(x, this.dropProb, this.training, this.generator);
-    const mask = noGrad(() => bernoulli([x.shape[0], ...x.shape.slice(1).map(() => 1)], 1 - this.dropProb, this.generator)); // [B, 1, ..., 1]
+    if (this.scaleByKeep || !this.training || this.dropProb === 0)
+      return dropPath(x, this.dropProb, this.training, this.generator);
+    const mask = noGrad(() =>
+      bernoulli([x.shape[0], ...x.shape.slice(1).map(() => 1)], 1 - this.dropProb, this.generator),
+    ); // [B, 1, ..., 1]
     return mul(x, mask);
   }
 }

@@ -23,17 +23,23 @@ const PARAMS = new WeakSet<Tensor>();
 
 /** Marks `t` as a parameter: it requires grad (unless frozen) and survives tidy(). */
 export function parameter(t: Tensor, requiresGrad = true): Tensor {
-  if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`parameter: parameters must be float tensors, got ${fmt(t.shape)} ${t.dtype}`);
+  if (t.dtype !== 'f32' && t.dtype !== 'f16')
+    throw new Error(`parameter: parameters must be float tensors, got ${fmt(t.shape)} ${t.dtype}`);
   PARAMS.add(t);
   t.requiresGrad = requiresGrad;
   return t.keep();
 }
 
-export function isParameter(t: unknown): t is Tensor { return t instanceof Tensor && PARAMS.has(t); }
+export function isParameter(t: unknown): t is Tensor {
+  return t instanceof Tensor && PARAMS.has(t);
+}
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 
-export interface LoadResult { missingKeys: string[]; unexpectedKeys: string[] }
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
 
 type Fields = Record<string, unknown>;
 
@@ -60,10 +66,18 @@ export class Module {
     for (const [k, v] of Object.entries(this)) {
       // Modules hidden in a plain array or object would silently drop out of the state.
       if (Array.isArray(v) && v.some((x) => x instanceof Module)) {
-        throw new Error(`${this.constructor.name}: field '${k}' is an array of modules; use ModuleList so their parameters are registered`);
+        throw new Error(
+          `${this.constructor.name}: field '${k}' is an array of modules; use ModuleList so their parameters are registered`,
+        );
       }
-      if (v && Object.getPrototypeOf(v) === Object.prototype && Object.values(v).some((x) => x instanceof Module || isParameter(x))) {
-        throw new Error(`${this.constructor.name}: field '${k}' is a plain object holding modules or parameters; make it a Module so they are registered`);
+      if (
+        v &&
+        Object.getPrototypeOf(v) === Object.prototype &&
+        Object.values(v).some((x) => x instanceof Module || isParameter(x))
+      ) {
+        throw new Error(
+          `${this.constructor.name}: field '${k}' is a plain object holding modules or parameters; make it a Module so they are registered`,
+        );
       }
       out.push([k, v]);
     }
@@ -75,7 +89,9 @@ export class Module {
     return this.fields().filter((e): e is [string, Module] => e[1] instanceof Module);
   }
 
-  children(): Module[] { return this.namedChildren().map((e) => e[1]); }
+  children(): Module[] {
+    return this.namedChildren().map((e) => e[1]);
+  }
 
   /** This module and every descendant, pre-order, each once (PyTorch named_modules). */
   namedModules(prefix = '', seen = new Set<Module>()): [string, Module][] {
@@ -86,7 +102,9 @@ export class Module {
     return out;
   }
 
-  modules(): Module[] { return this.namedModules().map((e) => e[1]); }
+  modules(): Module[] {
+    return this.namedModules().map((e) => e[1]);
+  }
 
   /** Own parameters (not the children's), in field order. */
   ownParameters(): [string, Tensor][] {
@@ -118,7 +136,9 @@ export class Module {
     return out;
   }
 
-  parameters(): Tensor[] { return this.namedParameters().map((e) => e[1]); }
+  parameters(): Tensor[] {
+    return this.namedParameters().map((e) => e[1]);
+  }
 
   namedBuffers(): [string, Tensor][] {
     const out: [string, Tensor][] = [];
@@ -126,7 +146,9 @@ export class Module {
     return out;
   }
 
-  buffers(): Tensor[] { return this.namedBuffers().map((e) => e[1]); }
+  buffers(): Tensor[] {
+    return this.namedBuffers().map((e) => e[1]);
+  }
 
   /** The state: parameters and persistent buffers by PyTorch key (the tensors themselves, not copies). */
   stateDict(prefix = ''): Map<string, Tensor> {
@@ -149,23 +171,33 @@ export class Module {
     const missingKeys = [...own.keys()].filter((k) => !given.has(k));
     const unexpectedKeys = [...given.keys()].filter((k) => !own.has(k));
     const problems: string[] = [];
-    if (strict && missingKeys.length) problems.push(`Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.`);
-    if (strict && unexpectedKeys.length) problems.push(`Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.`);
+    if (strict && missingKeys.length)
+      problems.push(`Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.`);
+    if (strict && unexpectedKeys.length)
+      problems.push(`Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.`);
     for (const [k, dst] of own) {
       const src = given.get(k);
       if (!src) continue;
       if (!sameShape(src.shape, dst.shape)) {
-        problems.push(`size mismatch for ${k}: copying a param with shape ${fmt(src.shape)} from checkpoint, the shape in current model is ${fmt(dst.shape)}.`);
+        problems.push(
+          `size mismatch for ${k}: copying a param with shape ${fmt(src.shape)} from checkpoint, the shape in current model is ${fmt(dst.shape)}.`,
+        );
       } else if (src.dtype !== dst.dtype && (src.dtype === 'f16' || dst.dtype === 'f16')) {
         problems.push(`dtype mismatch for ${k}: checkpoint has ${src.dtype}, the model has ${dst.dtype}.`);
       }
     }
-    if (problems.length) throw new Error(`loadStateDict: Error(s) in loading state_dict for ${this.constructor.name}:\n  ${problems.join('\n  ')}`);
+    if (problems.length)
+      throw new Error(
+        `loadStateDict: Error(s) in loading state_dict for ${this.constructor.name}:\n  ${problems.join('\n  ')}`,
+      );
     noGrad(() => {
       for (const [k, dst] of own) {
         const src = given.get(k);
         if (!src || src === dst) continue;
-        if (src.dtype === dst.dtype) { copy_(dst, src, 'loadStateDict'); continue; }
+        if (src.dtype === dst.dtype) {
+          copy_(dst, src, 'loadStateDict');
+          continue;
+        }
         const c = cast(src, dst.dtype as 'f32' | 'i32' | 'u32');
         copy_(dst, c, 'loadStateDict');
         c.dispose();
@@ -181,11 +213,16 @@ export class Module {
     return this;
   }
 
-  eval(): this { return this.train(false); }
+  eval(): this {
+    return this.train(false);
+  }
 
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
-    for (const p of this.parameters()) { p.grad?.dispose(); p.grad = null; }
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
   }
 
   /** Sets requiresGrad on every parameter (freezing a backbone, say). */
@@ -195,13 +232,19 @@ export class Module {
   }
 
   numParameters(opts: { trainableOnly?: boolean } = {}): number {
-    return this.parameters().filter((p) => !opts.trainableOnly || p.requiresGrad).reduce((n, p) => n + p.size, 0);
+    return this.parameters()
+      .filter((p) => !opts.trainableOnly || p.requiresGrad)
+      .reduce((n, p) => n + p.size, 0);
   }
 
   /** Frees every parameter, gradient and buffer of the tree, and the flat storage behind them. */
   dispose(): void {
     for (const m of this.modules()) {
-      for (const [, t] of m.ownParameters()) { t.grad?.dispose(); t.grad = null; t.dispose(); }
+      for (const [, t] of m.ownParameters()) {
+        t.grad?.dispose();
+        t.grad = null;
+        t.dispose();
+      }
       for (const [, t] of m.ownBuffers()) t.dispose();
       for (const s of m.#flat) s.dispose();
       m.#flat = [];
@@ -241,4 +284,6 @@ export class Module {
   }
 }
 
-function join(prefix: string, name: string): string { return prefix ? `${prefix}.${name}` : name; }
+function join(prefix: string, name: string): string {
+  return prefix ? `${prefix}.${name}` : name;
+}

@@ -32,11 +32,22 @@ export interface Conv2dLayerOptions {
   generator?: Generator;
 }
 
-export interface Conv1dLayerOptions { stride?: number; padding?: number; dilation?: number; groups?: number; bias?: boolean; generator?: Generator }
+export interface Conv1dLayerOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
+  generator?: Generator;
+}
 
-export interface ConvTranspose2dLayerOptions extends Conv2dLayerOptions { outputPadding?: IntPair }
+export interface ConvTranspose2dLayerOptions extends Conv2dLayerOptions {
+  outputPadding?: IntPair;
+}
 
-function pair(v: IntPair): [number, number] { return typeof v === 'number' ? [v, v] : [v[0], v[1]]; }
+function pair(v: IntPair): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
 
 /** PyTorch's default conv init: weight kaiming_uniform(a = sqrt(5)), bias U(+-1/sqrt(fan_in)). */
 function convParams(shape: number[], biasSize: number | null, generator: Generator): [Tensor, Tensor | null] {
@@ -48,7 +59,9 @@ function convParams(shape: number[], biasSize: number | null, generator: Generat
 
 function checkGroups(layer: string, inChannels: number, outChannels: number, groups: number): void {
   if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
-    throw new Error(`${layer}: in_channels ${inChannels} and out_channels ${outChannels} must both be divisible by groups ${groups}`);
+    throw new Error(
+      `${layer}: in_channels ${inChannels} and out_channels ${outChannels} must both be divisible by groups ${groups}`,
+    );
   }
 }
 
@@ -60,18 +73,32 @@ export class Conv2d extends Module {
   readonly padding: IntPair;
   readonly dilation: IntPair;
   readonly groups: number;
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntPair, opts: Conv2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: IntPair,
+    opts: Conv2dLayerOptions = {},
+  ) {
     super();
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, generator = defaultGenerator } = opts;
     checkGroups('Conv2d', inChannels, outChannels, groups);
     this.kernelSize = pair(kernelSize);
     [this.stride, this.padding, this.dilation, this.groups] = [stride, padding, dilation, groups];
-    [this.weight, this.bias] = convParams([outChannels, inChannels / groups, ...this.kernelSize], bias ? outChannels : null, generator);
+    [this.weight, this.bias] = convParams(
+      [outChannels, inChannels / groups, ...this.kernelSize],
+      bias ? outChannels : null,
+      generator,
+    );
   }
 
   /** [N, Cin, H, W] -> [N, Cout, OH, OW]. */
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 }
 
@@ -82,17 +109,31 @@ export class Conv1d extends Module {
   readonly padding: number;
   readonly dilation: number;
   readonly groups: number;
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, opts: Conv1dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    opts: Conv1dLayerOptions = {},
+  ) {
     super();
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, generator = defaultGenerator } = opts;
     checkGroups('Conv1d', inChannels, outChannels, groups);
     [this.stride, this.padding, this.dilation, this.groups] = [stride, padding, dilation, groups];
-    [this.weight, this.bias] = convParams([outChannels, inChannels / groups, kernelSize], bias ? outChannels : null, generator);
+    [this.weight, this.bias] = convParams(
+      [outChannels, inChannels / groups, kernelSize],
+      bias ? outChannels : null,
+      generator,
+    );
   }
 
   /** [N, Cin, L] -> [N, Cout, Lout]. */
   forward(x: Tensor): Tensor {
-    return conv1d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return conv1d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 }
 
@@ -106,13 +147,36 @@ export class ConvTranspose2d extends Module {
   readonly outputPadding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntPair, opts: ConvTranspose2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: IntPair,
+    opts: ConvTranspose2dLayerOptions = {},
+  ) {
     super();
-    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true, generator = defaultGenerator } = opts;
+    const {
+      stride = 1,
+      padding = 0,
+      outputPadding = 0,
+      dilation = 1,
+      groups = 1,
+      bias = true,
+      generator = defaultGenerator,
+    } = opts;
     checkGroups('ConvTranspose2d', inChannels, outChannels, groups);
     this.kernelSize = pair(kernelSize);
-    [this.stride, this.padding, this.outputPadding, this.dilation, this.groups] = [pair(stride), pair(padding), pair(outputPadding), pair(dilation), groups];
-    [this.weight, this.bias] = convParams([inChannels, outChannels / groups, ...this.kernelSize], bias ? outChannels : null, generator);
+    [this.stride, this.padding, this.outputPadding, this.dilation, this.groups] = [
+      pair(stride),
+      pair(padding),
+      pair(outputPadding),
+      pair(dilation),
+      groups,
+    ];
+    [this.weight, this.bias] = convParams(
+      [inChannels, outChannels / groups, ...this.kernelSize],
+      bias ? outChannels : null,
+      generator,
+    );
   }
 
   /**
@@ -122,17 +186,27 @@ export class ConvTranspose2d extends Module {
   forward(x: Tensor, outputSize?: readonly number[]): Tensor {
     const outputPadding = outputSize ? this.outputPaddingFor(x, outputSize) : this.outputPadding;
     return convTranspose2d(x, this.weight, this.bias, {
-      stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, outputPadding,
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+      outputPadding,
     });
   }
 
   private outputPaddingFor(x: Tensor, outputSize: readonly number[]): [number, number] {
-    if (x.ndim !== 4 || outputSize.length < 2) throw new Error(`ConvTranspose2d: expected input [N, C, H, W] and output_size [OH, OW], got ${fmt(x.shape)} and ${fmt(outputSize)}`);
+    if (x.ndim !== 4 || outputSize.length < 2)
+      throw new Error(
+        `ConvTranspose2d: expected input [N, C, H, W] and output_size [OH, OW], got ${fmt(x.shape)} and ${fmt(outputSize)}`,
+      );
     const size = outputSize.slice(-2);
     return [0, 1].map((i) => {
-      const min = (x.shape[2 + i] - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + 1;
+      const min =
+        (x.shape[2 + i] - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + 1;
       if (size[i] < min || size[i] >= min + this.stride[i]) {
-        throw new Error(`ConvTranspose2d: requested output size ${fmt(size)} for input ${fmt(x.shape)}; dim ${i} must lie in [${min}, ${min + this.stride[i] - 1}]`);
+        throw new Error(
+          `ConvTranspose2d: requested output size ${fmt(size)} for input ${fmt(x.shape)}; dim ${i} must lie in [${min}, ${min + this.stride[i] - 1}]`,
+        );
       }
       return size[i] - min;
     }) as [number, number];
@@ -141,7 +215,11 @@ export class ConvTranspose2d extends Module {
 
 // ---- normalisation -------------------------------------------------------------------------
 
-export interface BatchNormOptions { eps?: number; momentum?: number; affine?: boolean }
+export interface BatchNormOptions {
+  eps?: number;
+  momentum?: number;
+  affine?: boolean;
+}
 
 /** PyTorch's _BatchNorm: the dimension check is all BatchNorm1d and BatchNorm2d differ in. */
 abstract class BatchNormBase extends Module {
@@ -152,10 +230,16 @@ abstract class BatchNormBase extends Module {
   declare num_batches_tracked: Tensor;
   readonly eps: number;
   readonly momentum: number;
-  constructor(readonly numFeatures: number, opts: BatchNormOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormOptions = {},
+  ) {
     super();
     const { eps = 1e-5, momentum = 0.1, affine = true } = opts;
-    if (typeof momentum !== 'number') throw new Error(`${this.constructor.name}: momentum must be a number (the cumulative average, momentum = None, is not supported)`);
+    if (typeof momentum !== 'number')
+      throw new Error(
+        `${this.constructor.name}: momentum must be a number (the cumulative average, momentum = None, is not supported)`,
+      );
     [this.eps, this.momentum] = [eps, momentum];
     this.weight = affine ? parameter(ones([numFeatures])) : null;
     this.bias = affine ? parameter(zeros([numFeatures])) : null;
@@ -171,7 +255,9 @@ abstract class BatchNormBase extends Module {
   /** Normalised x (same shape); in train mode also updates the running statistics. */
   forward(x: Tensor): Tensor {
     if (!this.rankOk(x) || x.shape[1] !== this.numFeatures) {
-      throw new Error(`${this.constructor.name}: expected input ${this.expected(this.numFeatures)}, got ${fmt(x.shape)}`);
+      throw new Error(
+        `${this.constructor.name}: expected input ${this.expected(this.numFeatures)}, got ${fmt(x.shape)}`,
+      );
     }
     if (this.training) {
       noGrad(() => {
@@ -182,27 +268,51 @@ abstract class BatchNormBase extends Module {
         next.dispose();
       });
     }
-    return batchNorm(x, this.running_mean, this.running_var, this.weight, this.bias, this.training, this.momentum, this.eps);
+    return batchNorm(
+      x,
+      this.running_mean,
+      this.running_var,
+      this.weight,
+      this.bias,
+      this.training,
+      this.momentum,
+      this.eps,
+    );
   }
 }
 
 export class BatchNorm1d extends BatchNormBase {
-  protected rankOk(x: Tensor): boolean { return x.ndim === 2 || x.ndim === 3; }
-  protected expected(c: number): string { return `[N, ${c}] or [N, ${c}, L]`; }
+  protected rankOk(x: Tensor): boolean {
+    return x.ndim === 2 || x.ndim === 3;
+  }
+  protected expected(c: number): string {
+    return `[N, ${c}] or [N, ${c}, L]`;
+  }
 }
 
 export class BatchNorm2d extends BatchNormBase {
-  protected rankOk(x: Tensor): boolean { return x.ndim === 4; }
-  protected expected(c: number): string { return `[N, ${c}, H, W]`; }
+  protected rankOk(x: Tensor): boolean {
+    return x.ndim === 4;
+  }
+  protected expected(c: number): string {
+    return `[N, ${c}, H, W]`;
+  }
 }
 
-export interface GroupNormOptions { eps?: number; affine?: boolean }
+export interface GroupNormOptions {
+  eps?: number;
+  affine?: boolean;
+}
 
 export class GroupNorm extends Module {
   weight: Tensor | null;
   bias: Tensor | null;
   readonly eps: number;
-  constructor(readonly numGroups: number, readonly numChannels: number, opts: GroupNormOptions = {}) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    opts: GroupNormOptions = {},
+  ) {
     super();
     const { eps = 1e-5, affine = true } = opts;
     if (!Number.isInteger(numGroups) || numGroups < 1 || numChannels % numGroups !== 0) {
@@ -215,7 +325,8 @@ export class GroupNorm extends Module {
 
   /** [N, C, *] -> [N, C, *], statistics over each group of C/G channels and all positions. */
   forward(x: Tensor): Tensor {
-    if (x.ndim < 2 || x.shape[1] !== this.numChannels) throw new Error(`GroupNorm: expected input [N, ${this.numChannels}, *], got ${fmt(x.shape)}`);
+    if (x.ndim < 2 || x.shape[1] !== this.numChannels)
+      throw new Error(`GroupNorm: expected input [N, ${this.numChannels}, *], got ${fmt(x.shape)}`);
     return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
   }
 }
@@ -224,14 +335,18 @@ export class GroupNorm extends Module {
 export class LayerNorm2d extends Module {
   weight: Tensor;
   bias: Tensor;
-  constructor(readonly numChannels: number, readonly eps = 1e-6) {
+  constructor(
+    readonly numChannels: number,
+    readonly eps = 1e-6,
+  ) {
     super();
     this.weight = parameter(ones([numChannels]));
     this.bias = parameter(zeros([numChannels]));
   }
 
   forward(x: Tensor): Tensor {
-    if (x.ndim < 2 || x.shape[1] !== this.numChannels) throw new Error(`LayerNorm2d: expected input [N, ${this.numChannels}, H, W], got ${fmt(x.shape)}`);
+    if (x.ndim < 2 || x.shape[1] !== this.numChannels)
+      throw new Error(`LayerNorm2d: expected input [N, ${this.numChannels}, H, W], got ${fmt(x.shape)}`);
     return layerNorm2d(x, this.weight, this.bias, this.eps);
   }
 }

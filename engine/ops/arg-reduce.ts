@@ -17,19 +17,28 @@ function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number, keepdim: boo
   const d = x.ndim === 0 ? 0 : dim < 0 ? dim + x.ndim : dim;
   if (l.len === 0) throw new Error(`${op}: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
   // [..., n, ...] -> [..., ...] (or [..., 1, ...] with keepdim)
-  const shape = x.ndim === 0 ? [] : keepdim ? x.shape.map((s, i) => (i === d ? 1 : s)) : x.shape.filter((_, i) => i !== d);
+  const shape =
+    x.ndim === 0 ? [] : keepdim ? x.shape.map((s, i) => (i === d ? 1 : s)) : x.shape.filter((_, i) => i !== d);
   const out = Tensor.empty(shape, 'i32', op);
   if (out.size === 0) return out;
   launch({
-    op, shader: 'arg-reduce', inputs: [x], outputs: [out],
+    op,
+    shader: 'arg-reduce',
+    inputs: [x],
+    outputs: [out],
     params: { T: WGSL_TYPE[x.dtype], BEATS: op === 'argmax' ? 'b > a' : 'b < a', ISNAN: NAN[x.dtype] },
-    uniforms: new Params().u32(l.rows, l.len, l.inner), workgroups: grid(l.rows, 1),
+    uniforms: new Params().u32(l.rows, l.len, l.inner),
+    workgroups: grid(l.rows, 1),
   });
   return out;
 }
 
 /** Index of the largest element along `dim` (i32). */
-export function argmax(x: Tensor, dim: number, keepdim = false): Tensor { return argReduce('argmax', x, dim, keepdim); }
+export function argmax(x: Tensor, dim: number, keepdim = false): Tensor {
+  return argReduce('argmax', x, dim, keepdim);
+}
 
 /** Index of the smallest element along `dim` (i32). */
-export function argmin(x: Tensor, dim: number, keepdim = false): Tensor { return argReduce('argmin', x, dim, keepdim); }
+export function argmin(x: Tensor, dim: number, keepdim = false): Tensor {
+  return argReduce('argmin', x, dim, keepdim);
+}

@@ -9,7 +9,12 @@ export const MAX_FUSED_HEAD_DIM = 128;
 const ROWS = 128; // rows (queries or keys) per workgroup: WG = 32 invocations x R = 4 rows in the shaders
 
 export interface AttnDims {
-  batch: number; heads: number; lq: number; lk: number; d: number; dv: number;
+  batch: number;
+  heads: number;
+  lq: number;
+  lk: number;
+  d: number;
+  dv: number;
   scale: number;
   /** Additive mask and its element strides over (b, h, i, j); null for none. */
   mask: Tensor | null;
@@ -17,7 +22,10 @@ export interface AttnDims {
 }
 
 function uniforms(a: AttnDims): Params {
-  return new Params().vec4(a.maskStrides).u32(a.heads, a.lq, a.lk, a.d, a.dv, a.mask ? 1 : 0).f32(a.scale);
+  return new Params()
+    .vec4(a.maskStrides)
+    .u32(a.heads, a.lq, a.lk, a.d, a.dv, a.mask ? 1 : 0)
+    .f32(a.scale);
 }
 
 /** A 1-element stand-in bound where the shader declares a mask but the call has none. */
@@ -32,8 +40,12 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): 
   const lse = Tensor.empty([a.batch, a.heads, a.lq], 'f32', 'attention-lse');
   const m = maskOrDummy(a);
   launch({
-    op: 'scaled_dot_product_attention', shader: 'attention-forward', inputs: [q, k, v, m], outputs: [out, lse],
-    uniforms: uniforms(a), workgroups: [Math.ceil(a.lq / ROWS), bh],
+    op: 'scaled_dot_product_attention',
+    shader: 'attention-forward',
+    inputs: [q, k, v, m],
+    outputs: [out, lse],
+    uniforms: uniforms(a),
+    workgroups: [Math.ceil(a.lq / ROWS), bh],
   });
   if (!a.mask) m.dispose();
   return { out, lse };
@@ -41,31 +53,51 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): 
 
 /** dq, dk, dv (each null when not wanted) from dO, the forward's output and logsumexp. */
 export function attentionBackward(
-  q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, a: AttnDims,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  a: AttnDims,
   want: { dq: boolean; dkv: boolean },
 ): { dq: Tensor | null; dk: Tensor | null; dv: Tensor | null } {
   const bh = a.batch * a.heads;
   const rows = bh * a.lq;
   const ld = Tensor.empty([rows, 2], 'f32', 'attention-backward-delta');
   launch({
-    op: 'attention-backward-delta', shader: 'attention-backward-delta', inputs: [out, dout, lse], outputs: [ld],
-    uniforms: new Params().u32(rows, a.dv), workgroups: grid(rows),
+    op: 'attention-backward-delta',
+    shader: 'attention-backward-delta',
+    inputs: [out, dout, lse],
+    outputs: [ld],
+    uniforms: new Params().u32(rows, a.dv),
+    workgroups: grid(rows),
   });
   const m = maskOrDummy(a);
-  let dq: Tensor | null = null, dk: Tensor | null = null, dv: Tensor | null = null;
+  let dq: Tensor | null = null,
+    dk: Tensor | null = null,
+    dv: Tensor | null = null;
   if (want.dq) {
     dq = Tensor.empty(q.shape, 'f32', 'attention-backward-dq');
     launch({
-      op: 'attention-backward-dq', shader: 'attention-backward-dq', inputs: [q, k, v, m, dout, ld], outputs: [dq],
-      uniforms: uniforms(a), workgroups: [Math.ceil(a.lq / ROWS), bh],
+      op: 'attention-backward-dq',
+      shader: 'attention-backward-dq',
+      inputs: [q, k, v, m, dout, ld],
+      outputs: [dq],
+      uniforms: uniforms(a),
+      workgroups: [Math.ceil(a.lq / ROWS), bh],
     });
   }
   if (want.dkv) {
     dk = Tensor.empty(k.shape, 'f32', 'attention-backward-dk');
     dv = Tensor.empty(v.shape, 'f32', 'attention-backward-dv');
     launch({
-      op: 'attention-backward-dkdv', shader: 'attention-backward-dkdv', inputs: [q, k, v, m, dout, ld], outputs: [dk, dv],
-      uniforms: uniforms(a), workgroups: [Math.ceil(a.lk / ROWS), bh],
+      op: 'attention-backward-dkdv',
+      shader: 'attention-backward-dkdv',
+      inputs: [q, k, v, m, dout, ld],
+      outputs: [dk, dv],
+      uniforms: uniforms(a),
+      workgroups: [Math.ceil(a.lk / ROWS), bh],
     });
   }
   if (!a.mask) m.dispose();

@@ -36,7 +36,9 @@ let training: AttentionTraining = 'auto';
 const SCORES_LIMIT = 256 * 2 ** 20;
 
 /** Forces the path a differentiated attention takes ('auto': by adapter, see the header). */
-export function setAttentionTraining(mode: AttentionTraining): void { training = mode; }
+export function setAttentionTraining(mode: AttentionTraining): void {
+  training = mode;
+}
 
 /** The path a differentiated attention with these sizes takes on the current device. */
 export function attentionTrainingPath(batch: number, heads: number, lq: number, lk: number): 'fused' | 'unfused' {
@@ -52,7 +54,11 @@ export interface AttentionOptions {
 }
 
 function check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): void {
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
     if (t.ndim !== 4) throw new Error(`${OP}: ${name} must be [B, H, L, D], got ${fmt(t.shape)}`);
     if (t.dtype !== 'f32') throw new Error(`${OP}: ${name} has dtype ${t.dtype}, expected f32`);
   }
@@ -60,9 +66,12 @@ function check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): void {
   const [bk, hk, lk, dk] = k.shape;
   const [bv, hv, lv] = v.shape;
   if (bk !== b || bv !== b || hk !== h || hv !== h || lv !== lk || dk !== d) {
-    throw new Error(`${OP}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not match (expected q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv])`);
+    throw new Error(
+      `${OP}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not match (expected q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv])`,
+    );
   }
-  if (lq === 0 || lk === 0 || d === 0 || v.shape[3] === 0) throw new Error(`${OP}: empty dimension in q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
+  if (lq === 0 || lk === 0 || d === 0 || v.shape[3] === 0)
+    throw new Error(`${OP}: empty dimension in q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
   if (mask) {
     if (mask.dtype !== 'f32') throw new Error(`${OP}: mask has dtype ${mask.dtype}; expected an additive f32 mask`);
     const full = [b, h, lq, lk];
@@ -82,19 +91,34 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const [lk, dv] = [k.shape[2], v.shape[3]];
   const fusable = (n: number) => n <= MAX_FUSED_HEAD_DIM && n % 4 === 0;
   const differentiated = isGradEnabled() && [q, k, v, mask].some((t) => t?.requiresGrad);
-  if (!fusable(d) || !fusable(dv) || (mask?.requiresGrad && isGradEnabled())
-    || (differentiated && attentionTrainingPath(batch, heads, lq, lk) === 'unfused')) {
+  if (
+    !fusable(d) ||
+    !fusable(dv) ||
+    (mask?.requiresGrad && isGradEnabled()) ||
+    (differentiated && attentionTrainingPath(batch, heads, lq, lk) === 'unfused')
+  ) {
     return attentionReference(q, k, v, opts);
   }
-  if (batch * heads > 65535) throw new Error(`${OP}: B * H = ${batch * heads} exceeds 65535 (one grid row per batch-head)`);
+  if (batch * heads > 65535)
+    throw new Error(`${OP}: B * H = ${batch * heads} exceeds 65535 (one grid row per batch-head)`);
   const ms = mask ? broadcastStrides(mask.shape, [batch, heads, lq, lk]) : [0, 0, 0, 0];
   const dims: AttnDims = {
-    batch, heads, lq, lk, d, dv, scale: opts.scale ?? 1 / Math.sqrt(d), mask,
+    batch,
+    heads,
+    lq,
+    lk,
+    d,
+    dv,
+    scale: opts.scale ?? 1 / Math.sqrt(d),
+    mask,
     maskStrides: [ms[0], ms[1], ms[2], ms[3]],
   };
   const { out, lse } = attentionForward(q, k, v, dims);
   record(out, OP, [q, k, v], (dout) => {
-    const g = attentionBackward(q, k, v, out, lse, dout, dims, { dq: q.requiresGrad, dkv: k.requiresGrad || v.requiresGrad });
+    const g = attentionBackward(q, k, v, out, lse, dout, dims, {
+      dq: q.requiresGrad,
+      dkv: k.requiresGrad || v.requiresGrad,
+    });
     if (!k.requiresGrad) g.dk?.dispose();
     if (!v.requiresGrad) g.dv?.dispose();
     return [g.dq, k.requiresGrad ? g.dk : null, v.requiresGrad ? g.dv : null];

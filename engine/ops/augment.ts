@@ -9,24 +9,55 @@ import { Params, grid, launch } from './kernel.ts';
 export function augmentBlur(x: Tensor, params: Tensor, dir: 0 | 1): Tensor {
   const [b, c, h, w] = x.shape;
   const out = Tensor.empty(x.shape, 'f32', 'augment-blur');
-  launch({ op: 'augment-blur', shader: 'augment-blur', inputs: [x, params], outputs: [out], uniforms: new Params().u32(b, c, h, w, dir), workgroups: grid(out.size) });
+  launch({
+    op: 'augment-blur',
+    shader: 'augment-blur',
+    inputs: [x, params],
+    outputs: [out],
+    uniforms: new Params().u32(b, c, h, w, dir),
+    workgroups: grid(out.size),
+  });
   return out;
 }
 
 /** [B, C, Hin, Win] -> [B, C, size]; `params` rows: affine (6) + distorted cell edges (2 (steps + 1)). */
-export function augmentWarp(x: Tensor, params: Tensor, steps: number, size: readonly [number, number], mode: 0 | 1): Tensor {
+export function augmentWarp(
+  x: Tensor,
+  params: Tensor,
+  steps: number,
+  size: readonly [number, number],
+  mode: 0 | 1,
+): Tensor {
   const [b, c, hin, win] = x.shape;
   const out = Tensor.empty([b, c, size[0], size[1]], 'f32', 'augment-warp');
-  launch({ op: 'augment-warp', shader: 'augment-warp', inputs: [x, params], outputs: [out],
-    uniforms: new Params().u32(b, c, hin, win, size[0], size[1], steps, 8 + 2 * steps, mode), workgroups: grid(out.size) });
+  launch({
+    op: 'augment-warp',
+    shader: 'augment-warp',
+    inputs: [x, params],
+    outputs: [out],
+    uniforms: new Params().u32(b, c, hin, win, size[0], size[1], steps, 8 + 2 * steps, mode),
+    workgroups: grid(out.size),
+  });
   return out;
 }
 
 /** Colour jitter rows [brightness, contrast, saturation, hue], grey means [B], then (x - mean) / std. */
-export function augmentColor(x: Tensor, params: Tensor, greyMean: Tensor, mean: readonly number[], std: readonly number[]): Tensor {
+export function augmentColor(
+  x: Tensor,
+  params: Tensor,
+  greyMean: Tensor,
+  mean: readonly number[],
+  std: readonly number[],
+): Tensor {
   const [b, , h, w] = x.shape;
   const out = Tensor.empty(x.shape, 'f32', 'augment-color');
-  launch({ op: 'augment-color', shader: 'augment-color', inputs: [x, params, greyMean], outputs: [out],
-    uniforms: new Params().u32(b, h * w).f32(...mean, ...std), workgroups: grid(b * h * w) });
+  launch({
+    op: 'augment-color',
+    shader: 'augment-color',
+    inputs: [x, params, greyMean],
+    outputs: [out],
+    uniforms: new Params().u32(b, h * w).f32(...mean, ...std),
+    workgroups: grid(b * h * w),
+  });
   return out;
 }

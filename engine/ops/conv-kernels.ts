@@ -12,10 +12,22 @@ import { stridedCopy, stridedWrite, fill } from './movement.ts';
 
 /** A convolution's sizes: input [n, cin, h, w], output [n, cout, oh, ow], kernel kh x kw. */
 export interface ConvGeom {
-  n: number; cin: number; h: number; w: number;
-  cout: number; oh: number; ow: number; groups: number;
-  kh: number; kw: number; sh: number; sw: number;
-  ph: number; pw: number; dh: number; dw: number;
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  oh: number;
+  ow: number;
+  groups: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
 }
 
 export type ConvKernelName = 'direct' | 'blocked' | 'blocked-row' | 'tiled';
@@ -24,7 +36,9 @@ export const CONV_KERNELS: readonly ConvKernelName[] = ['direct', 'blocked', 'bl
 let forced: ConvKernelName | null = null;
 
 /** Forces one conv2d kernel (tests and benchmarks compare them); null restores the per-adapter choice. */
-export function useConvKernel(name: ConvKernelName | null): void { forced = name; }
+export function useConvKernel(name: ConvKernelName | null): void {
+  forced = name;
+}
 
 export function chooseConvKernel(g: ConvGeom): ConvKernelName {
   const row = rowEligible(g);
@@ -41,8 +55,10 @@ function rowEligible(g: ConvGeom): boolean {
 }
 
 function uniforms(g: ConvGeom, hasBias: boolean, splits = 1): Params {
-  return new Params().u32(g.n, g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.groups, g.kh, g.kw, g.sh, g.sw)
-    .i32(g.ph, g.pw).u32(g.dh, g.dw, hasBias ? 1 : 0, splits);
+  return new Params()
+    .u32(g.n, g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.groups, g.kh, g.kw, g.sh, g.sw)
+    .i32(g.ph, g.pw)
+    .u32(g.dh, g.dw, hasBias ? 1 : 0, splits);
 }
 
 /** Output channels per invocation of the blocked kernels: as many as the group has, up to `max`. */
@@ -55,11 +71,23 @@ function blockRows(cog: number, max: number): number {
  * W is weight flipped and regrouped (see flippedWeight: conv2d's input gradient and
  * conv_transpose2d at stride 1). Each kernel reads W in its own layout, copied here if needed.
  */
-export function conv2dKernel(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeom, op: string, flip = false): Tensor {
+export function conv2dKernel(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  g: ConvGeom,
+  op: string,
+  flip = false,
+): Tensor {
   const out = Tensor.empty([g.n, g.cout, g.oh, g.ow], 'f32', op);
   if (out.size === 0) return out;
   const kernel = chooseConvKernel(g);
-  const w = kernel === 'blocked-row' ? transposedWeight(weight, g.groups, flip, op) : flip ? flippedWeight(weight, g.groups, op) : weight;
+  const w =
+    kernel === 'blocked-row'
+      ? transposedWeight(weight, g.groups, flip, op)
+      : flip
+        ? flippedWeight(weight, g.groups, op)
+        : weight;
   const inputs = [x, w, bias ?? w]; // an unused binding when there is no bias
   const u = uniforms(g, bias !== null);
   const cog = g.cout / g.groups;
@@ -69,21 +97,45 @@ export function conv2dKernel(x: Tensor, weight: Tensor, bias: Tensor | null, g: 
       launch({ op, shader: 'conv2d-direct', inputs, outputs: [out], uniforms: u, workgroups: grid(out.size) });
       break;
     case 'blocked': {
-      const TM = blockRows(cog, 8), TN4 = 2, WG = 16;
-      launch({ op, shader: 'conv2d-blocked', params: { TM, TN4, WG }, inputs, outputs: [out], uniforms: u,
-        workgroups: [Math.ceil(npix / (4 * TN4) / WG), Math.ceil(cog / TM), g.groups] });
+      const TM = blockRows(cog, 8),
+        TN4 = 2,
+        WG = 16;
+      launch({
+        op,
+        shader: 'conv2d-blocked',
+        params: { TM, TN4, WG },
+        inputs,
+        outputs: [out],
+        uniforms: u,
+        workgroups: [Math.ceil(npix / (4 * TN4) / WG), Math.ceil(cog / TM), g.groups],
+      });
       break;
     }
     case 'blocked-row': {
-      const TM4 = cog > 4 ? 2 : 1, TN = 8, WG = 32;
+      const TM4 = cog > 4 ? 2 : 1,
+        TN = 8,
+        WG = 32;
       const blocks = g.n * g.oh * Math.ceil(g.ow / TN);
-      launch({ op, shader: 'conv2d-blocked-row', params: { TM4, TN, KW: g.kw, WG }, inputs, outputs: [out], uniforms: u,
-        workgroups: [Math.ceil(blocks / WG), Math.ceil(Math.ceil(cog / 4) / TM4), g.groups] });
+      launch({
+        op,
+        shader: 'conv2d-blocked-row',
+        params: { TM4, TN, KW: g.kw, WG },
+        inputs,
+        outputs: [out],
+        uniforms: u,
+        workgroups: [Math.ceil(blocks / WG), Math.ceil(Math.ceil(cog / 4) / TM4), g.groups],
+      });
       break;
     }
     case 'tiled':
-      launch({ op, shader: 'conv2d-tiled', inputs, outputs: [out], uniforms: u,
-        workgroups: [Math.ceil(npix / 64), Math.ceil(cog / 64), g.groups] });
+      launch({
+        op,
+        shader: 'conv2d-tiled',
+        inputs,
+        outputs: [out],
+        uniforms: u,
+        workgroups: [Math.ceil(npix / 64), Math.ceil(cog / 64), g.groups],
+      });
   }
   if (w !== weight) w.dispose();
   return out;
@@ -104,11 +156,19 @@ export function convTranspose2dKernel(x: Tensor, weight: Tensor, bias: Tensor | 
     return out;
   }
   const cog = g.cout / g.groups;
-  const TM = blockRows(cog, 8), TN = 8;
+  const TM = blockRows(cog, 8),
+    TN = 8;
   const blocks = g.n * g.oh * g.sw * Math.ceil(Math.ceil(g.ow / g.sw) / TN);
   const [gx, gy] = grid(blocks, 32);
-  launch({ op, shader: 'conv-transpose2d-blocked', params: { TM, TN }, inputs, outputs: [out], uniforms: u,
-    workgroups: [gx, gy, g.groups * Math.ceil(cog / TM)] });
+  launch({
+    op,
+    shader: 'conv-transpose2d-blocked',
+    params: { TM, TN },
+    inputs,
+    outputs: [out],
+    uniforms: u,
+    workgroups: [gx, gy, g.groups * Math.ceil(cog / TM)],
+  });
   return out;
 }
 
@@ -118,24 +178,40 @@ export function convTranspose2dKernel(x: Tensor, weight: Tensor, bias: Tensor | 
  * partial sums are then added in split order (deterministic).
  */
 export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: string): Tensor {
-  const cig = g.cin / g.groups, cog = g.cout / g.groups;
+  const cig = g.cin / g.groups,
+    cog = g.cout / g.groups;
   const K = cig * g.kh * g.kw;
-  const TM = blockRows(cog, 8), TN4 = K >= 8 ? 2 : 1;
+  const TM = blockRows(cog, 8),
+    TN4 = K >= 8 ? 2 : 1;
   const blocks = Math.ceil(K / (4 * TN4)) * Math.ceil(cog / TM) * g.groups;
   const rows = g.n * g.oh;
   const target = device().isCpuAdapter ? 1024 : 65536;
   const splits = Math.max(1, Math.min(rows, Math.ceil(target / blocks)));
   const partial = Tensor.empty([splits, g.cout, cig, g.kh, g.kw], 'f32', op);
   if (partial.size === 0) return partial;
-  launch({ op, shader: 'conv2d-backward-weight', params: { TM, TN4 }, inputs: [x, dy], outputs: [partial],
-    uniforms: uniforms(g, false, splits), workgroups: grid(blocks * splits) });
+  launch({
+    op,
+    shader: 'conv2d-backward-weight',
+    params: { TM, TN4 },
+    inputs: [x, dy],
+    outputs: [partial],
+    uniforms: uniforms(g, false, splits),
+    workgroups: grid(blocks * splits),
+  });
   if (splits === 1) {
     const dw = partial.view([g.cout, cig, g.kh, g.kw], op);
     partial.dispose();
     return dw;
   }
   const dw = Tensor.empty([g.cout, cig, g.kh, g.kw], 'f32', op);
-  launch({ op, shader: 'conv2d-backward-weight-sum', inputs: [partial], outputs: [dw], uniforms: new Params().u32(dw.size, splits), workgroups: grid(dw.size) });
+  launch({
+    op,
+    shader: 'conv2d-backward-weight-sum',
+    inputs: [partial],
+    outputs: [dw],
+    uniforms: new Params().u32(dw.size, splits),
+    workgroups: grid(dw.size),
+  });
   partial.dispose();
   return dw;
 }

@@ -15,26 +15,55 @@ import { conv2dKernel, convTranspose2dKernel, conv2dBackwardWeight, type ConvGeo
 
 export type IntPair = number | [number, number];
 
-export interface Conv2dOptions { stride?: IntPair; padding?: IntPair; dilation?: IntPair; groups?: number }
-export interface Conv1dOptions { stride?: number; padding?: number; dilation?: number; groups?: number }
-export interface ConvTranspose2dOptions extends Conv2dOptions { outputPadding?: IntPair }
+export interface Conv2dOptions {
+  stride?: IntPair;
+  padding?: IntPair;
+  dilation?: IntPair;
+  groups?: number;
+}
+export interface Conv1dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+}
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  outputPadding?: IntPair;
+}
 
 function pair(op: string, name: string, v: IntPair | undefined, def: number, min: number): [number, number] {
   const p: [number, number] = v === undefined ? [def, def] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.some((d) => !Number.isInteger(d) || d < min)) throw new Error(`${op}: ${name} must be integers >= ${min}, got ${JSON.stringify(v)}`);
+  if (p.some((d) => !Number.isInteger(d) || d < min))
+    throw new Error(`${op}: ${name} must be integers >= ${min}, got ${JSON.stringify(v)}`);
   return p;
 }
 
 /** Checks x [N, Cin, H, W], a 4-d weight, bias [outCh] and the channel split into groups. */
-function check(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, groups: number, inCh: number, outCh: number): void {
+function check(
+  op: string,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null | undefined,
+  groups: number,
+  inCh: number,
+  outCh: number,
+): void {
   if (x.dtype !== 'f32' || weight.dtype !== 'f32' || (bias && bias.dtype !== 'f32')) {
-    throw new Error(`${op}: expected f32 tensors, got input ${x.dtype}, weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`);
+    throw new Error(
+      `${op}: expected f32 tensors, got input ${x.dtype}, weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`,
+    );
   }
-  if (x.ndim !== 4 || weight.ndim !== 4) throw new Error(`${op}: expected input [N, C, H, W] and a 4-d weight, got ${fmt(x.shape)} and ${fmt(weight.shape)}`);
+  if (x.ndim !== 4 || weight.ndim !== 4)
+    throw new Error(
+      `${op}: expected input [N, C, H, W] and a 4-d weight, got ${fmt(x.shape)} and ${fmt(weight.shape)}`,
+    );
   if (!Number.isInteger(groups) || groups < 1 || outCh % groups !== 0 || inCh !== x.shape[1]) {
-    throw new Error(`${op}: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} do not match with groups=${groups} (input channels ${x.shape[1]}, expected ${inCh}; channels must divide by groups)`);
+    throw new Error(
+      `${op}: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} do not match with groups=${groups} (input channels ${x.shape[1]}, expected ${inCh}; channels must divide by groups)`,
+    );
   }
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outCh)) throw new Error(`${op}: bias ${fmt(bias.shape)} must be [${outCh}]`);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outCh))
+    throw new Error(`${op}: bias ${fmt(bias.shape)} must be [${outCh}]`);
 }
 
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
@@ -48,7 +77,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const [n, cin, h, w] = x.shape;
   const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  if (oh < 1 || ow < 1) throw new Error(`${op}: input ${fmt(x.shape)} is smaller than the dilated kernel ${kh}x${kw} (dilation ${dh}, ${dw}; padding ${ph}, ${pw})`);
+  if (oh < 1 || ow < 1)
+    throw new Error(
+      `${op}: input ${fmt(x.shape)} is smaller than the dilated kernel ${kh}x${kw} (dilation ${dh}, ${dw}; padding ${ph}, ${pw})`,
+    );
   const g: ConvGeom = { n, cin, h, w, cout, oh, ow, groups, kh, kw, sh, sw, ph, pw, dh, dw };
   const y = conv2dKernel(x, weight, bias, g, op); // [N, Cin, H, W] -> [N, Cout, OH, OW]
   return record(y, op, bias ? [x, weight, bias] : [x, weight], (dy) => [
@@ -64,37 +96,83 @@ function conv2dInputGrad(dy: Tensor, weight: Tensor, g: ConvGeom): Tensor {
   if (g.sh === 1 && g.sw === 1) {
     // Stride 1: a conv2d of dy with the flipped, regrouped weight ([Cout, Cin/G, kh, kw] read as
     // [Cin, Cout/G, kh, kw]), padded by dilation*(k-1) - padding.
-    return conv2dKernel(dy, weight, null, {
-      n: g.n, cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, groups: g.groups,
-      kh: g.kh, kw: g.kw, sh: 1, sw: 1, ph: g.dh * (g.kh - 1) - g.ph, pw: g.dw * (g.kw - 1) - g.pw, dh: g.dh, dw: g.dw,
-    }, op, true);
+    return conv2dKernel(
+      dy,
+      weight,
+      null,
+      {
+        n: g.n,
+        cin: g.cout,
+        h: g.oh,
+        w: g.ow,
+        cout: g.cin,
+        oh: g.h,
+        ow: g.w,
+        groups: g.groups,
+        kh: g.kh,
+        kw: g.kw,
+        sh: 1,
+        sw: 1,
+        ph: g.dh * (g.kh - 1) - g.ph,
+        pw: g.dw * (g.kw - 1) - g.pw,
+        dh: g.dh,
+        dw: g.dw,
+      },
+      op,
+      true,
+    );
   }
   // The conv2d weight [Cout, Cin/G, kh, kw] is already laid out as a transposed-conv weight.
-  return convTranspose2dKernel(dy, weight, null, { ...g, cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w }, op);
+  return convTranspose2dKernel(
+    dy,
+    weight,
+    null,
+    { ...g, cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w },
+    op,
+  );
 }
 
 /** conv1d: x [N, Cin, L], weight [Cout, Cin/groups, k] -> [N, Cout, Lout], through conv2d. */
 export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv1dOptions = {}): Tensor {
-  if (x.ndim !== 3 || weight.ndim !== 3) throw new Error(`conv1d: expected input [N, C, L] and weight [Cout, Cin/groups, k], got ${fmt(x.shape)} and ${fmt(weight.shape)}`);
-  const y = conv2d(reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2]]), reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2]]), bias, {
-    stride: [1, opts.stride ?? 1], padding: [0, opts.padding ?? 0], dilation: [1, opts.dilation ?? 1], groups: opts.groups,
-  });
+  if (x.ndim !== 3 || weight.ndim !== 3)
+    throw new Error(
+      `conv1d: expected input [N, C, L] and weight [Cout, Cin/groups, k], got ${fmt(x.shape)} and ${fmt(weight.shape)}`,
+    );
+  const y = conv2d(
+    reshape(x, [x.shape[0], x.shape[1], 1, x.shape[2]]),
+    reshape(weight, [weight.shape[0], weight.shape[1], 1, weight.shape[2]]),
+    bias,
+    {
+      stride: [1, opts.stride ?? 1],
+      padding: [0, opts.padding ?? 0],
+      dilation: [1, opts.dilation ?? 1],
+      groups: opts.groups,
+    },
+  );
   return reshape(y, [y.shape[0], y.shape[1], y.shape[3]]); // [N, Cout, 1, Lout] -> [N, Cout, Lout]
 }
 
 /** conv_transpose2d: x [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw] -> [N, Cout, OH, OW]. */
-export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: ConvTranspose2dOptions = {}): Tensor {
+export function convTranspose2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: ConvTranspose2dOptions = {},
+): Tensor {
   const op = 'conv_transpose2d';
   const groups = opts.groups ?? 1;
   const [wcin, cog, kh, kw] = weight.shape;
   check(op, x, weight, bias, groups, wcin, cog * groups);
-  if (wcin % groups !== 0) throw new Error(`${op}: weight ${fmt(weight.shape)} has ${wcin} input channels, not divisible by groups=${groups}`);
+  if (wcin % groups !== 0)
+    throw new Error(`${op}: weight ${fmt(weight.shape)} has ${wcin} input channels, not divisible by groups=${groups}`);
   const [sh, sw] = pair(op, 'stride', opts.stride, 1, 1);
   const [ph, pw] = pair(op, 'padding', opts.padding, 0, 0);
   const [dh, dw] = pair(op, 'dilation', opts.dilation, 1, 1);
   const [oph, opw] = pair(op, 'outputPadding', opts.outputPadding, 0, 0);
   if (oph >= Math.max(sh, dh) || opw >= Math.max(sw, dw)) {
-    throw new Error(`${op}: outputPadding (${oph}, ${opw}) must be smaller than stride or dilation (stride ${sh}, ${sw}; dilation ${dh}, ${dw})`);
+    throw new Error(
+      `${op}: outputPadding (${oph}, ${opw}) must be smaller than stride or dilation (stride ${sh}, ${sw}; dilation ${dh}, ${dw})`,
+    );
   }
   const [n, cin, h, w] = x.shape;
   const cout = cog * groups;
@@ -106,7 +184,14 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null =
   let y: Tensor;
   if (sh === 1 && sw === 1 && oph === 0 && opw === 0) {
     // A conv2d with the flipped, regrouped weight ([Cin, Cout/G, kh, kw] read as [Cout, Cin/G, kh, kw]).
-    y = conv2dKernel(x, weight, bias, { ...g, cin, h, w, cout, oh, ow, ph: dh * (kh - 1) - ph, pw: dw * (kw - 1) - pw }, op, true);
+    y = conv2dKernel(
+      x,
+      weight,
+      bias,
+      { ...g, cin, h, w, cout, oh, ow, ph: dh * (kh - 1) - ph, pw: dw * (kw - 1) - pw },
+      op,
+      true,
+    );
   } else {
     y = convTranspose2dKernel(x, weight, bias, { ...g, cin, h, w, cout, oh, ow }, op);
   }

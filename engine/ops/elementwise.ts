@@ -10,7 +10,11 @@ export type Operand = Tensor | number;
 
 // ---- unary ----------------------------------------------------------------------------------
 
-interface UnaryDef { expr: string; dtypes?: DType[]; out?: DType }
+interface UnaryDef {
+  expr: string;
+  dtypes?: DType[];
+  out?: DType;
+}
 
 /**
  * The WGSL expression of each unary op, in `x` and the parameters `p0`, `p1` (f32 scalars). One
@@ -56,7 +60,8 @@ export type UnaryName = keyof typeof UNARY;
 export function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const def: UnaryDef = UNARY[name];
   const allowed = def.dtypes ?? ['f32'];
-  if (!allowed.includes(x.dtype)) throw new Error(`${name}: input ${fmt(x.shape)} has dtype ${x.dtype}, expected ${allowed.join(' or ')}`);
+  if (!allowed.includes(x.dtype))
+    throw new Error(`${name}: input ${fmt(x.shape)} has dtype ${x.dtype}, expected ${allowed.join(' or ')}`);
   const outType = def.out ?? x.dtype;
   const out = Tensor.empty(x.shape, outType, name);
   if (x.size === 0) return out;
@@ -64,15 +69,21 @@ export function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const q = fastPathsOn() && x.size % 4 === 0 ? 4 : 1;
   const ty = (t: DType) => (q === 4 ? `vec4<${WGSL_TYPE[t]}>` : WGSL_TYPE[t]);
   launch({
-    op: name, shader: q === 4 ? 'unary-vec4' : 'unary', inputs: [x], outputs: [out],
+    op: name,
+    shader: q === 4 ? 'unary-vec4' : 'unary',
+    inputs: [x],
+    outputs: [out],
     params: { TI: ty(x.dtype), TO: ty(outType), EXPR: def.expr },
-    uniforms: new Params().u32(x.size / q).f32(p0, p1), workgroups: grid(x.size / q),
+    uniforms: new Params().u32(x.size / q).f32(p0, p1),
+    workgroups: grid(x.size / q),
   });
   return out;
 }
 // ---- binary ---------------------------------------------------------------------------------
 
-interface BinaryDef extends UnaryDef { scalarOnly?: boolean }
+interface BinaryDef extends UnaryDef {
+  scalarOnly?: boolean;
+}
 
 /** Expressions are written for scalars and vec4s alike (O is the output type); pow is scalar only. */
 export const BINARY = {
@@ -96,20 +107,31 @@ export type BinaryName = keyof typeof BINARY;
 export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const def: BinaryDef = BINARY[name];
   const allowed = def.dtypes ?? ['f32'];
-  if (a.dtype !== b.dtype) throw new Error(`${name}: dtypes differ (${fmt(a.shape)} ${a.dtype} vs ${fmt(b.shape)} ${b.dtype}); cast one first`);
-  if (!allowed.includes(a.dtype)) throw new Error(`${name}: dtype ${a.dtype} is not supported (expected ${allowed.join(' or ')})`);
+  if (a.dtype !== b.dtype)
+    throw new Error(
+      `${name}: dtypes differ (${fmt(a.shape)} ${a.dtype} vs ${fmt(b.shape)} ${b.dtype}); cast one first`,
+    );
+  if (!allowed.includes(a.dtype))
+    throw new Error(`${name}: dtype ${a.dtype} is not supported (expected ${allowed.join(' or ')})`);
   const shape = broadcastShapes(name, a.shape, b.shape);
   const outType = def.out ?? a.dtype;
   const out = Tensor.empty(shape, outType, name);
   if (out.size === 0) return out;
   const [cs, [sa, sb]] = collapse(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
   if (cs.length > MAX_RANK) throw new Error(`${name}: rank ${cs.length} exceeds ${MAX_RANK}`);
-  if (binaryFast({ op: name, expr: def.expr, vec: !def.scalarOnly, outType: WGSL_TYPE[outType] }, a, b, out, cs, sa, sb)) return out;
+  if (
+    binaryFast({ op: name, expr: def.expr, vec: !def.scalarOnly, outType: WGSL_TYPE[outType] }, a, b, out, cs, sa, sb)
+  )
+    return out;
   const t = WGSL_TYPE[a.dtype];
   launch({
-    op: name, shader: 'binary', inputs: [a, b], outputs: [out],
+    op: name,
+    shader: 'binary',
+    inputs: [a, b],
+    outputs: [out],
     params: { TA: t, TB: t, TO: WGSL_TYPE[outType], EXPR: def.expr },
-    uniforms: new Params().dims(cs).dims(sa).dims(sb).u32(out.size, cs.length), workgroups: grid(out.size),
+    uniforms: new Params().dims(cs).dims(sa).dims(sb).u32(out.size, cs.length),
+    workgroups: grid(out.size),
   });
   return out;
 }
@@ -126,11 +148,18 @@ export function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes('where', cond.shape, a.shape, b.shape);
   const out = Tensor.empty(shape, a.dtype, 'where');
   if (out.size === 0) return out;
-  const [cs, [sc, sa, sb]] = collapse(shape, [cond, a, b].map((t) => broadcastStrides(t.shape, shape)));
+  const [cs, [sc, sa, sb]] = collapse(
+    shape,
+    [cond, a, b].map((t) => broadcastStrides(t.shape, shape)),
+  );
   launch({
-    op: 'where', shader: 'where', inputs: [cond, a, b], outputs: [out],
+    op: 'where',
+    shader: 'where',
+    inputs: [cond, a, b],
+    outputs: [out],
     params: { TC: WGSL_TYPE[cond.dtype], T: WGSL_TYPE[a.dtype] },
-    uniforms: new Params().dims(cs).dims(sc).dims(sa).dims(sb).u32(out.size, cs.length), workgroups: grid(out.size),
+    uniforms: new Params().dims(cs).dims(sc).dims(sa).dims(sb).u32(out.size, cs.length),
+    workgroups: grid(out.size),
   });
   return out;
 }

@@ -6,11 +6,36 @@ import type { Tensor } from '../tensor.ts';
 import { Params, grid, launch } from './kernel.ts';
 
 /** params/states updated in place from grads; `owner` maps each 64-element chunk to its row of `hyper`. */
-export function optimizerUpdate(op: string, shader: string, template: Record<string, string> | undefined, owner: Tensor, hyper: Tensor, grads: Tensor, params: Tensor, states: readonly Tensor[], size: number): void {
-  launch({ op, shader, params: template, inputs: [owner, hyper, grads], outputs: [params, ...states], uniforms: new Params().u32(size), workgroups: grid(size) });
+export function optimizerUpdate(
+  op: string,
+  shader: string,
+  template: Record<string, string> | undefined,
+  owner: Tensor,
+  hyper: Tensor,
+  grads: Tensor,
+  params: Tensor,
+  states: readonly Tensor[],
+  size: number,
+): void {
+  launch({
+    op,
+    shader,
+    params: template,
+    inputs: [owner, hyper, grads],
+    outputs: [params, ...states],
+    uniforms: new Params().u32(size),
+    workgroups: grid(size),
+  });
 }
 
 /** ema = decay * ema + (1 - decay) * value, in place over a flat buffer. */
 export function emaUpdate(value: Tensor, ema: Tensor, decay: number): void {
-  launch({ op: 'ModelEma', shader: 'optim-ema', inputs: [value], outputs: [ema], uniforms: new Params().u32(ema.size).f32(decay), workgroups: grid(ema.size) });
+  launch({
+    op: 'ModelEma',
+    shader: 'optim-ema',
+    inputs: [value],
+    outputs: [ema],
+    uniforms: new Params().u32(ema.size).f32(decay),
+    workgroups: grid(ema.size),
+  });
 }

@@ -9,8 +9,17 @@ export { useMatmulKernel, chooseMatmulKernel, MATMUL_KERNELS, type MatmulKernelN
 export { softmax, logSoftmax } from './softmax.ts';
 export { layerNorm } from './layer-norm.ts';
 export {
-  crossEntropy, validateIndices, binaryCrossEntropyWithLogits, binaryCrossEntropy, mseLoss, l1Loss, cosineSimilarity,
-  type Reduction, type CrossEntropyOptions, type BceWithLogitsOptions, type BceOptions,
+  crossEntropy,
+  validateIndices,
+  binaryCrossEntropyWithLogits,
+  binaryCrossEntropy,
+  mseLoss,
+  l1Loss,
+  cosineSimilarity,
+  type Reduction,
+  type CrossEntropyOptions,
+  type BceWithLogitsOptions,
+  type BceOptions,
 } from './losses.ts';
 export { argmax, argmin } from './arg-reduce.ts';
 export * from './join.ts';
@@ -21,7 +30,14 @@ export * from './conv.ts';
 export * from './pool.ts';
 export * from './interpolate.ts';
 export { batchNorm, groupNorm, layerNorm2d } from './norm.ts';
-export { scaledDotProductAttention, attentionReference, setAttentionTraining, attentionTrainingPath, type AttentionOptions, type AttentionTraining } from './attention.ts';
+export {
+  scaledDotProductAttention,
+  attentionReference,
+  setAttentionTraining,
+  attentionTrainingPath,
+  type AttentionOptions,
+  type AttentionTraining,
+} from './attention.ts';
 export { buildRope2d, applyRope, type Rope2dOptions } from './rope.ts';
 export { dropPath } from './drop-path.ts';
 export { softDiceLoss, structureLoss, multilabelSoftMarginLoss, negCosineLoss } from './seg-losses.ts';

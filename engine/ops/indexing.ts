@@ -33,7 +33,8 @@ const VALUE_DTYPES = ['f32', 'i32', 'u32'];
 
 function normDim(op: string, dim: number, shape: Shape): number {
   const d = dim < 0 ? dim + shape.length : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= shape.length) throw new Error(`${op}: dim ${dim} is out of range for shape ${fmt(shape)}`);
+  if (!Number.isInteger(d) || d < 0 || d >= shape.length)
+    throw new Error(`${op}: dim ${dim} is out of range for shape ${fmt(shape)}`);
   return d;
 }
 
@@ -42,7 +43,8 @@ function checkIndex(op: string, index: Tensor): void {
 }
 
 function checkValues(op: string, x: Tensor, what = 'input'): void {
-  if (!VALUE_DTYPES.includes(x.dtype)) throw new Error(`${op}: ${what} ${fmt(x.shape)} has dtype ${x.dtype}, expected f32, i32 or u32`);
+  if (!VALUE_DTYPES.includes(x.dtype))
+    throw new Error(`${op}: ${what} ${fmt(x.shape)} has dtype ${x.dtype}, expected f32, i32 or u32`);
   if (x.ndim > MAX_RANK) throw new Error(`${op}: rank ${x.ndim} exceeds ${MAX_RANK}`);
 }
 
@@ -52,7 +54,10 @@ export async function checkIndexRange(op: string, index: Tensor, size: number): 
   const data = await index.data();
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
-    if (v < 0 || v >= size) throw new Error(`${op}: index ${v} at flat position ${i} of index ${fmt(index.shape)} is out of range [0, ${size})`);
+    if (v < 0 || v >= size)
+      throw new Error(
+        `${op}: index ${v} at flat position ${i} of index ${fmt(index.shape)} is out of range [0, ${size})`,
+      );
   }
 }
 
@@ -63,7 +68,11 @@ function gatherRaw(op: string, x: Tensor, d: number, index: Tensor, shape: Shape
   const out = Tensor.empty(shape, x.dtype, op);
   if (out.size === 0) return out;
   launch({
-    op, shader: 'gather', inputs: [x, index], outputs: [out], params: { T: WGSL_TYPE[x.dtype] },
+    op,
+    shader: 'gather',
+    inputs: [x, index],
+    outputs: [out],
+    params: { T: WGSL_TYPE[x.dtype] },
     uniforms: new Params().dims(shape).dims(istr).dims(stridesOf(x.shape)).u32(out.size, shape.length, d, x.shape[d]),
     workgroups: grid(out.size),
   });
@@ -76,7 +85,9 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkValues('gather', x);
   const d = normDim('gather', dim, x.shape);
   if (index.ndim !== x.ndim || index.shape.some((s, i) => i !== d && s > x.shape[i])) {
-    throw new Error(`gather: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and no larger size outside dim ${d}`);
+    throw new Error(
+      `gather: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and no larger size outside dim ${d}`,
+    );
   }
   const y = gatherRaw('gather', x, d, index, index.shape, stridesOf(index.shape));
   return record(y, 'gather', [x], (dy) => [scatterAdd(fill(x.shape, 0, dy.dtype, 'gather-backward'), d, index, dy)]);
@@ -91,13 +102,16 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const shape = x.shape.map((s, i) => (i === d ? index.size : s)); // [..., K, ...] -> [..., n, ...]
   const istr = shape.map((_, i) => (i === d ? 1 : 0));
   const y = gatherRaw('indexSelect', x, d, index, shape, istr);
-  return record(y, 'indexSelect', [x], (dy) => [indexAdd(fill(x.shape, 0, dy.dtype, 'indexSelect-backward'), d, index, dy)]);
+  return record(y, 'indexSelect', [x], (dy) => [
+    indexAdd(fill(x.shape, 0, dy.dtype, 'indexSelect-backward'), d, index, dy),
+  ]);
 }
 
 /** torch.nn.functional.embedding: rows of weight [V, D] picked by ids of any shape. */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   checkIndex('embedding', ids);
-  if (weight.ndim !== 2) throw new Error(`embedding: weight must be [num_embeddings, embedding_dim], got ${fmt(weight.shape)}`);
+  if (weight.ndim !== 2)
+    throw new Error(`embedding: weight must be [num_embeddings, embedding_dim], got ${fmt(weight.shape)}`);
   const rows = indexSelect(weight, 0, reshape(ids, [ids.size])); // [V, D] -> [N, D]
   return reshape(rows, [...ids.shape, weight.shape[1]]); // [N, D] -> [...ids.shape, D]
 }
@@ -105,11 +119,23 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 // ---- scatter-add family ----------------------------------------------------------------------
 
 /** Route (a): out = x + scatter of src through index (scatter-add.wgsl). */
-function scatterAddLoop(op: string, x: Tensor, d: number, index: Tensor, src: Tensor, ishape: Shape, istr: number[]): Tensor {
+function scatterAddLoop(
+  op: string,
+  x: Tensor,
+  d: number,
+  index: Tensor,
+  src: Tensor,
+  ishape: Shape,
+  istr: number[],
+): Tensor {
   const out = Tensor.empty(x.shape, x.dtype, op);
   if (out.size === 0) return out;
   launch({
-    op, shader: 'scatter-add', inputs: [x, index, src], outputs: [out], params: { T: WGSL_TYPE[x.dtype] },
+    op,
+    shader: 'scatter-add',
+    inputs: [x, index, src],
+    outputs: [out],
+    params: { T: WGSL_TYPE[x.dtype] },
     uniforms: new Params().dims(x.shape).dims(ishape).dims(istr).dims(stridesOf(src.shape)).u32(out.size, x.ndim, d),
     workgroups: grid(out.size),
   });
@@ -122,10 +148,14 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   checkValues('scatterAdd', x);
   const d = normDim('scatterAdd', dim, x.shape);
   if (src.dtype !== x.dtype) throw new Error(`scatterAdd: src dtype ${src.dtype} differs from input dtype ${x.dtype}`);
-  const fits = index.ndim === x.ndim && src.ndim === x.ndim
-    && index.shape.every((s, i) => s <= src.shape[i] && (i === d || s <= x.shape[i]));
+  const fits =
+    index.ndim === x.ndim &&
+    src.ndim === x.ndim &&
+    index.shape.every((s, i) => s <= src.shape[i] && (i === d || s <= x.shape[i]));
   if (!fits) {
-    throw new Error(`scatterAdd: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and src ${fmt(src.shape)}, be no larger than src, and no larger than input outside dim ${d}`);
+    throw new Error(
+      `scatterAdd: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and src ${fmt(src.shape)}, be no larger than src, and no larger than input outside dim ${d}`,
+    );
   }
   const y = scatterAddLoop('scatterAdd', x, d, index, src, index.shape, stridesOf(index.shape));
   return record(y, 'scatterAdd', [x, src], (dy) => {
@@ -148,20 +178,39 @@ function indexAddSorted(x: Tensor, d: number, index: Tensor, src: Tensor): Tenso
   const m = 2 ** Math.ceil(Math.log2(Math.max(n, 2)));
   const pairs = Tensor.empty([2 * m], 'u32', 'indexAdd-sort');
   const offsets = Tensor.empty([size + 1], 'u32', 'indexAdd-offsets');
-  const sort = (mode: number, k: number, j: number) => launch({
-    op: 'indexAdd-sort', shader: 'index-sort', inputs: [index], outputs: [pairs],
-    uniforms: new Params().u32(n, m, size, mode, k, j), workgroups: grid(m),
-  });
+  const sort = (mode: number, k: number, j: number) =>
+    launch({
+      op: 'indexAdd-sort',
+      shader: 'index-sort',
+      inputs: [index],
+      outputs: [pairs],
+      uniforms: new Params().u32(n, m, size, mode, k, j),
+      workgroups: grid(m),
+    });
   sort(0, 0, 0);
   for (let k = 2; k <= m; k *= 2) for (let j = k / 2; j >= 1; j /= 2) sort(1, k, j);
   launch({
-    op: 'indexAdd-offsets', shader: 'index-offsets', inputs: [pairs], outputs: [offsets],
-    uniforms: new Params().u32(m, size), workgroups: grid(size + 1),
+    op: 'indexAdd-offsets',
+    shader: 'index-offsets',
+    inputs: [pairs],
+    outputs: [offsets],
+    uniforms: new Params().u32(m, size),
+    workgroups: grid(size + 1),
   });
   const out = Tensor.empty(x.shape, x.dtype, 'indexAdd');
   launch({
-    op: 'indexAdd', shader: 'index-add-sorted', inputs: [x, src, pairs, offsets], outputs: [out], params: { T: WGSL_TYPE[x.dtype] },
-    uniforms: new Params().u32(out.size, size, x.shape.slice(d + 1).reduce((a, b) => a * b, 1), n), workgroups: grid(out.size),
+    op: 'indexAdd',
+    shader: 'index-add-sorted',
+    inputs: [x, src, pairs, offsets],
+    outputs: [out],
+    params: { T: WGSL_TYPE[x.dtype] },
+    uniforms: new Params().u32(
+      out.size,
+      size,
+      x.shape.slice(d + 1).reduce((a, b) => a * b, 1),
+      n,
+    ),
+    workgroups: grid(out.size),
   });
   pairs.dispose();
   offsets.dispose();
@@ -170,7 +219,7 @@ function indexAddSorted(x: Tensor, d: number, index: Tensor, src: Tensor): Tenso
 
 function chooseRoute(x: Tensor, n: number, src: Tensor): 'loop' | 'sorted' {
   const lg = Math.ceil(Math.log2(Math.max(n, 2)));
-  const sortedCost = (lg * (lg + 1) / 2 + 3) * (2 ** lg + DISPATCH_COST) + x.size + src.size;
+  const sortedCost = ((lg * (lg + 1)) / 2 + 3) * (2 ** lg + DISPATCH_COST) + x.size + src.size;
   return x.size * n > sortedCost ? 'sorted' : 'loop';
 }
 
@@ -183,13 +232,24 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor, rou
   if (src.dtype !== x.dtype) throw new Error(`indexAdd: src dtype ${src.dtype} differs from input dtype ${x.dtype}`);
   const want = x.shape.map((s, i) => (i === d ? index.size : s));
   if (src.ndim !== x.ndim || src.shape.some((s, i) => s !== want[i])) {
-    throw new Error(`indexAdd: src ${fmt(src.shape)} must be ${fmt(want)} (input ${fmt(x.shape)} with dim ${d} the index's length)`);
+    throw new Error(
+      `indexAdd: src ${fmt(src.shape)} must be ${fmt(want)} (input ${fmt(x.shape)} with dim ${d} the index's length)`,
+    );
   }
   const n = index.size;
   const r = route === 'auto' ? chooseRoute(x, n, src) : route;
-  const y = x.size === 0 || n === 0 || r === 'loop'
-    ? scatterAddLoop('indexAdd', x, d, index, src, want, want.map((_, i) => (i === d ? 1 : 0)))
-    : indexAddSorted(x, d, index, src);
+  const y =
+    x.size === 0 || n === 0 || r === 'loop'
+      ? scatterAddLoop(
+          'indexAdd',
+          x,
+          d,
+          index,
+          src,
+          want,
+          want.map((_, i) => (i === d ? 1 : 0)),
+        )
+      : indexAddSorted(x, d, index, src);
   return record(y, 'indexAdd', [x, src], (dy) => [dy, src.requiresGrad ? indexSelect(dy, d, index) : null]);
 }
 
@@ -203,5 +263,7 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   }
   checkValues('maskedFill', x);
   const y = whereRaw(mask, Tensor.fromArray([value], [], x.dtype, 'maskedFill'), x);
-  return record(y, 'maskedFill', [x], (dy) => [whereRaw(mask, Tensor.fromArray([0], [], dy.dtype, 'maskedFill-backward'), dy)]);
+  return record(y, 'maskedFill', [x], (dy) => [
+    whereRaw(mask, Tensor.fromArray([0], [], dy.dtype, 'maskedFill-backward'), dy),
+  ]);
 }

@@ -29,25 +29,48 @@ function axisScale(mode: InterpolateOptions['mode'], align: boolean, n: number, 
 
 export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   const op = `interpolate_${opts.mode}`;
-  if (x.ndim !== 4 || x.dtype !== 'f32') throw new Error(`${op}: expected an f32 input [N, C, H, W], got ${fmt(x.shape)} ${x.dtype}`);
-  if (opts.mode !== 'bilinear' && opts.mode !== 'nearest') throw new Error(`interpolate: mode must be 'bilinear' or 'nearest', got '${opts.mode as string}'`);
-  if (opts.mode === 'nearest' && opts.alignCorners !== undefined) throw new Error(`${op}: alignCorners only applies to 'bilinear'`);
-  if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw new Error(`${op}: give exactly one of size and scaleFactor`);
+  if (x.ndim !== 4 || x.dtype !== 'f32')
+    throw new Error(`${op}: expected an f32 input [N, C, H, W], got ${fmt(x.shape)} ${x.dtype}`);
+  if (opts.mode !== 'bilinear' && opts.mode !== 'nearest')
+    throw new Error(`interpolate: mode must be 'bilinear' or 'nearest', got '${opts.mode as string}'`);
+  if (opts.mode === 'nearest' && opts.alignCorners !== undefined)
+    throw new Error(`${op}: alignCorners only applies to 'bilinear'`);
+  if ((opts.size === undefined) === (opts.scaleFactor === undefined))
+    throw new Error(`${op}: give exactly one of size and scaleFactor`);
   const [n, c, h, w] = x.shape;
-  const sf = opts.scaleFactor === undefined ? null : typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
-  if (sf && sf.some((s) => !(s > 0))) throw new Error(`${op}: scaleFactor must be positive, got ${JSON.stringify(opts.scaleFactor)}`);
+  const sf =
+    opts.scaleFactor === undefined
+      ? null
+      : typeof opts.scaleFactor === 'number'
+        ? [opts.scaleFactor, opts.scaleFactor]
+        : opts.scaleFactor;
+  if (sf && sf.some((s) => !(s > 0)))
+    throw new Error(`${op}: scaleFactor must be positive, got ${JSON.stringify(opts.scaleFactor)}`);
   const [oh, ow] = opts.size ?? [Math.floor(h * sf![0]), Math.floor(w * sf![1])];
-  if (![oh, ow].every((d) => Number.isInteger(d) && d >= 1)) throw new Error(`${op}: output size [${oh}, ${ow}] from input ${fmt(x.shape)} must be positive integers`);
+  if (![oh, ow].every((d) => Number.isInteger(d) && d >= 1))
+    throw new Error(`${op}: output size [${oh}, ${ow}] from input ${fmt(x.shape)} must be positive integers`);
   if (h < 1 || w < 1) throw new Error(`${op}: input ${fmt(x.shape)} has an empty plane`);
   const align = opts.mode === 'bilinear' && (opts.alignCorners ?? false);
-  const u = new Params().u32(n * c, h, w, oh, ow, align ? 1 : 0)
+  const u = new Params()
+    .u32(n * c, h, w, oh, ow, align ? 1 : 0)
     .f32(axisScale(opts.mode, align, h, oh, sf?.[0] ?? null), axisScale(opts.mode, align, w, ow, sf?.[1] ?? null));
-  const [fwd, bwd] = opts.mode === 'bilinear' ? ['interpolate-bilinear', 'interpolate-bilinear-backward'] : ['interpolate-nearest', 'interpolate-nearest-backward'];
+  const [fwd, bwd] =
+    opts.mode === 'bilinear'
+      ? ['interpolate-bilinear', 'interpolate-bilinear-backward']
+      : ['interpolate-nearest', 'interpolate-nearest-backward'];
   const y = Tensor.empty([n, c, oh, ow], 'f32', op); // [N, C, H, W] -> [N, C, oh, ow]
   if (y.size > 0) launch({ op, shader: fwd, inputs: [x], outputs: [y], uniforms: u, workgroups: grid(y.size) });
   return record(y, op, [x], (dy) => {
     const dx = Tensor.empty(x.shape, 'f32', `${op}-backward`);
-    if (dx.size > 0) launch({ op: `${op}-backward`, shader: bwd, inputs: [dy], outputs: [dx], uniforms: u, workgroups: grid(dx.size) });
+    if (dx.size > 0)
+      launch({
+        op: `${op}-backward`,
+        shader: bwd,
+        inputs: [dy],
+        outputs: [dx],
+        uniforms: u,
+        workgroups: grid(dx.size),
+      });
     return [dx];
   });
 }

@@ -11,14 +11,16 @@ import { stridedWrite, narrow, unsqueeze, reshape, expand } from './movement.ts'
 
 function normDim(op: string, dim: number, rank: number): number {
   const d = dim < 0 ? dim + rank : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= rank) throw new Error(`${op}: dim ${dim} is out of range for a tensor of rank ${rank}`);
+  if (!Number.isInteger(d) || d < 0 || d >= rank)
+    throw new Error(`${op}: dim ${dim} is out of range for a tensor of rank ${rank}`);
   return d;
 }
 
 export function cat(xs: Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new Error('cat: expected a non-empty list of tensors');
   const first = xs[0];
-  if (first.ndim === 0) throw new Error('cat: zero-dimensional tensors cannot be concatenated (unsqueeze them or use stack)');
+  if (first.ndim === 0)
+    throw new Error('cat: zero-dimensional tensors cannot be concatenated (unsqueeze them or use stack)');
   const d = normDim('cat', dim, first.ndim);
   for (const x of xs) {
     const ok = x.ndim === first.ndim && x.shape.every((s, i) => i === d || s === first.shape[i]);
@@ -27,12 +29,17 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
   }
   const starts: number[] = [];
   let total = 0;
-  for (const x of xs) { starts.push(total); total += x.shape[d]; }
+  for (const x of xs) {
+    starts.push(total);
+    total += x.shape[d];
+  }
   const shape = first.shape.map((s, i) => (i === d ? total : s)); // n x [..., k_i, ...] -> [..., sum k_i, ...]
   const out = Tensor.empty(shape, first.dtype, 'cat');
   const strides = stridesOf(shape);
   xs.forEach((x, i) => stridedWrite('cat', x, out, strides, starts[i] * strides[d]));
-  return record(out, 'cat', xs, (dy) => xs.map((x, i) => (x.requiresGrad ? narrow(dy, d, starts[i], x.shape[d]) : null)));
+  return record(out, 'cat', xs, (dy) =>
+    xs.map((x, i) => (x.requiresGrad ? narrow(dy, d, starts[i], x.shape[d]) : null)),
+  );
 }
 
 export function stack(xs: Tensor[], dim = 0): Tensor {
@@ -44,7 +51,10 @@ export function stack(xs: Tensor[], dim = 0): Tensor {
     }
   }
   const d = normDim('stack', dim, first.ndim + 1);
-  return cat(xs.map((x) => unsqueeze(x, d)), d); // n x [...] -> [..., n, ...]
+  return cat(
+    xs.map((x) => unsqueeze(x, d)),
+    d,
+  ); // n x [...] -> [..., n, ...]
 }
 
 /**
@@ -65,18 +75,24 @@ export function split(x: Tensor, sizeOrSections: number | number[], dim = 0): Te
     sizes = [...sizeOrSections];
     const total = sizes.reduce((a, b) => a + b, 0);
     if (sizes.some((s) => !Number.isInteger(s) || s < 0) || total !== n) {
-      throw new Error(`split: sections ${JSON.stringify(sizes)} must be non-negative integers summing to ${n} (dim ${d} of ${fmt(x.shape)})`);
+      throw new Error(
+        `split: sections ${JSON.stringify(sizes)} must be non-negative integers summing to ${n} (dim ${d} of ${fmt(x.shape)})`,
+      );
     }
   }
   const out: Tensor[] = [];
   let start = 0;
-  for (const s of sizes) { out.push(narrow(x, d, start, s)); start += s; }
+  for (const s of sizes) {
+    out.push(narrow(x, d, start, s));
+    start += s;
+  }
   return out;
 }
 
 /** torch.chunk: pieces of ceil(n / chunks) along dim; there may be fewer than `chunks`. */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
-  if (!Number.isInteger(chunks) || chunks <= 0) throw new Error(`chunk: chunks must be a positive integer, got ${chunks}`);
+  if (!Number.isInteger(chunks) || chunks <= 0)
+    throw new Error(`chunk: chunks must be a positive integer, got ${chunks}`);
   const d = normDim('chunk', dim, x.ndim);
   const n = x.shape[d];
   if (n === 0) return Array.from({ length: chunks }, () => narrow(x, d, 0, 0));
@@ -86,19 +102,31 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 /** torch.Tensor.repeat: tiles x reps[i] times along dim i (x gets leading 1s if reps is longer). */
 export function repeat(x: Tensor, reps: number[]): Tensor {
   if (reps.length < x.ndim || reps.some((r) => !Number.isInteger(r) || r < 0)) {
-    throw new Error(`repeat: reps ${JSON.stringify(reps)} must be non-negative integers, at least one per dim of ${fmt(x.shape)}`);
+    throw new Error(
+      `repeat: reps ${JSON.stringify(reps)} must be non-negative integers, at least one per dim of ${fmt(x.shape)}`,
+    );
   }
   const shape = [...reps.slice(0, reps.length - x.ndim).map(() => 1), ...x.shape];
   const pairs = shape.flatMap((s) => [1, s]); // [A, B] -> [1, A, 1, B]
-  const tiled = expand(reshape(x, pairs), shape.flatMap((s, i) => [reps[i], s])); // -> [rA, A, rB, B]
-  return reshape(tiled, shape.map((s, i) => s * reps[i])); // -> [rA * A, rB * B]
+  const tiled = expand(
+    reshape(x, pairs),
+    shape.flatMap((s, i) => [reps[i], s]),
+  ); // -> [rA, A, rB, B]
+  return reshape(
+    tiled,
+    shape.map((s, i) => s * reps[i]),
+  ); // -> [rA * A, rB * B]
 }
 
 /** torch.repeat_interleave with an integer count: each slice along dim repeated in place. */
 export function repeatInterleave(x: Tensor, repeats: number, dim: number): Tensor {
-  if (!Number.isInteger(repeats) || repeats < 0) throw new Error(`repeatInterleave: repeats must be a non-negative integer, got ${repeats}`);
+  if (!Number.isInteger(repeats) || repeats < 0)
+    throw new Error(`repeatInterleave: repeats must be a non-negative integer, got ${repeats}`);
   const d = normDim('repeatInterleave', dim, x.ndim);
   const wide = [...x.shape.slice(0, d + 1), repeats, ...x.shape.slice(d + 1)];
   const tiled = expand(unsqueeze(x, d + 1), wide); // [..., K, ...] -> [..., K, r, ...]
-  return reshape(tiled, x.shape.map((s, i) => (i === d ? s * repeats : s))); // -> [..., K * r, ...]
+  return reshape(
+    tiled,
+    x.shape.map((s, i) => (i === d ? s * repeats : s)),
+  ); // -> [..., K * r, ...]
 }

@@ -31,25 +31,41 @@ export class Params {
   /** A vec4<u32> field (up to 4 values). */
   vec4(values: readonly number[]): this {
     if (this.scalars) throw new Error('Params: vec4() fields must come before scalar fields');
-    for (let i = 0; i < 4; i++) { this.view.setUint32(this.n, values[i] ?? 0, true); this.n += 4; this.words.push('u'); }
+    for (let i = 0; i < 4; i++) {
+      this.view.setUint32(this.n, values[i] ?? 0, true);
+      this.n += 4;
+      this.words.push('u');
+    }
     return this;
   }
 
   u32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setUint32(this.n, x >>> 0, true); this.n += 4; this.words.push('u'); }
+    for (const x of xs) {
+      this.view.setUint32(this.n, x >>> 0, true);
+      this.n += 4;
+      this.words.push('u');
+    }
     return this;
   }
 
   i32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setInt32(this.n, x, true); this.n += 4; this.words.push('i'); }
+    for (const x of xs) {
+      this.view.setInt32(this.n, x, true);
+      this.n += 4;
+      this.words.push('i');
+    }
     return this;
   }
 
   f32(...xs: number[]): this {
     this.scalars = true;
-    for (const x of xs) { this.view.setFloat32(this.n, x, true); this.n += 4; this.words.push('f'); }
+    for (const x of xs) {
+      this.view.setFloat32(this.n, x, true);
+      this.n += 4;
+      this.words.push('f');
+    }
     return this;
   }
 
@@ -79,12 +95,20 @@ export interface Launch {
 
 export function launch(l: Launch): void {
   const buffers = [...l.inputs.map((t) => t.binding(l.op)), ...l.outputs.map((t) => t.binding(l.op))];
-  device().dispatch({ op: l.op, shader: l.shader, params: l.params, buffers, uniforms: l.uniforms.bytes(), words: l.uniforms.words, workgroups: l.workgroups });
+  device().dispatch({
+    op: l.op,
+    shader: l.shader,
+    params: l.params,
+    buffers,
+    uniforms: l.uniforms.bytes(),
+    words: l.uniforms.words,
+    workgroups: l.workgroups,
+  });
 }
 
 export const WGSL_TYPE: Record<DType, string> = { f32: 'f32', i32: 'i32', u32: 'u32', f16: 'f16' };
 
 export function assertDType(op: string, t: Tensor, allowed: readonly DType[], what = 'input'): void {
-  if (!allowed.includes(t.dtype)) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
+  if (!allowed.includes(t.dtype))
+    throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
 }
-

@@ -22,18 +22,29 @@ function check(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, b
   if (k === 0 || k > x.ndim || trail.some((d, i) => d !== normalizedShape[i])) {
     throw new Error(`layerNorm: ${what}: the input's trailing dims must equal normalizedShape`);
   }
-  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (!t) continue;
     if (t.dtype !== 'f32') throw new Error(`layerNorm: ${name} ${fmt(t.shape)} has dtype ${t.dtype}, expected f32`);
     if (t.ndim !== k || t.shape.some((d, i) => d !== normalizedShape[i])) {
-      throw new Error(`layerNorm: ${name} has shape ${fmt(t.shape)}, expected normalizedShape ${fmt(normalizedShape)} (${what})`);
+      throw new Error(
+        `layerNorm: ${name} has shape ${fmt(t.shape)}, expected normalizedShape ${fmt(normalizedShape)} (${what})`,
+      );
     }
   }
   return normalizedShape.reduce((a, b) => a * b, 1);
 }
 
 /** Normalises over the trailing dims, then scales by `weight` and shifts by `bias` (both optional). */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor,
+  bias?: Tensor,
+  eps = 1e-5,
+): Tensor {
   const len = check(x, normalizedShape, weight, bias);
   const rows = len === 0 ? 0 : x.size / len;
   const y = Tensor.empty(x.shape, 'f32', 'layerNorm');
@@ -41,43 +52,73 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const mean = Tensor.empty([rows], 'f32', 'layerNorm');
   const rstd = Tensor.empty([rows], 'f32', 'layerNorm');
   launch({
-    op: 'layerNorm', shader: 'layer-norm',
+    op: 'layerNorm',
+    shader: 'layer-norm',
     // A missing weight or bias binds x as a stand-in the kernel does not read (flags say so).
-    inputs: [x, weight ?? x, bias ?? x], outputs: [y, mean, rstd],
+    inputs: [x, weight ?? x, bias ?? x],
+    outputs: [y, mean, rstd],
     uniforms: new Params().u32(rows, len, weight ? 1 : 0, bias ? 1 : 0).f32(eps),
     workgroups: grid(rows, 1),
   });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   record(y, 'layerNorm', inputs, (dy) => {
     const dx = x.requiresGrad ? layerNormBackwardInput(x, weight, mean, rstd, dy, rows, len) : null;
-    const [dw, db] = weight?.requiresGrad || bias?.requiresGrad ? layerNormBackwardParams(x, mean, rstd, dy, rows, len, normalizedShape) : [null, null];
+    const [dw, db] =
+      weight?.requiresGrad || bias?.requiresGrad
+        ? layerNormBackwardParams(x, mean, rstd, dy, rows, len, normalizedShape)
+        : [null, null];
     return [dx, ...(weight ? [dw] : []), ...(bias ? [db] : [])];
   });
   // Without a graph the statistics have no reader.
-  if (!y.requiresGrad) { mean.dispose(); rstd.dispose(); }
+  if (!y.requiresGrad) {
+    mean.dispose();
+    rstd.dispose();
+  }
   return y;
 }
 
-function layerNormBackwardInput(x: Tensor, weight: Tensor | undefined, mean: Tensor, rstd: Tensor, dy: Tensor, rows: number, len: number): Tensor {
+function layerNormBackwardInput(
+  x: Tensor,
+  weight: Tensor | undefined,
+  mean: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+  rows: number,
+  len: number,
+): Tensor {
   const dx = Tensor.empty(x.shape, 'f32', 'layerNorm-backward');
   launch({
-    op: 'layerNorm-backward', shader: 'layer-norm-backward',
-    inputs: [x, weight ?? x, mean, rstd, dy], outputs: [dx],
+    op: 'layerNorm-backward',
+    shader: 'layer-norm-backward',
+    inputs: [x, weight ?? x, mean, rstd, dy],
+    outputs: [dx],
     uniforms: new Params().u32(rows, len, weight ? 1 : 0),
     workgroups: grid(rows, 1),
   });
   return dx;
 }
 
-function layerNormBackwardParams(x: Tensor, mean: Tensor, rstd: Tensor, dy: Tensor, rows: number, len: number, normalizedShape: readonly number[]): [Tensor, Tensor] {
+function layerNormBackwardParams(
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+  rows: number,
+  len: number,
+  normalizedShape: readonly number[],
+): [Tensor, Tensor] {
   const chunk = Math.max(CHUNK_ROWS, Math.ceil(rows / 65535));
   const chunks = Math.ceil(rows / chunk);
   const op = 'layerNorm-backward-params';
   const pw = Tensor.empty([chunks, len], 'f32', op);
   const pb = Tensor.empty([chunks, len], 'f32', op);
   launch({
-    op, shader: 'layer-norm-backward-params', inputs: [x, mean, rstd, dy], outputs: [pw, pb],
-    uniforms: new Params().u32(rows, len, chunk), workgroups: [Math.ceil(len / 64), chunks],
+    op,
+    shader: 'layer-norm-backward-params',
+    inputs: [x, mean, rstd, dy],
+    outputs: [pw, pb],
+    uniforms: new Params().u32(rows, len, chunk),
+    workgroups: [Math.ceil(len / 64), chunks],
   });
   // [chunks, len] -> normalizedShape
   const finish = (p: Tensor): Tensor => {

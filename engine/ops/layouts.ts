@@ -19,8 +19,12 @@ import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 let enabled = true;
 
 /** Turns the fast paths off (true restores them): tests and benchmarks compare both routes. */
-export function setLayoutFastPaths(on: boolean): void { enabled = on; }
-export function fastPathsOn(): boolean { return enabled; }
+export function setLayoutFastPaths(on: boolean): void {
+  enabled = on;
+}
+export function fastPathsOn(): boolean {
+  return enabled;
+}
 
 /** Merges adjacent dimensions that are contiguous in every operand (fewer index divisions). */
 export function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): [number[], number[][]] {
@@ -33,7 +37,9 @@ export function collapse(shape: readonly number[], strides: readonly (readonly n
     const last = s.length - 1;
     if (strides.every((x, k) => st[k][last] === x[i] * shape[i])) {
       s[last] *= shape[i];
-      strides.forEach((x, k) => { st[k][last] = x[i]; });
+      strides.forEach((x, k) => {
+        st[k][last] = x[i];
+      });
     } else {
       s.push(shape[i]);
       strides.forEach((x, k) => st[k].push(x[i]));
@@ -50,25 +56,44 @@ function rowGrid(cols: number, rows: number): [number, number, number] | null {
   return [x, 65535, Math.ceil(rows / 65535)];
 }
 
-export interface BinaryKernel { op: string; expr: string; vec: boolean; outType: string }
+export interface BinaryKernel {
+  op: string;
+  expr: string;
+  vec: boolean;
+  outType: string;
+}
 
 /**
  * out = f(a, b) through binary-flat or binary-rows when the collapsed layout allows it.
  * `cs` is the collapsed output shape and `sa`/`sb` the operands' strides over it.
  */
-export function binaryFast(k: BinaryKernel, a: Tensor, b: Tensor, out: Tensor, cs: number[], sa: number[], sb: number[]): boolean {
+export function binaryFast(
+  k: BinaryKernel,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  cs: number[],
+  sa: number[],
+  sb: number[],
+): boolean {
   if (!enabled) return false;
   const t = WGSL_TYPE[a.dtype];
   const n = out.size;
   if (cs.length === 1) {
     // Each operand is contiguous (stride 1) or a single value (stride 0).
     const v = k.vec && n % 4 === 0;
-    const load = (name: string, s: number) => (s === 1 ? [v ? `vec4<${t}>` : t, `${name}[i]`] : [t, v ? `vec4<${t}>(${name}[0])` : `${name}[0]`]);
-    const [ta, xa] = load('a', sa[0]), [tb, xb] = load('b', sb[0]);
+    const load = (name: string, s: number) =>
+      s === 1 ? [v ? `vec4<${t}>` : t, `${name}[i]`] : [t, v ? `vec4<${t}>(${name}[0])` : `${name}[0]`];
+    const [ta, xa] = load('a', sa[0]),
+      [tb, xb] = load('b', sb[0]);
     launch({
-      op: k.op, shader: 'binary-flat', inputs: [a, b], outputs: [out],
+      op: k.op,
+      shader: 'binary-flat',
+      inputs: [a, b],
+      outputs: [out],
       params: { TA: ta, TB: tb, TO: v ? `vec4<${k.outType}>` : k.outType, XA: xa, XB: xb, EXPR: k.expr },
-      uniforms: new Params().u32(v ? n / 4 : n), workgroups: grid(v ? n / 4 : n),
+      uniforms: new Params().u32(v ? n / 4 : n),
+      workgroups: grid(v ? n / 4 : n),
     });
     return true;
   }
@@ -83,14 +108,20 @@ export function binaryFast(k: BinaryKernel, a: Tensor, b: Tensor, out: Tensor, c
   const w = v ? cols / 4 : cols;
   const g = rowGrid(w, rows);
   if (!g) return false;
-  const load = (name: string, s: number[]): [string, string, number] => alongRow(s)
-    ? [v ? `vec4<${t}>` : t, `${name}[r * u.r${name} + c]`, s[0] === 0 ? 0 : w]
-    : [t, v ? `vec4<${t}>(${name}[r * u.r${name}])` : `${name}[r * u.r${name}]`, s[0]];
-  const [ta, xa, ra] = load('a', sa), [tb, xb, rb] = load('b', sb);
+  const load = (name: string, s: number[]): [string, string, number] =>
+    alongRow(s)
+      ? [v ? `vec4<${t}>` : t, `${name}[r * u.r${name} + c]`, s[0] === 0 ? 0 : w]
+      : [t, v ? `vec4<${t}>(${name}[r * u.r${name}])` : `${name}[r * u.r${name}]`, s[0]];
+  const [ta, xa, ra] = load('a', sa),
+    [tb, xb, rb] = load('b', sb);
   launch({
-    op: k.op, shader: 'binary-rows', inputs: [a, b], outputs: [out],
+    op: k.op,
+    shader: 'binary-rows',
+    inputs: [a, b],
+    outputs: [out],
     params: { TA: ta, TB: tb, TO: v ? `vec4<${k.outType}>` : k.outType, XA: xa, XB: xb, EXPR: k.expr },
-    uniforms: new Params().u32(rows, w, ra, rb), workgroups: g,
+    uniforms: new Params().u32(rows, w, ra, rb),
+    workgroups: g,
   });
   return true;
 }
@@ -99,17 +130,29 @@ export function binaryFast(k: BinaryKernel, a: Tensor, b: Tensor, out: Tensor, c
  * The rows form of a strided gather/scatter: `shape`/`strides` (already collapsed) with a
  * contiguous innermost dimension. Returns the outer dims and whether vec4 applies.
  */
-function rowsLayout(shape: number[], strides: number[], offset: number): { outer: number[]; ostr: number[]; cols: number; vec: boolean } | null {
+function rowsLayout(
+  shape: number[],
+  strides: number[],
+  offset: number,
+): { outer: number[]; ostr: number[]; cols: number; vec: boolean } | null {
   const r = shape.length;
   if (strides[r - 1] !== 1 || r - 1 > MAX_RANK) return null;
-  const outer = shape.slice(0, r - 1), ostr = strides.slice(0, r - 1);
+  const outer = shape.slice(0, r - 1),
+    ostr = strides.slice(0, r - 1);
   const cols = shape[r - 1];
   const vec = cols % 4 === 0 && offset % 4 === 0 && ostr.every((s) => s % 4 === 0);
   return { outer, ostr, cols, vec };
 }
 
 /** Contiguous out[i] = src[offset + ...] through strided-copy-rows.wgsl when the layout allows. */
-export function copyFast(op: string, src: Tensor, out: Tensor, shape: readonly number[], strides: readonly number[], offset: number): boolean {
+export function copyFast(
+  op: string,
+  src: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): boolean {
   if (!enabled) return false;
   const [cs, [st]] = collapse(shape, [strides]);
   const l = rowsLayout(cs, st, offset);
@@ -117,8 +160,20 @@ export function copyFast(op: string, src: Tensor, out: Tensor, shape: readonly n
   const q = l.vec ? 4 : 1;
   const t = WGSL_TYPE[src.dtype];
   launch({
-    op, shader: 'strided-copy-rows', inputs: [src], outputs: [out], params: { T: l.vec ? `vec4<${t}>` : t },
-    uniforms: new Params().dims(l.outer).dims(l.ostr.map((s) => s / q), true).u32(out.size / q, l.outer.length).i32(offset / q).u32(l.cols / q),
+    op,
+    shader: 'strided-copy-rows',
+    inputs: [src],
+    outputs: [out],
+    params: { T: l.vec ? `vec4<${t}>` : t },
+    uniforms: new Params()
+      .dims(l.outer)
+      .dims(
+        l.ostr.map((s) => s / q),
+        true,
+      )
+      .u32(out.size / q, l.outer.length)
+      .i32(offset / q)
+      .u32(l.cols / q),
     workgroups: grid(out.size / q),
   });
   return true;
@@ -133,8 +188,20 @@ export function writeFast(op: string, src: Tensor, dst: Tensor, strides: readonl
   const q = l.vec ? 4 : 1;
   const t = WGSL_TYPE[src.dtype];
   launch({
-    op, shader: 'strided-write-rows', inputs: [src], outputs: [dst], params: { T: l.vec ? `vec4<${t}>` : t },
-    uniforms: new Params().dims(l.outer).dims(l.ostr.map((s) => s / q), true).u32(src.size / q, l.outer.length).i32(offset / q).u32(l.cols / q),
+    op,
+    shader: 'strided-write-rows',
+    inputs: [src],
+    outputs: [dst],
+    params: { T: l.vec ? `vec4<${t}>` : t },
+    uniforms: new Params()
+      .dims(l.outer)
+      .dims(
+        l.ostr.map((s) => s / q),
+        true,
+      )
+      .u32(src.size / q, l.outer.length)
+      .i32(offset / q)
+      .u32(l.cols / q),
     workgroups: grid(src.size / q),
   });
   return true;

@@ -42,7 +42,8 @@ function expectF32(op: string, what: string, t: Tensor): void {
 }
 
 function expectSameShape(op: string, a: Tensor, b: Tensor, an: string, bn: string): void {
-  if (!sameShape(a.shape, b.shape)) throw new Error(`${op}: ${an} ${fmt(a.shape)} and ${bn} ${fmt(b.shape)} must have the same shape`);
+  if (!sameShape(a.shape, b.shape))
+    throw new Error(`${op}: ${an} ${fmt(a.shape)} and ${bn} ${fmt(b.shape)} must have the same shape`);
 }
 
 // ---- cross-entropy ----------------------------------------------------------------------------
@@ -72,18 +73,27 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const rowShape = logits.shape.filter((_, i) => i !== classDim);
   const rows = numel(rowShape);
   if (C === 0) throw new Error(`${op}: logits ${fmt(logits.shape)} have no classes`);
-  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new Error(`${op}: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+    throw new Error(`${op}: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (!['mean', 'sum', 'none'].includes(reduction))
+    throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
   if (weight) {
     expectF32(op, 'weight', weight);
-    if (!sameShape(weight.shape, [C])) throw new Error(`${op}: weight has shape ${fmt(weight.shape)}, expected [${C}] (one per class of logits ${fmt(logits.shape)})`);
+    if (!sameShape(weight.shape, [C]))
+      throw new Error(
+        `${op}: weight has shape ${fmt(weight.shape)}, expected [${C}] (one per class of logits ${fmt(logits.shape)})`,
+      );
   }
   const probs = target.dtype === 'f32';
   if (probs ? !sameShape(target.shape, logits.shape) : target.dtype !== 'i32') {
-    throw new Error(`${op}: target ${fmt(target.shape)} (${target.dtype}) does not fit logits ${fmt(logits.shape)}: expected i32 class indices of shape ${fmt(rowShape)} or f32 probabilities of shape ${fmt(logits.shape)}`);
+    throw new Error(
+      `${op}: target ${fmt(target.shape)} (${target.dtype}) does not fit logits ${fmt(logits.shape)}: expected i32 class indices of shape ${fmt(rowShape)} or f32 probabilities of shape ${fmt(logits.shape)}`,
+    );
   }
   if (!probs && !sameShape(target.shape, rowShape)) {
-    throw new Error(`${op}: target ${fmt(target.shape)} (i32 class indices) must have shape ${fmt(rowShape)} for logits ${fmt(logits.shape)}`);
+    throw new Error(
+      `${op}: target ${fmt(target.shape)} (i32 class indices) must have shape ${fmt(rowShape)} for logits ${fmt(logits.shape)}`,
+    );
   }
   const hasWeight = weight ? 1 : 0;
   const w = weight ?? logits; // stand-in binding, not read when hasWeight is 0
@@ -91,25 +101,56 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const stats = Tensor.empty([rows, 2], 'f32', op);
   const rowWeight = probs ? null : Tensor.empty([rows], 'f32', op);
   if (rows > 0) {
-    launch(probs
-      ? { op, shader: 'cross-entropy-probs', inputs: [logits, target, w], outputs: [loss, stats],
-        uniforms: new Params().u32(rows, C, inner, hasWeight).f32(labelSmoothing), workgroups: grid(rows, 1) }
-      : { op, shader: 'cross-entropy', inputs: [logits, target, w], outputs: [loss, rowWeight!, stats],
-        uniforms: new Params().u32(rows, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing), workgroups: grid(rows, 1) });
+    launch(
+      probs
+        ? {
+            op,
+            shader: 'cross-entropy-probs',
+            inputs: [logits, target, w],
+            outputs: [loss, stats],
+            uniforms: new Params().u32(rows, C, inner, hasWeight).f32(labelSmoothing),
+            workgroups: grid(rows, 1),
+          }
+        : {
+            op,
+            shader: 'cross-entropy',
+            inputs: [logits, target, w],
+            outputs: [loss, rowWeight!, stats],
+            uniforms: new Params().u32(rows, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing),
+            workgroups: grid(rows, 1),
+          },
+    );
   }
   record(loss, op, probs ? [logits, target] : [logits], (dl) => {
     const dx = Tensor.empty(logits.shape, 'f32', `${op}-backward`);
     if (rows > 0) {
-      launch(probs
-        ? { op: `${op}-backward`, shader: 'cross-entropy-probs-backward', inputs: [logits, target, w, stats, dl], outputs: [dx],
-          uniforms: new Params().u32(logits.size, C, inner, hasWeight).f32(labelSmoothing), workgroups: grid(logits.size) }
-        : { op: `${op}-backward`, shader: 'cross-entropy-backward', inputs: [logits, target, w, stats, dl], outputs: [dx],
-          uniforms: new Params().u32(logits.size, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing), workgroups: grid(logits.size) });
+      launch(
+        probs
+          ? {
+              op: `${op}-backward`,
+              shader: 'cross-entropy-probs-backward',
+              inputs: [logits, target, w, stats, dl],
+              outputs: [dx],
+              uniforms: new Params().u32(logits.size, C, inner, hasWeight).f32(labelSmoothing),
+              workgroups: grid(logits.size),
+            }
+          : {
+              op: `${op}-backward`,
+              shader: 'cross-entropy-backward',
+              inputs: [logits, target, w, stats, dl],
+              outputs: [dx],
+              uniforms: new Params().u32(logits.size, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing),
+              workgroups: grid(logits.size),
+            },
+      );
     }
     if (!probs || !target.requiresGrad) return [dx, null];
     // d loss / d target[c] = -(1 - ls) w[c] logSoftmax(x)[c], per row.
     const classShape = logits.shape.map((d, i) => (i === classDim ? d : 1));
-    const g = reshape(dl, logits.shape.map((d, i) => (i === classDim ? 1 : d))); // [N * d1 * ...] -> [N, 1, d1, ...]
+    const g = reshape(
+      dl,
+      logits.shape.map((d, i) => (i === classDim ? 1 : d)),
+    ); // [N * d1 * ...] -> [N, 1, d1, ...]
     const scaled = mul(mul(logSoftmax(logits, classDim), g), -(1 - labelSmoothing));
     return [dx, weight ? mul(scaled, reshape(weight, classShape)) : scaled];
   });
@@ -127,20 +168,32 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
  * Host-side check of class indices (reads them back: for tests and data loaders, never inside an
  * op). Throws naming the op, the first bad index, its position and the shape.
  */
-export async function validateIndices(target: Tensor, numClasses: number, ignoreIndex = -100, op = 'crossEntropy'): Promise<void> {
-  if (target.dtype !== 'i32') throw new Error(`${op}: target ${fmt(target.shape)} has dtype ${target.dtype}, expected i32 class indices`);
+export async function validateIndices(
+  target: Tensor,
+  numClasses: number,
+  ignoreIndex = -100,
+  op = 'crossEntropy',
+): Promise<void> {
+  if (target.dtype !== 'i32')
+    throw new Error(`${op}: target ${fmt(target.shape)} has dtype ${target.dtype}, expected i32 class indices`);
   const data = await target.data();
   for (let i = 0; i < data.length; i++) {
     const t = data[i];
     if (t !== ignoreIndex && (t < 0 || t >= numClasses)) {
-      throw new Error(`${op}: target index ${t} at flat position ${i} of target ${fmt(target.shape)} is out of bounds for ${numClasses} classes (expected 0 <= t < ${numClasses}, or ignoreIndex ${ignoreIndex})`);
+      throw new Error(
+        `${op}: target index ${t} at flat position ${i} of target ${fmt(target.shape)} is out of bounds for ${numClasses} classes (expected 0 <= t < ${numClasses}, or ignoreIndex ${ignoreIndex})`,
+      );
     }
   }
 }
 
 // ---- binary cross-entropy -----------------------------------------------------------------------
 
-export interface BceWithLogitsOptions { posWeight?: Tensor; weight?: Tensor; reduction?: Reduction }
+export interface BceWithLogitsOptions {
+  posWeight?: Tensor;
+  weight?: Tensor;
+  reduction?: Reduction;
+}
 
 /** Binary cross-entropy on logits x against targets y in [0, 1], numerically stable. */
 export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, opts: BceWithLogitsOptions = {}): Tensor {
@@ -149,10 +202,14 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, opts: BceWith
   expectF32(op, 'input', x);
   expectF32(op, 'target', y);
   expectSameShape(op, x, y, 'input', 'target');
-  for (const [name, t] of [['posWeight', posWeight], ['weight', weight]] as const) {
+  for (const [name, t] of [
+    ['posWeight', posWeight],
+    ['weight', weight],
+  ] as const) {
     if (!t) continue;
     expectF32(op, name, t);
-    if (!sameShape(broadcastShapes(op, x.shape, t.shape), x.shape)) throw new Error(`${op}: ${name} ${fmt(t.shape)} does not broadcast to input ${fmt(x.shape)}`);
+    if (!sameShape(broadcastShapes(op, x.shape, t.shape), x.shape))
+      throw new Error(`${op}: ${name} ${fmt(t.shape)} does not broadcast to input ${fmt(x.shape)}`);
   }
   // log(1 + e^-x) weighted by 1 + (posWeight - 1) y on the positive term.
   const sp = softplus(neg(x));
@@ -162,7 +219,10 @@ export function binaryCrossEntropyWithLogits(x: Tensor, y: Tensor, opts: BceWith
   return reduce(op, loss, reduction);
 }
 
-export interface BceOptions { weight?: Tensor; reduction?: Reduction }
+export interface BceOptions {
+  weight?: Tensor;
+  reduction?: Reduction;
+}
 
 /** Binary cross-entropy on probabilities p against targets y, logs clamped at -100 (PyTorch). */
 export function binaryCrossEntropy(p: Tensor, y: Tensor, opts: BceOptions = {}): Tensor {
@@ -173,7 +233,8 @@ export function binaryCrossEntropy(p: Tensor, y: Tensor, opts: BceOptions = {}):
   expectSameShape(op, p, y, 'input', 'target');
   if (weight) {
     expectF32(op, 'weight', weight);
-    if (!sameShape(broadcastShapes(op, p.shape, weight.shape), p.shape)) throw new Error(`${op}: weight ${fmt(weight.shape)} does not broadcast to input ${fmt(p.shape)}`);
+    if (!sameShape(broadcastShapes(op, p.shape, weight.shape), p.shape))
+      throw new Error(`${op}: weight ${fmt(weight.shape)} does not broadcast to input ${fmt(p.shape)}`);
   }
   const loss = noGrad(() => {
     const l = neg(add(mul(y, clamp(log(p), -100)), mul(sub(1, y), clamp(log(sub(1, p)), -100))));

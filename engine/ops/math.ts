@@ -34,7 +34,8 @@ export function mul(a: Operand, b: Operand): Tensor {
 }
 
 export function div(a: Operand, b: Operand): Tensor {
-  if (typeof b === 'number') return a instanceof Tensor && a.dtype !== 'f32' ? binary('div', a, lift(b, a)) : mul(a, 1 / b);
+  if (typeof b === 'number')
+    return a instanceof Tensor && a.dtype !== 'f32' ? binary('div', a, lift(b, a)) : mul(a, 1 / b);
   if (typeof a === 'number') {
     const y = unary('rdiv_scalar', b, a);
     return record(y, 'div', [b], (dy) => [neg(div(mul(dy, y), b))]);
@@ -75,7 +76,10 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 
 // ---- comparisons (no gradient; results are 0/1 in f32) ---------------------------------------
 
-const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') => (a: Tensor, b: Operand): Tensor => binary(name, a, lift(b, a));
+const cmp =
+  (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') =>
+  (a: Tensor, b: Operand): Tensor =>
+    binary(name, a, lift(b, a));
 export const eq = cmp('eq');
 export const ne = cmp('ne');
 export const lt = cmp('lt');
@@ -89,7 +93,10 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const ta = lift(a, like.dtype === 'f32' ? like : cond);
   const tb = lift(b, ta);
   const y = whereRaw(cond, ta, tb);
-  return record(y, 'where', [ta, tb], (dy) => [whereRaw(cond, dy, zerosScalar(dy)), whereRaw(cond, zerosScalar(dy), dy)]);
+  return record(y, 'where', [ta, tb], (dy) => [
+    whereRaw(cond, dy, zerosScalar(dy)),
+    whereRaw(cond, zerosScalar(dy), dy),
+  ]);
 }
 
 function zerosScalar(like: Tensor): Tensor {
@@ -135,7 +142,9 @@ export function abs(x: Tensor): Tensor {
   return record(unary('abs', x), 'abs', [x], (dy) => [mul(dy, unary('sign', x))]);
 }
 
-export function sign(x: Tensor): Tensor { return unary('sign', x); }
+export function sign(x: Tensor): Tensor {
+  return unary('sign', x);
+}
 
 export function sin(x: Tensor): Tensor {
   return record(unary('sin', x), 'sin', [x], (dy) => [mul(dy, unary('cos', x))]);
@@ -178,7 +187,8 @@ export function silu(x: Tensor): Tensor {
 
 /** GELU, exact (erf) by default; `approximate: 'tanh'` as PyTorch. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  const [fwd, grad] = approximate === 'tanh' ? ['gelu_tanh', 'gelu_tanh_grad'] as const : ['gelu', 'gelu_grad'] as const;
+  const [fwd, grad] =
+    approximate === 'tanh' ? (['gelu_tanh', 'gelu_tanh_grad'] as const) : (['gelu', 'gelu_grad'] as const);
   return record(unary(fwd, x), 'gelu', [x], (dy) => [mul(dy, unary(grad, x))]);
 }
 
@@ -187,4 +197,6 @@ export function cast(x: Tensor, dtype: 'f32' | 'i32' | 'u32'): Tensor {
   return unary(dtype === 'f32' ? 'cast_f32' : dtype === 'i32' ? 'cast_i32' : 'cast_u32', x);
 }
 
-export function logicalNot(x: Tensor): Tensor { return unary('not', x); }
+export function logicalNot(x: Tensor): Tensor {
+  return unary('not', x);
+}

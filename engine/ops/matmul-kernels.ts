@@ -14,11 +14,20 @@ import { device, type Tensor } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
 
 export interface MatmulArgs {
-  a: Tensor; b: Tensor; out: Tensor;
-  batch: number[]; m: number; n: number; k: number;
+  a: Tensor;
+  b: Tensor;
+  out: Tensor;
+  batch: number[];
+  m: number;
+  n: number;
+  k: number;
   /** Per-batch-dim element strides of a and b (0 where broadcast). */
-  bsa: number[]; bsb: number[];
-  sam: number; sak: number; sbk: number; sbn: number;
+  bsa: number[];
+  bsb: number[];
+  sam: number;
+  sak: number;
+  sbk: number;
+  sbn: number;
 }
 
 export const MATMUL_KERNELS = ['naive', 'blocked', 'tiled'] as const;
@@ -28,7 +37,11 @@ export type MatmulKernelName = (typeof MATMUL_KERNELS)[number];
 // invocations per workgroup.
 const BLOCKED = { TM: 16, TN4: 4, WGX: 4, WGY: 4 };
 const TILE = 64;
-const SHADER: Record<MatmulKernelName, string> = { naive: 'matmul-naive', blocked: 'matmul-blocked', tiled: 'matmul-tiled' };
+const SHADER: Record<MatmulKernelName, string> = {
+  naive: 'matmul-naive',
+  blocked: 'matmul-blocked',
+  tiled: 'matmul-tiled',
+};
 
 let forced: MatmulKernelName | null = null;
 
@@ -48,7 +61,10 @@ export function chooseMatmulKernel(): MatmulKernelName {
 
 function uniforms(x: MatmulArgs, nb: number): Params {
   const pad = (v: number[], fill: number) => [...Array(4 - v.length).fill(fill), ...v];
-  return new Params().vec4(pad(x.batch, 1)).vec4(pad(x.bsa, 0)).vec4(pad(x.bsb, 0))
+  return new Params()
+    .vec4(pad(x.batch, 1))
+    .vec4(pad(x.bsa, 0))
+    .vec4(pad(x.bsb, 0))
     .u32(nb, x.m, x.n, x.k, x.sam, x.sak, x.sbk, x.sbn);
 }
 
@@ -71,7 +87,17 @@ export function matmulKernel(x: MatmulArgs): void {
   }
   const max = device().limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
-    throw new Error(`matmul: batch ${nb}, m ${x.m}, n ${x.n} needs ${workgroups.join('x')} workgroups of the ${name} kernel; this adapter allows ${max} per dimension`);
+    throw new Error(
+      `matmul: batch ${nb}, m ${x.m}, n ${x.n} needs ${workgroups.join('x')} workgroups of the ${name} kernel; this adapter allows ${max} per dimension`,
+    );
   }
-  launch({ op: 'matmul', shader: SHADER[name], params, inputs: [x.a, x.b], outputs: [x.out], uniforms: uniforms(x, nb), workgroups });
+  launch({
+    op: 'matmul',
+    shader: SHADER[name],
+    params,
+    inputs: [x.a, x.b],
+    outputs: [x.out],
+    uniforms: uniforms(x, nb),
+    workgroups,
+  });
 }

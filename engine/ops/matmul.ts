@@ -7,32 +7,54 @@ import { record } from '../graph.ts';
 import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { matmulKernel } from './matmul-kernels.ts';
 
-export interface MatmulOptions { transA?: boolean; transB?: boolean }
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
 
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const { transA = false, transB = false } = opts;
-  if (a.dtype !== 'f32' || b.dtype !== 'f32') throw new Error(`matmul: expected f32 inputs, got ${a.dtype} and ${b.dtype}`);
-  if (a.ndim < 1 || b.ndim < 1) throw new Error(`matmul: inputs must have at least 1 dim, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  if (a.dtype !== 'f32' || b.dtype !== 'f32')
+    throw new Error(`matmul: expected f32 inputs, got ${a.dtype} and ${b.dtype}`);
+  if (a.ndim < 1 || b.ndim < 1)
+    throw new Error(`matmul: inputs must have at least 1 dim, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   // 1-d operands as in torch.matmul: a vector is a row (left) or a column (right), dropped after.
   const a2 = a.ndim === 1 ? a.view([1, a.shape[0]], 'matmul') : a;
   const b2 = b.ndim === 1 ? b.view([b.shape[0], 1], 'matmul') : b;
-  const [m, ka] = transA ? [a2.shape[a2.ndim - 1], a2.shape[a2.ndim - 2]] : [a2.shape[a2.ndim - 2], a2.shape[a2.ndim - 1]];
-  const [kb, n] = transB ? [b2.shape[b2.ndim - 1], b2.shape[b2.ndim - 2]] : [b2.shape[b2.ndim - 2], b2.shape[b2.ndim - 1]];
+  const [m, ka] = transA
+    ? [a2.shape[a2.ndim - 1], a2.shape[a2.ndim - 2]]
+    : [a2.shape[a2.ndim - 2], a2.shape[a2.ndim - 1]];
+  const [kb, n] = transB
+    ? [b2.shape[b2.ndim - 1], b2.shape[b2.ndim - 2]]
+    : [b2.shape[b2.ndim - 2], b2.shape[b2.ndim - 1]];
   if (ka !== kb) {
-    throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ka} vs ${kb})`);
+    throw new Error(
+      `matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ka} vs ${kb})`,
+    );
   }
   const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
   if (batch.length > 4) throw new Error(`matmul: at most 4 batch dims are supported, got ${fmt(batch)}`);
   const outShape = [...batch, m, n];
   const out = Tensor.empty(outShape, 'f32', 'matmul');
   if (out.size > 0) {
-    const ra = a2.shape[a2.ndim - 2], ca = a2.shape[a2.ndim - 1];
-    const rb = b2.shape[b2.ndim - 2], cb = b2.shape[b2.ndim - 1];
+    const ra = a2.shape[a2.ndim - 2],
+      ca = a2.shape[a2.ndim - 1];
+    const rb = b2.shape[b2.ndim - 2],
+      cb = b2.shape[b2.ndim - 1];
     matmulKernel({
-      a: a2, b: b2, out, batch, m, n, k: ka,
+      a: a2,
+      b: b2,
+      out,
+      batch,
+      m,
+      n,
+      k: ka,
       bsa: broadcastStrides(a2.shape.slice(0, -2), batch).map((s) => s * ra * ca),
       bsb: broadcastStrides(b2.shape.slice(0, -2), batch).map((s) => s * rb * cb),
-      sam: transA ? 1 : ca, sak: transA ? ca : 1, sbk: transB ? 1 : cb, sbn: transB ? cb : 1,
+      sam: transA ? 1 : ca,
+      sak: transA ? ca : 1,
+      sbk: transB ? 1 : cb,
+      sbn: transB ? cb : 1,
     });
   }
   if (a.ndim === 1) a2.dispose();
@@ -48,9 +70,19 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const A = a.ndim === 1 ? a.view([1, a.shape[0]], 'matmul-backward') : a;
     const B = b.ndim === 1 ? b.view([b.shape[0], 1], 'matmul-backward') : b;
     // C = opA(A) opB(B): d opA(A) = dC opB(B)^T; d opB(B) = opA(A)^T dC.
-    const dA = !a.requiresGrad ? null : transA ? matmul(B, dC, { transA: transB, transB: true }) : matmul(dC, B, { transB: !transB });
-    const dB = !b.requiresGrad ? null : transB ? matmul(dC, A, { transA: true, transB: transA }) : matmul(A, dC, { transA: !transA });
-    return [dA && (a.ndim === 1 ? dA.view(dA.shape.slice(0, -2).concat(a.shape[0]), 'matmul-backward') : dA),
-      dB && (b.ndim === 1 ? dB.view(dB.shape.slice(0, -2).concat(b.shape[0]), 'matmul-backward') : dB)];
+    const dA = !a.requiresGrad
+      ? null
+      : transA
+        ? matmul(B, dC, { transA: transB, transB: true })
+        : matmul(dC, B, { transB: !transB });
+    const dB = !b.requiresGrad
+      ? null
+      : transB
+        ? matmul(dC, A, { transA: true, transB: transA })
+        : matmul(A, dC, { transA: !transA });
+    return [
+      dA && (a.ndim === 1 ? dA.view(dA.shape.slice(0, -2).concat(a.shape[0]), 'matmul-backward') : dA),
+      dB && (b.ndim === 1 ? dB.view(dB.shape.slice(0, -2).concat(b.shape[0]), 'matmul-backward') : dB),
+    ];
   });
 }

@@ -13,8 +13,13 @@ export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: read
   if (copyFast(op, src, out, shape, strides, offset)) return out;
   if (shape.length > MAX_RANK) throw new Error(`${op}: rank ${shape.length} exceeds ${MAX_RANK}`);
   launch({
-    op, shader: 'strided-copy', inputs: [src], outputs: [out], params: { T: WGSL_TYPE[src.dtype] },
-    uniforms: new Params().dims(shape).dims(strides, true).u32(out.size, shape.length).i32(offset), workgroups: grid(out.size),
+    op,
+    shader: 'strided-copy',
+    inputs: [src],
+    outputs: [out],
+    params: { T: WGSL_TYPE[src.dtype] },
+    uniforms: new Params().dims(shape).dims(strides, true).u32(out.size, shape.length).i32(offset),
+    workgroups: grid(out.size),
   });
   return out;
 }
@@ -25,8 +30,13 @@ export function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: read
   if (src.dtype !== dst.dtype) throw new Error(`${op}: dtype ${src.dtype} cannot be written into ${dst.dtype}`);
   if (writeFast(op, src, dst, strides, offset)) return;
   launch({
-    op, shader: 'strided-write', inputs: [src], outputs: [dst], params: { T: WGSL_TYPE[src.dtype] },
-    uniforms: new Params().dims(src.shape).dims(strides, true).u32(src.size, src.ndim).i32(offset), workgroups: grid(src.size),
+    op,
+    shader: 'strided-write',
+    inputs: [src],
+    outputs: [dst],
+    params: { T: WGSL_TYPE[src.dtype] },
+    uniforms: new Params().dims(src.shape).dims(strides, true).u32(src.size, src.ndim).i32(offset),
+    workgroups: grid(src.size),
   });
 }
 
@@ -40,8 +50,13 @@ export function fill(shape: Shape, value: number, dtype: Tensor['dtype'] = 'f32'
   else throw new Error(`${op}: fill does not support ${dtype}`);
   const q = fastPathsOn() && out.size % 4 === 0 ? 4 : 1;
   launch({
-    op, shader: 'fill', inputs: [], outputs: [out], params: { T: q === 4 ? 'vec4<u32>' : 'u32' },
-    uniforms: new Params().u32(out.size / q, bits.getUint32(0, true)), workgroups: grid(out.size / q),
+    op,
+    shader: 'fill',
+    inputs: [],
+    outputs: [out],
+    params: { T: q === 4 ? 'vec4<u32>' : 'u32' },
+    uniforms: new Params().u32(out.size / q, bits.getUint32(0, true)),
+    workgroups: grid(out.size / q),
   });
   return out;
 }
@@ -53,10 +68,12 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const infer = s.indexOf(-1);
   if (infer >= 0) {
     const rest = numel(s.filter((_, i) => i !== infer));
-    if (rest === 0 || x.size % rest !== 0) throw new Error(`reshape: cannot infer -1 reshaping ${fmt(x.shape)} to ${fmt(shape)}`);
+    if (rest === 0 || x.size % rest !== 0)
+      throw new Error(`reshape: cannot infer -1 reshaping ${fmt(x.shape)} to ${fmt(shape)}`);
     s[infer] = x.size / rest;
   }
-  if (numel(s) !== x.size) throw new Error(`reshape: ${fmt(x.shape)} (${x.size} elements) cannot become ${fmt(shape)} (${numel(s)} elements)`);
+  if (numel(s) !== x.size)
+    throw new Error(`reshape: ${fmt(x.shape)} (${x.size} elements) cannot become ${fmt(shape)} (${numel(s)} elements)`);
   return record(x.view(s, 'reshape'), 'reshape', [x], (dy) => [reshape(dy, x.shape)]);
 }
 
@@ -72,10 +89,17 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 }
 
 export function squeeze(x: Tensor, dim?: number): Tensor {
-  if (dim === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (dim === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const d = dim < 0 ? dim + x.ndim : dim;
   if (x.shape[d] !== 1) return x;
-  return reshape(x, x.shape.filter((_, i) => i !== d));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== d),
+  );
 }
 
 // ---- permute / transpose --------------------------------------------------------------------
@@ -86,9 +110,16 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     throw new Error(`permute: ${JSON.stringify(dims)} is not a permutation of the ${x.ndim} dims of ${fmt(x.shape)}`);
   }
   const st = stridesOf(x.shape);
-  const y = stridedCopy('permute', x, p.map((d) => x.shape[d]), p.map((d) => st[d]));
+  const y = stridedCopy(
+    'permute',
+    x,
+    p.map((d) => x.shape[d]),
+    p.map((d) => st[d]),
+  );
   const inv = new Array<number>(p.length);
-  p.forEach((d, i) => { inv[d] = i; });
+  p.forEach((d, i) => {
+    inv[d] = i;
+  });
   return record(y, 'permute', [x], (dy) => [permute(dy, inv)]);
 }
 
@@ -121,7 +152,11 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 // ---- slice / flip ---------------------------------------------------------------------------
 
-export interface SliceSpec { start?: number; end?: number; step?: number }
+export interface SliceSpec {
+  start?: number;
+  end?: number;
+  step?: number;
+}
 
 /** Strided slice: one spec per leading dim (missing specs take the whole dim); steps > 0. */
 export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[]): Tensor {
@@ -133,7 +168,8 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | null | undefined)[
   x.shape.forEach((d, i) => {
     const s = specs[i] ?? {};
     const step = s.step ?? 1;
-    if (!Number.isInteger(step) || step <= 0) throw new Error(`slice: step must be a positive integer, got ${step} (dim ${i} of ${fmt(x.shape)})`);
+    if (!Number.isInteger(step) || step <= 0)
+      throw new Error(`slice: step must be a positive integer, got ${step} (dim ${i} of ${fmt(x.shape)})`);
     const norm = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
     const start = norm(s.start ?? 0);
     const end = norm(s.end ?? d);
@@ -170,8 +206,13 @@ function narrowBackward(xs: Shape, ys: readonly number[], starts: readonly numbe
   const dx = Tensor.empty(xs, dy.dtype, 'slice-backward');
   const t = WGSL_TYPE[dy.dtype];
   launch({
-    op: 'slice-backward', shader: 'narrow-backward', inputs: [dy], outputs: [dx], params: { T: q === 4 ? `vec4<${t}>` : t },
-    uniforms: new Params().u32(dx.size / q, cols / q, lo / q, hi / q), workgroups: grid(dx.size / q),
+    op: 'slice-backward',
+    shader: 'narrow-backward',
+    inputs: [dy],
+    outputs: [dx],
+    params: { T: q === 4 ? `vec4<${t}>` : t },
+    uniforms: new Params().u32(dx.size / q, cols / q, lo / q, hi / q),
+    workgroups: grid(dx.size / q),
   });
   return dx;
 }

@@ -12,11 +12,19 @@ import { Params, grid, launch, WGSL_TYPE, MAX_RANK, assertDType } from './kernel
 export type PadMode = 'constant' | 'replicate';
 
 /** Per-dim left pad and output shape of `pads` applied to `shape`. */
-function padGeometry(op: string, shape: readonly number[], pads: readonly number[], mode: PadMode): { left: number[]; out: number[] } {
+function padGeometry(
+  op: string,
+  shape: readonly number[],
+  pads: readonly number[],
+  mode: PadMode,
+): { left: number[]; out: number[] } {
   if (pads.length % 2 !== 0 || pads.length / 2 > shape.length) {
-    throw new Error(`${op}: pads ${JSON.stringify(pads)} must be (left, right) pairs for at most the ${shape.length} dims of ${fmt(shape)}`);
+    throw new Error(
+      `${op}: pads ${JSON.stringify(pads)} must be (left, right) pairs for at most the ${shape.length} dims of ${fmt(shape)}`,
+    );
   }
-  if (pads.some((p) => !Number.isInteger(p))) throw new Error(`${op}: pads must be integers, got ${JSON.stringify(pads)}`);
+  if (pads.some((p) => !Number.isInteger(p)))
+    throw new Error(`${op}: pads must be integers, got ${JSON.stringify(pads)}`);
   const left = shape.map(() => 0);
   const out = [...shape];
   for (let k = 0; k < pads.length / 2; k++) {
@@ -41,21 +49,37 @@ function valueBits(op: string, value: number, dtype: Tensor['dtype']): number {
 }
 
 export function pad(x: Tensor, pads: readonly number[], mode: PadMode = 'constant', value = 0): Tensor {
-  if (mode !== 'constant' && mode !== 'replicate') throw new Error(`pad: mode '${String(mode)}' is not supported (expected 'constant' or 'replicate')`);
+  if (mode !== 'constant' && mode !== 'replicate')
+    throw new Error(`pad: mode '${String(mode)}' is not supported (expected 'constant' or 'replicate')`);
   if (x.ndim > MAX_RANK) throw new Error(`pad: rank ${x.ndim} exceeds ${MAX_RANK}`);
   const { left, out: shape } = padGeometry('pad', x.shape, pads, mode);
   const bits = valueBits('pad', value, x.dtype);
   const out = Tensor.empty(shape, x.dtype, 'pad'); // [..., H, W] -> [..., H + top + bottom, W + left + right]
   if (out.size > 0) {
     launch({
-      op: 'pad', shader: 'pad', inputs: [x], outputs: [out], params: { T: WGSL_TYPE[x.dtype] },
-      uniforms: new Params().dims(shape).dims(x.shape).dims(left, true).u32(out.size, x.ndim, mode === 'replicate' ? 1 : 0, bits),
+      op: 'pad',
+      shader: 'pad',
+      inputs: [x],
+      outputs: [out],
+      params: { T: WGSL_TYPE[x.dtype] },
+      uniforms: new Params()
+        .dims(shape)
+        .dims(x.shape)
+        .dims(left, true)
+        .u32(out.size, x.ndim, mode === 'replicate' ? 1 : 0, bits),
       workgroups: grid(out.size),
     });
   }
   const p = [...pads];
   return record(out, 'pad', [x], (dy) => [
-    mode === 'constant' ? pad(dy, p.map((v) => -v), 'constant', 0) : padReplicateBackward(dy, x.shape, p),
+    mode === 'constant'
+      ? pad(
+          dy,
+          p.map((v) => -v),
+          'constant',
+          0,
+        )
+      : padReplicateBackward(dy, x.shape, p),
   ]);
 }
 
@@ -66,8 +90,12 @@ function padReplicateBackward(dy: Tensor, inShape: readonly number[], pads: numb
   const dx = Tensor.empty(inShape, 'f32', 'pad-backward'); // [..., H + top + bottom, W + l + r] -> [..., H, W]
   if (dx.size > 0) {
     launch({
-      op: 'pad-backward', shader: 'pad-replicate-backward', inputs: [dy], outputs: [dx],
-      uniforms: new Params().dims(dy.shape).dims(inShape).dims(left, true).u32(dx.size, inShape.length), workgroups: grid(dx.size),
+      op: 'pad-backward',
+      shader: 'pad-replicate-backward',
+      inputs: [dy],
+      outputs: [dx],
+      uniforms: new Params().dims(dy.shape).dims(inShape).dims(left, true).u32(dx.size, inShape.length),
+      workgroups: grid(dx.size),
     });
   }
   // Its own gradient is the replicate pad again (double backward).

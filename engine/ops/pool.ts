@@ -14,26 +14,44 @@ import type { IntPair } from './conv.ts';
 
 function pair(op: string, name: string, v: IntPair, min: number): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.some((d) => !Number.isInteger(d) || d < min)) throw new Error(`${op}: ${name} must be integers >= ${min}, got ${JSON.stringify(v)}`);
+  if (p.some((d) => !Number.isInteger(d) || d < min))
+    throw new Error(`${op}: ${name} must be integers >= ${min}, got ${JSON.stringify(v)}`);
   return p;
 }
 
 function check4d(op: string, x: Tensor): void {
-  if (x.ndim !== 4 || x.dtype !== 'f32') throw new Error(`${op}: expected an f32 input [N, C, H, W], got ${fmt(x.shape)} ${x.dtype}`);
+  if (x.ndim !== 4 || x.dtype !== 'f32')
+    throw new Error(`${op}: expected an f32 input [N, C, H, W], got ${fmt(x.shape)} ${x.dtype}`);
 }
 
-interface Window { nc: number; h: number; w: number; oh: number; ow: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number }
+interface Window {
+  nc: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
 
 function windowOf(op: string, x: Tensor, kernel: IntPair, stride: IntPair | undefined, padding: IntPair): Window {
   check4d(op, x);
   const [kh, kw] = pair(op, 'kernel', kernel, 1);
   const [sh, sw] = pair(op, 'stride', stride ?? kernel, 1);
   const [ph, pw] = pair(op, 'padding', padding, 0);
-  if (2 * ph > kh || 2 * pw > kw) throw new Error(`${op}: padding (${ph}, ${pw}) must be at most half the kernel (${kh}, ${kw})`);
+  if (2 * ph > kh || 2 * pw > kw)
+    throw new Error(`${op}: padding (${ph}, ${pw}) must be at most half the kernel (${kh}, ${kw})`);
   const [n, c, h, w] = x.shape;
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  if (oh < 1 || ow < 1) throw new Error(`${op}: input ${fmt(x.shape)} is smaller than the kernel (${kh}, ${kw}) with padding (${ph}, ${pw})`);
+  if (oh < 1 || ow < 1)
+    throw new Error(
+      `${op}: input ${fmt(x.shape)} is smaller than the kernel (${kh}, ${kw}) with padding (${ph}, ${pw})`,
+    );
   return { nc: n * c, h, w, oh, ow, kh, kw, sh, sw, ph, pw };
 }
 
@@ -46,13 +64,28 @@ function windowParams(q: Window): Params {
  * pools' backward reruns the forward for the argmax indices rather than keeping them alive
  * between forward and backward (the forward is cheap next to the gather; nothing to dispose).
  */
-function pool(op: string, x: Tensor, oh: number, ow: number, u: Params, shaders: [string, string], withIndices: boolean): Tensor {
+function pool(
+  op: string,
+  x: Tensor,
+  oh: number,
+  ow: number,
+  u: Params,
+  shaders: [string, string],
+  withIndices: boolean,
+): Tensor {
   const outShape = [x.shape[0], x.shape[1], oh, ow];
   const forward = (): [Tensor, Tensor | null] => {
     const y = Tensor.empty(outShape, 'f32', op);
     const idx = withIndices ? Tensor.empty(outShape, 'i32', op) : null;
     if (y.size > 0 && x.size > 0) {
-      launch({ op, shader: shaders[0], inputs: [x], outputs: idx ? [y, idx] : [y], uniforms: u, workgroups: grid(y.size) });
+      launch({
+        op,
+        shader: shaders[0],
+        inputs: [x],
+        outputs: idx ? [y, idx] : [y],
+        uniforms: u,
+        workgroups: grid(y.size),
+      });
     }
     return [y, idx];
   };
@@ -63,7 +96,14 @@ function pool(op: string, x: Tensor, oh: number, ow: number, u: Params, shaders:
     y2?.dispose();
     const dx = Tensor.empty(x.shape, 'f32', `${op}-backward`);
     if (dx.size > 0) {
-      launch({ op: `${op}-backward`, shader: shaders[1], inputs: idx2 ? [dy, idx2] : [dy], outputs: [dx], uniforms: u, workgroups: grid(dx.size) });
+      launch({
+        op: `${op}-backward`,
+        shader: shaders[1],
+        inputs: idx2 ? [dy, idx2] : [dy],
+        outputs: [dx],
+        uniforms: u,
+        workgroups: grid(dx.size),
+      });
     }
     idx2?.dispose();
     return [dx];
@@ -80,16 +120,29 @@ export function maxPool2d(x: Tensor, kernel: IntPair, stride?: IntPair, padding:
  * avg_pool2d(x, kernel, stride = kernel, padding = 0, count_include_pad = true), as two separable
  * 1-D passes (W, then H; see avg-pool2d.wgsl); the backward runs their transposes in reverse.
  */
-export function avgPool2d(x: Tensor, kernel: IntPair, stride?: IntPair, padding: IntPair = 0, countIncludePad = true): Tensor {
+export function avgPool2d(
+  x: Tensor,
+  kernel: IntPair,
+  stride?: IntPair,
+  padding: IntPair = 0,
+  countIncludePad = true,
+): Tensor {
   const op = 'avg_pool2d';
   const q = windowOf(op, x, kernel, stride, padding);
   const [n, c, h] = x.shape;
   const flag = countIncludePad ? 1 : 0;
-  const passW = new Params().u32(n * c * h, q.w, 1, q.ow, q.kw, q.sw).i32(q.pw).u32(flag); // [N, C, H, W] -> [N, C, H, OW]
-  const passH = new Params().u32(n * c, q.h, q.ow, q.oh, q.kh, q.sh).i32(q.ph).u32(flag); // [N, C, H, OW] -> [N, C, OH, OW]
+  const passW = new Params()
+    .u32(n * c * h, q.w, 1, q.ow, q.kw, q.sw)
+    .i32(q.pw)
+    .u32(flag); // [N, C, H, W] -> [N, C, H, OW]
+  const passH = new Params()
+    .u32(n * c, q.h, q.ow, q.oh, q.kh, q.sh)
+    .i32(q.ph)
+    .u32(flag); // [N, C, H, OW] -> [N, C, OH, OW]
   const run = (name: string, shader: string, src: Tensor, shape: number[], u: Params): Tensor => {
     const out = Tensor.empty(shape, 'f32', name);
-    if (out.size > 0 && src.size > 0) launch({ op: name, shader, inputs: [src], outputs: [out], uniforms: u, workgroups: grid(out.size) });
+    if (out.size > 0 && src.size > 0)
+      launch({ op: name, shader, inputs: [src], outputs: [out], uniforms: u, workgroups: grid(out.size) });
     return out;
   };
   const t = run(op, 'avg-pool2d', x, [n, c, h, q.ow], passW);

@@ -42,7 +42,9 @@ function groups(shape: Shape, axes: number[]): { kshape: number[]; kstr: number[
 
 function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: boolean, final = 'acc'): Tensor {
   if (x.dtype === 'f16') throw new Error(`${op}: f16 tensors must be cast to f32 first`);
-  const outShape = keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const outShape = keepdim
+    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : x.shape.filter((_, i) => !axes.includes(i));
   const out = Tensor.empty(outShape, x.dtype, op);
   const rows = out.size;
   if (rows === 0) return out;
@@ -61,14 +63,31 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
   const enoughRows = device().isCpuAdapter ? 64 : 256;
   if (g.rshape.length <= 1 && (rows >= enoughRows || count <= 256)) {
     launch({
-      op, shader: 'reduce-serial', inputs: [x], outputs: [out], params,
-      uniforms: new Params().dims(g.kshape).dims(g.kstr).u32(rows, count, g.kshape.length, g.rstr[0] ?? 0), workgroups: grid(rows),
+      op,
+      shader: 'reduce-serial',
+      inputs: [x],
+      outputs: [out],
+      params,
+      uniforms: new Params()
+        .dims(g.kshape)
+        .dims(g.kstr)
+        .u32(rows, count, g.kshape.length, g.rstr[0] ?? 0),
+      workgroups: grid(rows),
     });
     return out;
   }
   launch({
-    op, shader: 'reduce', inputs: [x], outputs: [out], params,
-    uniforms: new Params().dims(g.kshape).dims(g.kstr).dims(g.rshape).dims(g.rstr).u32(rows, count, g.kshape.length, g.rshape.length),
+    op,
+    shader: 'reduce',
+    inputs: [x],
+    outputs: [out],
+    params,
+    uniforms: new Params()
+      .dims(g.kshape)
+      .dims(g.kstr)
+      .dims(g.rshape)
+      .dims(g.rstr)
+      .u32(rows, count, g.kshape.length, g.rshape.length),
     workgroups: grid(rows, 1),
   });
   return out;
@@ -103,8 +122,12 @@ function extreme(kind: 'max' | 'min', x: Tensor, axes: Axes, keepdim: boolean): 
   });
 }
 
-export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor { return extreme('max', x, axes, keepdim); }
-export function min(x: Tensor, axes?: Axes, keepdim = false): Tensor { return extreme('min', x, axes, keepdim); }
+export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  return extreme('max', x, axes, keepdim);
+}
+export function min(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  return extreme('min', x, axes, keepdim);
+}
 
 /** Variance with Bessel's correction by default (`correction` = 1), as torch.var. */
 export function variance(x: Tensor, axes?: Axes, keepdim = false, correction = 1): Tensor {
@@ -127,7 +150,8 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
   for (let i = 0; i < x.ndim; i++) {
     if (i < lead) axes.push(i);
     else if (shape[i - lead] === 1 && x.shape[i] !== 1) axes.push(i);
-    else if (shape[i - lead] !== x.shape[i]) throw new Error(`sumTo: ${fmt(x.shape)} does not broadcast to ${fmt(shape)}`);
+    else if (shape[i - lead] !== x.shape[i])
+      throw new Error(`sumTo: ${fmt(x.shape)} does not broadcast to ${fmt(shape)}`);
   }
   if (axes.length === 0) return reshape(x, shape);
   return reshape(sum(x, axes, true), shape);

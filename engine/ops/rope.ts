@@ -21,9 +21,16 @@ export interface Rope2dOptions {
 }
 
 /** sin and cos tables [gridH * gridW, headDim] for `applyRope`. */
-export function buildRope2d(headDim: number, gridH: number, gridW: number, opts: Rope2dOptions = {}): { sin: Tensor; cos: Tensor } {
-  if (!Number.isInteger(headDim) || headDim < 4 || headDim % 4 !== 0) throw new Error(`buildRope2d: headDim must be a positive multiple of 4, got ${headDim}`);
-  if (!(gridH >= 1 && gridW >= 1 && Number.isInteger(gridH) && Number.isInteger(gridW))) throw new Error(`buildRope2d: invalid grid ${gridH} x ${gridW}`);
+export function buildRope2d(
+  headDim: number,
+  gridH: number,
+  gridW: number,
+  opts: Rope2dOptions = {},
+): { sin: Tensor; cos: Tensor } {
+  if (!Number.isInteger(headDim) || headDim < 4 || headDim % 4 !== 0)
+    throw new Error(`buildRope2d: headDim must be a positive multiple of 4, got ${headDim}`);
+  if (!(gridH >= 1 && gridW >= 1 && Number.isInteger(gridH) && Number.isInteger(gridW)))
+    throw new Error(`buildRope2d: invalid grid ${gridH} x ${gridW}`);
   const refH = opts.refH ?? opts.refFeatShape?.[0] ?? gridH;
   const refW = opts.refW ?? opts.refFeatShape?.[1] ?? gridW;
   const theta = opts.theta ?? 10000;
@@ -33,11 +40,13 @@ export function buildRope2d(headDim: number, gridH: number, gridW: number, opts:
   const cos = new Float64Array(gridH * gridW * headDim);
   for (let iy = 0; iy < gridH; iy++) {
     for (let ix = 0; ix < gridW; ix++) {
-      const y = (iy / gridH) * refH, x = (ix / gridW) * refW;
+      const y = (iy / gridH) * refH,
+        x = (ix / gridW) * refW;
       const row = (iy * gridW + ix) * headDim;
       for (let j = 0; j < 2 * nb; j++) {
         const angle = j < nb ? y * bands[j] : x * bands[j - nb]; // [y*b, x*b]
-        for (const k of [2 * j, 2 * j + 1]) { // repeat_interleave(2)
+        for (const k of [2 * j, 2 * j + 1]) {
+          // repeat_interleave(2)
           sin[row + k] = Math.sin(angle);
           cos[row + k] = Math.cos(angle);
         }
@@ -53,8 +62,14 @@ function rotate(x: Tensor, sin: Tensor, cos: Tensor, start: number, transpose: b
   const y = Tensor.empty(x.shape, 'f32', transpose ? 'rope-backward' : 'rope');
   const pairs = x.size / 2;
   if (pairs > 0) {
-    launch({ op: transpose ? 'rope-backward' : 'rope', shader: 'rope', inputs: [x, sin, cos], outputs: [y],
-      uniforms: new Params().u32(pairs, n, d, start, transpose ? 1 : 0), workgroups: grid(pairs) });
+    launch({
+      op: transpose ? 'rope-backward' : 'rope',
+      shader: 'rope',
+      inputs: [x, sin, cos],
+      outputs: [y],
+      uniforms: new Params().u32(pairs, n, d, start, transpose ? 1 : 0),
+      workgroups: grid(pairs),
+    });
   }
   return y;
 }
@@ -65,13 +80,20 @@ function rotate(x: Tensor, sin: Tensor, cos: Tensor, start: number, transpose: b
  */
 export function applyRope(x: Tensor, sin: Tensor, cos: Tensor, startToken = 0): Tensor {
   const op = 'rope';
-  if (x.dtype !== 'f32' || x.ndim < 2) throw new Error(`${op}: expected f32 x [..., N, D], got ${fmt(x.shape)} ${x.dtype}`);
+  if (x.dtype !== 'f32' || x.ndim < 2)
+    throw new Error(`${op}: expected f32 x [..., N, D], got ${fmt(x.shape)} ${x.dtype}`);
   const [n, d] = x.shape.slice(-2);
   if (d % 2 !== 0) throw new Error(`${op}: head dim ${d} of ${fmt(x.shape)} must be even`);
-  if (!Number.isInteger(startToken) || startToken < 0 || startToken > n) throw new Error(`${op}: startToken ${startToken} is out of range for ${n} tokens`);
-  for (const [name, t] of [['sin', sin], ['cos', cos]] as const) {
+  if (!Number.isInteger(startToken) || startToken < 0 || startToken > n)
+    throw new Error(`${op}: startToken ${startToken} is out of range for ${n} tokens`);
+  for (const [name, t] of [
+    ['sin', sin],
+    ['cos', cos],
+  ] as const) {
     if (t.ndim !== 2 || t.shape[0] !== n - startToken || t.shape[1] !== d || t.dtype !== 'f32') {
-      throw new Error(`${op}: ${name} must be f32 [${n - startToken}, ${d}] for x ${fmt(x.shape)} with startToken ${startToken}, got ${fmt(t.shape)} ${t.dtype}`);
+      throw new Error(
+        `${op}: ${name} must be f32 [${n - startToken}, ${d}] for x ${fmt(x.shape)} with startToken ${startToken}, got ${fmt(t.shape)} ${t.dtype}`,
+      );
     }
   }
   const y = rotate(x, sin, cos, startToken, false);

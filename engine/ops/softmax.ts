@@ -35,7 +35,15 @@ const BACKWARD: Record<Kind, Record<string, string>> = {
 function forward(kind: Kind, x: Tensor, l: RowLayout): Tensor {
   const y = Tensor.empty(x.shape, 'f32', kind);
   if (y.size === 0) return y;
-  launch({ op: kind, shader: 'softmax', params: FORWARD[kind], inputs: [x], outputs: [y], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  launch({
+    op: kind,
+    shader: 'softmax',
+    params: FORWARD[kind],
+    inputs: [x],
+    outputs: [y],
+    uniforms: rowParams(l),
+    workgroups: grid(l.rows, 1),
+  });
   return y;
 }
 
@@ -46,7 +54,15 @@ function backwardKernel(kind: Kind, y: Tensor, dy: Tensor, l: RowLayout): Tensor
   }
   const dx = Tensor.empty(y.shape, 'f32', op);
   if (dx.size === 0) return dx;
-  launch({ op, shader: 'softmax-backward', params: BACKWARD[kind], inputs: [y, dy], outputs: [dx], uniforms: rowParams(l), workgroups: grid(l.rows, 1) });
+  launch({
+    op,
+    shader: 'softmax-backward',
+    params: BACKWARD[kind],
+    inputs: [y, dy],
+    outputs: [dx],
+    uniforms: rowParams(l),
+    workgroups: grid(l.rows, 1),
+  });
   return dx;
 }
 

@@ -21,13 +21,33 @@ export interface AdaBeliefOptions extends AdamOptions {
 }
 
 export class AdaBelief extends Optimizer<AdaBeliefOptions> {
-  constructor(params: readonly Tensor[] | readonly ParamGroupSpec<AdaBeliefOptions>[], opts: Partial<AdaBeliefOptions> = {}) {
-    super(params, {
-      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-16, weightDecay: 0, weightDecouple: true, fixedDecay: false, rectify: false, ...opts,
-    }, { name: 'AdaBelief', shader: 'optim-adam', params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * (g - m) * (g - m) + h1.x' }, states: ['exp_avg', 'exp_avg_var'] });
+  constructor(
+    params: readonly Tensor[] | readonly ParamGroupSpec<AdaBeliefOptions>[],
+    opts: Partial<AdaBeliefOptions> = {},
+  ) {
+    super(
+      params,
+      {
+        lr: 1e-3,
+        betas: [0.9, 0.999],
+        eps: 1e-16,
+        weightDecay: 0,
+        weightDecouple: true,
+        fixedDecay: false,
+        rectify: false,
+        ...opts,
+      },
+      {
+        name: 'AdaBelief',
+        shader: 'optim-adam',
+        params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * (g - m) * (g - m) + h1.x' },
+        states: ['exp_avg', 'exp_avg_var'],
+      },
+    );
     for (const g of this.paramGroups) {
       checkAdamOptions('AdaBelief', g);
-      if ((g.rectify as boolean) !== false) throw new Error('AdaBelief: rectify=true (the RAdam-style update) is not implemented; pass rectify: false');
+      if ((g.rectify as boolean) !== false)
+        throw new Error('AdaBelief: rectify=true (the RAdam-style update) is not implemented; pass rectify: false');
     }
   }
 
@@ -35,6 +55,14 @@ export class AdaBelief extends Optimizer<AdaBeliefOptions> {
     const lr = g.lr * g.lrScale;
     const [b1, b2] = g.betas;
     const pMul = !g.weightDecouple ? 1 : g.fixedDecay ? 1 - g.weightDecay : 1 - lr * g.weightDecay;
-    row.set([pMul, g.weightDecouple ? 0 : g.weightDecay, b1, b2, g.eps, lr / (1 - b1 ** step), Math.sqrt(1 - b2 ** step)]);
+    row.set([
+      pMul,
+      g.weightDecouple ? 0 : g.weightDecay,
+      b1,
+      b2,
+      g.eps,
+      lr / (1 - b1 ** step),
+      Math.sqrt(1 - b2 ** step),
+    ]);
   }
 }

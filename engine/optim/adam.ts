@@ -17,7 +17,16 @@ export class Adam extends Optimizer<AdamOptions> {
 
   constructor(params: Params, opts: Partial<AdamOptions> = {}, decoupled = false) {
     const name = decoupled ? 'AdamW' : 'Adam';
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts }, { name, shader: 'optim-adam', params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * g * g' }, states: ['exp_avg', 'exp_avg_sq'] });
+    super(
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts },
+      {
+        name,
+        shader: 'optim-adam',
+        params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * g * g' },
+        states: ['exp_avg', 'exp_avg_sq'],
+      },
+    );
     this.decoupled = decoupled;
     for (const g of this.paramGroups) checkAdamOptions(name, g);
   }
@@ -25,18 +34,29 @@ export class Adam extends Optimizer<AdamOptions> {
   protected hyper(g: ParamGroup<AdamOptions>, step: number, row: Float32Array): void {
     const lr = g.lr * g.lrScale;
     const [b1, b2] = g.betas;
-    row.set([this.decoupled ? 1 - lr * g.weightDecay : 1, this.decoupled ? 0 : g.weightDecay, b1, b2,
-      g.eps, lr / (1 - b1 ** step), Math.sqrt(1 - b2 ** step)]);
+    row.set([
+      this.decoupled ? 1 - lr * g.weightDecay : 1,
+      this.decoupled ? 0 : g.weightDecay,
+      b1,
+      b2,
+      g.eps,
+      lr / (1 - b1 ** step),
+      Math.sqrt(1 - b2 ** step),
+    ]);
   }
 }
 
 export class AdamW extends Adam {
-  constructor(params: Params, opts: Partial<AdamOptions> = {}) { super(params, opts, true); }
+  constructor(params: Params, opts: Partial<AdamOptions> = {}) {
+    super(params, opts, true);
+  }
 }
 
 export function checkAdamOptions(name: string, g: AdamOptions): void {
   if (!(g.lr >= 0)) throw new Error(`${name}: invalid learning rate ${g.lr}`);
   if (!(g.eps >= 0)) throw new Error(`${name}: invalid epsilon ${g.eps}`);
-  g.betas.forEach((b, i) => { if (!(b >= 0 && b < 1)) throw new Error(`${name}: invalid beta parameter at index ${i}: ${b}`); });
+  g.betas.forEach((b, i) => {
+    if (!(b >= 0 && b < 1)) throw new Error(`${name}: invalid beta parameter at index ${i}: ${b}`);
+  });
   if (!(g.weightDecay >= 0)) throw new Error(`${name}: invalid weight decay ${g.weightDecay}`);
 }

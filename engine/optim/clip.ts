@@ -9,7 +9,12 @@ import { abs, add, clamp, div, max, maximum, mul, pow, sqrt, sum } from '../ops/
 import { packFlat } from '../flat.ts';
 
 /** Gathers the grads into flat slabs (padding zero), applies `fn` to each slab, re-points .grad. */
-function rewriteGrads(params: readonly Tensor[], op: string, fn: (slab: Tensor) => Tensor, before?: (slabs: Tensor[]) => void): void {
+function rewriteGrads(
+  params: readonly Tensor[],
+  op: string,
+  fn: (slab: Tensor) => Tensor,
+  before?: (slabs: Tensor[]) => void,
+): void {
   const withGrad = params.filter((p) => p.grad);
   if (withGrad.length === 0) return;
   const grads = withGrad.map((p) => p.grad!);
@@ -32,19 +37,28 @@ function rewriteGrads(params: readonly Tensor[], op: string, fn: (slab: Tensor) 
  */
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normType = 2): Tensor {
   if (!(normType > 0)) throw new Error(`clipGradNorm: normType must be positive or Infinity, got ${normType}`);
-  return noGrad(() => tidy(() => {
-    let total: Tensor | null = null;
-    let coef: Tensor | null = null;
-    rewriteGrads(params, 'clipGradNorm', (slab) => mul(slab, coef!), (slabs) => {
-      // Padding between windows is zero, so it adds nothing to any norm.
-      const parts = slabs.map((s) => (normType === Infinity ? max(abs(s)) : normType === 2 ? sum(mul(s, s)) : sum(pow(abs(s), normType))));
-      let acc = parts[0];
-      for (const p of parts.slice(1)) acc = normType === Infinity ? maximum(acc, p) : add(acc, p);
-      total = normType === Infinity || normType === 1 ? acc : normType === 2 ? sqrt(acc) : pow(acc, 1 / normType);
-      coef = clamp(div(maxNorm, add(total, 1e-6)), -Infinity, 1);
-    });
-    return total ?? Tensor.fromArray([0], [], 'f32', 'clipGradNorm');
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      let total: Tensor | null = null;
+      let coef: Tensor | null = null;
+      rewriteGrads(
+        params,
+        'clipGradNorm',
+        (slab) => mul(slab, coef!),
+        (slabs) => {
+          // Padding between windows is zero, so it adds nothing to any norm.
+          const parts = slabs.map((s) =>
+            normType === Infinity ? max(abs(s)) : normType === 2 ? sum(mul(s, s)) : sum(pow(abs(s), normType)),
+          );
+          let acc = parts[0];
+          for (const p of parts.slice(1)) acc = normType === Infinity ? maximum(acc, p) : add(acc, p);
+          total = normType === Infinity || normType === 1 ? acc : normType === 2 ? sqrt(acc) : pow(acc, 1 / normType);
+          coef = clamp(div(maxNorm, add(total, 1e-6)), -Infinity, 1);
+        },
+      );
+      return total ?? Tensor.fromArray([0], [], 'f32', 'clipGradNorm');
+    }),
+  );
 }
 
 /**
@@ -52,16 +66,21 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number, normTyp
  * recipe reads with its loss to stop on a NaN/Inf gradient before it reaches a checkpoint.
  */
 export function gradNorm(params: readonly Tensor[]): Tensor {
-  return noGrad(() => tidy(() => {
-    const grads = params.filter((p) => p.grad).map((p) => p.grad!);
-    if (grads.length === 0) return Tensor.fromArray([0], [], 'f32', 'gradNorm');
-    const pack = packFlat(grads, 'gradNorm', true);
-    let acc: Tensor | null = null;
-    for (const s of pack.slabs) { const part = sum(mul(s, s)); acc = acc ? add(acc, part) : part; }
-    const total = sqrt(acc!);
-    for (const t of [...pack.windows, ...pack.slabs]) t.dispose();
-    return total;
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      const grads = params.filter((p) => p.grad).map((p) => p.grad!);
+      if (grads.length === 0) return Tensor.fromArray([0], [], 'f32', 'gradNorm');
+      const pack = packFlat(grads, 'gradNorm', true);
+      let acc: Tensor | null = null;
+      for (const s of pack.slabs) {
+        const part = sum(mul(s, s));
+        acc = acc ? add(acc, part) : part;
+      }
+      const total = sqrt(acc!);
+      for (const t of [...pack.windows, ...pack.slabs]) t.dispose();
+      return total;
+    }),
+  );
 }
 
 /** Clamps every gradient element to [-clipValue, clipValue]. */

@@ -25,7 +25,13 @@ export class ModelEma {
     const sd = model.stateDict();
     this.names = [...sd.keys()];
     const floats = [...sd].filter(([, t]) => t.dtype === 'f32');
-    const pack = noGrad(() => packFlat(floats.map(([, t]) => t), 'ModelEma', true));
+    const pack = noGrad(() =>
+      packFlat(
+        floats.map(([, t]) => t),
+        'ModelEma',
+        true,
+      ),
+    );
     this.slabs = pack.slabs;
     floats.forEach(([name], i) => this.floats.push({ name, ema: pack.windows[i].keep() }));
     for (const [name, t] of sd) if (t.dtype !== 'f32') this.others.push({ name, ema: noGrad(() => clone(t)).keep() });
@@ -35,10 +41,16 @@ export class ModelEma {
   update(model: Module, decay = this.decay): void {
     const sd = model.stateDict();
     if (sd.size !== this.names.length || this.names.some((n) => !sd.has(n))) {
-      throw new Error(`ModelEma.update: the model's state_dict keys differ from the averaged model's (${sd.size} vs ${this.names.length} entries)`);
+      throw new Error(
+        `ModelEma.update: the model's state_dict keys differ from the averaged model's (${sd.size} vs ${this.names.length} entries)`,
+      );
     }
     noGrad(() => {
-      const scratch = packFlat(this.floats.map(({ name }) => sd.get(name)!), 'ModelEma', true);
+      const scratch = packFlat(
+        this.floats.map(({ name }) => sd.get(name)!),
+        'ModelEma',
+        true,
+      );
       this.slabs.forEach((slab, i) => emaUpdate(scratch.slabs[i], slab, decay));
       for (const t of [...scratch.windows, ...scratch.slabs]) t.dispose();
       for (const { name, ema } of this.others) copy_(ema, sd.get(name)!, 'ModelEma');
@@ -53,7 +65,9 @@ export class ModelEma {
   }
 
   /** Copies the averaged weights into `module` (an instance of the same architecture). */
-  copyTo(module: Module): void { module.loadStateDict(this.stateDict()); }
+  copyTo(module: Module): void {
+    module.loadStateDict(this.stateDict());
+  }
 
   dispose(): void {
     for (const { ema } of [...this.floats, ...this.others]) ema.dispose();

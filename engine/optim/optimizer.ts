@@ -24,7 +24,10 @@ import { optimizerUpdate } from '../ops/fused-update.ts';
 import { FLAT_CHUNK, copy_, flatHomeOf, packFlat } from '../flat.ts';
 import { zeros } from '../ops/creation.ts';
 
-export interface OptimizerOptions { lr: number; weightDecay: number }
+export interface OptimizerOptions {
+  lr: number;
+  weightDecay: number;
+}
 
 /** A group as given: its params and any option overriding the defaults. */
 export type ParamGroupSpec<O extends OptimizerOptions = OptimizerOptions> = Partial<O> & {
@@ -45,10 +48,29 @@ export type ParamGroup<O extends OptimizerOptions = OptimizerOptions> = O & {
 
 export const ROW = 8;
 
-interface Entry { param: Tensor; group: number; slab: number; step: number; grad: Tensor; local: Tensor | null; states: Tensor[] }
-interface Slab { params: Tensor; grads: Tensor; states: Tensor[]; owner: Tensor; size: number }
+interface Entry {
+  param: Tensor;
+  group: number;
+  slab: number;
+  step: number;
+  grad: Tensor;
+  local: Tensor | null;
+  states: Tensor[];
+}
+interface Slab {
+  params: Tensor;
+  grads: Tensor;
+  states: Tensor[];
+  owner: Tensor;
+  size: number;
+}
 
-export interface OptimizerKernel { name: string; shader: string; states: readonly string[]; params?: Record<string, string> }
+export interface OptimizerKernel {
+  name: string;
+  shader: string;
+  states: readonly string[];
+  params?: Record<string, string>;
+}
 
 export interface OptimizerState {
   stepCount: number;
@@ -69,9 +91,10 @@ export abstract class Optimizer<O extends OptimizerOptions> {
 
   constructor(params: readonly Tensor[] | readonly ParamGroupSpec<O>[], defaults: O, kernel: OptimizerKernel) {
     this.kernel = kernel;
-    const specs: ParamGroupSpec<O>[] = params.length > 0 && params[0] instanceof Tensor
-      ? [{ params: params as readonly Tensor[] } as ParamGroupSpec<O>]
-      : [...params as readonly ParamGroupSpec<O>[]];
+    const specs: ParamGroupSpec<O>[] =
+      params.length > 0 && params[0] instanceof Tensor
+        ? [{ params: params as readonly Tensor[] } as ParamGroupSpec<O>]
+        : [...(params as readonly ParamGroupSpec<O>[])];
     this.paramGroups = specs.map((s) => {
       const g = { ...defaults, ...s, params: [...s.params], lrScale: s.lrScale ?? 1 } as ParamGroup<O>;
       g.initialLr = g.lr;
@@ -80,8 +103,12 @@ export abstract class Optimizer<O extends OptimizerOptions> {
     const seen = new Set<Tensor>();
     for (const g of this.paramGroups) {
       for (const p of g.params) {
-        if (seen.has(p)) throw new Error(`${kernel.name}: a parameter ${fmt(p.shape)} appears in more than one parameter group`);
-        if (p.dtype !== 'f32') throw new Error(`${kernel.name}: parameter ${fmt(p.shape)} has dtype ${p.dtype}; only f32 parameters are supported`);
+        if (seen.has(p))
+          throw new Error(`${kernel.name}: a parameter ${fmt(p.shape)} appears in more than one parameter group`);
+        if (p.dtype !== 'f32')
+          throw new Error(
+            `${kernel.name}: parameter ${fmt(p.shape)} has dtype ${p.dtype}; only f32 parameters are supported`,
+          );
         if (p.disposed) throw new Error(`${kernel.name}: parameter ${fmt(p.shape)} was already disposed`);
         seen.add(p);
       }
@@ -111,20 +138,28 @@ export abstract class Optimizer<O extends OptimizerOptions> {
       const first = homes[k].offset / FLAT_CHUNK;
       owners[slabIndex.get(homes[k].slab)!].fill(k, first, first + Math.ceil(p.size / FLAT_CHUNK));
     });
-    slabTensors.forEach((s, i) => this.slabs.push({
-      params: s, size: s.size,
-      grads: zeros([s.size]).keep(),
-      states: this.kernel.states.map(() => zeros([s.size]).keep()),
-      owner: Tensor.fromArray(owners[i], [owners[i].length], 'u32', `${this.kernel.name}-owner`).keep(),
-    }));
+    slabTensors.forEach((s, i) =>
+      this.slabs.push({
+        params: s,
+        size: s.size,
+        grads: zeros([s.size]).keep(),
+        states: this.kernel.states.map(() => zeros([s.size]).keep()),
+        owner: Tensor.fromArray(owners[i], [owners[i].length], 'u32', `${this.kernel.name}-owner`).keep(),
+      }),
+    );
     all.forEach(([p, gi], k) => {
       const h = homes[k];
       const si = slabIndex.get(h.slab)!;
       const win = (t: Tensor) => Tensor.window(t, h.offset * 4, p.shape, 'f32', this.kernel.name).keep();
       const li = looseIndex.get(p);
       this.entries.push({
-        param: p, group: gi, slab: si, step: 0, grad: win(this.slabs[si].grads),
-        local: li !== undefined ? pack!.windows[li] : null, states: this.slabs[si].states.map(win),
+        param: p,
+        group: gi,
+        slab: si,
+        step: 0,
+        grad: win(this.slabs[si].grads),
+        local: li !== undefined ? pack!.windows[li] : null,
+        states: this.slabs[si].states.map(win),
       });
     });
   }
@@ -135,7 +170,9 @@ export abstract class Optimizer<O extends OptimizerOptions> {
     noGrad(() => {
       for (const { param: p } of this.entries) {
         if (p.grad && (p.grad.size !== p.size || p.grad.dtype !== 'f32')) {
-          throw new Error(`${name}: gradient ${fmt(p.grad.shape)} ${p.grad.dtype} does not match its parameter ${fmt(p.shape)} f32`);
+          throw new Error(
+            `${name}: gradient ${fmt(p.grad.shape)} ${p.grad.dtype} does not match its parameter ${fmt(p.shape)} f32`,
+          );
         }
       }
       const rows = new Float32Array(this.entries.length * ROW);
@@ -154,7 +191,17 @@ export abstract class Optimizer<O extends OptimizerOptions> {
       if (active > 0) {
         const hyper = Tensor.fromArray(rows, [rows.length], 'f32', `${name}-hyper`);
         for (const s of this.slabs) {
-          optimizerUpdate(name, this.kernel.shader, this.kernel.params, s.owner, hyper, s.grads, s.params, s.states, s.size);
+          optimizerUpdate(
+            name,
+            this.kernel.shader,
+            this.kernel.params,
+            s.owner,
+            hyper,
+            s.grads,
+            s.params,
+            s.states,
+            s.size,
+          );
         }
         hyper.dispose();
         for (const e of this.entries) if (e.local && e.param.grad) copy_(e.param, e.local, name);
@@ -165,43 +212,71 @@ export abstract class Optimizer<O extends OptimizerOptions> {
 
   /** Drops the gradients of every parameter (PyTorch zero_grad(set_to_none=True)). */
   zeroGrad(): void {
-    for (const g of this.paramGroups) for (const p of g.params) { p.grad?.dispose(); p.grad = null; }
+    for (const g of this.paramGroups)
+      for (const p of g.params) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
   }
 
   /** Sets every group's lr (a schedule giving absolute lrs; lrScale still applies). */
-  setLr(lr: number): void { for (const g of this.paramGroups) g.lr = lr; }
+  setLr(lr: number): void {
+    for (const g of this.paramGroups) g.lr = lr;
+  }
 
   /** Sets every group's lr to its initial lr times `factor` (LambdaLR-style schedules). */
-  scaleLr(factor: number): void { for (const g of this.paramGroups) g.lr = g.initialLr * factor; }
+  scaleLr(factor: number): void {
+    for (const g of this.paramGroups) g.lr = g.initialLr * factor;
+  }
 
   /** Step counts, group options and state tensors (windows, for checkpoints; the caller disposes them). */
   stateDict(): OptimizerState {
     const state = new Map<string, Tensor>();
-    this.entries.forEach((e, k) => e.states.forEach((s, i) => state.set(`${k}.${this.kernel.states[i]}`, s.view(s.shape, 'stateDict'))));
+    this.entries.forEach((e, k) =>
+      e.states.forEach((s, i) => state.set(`${k}.${this.kernel.states[i]}`, s.view(s.shape, 'stateDict'))),
+    );
     const groups = this.paramGroups.map(({ params: _p, ...rest }) => ({ ...rest }));
     return { stepCount: this.stepCount, steps: this.entries.map((e) => e.step), groups, state };
   }
 
   loadStateDict(sd: OptimizerState): void {
     if (sd.steps.length !== this.entries.length || sd.groups.length !== this.paramGroups.length) {
-      throw new Error(`${this.kernel.name}.loadStateDict: state has ${sd.steps.length} parameters in ${sd.groups.length} groups, the optimizer ${this.entries.length} in ${this.paramGroups.length}`);
+      throw new Error(
+        `${this.kernel.name}.loadStateDict: state has ${sd.steps.length} parameters in ${sd.groups.length} groups, the optimizer ${this.entries.length} in ${this.paramGroups.length}`,
+      );
     }
-    noGrad(() => this.entries.forEach((e, k) => e.states.forEach((s, i) => {
-      const key = `${k}.${this.kernel.states[i]}`;
-      const src = sd.state.get(key);
-      if (!src) throw new Error(`${this.kernel.name}.loadStateDict: missing state '${key}'`);
-      if (src.size !== s.size) throw new Error(`${this.kernel.name}.loadStateDict: state '${key}' is ${fmt(src.shape)}, expected ${fmt(s.shape)}`);
-      copy_(s, src, 'loadStateDict');
-    })));
-    this.entries.forEach((e, k) => { e.step = sd.steps[k]; });
+    noGrad(() =>
+      this.entries.forEach((e, k) =>
+        e.states.forEach((s, i) => {
+          const key = `${k}.${this.kernel.states[i]}`;
+          const src = sd.state.get(key);
+          if (!src) throw new Error(`${this.kernel.name}.loadStateDict: missing state '${key}'`);
+          if (src.size !== s.size)
+            throw new Error(
+              `${this.kernel.name}.loadStateDict: state '${key}' is ${fmt(src.shape)}, expected ${fmt(s.shape)}`,
+            );
+          copy_(s, src, 'loadStateDict');
+        }),
+      ),
+    );
+    this.entries.forEach((e, k) => {
+      e.step = sd.steps[k];
+    });
     sd.groups.forEach((g, i) => Object.assign(this.paramGroups[i], g));
     this.stepCount = sd.stepCount;
   }
 
   /** Frees the optimizer's buffers (not the parameters). */
   dispose(): void {
-    for (const e of this.entries) { e.grad.dispose(); for (const s of e.states) s.dispose(); }
-    for (const s of this.slabs) { s.grads.dispose(); s.owner.dispose(); for (const t of s.states) t.dispose(); }
+    for (const e of this.entries) {
+      e.grad.dispose();
+      for (const s of e.states) s.dispose();
+    }
+    for (const s of this.slabs) {
+      s.grads.dispose();
+      s.owner.dispose();
+      for (const t of s.states) t.dispose();
+    }
     for (const t of this.owned) t.dispose();
     this.entries.length = 0;
     this.slabs.length = 0;
@@ -217,14 +292,21 @@ export function skipsWeightDecay(name: string, p: Tensor, noWeightDecayList: rea
 }
 
 /** Two groups as timm's param_groups_weight_decay: [no decay, decay]; frozen parameters are left out. */
-export function paramGroupsWeightDecay(named: readonly [string, Tensor][], weightDecay: number, noWeightDecayList: readonly string[] = []): ParamGroupSpec[] {
+export function paramGroupsWeightDecay(
+  named: readonly [string, Tensor][],
+  weightDecay: number,
+  noWeightDecayList: readonly string[] = [],
+): ParamGroupSpec[] {
   const decay: Tensor[] = [];
   const noDecay: Tensor[] = [];
   for (const [n, p] of named) {
     if (!p.requiresGrad) continue;
     (skipsWeightDecay(n, p, noWeightDecayList) ? noDecay : decay).push(p);
   }
-  return [{ params: noDecay, weightDecay: 0, name: 'no_decay' }, { params: decay, weightDecay, name: 'decay' }].filter((g) => g.params.length > 0);
+  return [
+    { params: noDecay, weightDecay: 0, name: 'no_decay' },
+    { params: decay, weightDecay, name: 'decay' },
+  ].filter((g) => g.params.length > 0);
 }
 
 /**
@@ -234,7 +316,8 @@ export function paramGroupsWeightDecay(named: readonly [string, Tensor][], weigh
  */
 export function vitLayerId(numLayers: number): (name: string) => number {
   return (name) => {
-    if (name === 'cls_token' || name === 'mask_token' || name === 'pos_embed' || name.startsWith('patch_embed')) return 0;
+    if (name === 'cls_token' || name === 'mask_token' || name === 'pos_embed' || name.startsWith('patch_embed'))
+      return 0;
     const m = /^blocks\.(\d+)\./.exec(name);
     return m ? Number(m[1]) + 1 : numLayers + 1;
   };
@@ -250,15 +333,19 @@ export interface LayerDecayOptions {
  * split into decay / no-decay groups by timm's rule. Groups come out ordered by first appearance.
  */
 export function layerDecayGroups(
-  named: readonly [string, Tensor][], numLayers: number, decay: number,
-  layerIdOf: (name: string) => number = vitLayerId(numLayers), opts: LayerDecayOptions = {},
+  named: readonly [string, Tensor][],
+  numLayers: number,
+  decay: number,
+  layerIdOf: (name: string) => number = vitLayerId(numLayers),
+  opts: LayerDecayOptions = {},
 ): ParamGroupSpec[] {
   const { weightDecay = 0, noWeightDecayList = [] } = opts;
   const groups = new Map<string, ParamGroupSpec & { params: Tensor[] }>();
   for (const [n, p] of named) {
     if (!p.requiresGrad) continue;
     const id = layerIdOf(n);
-    if (!Number.isInteger(id) || id < 0 || id > numLayers + 1) throw new Error(`layerDecayGroups: layer id ${id} of '${n}' is outside [0, ${numLayers + 1}]`);
+    if (!Number.isInteger(id) || id < 0 || id > numLayers + 1)
+      throw new Error(`layerDecayGroups: layer id ${id} of '${n}' is outside [0, ${numLayers + 1}]`);
     const skip = skipsWeightDecay(n, p, noWeightDecayList);
     const key = `layer_${id}_${skip ? 'no_decay' : 'decay'}`;
     let g = groups.get(key);

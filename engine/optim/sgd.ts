@@ -13,13 +13,21 @@ export interface SGDOptions extends OptimizerOptions {
 }
 
 export class SGD extends Optimizer<SGDOptions> {
-  constructor(params: readonly Tensor[] | readonly ParamGroupSpec<SGDOptions>[], opts: Partial<SGDOptions> & { lr: number }) {
-    super(params, { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...opts }, { name: 'SGD', shader: 'optim-sgd', states: ['momentum_buffer'] });
+  constructor(
+    params: readonly Tensor[] | readonly ParamGroupSpec<SGDOptions>[],
+    opts: Partial<SGDOptions> & { lr: number },
+  ) {
+    super(
+      params,
+      { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...opts },
+      { name: 'SGD', shader: 'optim-sgd', states: ['momentum_buffer'] },
+    );
     for (const g of this.paramGroups) {
       if (!(g.lr >= 0)) throw new Error(`SGD: invalid learning rate ${g.lr}`);
       if (!(g.momentum >= 0)) throw new Error(`SGD: invalid momentum ${g.momentum}`);
       if (!(g.weightDecay >= 0)) throw new Error(`SGD: invalid weight decay ${g.weightDecay}`);
-      if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
+      if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
+        throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
     }
   }
 

@@ -13,7 +13,12 @@ import type { Optimizer, OptimizerOptions, OptimizerState } from '../optim/optim
 import type { Generator, GeneratorState } from '../ops/creation.ts';
 import type { DataOrderState } from '../data/sampler.ts';
 import type { RngState } from '../data/random.ts';
-import { parseSafetensors, serializeSafetensors, type SafetensorsInput, type SafetensorsTensor } from '../io/safetensors.ts';
+import {
+  parseSafetensors,
+  serializeSafetensors,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from '../io/safetensors.ts';
 
 const FORMAT = 'webgpu-endo-train-state/1';
 
@@ -51,8 +56,10 @@ function refuseNonFinite(tensors: Record<string, SafetensorsTensor>, source: str
   if (allow) return;
   const bad = nonFiniteTensors(tensors);
   if (bad.length) {
-    throw new Error(`${source}: the checkpoint is broken: NaN/Infinity in ${bad.length} tensor(s): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}. ` +
-      'It was written by a run that diverged; use an earlier checkpoint or retrain (allowNonFinite loads it anyway)');
+    throw new Error(
+      `${source}: the checkpoint is broken: NaN/Infinity in ${bad.length} tensor(s): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}. ` +
+        'It was written by a run that diverged; use an earlier checkpoint or retrain (allowNonFinite loads it anyway)',
+    );
   }
 }
 
@@ -66,9 +73,17 @@ export interface LoadOptions {
 }
 
 /** Loads safetensors weights into `model` (strict: every key and shape must match). */
-export function loadWeights(model: Module, bytes: Uint8Array, opts: LoadOptions = {}): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
+export function loadWeights(
+  model: Module,
+  bytes: Uint8Array,
+  opts: LoadOptions = {},
+): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
   let parsed: ReturnType<typeof parseSafetensors>;
-  try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`); }
+  try {
+    parsed = parseSafetensors(bytes);
+  } catch (e) {
+    throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   refuseNonFinite(parsed.tensors, opts.source ?? 'checkpoint', opts.allowNonFinite);
   const state = new Map<string, Tensor>();
   try {
@@ -113,10 +128,20 @@ export async function trainStateBytes<Extra>(s: TrainState<Extra>): Promise<Uint
   let optimizer: Meta<Extra>['optimizer'];
   if (s.optimizer) {
     const sd = s.optimizer.stateDict();
-    for (const [k, t] of sd.state) { out[`optimizer.${k}`] = await tensorEntry(t); t.dispose(); }
+    for (const [k, t] of sd.state) {
+      out[`optimizer.${k}`] = await tensorEntry(t);
+      t.dispose();
+    }
     optimizer = { stepCount: sd.stepCount, steps: sd.steps, groups: sd.groups };
   }
-  const meta: Meta<Extra> = { format: FORMAT, optimizer, generator: s.generator?.getState(), data: s.data, rngs: s.rngs, extra: s.extra };
+  const meta: Meta<Extra> = {
+    format: FORMAT,
+    optimizer,
+    generator: s.generator?.getState(),
+    data: s.data,
+    rngs: s.rngs,
+    extra: s.extra,
+  };
   return serializeSafetensors(out, { train_state: JSON.stringify(meta) });
 }
 
@@ -125,18 +150,40 @@ export async function trainStateBytes<Extra>(s: TrainState<Extra>): Promise<Uint
  * config, same optimizer construction). Returns what the caller restores itself: the data order,
  * host RNG states and the recipe's counters.
  */
-export function restoreTrainState<Extra>(bytes: Uint8Array, s: Omit<TrainState<Extra>, 'extra' | 'data' | 'rngs'>, source = 'checkpoint', opts: { allowNonFinite?: boolean } = {}): { data?: DataOrderState; rngs?: Record<string, RngState>; extra: Extra } {
+export function restoreTrainState<Extra>(
+  bytes: Uint8Array,
+  s: Omit<TrainState<Extra>, 'extra' | 'data' | 'rngs'>,
+  source = 'checkpoint',
+  opts: { allowNonFinite?: boolean } = {},
+): { data?: DataOrderState; rngs?: Record<string, RngState>; extra: Extra } {
   let parsed: ReturnType<typeof parseSafetensors>;
-  try { parsed = parseSafetensors(bytes); } catch (e) { throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`); }
-  const metaText = parsed.metadata?.train_state;
-  if (!metaText) throw new Error(`${source}: not a training-state checkpoint (no train_state metadata); a weights-only file loads with loadWeights()`);
-  let meta: Meta<Extra>;
-  try { meta = JSON.parse(metaText) as Meta<Extra>; } catch (e) {
-    throw new Error(`${source}: the train_state metadata is not valid JSON (${e instanceof Error ? e.message : String(e)}); the file is corrupt: delete it or start over with another --out`);
+  try {
+    parsed = parseSafetensors(bytes);
+  } catch (e) {
+    throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (meta === null || typeof meta !== 'object') throw new Error(`${source}: the train_state metadata is ${JSON.stringify(meta)}, not an object; the file is corrupt`);
+  const metaText = parsed.metadata?.train_state;
+  if (!metaText)
+    throw new Error(
+      `${source}: not a training-state checkpoint (no train_state metadata); a weights-only file loads with loadWeights()`,
+    );
+  let meta: Meta<Extra>;
+  try {
+    meta = JSON.parse(metaText) as Meta<Extra>;
+  } catch (e) {
+    throw new Error(
+      `${source}: the train_state metadata is not valid JSON (${e instanceof Error ? e.message : String(e)}); the file is corrupt: delete it or start over with another --out`,
+    );
+  }
+  if (meta === null || typeof meta !== 'object')
+    throw new Error(
+      `${source}: the train_state metadata is ${JSON.stringify(meta)}, not an object; the file is corrupt`,
+    );
   if (meta.format !== FORMAT) throw new Error(`${source}: checkpoint format '${meta.format}', expected '${FORMAT}'`);
-  if (meta.extra === null || typeof meta.extra !== 'object') throw new Error(`${source}: the train_state metadata has no 'extra' object (the recipe's counters); the file is corrupt`);
+  if (meta.extra === null || typeof meta.extra !== 'object')
+    throw new Error(
+      `${source}: the train_state metadata has no 'extra' object (the recipe's counters); the file is corrupt`,
+    );
   refuseNonFinite(parsed.tensors, source, opts.allowNonFinite);
   const model = new Map<string, Tensor>();
   const optim = new Map<string, Tensor>();

@@ -18,7 +18,15 @@
 import { writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countTable, formatTable, assertPatientDisjoint, serialiseEe24Csv, assignPatientFolds, type LabelMapping, type Ee24Row } from '../../engine/data/index.ts';
+import {
+  countTable,
+  formatTable,
+  assertPatientDisjoint,
+  serialiseEe24Csv,
+  assignPatientFolds,
+  type LabelMapping,
+  type Ee24Row,
+} from '../../engine/data/index.ts';
 import { readEe24Csv, readClassMapping, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { writeCapsuleSet } from '../../runtime-node/synth.ts';
 import { shutdown } from '../../runtime-node/index.ts';
@@ -26,21 +34,36 @@ import { ensureDir, join, dataFlag } from './kit.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 import { buildRealDataset, type RealDatasetInfo } from './real-data.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/01-build-dataset.ts', 'Merge the EE24-style sources (synthetic by default) and write the CE24 task tables.', {
-  data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'] as const, help: "synthetic (written here, or the CSVs below) | real (../shared/data; `--data real --help`)" },
-  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
-  ee24Csv: { type: 'string', default: '', help: 'a real merged-source CSV (empty: write the synthetic sources)' },
-  labelMapping: { type: 'string', default: '', help: 'its label mapping JSON (required with --ee24-csv)' },
-  ce24Csv: { type: 'string', default: '', help: 'a real CE24 train/val CSV (empty: synthetic)' },
-  ce24TestCsv: { type: 'string', default: '', help: 'a real CE24 test CSV (empty: synthetic)' },
-  ee24Frames: { type: 'int', default: 1200, min: 1, help: 'synthetic EE24 frames (both sources together)' },
-  ce24Frames: { type: 'int', default: 800, min: 1, help: 'synthetic CE24 train+val frames' },
-  ce24TestFrames: { type: 'int', default: 400, min: 1, help: 'synthetic CE24 test frames' },
-  imageSize: { type: 'int', default: 64, min: 8, max: 4096, help: 'synthetic frame size in pixels (µ models read 64x64)' },
-  folds: { type: 'int', default: 5, min: 2, help: 'patient-wise folds; fold 0 is validation (80/20)' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of the synthetic data and the folds' },
-  force: { type: 'boolean', default: false, help: 'rewrite existing synthetic data' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/01-build-dataset.ts',
+  'Merge the EE24-style sources (synthetic by default) and write the CE24 task tables.',
+  {
+    data: {
+      type: 'string',
+      default: 'synthetic',
+      choices: ['synthetic', 'real'] as const,
+      help: 'synthetic (written here, or the CSVs below) | real (../shared/data; `--data real --help`)',
+    },
+    out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+    ee24Csv: { type: 'string', default: '', help: 'a real merged-source CSV (empty: write the synthetic sources)' },
+    labelMapping: { type: 'string', default: '', help: 'its label mapping JSON (required with --ee24-csv)' },
+    ce24Csv: { type: 'string', default: '', help: 'a real CE24 train/val CSV (empty: synthetic)' },
+    ce24TestCsv: { type: 'string', default: '', help: 'a real CE24 test CSV (empty: synthetic)' },
+    ee24Frames: { type: 'int', default: 1200, min: 1, help: 'synthetic EE24 frames (both sources together)' },
+    ce24Frames: { type: 'int', default: 800, min: 1, help: 'synthetic CE24 train+val frames' },
+    ce24TestFrames: { type: 'int', default: 400, min: 1, help: 'synthetic CE24 test frames' },
+    imageSize: {
+      type: 'int',
+      default: 64,
+      min: 8,
+      max: 4096,
+      help: 'synthetic frame size in pixels (µ models read 64x64)',
+    },
+    folds: { type: 'int', default: 5, min: 2, help: 'patient-wise folds; fold 0 is validation (80/20)' },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of the synthetic data and the folds' },
+    force: { type: 'boolean', default: false, help: 'rewrite existing synthetic data' },
+  },
+);
 
 export interface DatasetInfo {
   classes: string[];
@@ -50,8 +73,13 @@ export interface DatasetInfo {
 
 function rowsOf(records: readonly ImageRecord[], root: string): Ee24Row[] {
   return records.map((r) => ({
-    dataset: r.dataset ?? '', patient_id: r.patientId ?? '', frame_path: r.imagePath.startsWith(root) ? r.imagePath.slice(root.length + 1) : r.imagePath,
-    proposed_name: r.id, class: r.className ?? '', fold: r.fold ?? 0, original_class: r.originalClass ?? '',
+    dataset: r.dataset ?? '',
+    patient_id: r.patientId ?? '',
+    frame_path: r.imagePath.startsWith(root) ? r.imagePath.slice(root.length + 1) : r.imagePath,
+    proposed_name: r.id,
+    class: r.className ?? '',
+    fold: r.fold ?? 0,
+    original_class: r.originalClass ?? '',
   }));
 }
 
@@ -64,7 +92,8 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   const size = { width: cfg.imageSize, height: cfg.imageSize, force: cfg.force };
 
   // ---- the sources ----------------------------------------------------------------------------
-  let ee24Csv = cfg.ee24Csv, mappingPath = cfg.labelMapping;
+  let ee24Csv = cfg.ee24Csv,
+    mappingPath = cfg.labelMapping;
   if (!ee24Csv) {
     const dir = join(dataDir, 'ee24-sources');
     if (!existsSync(join(dir, 'train_val.csv')) || cfg.force) {
@@ -74,19 +103,28 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
     ee24Csv = join(dir, 'train_val.csv');
     mappingPath = join(dir, 'label_mapping.json');
   } else if (!mappingPath) {
-    throw new FlagError(`${FLAGS.script}: --ee24-csv needs --label-mapping (a JSON {dataset: {original_label: class | null}})`);
+    throw new FlagError(
+      `${FLAGS.script}: --ee24-csv needs --label-mapping (a JSON {dataset: {original_label: class | null}})`,
+    );
   }
   const labelMapping = JSON.parse(readFileSync(mappingPath, 'utf8')) as LabelMapping;
 
   // ---- merge: map each source's labels, drop unmapped rows, patient-wise folds -----------------
   const merged = readEe24Csv(ee24Csv, { labelMapping, log: (l) => console.log(l) });
   const rows = rowsOf(merged.records, merged.root);
-  const folds = assignPatientFolds(rows.map((r) => ({ patientId: r.patient_id })), cfg.folds, cfg.seed);
+  const folds = assignPatientFolds(
+    rows.map((r) => ({ patientId: r.patient_id })),
+    cfg.folds,
+    cfg.seed,
+  );
   for (const r of rows) r.fold = folds.get(r.patient_id)!;
   assertPatientDisjoint(rows);
   const mergedCsv = join(out, 'ee24.csv');
   // frame_path relative to the CSV's folder, as the readers resolve it.
-  writeFileSync(mergedCsv, serialiseEe24Csv(rows.map((r) => ({ ...r, frame_path: relative(out, join(merged.root, r.frame_path)) }))));
+  writeFileSync(
+    mergedCsv,
+    serialiseEe24Csv(rows.map((r) => ({ ...r, frame_path: relative(out, join(merged.root, r.frame_path)) }))),
+  );
   const classMap = join(dirname(ee24Csv), 'class_mapping.json');
   copyFileSync(classMap, join(out, 'class_mapping.json'));
   const mapping = readClassMapping(classMap);
@@ -107,7 +145,8 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   const trainval = readEe24Csv(ce24Csv, { classMapping: mapping, log: (l) => console.log(l) });
   const test = readEe24Csv(ce24Test, { classMapping: mapping, log: (l) => console.log(l) });
   assertPatientDisjoint(rowsOf(trainval.records, trainval.root));
-  const rebased = (l: typeof trainval) => rowsOf(l.records, l.root).map((r) => ({ ...r, frame_path: relative(out, join(l.root, r.frame_path)) }));
+  const rebased = (l: typeof trainval) =>
+    rowsOf(l.records, l.root).map((r) => ({ ...r, frame_path: relative(out, join(l.root, r.frame_path)) }));
   writeFileSync(join(out, 'ce24-trainval.csv'), serialiseEe24Csv(rebased(trainval)));
   writeFileSync(join(out, 'ce24-test.csv'), serialiseEe24Csv(rebased(test)));
 
@@ -116,12 +155,22 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   const foldSizes = Array.from({ length: cfg.folds }, (_, f) => rows.filter((r) => r.fold === f).length);
   const dropped = merged.skipped.length;
   const summary = [
-    '# Merged dataset (EE24-style)', '',
-    `Sources: ${[...new Set(rows.map((r) => r.dataset))].join(', ')}; ${rows.length} frames kept, ${dropped} dropped by the label mapping; ${new Set(rows.map((r) => r.patient_id)).size} patients.`, '',
-    '```', formatTable(table), '```', '',
-    `Patient-wise folds (frames): ${foldSizes.join(', ')} (fold 0 = validation); no patient is in two folds.`, '',
-    `CE24 task: ${trainval.records.length} train+val frames, ${test.records.length} test frames, ${classes.length} classes.`, '',
-    '```', formatTable(countTable(rowsOf(trainval.records, trainval.root))), '```', '',
+    '# Merged dataset (EE24-style)',
+    '',
+    `Sources: ${[...new Set(rows.map((r) => r.dataset))].join(', ')}; ${rows.length} frames kept, ${dropped} dropped by the label mapping; ${new Set(rows.map((r) => r.patient_id)).size} patients.`,
+    '',
+    '```',
+    formatTable(table),
+    '```',
+    '',
+    `Patient-wise folds (frames): ${foldSizes.join(', ')} (fold 0 = validation); no patient is in two folds.`,
+    '',
+    `CE24 task: ${trainval.records.length} train+val frames, ${test.records.length} test frames, ${classes.length} classes.`,
+    '',
+    '```',
+    formatTable(countTable(rowsOf(trainval.records, trainval.root))),
+    '```',
+    '',
   ].join('\n');
   writeFileSync(join(out, 'summary.md'), summary);
   console.log(summary);
@@ -129,7 +178,12 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   const info: DatasetInfo = {
     classes,
     ee24: { csv: mergedCsv, frames: rows.length },
-    ce24: { csv: join(out, 'ce24-trainval.csv'), test: join(out, 'ce24-test.csv'), frames: trainval.records.length, testFrames: test.records.length },
+    ce24: {
+      csv: join(out, 'ce24-trainval.csv'),
+      test: join(out, 'ce24-test.csv'),
+      frames: trainval.records.length,
+      testFrames: test.records.length,
+    },
   };
   writeFileSync(join(out, 'dataset.json'), JSON.stringify(info, null, 2) + '\n');
   return info;

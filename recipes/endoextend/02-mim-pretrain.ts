@@ -15,12 +15,26 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy, backward, manualSeed, defaultGenerator, narrow, noGrad, type Tensor, trainStateBytes, restoreTrainState,
-  weightsBytes, loadWeights,
+  tidy,
+  backward,
+  manualSeed,
+  defaultGenerator,
+  narrow,
+  noGrad,
+  type Tensor,
+  trainStateBytes,
+  restoreTrainState,
+  weightsBytes,
+  loadWeights,
 } from '../../engine/index.ts';
 import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import {
-  RandomSampler, Rng, MaskingGenerator, blockwiseMasks, augmentBatch, type AugmentConfig,
+  RandomSampler,
+  Rng,
+  MaskingGenerator,
+  blockwiseMasks,
+  augmentBatch,
+  type AugmentConfig,
 } from '../../engine/data/index.ts';
 import { lineChart } from '../../runtime-node/plots.ts';
 import { Eva02, Eva02Mim, mimMask, gridSize } from '../../models/eva02.ts';
@@ -30,30 +44,87 @@ import { readEe24Csv, readKvasirSeg, type ImageRecord } from '../../runtime-node
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
-import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
-import { SIZES, modelConfig, imageSizeOf, classificationLoader, batchImages, ensureDir, join, REPO, IMAGENET } from './kit.ts';
+import {
+  startRun,
+  checkStep,
+  checkStateFields,
+  dataIdentity,
+  checkDataIdentity,
+  type DataIdentity,
+} from '../../runtime-node/run-guard.ts';
+import {
+  SIZES,
+  modelConfig,
+  imageSizeOf,
+  classificationLoader,
+  batchImages,
+  ensureDir,
+  join,
+  REPO,
+  IMAGENET,
+} from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/02-mim-pretrain.ts', 'Masked-image-modelling pre-training of EVA-02 on every frame of the merged set.', {
-  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage (reads ee24.csv from it)' },
-  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver, minutes), ti, s, b, l (GPU)' },
-  steps: { type: 'int', default: 150, min: 1, help: 'optimiser steps' },
-  batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step' },
-  lr: { type: 'number', default: 1.5e-3, min: 0, exclusiveMin: true, max: 1e6, help: 'peak learning rate (EVA-02: 3e-3 Ti/S, 1.5e-3 B/L at batch 2048-4000)' },
-  warmup: { type: 'int', default: 15, min: 0, help: 'linear warm-up steps' },
-  minLr: { type: 'number', default: 1e-5, min: 0, help: 'cosine floor' },
-  weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', default: 3.0, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
-  maskRatio: { type: 'number', default: 0.4, min: 0, exclusiveMin: true, max: 0.95, help: 'fraction of patches masked (block-wise)' },
-  minBlock: { type: 'int', default: 4, min: 1, help: 'smallest mask block in patches (16 at 14x14/16x16 grids; 4 fits 8x8)' },
-  teacher: { type: 'string', default: '', help: 'safetensors of an EVA-02 feature model (empty: random conv teacher)' },
-  teacherSize: { type: 'string', default: 'mu', choices: SIZES, help: 'size preset of that teacher' },
-  teacherDim: { type: 'int', default: 32, min: 1, help: 'feature size of the default teacher' },
-  kvasir: { type: 'string', default: join(REPO, '..', 'shared', 'data', 'kvasir-seg'), help: "extra unlabelled frames when present ('' for none)" },
-  tag: { type: 'string', default: 'mim', help: 'subfolder of this run (another teacher: another tag)' },
-  checkpointEvery: { type: 'int', default: 25, min: 1, help: 'steps between resumable checkpoints' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, masks, augmentation and data order' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/02-mim-pretrain.ts',
+  'Masked-image-modelling pre-training of EVA-02 on every frame of the merged set.',
+  {
+    out: {
+      type: 'string',
+      default: 'runs/endoextend',
+      help: 'output folder shared by every stage (reads ee24.csv from it)',
+    },
+    size: {
+      type: 'string',
+      default: 'mu',
+      choices: SIZES,
+      help: 'EVA-02 size: mu (CPU driver, minutes), ti, s, b, l (GPU)',
+    },
+    steps: { type: 'int', default: 150, min: 1, help: 'optimiser steps' },
+    batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step' },
+    lr: {
+      type: 'number',
+      default: 1.5e-3,
+      min: 0,
+      exclusiveMin: true,
+      max: 1e6,
+      help: 'peak learning rate (EVA-02: 3e-3 Ti/S, 1.5e-3 B/L at batch 2048-4000)',
+    },
+    warmup: { type: 'int', default: 15, min: 0, help: 'linear warm-up steps' },
+    minLr: { type: 'number', default: 1e-5, min: 0, help: 'cosine floor' },
+    weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
+    clip: { type: 'number', default: 3.0, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
+    maskRatio: {
+      type: 'number',
+      default: 0.4,
+      min: 0,
+      exclusiveMin: true,
+      max: 0.95,
+      help: 'fraction of patches masked (block-wise)',
+    },
+    minBlock: {
+      type: 'int',
+      default: 4,
+      min: 1,
+      help: 'smallest mask block in patches (16 at 14x14/16x16 grids; 4 fits 8x8)',
+    },
+    teacher: {
+      type: 'string',
+      default: '',
+      help: 'safetensors of an EVA-02 feature model (empty: random conv teacher)',
+    },
+    teacherSize: { type: 'string', default: 'mu', choices: SIZES, help: 'size preset of that teacher' },
+    teacherDim: { type: 'int', default: 32, min: 1, help: 'feature size of the default teacher' },
+    kvasir: {
+      type: 'string',
+      default: join(REPO, '..', 'shared', 'data', 'kvasir-seg'),
+      help: "extra unlabelled frames when present ('' for none)",
+    },
+    tag: { type: 'string', default: 'mim', help: 'subfolder of this run (another teacher: another tag)' },
+    checkpointEvery: { type: 'int', default: 25, min: 1, help: 'steps between resumable checkpoints' },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, masks, augmentation and data order' },
+  },
+);
 
 export async function main(argv: string[]): Promise<{ finalLoss: number; weights: string } | null> {
   const cfg = FLAGS.parse(argv);
@@ -65,7 +136,10 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   // ---- data: unlabelled frames --------------------------------------------------------------
   const csv = join(cfg.out, 'ee24.csv');
   if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
-  const frames: ImageRecord[] = readEe24Csv(csv, { classMapping: join(cfg.out, 'class_mapping.json'), log: null }).records;
+  const frames: ImageRecord[] = readEe24Csv(csv, {
+    classMapping: join(cfg.out, 'class_mapping.json'),
+    log: null,
+  }).records;
   if (frames.some((f) => f.dataset === 'kvasir-seg')) {
     console.log(`MIM frames: ${frames.length} (the merged table already holds Kvasir-SEG)`);
   } else if (cfg.kvasir && existsSync(cfg.kvasir)) {
@@ -87,27 +161,61 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     t.eval();
     teacherDim = t.cfg.embedDim;
     // Frozen: no graph through the teacher (backward would otherwise run through it every step).
-    teacher = { forward: (x) => noGrad(() => { const f = t.forwardFeatures(x); return narrow(f, 1, 1, f.shape[1] - 1); }) }; // drop cls: [B, 1 + L, D] -> [B, L, D]
+    teacher = {
+      forward: (x) =>
+        noGrad(() => {
+          const f = t.forwardFeatures(x);
+          return narrow(f, 1, 1, f.shape[1] - 1);
+        }),
+    }; // drop cls: [B, 1 + L, D] -> [B, L, D]
   } else {
     teacher = new PatchTeacher(mcfg.patchSize, teacherDim);
   }
   const model = new Eva02Mim(mcfg, teacherDim);
   model.flattenParameters();
-  const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed', 'mask_token']), { lr: cfg.lr, betas: [0.9, 0.98], eps: 1e-6 });
+  const opt = new AdamW(
+    paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed', 'mask_token']),
+    { lr: cfg.lr, betas: [0.9, 0.98], eps: 1e-6 },
+  );
   const masker = new MaskingGenerator({ height: gh, width: gw, maskRatio: cfg.maskRatio, minNumPatches: cfg.minBlock });
   const rngs = { mask: new Rng(cfg.seed + 1), augment: new Rng(cfg.seed + 2) };
-  const augment: AugmentConfig = { size: [size, size], hflip: 0.5, randomResizedCrop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] }, normalize: IMAGENET };
-  const loader = classificationLoader(frames.map((f) => ({ ...f, label: 0 })), { size: Math.round(size * 1.15), batchSize: cfg.batch, sampler: new RandomSampler(frames.length), seed: cfg.seed });
+  const augment: AugmentConfig = {
+    size: [size, size],
+    hflip: 0.5,
+    randomResizedCrop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] },
+    normalize: IMAGENET,
+  };
+  const loader = classificationLoader(
+    frames.map((f) => ({ ...f, label: 0 })),
+    { size: Math.round(size * 1.15), batchSize: cfg.batch, sampler: new RandomSampler(frames.length), seed: cfg.seed },
+  );
 
   // ---- resume --------------------------------------------------------------------------------
   const statePath = join(dir, 'state.safetensors');
   let step = 0;
   let losses: number[] = [];
-  const identity = dataIdentity({ csv, kvasir: cfg.kvasir }, { frames: frames.map((f) => ({ id: f.id, files: [f.imagePath] })) });
+  const identity = dataIdentity(
+    { csv, kvasir: cfg.kvasir },
+    { frames: frames.map((f) => ({ id: f.id, files: [f.imagePath] })) },
+  );
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ step: number; losses: number[]; dataIdentity?: DataIdentity }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
-    checkStateFields(r, { 'extra.step': 'number', 'extra.losses': 'number[]', data: 'object', 'rngs.mask': 'object', 'rngs.augment': 'object' }, statePath);
+    const r = restoreTrainState<{ step: number; losses: number[]; dataIdentity?: DataIdentity }>(
+      saved,
+      { model, optimizer: opt, generator: defaultGenerator },
+      statePath,
+    );
+    checkStateFields(
+      r,
+      {
+        'extra.step': 'number',
+        'extra.losses': 'number[]',
+        data: 'object',
+        'rngs.mask': 'object',
+        'rngs.augment': 'object',
+      },
+      statePath,
+    );
     checkDataIdentity(r.extra.dataIdentity, identity, statePath);
     ({ step, losses } = r.extra);
     loader.loadStateDict(r.data!);
@@ -117,47 +225,85 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   }
 
   // ---- the loop ------------------------------------------------------------------------------
-  const save = async (done: number) => writeAtomic(statePath, await trainStateBytes({
-    model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
-    rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() }, extra: { step: done, losses, dataIdentity: identity },
-  }));
+  const save = async (done: number) =>
+    writeAtomic(
+      statePath,
+      await trainStateBytes({
+        model,
+        optimizer: opt,
+        generator: defaultGenerator,
+        data: loader.stateDict(),
+        rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() },
+        extra: { step: done, losses, dataIdentity: identity },
+      }),
+    );
   let done = step; // steps completed (what Ctrl-C saves)
   guard.onStop(() => save(done));
   const bar = new Progress({ total: cfg.steps, label: 'MIM', unit: 'step' });
   bar.set(step);
-  for (; step < cfg.steps; step++) await guard.step(async () => {
-    const { data } = await loader.next();
-    const masks = blockwiseMasks(masker, data.n, rngs.mask);
-    const [loss, norm] = tidy(() => {
-      opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
-      const { images } = augmentBatch(batchImages(data), null, augment, rngs.augment);
-      const mask = mimMask(Array.from({ length: data.n }, (_, b) => masks.subarray(b * gh * gw, (b + 1) * gh * gw)));
-      const target = teacher.forward(images); // [B, L, T], frozen
-      const l = model.loss(model.forward(images, mask), target, mask);
-      backward(l);
-      const n = clipGradNorm(model.parameters(), cfg.clip);
-      opt.step();
-      opt.zeroGrad();
-      return [l, n];
+  for (; step < cfg.steps; step++)
+    await guard.step(async () => {
+      const { data } = await loader.next();
+      const masks = blockwiseMasks(masker, data.n, rngs.mask);
+      const [loss, norm] = tidy(() => {
+        opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
+        const { images } = augmentBatch(batchImages(data), null, augment, rngs.augment);
+        const mask = mimMask(Array.from({ length: data.n }, (_, b) => masks.subarray(b * gh * gw, (b + 1) * gh * gw)));
+        const target = teacher.forward(images); // [B, L, T], frozen
+        const l = model.loss(model.forward(images, mask), target, mask);
+        backward(l);
+        const n = clipGradNorm(model.parameters(), cfg.clip);
+        opt.step();
+        opt.zeroGrad();
+        return [l, n];
+      });
+      const [lv, nv] = await Promise.all([loss.item(), norm.item()]);
+      loss.dispose();
+      norm.dispose();
+      checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`); // before any checkpoint
+      losses.push(lv);
+      done = step + 1;
+      bar.tick(1, `loss ${lv.toFixed(4)}`);
+      if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) await save(step + 1);
     });
-    const [lv, nv] = await Promise.all([loss.item(), norm.item()]);
-    loss.dispose(); norm.dispose();
-    checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`); // before any checkpoint
-    losses.push(lv);
-    done = step + 1;
-    bar.tick(1, `loss ${lv.toFixed(4)}`);
-    if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) await save(step + 1);
-  });
   guard.onStop(null);
 
   // ---- outputs -------------------------------------------------------------------------------
   const weights = join(dir, 'mim.safetensors');
-  writeAtomic(weights, await weightsBytes(model, { config: JSON.stringify(mcfg), teacher_dim: String(teacherDim), stage: 'mim' }));
-  writePng(join(dir, 'loss.png'), lineChart([{ name: 'MIM loss (-cos)', y: losses }, { name: 'moving average (20)', y: movingAverage(losses, 20), dash: true }], { title: 'MIM pre-training', xLabel: 'step', yLabel: 'loss' }));
+  writeAtomic(
+    weights,
+    await weightsBytes(model, { config: JSON.stringify(mcfg), teacher_dim: String(teacherDim), stage: 'mim' }),
+  );
+  writePng(
+    join(dir, 'loss.png'),
+    lineChart(
+      [
+        { name: 'MIM loss (-cos)', y: losses },
+        { name: 'moving average (20)', y: movingAverage(losses, 20), dash: true },
+      ],
+      { title: 'MIM pre-training', xLabel: 'step', yLabel: 'loss' },
+    ),
+  );
   const finalLoss = mean(losses.slice(-10));
-  writeFileSync(join(dir, 'log.json'), JSON.stringify({ config: cfg, teacher: cfg.teacher || 'random conv patch teacher', teacherDim, frames: frames.length, losses, finalLoss }, null, 2));
+  writeFileSync(
+    join(dir, 'log.json'),
+    JSON.stringify(
+      {
+        config: cfg,
+        teacher: cfg.teacher || 'random conv patch teacher',
+        teacherDim,
+        frames: frames.length,
+        losses,
+        finalLoss,
+      },
+      null,
+      2,
+    ),
+  );
   guard.close();
-  console.log(`MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ${finalLoss.toFixed(4)} (last 10); weights ${weights}`);
+  console.log(
+    `MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ${finalLoss.toFixed(4)} (last 10); weights ${weights}`,
+  );
   return { finalLoss, weights };
 }
 
@@ -165,6 +311,8 @@ export function movingAverage(xs: readonly number[], k: number): number[] {
   return xs.map((_, i) => mean(xs.slice(Math.max(0, i - k + 1), i + 1)));
 }
 
-export function mean(xs: readonly number[]): number { return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length); }
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
 
 if (isMain(import.meta.url)) runMain((argv) => main(argv).finally(shutdown));

@@ -15,25 +15,59 @@ import { shutdown } from '../../runtime-node/index.ts';
 import { SIZES } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/03-supervised-pretrain.ts', 'Supervised EE24 pre-training: stage 4\'s loop on the merged set, from the MIM weights.', {
-  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
-  init: { type: 'string', default: 'mim', help: 'mim (stage 2) | none | <weights.safetensors>' },
-  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)' },
-  epochs: { type: 'int', default: 3, min: 1, help: "passes over the merged set's training folds" },
-  batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step' },
-  lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, max: 1e6, help: "AdamW learning rate (µ from MIM; the review's 1e-6 is for B)" },
-  weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
-  clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/03-supervised-pretrain.ts',
+  "Supervised EE24 pre-training: stage 4's loop on the merged set, from the MIM weights.",
+  {
+    out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+    init: { type: 'string', default: 'mim', help: 'mim (stage 2) | none | <weights.safetensors>' },
+    size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)' },
+    epochs: { type: 'int', default: 3, min: 1, help: "passes over the merged set's training folds" },
+    batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step' },
+    lr: {
+      type: 'number',
+      default: 1e-3,
+      min: 0,
+      exclusiveMin: true,
+      max: 1e6,
+      help: "AdamW learning rate (µ from MIM; the review's 1e-6 is for B)",
+    },
+    weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
+    clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
+  },
+);
 
 export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number } | null> {
   const cfg = FLAGS.parse(argv);
   if (!cfg) return null;
   return train([
-    '--out', cfg.out, '--tag', 'ee24', '--data', 'ee24', '--optimizer', 'adamw', '--init', cfg.init, '--size', cfg.size,
-    '--epochs', String(cfg.epochs), '--batch', String(cfg.batch), '--lr', String(cfg.lr), '--weight-decay', String(cfg.weightDecay),
-    '--clip', String(cfg.clip), '--decay', '1', '--seed', String(cfg.seed),
+    '--out',
+    cfg.out,
+    '--tag',
+    'ee24',
+    '--data',
+    'ee24',
+    '--optimizer',
+    'adamw',
+    '--init',
+    cfg.init,
+    '--size',
+    cfg.size,
+    '--epochs',
+    String(cfg.epochs),
+    '--batch',
+    String(cfg.batch),
+    '--lr',
+    String(cfg.lr),
+    '--weight-decay',
+    String(cfg.weightDecay),
+    '--clip',
+    String(cfg.clip),
+    '--decay',
+    '1',
+    '--seed',
+    String(cfg.seed),
   ]);
 }
 

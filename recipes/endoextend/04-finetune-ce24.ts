@@ -16,11 +16,23 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy, backward, manualSeed, defaultGenerator, crossEntropy, tensor, trainStateBytes, restoreTrainState, weightsBytes,
+  tidy,
+  backward,
+  manualSeed,
+  defaultGenerator,
+  crossEntropy,
+  tensor,
+  trainStateBytes,
+  restoreTrainState,
+  weightsBytes,
 } from '../../engine/index.ts';
 import { AdaBelief, AdamW, clipGradNorm, lambdaFactor, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import {
-  WeightedRandomSampler, inverseFrequencyWeights, Rng, augmentBatch, endoExtendTrainAugment,
+  WeightedRandomSampler,
+  inverseFrequencyWeights,
+  Rng,
+  augmentBatch,
+  endoExtendTrainAugment,
 } from '../../engine/data/index.ts';
 import { classificationReport } from '../../engine/metrics/index.ts';
 import { lineChart } from '../../runtime-node/plots.ts';
@@ -30,26 +42,81 @@ import { readEe24Csv } from '../../runtime-node/datasets.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writePng } from '../../runtime-node/plots.ts';
-import { startRun, checkStep, checkStateFields, dataIdentity, checkDataIdentity, type DataIdentity } from '../../runtime-node/run-guard.ts';
-import { SIZES, modelConfig, imageSizeOf, classificationLoader, batchImages, predict, join, loadInit, type History } from './kit.ts';
+import {
+  startRun,
+  checkStep,
+  checkStateFields,
+  dataIdentity,
+  checkDataIdentity,
+  type DataIdentity,
+} from '../../runtime-node/run-guard.ts';
+import {
+  SIZES,
+  modelConfig,
+  imageSizeOf,
+  classificationLoader,
+  batchImages,
+  predict,
+  join,
+  loadInit,
+  type History,
+} from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/04-finetune-ce24.ts', 'Fine-tune EVA-02 on the CE24 task (or, for stage 3, on the merged set).', {
-  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
-  tag: { type: 'string', default: 'finetune', help: 'subfolder of this run (e.g. finetune-scratch for the baseline)' },
-  init: { type: 'string', default: 'ee24', help: 'ee24 | mim | none | <weights.safetensors>' },
-  data: { type: 'string', default: 'ce24', choices: ['ce24', 'ee24'] as const, help: 'ce24 (the task) | ee24 (the merged set: stage 3 trains on it)' },
-  optimizer: { type: 'string', default: 'adabelief', choices: ['adabelief', 'adamw'] as const, help: "adabelief (the paper's fine-tuning) | adamw" },
-  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)' },
-  epochs: { type: 'int', default: 6, min: 1, help: 'passes over the training folds (paper: 50)' },
-  batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step (paper: 128)' },
-  lr: { type: 'number', default: 1e-3, min: 0, exclusiveMin: true, max: 1e6, help: 'learning rate (paper: 1e-6 for B from the EE24 checkpoint; µ models need more)' },
-  weightDecay: { type: 'number', default: 2e-4, min: 0, max: 1, help: 'decoupled weight decay' },
-  clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, help: "gradient clipping by global norm (Lightning's default in the paper's runs)" },
-  decay: { type: 'number', default: 0.95, min: 0, exclusiveMin: true, max: 1, help: 'LambdaLR: lr * decay^(epoch / 2)' },
-  valFold: { type: 'int', default: 0, min: 0, help: 'the validation fold' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/04-finetune-ce24.ts',
+  'Fine-tune EVA-02 on the CE24 task (or, for stage 3, on the merged set).',
+  {
+    out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+    tag: {
+      type: 'string',
+      default: 'finetune',
+      help: 'subfolder of this run (e.g. finetune-scratch for the baseline)',
+    },
+    init: { type: 'string', default: 'ee24', help: 'ee24 | mim | none | <weights.safetensors>' },
+    data: {
+      type: 'string',
+      default: 'ce24',
+      choices: ['ce24', 'ee24'] as const,
+      help: 'ce24 (the task) | ee24 (the merged set: stage 3 trains on it)',
+    },
+    optimizer: {
+      type: 'string',
+      default: 'adabelief',
+      choices: ['adabelief', 'adamw'] as const,
+      help: "adabelief (the paper's fine-tuning) | adamw",
+    },
+    size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu (CPU driver), ti, s, b, l (GPU)' },
+    epochs: { type: 'int', default: 6, min: 1, help: 'passes over the training folds (paper: 50)' },
+    batch: { type: 'int', default: 32, min: 1, max: 4096, help: 'images per step (paper: 128)' },
+    lr: {
+      type: 'number',
+      default: 1e-3,
+      min: 0,
+      exclusiveMin: true,
+      max: 1e6,
+      help: 'learning rate (paper: 1e-6 for B from the EE24 checkpoint; µ models need more)',
+    },
+    weightDecay: { type: 'number', default: 2e-4, min: 0, max: 1, help: 'decoupled weight decay' },
+    clip: {
+      type: 'number',
+      default: 0.5,
+      min: 0,
+      exclusiveMin: true,
+      help: "gradient clipping by global norm (Lightning's default in the paper's runs)",
+    },
+    decay: {
+      type: 'number',
+      default: 0.95,
+      min: 0,
+      exclusiveMin: true,
+      max: 1,
+      help: 'LambdaLR: lr * decay^(epoch / 2)',
+    },
+    valFold: { type: 'int', default: 0, min: 0, help: 'the validation fold' },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
+  },
+);
 
 export async function main(argv: string[]): Promise<{ best: string; bestBalancedAccuracy: number } | null> {
   const cfg = FLAGS.parse(argv);
@@ -67,10 +134,13 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   const names = Array.from({ length: numClasses }, (_, k) => all.find((r) => r.label === k)?.className ?? `class ${k}`);
   const train = all.filter((r) => r.fold !== cfg.valFold);
   const val = all.filter((r) => r.fold === cfg.valFold);
-  if (train.length === 0 || val.length === 0) throw new Error(`${csv}: fold ${cfg.valFold} leaves ${train.length} training and ${val.length} validation frames`);
+  if (train.length === 0 || val.length === 0)
+    throw new Error(`${csv}: fold ${cfg.valFold} leaves ${train.length} training and ${val.length} validation frames`);
   const labels = Int32Array.from(train.map((r) => r.label!));
   const sampler = new WeightedRandomSampler(inverseFrequencyWeights(labels), train.length);
-  console.log(`${cfg.data.toUpperCase()}: ${train.length} training frames, ${val.length} validation frames, ${classes.length} classes`);
+  console.log(
+    `${cfg.data.toUpperCase()}: ${train.length} training frames, ${val.length} validation frames, ${classes.length} classes`,
+  );
 
   // ---- model and optimiser ---------------------------------------------------------------------
   manualSeed(cfg.seed);
@@ -80,9 +150,19 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   const initNote = loadInit(model, cfg.init, cfg.out);
   console.log(`initial weights: ${initNote}`);
   model.flattenParameters();
-  const opt = cfg.optimizer === 'adamw'
-    ? new AdamW(paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed']), { lr: cfg.lr })
-    : new AdaBelief(model.parameters(), { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-16, weightDecay: cfg.weightDecay, weightDecouple: true, rectify: false });
+  const opt =
+    cfg.optimizer === 'adamw'
+      ? new AdamW(paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed']), {
+          lr: cfg.lr,
+        })
+      : new AdaBelief(model.parameters(), {
+          lr: cfg.lr,
+          betas: [0.9, 0.999],
+          eps: 1e-16,
+          weightDecay: cfg.weightDecay,
+          weightDecouple: true,
+          rectify: false,
+        });
   const augment = endoExtendTrainAugment(size);
   const augRng = new Rng(cfg.seed + 7);
   const loader = classificationLoader(train, { size, batchSize: cfg.batch, sampler, seed: cfg.seed });
@@ -93,11 +173,31 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   let epoch = 0;
   let history: History = [];
   let best = -1;
-  const identity = dataIdentity({ csv }, { train: train.map((r) => ({ id: r.id, files: [r.imagePath] })), val: val.map((r) => ({ id: r.id, files: [r.imagePath] })) });
+  const identity = dataIdentity(
+    { csv },
+    {
+      train: train.map((r) => ({ id: r.id, files: [r.imagePath] })),
+      val: val.map((r) => ({ id: r.id, files: [r.imagePath] })),
+    },
+  );
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ epoch: number; history: History; best: number; dataIdentity?: DataIdentity }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
-    checkStateFields(r, { 'extra.epoch': 'number', 'extra.history': 'array', 'extra.best': 'number', data: 'object', 'rngs.augment': 'object' }, statePath);
+    const r = restoreTrainState<{ epoch: number; history: History; best: number; dataIdentity?: DataIdentity }>(
+      saved,
+      { model, optimizer: opt, generator: defaultGenerator },
+      statePath,
+    );
+    checkStateFields(
+      r,
+      {
+        'extra.epoch': 'number',
+        'extra.history': 'array',
+        'extra.best': 'number',
+        data: 'object',
+        'rngs.augment': 'object',
+      },
+      statePath,
+    );
     checkDataIdentity(r.extra.dataIdentity, identity, statePath);
     ({ epoch, history, best } = r.extra);
     loader.loadStateDict(r.data!);
@@ -113,44 +213,87 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     opt.scaleLr(lambdaFactor(epoch, (e) => cfg.decay ** (e / 2)));
     let lossSum = 0;
     // The state is saved per epoch: Ctrl-C exits keeping the last epoch's checkpoint (onStop unset).
-    for (let s = 0; s < stepsPerEpoch; s++) await guard.step(async () => {
-      const { data } = await loader.next();
-      const [loss, norm] = tidy(() => {
-        const { images } = augmentBatch(batchImages(data), null, augment, augRng);
-        const l = crossEntropy(model.forward(images), tensor(data.y, [data.n], 'i32'));
-        backward(l);
-        const n = clipGradNorm(model.parameters(), cfg.clip);
-        opt.step();
-        opt.zeroGrad();
-        return [l, n];
+    for (let s = 0; s < stepsPerEpoch; s++)
+      await guard.step(async () => {
+        const { data } = await loader.next();
+        const [loss, norm] = tidy(() => {
+          const { images } = augmentBatch(batchImages(data), null, augment, augRng);
+          const l = crossEntropy(model.forward(images), tensor(data.y, [data.n], 'i32'));
+          backward(l);
+          const n = clipGradNorm(model.parameters(), cfg.clip);
+          opt.step();
+          opt.zeroGrad();
+          return [l, n];
+        });
+        const [v, nv] = await Promise.all([loss.item(), norm.item()]);
+        loss.dispose();
+        norm.dispose();
+        checkStep(
+          epoch * stepsPerEpoch + s,
+          { loss: v, 'gradient norm': nv },
+          `lower --lr (now ${cfg.lr}) or check the data`,
+        ); // before any checkpoint
+        lossSum += v;
+        bar.tick(1, `epoch ${epoch + 1} loss ${v.toFixed(3)}`);
       });
-      const [v, nv] = await Promise.all([loss.item(), norm.item()]);
-      loss.dispose(); norm.dispose();
-      checkStep(epoch * stepsPerEpoch + s, { loss: v, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the data`); // before any checkpoint
-      lossSum += v;
-      bar.tick(1, `epoch ${epoch + 1} loss ${v.toFixed(3)}`);
-    });
     const probs = await predict(model, val, numClasses, size, 64);
-    const rep = classificationReport(probs, val.map((r) => r.label!), names);
-    history.push({ epoch: epoch + 1, loss: lossSum / stepsPerEpoch, balancedAccuracy: rep.balancedAccuracy, macroAuc: rep.macroAuc, macroF1: rep.macroF1, lr: opt.paramGroups[0].lr });
-    console.log(`epoch ${epoch + 1}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val balanced accuracy ${rep.balancedAccuracy.toFixed(4)}, macro AUC ${rep.macroAuc.toFixed(4)}`);
+    const rep = classificationReport(
+      probs,
+      val.map((r) => r.label!),
+      names,
+    );
+    history.push({
+      epoch: epoch + 1,
+      loss: lossSum / stepsPerEpoch,
+      balancedAccuracy: rep.balancedAccuracy,
+      macroAuc: rep.macroAuc,
+      macroF1: rep.macroF1,
+      lr: opt.paramGroups[0].lr,
+    });
+    console.log(
+      `epoch ${epoch + 1}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val balanced accuracy ${rep.balancedAccuracy.toFixed(4)}, macro AUC ${rep.macroAuc.toFixed(4)}`,
+    );
     if (rep.balancedAccuracy > best) {
       best = rep.balancedAccuracy;
-      writeAtomic(bestPath, await weightsBytes(model, { config: JSON.stringify(mcfg), classes: JSON.stringify(names), epoch: String(epoch + 1), init: initNote }));
+      writeAtomic(
+        bestPath,
+        await weightsBytes(model, {
+          config: JSON.stringify(mcfg),
+          classes: JSON.stringify(names),
+          epoch: String(epoch + 1),
+          init: initNote,
+        }),
+      );
     }
-    writeAtomic(statePath, await trainStateBytes({
-      model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(),
-      rngs: { augment: augRng.getState() }, extra: { epoch: epoch + 1, history, best, dataIdentity: identity },
-    }));
+    writeAtomic(
+      statePath,
+      await trainStateBytes({
+        model,
+        optimizer: opt,
+        generator: defaultGenerator,
+        data: loader.stateDict(),
+        rngs: { augment: augRng.getState() },
+        extra: { epoch: epoch + 1, history, best, dataIdentity: identity },
+      }),
+    );
   }
 
   // ---- outputs -------------------------------------------------------------------------------
-  writeFileSync(join(dir, 'history.json'), JSON.stringify({ config: cfg, init: initNote, history, bestBalancedAccuracy: best }, null, 2));
-  writePng(join(dir, 'curves.png'), lineChart([
-    { name: 'train loss', y: history.map((h) => h.loss), x: history.map((h) => h.epoch) },
-    { name: 'val balanced accuracy', y: history.map((h) => h.balancedAccuracy), x: history.map((h) => h.epoch) },
-    { name: 'val macro AUC', y: history.map((h) => h.macroAuc), x: history.map((h) => h.epoch) },
-  ], { title: `${cfg.data.toUpperCase()} training (${cfg.tag}, init ${cfg.init})`, xLabel: 'epoch' }));
+  writeFileSync(
+    join(dir, 'history.json'),
+    JSON.stringify({ config: cfg, init: initNote, history, bestBalancedAccuracy: best }, null, 2),
+  );
+  writePng(
+    join(dir, 'curves.png'),
+    lineChart(
+      [
+        { name: 'train loss', y: history.map((h) => h.loss), x: history.map((h) => h.epoch) },
+        { name: 'val balanced accuracy', y: history.map((h) => h.balancedAccuracy), x: history.map((h) => h.epoch) },
+        { name: 'val macro AUC', y: history.map((h) => h.macroAuc), x: history.map((h) => h.epoch) },
+      ],
+      { title: `${cfg.data.toUpperCase()} training (${cfg.tag}, init ${cfg.init})`, xLabel: 'epoch' },
+    ),
+  );
   guard.close();
   console.log(`fine-tuning done: best val balanced accuracy ${best.toFixed(4)}; weights ${bestPath}`);
   return { best: bestPath, bestBalancedAccuracy: best };

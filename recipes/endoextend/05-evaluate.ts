@@ -23,15 +23,27 @@ import { writePng } from '../../runtime-node/plots.ts';
 import { SIZES, modelConfig, imageSizeOf, predict, ensureDir, join } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/05-evaluate.ts', 'Score a classifier on the CE24 test set with the challenge metrics.', {
-  out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
-  tag: { type: 'string', default: 'finetune', help: 'which run to evaluate (its folder holds best.safetensors)' },
-  weights: { type: 'string', default: '', help: 'a checkpoint path (default: --out/<tag>/best.safetensors)' },
-  size: { type: 'string', default: 'mu', choices: SIZES, help: "the checkpoint's EVA-02 size" },
-  batch: { type: 'int', default: 64, min: 1, max: 4096, help: 'images per forward pass' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/05-evaluate.ts',
+  'Score a classifier on the CE24 test set with the challenge metrics.',
+  {
+    out: { type: 'string', default: 'runs/endoextend', help: 'output folder shared by every stage' },
+    tag: { type: 'string', default: 'finetune', help: 'which run to evaluate (its folder holds best.safetensors)' },
+    weights: { type: 'string', default: '', help: 'a checkpoint path (default: --out/<tag>/best.safetensors)' },
+    size: { type: 'string', default: 'mu', choices: SIZES, help: "the checkpoint's EVA-02 size" },
+    batch: { type: 'int', default: 64, min: 1, max: 4096, help: 'images per forward pass' },
+  },
+);
 
-export interface EvalResult { macroAuc: number; balancedAccuracy: number; macroF1: number; mAP: number; accuracy: number; challengeScore: number; perClass: { name: string; auc: number; ap: number; support: number }[] }
+export interface EvalResult {
+  macroAuc: number;
+  balancedAccuracy: number;
+  macroF1: number;
+  mAP: number;
+  accuracy: number;
+  challengeScore: number;
+  perClass: { name: string; auc: number; ap: number; support: number }[];
+}
 
 export async function main(argv: string[]): Promise<EvalResult | null> {
   const cfg = FLAGS.parse(argv);
@@ -40,7 +52,8 @@ export async function main(argv: string[]): Promise<EvalResult | null> {
   const dir = ensureDir(join(cfg.out, cfg.tag));
   const weights = cfg.weights || join(dir, 'best.safetensors');
   const bytes = readIfExists(weights);
-  if (!bytes) throw new Error(`${weights} does not exist: run recipes/endoextend/04-finetune-ce24.ts first (or pass --weights)`);
+  if (!bytes)
+    throw new Error(`${weights} does not exist: run recipes/endoextend/04-finetune-ce24.ts first (or pass --weights)`);
 
   const csv = join(cfg.out, 'ce24-test.csv');
   if (!existsSync(csv)) throw new Error(`${csv} does not exist: run recipes/endoextend/01-build-dataset.ts first`);
@@ -50,35 +63,80 @@ export async function main(argv: string[]): Promise<EvalResult | null> {
   const numClasses = header.config ? (JSON.parse(header.config) as { numClasses: number }).numClasses : 10;
   const model = new Eva02(modelConfig(cfg.size, numClasses));
   const { metadata } = loadWeights(model, bytes, { source: weights });
-  const names: string[] = metadata.classes ? JSON.parse(metadata.classes) : Array.from({ length: numClasses }, (_, k) => `class ${k}`);
+  const names: string[] = metadata.classes
+    ? JSON.parse(metadata.classes)
+    : Array.from({ length: numClasses }, (_, k) => `class ${k}`);
 
   const bar = new Progress({ total: test.length, label: 'evaluate', unit: 'img' });
   let last = 0;
-  const probs = await predict(model, test, names.length, imageSizeOf(model.cfg), cfg.batch, (done) => { bar.tick(done - last); last = done; });
+  const probs = await predict(model, test, names.length, imageSizeOf(model.cfg), cfg.batch, (done) => {
+    bar.tick(done - last);
+    last = done;
+  });
   const labels = test.map((r) => r.label!);
   const rep = classificationReport(probs, labels, names);
 
   const support = names.map((_, k) => labels.filter((y) => y === k).length);
   const result: EvalResult = {
-    macroAuc: rep.macroAuc, balancedAccuracy: rep.balancedAccuracy, macroF1: rep.macroF1, mAP: rep.mAP, accuracy: rep.accuracy,
+    macroAuc: rep.macroAuc,
+    balancedAccuracy: rep.balancedAccuracy,
+    macroF1: rep.macroF1,
+    mAP: rep.mAP,
+    accuracy: rep.accuracy,
     challengeScore: (rep.macroAuc + rep.balancedAccuracy) / 2,
     perClass: names.map((name, k) => ({ name, auc: rep.auc[k], ap: rep.ap[k], support: support[k] })),
   };
   // Per-frame probabilities, for reports that slice by source or bootstrap the test set.
-  writeFileSync(join(dir, 'predictions.csv'), serialiseCsv([['id', 'dataset', 'patient_id', 'image', 'label', ...names.map((n) => `p_${n}`)],
-    ...test.map((r, i) => [r.id, r.dataset ?? '', r.patientId ?? '', r.imagePath, labels[i], ...names.map((_, k) => probs[i * names.length + k])])]));
-  writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ weights, testFrames: test.length, ...result, confusion: rep.confusion, warnings: rep.warnings }, null, 2));
-  const curves = names.map((name, k) => {
-    const c = rocCurve(Float64Array.from(labels, (y) => (y === k ? 1 : 0)), Float64Array.from(labels, (_, i) => probs[i * names.length + k]));
-    return { name, fpr: c.fpr, tpr: c.tpr, auc: rep.auc[k] };
-  }).filter((c) => Number.isFinite(c.auc));
+  writeFileSync(
+    join(dir, 'predictions.csv'),
+    serialiseCsv([
+      ['id', 'dataset', 'patient_id', 'image', 'label', ...names.map((n) => `p_${n}`)],
+      ...test.map((r, i) => [
+        r.id,
+        r.dataset ?? '',
+        r.patientId ?? '',
+        r.imagePath,
+        labels[i],
+        ...names.map((_, k) => probs[i * names.length + k]),
+      ]),
+    ]),
+  );
+  writeFileSync(
+    join(dir, 'metrics.json'),
+    JSON.stringify(
+      { weights, testFrames: test.length, ...result, confusion: rep.confusion, warnings: rep.warnings },
+      null,
+      2,
+    ),
+  );
+  const curves = names
+    .map((name, k) => {
+      const c = rocCurve(
+        Float64Array.from(labels, (y) => (y === k ? 1 : 0)),
+        Float64Array.from(labels, (_, i) => probs[i * names.length + k]),
+      );
+      return { name, fpr: c.fpr, tpr: c.tpr, auc: rep.auc[k] };
+    })
+    .filter((c) => Number.isFinite(c.auc));
   writePng(join(dir, 'roc.png'), rocChart(curves, { title: `ROC, test (macro AUC ${rep.macroAuc.toFixed(3)})` }));
-  writePng(join(dir, 'confusion.png'), confusionMatrixChart(rep.confusion, names, { title: 'Confusion matrix (rows: true class)' }));
+  writePng(
+    join(dir, 'confusion.png'),
+    confusionMatrixChart(rep.confusion, names, { title: 'Confusion matrix (rows: true class)' }),
+  );
   const table = [
-    `| metric | value |`, `|---|---|`,
-    ...[['macro AUC', rep.macroAuc], ['balanced accuracy', rep.balancedAccuracy], ['(AUC + BA) / 2', result.challengeScore], ['macro F1', rep.macroF1], ['mAP', rep.mAP], ['accuracy', rep.accuracy]]
-      .map(([k, v]) => `| ${k} | ${(v as number).toFixed(4)} |`),
-    '', `| class | support | AUC | AP |`, `|---|---|---|---|`,
+    `| metric | value |`,
+    `|---|---|`,
+    ...[
+      ['macro AUC', rep.macroAuc],
+      ['balanced accuracy', rep.balancedAccuracy],
+      ['(AUC + BA) / 2', result.challengeScore],
+      ['macro F1', rep.macroF1],
+      ['mAP', rep.mAP],
+      ['accuracy', rep.accuracy],
+    ].map(([k, v]) => `| ${k} | ${(v as number).toFixed(4)} |`),
+    '',
+    `| class | support | AUC | AP |`,
+    `|---|---|---|---|`,
     ...result.perClass.map((c) => `| ${c.name} | ${c.support} | ${c.auc.toFixed(4)} | ${c.ap.toFixed(4)} |`),
   ].join('\n');
   writeFileSync(join(dir, 'metrics.md'), table + '\n');

@@ -26,7 +26,8 @@ export function dataFlag(argv: readonly string[]): string {
 export const SIZES = ['mu', 'ti', 's', 'b', 'l'] as const;
 
 export function modelConfig(size: string, numClasses: number, imgSize?: number): Eva02Config {
-  if (!(SIZES as readonly string[]).includes(size)) throw new Error(`unknown model size '${size}' (${SIZES.join(', ')})`);
+  if (!(SIZES as readonly string[]).includes(size))
+    throw new Error(`unknown model size '${size}' (${SIZES.join(', ')})`);
   const cfg = eva02Config(size as 'mu', { numClasses });
   return imgSize ? { ...cfg, imgSize } : cfg;
 }
@@ -35,26 +36,53 @@ export function imageSizeOf(cfg: Eva02Config): number {
   return typeof cfg.imgSize === 'number' ? cfg.imgSize : cfg.imgSize[0];
 }
 
-export interface ClassBatch { x: Float32Array; y: Int32Array; n: number; size: number }
+export interface ClassBatch {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+  size: number;
+}
 
 /** A prefetching loader of decoded, resized images in [0, 1] and their labels. */
-export function classificationLoader(records: readonly ImageRecord[], o: { size: number; batchSize: number; sampler: Sampler; seed: number; prefetch?: number }): Loader<{ img: Awaited<ReturnType<typeof decodeImageResized>>; label: number }, ClassBatch> {
-  const order = new DataOrder(o.sampler, { batchSize: o.batchSize, seed: o.seed, dropLast: o.sampler.numSamples > o.batchSize });
+export function classificationLoader(
+  records: readonly ImageRecord[],
+  o: { size: number; batchSize: number; sampler: Sampler; seed: number; prefetch?: number },
+): Loader<{ img: Awaited<ReturnType<typeof decodeImageResized>>; label: number }, ClassBatch> {
+  const order = new DataOrder(o.sampler, {
+    batchSize: o.batchSize,
+    seed: o.seed,
+    dropLast: o.sampler.numSamples > o.batchSize,
+  });
   return new Loader({
-    order, prefetch: o.prefetch ?? 2,
-    load: async (i: number) => ({ img: await decodeImageResized(records[i].imagePath, o.size, o.size), label: records[i].label ?? -1 }),
-    collate: (items, _b: Batch) => ({ x: imagesToChw(items.map((it) => it.img)).data, y: Int32Array.from(items.map((it) => it.label)), n: items.length, size: o.size }),
+    order,
+    prefetch: o.prefetch ?? 2,
+    load: async (i: number) => ({
+      img: await decodeImageResized(records[i].imagePath, o.size, o.size),
+      label: records[i].label ?? -1,
+    }),
+    collate: (items, _b: Batch) => ({
+      x: imagesToChw(items.map((it) => it.img)).data,
+      y: Int32Array.from(items.map((it) => it.label)),
+      n: items.length,
+      size: o.size,
+    }),
   });
 }
 
 /** Images of a batch as a tensor [n, 3, size, size]. */
-export function batchImages(b: ClassBatch): Tensor { return tensor(b.x, [b.n, 3, b.size, b.size]); }
+export function batchImages(b: ClassBatch): Tensor {
+  return tensor(b.x, [b.n, 3, b.size, b.size]);
+}
 
 /** ImageNet normalisation (the EVA-02 recipes' evaluation transform after resize). */
-export const IMAGENET = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+export const IMAGENET = {
+  mean: [0.485, 0.456, 0.406] as [number, number, number],
+  std: [0.229, 0.224, 0.225] as [number, number, number],
+};
 
 export function normalize(x: Float32Array, size: number): Float32Array {
-  const hw = size * size, out = new Float32Array(x.length);
+  const hw = size * size,
+    out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const c = Math.floor(i / hw) % 3;
     out[i] = (x[i] - IMAGENET.mean[c]) / IMAGENET.std[c];
@@ -63,7 +91,14 @@ export function normalize(x: Float32Array, size: number): Float32Array {
 }
 
 /** Softmax probabilities [n * C] for every record, in order (eval mode, no grad). */
-export async function predict(model: { forward(x: Tensor): Tensor; eval(): unknown; train(on?: boolean): unknown }, records: readonly ImageRecord[], numClasses: number, size: number, batchSize: number, onBatch?: (done: number) => void): Promise<Float32Array> {
+export async function predict(
+  model: { forward(x: Tensor): Tensor; eval(): unknown; train(on?: boolean): unknown },
+  records: readonly ImageRecord[],
+  numClasses: number,
+  size: number,
+  batchSize: number,
+  onBatch?: (done: number) => void,
+): Promise<Float32Array> {
   model.eval();
   const out = new Float32Array(records.length * numClasses);
   for (let start = 0; start < records.length; start += batchSize) {
@@ -86,7 +121,14 @@ export function ensureDir(dir: string): string {
 
 export { join };
 
-export type History = { epoch: number; loss: number; balancedAccuracy: number; macroAuc: number; macroF1: number; lr: number }[];
+export type History = {
+  epoch: number;
+  loss: number;
+  balancedAccuracy: number;
+  macroAuc: number;
+  macroF1: number;
+  lr: number;
+}[];
 
 /**
  * Loads a stage's weights into a classifier. 'none': keep the random init. 'mim': stage 2's MIM
@@ -98,12 +140,25 @@ export type History = { epoch: number; loss: number; balancedAccuracy: number; m
  */
 export function loadInit(model: Eva02, init: string, out: string, opts: { allowNonFinite?: boolean } = {}): string {
   if (init === 'none') return 'random initialisation (from scratch)';
-  const path = init === 'mim' ? join(out, 'mim', 'mim.safetensors') : init === 'ee24' ? join(out, 'ee24', 'best.safetensors') : init;
-  const stage = init === 'mim' ? 'recipes/endoextend/02-mim-pretrain.ts' : init === 'ee24' ? 'recipes/endoextend/03-supervised-pretrain.ts' : 'a stage that writes it';
+  const path =
+    init === 'mim'
+      ? join(out, 'mim', 'mim.safetensors')
+      : init === 'ee24'
+        ? join(out, 'ee24', 'best.safetensors')
+        : init;
+  const stage =
+    init === 'mim'
+      ? 'recipes/endoextend/02-mim-pretrain.ts'
+      : init === 'ee24'
+        ? 'recipes/endoextend/03-supervised-pretrain.ts'
+        : 'a stage that writes it';
   if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass --init none)`);
   const parsed = parseSafetensors(new Uint8Array(readFileSync(path)));
   const broken = opts.allowNonFinite ? [] : nonFiniteTensors(parsed.tensors);
-  if (broken.length) throw new Error(`${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`);
+  if (broken.length)
+    throw new Error(
+      `${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`,
+    );
   // A MIM student (stage 2 writes stage: 'mim' in its metadata) needs timm's renaming wherever it lives.
   const isMim = init === 'mim' || parsed.metadata?.stage === 'mim';
   const own = model.stateDict();
@@ -115,7 +170,10 @@ export function loadInit(model: Eva02, init: string, out: string, opts: { allowN
       if (key.startsWith('head.')) continue; // another number of classes: keep the new head
       throw new Error(`${path}: ${k} has ${v.data.length} values, the model's ${key} has ${own.get(key)!.size}`);
     }
-    state.set(key, tensor(v.data as ArrayLike<number>, own.get(key)!.shape, own.get(key)!.dtype === 'i32' ? 'i32' : 'f32'));
+    state.set(
+      key,
+      tensor(v.data as ArrayLike<number>, own.get(key)!.shape, own.get(key)!.dtype === 'i32' ? 'i32' : 'f32'),
+    );
   }
   try {
     const r = noGrad(() => model.loadStateDict(state, { strict: false }));

@@ -29,8 +29,17 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import {
-  assignGroupSplits, countTable, formatTable, parseCsvTable, serialiseCsv, serialiseEe24Csv, type ClassMapping,
-  type Ee24Row, type LabelMapping, type SplitName, fovCrop,
+  assignGroupSplits,
+  countTable,
+  formatTable,
+  parseCsvTable,
+  serialiseCsv,
+  serialiseEe24Csv,
+  type ClassMapping,
+  type Ee24Row,
+  type LabelMapping,
+  type SplitName,
+  fovCrop,
 } from '../../engine/data/index.ts';
 import { readEe24Csv, type ImageRecord } from '../../runtime-node/datasets.ts';
 import { decodeImageFit, isImageFile, resizeImage, writeJpeg } from '../../runtime-node/image.ts';
@@ -39,20 +48,61 @@ import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic } from '../../runtime-node/checkpoint.ts';
 import { ensureDir, REPO } from './kit.ts';
 
-export const REAL_FLAGS = defineFlags('recipes/endoextend/01-build-dataset.ts --data real', 'Merge the real GI sources; write the capsule and PolypGen tasks and the frame cache.', {
-  data: { type: 'string', default: 'real', choices: ['real'] as const, help: 'the real sources in --dataRoot' },
-  out: { type: 'string', default: 'runs/endoextend-real', help: 'output folder shared by every stage' },
-  dataRoot: { type: 'string', default: join(REPO, '..', 'shared', 'data'), help: 'folder holding capsule-bleeding/, polypgen-frames/, kvasir-seg/' },
-  splitFile: { type: 'string', default: join(REPO, 'recipes', 'endoextend', 'real-split.csv'), help: 'the fixed split (written once if absent, then reused)' },
-  testFraction: { type: 'number', default: 0.2, min: 0, max: 0.5, help: 'share of each stratum for test (new split files only)' },
-  valFraction: { type: 'number', default: 0.1, min: 0, max: 0.5, help: 'share of each stratum for validation (new split files only)' },
-  cacheDir: { type: 'string', default: '', help: 'frame cache folder (default <out>/cache; runs may share one)' },
-  cacheSize: { type: 'int', default: 128, min: 16, max: 1024, help: 'side of the cached square frames (µ reads 64-74 px)' },
-  limit: { type: 'int', default: 0, min: 0, help: 'at most this many frames per source x label x split (0: all; for smoke tests)' },
-  seed: { type: 'int', default: 0, help: 'seed of a new split file' },
-});
+export const REAL_FLAGS = defineFlags(
+  'recipes/endoextend/01-build-dataset.ts --data real',
+  'Merge the real GI sources; write the capsule and PolypGen tasks and the frame cache.',
+  {
+    data: { type: 'string', default: 'real', choices: ['real'] as const, help: 'the real sources in --dataRoot' },
+    out: { type: 'string', default: 'runs/endoextend-real', help: 'output folder shared by every stage' },
+    dataRoot: {
+      type: 'string',
+      default: join(REPO, '..', 'shared', 'data'),
+      help: 'folder holding capsule-bleeding/, polypgen-frames/, kvasir-seg/',
+    },
+    splitFile: {
+      type: 'string',
+      default: join(REPO, 'recipes', 'endoextend', 'real-split.csv'),
+      help: 'the fixed split (written once if absent, then reused)',
+    },
+    testFraction: {
+      type: 'number',
+      default: 0.2,
+      min: 0,
+      max: 0.5,
+      help: 'share of each stratum for test (new split files only)',
+    },
+    valFraction: {
+      type: 'number',
+      default: 0.1,
+      min: 0,
+      max: 0.5,
+      help: 'share of each stratum for validation (new split files only)',
+    },
+    cacheDir: { type: 'string', default: '', help: 'frame cache folder (default <out>/cache; runs may share one)' },
+    cacheSize: {
+      type: 'int',
+      default: 128,
+      min: 16,
+      max: 1024,
+      help: 'side of the cached square frames (µ reads 64-74 px)',
+    },
+    limit: {
+      type: 'int',
+      default: 0,
+      min: 0,
+      help: 'at most this many frames per source x label x split (0: all; for smoke tests)',
+    },
+    seed: { type: 'int', default: 0, help: 'seed of a new split file' },
+  },
+);
 
-export interface RealTask { dir: string; classes: string[]; train: number; val: number; test: number }
+export interface RealTask {
+  dir: string;
+  classes: string[];
+  train: number;
+  val: number;
+  test: number;
+}
 export interface RealDatasetInfo {
   data: 'real';
   classes: string[];
@@ -61,7 +111,13 @@ export interface RealDatasetInfo {
 }
 
 /** A frame of a source before label mapping. */
-interface SourceFrame { dataset: string; group: string; path: string; originalClass: string; name: string }
+interface SourceFrame {
+  dataset: string;
+  group: string;
+  path: string;
+  originalClass: string;
+  name: string;
+}
 
 const CLASSES: ClassMapping = { bleeding: 0, 'no-bleeding': 1, polyp: 2, 'no-polyp': 3 };
 const CENTRES = ['A', 'B', 'C'];
@@ -69,24 +125,38 @@ const capsuleMap = { bleeding: 'bleeding', 'non-bleeding': 'no-bleeding' };
 const polypgenMap = { positive: 'polyp', negative: 'no-polyp' };
 /** The merged table: every source's labels into one vocabulary. */
 export const MERGED_MAPPING: LabelMapping = {
-  'capsule-bleeding': capsuleMap, ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, polypgenMap])), 'kvasir-seg': { polyp: 'polyp' },
+  'capsule-bleeding': capsuleMap,
+  ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, polypgenMap])),
+  'kvasir-seg': { polyp: 'polyp' },
 };
 const drop = (m: Record<string, string>) => Object.fromEntries(Object.keys(m).map((k) => [k, null]));
 /** The two tasks: their own source to binary classes; every other source maps to null (dropped). */
 export const TASKS = {
   capsule: {
     classes: { 'no-bleeding': 0, bleeding: 1 } as ClassMapping,
-    mapping: { 'capsule-bleeding': capsuleMap, ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, drop(polypgenMap)])), 'kvasir-seg': { polyp: null } } as LabelMapping,
+    mapping: {
+      'capsule-bleeding': capsuleMap,
+      ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, drop(polypgenMap)])),
+      'kvasir-seg': { polyp: null },
+    } as LabelMapping,
   },
   polypgen: {
     classes: { 'no-polyp': 0, polyp: 1 } as ClassMapping,
-    mapping: { 'capsule-bleeding': drop(capsuleMap), ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, polypgenMap])), 'kvasir-seg': { polyp: null } } as LabelMapping,
+    mapping: {
+      'capsule-bleeding': drop(capsuleMap),
+      ...Object.fromEntries(CENTRES.map((c) => [`polypgen-${c}`, polypgenMap])),
+      'kvasir-seg': { polyp: null },
+    } as LabelMapping,
   },
 };
 
 function images(dir: string): string[] {
-  if (!existsSync(dir)) throw new Error(`real data: folder "${dir}" does not exist (see ../shared/data/*/README.md, or pass --dataRoot)`);
-  return readdirSync(dir).filter(isImageFile).sort().map((n) => join(dir, n));
+  if (!existsSync(dir))
+    throw new Error(`real data: folder "${dir}" does not exist (see ../shared/data/*/README.md, or pass --dataRoot)`);
+  return readdirSync(dir)
+    .filter(isImageFile)
+    .sort()
+    .map((n) => join(dir, n));
 }
 const stemOf = (p: string) => basename(p, extname(p));
 
@@ -94,36 +164,83 @@ const stemOf = (p: string) => basename(p, extname(p));
 export function listRealSources(root: string): SourceFrame[] {
   const out: SourceFrame[] = [];
   for (const cls of ['bleeding', 'non-bleeding']) {
-    for (const p of images(join(root, 'capsule-bleeding', cls))) out.push({ dataset: 'capsule-bleeding', group: `frame-${cls}-${stemOf(p)}`, path: p, originalClass: cls, name: `${cls}-${stemOf(p)}` });
+    for (const p of images(join(root, 'capsule-bleeding', cls)))
+      out.push({
+        dataset: 'capsule-bleeding',
+        group: `frame-${cls}-${stemOf(p)}`,
+        path: p,
+        originalClass: cls,
+        name: `${cls}-${stemOf(p)}`,
+      });
   }
   for (const c of CENTRES) {
-    for (const p of images(join(root, 'polypgen-frames', 'positive', `centre_${c}`))) out.push({ dataset: `polypgen-${c}`, group: `frame-${c}-${stemOf(p)}`, path: p, originalClass: 'positive', name: `${c}-${stemOf(p)}` });
+    for (const p of images(join(root, 'polypgen-frames', 'positive', `centre_${c}`)))
+      out.push({
+        dataset: `polypgen-${c}`,
+        group: `frame-${c}-${stemOf(p)}`,
+        path: p,
+        originalClass: 'positive',
+        name: `${c}-${stemOf(p)}`,
+      });
     const negDir = join(root, 'polypgen-frames', 'negative', `centre_${c}`);
-    for (const seq of readdirSync(negDir).filter((s) => statSync(join(negDir, s)).isDirectory()).sort()) {
-      for (const p of images(join(negDir, seq))) out.push({ dataset: `polypgen-${c}`, group: seq, path: p, originalClass: 'negative', name: `${c}-${stemOf(p)}` });
+    for (const seq of readdirSync(negDir)
+      .filter((s) => statSync(join(negDir, s)).isDirectory())
+      .sort()) {
+      for (const p of images(join(negDir, seq)))
+        out.push({
+          dataset: `polypgen-${c}`,
+          group: seq,
+          path: p,
+          originalClass: 'negative',
+          name: `${c}-${stemOf(p)}`,
+        });
     }
   }
-  for (const p of images(join(root, 'kvasir-seg', 'images'))) out.push({ dataset: 'kvasir-seg', group: `frame-${stemOf(p)}`, path: p, originalClass: 'polyp', name: `kvasir-${stemOf(p)}` });
+  for (const p of images(join(root, 'kvasir-seg', 'images')))
+    out.push({
+      dataset: 'kvasir-seg',
+      group: `frame-${stemOf(p)}`,
+      path: p,
+      originalClass: 'polyp',
+      name: `kvasir-${stemOf(p)}`,
+    });
   return out;
 }
 
 /** The split file: frame (relative to the data root) -> split; written once, then reused and checked. */
-function loadOrWriteSplit(frames: readonly SourceFrame[], root: string, cfg: { splitFile: string; testFraction: number; valFraction: number; seed: number }): Map<string, SplitName> {
+function loadOrWriteSplit(
+  frames: readonly SourceFrame[],
+  root: string,
+  cfg: { splitFile: string; testFraction: number; valFraction: number; seed: number },
+): Map<string, SplitName> {
   const task = frames.filter((f) => f.dataset !== 'kvasir-seg');
   const rel = (f: SourceFrame) => relative(root, f.path).split('\\').join('/');
   if (existsSync(cfg.splitFile)) {
     const { rows } = parseCsvTable(readFileSync(cfg.splitFile, 'utf8'), cfg.splitFile, ['frame', 'group', 'split']);
     const split = new Map(rows.map((r) => [r.frame, r.split as SplitName]));
     const missing = task.filter((f) => !split.has(rel(f)));
-    if (missing.length) throw new Error(`${cfg.splitFile} does not list ${missing.length} frame(s) of ${root} (e.g. ${rel(missing[0])}): the data changed; delete the file to write a new split (the test set changes with it)`);
+    if (missing.length)
+      throw new Error(
+        `${cfg.splitFile} does not list ${missing.length} frame(s) of ${root} (e.g. ${rel(missing[0])}): the data changed; delete the file to write a new split (the test set changes with it)`,
+      );
     const bad = rows.filter((r) => !['train', 'val', 'test'].includes(r.split));
-    if (bad.length) throw new Error(`${cfg.splitFile}: split "${bad[0].split}" of ${bad[0].frame} is not train, val or test`);
+    if (bad.length)
+      throw new Error(`${cfg.splitFile}: split "${bad[0].split}" of ${bad[0].frame} is not train, val or test`);
     return split;
   }
-  const byGroup = assignGroupSplits(task.map((f) => ({ group: `${f.dataset}/${f.group}`, stratum: `${f.dataset}/${f.originalClass}` })), { test: cfg.testFraction, val: cfg.valFraction }, cfg.seed);
+  const byGroup = assignGroupSplits(
+    task.map((f) => ({ group: `${f.dataset}/${f.group}`, stratum: `${f.dataset}/${f.originalClass}` })),
+    { test: cfg.testFraction, val: cfg.valFraction },
+    cfg.seed,
+  );
   const split = new Map(task.map((f) => [rel(f), byGroup.get(`${f.dataset}/${f.group}`)!]));
-  write(cfg.splitFile, serialiseCsv([['frame', 'group', 'split'], ...task.map((f) => [rel(f), f.group, split.get(rel(f))!])]));
-  console.log(`wrote the split to ${cfg.splitFile} (seed ${cfg.seed}; test ${cfg.testFraction}, val ${cfg.valFraction} of each source x label, whole groups)`);
+  write(
+    cfg.splitFile,
+    serialiseCsv([['frame', 'group', 'split'], ...task.map((f) => [rel(f), f.group, split.get(rel(f))!])]),
+  );
+  console.log(
+    `wrote the split to ${cfg.splitFile} (seed ${cfg.seed}; test ${cfg.testFraction}, val ${cfg.valFraction} of each source x label, whole groups)`,
+  );
   return split;
 }
 
@@ -156,33 +273,55 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
   const root = resolve(cfg.dataRoot);
   const frames = listRealSources(root);
   const split = loadOrWriteSplit(frames, root, { ...cfg, splitFile: resolve(cfg.splitFile) });
-  const splitOf = (f: SourceFrame): SplitName => f.dataset === 'kvasir-seg' ? 'train' : split.get(relative(root, f.path).split('\\').join('/'))!;
+  const splitOf = (f: SourceFrame): SplitName =>
+    f.dataset === 'kvasir-seg' ? 'train' : split.get(relative(root, f.path).split('\\').join('/'))!;
 
   // --limit: a deterministic subset per source x label x split (smoke tests, quick runs).
   let kept = frames;
   if (cfg.limit > 0) {
     const seen = new Map<string, number>();
     kept = frames.filter((f) => {
-      const k = `${f.dataset}/${f.originalClass}/${splitOf(f)}`, n = seen.get(k) ?? 0;
+      const k = `${f.dataset}/${f.originalClass}/${splitOf(f)}`,
+        n = seen.get(k) ?? 0;
       seen.set(k, n + 1);
       return n < cfg.limit;
     });
   }
   const cacheDir = join(cfg.cacheDir ? resolve(cfg.cacheDir) : join(out, 'cache'), String(cfg.cacheSize));
   const cached = (f: SourceFrame) => join(cacheDir, relative(root, f.path).replace(/\.[^.]+$/, '.jpg'));
-  await cacheFrames(kept.map((f) => ({ src: f.path, dst: cached(f) })), cfg.cacheSize);
+  await cacheFrames(
+    kept.map((f) => ({ src: f.path, dst: cached(f) })),
+    cfg.cacheSize,
+  );
 
   // ---- every frame with its original label, then the merged table through the label mapping ----
   const sourceRows: Ee24Row[] = kept.map((f) => ({
-    dataset: f.dataset, patient_id: f.group, frame_path: relative(out, cached(f)), proposed_name: f.name, class: '', fold: FOLD[splitOf(f)], original_class: f.originalClass,
+    dataset: f.dataset,
+    patient_id: f.group,
+    frame_path: relative(out, cached(f)),
+    proposed_name: f.name,
+    class: '',
+    fold: FOLD[splitOf(f)],
+    original_class: f.originalClass,
   }));
   write(join(out, 'sources.csv'), serialiseEe24Csv(sourceRows));
   write(join(out, 'label_mapping.json'), JSON.stringify(MERGED_MAPPING, null, 2) + '\n');
   write(join(out, 'class_mapping.json'), JSON.stringify(CLASSES, null, 2) + '\n');
-  const merged = readEe24Csv(join(out, 'sources.csv'), { labelMapping: MERGED_MAPPING, classMapping: CLASSES, log: null });
-  const asRows = (rs: readonly ImageRecord[], dir: string): Ee24Row[] => rs.map((r) => ({
-    dataset: r.dataset!, patient_id: r.patientId ?? '', frame_path: relative(dir, r.imagePath), proposed_name: r.id, class: r.className ?? '', fold: r.fold ?? 0, original_class: r.originalClass ?? '',
-  }));
+  const merged = readEe24Csv(join(out, 'sources.csv'), {
+    labelMapping: MERGED_MAPPING,
+    classMapping: CLASSES,
+    log: null,
+  });
+  const asRows = (rs: readonly ImageRecord[], dir: string): Ee24Row[] =>
+    rs.map((r) => ({
+      dataset: r.dataset!,
+      patient_id: r.patientId ?? '',
+      frame_path: relative(dir, r.imagePath),
+      proposed_name: r.id,
+      class: r.className ?? '',
+      fold: r.fold ?? 0,
+      original_class: r.originalClass ?? '',
+    }));
   write(join(out, 'ee24.csv'), serialiseEe24Csv(asRows(merged.records, out)));
 
   // ---- the two binary tasks: the same rows, each through its own mapping ------------------------
@@ -197,24 +336,49 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
     write(join(dir, 'class_mapping.json'), JSON.stringify(t.classes, null, 2) + '\n');
     write(join(dir, 'label_mapping.json'), JSON.stringify(t.mapping, null, 2) + '\n');
     const count = (f: (r: Ee24Row) => boolean) => rows.filter(f).length;
-    tasks[name] = { dir, classes: Object.keys(t.classes), train: count((r) => r.fold === 1), val: count((r) => r.fold === 0), test: count((r) => r.fold < 0) };
-    lines.push(`### Task: ${name}`, '', `${rows.length} frames kept, ${got.skipped.length} rows of other sources dropped by its label mapping (mapped to null).`, '',
-      '| source | class | train | val | test | groups |', '|---|---|---|---|---|---|',
+    tasks[name] = {
+      dir,
+      classes: Object.keys(t.classes),
+      train: count((r) => r.fold === 1),
+      val: count((r) => r.fold === 0),
+      test: count((r) => r.fold < 0),
+    };
+    lines.push(
+      `### Task: ${name}`,
+      '',
+      `${rows.length} frames kept, ${got.skipped.length} rows of other sources dropped by its label mapping (mapped to null).`,
+      '',
+      '| source | class | train | val | test | groups |',
+      '|---|---|---|---|---|---|',
       ...[...new Set(rows.map((r) => `${r.dataset}\u0000${r.class}`))].sort().map((k) => {
-        const [ds, cls] = k.split('\u0000'), rs = rows.filter((r) => r.dataset === ds && r.class === cls);
+        const [ds, cls] = k.split('\u0000'),
+          rs = rows.filter((r) => r.dataset === ds && r.class === cls);
         return `| ${ds} | ${cls} | ${rs.filter((r) => r.fold === 1).length} | ${rs.filter((r) => r.fold === 0).length} | ${rs.filter((r) => r.fold < 0).length} | ${new Set(rs.map((r) => r.patient_id)).size} |`;
-      }), '');
+      }),
+      '',
+    );
   }
   const summary = [
-    '# Real frames: merged table and tasks', '',
+    '# Real frames: merged table and tasks',
+    '',
     `Sources in ${root}: ${merged.records.length} frames kept in the merged table, ${merged.skipped.length} dropped by its label mapping${cfg.limit ? ` (--limit ${cfg.limit} per source x label x split)` : ''}.`,
     `Split file: ${resolve(cfg.splitFile)} (whole groups; fold 0 = val, 1 = train, -1 = test). Groups: PolypGen negatives by sequence; every other frame is its own group (WCEBleedGen and Kvasir-SEG have no patient ids, so a random split is optimistic).`,
-    `Frames cached at ${cfg.cacheSize}x${cfg.cacheSize} after field-of-view normalisation (engine/data/fov-square.ts) in ${cacheDir}.`, '',
-    '```', formatTable(countTable(merged.records.map((r) => ({ dataset: r.dataset!, class: r.className! })))), '```', '', ...lines,
+    `Frames cached at ${cfg.cacheSize}x${cfg.cacheSize} after field-of-view normalisation (engine/data/fov-square.ts) in ${cacheDir}.`,
+    '',
+    '```',
+    formatTable(countTable(merged.records.map((r) => ({ dataset: r.dataset!, class: r.className! })))),
+    '```',
+    '',
+    ...lines,
   ].join('\n');
   write(join(out, 'summary.md'), summary);
   console.log(summary);
-  const info: RealDatasetInfo = { data: 'real', classes: Object.keys(CLASSES), ee24: { csv: join(out, 'ee24.csv'), frames: merged.records.length }, tasks };
+  const info: RealDatasetInfo = {
+    data: 'real',
+    classes: Object.keys(CLASSES),
+    ee24: { csv: join(out, 'ee24.csv'), frames: merged.records.length },
+    tasks,
+  };
   write(join(out, 'dataset.json'), JSON.stringify(info, null, 2) + '\n');
   return info;
 }

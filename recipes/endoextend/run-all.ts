@@ -22,16 +22,35 @@ import { shutdown } from '../../runtime-node/index.ts';
 import { SIZES, join, dataFlag } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
-export const FLAGS = defineFlags('recipes/endoextend/run-all.ts', 'EndoExtend24 end to end on seeded synthetic data: stages 1-5, then the same fine-tuning from scratch.', {
-  data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'] as const, help: 'synthetic (seeded, embedded) | real (../shared/data: run-real.ts; `--data real --help`)' },
-  out: { type: 'string', default: 'runs/endoextend', help: 'one folder for the whole run' },
-  size: { type: 'string', default: 'mu', choices: SIZES, help: 'EVA-02 size: mu on a CPU driver (minutes); ti/s/b on a GPU' },
-  mimSteps: { type: 'int', default: 150, min: 1, help: 'stage 2 optimiser steps' },
-  ee24Epochs: { type: 'int', default: 3, min: 1, help: 'stage 3 epochs' },
-  ce24Epochs: { type: 'int', default: 6, min: 1, help: 'stage 4 epochs, the same for the pre-trained and the scratch run' },
-  quick: { type: 'boolean', default: false, help: 'a tiny smoke-test run (tests use it)' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of every stage' },
-});
+export const FLAGS = defineFlags(
+  'recipes/endoextend/run-all.ts',
+  'EndoExtend24 end to end on seeded synthetic data: stages 1-5, then the same fine-tuning from scratch.',
+  {
+    data: {
+      type: 'string',
+      default: 'synthetic',
+      choices: ['synthetic', 'real'] as const,
+      help: 'synthetic (seeded, embedded) | real (../shared/data: run-real.ts; `--data real --help`)',
+    },
+    out: { type: 'string', default: 'runs/endoextend', help: 'one folder for the whole run' },
+    size: {
+      type: 'string',
+      default: 'mu',
+      choices: SIZES,
+      help: 'EVA-02 size: mu on a CPU driver (minutes); ti/s/b on a GPU',
+    },
+    mimSteps: { type: 'int', default: 150, min: 1, help: 'stage 2 optimiser steps' },
+    ee24Epochs: { type: 'int', default: 3, min: 1, help: 'stage 3 epochs' },
+    ce24Epochs: {
+      type: 'int',
+      default: 6,
+      min: 1,
+      help: 'stage 4 epochs, the same for the pre-trained and the scratch run',
+    },
+    quick: { type: 'boolean', default: false, help: 'a tiny smoke-test run (tests use it)' },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of every stage' },
+  },
+);
 
 /** A stage's result (stages return null only after printing --help, which run-all never passes). */
 function ran<T>(r: T | null, stage: string): T {
@@ -39,7 +58,9 @@ function ran<T>(r: T | null, stage: string): T {
   return r;
 }
 
-export async function main(argv: string[]): Promise<{ pretrained: EvalResult; scratch: EvalResult } | Awaited<ReturnType<typeof runReal>>> {
+export async function main(
+  argv: string[],
+): Promise<{ pretrained: EvalResult; scratch: EvalResult } | Awaited<ReturnType<typeof runReal>>> {
   if (dataFlag(argv) === 'real') return runReal(argv);
   const cfg = FLAGS.parse(argv);
   if (!cfg) return null;
@@ -48,9 +69,36 @@ export async function main(argv: string[]): Promise<{ pretrained: EvalResult; sc
   const size = ['--size', cfg.size];
   const seed = ['--seed', String(cfg.seed)];
   const q = cfg.quick;
-  const info = ran(await buildDataset([...o, ...seed, ...(q ? ['--ee24-frames', '120', '--ce24-frames', '100', '--ce24-test-frames', '60'] : [])]), 'stage 1') as DatasetInfo;
-  const mim = ran(await mimPretrain([...o, ...size, ...seed, '--steps', String(q ? 4 : cfg.mimSteps), ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : [])]), 'stage 2');
-  const ee24 = ran(await supervisedPretrain([...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ee24Epochs), ...(q ? ['--batch', '16'] : [])]), 'stage 3');
+  const info = ran(
+    await buildDataset([
+      ...o,
+      ...seed,
+      ...(q ? ['--ee24-frames', '120', '--ce24-frames', '100', '--ce24-test-frames', '60'] : []),
+    ]),
+    'stage 1',
+  ) as DatasetInfo;
+  const mim = ran(
+    await mimPretrain([
+      ...o,
+      ...size,
+      ...seed,
+      '--steps',
+      String(q ? 4 : cfg.mimSteps),
+      ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : []),
+    ]),
+    'stage 2',
+  );
+  const ee24 = ran(
+    await supervisedPretrain([
+      ...o,
+      ...size,
+      ...seed,
+      '--epochs',
+      String(q ? 1 : cfg.ee24Epochs),
+      ...(q ? ['--batch', '16'] : []),
+    ]),
+    'stage 3',
+  );
   const ftArgs = [...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ce24Epochs), ...(q ? ['--batch', '16'] : [])];
   const ft = ran(await finetune([...ftArgs, '--init', 'ee24', '--tag', 'finetune']), 'stage 4');
   const pretrained = ran(await evaluate([...o, ...size, '--tag', 'finetune']), 'stage 5');
@@ -58,22 +106,36 @@ export async function main(argv: string[]): Promise<{ pretrained: EvalResult; sc
   const scratch = ran(await evaluate([...o, ...size, '--tag', 'finetune-scratch']), 'stage 5 (scratch)');
 
   const minutes = (performance.now() - t0) / 60000;
-  const row = (name: string, r: EvalResult, val: number) => `| ${name} | ${r.macroAuc.toFixed(4)} | ${r.balancedAccuracy.toFixed(4)} | ${r.challengeScore.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.mAP.toFixed(4)} | ${val.toFixed(4)} |`;
+  const row = (name: string, r: EvalResult, val: number) =>
+    `| ${name} | ${r.macroAuc.toFixed(4)} | ${r.balancedAccuracy.toFixed(4)} | ${r.challengeScore.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.mAP.toFixed(4)} | ${val.toFixed(4)} |`;
   const report = [
-    `# EndoExtend24 pipeline, EVA-02-${cfg.size}`, '',
+    `# EndoExtend24 pipeline, EVA-02-${cfg.size}`,
+    '',
     `Data: ${info.ee24.frames} merged pre-training frames (EE24-style), ${info.ce24.frames} CE24 train+val frames, ${info.ce24.testFrames} CE24 test frames (${info.classes.length} classes).`,
     `MIM pre-training final loss (-cos): ${mim.finalLoss.toFixed(4)}. EE24 supervised pre-training best val balanced accuracy: ${ee24.bestBalancedAccuracy.toFixed(4)}.`,
-    `Run time: ${minutes.toFixed(1)} min.`, '',
-    '## CE24 test set: pre-trained vs from scratch (same fine-tuning budget)', '',
-    '| fine-tuning init | macro AUC | balanced acc. | (AUC+BA)/2 | macro F1 | mAP | best val BA |', '|---|---|---|---|---|---|---|',
-    row('MIM -> EE24 (the paper\'s path)', pretrained, ft.bestBalancedAccuracy),
-    row('random (scratch)', scratch, sc.bestBalancedAccuracy), '',
-    '| class | support | AUC pre-trained | AUC scratch |', '|---|---|---|---|',
-    ...pretrained.perClass.map((c, k) => `| ${c.name} | ${c.support} | ${c.auc.toFixed(4)} | ${scratch.perClass[k].auc.toFixed(4)} |`), '',
-    '![ROC, pre-trained](finetune/roc.png) ![ROC, scratch](finetune-scratch/roc.png)', '',
-    '![Confusion, pre-trained](finetune/confusion.png)', '',
-    '![MIM loss](mim/loss.png) ![EE24 curves](ee24/curves.png) ![CE24 curves](finetune/curves.png)', '',
-    'Per-stage details: summary.md, mim/log.json, ee24/history.json, finetune*/history.json, finetune*/metrics.json.', '',
+    `Run time: ${minutes.toFixed(1)} min.`,
+    '',
+    '## CE24 test set: pre-trained vs from scratch (same fine-tuning budget)',
+    '',
+    '| fine-tuning init | macro AUC | balanced acc. | (AUC+BA)/2 | macro F1 | mAP | best val BA |',
+    '|---|---|---|---|---|---|---|',
+    row("MIM -> EE24 (the paper's path)", pretrained, ft.bestBalancedAccuracy),
+    row('random (scratch)', scratch, sc.bestBalancedAccuracy),
+    '',
+    '| class | support | AUC pre-trained | AUC scratch |',
+    '|---|---|---|---|',
+    ...pretrained.perClass.map(
+      (c, k) => `| ${c.name} | ${c.support} | ${c.auc.toFixed(4)} | ${scratch.perClass[k].auc.toFixed(4)} |`,
+    ),
+    '',
+    '![ROC, pre-trained](finetune/roc.png) ![ROC, scratch](finetune-scratch/roc.png)',
+    '',
+    '![Confusion, pre-trained](finetune/confusion.png)',
+    '',
+    '![MIM loss](mim/loss.png) ![EE24 curves](ee24/curves.png) ![CE24 curves](finetune/curves.png)',
+    '',
+    'Per-stage details: summary.md, mim/log.json, ee24/history.json, finetune*/history.json, finetune*/metrics.json.',
+    '',
   ].join('\n');
   writeFileSync(join(cfg.out, 'report.md'), report);
   console.log(`\n${report}\nreport: ${join(cfg.out, 'report.md')}`);

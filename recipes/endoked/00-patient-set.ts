@@ -47,26 +47,61 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rng, serialiseCsv, shuffle } from '../../engine/data/index.ts';
 import { reportForLabel } from '../../runtime-node/synthetic/index.ts';
-import { naturalCompare, readPolypGenFrames, readReportSet, type ImageRecord, type PatientBag } from '../../runtime-node/datasets.ts';
+import {
+  naturalCompare,
+  readPolypGenFrames,
+  readReportSet,
+  type ImageRecord,
+  type PatientBag,
+} from '../../runtime-node/datasets.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const FLAGS = defineFlags('recipes/endoked/00-patient-set.ts', 'Builds the EndoKED patient set (bags of frames + reports), written once.', {
-  data: { type: 'string', default: 'synthetic', choices: ['synthetic', 'real'], help: 'synthetic patients, or real PolypGen frames' },
-  out: { type: 'string', help: 'output folder (default out/endoked/synthetic-set or out/endoked/real-set)' },
-  source: { type: 'string', help: 'PolypGen frames folder (--data real; default ../shared/data/polypgen-frames from the repository root)' },
-  seed: { type: 'int', default: 0, min: 0, help: 'seed of the split, bags and reports' },
-  testFraction: { type: 'number', default: 0.3, min: 0, max: 0.9, help: 'fraction of patients (synthetic) / sequences and polyp frames (real) in test' },
-  patients: { type: 'int', default: 120, min: 2, help: 'synthetic patients' },
-  size: { type: 'int', default: 128, min: 16, max: 1024, help: 'synthetic frame size (square)' },
-  bagFrames: { type: 'numbers', default: [7, 12], min: 1, help: 'frames per bag, lo,hi (real; synthetic uses 4,16)' },
-  negativeShare: { type: 'number', default: 0.5, min: 0.05, max: 0.95, help: "share of each sequence's bags that stay negative (real)" },
-  polypPerBag: { type: 'numbers', default: [1, 3], min: 1, help: 'polyp frames per positive bag, lo,hi (real)' },
-  reportLanguage: { type: 'string', default: 'en', choices: ['en', 'zh', 'mixed'], help: 'language of the real set\'s reports (mixed: half and half, seeded)' },
-  force: { type: 'boolean', default: false, help: 'rebuild even if the set exists' },
-});
+const FLAGS = defineFlags(
+  'recipes/endoked/00-patient-set.ts',
+  'Builds the EndoKED patient set (bags of frames + reports), written once.',
+  {
+    data: {
+      type: 'string',
+      default: 'synthetic',
+      choices: ['synthetic', 'real'],
+      help: 'synthetic patients, or real PolypGen frames',
+    },
+    out: { type: 'string', help: 'output folder (default out/endoked/synthetic-set or out/endoked/real-set)' },
+    source: {
+      type: 'string',
+      help: 'PolypGen frames folder (--data real; default ../shared/data/polypgen-frames from the repository root)',
+    },
+    seed: { type: 'int', default: 0, min: 0, help: 'seed of the split, bags and reports' },
+    testFraction: {
+      type: 'number',
+      default: 0.3,
+      min: 0,
+      max: 0.9,
+      help: 'fraction of patients (synthetic) / sequences and polyp frames (real) in test',
+    },
+    patients: { type: 'int', default: 120, min: 2, help: 'synthetic patients' },
+    size: { type: 'int', default: 128, min: 16, max: 1024, help: 'synthetic frame size (square)' },
+    bagFrames: { type: 'numbers', default: [7, 12], min: 1, help: 'frames per bag, lo,hi (real; synthetic uses 4,16)' },
+    negativeShare: {
+      type: 'number',
+      default: 0.5,
+      min: 0.05,
+      max: 0.95,
+      help: "share of each sequence's bags that stay negative (real)",
+    },
+    polypPerBag: { type: 'numbers', default: [1, 3], min: 1, help: 'polyp frames per positive bag, lo,hi (real)' },
+    reportLanguage: {
+      type: 'string',
+      default: 'en',
+      choices: ['en', 'zh', 'mixed'],
+      help: "language of the real set's reports (mixed: half and half, seeded)",
+    },
+    force: { type: 'boolean', default: false, help: 'rebuild even if the set exists' },
+  },
+);
 
 export interface ComposeOptions {
   seed: number;
@@ -96,11 +131,16 @@ export interface Composition {
 /** Sequences to test, per centre: greedy on a seeded order, the test frame count closest to target. */
 function splitSequences(seqs: Map<string, ImageRecord[]>, fraction: number, seed: number, centre: string): Set<string> {
   const names = shuffle([...seqs.keys()].sort(naturalCompare), rng(seed, 'sequence-split', centre));
-  const total = names.reduce((s, n) => s + seqs.get(n)!.length, 0), target = fraction * total, test = new Set<string>();
+  const total = names.reduce((s, n) => s + seqs.get(n)!.length, 0),
+    target = fraction * total,
+    test = new Set<string>();
   let count = 0;
   for (const n of names) {
     const k = seqs.get(n)!.length;
-    if (Math.abs(count + k - target) < Math.abs(count - target) && test.size < names.length - 1) { test.add(n); count += k; }
+    if (Math.abs(count + k - target) < Math.abs(count - target) && test.size < names.length - 1) {
+      test.add(n);
+      count += k;
+    }
   }
   if (fraction > 0 && test.size === 0 && names.length >= 2) test.add(names[0]);
   return test;
@@ -108,14 +148,20 @@ function splitSequences(seqs: Map<string, ImageRecord[]>, fraction: number, seed
 
 /** Pure composition of the real patient set from labelled frames (see the header for the rules). */
 export function composePatients(frames: readonly ImageRecord[], o: ComposeOptions): Composition {
-  const [lo, hi] = o.bagFrames, [kLo, kHi] = o.polypPerBag;
-  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 2 && hi >= lo)) throw new Error(`--bag-frames ${lo},${hi}: need two integers 2 <= lo <= hi`);
+  const [lo, hi] = o.bagFrames,
+    [kLo, kHi] = o.polypPerBag;
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 2 && hi >= lo))
+    throw new Error(`--bag-frames ${lo},${hi}: need two integers 2 <= lo <= hi`);
   if (!(Number.isInteger(kLo) && Number.isInteger(kHi) && kLo >= 1 && kHi >= kLo && 2 * kHi < lo)) {
-    throw new Error(`--polyp-per-bag ${kLo},${kHi}: need integers 1 <= lo <= hi with 2*hi < the smallest bag (${lo}) so that most frames of a positive bag are normal`);
+    throw new Error(
+      `--polyp-per-bag ${kLo},${kHi}: need integers 1 <= lo <= hi with 2*hi < the smallest bag (${lo}) so that most frames of a positive bag are normal`,
+    );
   }
   const centres = [...new Set(frames.map((f) => f.centre ?? ''))].sort();
-  const patients: ComposedPatient[] = [], publicPositives: ImageRecord[] = [];
-  let unusedPolyp = 0, unusedNormal = 0;
+  const patients: ComposedPatient[] = [],
+    publicPositives: ImageRecord[] = [];
+  let unusedPolyp = 0,
+    unusedNormal = 0;
   for (const centre of centres) {
     const seqs = new Map<string, ImageRecord[]>();
     const polyps = frames.filter((f) => (f.centre ?? '') === centre && f.label === 1);
@@ -134,18 +180,31 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
         if (testSeqs.has(seq) !== (split === 'test')) continue;
         const ordered = [...list].sort((a, b) => naturalCompare(a.imagePath, b.imagePath));
         // b bags of about (lo+hi)/2 frames, each within [lo, hi]; a sequence shorter than lo is in no bag.
-        const n = ordered.length, b = Math.min(Math.floor(n / lo), Math.max(Math.ceil(n / hi), Math.round(n / ((lo + hi) / 2))));
-        if (b < 1) { unusedNormal += n; continue; }
+        const n = ordered.length,
+          b = Math.min(Math.floor(n / lo), Math.max(Math.ceil(n / hi), Math.round(n / ((lo + hi) / 2))));
+        if (b < 1) {
+          unusedNormal += n;
+          continue;
+        }
         // Which of the sequence's bags stay negative: both kinds whenever it has two bags or more.
-        const order = shuffle(Array.from({ length: b }, (_, j) => j), rng(o.seed, 'bag-labels', centre, seq));
-        const nNeg = b === 1 ? (r.bool(o.negativeShare) ? 1 : 0) : Math.min(b - 1, Math.max(1, Math.round(o.negativeShare * b)));
+        const order = shuffle(
+          Array.from({ length: b }, (_, j) => j),
+          rng(o.seed, 'bag-labels', centre, seq),
+        );
+        const nNeg =
+          b === 1 ? (r.bool(o.negativeShare) ? 1 : 0) : Math.min(b - 1, Math.max(1, Math.round(o.negativeShare * b)));
         for (let j = 0; j < b; j++) {
           let frames = ordered.filter((_, i) => i % b === j);
           const k = Math.min(r.randint(kLo, kHi), pos.length, Math.floor((frames.length - 1) / 2));
           const positive = order.indexOf(j) >= nNeg && k >= kLo;
           if (positive) {
             // k normal frames leave the bag and k polyp frames take their places: bag size tells nothing.
-            const out = new Set(shuffle(frames.map((_, i) => i), r).slice(0, k));
+            const out = new Set(
+              shuffle(
+                frames.map((_, i) => i),
+                r,
+              ).slice(0, k),
+            );
             unusedNormal += k;
             frames = shuffle([...frames.filter((_, i) => !out.has(i)), ...pos.splice(0, k)], r);
           }
@@ -160,14 +219,20 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
 }
 
 /** Writes a composed set: reports.csv + frames.csv with frame paths relative to `dir`. */
-export function writeComposedSet(dir: string, comp: Composition, seed: number, language: 'en' | 'zh' | 'mixed' = 'en'): void {
+export function writeComposedSet(
+  dir: string,
+  comp: Composition,
+  seed: number,
+  language: 'en' | 'zh' | 'mixed' = 'en',
+): void {
   const reports: (string | number)[][] = [['patient_id', 'label', 'certain', 'n_frames', 'report', 'split', 'centre']];
   const frames: (string | number)[][] = [['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence']];
   for (const p of comp.patients) {
     const lang = language === 'mixed' ? (rng(seed, 'report-language', p.patientId).bool(0.5) ? 'zh' : 'en') : language;
     const rep = reportForLabel(seed, p.patientId, p.label, lang);
     reports.push([p.patientId, p.label, rep.certain ? 1 : 0, p.frames.length, rep.report, p.split, p.centre]);
-    for (const f of p.frames) frames.push([p.patientId, relative(dir, f.imagePath), f.label ?? '', '', f.centre ?? p.centre, f.sequence ?? '']);
+    for (const f of p.frames)
+      frames.push([p.patientId, relative(dir, f.imagePath), f.label ?? '', '', f.centre ?? p.centre, f.sequence ?? '']);
   }
   writeFileSync(join(dir, 'reports.csv'), serialiseCsv(reports));
   writeFileSync(join(dir, 'frames.csv'), serialiseCsv(frames));
@@ -182,15 +247,20 @@ export function summaryTable(patients: readonly PatientBag[]): string {
   for (const p of patients) {
     for (const key of [`${p.split ?? '-'}|${p.centre ?? '-'}`, `${p.split ?? '-'}|all`]) {
       const r = rows.get(key) ?? { p: 0, pos: 0, f: 0, pf: 0 };
-      r.p++; r.pos += p.label; r.f += p.frames.length; r.pf += p.frames.filter((f) => f.label === 1).length;
+      r.p++;
+      r.pos += p.label;
+      r.f += p.frames.length;
+      r.pf += p.frames.filter((f) => f.label === 1).length;
       rows.set(key, r);
     }
   }
   const head = 'split  centre     patients  positive  frames  polyp frames';
-  const lines = [...rows.entries()].sort(([a], [b]) => naturalCompare(a.replace('|all', '|~'), b.replace('|all', '|~'))).map(([k, r]) => {
-    const [split, centre] = k.split('|');
-    return `${split.padEnd(6)} ${centre.padEnd(10)} ${String(r.p).padStart(8)}  ${String(r.pos).padStart(8)}  ${String(r.f).padStart(6)}  ${String(r.pf).padStart(12)}`;
-  });
+  const lines = [...rows.entries()]
+    .sort(([a], [b]) => naturalCompare(a.replace('|all', '|~'), b.replace('|all', '|~')))
+    .map(([k, r]) => {
+      const [split, centre] = k.split('|');
+      return `${split.padEnd(6)} ${centre.padEnd(10)} ${String(r.p).padStart(8)}  ${String(r.pos).padStart(8)}  ${String(r.f).padStart(6)}  ${String(r.pf).padStart(12)}`;
+    });
   return [head, ...lines].join('\n');
 }
 
@@ -204,24 +274,59 @@ export async function main(argv: string[]): Promise<string | undefined> {
   } else {
     if (existsSync(out)) rmSync(out, { recursive: true });
     if (f.data === 'synthetic') {
-      await writeReportSet(out, f.patients, { seed: f.seed, width: f.size, height: f.size, testFraction: f.testFraction, force: true });
-      writeFileSync(join(out, 'set.json'), JSON.stringify({ data: 'synthetic', seed: f.seed, patients: f.patients, size: f.size, testFraction: f.testFraction }, null, 2) + '\n');
+      await writeReportSet(out, f.patients, {
+        seed: f.seed,
+        width: f.size,
+        height: f.size,
+        testFraction: f.testFraction,
+        force: true,
+      });
+      writeFileSync(
+        join(out, 'set.json'),
+        JSON.stringify(
+          { data: 'synthetic', seed: f.seed, patients: f.patients, size: f.size, testFraction: f.testFraction },
+          null,
+          2,
+        ) + '\n',
+      );
     } else {
       const source = f.source ? resolve(f.source) : resolve(ROOT, '..', 'shared', 'data', 'polypgen-frames');
-      if (!existsSync(source)) throw new FlagError(`${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ../shared/data/polypgen-frames/README.md)`);
-      if (f.bagFrames.length !== 2 || f.polypPerBag.length !== 2) throw new FlagError(`${FLAGS.script}: --bag-frames and --polyp-per-bag take two numbers, lo,hi`);
+      if (!existsSync(source))
+        throw new FlagError(
+          `${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ../shared/data/polypgen-frames/README.md)`,
+        );
+      if (f.bagFrames.length !== 2 || f.polypPerBag.length !== 2)
+        throw new FlagError(`${FLAGS.script}: --bag-frames and --polyp-per-bag take two numbers, lo,hi`);
       const listing = readPolypGenFrames(source);
       const comp = composePatients(listing.records, {
-        seed: f.seed, testFraction: f.testFraction, negativeShare: f.negativeShare,
-        bagFrames: [f.bagFrames[0], f.bagFrames[1]], polypPerBag: [f.polypPerBag[0], f.polypPerBag[1]],
+        seed: f.seed,
+        testFraction: f.testFraction,
+        negativeShare: f.negativeShare,
+        bagFrames: [f.bagFrames[0], f.bagFrames[1]],
+        polypPerBag: [f.polypPerBag[0], f.polypPerBag[1]],
       });
       mkdirSync(out, { recursive: true });
       writeComposedSet(out, comp, f.seed, f.reportLanguage);
-      writeFileSync(join(out, 'set.json'), JSON.stringify({
-        data: 'real', source: relative(out, source), seed: f.seed, testFraction: f.testFraction, bagFrames: f.bagFrames,
-        negativeShare: f.negativeShare, polypPerBag: f.polypPerBag, reportLanguage: f.reportLanguage, frames: listing.records.length,
-        unusedPolypFrames: comp.unusedPolyp, unusedNormalFrames: comp.unusedNormal,
-      }, null, 2) + '\n');
+      writeFileSync(
+        join(out, 'set.json'),
+        JSON.stringify(
+          {
+            data: 'real',
+            source: relative(out, source),
+            seed: f.seed,
+            testFraction: f.testFraction,
+            bagFrames: f.bagFrames,
+            negativeShare: f.negativeShare,
+            polypPerBag: f.polypPerBag,
+            reportLanguage: f.reportLanguage,
+            frames: listing.records.length,
+            unusedPolypFrames: comp.unusedPolyp,
+            unusedNormalFrames: comp.unusedNormal,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
       console.log(`${comp.unusedPolyp} polyp frame(s) and ${comp.unusedNormal} polyp-free frame(s) are in no bag`);
     }
   }

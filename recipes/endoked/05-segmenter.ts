@@ -52,15 +52,41 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy, noGrad, backward, tensor, add, sigmoid, narrow, manualSeed, defaultGenerator, AdamW, clipGradValue, gradNorm,
-  RandomSampler, DataOrder, Loader, imagesToChw, masksToChw, trainStateBytes, restoreTrainState, weightsBytes,
-  loadWeights, type Tensor, interpolate,
+  tidy,
+  noGrad,
+  backward,
+  tensor,
+  add,
+  sigmoid,
+  narrow,
+  manualSeed,
+  defaultGenerator,
+  AdamW,
+  clipGradValue,
+  gradNorm,
+  RandomSampler,
+  DataOrder,
+  Loader,
+  imagesToChw,
+  masksToChw,
+  trainStateBytes,
+  restoreTrainState,
+  weightsBytes,
+  loadWeights,
+  type Tensor,
+  interpolate,
 } from '../../engine/index.ts';
 import { diceIou } from '../../engine/metrics/index.ts';
 import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readKvasirSeg, loadSegSample, checkSegSplit, type ImageRecord, type SegSample } from '../../runtime-node/datasets.ts';
+import {
+  readKvasirSeg,
+  loadSegSample,
+  checkSegSplit,
+  type ImageRecord,
+  type SegSample,
+} from '../../runtime-node/datasets.ts';
 import { maskContour, resizeImage, writePng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';
@@ -68,32 +94,105 @@ import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
 import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
-import { startRun, checkStep, dataIdentity, checkDataIdentity, checkStateFields, RunGuardError, type DataIdentity } from '../../runtime-node/run-guard.ts';
+import {
+  startRun,
+  checkStep,
+  dataIdentity,
+  checkDataIdentity,
+  checkStateFields,
+  RunGuardError,
+  type DataIdentity,
+} from '../../runtime-node/run-guard.ts';
 import { upsampleBilinear, maxDevicePixels } from './seg-eval.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCRIPT = 'recipes/endoked/05-segmenter.ts';
 
 // ---- config: every knob is a flag (defaults by --config where they differ) ------------------------
-export const FLAGS = defineFlags(SCRIPT, 'EndoKED stage 5: Polyp-PVT segmenter on a Kvasir-SEG-layout folder (or synthetic polyps).', {
-  data: { type: 'string', help: "dataset folder (Kvasir-SEG layout) or 'synthetic' (default ../shared/data/kvasir-seg, else synthetic)" },
-  config: { type: 'string', default: 'cpu', choices: ['cpu', 'gpu'] as const, help: 'cpu: Polyp-PVT-µ at 96²; gpu: Polyp-PVT-b2 at 352² (the paper)' },
-  size: { type: 'int', min: 32, max: 2048, help: 'training/test size, a multiple of 32 (default 96 cpu, 352 gpu)' },
-  batchSize: { type: 'int', default: 8, min: 1, max: 512, help: 'images per batch (reference 24)' },
-  epochs: { type: 'int', min: 1, max: 100000, help: 'passes over train.txt, ignored with --steps (default 2 cpu, 100 gpu)' },
-  steps: { type: 'int', min: 1, max: 10_000_000, help: 'total batches to train for (overrides --epochs)' },
-  maxMinutes: { type: 'number', min: 0, exclusiveMin: true, help: 'wall-clock budget of this invocation; run again to continue' },
-  lr: { type: 'number', default: 1e-4, min: 0, exclusiveMin: true, max: 1e6, help: 'AdamW learning rate (reference 1e-4)' },
-  weightDecay: { type: 'number', default: 1e-4, min: 0, max: 1, help: 'AdamW weight decay, every parameter (reference 1e-4)' },
-  clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, max: 1e6, help: 'gradient clamp by value (reference 0.5)' },
-  threshold: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, max: 1, help: 'binarisation of sigmoid(P1 + P2) for Dice / IoU' },
-  ckptEvery: { type: 'int', min: 1, max: 1_000_000, help: 'steps between training-state checkpoints (default 25 cpu, 200 gpu)' },
-  syntheticN: { type: 'int', default: 300, min: 10, max: 100000, help: 'images in the synthetic set (--data synthetic)' },
-  checkData: { type: 'string', default: 'headers', choices: ['headers', 'full'] as const, help: 'start-of-run check of every file: headers, sizes and end markers (fast), or a full decode (also counts empty masks)' },
-  init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
-  out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
-  resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors when present' },
-});
+export const FLAGS = defineFlags(
+  SCRIPT,
+  'EndoKED stage 5: Polyp-PVT segmenter on a Kvasir-SEG-layout folder (or synthetic polyps).',
+  {
+    data: {
+      type: 'string',
+      help: "dataset folder (Kvasir-SEG layout) or 'synthetic' (default ../shared/data/kvasir-seg, else synthetic)",
+    },
+    config: {
+      type: 'string',
+      default: 'cpu',
+      choices: ['cpu', 'gpu'] as const,
+      help: 'cpu: Polyp-PVT-µ at 96²; gpu: Polyp-PVT-b2 at 352² (the paper)',
+    },
+    size: { type: 'int', min: 32, max: 2048, help: 'training/test size, a multiple of 32 (default 96 cpu, 352 gpu)' },
+    batchSize: { type: 'int', default: 8, min: 1, max: 512, help: 'images per batch (reference 24)' },
+    epochs: {
+      type: 'int',
+      min: 1,
+      max: 100000,
+      help: 'passes over train.txt, ignored with --steps (default 2 cpu, 100 gpu)',
+    },
+    steps: { type: 'int', min: 1, max: 10_000_000, help: 'total batches to train for (overrides --epochs)' },
+    maxMinutes: {
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      help: 'wall-clock budget of this invocation; run again to continue',
+    },
+    lr: {
+      type: 'number',
+      default: 1e-4,
+      min: 0,
+      exclusiveMin: true,
+      max: 1e6,
+      help: 'AdamW learning rate (reference 1e-4)',
+    },
+    weightDecay: {
+      type: 'number',
+      default: 1e-4,
+      min: 0,
+      max: 1,
+      help: 'AdamW weight decay, every parameter (reference 1e-4)',
+    },
+    clip: {
+      type: 'number',
+      default: 0.5,
+      min: 0,
+      exclusiveMin: true,
+      max: 1e6,
+      help: 'gradient clamp by value (reference 0.5)',
+    },
+    threshold: {
+      type: 'number',
+      default: 0.5,
+      min: 0,
+      exclusiveMin: true,
+      max: 1,
+      help: 'binarisation of sigmoid(P1 + P2) for Dice / IoU',
+    },
+    ckptEvery: {
+      type: 'int',
+      min: 1,
+      max: 1_000_000,
+      help: 'steps between training-state checkpoints (default 25 cpu, 200 gpu)',
+    },
+    syntheticN: {
+      type: 'int',
+      default: 300,
+      min: 10,
+      max: 100000,
+      help: 'images in the synthetic set (--data synthetic)',
+    },
+    checkData: {
+      type: 'string',
+      default: 'headers',
+      choices: ['headers', 'full'] as const,
+      help: 'start-of-run check of every file: headers, sizes and end markers (fast), or a full decode (also counts empty masks)',
+    },
+    init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
+    out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
+    resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors when present' },
+  },
+);
 
 export async function main(argv: string[]): Promise<void> {
   const f = FLAGS.parse(argv);
@@ -126,10 +225,15 @@ export async function main(argv: string[]): Promise<void> {
   const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)); // Python's round()
   if (trainSize % sizeMultiple !== 0) {
     const lo = Math.max(sizeMultiple, Math.floor(trainSize / sizeMultiple) * sizeMultiple);
-    throw new RunGuardError(`${SCRIPT}: --size ${trainSize} is not a multiple of ${sizeMultiple} (Polyp-PVT's stride): use --size ${lo} or ${lo + sizeMultiple}`);
+    throw new RunGuardError(
+      `${SCRIPT}: --size ${trainSize} is not a multiple of ${sizeMultiple} (Polyp-PVT's stride): use --size ${lo} or ${lo + sizeMultiple}`,
+    );
   }
   const scaledSizes = rates.map((r) => roundHalfEven((trainSize * r) / sizeMultiple) * sizeMultiple);
-  if (scaledSizes.some((s) => s < sizeMultiple)) throw new RunGuardError(`${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must be at least ${sizeMultiple}: use --size 64 or more`);
+  if (scaledSizes.some((s) => s < sizeMultiple))
+    throw new RunGuardError(
+      `${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must be at least ${sizeMultiple}: use --size 64 or more`,
+    );
   if (initPath && !existsSync(initPath)) throw new RunGuardError(`${SCRIPT}: --init "${initPath}" does not exist`);
 
   // ---- data --------------------------------------------------------------------------------------
@@ -154,22 +258,35 @@ export async function main(argv: string[]): Promise<void> {
     train = readKvasirSeg(dataRoot, { split: 'train' }).records;
     test = readKvasirSeg(dataRoot, { split: 'test', log: null }).records;
   } catch (e) {
-    throw new RunGuardError(`${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, masks/, train.txt, test.txt; or use --data synthetic)`);
+    throw new RunGuardError(
+      `${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, masks/, train.txt, test.txt; or use --data synthetic)`,
+    );
   }
   // --out: writable, ours alone, no partial files of killed runs; Ctrl-C saves (see onStop below).
   const guard = startRun(outDir, { script: SCRIPT });
-  const identity = dataIdentity({ data: dataRoot }, {
-    train: train.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })), test: test.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
-  });
+  const identity = dataIdentity(
+    { data: dataRoot },
+    {
+      train: train.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
+      test: test.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
+    },
+  );
   // Every file of both splits, before any training: a bad one fails now, all named at once.
-  for (const [name, recs] of [['train', train], ['test', test]] as const) {
+  for (const [name, recs] of [
+    ['train', train],
+    ['test', test],
+  ] as const) {
     const c = await checkSegSplit(recs, f.checkData);
     if (c.problems.length) {
-      throw new RunGuardError(`${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ${c.problems.join('\n  ')}\n` +
-        `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`);
+      throw new RunGuardError(
+        `${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ${c.problems.join('\n  ')}\n` +
+          `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`,
+      );
     }
     if (c.masksRead > 0 && c.emptyMasks === c.masksRead) {
-      console.warn(`warning: every ${name} mask read (${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`);
+      console.warn(
+        `warning: every ${name} mask read (${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`,
+      );
     }
   }
   const gpu = await initNode();
@@ -194,22 +311,52 @@ export async function main(argv: string[]): Promise<void> {
   model.flattenParameters();
   if (initPath) {
     const r = loadWeights(model.backbone, new Uint8Array(readFileSync(initPath)), { strict: false, source: initPath });
-    console.log(`init: backbone from ${initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`);
-    if (r.missingKeys.length) throw new RunGuardError(`${initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
+    console.log(
+      `init: backbone from ${initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`,
+    );
+    if (r.missingKeys.length)
+      throw new RunGuardError(`${initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
   }
   const optimizer = new AdamW(model.parameters(), { lr, weightDecay });
-  console.log(`model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ${scaledSizes.join('/')}, batch ${batchSize}`);
+  console.log(
+    `model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ${scaledSizes.join('/')}, batch ${batchSize}`,
+  );
 
-  interface Extra { step: number; losses: number[]; seconds: number; config: string; modelPreset: string; trainSize: number; batchSize: number; dataIdentity?: DataIdentity }
+  interface Extra {
+    step: number;
+    losses: number[];
+    seconds: number;
+    config: string;
+    modelPreset: string;
+    trainSize: number;
+    batchSize: number;
+    dataIdentity?: DataIdentity;
+  }
   const statePath = join(outDir, 'state.safetensors');
-  let step = 0, losses: number[] = [], seconds = 0;
+  let step = 0,
+    losses: number[] = [],
+    seconds = 0;
   const saved = resume ? readIfExists(statePath) : null;
   if (saved) {
     const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
-    checkStateFields(r, { 'extra.step': 'number', 'extra.losses': 'number[]', 'extra.seconds': 'number', 'extra.trainSize': 'number', 'extra.batchSize': 'number', 'extra.modelPreset': 'string', data: 'object' }, statePath);
+    checkStateFields(
+      r,
+      {
+        'extra.step': 'number',
+        'extra.losses': 'number[]',
+        'extra.seconds': 'number',
+        'extra.trainSize': 'number',
+        'extra.batchSize': 'number',
+        'extra.modelPreset': 'string',
+        data: 'object',
+      },
+      statePath,
+    );
     const e = r.extra;
     if (e.modelPreset !== modelPreset || e.trainSize !== trainSize || e.batchSize !== batchSize) {
-      throw new RunGuardError(`${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out or --no-resume.`);
+      throw new RunGuardError(
+        `${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out or --no-resume.`,
+      );
     }
     checkDataIdentity(e.dataIdentity, identity, statePath);
     ({ step, losses, seconds } = e);
@@ -217,25 +364,49 @@ export async function main(argv: string[]): Promise<void> {
     // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
     // applies from this step on, and says so, instead of being silently replaced by the state's.
     for (const g of optimizer.paramGroups) {
-      if (g.lr !== lr || g.weightDecay !== weightDecay) console.log(`note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing with --lr ${lr} --weight-decay ${weightDecay}`);
-      g.lr = lr; g.initialLr = lr; g.weightDecay = weightDecay;
+      if (g.lr !== lr || g.weightDecay !== weightDecay)
+        console.log(
+          `note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing with --lr ${lr} --weight-decay ${weightDecay}`,
+        );
+      g.lr = lr;
+      g.initialLr = lr;
+      g.weightDecay = weightDecay;
     }
     console.log(`resumed from ${statePath} at step ${step}`);
   }
   const loader = new Loader({
-    order, prefetch, load: loadTrain,
-    collate: (items: SegSample[]) => ({ images: imagesToChw(items.map((s) => s.image)), masks: masksToChw(items.map((s) => s.mask)) }),
+    order,
+    prefetch,
+    load: loadTrain,
+    collate: (items: SegSample[]) => ({
+      images: imagesToChw(items.map((s) => s.image)),
+      masks: masksToChw(items.map((s) => s.mask)),
+    }),
   });
   async function checkpoint(): Promise<void> {
-    const extra: Extra = { step, losses, seconds, config: configName, modelPreset, trainSize, batchSize, dataIdentity: identity };
-    writeAtomic(statePath, await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }));
+    const extra: Extra = {
+      step,
+      losses,
+      seconds,
+      config: configName,
+      modelPreset,
+      trainSize,
+      batchSize,
+      dataIdentity: identity,
+    };
+    writeAtomic(
+      statePath,
+      await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }),
+    );
   }
 
   // ---- training loop -----------------------------------------------------------------------------
   const started = performance.now();
   const deadline = maxMinutes ? started + maxMinutes * 60_000 : Infinity;
   if (step < totalSteps) {
-    console.log(`training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} optimizer steps each) -> ${outDir}`);
+    console.log(
+      `training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} optimizer steps each) -> ${outDir}`,
+    );
     const bar = new Progress({ total: totalSteps, label: 'train', unit: 'step' });
     bar.set(step);
     model.train();
@@ -247,8 +418,10 @@ export async function main(argv: string[]): Promise<void> {
         const checks: { rate: number; loss: Tensor; norm: Tensor }[] = [];
         for (const [k, size] of scaledSizes.entries()) {
           const [loss, norm] = tidy(() => {
-            let x = tensor(data.images.data, data.images.shape), y = tensor(data.masks.data, data.masks.shape);
-            if (size !== trainSize) { // [B, C, S, S] -> [B, C, size, size]
+            let x = tensor(data.images.data, data.images.shape),
+              y = tensor(data.masks.data, data.masks.shape);
+            if (size !== trainSize) {
+              // [B, C, S, S] -> [B, C, size, size]
               x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
               y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
             }
@@ -265,28 +438,65 @@ export async function main(argv: string[]): Promise<void> {
         // Every rate's loss and gradient norm, before anything reaches a checkpoint: a diverging
         // 1.25 step must not be saved (the reference logs only the rate-1 loss).
         const values = await Promise.all(checks.flatMap((c) => [c.loss.item(), c.norm.item()]));
-        for (const c of checks) { c.loss.dispose(); c.norm.dispose(); }
-        checkStep(step, Object.fromEntries(checks.flatMap((c, k) => [[`loss at rate ${c.rate}`, values[2 * k]], [`gradient norm at rate ${c.rate}`, values[2 * k + 1]]])),
-          `lower --lr (now ${lr}) or check the data`);
+        for (const c of checks) {
+          c.loss.dispose();
+          c.norm.dispose();
+        }
+        checkStep(
+          step,
+          Object.fromEntries(
+            checks.flatMap((c, k) => [
+              [`loss at rate ${c.rate}`, values[2 * k]],
+              [`gradient norm at rate ${c.rate}`, values[2 * k + 1]],
+            ]),
+          ),
+          `lower --lr (now ${lr}) or check the data`,
+        );
         const value = values[2 * rates.indexOf(1)]; // the reference logs the rate-1 loss
         losses.push(value);
         step++;
         seconds += (performance.now() - t0) / 1000;
         bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
-        if (step % logEvery === 0 && !process.stderr.isTTY) console.log(`step ${step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+        if (step % logEvery === 0 && !process.stderr.isTTY)
+          console.log(`step ${step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
         if (step % ckptEvery === 0 || step === totalSteps) await checkpoint();
       });
     }
-    if (step < totalSteps) { await checkpoint(); console.log(`stopped at step ${step} after --max-minutes ${maxMinutes}; run again to continue`); }
+    if (step < totalSteps) {
+      await checkpoint();
+      console.log(`stopped at step ${step} after --max-minutes ${maxMinutes}; run again to continue`);
+    }
     guard.onStop(null); // the final state is on disk; a signal from here on just exits
   } else {
     console.log(`already trained to step ${step} (>= ${totalSteps}); evaluating only`);
   }
-  writeAtomic(join(outDir, 'weights.safetensors'), await weightsBytes(model, { model: 'polyp_pvt', preset: modelPreset, config: JSON.stringify(model.config), size: String(trainSize) }));
-  const smooth = losses.map((_, i) => { const w = losses.slice(Math.max(0, i - 19), i + 1); return w.reduce((a, b) => a + b, 0) / w.length; });
-  writeChartPng(join(outDir, 'loss.png'), plot.lineChart(
-    [{ name: 'loss (rate 1)', y: losses, color: [170, 190, 215] }, { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] }],
-    { title: `Polyp-PVT ${modelPreset} ${trainSize}x${trainSize}: structure loss P1+P2`, xLabel: 'step (batch)', yLabel: 'loss' }));
+  writeAtomic(
+    join(outDir, 'weights.safetensors'),
+    await weightsBytes(model, {
+      model: 'polyp_pvt',
+      preset: modelPreset,
+      config: JSON.stringify(model.config),
+      size: String(trainSize),
+    }),
+  );
+  const smooth = losses.map((_, i) => {
+    const w = losses.slice(Math.max(0, i - 19), i + 1);
+    return w.reduce((a, b) => a + b, 0) / w.length;
+  });
+  writeChartPng(
+    join(outDir, 'loss.png'),
+    plot.lineChart(
+      [
+        { name: 'loss (rate 1)', y: losses, color: [170, 190, 215] },
+        { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] },
+      ],
+      {
+        title: `Polyp-PVT ${modelPreset} ${trainSize}x${trainSize}: structure loss P1+P2`,
+        xLabel: 'step (batch)',
+        yLabel: 'loss',
+      },
+    ),
+  );
 
   // ---- test: Dice / IoU at each mask's own resolution ----------------------------------------------
   /**
@@ -296,18 +506,24 @@ export async function main(argv: string[]): Promise<void> {
    */
   const MAX_DEVICE_PIXELS = maxDevicePixels(gpu.limits);
   async function predict(images: RgbImage[], sizes: [number, number][]): Promise<Float32Array[]> {
-    const maps = noGrad(() => tidy(() => {
-      const [p1, p2] = model.forward(tensor(imagesToChw(images).data, [images.length, 3, trainSize, trainSize]));
-      const logits = add(p1, p2); // [B, 1, S, S]
-      return sizes.map(([h, w], i) => (h * w > MAX_DEVICE_PIXELS ? narrow(logits, 0, i, 1)
-        : sigmoid(interpolate(narrow(logits, 0, i, 1), { size: [h, w], mode: 'bilinear', alignCorners: false }))));
-    }));
+    const maps = noGrad(() =>
+      tidy(() => {
+        const [p1, p2] = model.forward(tensor(imagesToChw(images).data, [images.length, 3, trainSize, trainSize]));
+        const logits = add(p1, p2); // [B, 1, S, S]
+        return sizes.map(([h, w], i) =>
+          h * w > MAX_DEVICE_PIXELS
+            ? narrow(logits, 0, i, 1)
+            : sigmoid(interpolate(narrow(logits, 0, i, 1), { size: [h, w], mode: 'bilinear', alignCorners: false })),
+        );
+      }),
+    );
     const out: Float32Array[] = [];
     for (const [i, m] of maps.entries()) {
       const [h, w] = sizes[i];
       let p: Float32Array = Float32Array.from(await m.data());
       m.dispose();
-      if (h * w > MAX_DEVICE_PIXELS) { // logits at trainSize: upsample, then sigmoid
+      if (h * w > MAX_DEVICE_PIXELS) {
+        // logits at trainSize: upsample, then sigmoid
         p = upsampleBilinear(p, trainSize, trainSize, h, w);
         for (let k = 0; k < p.length; k++) p[k] = 1 / (1 + Math.exp(-p[k]));
       }
@@ -317,7 +533,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   model.eval();
-  const overlayAt = new Set(Array.from({ length: Math.min(numOverlays, test.length) }, (_, k) => Math.floor((k * test.length) / Math.min(numOverlays, test.length))));
+  const overlayAt = new Set(
+    Array.from({ length: Math.min(numOverlays, test.length) }, (_, k) =>
+      Math.floor((k * test.length) / Math.min(numOverlays, test.length)),
+    ),
+  );
   const perImage: { id: string; dice: number; iou: number; diceMinMax: number; iouMinMax: number }[] = [];
   const evalBar = new Progress({ total: test.length, label: 'test ', unit: 'img' });
   for (let i = 0; i < test.length; i += evalBatch) {
@@ -326,37 +546,68 @@ export async function main(argv: string[]): Promise<void> {
     try {
       samples = await Promise.all(recs.map((r) => loadSegSample(r))); // full size: the masks are scored there
       const inputs = await Promise.all(samples.map((s) => resizeImage(s.image, trainSize, trainSize)));
-      probs = await predict(inputs, samples.map((s) => [s.mask.height, s.mask.width]));
+      probs = await predict(
+        inputs,
+        samples.map((s) => [s.mask.height, s.mask.width]),
+      );
     } catch (e) {
-      throw new Error(`evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(
+        `evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     const masks = samples.map((s) => s.mask);
     for (let k = 0; k < recs.length; k++) {
       const p = probs[k];
-      let lo = Infinity, hi = -Infinity;
-      for (const v of p) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      let lo = Infinity,
+        hi = -Infinity;
+      for (const v of p) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
       const mm = p.map((v) => (v - lo) / (hi - lo + 1e-8)); // the reference Test.py's normalisation
-      const a = diceIou(p, masks[k].data, threshold), b = diceIou(mm, masks[k].data, threshold);
+      const a = diceIou(p, masks[k].data, threshold),
+        b = diceIou(mm, masks[k].data, threshold);
       perImage.push({ id: recs[k].id, dice: a.dice, iou: a.iou, diceMinMax: b.dice, iouMinMax: b.iou });
-      if (overlayAt.has(i + k)) await writeOverlay(join(outDir, 'overlays', `${recs[k].id}.png`), samples[k].image, masks[k], p, threshold);
+      if (overlayAt.has(i + k))
+        await writeOverlay(join(outDir, 'overlays', `${recs[k].id}.png`), samples[k].image, masks[k], p, threshold);
     }
     evalBar.tick(recs.length);
   }
-  const mean = (g: (r: (typeof perImage)[number]) => number) => perImage.reduce((s, r) => s + g(r), 0) / perImage.length;
+  const mean = (g: (r: (typeof perImage)[number]) => number) =>
+    perImage.reduce((s, r) => s + g(r), 0) / perImage.length;
   const metrics = {
-    config: configName, model: `polyp_pvt_${modelPreset}`, parameters: model.numParameters(), data: dataRoot,
-    numTrain: train.length, numTest: test.length, trainSize, scaledSizes, batchSize, lr, weightDecay, clipValue, faithfulBce,
-    steps: step, optimizerSteps: step * rates.length, epochs: step / batchesPerEpoch, trainSeconds: Math.round(seconds),
-    finalLoss: losses.length ? losses[losses.length - 1] : null, device: gpu.adapterName,
+    config: configName,
+    model: `polyp_pvt_${modelPreset}`,
+    parameters: model.numParameters(),
+    data: dataRoot,
+    numTrain: train.length,
+    numTest: test.length,
+    trainSize,
+    scaledSizes,
+    batchSize,
+    lr,
+    weightDecay,
+    clipValue,
+    faithfulBce,
+    steps: step,
+    optimizerSteps: step * rates.length,
+    epochs: step / batchesPerEpoch,
+    trainSeconds: Math.round(seconds),
+    finalLoss: losses.length ? losses[losses.length - 1] : null,
+    device: gpu.adapterName,
     test: {
-      threshold, meanDice: mean((r) => r.dice), meanIou: mean((r) => r.iou),
+      threshold,
+      meanDice: mean((r) => r.dice),
+      meanIou: mean((r) => r.iou),
       minMax: { meanDice: mean((r) => r.diceMinMax), meanIou: mean((r) => r.iouMinMax) },
     },
     perImage,
   };
   writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
-  console.log(`test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, mean IoU ${metrics.test.meanIou.toFixed(4)}` +
-    ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ${metrics.test.minMax.meanIou.toFixed(4)})`);
+  console.log(
+    `test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, mean IoU ${metrics.test.meanIou.toFixed(4)}` +
+      ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ${metrics.test.minMax.meanIou.toFixed(4)})`,
+  );
   console.log(`wrote ${join(outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
   optimizer.dispose();
   model.dispose();
@@ -368,7 +619,13 @@ if (isMain(import.meta.url)) runMain(main);
 
 // ---- overlays --------------------------------------------------------------------------------------
 /** The image with the predicted mask tinted blue and the ground truth's contour in green, at most 512 px wide/high. */
-async function writeOverlay(path: string, image: RgbImage, gt: MaskImage, prob: Float32Array, threshold: number): Promise<void> {
+async function writeOverlay(
+  path: string,
+  image: RgbImage,
+  gt: MaskImage,
+  prob: Float32Array,
+  threshold: number,
+): Promise<void> {
   const { width: w, height: h } = gt;
   if (image.width !== w || image.height !== h) image = await resizeImage(image, w, h);
   const TINT = [30, 110, 255]; // predicted-mask tint (blue shows on the red of colonoscopy frames)
@@ -378,7 +635,11 @@ async function writeOverlay(path: string, image: RgbImage, gt: MaskImage, prob: 
   for (let p = 0; p < w * h; p++) {
     const o = 3 * p;
     if (prob[p] > threshold) for (let c = 0; c < 3; c++) out[o + c] = Math.round(0.45 * out[o + c] + 0.55 * TINT[c]);
-    if (contour[p]) { out[o] = 40; out[o + 1] = 230; out[o + 2] = 60; }
+    if (contour[p]) {
+      out[o] = 40;
+      out[o + 1] = 230;
+      out[o + 2] = 60;
+    }
   }
   let img: RgbImage = { width: w, height: h, data: out };
   const scale = Math.min(1, 512 / Math.max(w, h));

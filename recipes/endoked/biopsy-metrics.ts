@@ -18,11 +18,24 @@ export interface BinaryReport {
 }
 
 /** Sensitivity (TPR) and specificity (TNR) of `score >= threshold`; NaN for an absent class. */
-export function sensSpec(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number): { sensitivity: number; specificity: number } {
-  let tp = 0, p = 0, tn = 0, n = 0;
+export function sensSpec(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  threshold: number,
+): { sensitivity: number; specificity: number } {
+  let tp = 0,
+    p = 0,
+    tn = 0,
+    n = 0;
   for (let i = 0; i < labels.length; i++) {
     const pos = scores[i] >= threshold;
-    if (labels[i] === 1) { p++; if (pos) tp++; } else { n++; if (!pos) tn++; }
+    if (labels[i] === 1) {
+      p++;
+      if (pos) tp++;
+    } else {
+      n++;
+      if (!pos) tn++;
+    }
   }
   return { sensitivity: p ? tp / p : NaN, specificity: n ? tn / n : NaN };
 }
@@ -30,10 +43,15 @@ export function sensSpec(labels: ArrayLike<number>, scores: ArrayLike<number>, t
 /** The threshold with the largest TPR - FPR on (labels, scores); the highest such on ties. */
 export function youdenThreshold(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
   const roc = metrics.rocCurve(labels, scores, false);
-  let best = -Infinity, t = 0.5;
-  for (let i = 1; i < roc.thresholds.length; i++) { // i = 0 is +Infinity (nothing positive)
+  let best = -Infinity,
+    t = 0.5;
+  for (let i = 1; i < roc.thresholds.length; i++) {
+    // i = 0 is +Infinity (nothing positive)
     const j = roc.tpr[i] - roc.fpr[i];
-    if (j > best) { best = j; t = roc.thresholds[i]; }
+    if (j > best) {
+      best = j;
+      t = roc.thresholds[i];
+    }
   }
   return t;
 }
@@ -42,23 +60,40 @@ export function youdenThreshold(labels: ArrayLike<number>, scores: ArrayLike<num
  * AUC and the operating point's sensitivity/specificity on (labels, scores). With 'youden' the
  * threshold comes from `choose` (e.g. the train split), or from these scores when absent.
  */
-export function binaryReport(labels: ArrayLike<number>, scores: ArrayLike<number>, op: 'youden' | 'fixed', fixed: number, choose?: { labels: ArrayLike<number>; scores: ArrayLike<number> }): BinaryReport {
+export function binaryReport(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  op: 'youden' | 'fixed',
+  fixed: number,
+  choose?: { labels: ArrayLike<number>; scores: ArrayLike<number> },
+): BinaryReport {
   const src = choose ?? { labels, scores };
   const threshold = op === 'youden' ? youdenThreshold(src.labels, src.scores) : fixed;
   let positives = 0;
   for (let i = 0; i < labels.length; i++) positives += labels[i];
   return {
-    n: labels.length, positives, auc: metrics.rocAuc(labels, scores), threshold, chosenBy: op, ...sensSpec(labels, scores, threshold),
+    n: labels.length,
+    positives,
+    auc: metrics.rocAuc(labels, scores),
+    threshold,
+    chosenBy: op,
+    ...sensSpec(labels, scores, threshold),
     fixed: { threshold: fixed, ...sensSpec(labels, scores, fixed) },
   };
 }
 
 /** Per group (polyp, patient): the mean of its frames' scores, and label 1 when any frame is 1. */
-export function groupScores<R extends { label: number }>(records: readonly R[], scores: ArrayLike<number>, key: (r: R) => string): { ids: string[]; labels: number[]; scores: number[] } {
+export function groupScores<R extends { label: number }>(
+  records: readonly R[],
+  scores: ArrayLike<number>,
+  key: (r: R) => string,
+): { ids: string[]; labels: number[]; scores: number[] } {
   const acc = new Map<string, { label: number; sum: number; n: number }>();
   records.forEach((r, i) => {
     const g = acc.get(key(r)) ?? { label: 0, sum: 0, n: 0 };
-    g.label = Math.max(g.label, r.label); g.sum += scores[i]; g.n++;
+    g.label = Math.max(g.label, r.label);
+    g.sum += scores[i];
+    g.n++;
     acc.set(key(r), g);
   });
   const ids = [...acc.keys()];

@@ -43,11 +43,17 @@ export async function runStage(script: string, argv: string[], opts: StageOption
     return;
   }
   const code = await new Promise<number | null>((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...argv], { stdio: 'inherit', env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...argv], {
+      stdio: 'inherit',
+      env: { ...process.env, ...opts.env },
+    });
     child.on('error', fail);
     child.on('close', done);
   });
-  if (code !== 0) throw new Error(`${name} exited with code ${code} (rerun: npx tsx ${relative(process.cwd(), script)} ${argv.join(' ')})`);
+  if (code !== 0)
+    throw new Error(
+      `${name} exited with code ${code} (rerun: npx tsx ${relative(process.cwd(), script)} ${argv.join(' ')})`,
+    );
 }
 
 export const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -64,17 +70,27 @@ export function folderListingHash(dir: string): string {
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       if (name.startsWith('.')) continue; // stamps and temporaries
-      const p = join(d, name), s = statSync(p);
-      if (s.isDirectory()) walk(p); else out.push(`${relative(dir, p)}\t${s.size}`);
+      const p = join(d, name),
+        s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else out.push(`${relative(dir, p)}\t${s.size}`);
     }
   };
   walk(dir);
   return sha256(out.join('\n'));
 }
 
-interface Stamp { hash: string; key: unknown; finished?: string }
+interface Stamp {
+  hash: string;
+  key: unknown;
+  finished?: string;
+}
 const readStamp = (path: string): Stamp | null => {
-  try { return JSON.parse(readFileSync(path, 'utf8')) as Stamp; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Stamp;
+  } catch {
+    return null;
+  }
 };
 
 /** The hash a stage folder was completed with, or null. */
@@ -86,10 +102,19 @@ export function stampOf(dir: string): string | null {
  * Runs `run` for the stage folder `dir` unless it already holds outputs made with the same `key`.
  * Returns 'reused' or 'ran', and the key's hash (downstream stages put it in their keys).
  */
-export async function withStamp(dir: string, key: unknown, run: () => Promise<void>, opts: { within: string }): Promise<{ status: 'reused' | 'ran'; hash: string }> {
+export async function withStamp(
+  dir: string,
+  key: unknown,
+  run: () => Promise<void>,
+  opts: { within: string },
+): Promise<{ status: 'reused' | 'ran'; hash: string }> {
   const hash = sha256(JSON.stringify(key));
-  const done = join(dir, '.stamp.json'), pending = join(dir, '.stamp-pending.json');
-  if (readStamp(done)?.hash === hash) { console.log(`reusing ${dir} (its inputs and flags have not changed)`); return { status: 'reused', hash }; }
+  const done = join(dir, '.stamp.json'),
+    pending = join(dir, '.stamp-pending.json');
+  if (readStamp(done)?.hash === hash) {
+    console.log(`reusing ${dir} (its inputs and flags have not changed)`);
+    return { status: 'reused', hash };
+  }
   const started = readStamp(pending);
   if (existsSync(dir) && readdirSync(dir).length > 0 && started?.hash !== hash) {
     // Outputs of other inputs (or of unknown origin): never let a stage resume from them.
@@ -113,5 +138,9 @@ export function uniqueIds(paths: readonly string[]): string[] {
   for (const p of paths) count.set(stemOf(p), (count.get(stemOf(p)) ?? 0) + 1);
   const ids = paths.map((p) => (count.get(stemOf(p))! > 1 ? `${basename(dirname(p))}_${stemOf(p)}` : stemOf(p)));
   const seen = new Map<string, number>();
-  return ids.map((id) => { const n = seen.get(id) ?? 0; seen.set(id, n + 1); return n ? `${id}_${n}` : id; });
+  return ids.map((id) => {
+    const n = seen.get(id) ?? 0;
+    seen.set(id, n + 1);
+    return n ? `${id}_${n}` : id;
+  });
 }

@@ -9,7 +9,28 @@
 //   gamma 2, detectron2's sigmoid_focal_loss) and Dice on sigmoid probabilities, 20:1, per sample
 //   and mask token; the IoU head regresses the IoU of each thresholded mask with MSE.
 // - Box noise: each coordinate moves by N(0, (10% of the box side)²), at most 20 pixels (SAM §A).
-import { cat, add, sub, mul, div, sum, mean, sigmoid, softplus, pow, gt, interpolate, noGrad, tidy, tensor, parseSafetensors, serializeSafetensors, loadWeights, type Tensor, Rng } from '../../engine/index.ts';
+import {
+  cat,
+  add,
+  sub,
+  mul,
+  div,
+  sum,
+  mean,
+  sigmoid,
+  softplus,
+  pow,
+  gt,
+  interpolate,
+  noGrad,
+  tidy,
+  tensor,
+  parseSafetensors,
+  serializeSafetensors,
+  loadWeights,
+  type Tensor,
+  Rng,
+} from '../../engine/index.ts';
 import { imagesToChw, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, backboneFeaturesOf, type PolypPVT } from '../../models/polyp-pvt.ts';
 
@@ -36,7 +57,11 @@ export async function backboneFeatures(model: PolypPVT, frames: readonly RgbImag
   return out;
 }
 
-export interface FeatureCache { features: Float32Array; shape: [number, number, number, number]; meta: Record<string, string> }
+export interface FeatureCache {
+  features: Float32Array;
+  shape: [number, number, number, number];
+  meta: Record<string, string>;
+}
 
 export function featureCacheBytes(c: FeatureCache): Uint8Array {
   return serializeSafetensors({ features: { dtype: 'F32', shape: [...c.shape], data: c.features } }, c.meta);
@@ -56,7 +81,14 @@ export function readFeatureCache(bytes: Uint8Array | null, meta: Record<string, 
  * Per-sample, per-mask loss [B, T]: 20 focal + 1 Dice. logits [B, T, H, W], target [B, 1, H, W] in {0, 1}.
  * Focal: mean over pixels of alpha_t (1 - p_t)^2 BCE; Dice: 1 - (2 sum(p t) + 1) / (sum p + sum t + 1).
  */
-export function samMaskLoss(logits: Tensor, target: Tensor, focalWeight = 20, diceWeight = 1, alpha = 0.25, gamma = 2): Tensor {
+export function samMaskLoss(
+  logits: Tensor,
+  target: Tensor,
+  focalWeight = 20,
+  diceWeight = 1,
+  alpha = 0.25,
+  gamma = 2,
+): Tensor {
   const p = sigmoid(logits);
   const ce = sub(softplus(logits), mul(logits, target)); // BCE with logits, stable
   const pt = add(mul(p, target), mul(sub(1, p), sub(1, target)));
@@ -69,12 +101,14 @@ export function samMaskLoss(logits: Tensor, target: Tensor, focalWeight = 20, di
 
 /** IoU of each thresholded mask (logits > 0) with the target: [B, T], no gradient. */
 export function maskIou(logits: Tensor, target: Tensor): Tensor {
-  return noGrad(() => tidy(() => {
-    const pred = gt(logits, 0);
-    const inter = sum(mul(pred, target), [2, 3]);
-    const union = sub(add(sum(pred, [2, 3]), sum(target, [2, 3])), inter);
-    return div(inter, add(union, 1e-6));
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      const pred = gt(logits, 0);
+      const inter = sum(mul(pred, target), [2, 3]);
+      const union = sub(add(sum(pred, [2, 3]), sum(target, [2, 3])), inter);
+      return div(inter, add(union, 1e-6));
+    }),
+  );
 }
 
 export type Box = [number, number, number, number];
@@ -87,19 +121,31 @@ export function components(mask: MaskImage): { box: Box; area: number; pixels: I
   const stack: number[] = [];
   for (let s = 0; s < w * h; s++) {
     if (!data[s] || label[s] >= 0) continue;
-    const id = out.length, px: number[] = [];
+    const id = out.length,
+      px: number[] = [];
     let [x0, y0, x1, y1] = [w, h, 0, 0];
-    label[s] = id; stack.push(s);
+    label[s] = id;
+    stack.push(s);
     while (stack.length) {
-      const i = stack.pop()!, x = i % w, y = (i - x) / w;
+      const i = stack.pop()!,
+        x = i % w,
+        y = (i - x) / w;
       px.push(i);
-      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + 1); y1 = Math.max(y1, y + 1);
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const nx = x + dx, ny = y + dy;
-        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
-        const j = ny * w + nx;
-        if (data[j] && label[j] < 0) { label[j] = id; stack.push(j); }
-      }
+      x0 = Math.min(x0, x);
+      y0 = Math.min(y0, y);
+      x1 = Math.max(x1, x + 1);
+      y1 = Math.max(y1, y + 1);
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx,
+            ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          const j = ny * w + nx;
+          if (data[j] && label[j] < 0) {
+            label[j] = id;
+            stack.push(j);
+          }
+        }
     }
     out.push({ box: [x0, y0, x1, y1], area: px.length, pixels: Int32Array.from(px) });
   }
@@ -107,25 +153,48 @@ export function components(mask: MaskImage): { box: Box; area: number; pixels: I
 }
 
 /** SAM's box noise: each coordinate + N(0, (frac * side)²) clamped to ±maxPx, kept inside the image and non-empty. */
-export function jitterBox([x0, y0, x1, y1]: Box, rng: Rng, frac: number, maxPx: number, width: number, height: number): Box {
+export function jitterBox(
+  [x0, y0, x1, y1]: Box,
+  rng: Rng,
+  frac: number,
+  maxPx: number,
+  width: number,
+  height: number,
+): Box {
   if (frac <= 0) return [x0, y0, x1, y1];
   const n = (side: number) => Math.max(-maxPx, Math.min(maxPx, rng.normal(0, frac * side)));
   const [bw, bh] = [x1 - x0, y1 - y0];
   let [a, b, c, d] = [x0 + n(bw), y0 + n(bh), x1 + n(bw), y1 + n(bh)];
-  a = Math.max(0, Math.min(width - 1, a)); b = Math.max(0, Math.min(height - 1, b));
-  c = Math.max(a + 1, Math.min(width, c)); d = Math.max(b + 1, Math.min(height, d));
+  a = Math.max(0, Math.min(width - 1, a));
+  b = Math.max(0, Math.min(height - 1, b));
+  c = Math.max(a + 1, Math.min(width, c));
+  d = Math.max(b + 1, Math.min(height, d));
   return [a, b, c, d];
 }
 
 /** A box filled as a mask (the "box as the mask" baseline). */
-export function boxMask([x0, y0, x1, y1]: Box, width: number, height: number, into = new Uint8Array(width * height)): Uint8Array {
-  for (let y = Math.max(0, Math.floor(y0)); y < Math.min(height, Math.ceil(y1)); y++) into.fill(1, y * width + Math.max(0, Math.floor(x0)), y * width + Math.min(width, Math.ceil(x1)));
+export function boxMask(
+  [x0, y0, x1, y1]: Box,
+  width: number,
+  height: number,
+  into = new Uint8Array(width * height),
+): Uint8Array {
+  for (let y = Math.max(0, Math.floor(y0)); y < Math.min(height, Math.ceil(y1)); y++)
+    into.fill(1, y * width + Math.max(0, Math.floor(x0)), y * width + Math.min(width, Math.ceil(x1)));
   return into;
 }
 
 /** Dice of two binary masks (1 when both are empty). */
 export function dice(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let inter = 0, sa = 0, sb = 0;
-  for (let i = 0; i < a.length; i++) { const x = a[i] ? 1 : 0, y = b[i] ? 1 : 0; inter += x & y; sa += x; sb += y; }
+  let inter = 0,
+    sa = 0,
+    sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ? 1 : 0,
+      y = b[i] ? 1 : 0;
+    inter += x & y;
+    sa += x;
+    sb += y;
+  }
   return sa + sb === 0 ? 1 : (2 * inter) / (sa + sb);
 }

@@ -30,7 +30,12 @@ export interface ModelCard {
 }
 
 export interface CatalogEntry {
-  url: string; bytes: number; kind: ModelKind; untrained: boolean; card?: ModelCard; cardError?: string;
+  url: string;
+  bytes: number;
+  kind: ModelKind;
+  untrained: boolean;
+  card?: ModelCard;
+  cardError?: string;
 }
 
 type Header = NonNullable<ReturnType<typeof readHeader>>;
@@ -39,13 +44,19 @@ type Header = NonNullable<ReturnType<typeof readHeader>>;
 export function describeHeader(header: Header | null): { kind: ModelKind; untrained: boolean } | { skip: string } {
   if (!header) return { skip: 'not a readable safetensors file' };
   const { keys, metadata } = header;
-  if (keys.some((k) => k.startsWith('mask_decoder.'))) return { skip: 'a SAM decoder without its image backbone (join it with make-demo-assets.ts --sam-bundle)' };
+  if (keys.some((k) => k.startsWith('mask_decoder.')))
+    return { skip: 'a SAM decoder without its image backbone (join it with make-demo-assets.ts --sam-bundle)' };
   const kind = detectKind(header);
   if (!kind) return { skip: 'not an EVA-02, Polyp-PVT, ToCo or SAM box-prompt checkpoint' };
   if (kind === 'eva02') {
     let classes: unknown = keys.includes('head.weight') ? 1 : 0;
-    try { if (metadata.config) classes = (JSON.parse(metadata.config) as { numClasses?: unknown }).numClasses; } catch { /* the header check above decides */ }
-    if (!(typeof classes === 'number' && classes >= 1)) return { skip: 'an EVA-02 without a classification head (a pre-training checkpoint)' };
+    try {
+      if (metadata.config) classes = (JSON.parse(metadata.config) as { numClasses?: unknown }).numClasses;
+    } catch {
+      /* the header check above decides */
+    }
+    if (!(typeof classes === 'number' && classes >= 1))
+      return { skip: 'an EVA-02 without a classification head (a pre-training checkpoint)' };
   }
   return { kind, untrained: isUntrained(metadata) };
 }
@@ -60,9 +71,12 @@ export function entryLabel(e: CatalogEntry, fmtBytes: (n: number) => string): st
 /** Checks a card's fields (a card that lies about its file is worse than none). */
 export function checkCard(v: unknown, bytes: number): ModelCard {
   const c = v as Partial<ModelCard>;
-  const str = (k: keyof ModelCard) => { if (typeof c[k] !== 'string' || !(c[k] as string).length) throw new Error(`"${k}" must be a non-empty string`); };
+  const str = (k: keyof ModelCard) => {
+    if (typeof c[k] !== 'string' || !(c[k] as string).length) throw new Error(`"${k}" must be a non-empty string`);
+  };
   (['title', 'task', 'trainedOn', 'command', 'scoresOn', 'sha256', 'date'] as const).forEach(str);
-  if (!c.scores || typeof c.scores !== 'object' || !Object.values(c.scores).every((x) => typeof x === 'number')) throw new Error('"scores" must map metric names to numbers');
+  if (!c.scores || typeof c.scores !== 'object' || !Object.values(c.scores).every((x) => typeof x === 'number'))
+    throw new Error('"scores" must map metric names to numbers');
   if (c.bytes !== bytes) throw new Error(`"bytes" is ${c.bytes}, the checkpoint has ${bytes}`);
   return c as ModelCard;
 }

@@ -5,8 +5,13 @@ import { $, fmtBytes } from './render.ts';
 import type { RgbaImage } from './preprocess.ts';
 
 /** Reads a byte stream to the end, reporting progress (total 0: unknown length). */
-export async function readAll(stream: ReadableStream<Uint8Array>, total: number, onProgress: (got: number) => void): Promise<Uint8Array> {
-  const reader = stream.getReader(), chunks: Uint8Array[] = [];
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  total: number,
+  onProgress: (got: number) => void,
+): Promise<Uint8Array> {
+  const reader = stream.getReader(),
+    chunks: Uint8Array[] = [];
   let got = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -18,13 +23,17 @@ export async function readAll(stream: ReadableStream<Uint8Array>, total: number,
   if (total && got !== total) throw new Error(`the download stopped at ${got} of ${total} bytes`);
   const out = new Uint8Array(got);
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
   return out;
 }
 
 export function progress(got: number, total: number, what: string): void {
   const bar = $<HTMLProgressElement>('ckpt-progress');
-  if (total) bar.value = got / total; else bar.removeAttribute('value');
+  if (total) bar.value = got / total;
+  else bar.removeAttribute('value');
   $('ckpt-progress-text').textContent = `${what}: ${fmtBytes(got)}${total ? ` of ${fmtBytes(total)}` : ''}`;
 }
 

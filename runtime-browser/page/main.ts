@@ -14,10 +14,37 @@ import { initBrowser } from '../index.ts';
 import { selfCheck } from './selfcheck.ts';
 import { preprocess, rgbChecksum, type RgbaImage } from './preprocess.ts';
 import { device, type Tensor } from '../../engine/index.ts';
-import { camAndBox, samEmbed, samDecodeBox, normaliseBox, isUntrained, CAM_THRESHOLD, type CamBox, type BoxMask } from './endoked.ts';
+import {
+  camAndBox,
+  samEmbed,
+  samDecodeBox,
+  normaliseBox,
+  isUntrained,
+  CAM_THRESHOLD,
+  type CamBox,
+  type BoxMask,
+} from './endoked.ts';
 import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
-import { loadCheckpoint, classify, segment, type LoadedModel, type StageTimes, type Classification, type Segmentation } from './infer.ts';
-import { $, showError, fmtBytes, fillTimings, modelSummary, cardHtml, renderClassification, renderSegmentation, view } from './render.ts';
+import {
+  loadCheckpoint,
+  classify,
+  segment,
+  type LoadedModel,
+  type StageTimes,
+  type Classification,
+  type Segmentation,
+} from './infer.ts';
+import {
+  $,
+  showError,
+  fmtBytes,
+  fillTimings,
+  modelSummary,
+  cardHtml,
+  renderClassification,
+  renderSegmentation,
+  view,
+} from './render.ts';
 import { wireOutputs } from './outputs.ts';
 import { readAll, progress, decode } from './load-io.ts';
 import { runBatch, renderBatch, wireBatchCsv, type BatchState } from './batch.ts';
@@ -30,15 +57,21 @@ import { state } from './state.ts';
 
 let model: LoadedModel | null = null;
 let picture: { bitmap: ImageBitmap; pixels: RgbaImage; name: string; checksum: string; decodeMs: number } | null = null;
-let lastRun: { kind: 'eva02'; r: Classification } | { kind: 'polyp-pvt'; r: Segmentation } | { kind: 'toco-cam'; r: CamBox }
-  | { kind: 'sam-box'; embedding: Tensor; embedMs: number; last: BoxMask | null; count: number } | null = null;
+let lastRun:
+  | { kind: 'eva02'; r: Classification }
+  | { kind: 'polyp-pvt'; r: Segmentation }
+  | { kind: 'toco-cam'; r: CamBox }
+  | { kind: 'sam-box'; embedding: Tensor; embedMs: number; last: BoxMask | null; count: number }
+  | null = null;
 let catalog: CatalogEntry[] = [];
 /** A ground-truth mask for the shown image (cleared with its result). */
 let truth: { name: string; pixels: RgbaImage } | null = null;
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const now = () => performance.now();
-function timing(name: string, ms: number): void { state.timings[name] = ms; }
+function timing(name: string, ms: number): void {
+  state.timings[name] = ms;
+}
 
 // Requests run one at a time, the newest winning (requests.ts). Every request settles exactly
 // once (done, failed or superseded) and `actions` counts them, so a test can wait for all it made.
@@ -54,7 +87,8 @@ const requests = new Requests({
   settled(outcome, job, e) {
     state.actions++;
     state.outcomes[outcome]++;
-    if (outcome === 'failed') { // each job reports its own errors; this keeps an unexpected one visible
+    if (outcome === 'failed') {
+      // each job reports its own errors; this keeps an unexpected one visible
       state.resultError = `${job.what}: ${message(e)}`;
       showError('result-error', state.resultError);
     }
@@ -62,7 +96,9 @@ const requests = new Requests({
 });
 class Superseded extends Error {}
 /** Stops a job whose result a newer request has made stale (requests.ts counts it superseded). */
-const still = (current: () => boolean) => { if (!current()) throw new Superseded('superseded by a newer request'); };
+const still = (current: () => boolean) => {
+  if (!current()) throw new Superseded('superseded by a newer request');
+};
 
 // ---- checkpoints ----------------------------------------------------------------------------------
 
@@ -70,7 +106,11 @@ const still = (current: () => boolean) => { if (!current()) throw new Superseded
  * Loads a checkpoint beside the current model and swaps only when it works: a download, a parse
  * or a weight mismatch that fails leaves the working model, its result and its timings in place.
  */
-async function openCheckpoint(source: string, open: () => Promise<{ stream: ReadableStream<Uint8Array>; total: number }>, current: () => boolean): Promise<void> {
+async function openCheckpoint(
+  source: string,
+  open: () => Promise<{ stream: ReadableStream<Uint8Array>; total: number }>,
+  current: () => boolean,
+): Promise<void> {
   state.modelError = null;
   showError('model-error', null);
   let next: LoadedModel | null = null;
@@ -92,20 +132,33 @@ async function openCheckpoint(source: string, open: () => Promise<{ stream: Read
     clearResult('');
     const entry = catalog.find((c) => c.url === source);
     const untrained = isUntrained(model.metadata);
-    fillTimings('timings-load', [['download / read', t1 - t0], ['build + upload weights', t2 - t1]]);
+    fillTimings('timings-load', [
+      ['download / read', t1 - t0],
+      ['build + upload weights', t2 - t1],
+    ]);
     timing('checkpoint read', t1 - t0);
     timing('checkpoint load', t2 - t1);
     state.model = {
-      kind: model.kind, source, classes: model.kind === 'eva02' ? model.classes : undefined, untrained, card: entry?.card ?? null,
-      numParameters: model.numParameters, inputSize: model.inputSize, notes: model.notes,
+      kind: model.kind,
+      source,
+      classes: model.kind === 'eva02' ? model.classes : undefined,
+      untrained,
+      card: entry?.card ?? null,
+      numParameters: model.numParameters,
+      inputSize: model.inputSize,
+      notes: model.notes,
     };
     $('ckpt-progress-text').textContent = `Loaded ${source} (${fmtBytes(bytes.length)}).`;
-    $('model-info').innerHTML = modelSummary(model, source, untrained) + (entry?.card ? cardHtml(entry.card, !matchMedia('(max-width: 900px)').matches) : '');
+    $('model-info').innerHTML =
+      modelSummary(model, source, untrained) +
+      (entry?.card ? cardHtml(entry.card, !matchMedia('(max-width: 900px)').matches) : '');
   } catch (e) {
     next?.model.dispose();
     if (e instanceof Superseded) throw e;
     state.modelError = message(e);
-    $('ckpt-progress-text').textContent = model ? `Could not load ${source}; still using ${state.model?.source}.` : `Could not load ${source}.`;
+    $('ckpt-progress-text').textContent = model
+      ? `Could not load ${source}; still using ${state.model?.source}.`
+      : `Could not load ${source}.`;
     showError('model-error', state.modelError);
     return;
   }
@@ -115,15 +168,33 @@ async function openCheckpoint(source: string, open: () => Promise<{ stream: Read
 
 function loadUrl(url: string): void {
   if (!url) return;
-  requests.submit({ lane: 'model', what: `Loading ${url}`, run: (current) => openCheckpoint(url, async () => {
-    const res = await fetch(url);
-    if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
-    return { stream: res.body, total: Number(res.headers.get('content-length')) || 0 };
-  }, current) });
+  requests.submit({
+    lane: 'model',
+    what: `Loading ${url}`,
+    run: (current) =>
+      openCheckpoint(
+        url,
+        async () => {
+          const res = await fetch(url);
+          if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
+          return { stream: res.body, total: Number(res.headers.get('content-length')) || 0 };
+        },
+        current,
+      ),
+  });
 }
 
 function loadFile(file: File): void {
-  requests.submit({ lane: 'model', what: `Loading ${file.name}`, run: (current) => openCheckpoint(file.name, async () => ({ stream: file.stream() as ReadableStream<Uint8Array>, total: file.size }), current) });
+  requests.submit({
+    lane: 'model',
+    what: `Loading ${file.name}`,
+    run: (current) =>
+      openCheckpoint(
+        file.name,
+        async () => ({ stream: file.stream() as ReadableStream<Uint8Array>, total: file.size }),
+        current,
+      ),
+  });
 }
 
 // ---- images and inference -----------------------------------------------------------------------------
@@ -135,72 +206,103 @@ function openImage(name: string, getBlob: () => Promise<Blob>): void {
   state.image = null;
   $('image-info').textContent = `Image: ${name} (decoding…)`;
   clearResult(model ? `Running ${state.model?.source} on ${name}…` : `${name}: load a checkpoint to run it.`);
-  requests.submit({ lane: 'image', what: `${model ? 'Running on' : 'Decoding'} ${name}`, run: async (current) => {
-    let decoded: Awaited<ReturnType<typeof decode>>;
-    const t0 = now();
-    try {
-      decoded = await decode(await getBlob());
-    } catch (e) {
-      still(current);
-      state.imageError = `${name}: cannot decode this image (${message(e)})`;
-      showError('image-error', state.imageError);
-      $('image-info').textContent = `Image: ${name} (not decoded)`;
-      clearResult('');
+  requests.submit({
+    lane: 'image',
+    what: `${model ? 'Running on' : 'Decoding'} ${name}`,
+    run: async (current) => {
+      let decoded: Awaited<ReturnType<typeof decode>>;
+      const t0 = now();
+      try {
+        decoded = await decode(await getBlob());
+      } catch (e) {
+        still(current);
+        state.imageError = `${name}: cannot decode this image (${message(e)})`;
+        showError('image-error', state.imageError);
+        $('image-info').textContent = `Image: ${name} (not decoded)`;
+        clearResult('');
+        picture?.bitmap.close();
+        picture = null;
+        return;
+      }
+      if (!current()) {
+        decoded.bitmap.close();
+        still(current);
+      }
       picture?.bitmap.close();
-      picture = null;
-      return;
-    }
-    if (!current()) { decoded.bitmap.close(); still(current); }
-    picture?.bitmap.close();
-    picture = { ...decoded, name, checksum: rgbChecksum(decoded.pixels), decodeMs: now() - t0 };
-    state.image = { name, width: decoded.pixels.width, height: decoded.pixels.height, checksum: picture.checksum };
-    $('image-info').textContent = `Image: ${name} (${decoded.pixels.width}×${decoded.pixels.height})`;
-    // A waiting checkpoint runs this image itself once it is loaded.
-    if (model && !requests.pending('model')) await run(current);
-  } });
+      picture = { ...decoded, name, checksum: rgbChecksum(decoded.pixels), decodeMs: now() - t0 };
+      state.image = { name, width: decoded.pixels.width, height: decoded.pixels.height, checksum: picture.checksum };
+      $('image-info').textContent = `Image: ${name} (${decoded.pixels.width}×${decoded.pixels.height})`;
+      // A waiting checkpoint runs this image itself once it is loaded.
+      if (model && !requests.pending('model')) await run(current);
+    },
+  });
 }
 
 /** Several images (files or a folder) through the loaded model, into the batch table. */
 function openBatch(files: File[]): void {
   if (!files.length) return;
-  requests.submit({ lane: 'image', what: `Batch of ${files.length} image${files.length > 1 ? 's' : ''}`, run: async (current) => {
-    if (!model) throw new Error('load a classifier or segmenter checkpoint first');
-    const b: BatchState = { model: state.model!.source, total: files.length, rows: [], stopped: false };
-    state.batch = b;
-    renderBatch(b);
-    const finished = await runBatch(model, files, view.threshold, state.model?.card?.inputStats, current, (row) => { b.rows.push(row); renderBatch(b); });
-    if (!finished) { b.stopped = true; renderBatch(b); still(current); }
-  } });
+  requests.submit({
+    lane: 'image',
+    what: `Batch of ${files.length} image${files.length > 1 ? 's' : ''}`,
+    run: async (current) => {
+      if (!model) throw new Error('load a classifier or segmenter checkpoint first');
+      const b: BatchState = { model: state.model!.source, total: files.length, rows: [], stopped: false };
+      state.batch = b;
+      renderBatch(b);
+      const finished = await runBatch(model, files, view.threshold, state.model?.card?.inputStats, current, (row) => {
+        b.rows.push(row);
+        renderBatch(b);
+      });
+      if (!finished) {
+        b.stopped = true;
+        renderBatch(b);
+        still(current);
+      }
+    },
+  });
 }
 
 let cameraWanted = false;
 
 /** The camera loop (camera.ts): one request that runs frame after frame until stopped or superseded. */
 function toggleCamera(): void {
-  if (state.camera?.running) { cameraWanted = false; return; }
+  if (state.camera?.running) {
+    cameraWanted = false;
+    return;
+  }
   cameraWanted = true;
   markSample(null);
   clearResult('Opening the camera…');
-  requests.submit({ lane: 'image', what: 'Camera', run: async (current) => {
-    if (model?.kind !== 'eva02' && model?.kind !== 'polyp-pvt') throw new Error('camera mode runs a loaded EVA-02 classifier or Polyp-PVT segmenter');
-    const cam: CameraState = { running: true, frames: 0, fps: 0, width: 0, height: 0, error: null };
-    state.camera = cam;
-    $('camera-toggle').textContent = 'Stop camera';
-    try {
-      await cameraLoop($<HTMLVideoElement>('camera-video'), cam, () => current() && cameraWanted, async (frame) => {
-        picture?.bitmap.close();
-        picture = { ...frame, name: `camera frame ${cam.frames}`, checksum: '', decodeMs: 0 };
-        state.image = { name: picture.name, width: frame.pixels.width, height: frame.pixels.height, checksum: '' };
-        await run(current, true);
-      });
-    } catch (e) {
-      if (!(e instanceof Superseded)) cam.error = message(e);
-      throw e;
-    } finally {
-      cam.running = false;
-      $('camera-toggle').textContent = 'Camera';
-    }
-  } });
+  requests.submit({
+    lane: 'image',
+    what: 'Camera',
+    run: async (current) => {
+      if (model?.kind !== 'eva02' && model?.kind !== 'polyp-pvt')
+        throw new Error('camera mode runs a loaded EVA-02 classifier or Polyp-PVT segmenter');
+      const cam: CameraState = { running: true, frames: 0, fps: 0, width: 0, height: 0, error: null };
+      state.camera = cam;
+      $('camera-toggle').textContent = 'Stop camera';
+      try {
+        await cameraLoop(
+          $<HTMLVideoElement>('camera-video'),
+          cam,
+          () => current() && cameraWanted,
+          async (frame) => {
+            picture?.bitmap.close();
+            picture = { ...frame, name: `camera frame ${cam.frames}`, checksum: '', decodeMs: 0 };
+            state.image = { name: picture.name, width: frame.pixels.width, height: frame.pixels.height, checksum: '' };
+            await run(current, true);
+          },
+        );
+      } catch (e) {
+        if (!(e instanceof Superseded)) cam.error = message(e);
+        throw e;
+      } finally {
+        cam.running = false;
+        $('camera-toggle').textContent = 'Camera';
+      }
+    },
+  });
 }
 
 /** Empties the result panel and the per-image timings, with `note` in their place. */
@@ -224,14 +326,28 @@ function clearResult(note: string): void {
   $('result-empty').textContent = note || EMPTY_TEXT;
   $('timings-run').innerHTML = '';
   $('timings-run-title').textContent = 'Image';
-  for (const k of ['decode', 'resize', 'resize + normalise', 'upload', 'forward', 'readback', 'box rule', 'decoder warm-up', 'decoder (last box)', 'image embedding (upload + backbone + neck)', 'decoder warm-up (first run)']) delete state.timings[k];
+  for (const k of [
+    'decode',
+    'resize',
+    'resize + normalise',
+    'upload',
+    'forward',
+    'readback',
+    'box rule',
+    'decoder warm-up',
+    'decoder (last box)',
+    'image embedding (upload + backbone + neck)',
+    'decoder warm-up (first run)',
+  ])
+    delete state.timings[k];
 }
 let EMPTY_TEXT = '';
 
 /** Runs the model on the current picture and shows the result; `live` (camera frames) keeps the last one up meanwhile. */
 async function run(current: () => boolean, live = false): Promise<void> {
   if (!model || !picture) return;
-  const m = model, pic = picture;
+  const m = model,
+    pic = picture;
   if (!live) clearResult(`Running ${state.model?.source} on ${pic.name}…`);
   const [h, w] = m.inputSize;
   const t0 = now();
@@ -248,14 +364,34 @@ async function run(current: () => boolean, live = false): Promise<void> {
       timing('box rule', r.times.boxRule);
       renderCam(r, pic.bitmap, overlayOn(), CAM_THRESHOLD, untrained);
       const d = r.decision;
-      state.result = { kind: 'toco-cam', for: forImage, cam: [...r.cam], size: r.size, prob: r.prob, camBox: d.box, box: r.box, accepted: d.accepted, reason: d.reason, untrained };
+      state.result = {
+        kind: 'toco-cam',
+        for: forImage,
+        cam: [...r.cam],
+        size: r.size,
+        prob: r.prob,
+        camBox: d.box,
+        box: r.box,
+        accepted: d.accepted,
+        reason: d.reason,
+        untrained,
+      };
       lastRun = { kind: 'toco-cam', r };
     } else if (m.kind === 'sam-box') {
       const { embedding, ms } = await samEmbed(m.model, input);
-      if (!current()) { embedding.dispose(); still(current); }
+      if (!current()) {
+        embedding.dispose();
+        still(current);
+      }
       // One throw-away box (the whole image): the first decoder run compiles its pipelines, which
       // would otherwise land on the user's first box.
-      const warm = await samDecodeBox(m.model, embedding, [0, 0, pic.pixels.width, pic.pixels.height], pic.pixels.width, pic.pixels.height);
+      const warm = await samDecodeBox(
+        m.model,
+        embedding,
+        [0, 0, pic.pixels.width, pic.pixels.height],
+        pic.pixels.width,
+        pic.pixels.height,
+      );
       timing('decoder warm-up', warm.ms);
       times = { upload: 0, forward: ms, readback: 0 };
       lastRun = { kind: 'sam-box', embedding, embedMs: ms, last: null, count: 0 };
@@ -268,7 +404,14 @@ async function run(current: () => boolean, live = false): Promise<void> {
       still(current);
       times = r.times;
       const { top } = renderClassification(m, r, pic.bitmap, overlayOn(), untrained);
-      state.result = { kind: 'eva02', for: forImage, probs: [...r.probs], cam: [...r.cam], grid: r.grid, top: top.map((i) => ({ index: i, name: m.classes[i], p: r.probs[i] })) };
+      state.result = {
+        kind: 'eva02',
+        for: forImage,
+        probs: [...r.probs],
+        cam: [...r.cam],
+        grid: r.grid,
+        top: top.map((i) => ({ index: i, name: m.classes[i], p: r.probs[i] })),
+      };
       lastRun = { kind: 'eva02', r };
     } else {
       const r = await segment(m, input);
@@ -285,9 +428,21 @@ async function run(current: () => boolean, live = false): Promise<void> {
     return;
   }
   state.runs++;
-  const rows: [string, number][] = m.kind === 'sam-box'
-    ? [['decode', pic.decodeMs], ['resize', tPre], ['image embedding (upload + backbone + neck)', times.forward], ['decoder warm-up (first run)', state.timings['decoder warm-up']]]
-    : [['decode', pic.decodeMs], ['resize + normalise', tPre], ['upload', times.upload], ['forward', times.forward], ['readback', times.readback]];
+  const rows: [string, number][] =
+    m.kind === 'sam-box'
+      ? [
+          ['decode', pic.decodeMs],
+          ['resize', tPre],
+          ['image embedding (upload + backbone + neck)', times.forward],
+          ['decoder warm-up (first run)', state.timings['decoder warm-up']],
+        ]
+      : [
+          ['decode', pic.decodeMs],
+          ['resize + normalise', tPre],
+          ['upload', times.upload],
+          ['forward', times.forward],
+          ['readback', times.readback],
+        ];
   for (const [k, v] of rows) timing(k, v);
   fillTimings('timings-run', rows);
   $('timings-run-title').textContent = `Image: ${pic.name}`;
@@ -295,7 +450,11 @@ async function run(current: () => boolean, live = false): Promise<void> {
   $('result-body').hidden = false;
   $('result-tools').hidden = false;
   $('result-tools').classList.toggle('no-seg', m.kind !== 'polyp-pvt');
-  state.domain = showDomain(pic.pixels, state.result?.kind === 'eva02' ? state.result.top[0].p : null, state.model?.card?.inputStats);
+  state.domain = showDomain(
+    pic.pixels,
+    state.result?.kind === 'eva02' ? state.result.top[0].p : null,
+    state.model?.card?.inputStats,
+  );
 }
 
 /** Dice / IoU of the shown mask against the loaded ground truth, at the current threshold. */
@@ -321,34 +480,51 @@ const overlayOn = () => $<HTMLInputElement>('show-overlay').checked;
 
 /** One box prompt (image pixels) through the decoder over the cached embedding. */
 function segmentBox(raw: number[]): void {
-  requests.submit({ lane: 'box', what: `Segmenting box [${raw.join(', ')}]`, run: async (current) => {
-    if (!model || model.kind !== 'sam-box' || !picture || lastRun?.kind !== 'sam-box' || state.result?.kind !== 'sam-box') return;
-    state.resultError = null;
-    showError('result-error', null);
-    const box = normaliseBox(raw, picture.pixels.width, picture.pixels.height);
-    if (!box) {
-      state.resultError = `The box [${raw.join(', ')}] is empty or outside the ${picture.pixels.width}×${picture.pixels.height} image.`;
-      showError('result-error', state.resultError);
-      return;
-    }
-    const run = lastRun, result = state.result;
-    const r = await samDecodeBox(model.model, run.embedding, box, picture.pixels.width, picture.pixels.height);
-    still(current);
-    run.last = r;
-    run.count++;
-    result.boxes.push({ box: [...r.box], logits: [...r.logits], size: r.size, iou: r.iou, ms: r.ms });
-    timing('decoder (last box)', r.ms);
-    fillTimings('timings-run', [['image embedding (upload + backbone + neck)', run.embedMs], ['decoder, last box (prompt + decoder + readback)', r.ms]]);
-    renderSam(picture.bitmap, r, overlayOn(), run.embedMs, result.untrained, run.count);
-  } });
+  requests.submit({
+    lane: 'box',
+    what: `Segmenting box [${raw.join(', ')}]`,
+    run: async (current) => {
+      if (
+        !model ||
+        model.kind !== 'sam-box' ||
+        !picture ||
+        lastRun?.kind !== 'sam-box' ||
+        state.result?.kind !== 'sam-box'
+      )
+        return;
+      state.resultError = null;
+      showError('result-error', null);
+      const box = normaliseBox(raw, picture.pixels.width, picture.pixels.height);
+      if (!box) {
+        state.resultError = `The box [${raw.join(', ')}] is empty or outside the ${picture.pixels.width}×${picture.pixels.height} image.`;
+        showError('result-error', state.resultError);
+        return;
+      }
+      const run = lastRun,
+        result = state.result;
+      const r = await samDecodeBox(model.model, run.embedding, box, picture.pixels.width, picture.pixels.height);
+      still(current);
+      run.last = r;
+      run.count++;
+      result.boxes.push({ box: [...r.box], logits: [...r.logits], size: r.size, iou: r.iou, ms: r.ms });
+      timing('decoder (last box)', r.ms);
+      fillTimings('timings-run', [
+        ['image embedding (upload + backbone + neck)', run.embedMs],
+        ['decoder, last box (prompt + decoder + readback)', r.ms],
+      ]);
+      renderSam(picture.bitmap, r, overlayOn(), run.embedMs, result.untrained, run.count);
+    },
+  });
 }
 
 function redraw(): void {
   if (!model || !picture || !lastRun) return;
   const untrained = isUntrained(model.metadata);
   if (lastRun.kind === 'toco-cam') renderCam(lastRun.r, picture.bitmap, overlayOn(), CAM_THRESHOLD, untrained);
-  else if (lastRun.kind === 'sam-box') renderSam(picture.bitmap, lastRun.last, overlayOn(), lastRun.embedMs, untrained, lastRun.count);
-  else if (model.kind === 'eva02' && lastRun.kind === 'eva02') renderClassification(model, lastRun.r, picture.bitmap, overlayOn(), untrained);
+  else if (lastRun.kind === 'sam-box')
+    renderSam(picture.bitmap, lastRun.last, overlayOn(), lastRun.embedMs, untrained, lastRun.count);
+  else if (model.kind === 'eva02' && lastRun.kind === 'eva02')
+    renderClassification(model, lastRun.r, picture.bitmap, overlayOn(), untrained);
   else if (lastRun.kind === 'polyp-pvt') {
     const { area } = renderSegmentation(lastRun.r, picture.bitmap, overlayOn(), untrained);
     if (state.result?.kind === 'polyp-pvt') state.result.maskArea = area;
@@ -359,7 +535,10 @@ function redraw(): void {
 
 // ---- wiring ---------------------------------------------------------------------------------------------
 
-const markSample = (b: HTMLElement | null) => $('samples').querySelectorAll('button').forEach((o) => o.classList.toggle('on', o === b));
+const markSample = (b: HTMLElement | null) =>
+  $('samples')
+    .querySelectorAll('button')
+    .forEach((o) => o.classList.toggle('on', o === b));
 
 function openSample(b: HTMLButtonElement, file: string): void {
   markSample(b);
@@ -389,24 +568,37 @@ async function listCheckpoints(): Promise<void> {
   const res = await fetch('checkpoints.json').catch(() => null);
   if (!res?.ok) return;
   catalog = (await res.json()) as CatalogEntry[];
-  state.catalog = catalog.map((c) => ({ url: c.url, label: entryLabel(c, fmtBytes), untrained: c.untrained, card: !!c.card, cardError: c.cardError ?? null }));
+  state.catalog = catalog.map((c) => ({
+    url: c.url,
+    label: entryLabel(c, fmtBytes),
+    untrained: c.untrained,
+    card: !!c.card,
+    cardError: c.cardError ?? null,
+  }));
   if (!catalog.length) return;
   $('ckpt-hint').hidden = true;
   const sel = $<HTMLSelectElement>('ckpt-list');
   sel.replaceChildren(new Option('choose a checkpoint…', ''), ...state.catalog.map((c) => new Option(c.label, c.url)));
-  sel.onchange = () => { $<HTMLInputElement>('ckpt-url').value = sel.value; loadUrl(sel.value); };
+  sel.onchange = () => {
+    $<HTMLInputElement>('ckpt-url').value = sel.value;
+    loadUrl(sel.value);
+  };
 }
 
 function wire(): void {
   $('ckpt-load').onclick = () => loadUrl($<HTMLInputElement>('ckpt-url').value.trim());
-  $<HTMLInputElement>('ckpt-url').onkeydown = (e) => { if (e.key === 'Enter') loadUrl($<HTMLInputElement>('ckpt-url').value.trim()); };
+  $<HTMLInputElement>('ckpt-url').onkeydown = (e) => {
+    if (e.key === 'Enter') loadUrl($<HTMLInputElement>('ckpt-url').value.trim());
+  };
   $<HTMLInputElement>('ckpt-file').onchange = (e) => {
-    const input = e.target as HTMLInputElement, f = input.files?.[0];
+    const input = e.target as HTMLInputElement,
+      f = input.files?.[0];
     input.value = ''; // the summary names the file; the same file can be picked again
     if (f) loadFile(f);
   };
   $<HTMLInputElement>('image-file').onchange = (e) => {
-    const input = e.target as HTMLInputElement, f = input.files?.[0];
+    const input = e.target as HTMLInputElement,
+      f = input.files?.[0];
     input.value = '';
     markSample(null);
     if (f) openImage(f.name, async () => f);
@@ -414,29 +606,48 @@ function wire(): void {
   $('show-overlay').onchange = redraw;
   for (const id of ['batch-files', 'batch-folder']) {
     $<HTMLInputElement>(id).onchange = (e) => {
-      const input = e.target as HTMLInputElement, all = Array.from(input.files ?? []);
+      const input = e.target as HTMLInputElement,
+        all = Array.from(input.files ?? []);
       input.value = '';
       // A folder holds other files too: only images go in (picked files go in as chosen).
-      openBatch(id === 'batch-folder' ? all.filter((f) => /\.(png|jpe?g|bmp|webp|gif)$/i.test(f.name)).sort((a, b) => a.webkitRelativePath.localeCompare(b.webkitRelativePath)) : all);
+      openBatch(
+        id === 'batch-folder'
+          ? all
+              .filter((f) => /\.(png|jpe?g|bmp|webp|gif)$/i.test(f.name))
+              .sort((a, b) => a.webkitRelativePath.localeCompare(b.webkitRelativePath))
+          : all,
+      );
     };
   }
   wireBatchCsv(() => state.batch);
   $('camera-toggle').onclick = toggleCamera;
-  $('result-side').onchange = (e) => { // the classifier's CAM class (render.ts draws the select)
-    if ((e.target as HTMLElement).id === 'cam-class') { view.camClass = Number((e.target as HTMLSelectElement).value); redraw(); }
+  $('result-side').onchange = (e) => {
+    // the classifier's CAM class (render.ts draws the select)
+    if ((e.target as HTMLElement).id === 'cam-class') {
+      view.camClass = Number((e.target as HTMLSelectElement).value);
+      redraw();
+    }
   };
   wireOutputs(view, {
-    seg: () => (lastRun?.kind === 'polyp-pvt' && picture ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height } : null),
-    numbers: () => (picture ? resultNumbers(state, picture, view.threshold) : null), redraw,
+    seg: () =>
+      lastRun?.kind === 'polyp-pvt' && picture
+        ? { prob: lastRun.r.prob, size: lastRun.r.size, width: picture.pixels.width, height: picture.pixels.height }
+        : null,
+    numbers: () => (picture ? resultNumbers(state, picture, view.threshold) : null),
+    redraw,
   });
   $<HTMLInputElement>('gt-file').onchange = (e) => {
-    const input = e.target as HTMLInputElement, f = input.files?.[0];
+    const input = e.target as HTMLInputElement,
+      f = input.files?.[0];
     input.value = '';
     if (f) void openTruth(f);
   };
   wireBoxPrompt(() => (lastRun?.kind === 'sam-box' && picture ? picture.pixels : null), redraw, segmentBox);
   const drop = $('drop');
-  document.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  document.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
   document.addEventListener('dragleave', () => drop.classList.remove('over'));
   document.addEventListener('drop', (e) => {
     e.preventDefault();
@@ -459,7 +670,8 @@ function openDefault(): void {
   $<HTMLInputElement>('ckpt-url').value = first.url;
   loadUrl(first.url);
   const want = first.card!.sample;
-  const b = Array.from($('samples').querySelectorAll('button')).find((x) => x.title === want) as HTMLButtonElement | undefined;
+  const b = Array.from($('samples').querySelectorAll('button')).find((x) => x.title === want) as
+    HTMLButtonElement | undefined;
   if (b) openSample(b, b.dataset.file!);
 }
 
@@ -479,7 +691,8 @@ async function main(): Promise<void> {
   const t1 = now();
   state.selfCheck = await selfCheck();
   timing('self-check', now() - t1);
-  $('selfcheck').textContent = `Self-check (MLP + softmax, ${state.selfCheck.length} outputs) ok in ${(now() - t1).toFixed(0)} ms; device acquired in ${state.timings['acquire device'].toFixed(0)} ms.`;
+  $('selfcheck').textContent =
+    `Self-check (MLP + softmax, ${state.selfCheck.length} outputs) ok in ${(now() - t1).toFixed(0)} ms; device acquired in ${state.timings['acquire device'].toFixed(0)} ms.`;
   wire();
   await Promise.all([listSamples(), listCheckpoints()]);
   for (const id of ['model-controls', 'image-controls']) ($(id) as HTMLFieldSetElement).disabled = false;
@@ -494,5 +707,6 @@ main().catch((e: unknown) => {
   const s = $('status');
   s.className = 'error';
   s.textContent = state.error;
-  $('result-empty').textContent = 'The models run on WebGPU, which this page could not use (see the message at the top).';
+  $('result-empty').textContent =
+    'The models run on WebGPU, which this page could not use (see the message at the top).';
 });

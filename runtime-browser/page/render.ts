@@ -36,23 +36,32 @@ export function fillTimings(id: string, rows: [string, number][]): void {
 }
 
 /** The warning every untrained model's summary and result carry. */
-export const untrainedBadge = (what: string) => `<div class="untrained" role="note"><b>Untrained</b> (random weights): ${what} mean nothing.</div>`;
+export const untrainedBadge = (what: string) =>
+  `<div class="untrained" role="note"><b>Untrained</b> (random weights): ${what} mean nothing.</div>`;
 
 export function modelSummary(m: LoadedModel, source: string, untrained: boolean): string {
   const [h, w] = m.inputSize;
-  const what = m.kind === 'eva02' ? `${m.config.numClasses} classes, ${m.config.embedDim}-d, depth ${m.config.depth}, patch ${m.config.patchSize}`
-    : m.kind === 'polyp-pvt' ? `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`
-    : m.kind === 'toco-cam' ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
-    : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
+  const what =
+    m.kind === 'eva02'
+      ? `${m.config.numClasses} classes, ${m.config.embedDim}-d, depth ${m.config.depth}, patch ${m.config.patchSize}`
+      : m.kind === 'polyp-pvt'
+        ? `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`
+        : m.kind === 'toco-cam'
+          ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
+          : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
   const notes = m.notes.length ? `<ul class="notes">${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
-  return `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${(m.numParameters / 1e6).toFixed(2)}M parameters · input ${h}×${w}
-    ${m.norm === 'imagenet' ? '(ImageNet mean/std)' : '(RGB in [0, 1])'}</div><div class="dim">${esc(what)} · ${esc(source)}</div>${notes}`
-    + (untrained ? untrainedBadge('its outputs') : '');
+  return (
+    `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${(m.numParameters / 1e6).toFixed(2)}M parameters · input ${h}×${w}
+    ${m.norm === 'imagenet' ? '(ImageNet mean/std)' : '(RGB in [0, 1])'}</div><div class="dim">${esc(what)} · ${esc(source)}</div>${notes}` +
+    (untrained ? untrainedBadge('its outputs') : '')
+  );
 }
 
 /** A model card: what it was trained on, the command that reproduces it, its test scores. */
 export function cardHtml(c: ModelCard, open: boolean): string {
-  const scores = Object.entries(c.scores).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(3)}</td></tr>`).join('');
+  const scores = Object.entries(c.scores)
+    .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(3)}</td></tr>`)
+    .join('');
   return `<details class="card" id="model-card"${open ? ' open' : ''}><summary>Model card: ${esc(c.title)}</summary>
     <div class="kv">${esc(c.task)}; trained on ${esc(c.trainedOn)}</div>
     <table>${scores}</table><div class="dim">${esc(c.scoresOn)}</div>
@@ -87,20 +96,33 @@ export function drawView(img: ImageBitmap, layer: Uint8ClampedArray | null): voi
   ctx.globalAlpha = 1;
 }
 
-const legend = () => `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
+const legend = () =>
+  `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
 /** The classifier's result: top-k bars and the CAM layer of the chosen class (the top one unless chosen). */
-export function renderClassification(m: Extract<LoadedModel, { kind: 'eva02' }>, r: Classification, img: ImageBitmap, overlay: boolean, untrained: boolean): { top: number[] } {
+export function renderClassification(
+  m: Extract<LoadedModel, { kind: 'eva02' }>,
+  r: Classification,
+  img: ImageBitmap,
+  overlay: boolean,
+  untrained: boolean,
+): { top: number[] } {
   const top = topK(r.probs, Math.min(5, r.probs.length));
-  const [gh, gw] = r.grid, [w, h] = viewSize(img.width, img.height);
+  const [gh, gw] = r.grid,
+    [w, h] = viewSize(img.width, img.height);
   const c = view.camClass >= 0 && view.camClass < m.config.numClasses ? view.camClass : top[0];
   const cam = column(r.cam, m.config.numClasses, c);
   drawView(img, overlay ? heatLayer(cam, gh, gw, w, h) : null);
   $('caption').textContent = `class activation of “${m.classes[c]}” on the ${gh}×${gw} patch grid`;
-  const bars = top.map((k) => `<div class="name${k === c ? ' first' : ''}">${esc(m.classes[k])}</div>
+  const bars = top
+    .map(
+      (k) => `<div class="name${k === c ? ' first' : ''}">${esc(m.classes[k])}</div>
     <div class="track${k === c ? ' first' : ''}"><div class="fill" style="width:${(100 * r.probs[k]).toFixed(1)}%"></div></div>
-    <div class="pct">${(100 * r.probs[k]).toFixed(1)}%</div>`).join('');
-  $('result-side').innerHTML = `${untrained ? untrainedBadge('these probabilities and the map') : ''}<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>
+    <div class="pct">${(100 * r.probs[k]).toFixed(1)}%</div>`,
+    )
+    .join('');
+  $('result-side').innerHTML =
+    `${untrained ? untrainedBadge('these probabilities and the map') : ''}<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>
     <h3 style="margin-top:14px">Class-activation map</h3>
     <div class="row"><label for="cam-class">Class</label><select id="cam-class">${m.classes.map((n, k) => `<option value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`).join('')}</select></div>
     <div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the chosen class; exact CAM up to fc_norm's per-token normalisation.</div>
@@ -109,8 +131,14 @@ export function renderClassification(m: Extract<LoadedModel, { kind: 'eva02' }>,
 }
 
 /** The segmenter's result: mask layer (tint + contour) and its summary. */
-export function renderSegmentation(r: Segmentation, img: ImageBitmap, overlay: boolean, untrained: boolean): { area: number } {
-  const [w, h] = viewSize(img.width, img.height), [sh, sw] = r.size;
+export function renderSegmentation(
+  r: Segmentation,
+  img: ImageBitmap,
+  overlay: boolean,
+  untrained: boolean,
+): { area: number } {
+  const [w, h] = viewSize(img.width, img.height),
+    [sh, sw] = r.size;
   const { rgba, area } = maskLayer(r.prob, sh, sw, w, h, view.threshold);
   drawView(img, overlay ? rgba : null);
   let maxP = 0;

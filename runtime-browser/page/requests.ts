@@ -17,7 +17,11 @@ const ORDER: Lane[] = ['model', 'image', 'box'];
  */
 const STALE_AFTER: Record<Lane, Lane[]> = { model: ['model'], image: ['image'], box: ['model', 'image', 'box'] };
 
-export interface Job { lane: Lane; what: string; run: (current: () => boolean) => Promise<void> }
+export interface Job {
+  lane: Lane;
+  what: string;
+  run: (current: () => boolean) => Promise<void>;
+}
 
 export interface RequestEvents {
   /** A job starts (`what` describes it) or the queue empties (null). */
@@ -33,10 +37,14 @@ export class Requests {
   private running = false;
   constructor(private readonly events: RequestEvents) {}
 
-  get idle(): boolean { return !this.running && this.waiting.size === 0; }
+  get idle(): boolean {
+    return !this.running && this.waiting.size === 0;
+  }
 
   /** Whether a job of `lane` is waiting to run. */
-  pending(lane: Lane): boolean { return this.waiting.has(lane); }
+  pending(lane: Lane): boolean {
+    return this.waiting.has(lane);
+  }
 
   submit(job: Job): void {
     const seq = ++this.seq;
@@ -64,7 +72,8 @@ export class Requests {
       try {
         await job.run(current);
         this.events.settled(current() ? 'done' : 'superseded', job);
-      } catch (e) { // a job that stopped because it was stale is superseded, not failed
+      } catch (e) {
+        // a job that stopped because it was stale is superseded, not failed
         this.events.settled(current() ? 'failed' : 'superseded', job, e);
       }
     }

@@ -7,17 +7,51 @@ import type { BatchState } from './batch.ts';
 import type { CameraState } from './camera.ts';
 
 /** The image and model a result was computed for. */
-export interface ResultFor { image: string; checksum: string; model: string }
+export interface ResultFor {
+  image: string;
+  checksum: string;
+  model: string;
+}
 
 export type Result =
-  | { kind: 'eva02'; for: ResultFor; probs: number[]; cam: number[]; grid: [number, number]; top: { index: number; name: string; p: number }[] }
+  | {
+      kind: 'eva02';
+      for: ResultFor;
+      probs: number[];
+      cam: number[];
+      grid: [number, number];
+      top: { index: number; name: string; p: number }[];
+    }
   | { kind: 'polyp-pvt'; for: ResultFor; prob: number[]; size: [number, number]; maskArea: number }
-  | { kind: 'toco-cam'; for: ResultFor; cam: number[]; size: [number, number]; prob: number; camBox: number[] | null; box: number[] | null; accepted: boolean; reason: string; untrained: boolean }
-  | { kind: 'sam-box'; for: ResultFor; embedMs: number; untrained: boolean; boxes: { box: number[]; logits: number[]; size: [number, number]; iou: number; ms: number }[] };
+  | {
+      kind: 'toco-cam';
+      for: ResultFor;
+      cam: number[];
+      size: [number, number];
+      prob: number;
+      camBox: number[] | null;
+      box: number[] | null;
+      accepted: boolean;
+      reason: string;
+      untrained: boolean;
+    }
+  | {
+      kind: 'sam-box';
+      for: ResultFor;
+      embedMs: number;
+      untrained: boolean;
+      boxes: { box: number[]; logits: number[]; size: [number, number]; iou: number; ms: number }[];
+    };
 
 export interface PageState {
-  status: 'starting' | 'ready' | 'error'; error?: string;
-  featureLevel?: string; adapter?: string; /** null: the browser does not disclose the adapter. */ cpuFallback?: boolean | null; renderer?: string; adapterChoice?: AdapterChoice; selfCheck?: number[];
+  status: 'starting' | 'ready' | 'error';
+  error?: string;
+  featureLevel?: string;
+  adapter?: string;
+  /** null: the browser does not disclose the adapter. */ cpuFallback?: boolean | null;
+  renderer?: string;
+  adapterChoice?: AdapterChoice;
+  selfCheck?: number[];
   timings: Record<string, number>;
   /** Settled requests (checkpoint loads, image picks, box prompts): done, failed or superseded. */
   actions: number;
@@ -27,7 +61,16 @@ export interface PageState {
   busy: boolean;
   busyWhat: string | null;
   catalog: { url: string; label: string; untrained: boolean; card: boolean; cardError: string | null }[];
-  model: { kind: ModelKind; source: string; classes?: string[]; untrained: boolean; card: ModelCard | null; numParameters: number; inputSize: [number, number]; notes: string[] } | null;
+  model: {
+    kind: ModelKind;
+    source: string;
+    classes?: string[];
+    untrained: boolean;
+    card: ModelCard | null;
+    numParameters: number;
+    inputSize: [number, number];
+    notes: string[];
+  } | null;
   modelError: string | null;
   image: { name: string; width: number; height: number; checksum: string } | null;
   imageError: string | null;
@@ -46,8 +89,24 @@ export interface PageState {
 }
 
 export const state: PageState = {
-  status: 'starting', timings: {}, actions: 0, outcomes: { done: 0, failed: 0, superseded: 0 }, runs: 0, busy: false, busyWhat: null,
-  catalog: [], model: null, modelError: null, image: null, imageError: null, result: null, resultError: null,
-  view: { threshold: 0.5, opacity: 1, camClass: -1 }, truth: null, domain: null, batch: null, camera: null,
+  status: 'starting',
+  timings: {},
+  actions: 0,
+  outcomes: { done: 0, failed: 0, superseded: 0 },
+  runs: 0,
+  busy: false,
+  busyWhat: null,
+  catalog: [],
+  model: null,
+  modelError: null,
+  image: null,
+  imageError: null,
+  result: null,
+  resultError: null,
+  view: { threshold: 0.5, opacity: 1, camClass: -1 },
+  truth: null,
+  domain: null,
+  batch: null,
+  camera: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;

@@ -22,16 +22,27 @@ function step(fn: Attn, xs: Tensor[], withBackward: boolean): void {
     const o = fn(xs[0], xs[1], xs[2]);
     if (withBackward) backward(sum(o));
   });
-  for (const x of xs) { x.grad?.dispose(); x.grad = null; }
+  for (const x of xs) {
+    x.grad?.dispose();
+    x.grad = null;
+  }
 }
 
 export default async function (): Promise<BenchTable> {
   const rows: (string | number)[][] = [];
-  const b = 8, h = 3, d = 64;
-  for (const [n, iters] of [[257, 7], [1024, 2]]) {
+  const b = 8,
+    h = 3,
+    d = 64;
+  for (const [n, iters] of [
+    [257, 7],
+    [1024, 2],
+  ]) {
     const xs = inputs(b, h, n, d);
     const res: Record<string, { fwd: number; both: number; peak: number }> = {};
-    for (const [name, fn] of [['fused', scaledDotProductAttention], ['reference', attentionReference]] as [string, Attn][]) {
+    for (const [name, fn] of [
+      ['fused', scaledDotProductAttention],
+      ['reference', attentionReference],
+    ] as [string, Attn][]) {
       const fwd = await timeit(() => step(fn, xs, false), { warmup: 1, iters });
       const both = await timeit(() => step(fn, xs, true), { warmup: 1, iters });
       await device().sync();
@@ -42,8 +53,16 @@ export default async function (): Promise<BenchTable> {
       res[name] = { fwd, both, peak: device().stats().peakLiveBytes - base };
     }
     for (const [name, r] of Object.entries(res)) {
-      rows.push([`B${b} H${h} N${n} d${d}`, name, fmtNum(r.fwd, 0), fmtNum(r.both, 0), fmtNum(r.peak / 2 ** 20, 1),
-        name === 'fused' ? `${fmtNum(res.reference.both / r.both)}x time, ${fmtNum(res.reference.peak / r.peak, 1)}x memory` : '']);
+      rows.push([
+        `B${b} H${h} N${n} d${d}`,
+        name,
+        fmtNum(r.fwd, 0),
+        fmtNum(r.both, 0),
+        fmtNum(r.peak / 2 ** 20, 1),
+        name === 'fused'
+          ? `${fmtNum(res.reference.both / r.both)}x time, ${fmtNum(res.reference.peak / r.peak, 1)}x memory`
+          : '',
+      ]);
     }
     for (const x of xs) x.dispose();
   }

@@ -12,25 +12,36 @@ import { conv2d, type Conv2dOptions } from '../../engine/ops/conv.ts';
 import { CONV_KERNELS, chooseConvKernel, useConvKernel, type ConvKernelName } from '../../engine/ops/conv-kernels.ts';
 import { median, fmtNum, type BenchTable } from './util.ts';
 
-interface Shape { x: number[]; w: number[]; o: Conv2dOptions & { stride?: number; padding?: number; groups?: number } }
+interface Shape {
+  x: number[];
+  w: number[];
+  o: Conv2dOptions & { stride?: number; padding?: number; groups?: number };
+}
 
 function flopsOf(s: Shape): number {
   const [n, , h, w] = s.x;
   const [cout, cig, kh, kw] = s.w;
-  const st = s.o.stride ?? 1, p = s.o.padding ?? 0;
-  const oh = Math.floor((h + 2 * p - kh) / st) + 1, ow = Math.floor((w + 2 * p - kw) / st) + 1;
+  const st = s.o.stride ?? 1,
+    p = s.o.padding ?? 0;
+  const oh = Math.floor((h + 2 * p - kh) / st) + 1,
+    ow = Math.floor((w + 2 * p - kw) / st) + 1;
   return 2 * n * cout * oh * ow * cig * kh * kw;
 }
 
 function geom(s: Shape) {
   const [n, cin, h, w] = s.x;
   const [cout, , kh, kw] = s.w;
-  const st = s.o.stride ?? 1, p = s.o.padding ?? 0;
-  const oh = Math.floor((h + 2 * p - kh) / st) + 1, ow = Math.floor((w + 2 * p - kw) / st) + 1;
+  const st = s.o.stride ?? 1,
+    p = s.o.padding ?? 0;
+  const oh = Math.floor((h + 2 * p - kh) / st) + 1,
+    ow = Math.floor((w + 2 * p - kw) / st) + 1;
   return { n, cin, h, w, cout, oh, ow, groups: s.o.groups ?? 1, kh, kw, sh: st, sw: st, ph: p, pw: p, dh: 1, dw: 1 };
 }
 
-interface Cost { ms: number; cpuMs: number }
+interface Cost {
+  ms: number;
+  cpuMs: number;
+}
 
 /** Wall and process CPU time of one synced run of `fn`. */
 async function measure(fn: () => void): Promise<Cost> {
@@ -47,8 +58,18 @@ function medianCost(xs: Cost[]): Cost {
 }
 
 /** Median forward cost of each kernel over `rounds` interleaved rounds after one warm-up each. */
-async function forwardCost(kernels: readonly ConvKernelName[], x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, rounds: number): Promise<Record<string, Cost>> {
-  const once = (k: ConvKernelName) => { useConvKernel(k); return measure(() => noGrad(() => conv2d(x, w, b, o).dispose())); };
+async function forwardCost(
+  kernels: readonly ConvKernelName[],
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  o: Conv2dOptions,
+  rounds: number,
+): Promise<Record<string, Cost>> {
+  const once = (k: ConvKernelName) => {
+    useConvKernel(k);
+    return measure(() => noGrad(() => conv2d(x, w, b, o).dispose()));
+  };
   for (const k of kernels) await once(k);
   const samples: Record<string, Cost[]> = {};
   for (let r = 0; r < rounds; r++) for (const k of kernels) (samples[k] ??= []).push(await once(k));
@@ -64,7 +85,10 @@ async function trainCost(x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, iter
   const params = [x, w, b].map((t) => requiresGrad(t));
   const step = () => {
     tidy(() => backward(conv2d(x, w, b, o), cot));
-    for (const t of params) { t.grad?.dispose(); t.grad = null; }
+    for (const t of params) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
   };
   await measure(step);
   const samples: Cost[] = [];
@@ -80,32 +104,64 @@ export default async function (): Promise<BenchTable[]> {
   const gf = (flops: number, ms: number) => fmtNum(flops / (ms * 1e6));
   const main: Shape = { x: [8, 64, 56, 56], w: [64, 64, 3, 3], o: { padding: 1 } };
   const chosen = (useConvKernel(null), chooseConvKernel(geom(main)));
-  const x = randn([8, 64, 56, 56]), w = randn([64, 64, 3, 3], 0, 0.05), b = randn([64]);
+  const x = randn([8, 64, 56, 56]),
+    w = randn([64, 64, 3, 3], 0, 0.05),
+    b = randn([64]);
   const f = flopsOf(main);
   const c = await forwardCost(CONV_KERNELS, x, w, b, main.o, rounds);
-  const row = (name: string, k: Cost, flops: number, vs: string) => [name, fmtNum(k.ms, 1), gf(flops, k.ms), ...(cpu ? [gf(flops, k.cpuMs)] : []), vs];
-  const rows = CONV_KERNELS.map((k) => row(k + (k === chosen ? ' (chosen)' : ''), c[k], f, fmtNum(c.direct.ms / c[k].ms) + 'x' + (cpu ? ` (CPU time ${fmtNum(c.direct.cpuMs / c[k].cpuMs)}x)` : '')));
+  const row = (name: string, k: Cost, flops: number, vs: string) => [
+    name,
+    fmtNum(k.ms, 1),
+    gf(flops, k.ms),
+    ...(cpu ? [gf(flops, k.cpuMs)] : []),
+    vs,
+  ];
+  const rows = CONV_KERNELS.map((k) =>
+    row(
+      k + (k === chosen ? ' (chosen)' : ''),
+      c[k],
+      f,
+      fmtNum(c.direct.ms / c[k].ms) + 'x' + (cpu ? ` (CPU time ${fmtNum(c.direct.cpuMs / c[k].cpuMs)}x)` : ''),
+    ),
+  );
   const train = await trainCost(x, w, b, main.o, rounds);
   rows.push(row(`${chosen}: forward + backward (dx, dW, db)`, train, 3 * f, '-'));
   for (const t of [x, w, b]) t.dispose();
 
   const others: [string, Shape][] = [
-    ['depthwise 3x3, [8, 256, 28, 28] (PVTv2 FFN)', { x: [8, 256, 28, 28], w: [256, 1, 3, 3], o: { padding: 1, groups: 256 } }],
-    ['3x3 s2 p1, 64 -> 128, [8, 64, 56, 56] (patch embedding)', { x: [8, 64, 56, 56], w: [128, 64, 3, 3], o: { stride: 2, padding: 1 } }],
+    [
+      'depthwise 3x3, [8, 256, 28, 28] (PVTv2 FFN)',
+      { x: [8, 256, 28, 28], w: [256, 1, 3, 3], o: { padding: 1, groups: 256 } },
+    ],
+    [
+      '3x3 s2 p1, 64 -> 128, [8, 64, 56, 56] (patch embedding)',
+      { x: [8, 64, 56, 56], w: [128, 64, 3, 3], o: { stride: 2, padding: 1 } },
+    ],
   ];
   const more: (string | number)[][] = [];
   for (const [name, s] of others) {
     const k = chooseConvKernel(geom(s));
-    const xs = randn(s.x), ws = randn(s.w, 0, 0.05), bs = randn([s.w[0]]);
+    const xs = randn(s.x),
+      ws = randn(s.w, 0, 0.05),
+      bs = randn([s.w[0]]);
     const t = await forwardCost(['direct', k], xs, ws, bs, s.o, rounds);
     const tr = await trainCost(xs, ws, bs, s.o, rounds);
     const g = flopsOf(s);
-    more.push([name, k, gf(g, t.direct.ms), gf(g, t[k].ms), ...(cpu ? [gf(g, t.direct.cpuMs), gf(g, t[k].cpuMs)] : []), fmtNum(tr.ms, 1)]);
+    more.push([
+      name,
+      k,
+      gf(g, t.direct.ms),
+      gf(g, t[k].ms),
+      ...(cpu ? [gf(g, t.direct.cpuMs), gf(g, t[k].cpuMs)] : []),
+      fmtNum(tr.ms, 1),
+    ]);
     for (const u of [xs, ws, bs]) u.dispose();
   }
   const notes = cpu
-    ? [`CPU driver: each figure is the median of only ${rounds} timed runs after 1 warm-up (the direct kernel takes seconds per run); expect +-20% noise and compare ratios within one run.`,
-      'GFLOP/CPU-s = FLOPs per second of CPU time this process used (lavapipe runs in-process): steadier than wall time when other processes load the machine.']
+    ? [
+        `CPU driver: each figure is the median of only ${rounds} timed runs after 1 warm-up (the direct kernel takes seconds per run); expect +-20% noise and compare ratios within one run.`,
+        'GFLOP/CPU-s = FLOPs per second of CPU time this process used (lavapipe runs in-process): steadier than wall time when other processes load the machine.',
+      ]
     : [`Median of ${rounds} timed runs after 1 warm-up.`];
   return [
     {
@@ -116,7 +172,14 @@ export default async function (): Promise<BenchTable[]> {
     },
     {
       title: 'conv2d, other shapes the models run: direct vs the chosen kernel (forward), forward + backward',
-      columns: ['shape', 'chosen', 'direct GFLOP/s', 'chosen GFLOP/s', ...(cpu ? ['direct GFLOP/CPU-s', 'chosen GFLOP/CPU-s'] : []), 'forward + backward ms'],
+      columns: [
+        'shape',
+        'chosen',
+        'direct GFLOP/s',
+        'chosen GFLOP/s',
+        ...(cpu ? ['direct GFLOP/CPU-s', 'chosen GFLOP/CPU-s'] : []),
+        'forward + backward ms',
+      ],
       rows: more,
       notes,
     },

@@ -12,12 +12,36 @@ const SYNCED_OPS = 200;
 const MATMULS = 4;
 
 export default async function (): Promise<BenchTable[]> {
-  const a = randn([256]), b = randn([256]);
-  const recorded = await timeit(() => tidy(() => { for (let i = 0; i < OPS; i++) add(a, b); }), { iters: 7 });
-  const flushed = await timeit(() => tidy(() => { for (let i = 0; i < OPS; i++) { add(a, b); device().flush(); } }), { iters: 7 });
-  const synced = await timeit(async () => {
-    for (let i = 0; i < SYNCED_OPS; i++) { tidy(() => { add(a, b); }); await device().sync(); }
-  }, { iters: 5 });
+  const a = randn([256]),
+    b = randn([256]);
+  const recorded = await timeit(
+    () =>
+      tidy(() => {
+        for (let i = 0; i < OPS; i++) add(a, b);
+      }),
+    { iters: 7 },
+  );
+  const flushed = await timeit(
+    () =>
+      tidy(() => {
+        for (let i = 0; i < OPS; i++) {
+          add(a, b);
+          device().flush();
+        }
+      }),
+    { iters: 7 },
+  );
+  const synced = await timeit(
+    async () => {
+      for (let i = 0; i < SYNCED_OPS; i++) {
+        tidy(() => {
+          add(a, b);
+        });
+        await device().sync();
+      }
+    },
+    { iters: 5 },
+  );
   const dispatch: BenchTable = {
     title: `dispatch: ${OPS} adds of 256-element tensors`,
     columns: ['how', 'median ms per op'],
@@ -29,9 +53,17 @@ export default async function (): Promise<BenchTable[]> {
   };
 
   const n = 1024;
-  const x = randn([n, n]), w = randn([n, n]);
-  const long = () => tidy(() => { for (let i = 0; i < MATMULS; i++) matmul(x, w); });
-  const short = async () => { const t = add(a, b); await t.data(); t.dispose(); };
+  const x = randn([n, n]),
+    w = randn([n, n]);
+  const long = () =>
+    tidy(() => {
+      for (let i = 0; i < MATMULS; i++) matmul(x, w);
+    });
+  const short = async () => {
+    const t = add(a, b);
+    await t.data();
+    t.dispose();
+  };
   const rows: (string | number)[][] = [];
   const res: Record<string, { long: number; short: number }> = {};
   // Alternate on/off so drifting machine load hits both alike.
@@ -44,13 +76,34 @@ export default async function (): Promise<BenchTable[]> {
   }
   setPollingBackoff(true);
   const gf = (ms: number) => fmtNum((MATMULS * 2 * n ** 3) / (ms * 1e6));
-  rows.push([`${MATMULS} matmuls 1024^3, one wait`, fmtNum(res.on.long, 1), fmtNum(res.off.long, 1), `${gf(res.on.long)} vs ${gf(res.off.long)}`, fmtNum(res.off.long / res.on.long) + 'x']);
-  rows.push(['add on 256 + 4-byte readback', fmtNum(res.on.short, 3), fmtNum(res.off.short, 3), '-', fmtNum(res.off.short / res.on.short) + 'x']);
+  rows.push([
+    `${MATMULS} matmuls 1024^3, one wait`,
+    fmtNum(res.on.long, 1),
+    fmtNum(res.off.long, 1),
+    `${gf(res.on.long)} vs ${gf(res.off.long)}`,
+    fmtNum(res.off.long / res.on.long) + 'x',
+  ]);
+  rows.push([
+    'add on 256 + 4-byte readback',
+    fmtNum(res.on.short, 3),
+    fmtNum(res.off.short, 3),
+    '-',
+    fmtNum(res.off.short / res.on.short) + 'x',
+  ]);
   for (const t of [a, b, x, w]) t.dispose();
-  return [dispatch, {
-    title: 'GPU waits: setImmediate polling back-off on vs bypassed',
-    columns: ['work', 'back-off on, median ms', 'bypassed, median ms', 'GFLOP/s on vs bypassed', 'speedup from back-off'],
-    rows,
-    notes: ['Each figure is the better of two alternating runs of medians (on, off, on, off).'],
-  }];
+  return [
+    dispatch,
+    {
+      title: 'GPU waits: setImmediate polling back-off on vs bypassed',
+      columns: [
+        'work',
+        'back-off on, median ms',
+        'bypassed, median ms',
+        'GFLOP/s on vs bypassed',
+        'speedup from back-off',
+      ],
+      rows,
+      notes: ['Each figure is the better of two alternating runs of medians (on, off, on, off).'],
+    },
+  ];
 }

@@ -5,18 +5,59 @@
 // the first failure, so one run on a borrowed GPU shows everything that is wrong.
 import { readFixture } from '../golden/read-fixture.ts';
 import {
-  Tensor, tensor, tidy, backward, requiresGrad, sum, mul, add, sub, div, matmul, transpose, softmax, logSoftmax, layerNorm,
-  useMatmulKernel, MATMUL_KERNELS, setAttentionTraining, scaledDotProductAttention, cat, split, chunk, repeat, gelu, neg, exp,
+  Tensor,
+  tensor,
+  tidy,
+  backward,
+  requiresGrad,
+  sum,
+  mul,
+  add,
+  sub,
+  div,
+  matmul,
+  transpose,
+  softmax,
+  logSoftmax,
+  layerNorm,
+  useMatmulKernel,
+  MATMUL_KERNELS,
+  setAttentionTraining,
+  scaledDotProductAttention,
+  cat,
+  split,
+  chunk,
+  repeat,
+  gelu,
+  neg,
+  exp,
 } from '../../engine/index.ts';
 import { conv2d, useConvKernel, type IntPair } from '../../engine/ops/conv.ts';
 import { CONV_KERNELS } from '../../engine/ops/conv-kernels.ts';
 import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
 
-interface Encoded { shape: number[]; dtype: 'f32' | 'i32'; data: number[] }
-interface Case { name: string; args: Record<string, unknown>; inputs: Encoded[]; outputs: Encoded[]; cotangents?: (Encoded | null)[]; grads?: (Encoded | null)[] }
+interface Encoded {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  data: number[];
+}
+interface Case {
+  name: string;
+  args: Record<string, unknown>;
+  inputs: Encoded[];
+  outputs: Encoded[];
+  cotangents?: (Encoded | null)[];
+  grads?: (Encoded | null)[];
+}
 type Fn = (xs: Tensor[], a: Record<string, unknown>) => Tensor | Tensor[];
 
-export interface CheckRow { path: string; case: string; ok: boolean; worst: number; note: string }
+export interface CheckRow {
+  path: string;
+  case: string;
+  ok: boolean;
+  worst: number;
+  note: string;
+}
 
 const load = (family: string): Case[] => readFixture<{ cases: Case[] }>(family).cases; // safetensors + JSON index
 
@@ -52,40 +93,64 @@ async function runCase(c: Case, fn: Fn, atol: number, rtol: number): Promise<{ w
       if (total && c.grads) backward(total);
       return list;
     });
-    let worst = 0, note = '';
+    let worst = 0,
+      note = '';
     for (let i = 0; i < outs.length; i++) {
       const w = worstRatio(await outs[i].data(), c.outputs[i].data, atol, rtol);
-      if (w > worst) { worst = w; note = `output ${i}`; }
+      if (w > worst) {
+        worst = w;
+        note = `output ${i}`;
+      }
     }
     for (let i = 0; i < inputs.length && c.grads; i++) {
       const g = c.grads[i];
       if (!g) continue;
       const w = inputs[i].grad ? worstRatio(await inputs[i].grad!.data(), g.data, atol * 10, rtol * 10) : Infinity;
-      if (w > worst) { worst = w; note = `grad ${i}`; }
+      if (w > worst) {
+        worst = w;
+        note = `grad ${i}`;
+      }
     }
     for (const t of outs) t.dispose();
     return { worst, note };
   } catch (e) {
     return { worst: Infinity, note: (e as Error).message.slice(0, 120) };
   } finally {
-    for (const t of inputs) { t.grad?.dispose(); t.dispose(); }
+    for (const t of inputs) {
+      t.grad?.dispose();
+      t.dispose();
+    }
   }
 }
 
 const pair = (v: unknown) => v as IntPair | undefined;
 const CORE: Record<string, Fn> = {
-  add_broadcast: ([a, b]) => add(a, b), mul_broadcast: ([a, b]) => mul(a, b), div: ([a, b]) => div(a, b),
-  matmul_batched_broadcast: ([a, b]) => matmul(a, b), matmul_vec: ([a, b]) => matmul(a, b),
-  matmul_transA: ([a, b]) => matmul(a, b, { transA: true }), matmul_transB: ([a, b]) => matmul(a, transpose(b, -1, -2)),
+  add_broadcast: ([a, b]) => add(a, b),
+  mul_broadcast: ([a, b]) => mul(a, b),
+  div: ([a, b]) => div(a, b),
+  matmul_batched_broadcast: ([a, b]) => matmul(a, b),
+  matmul_vec: ([a, b]) => matmul(a, b),
+  matmul_transA: ([a, b]) => matmul(a, b, { transA: true }),
+  matmul_transB: ([a, b]) => matmul(a, transpose(b, -1, -2)),
   matmul_transA_transB: ([a, b]) => matmul(a, b, { transA: true, transB: true }),
 };
 const MOVEMENT: Record<string, Fn> = {
-  cat_dim0: (xs) => cat(xs, 0), cat_dim1: (xs) => cat(xs, 1), cat_dimneg1: (xs) => cat(xs, -1),
-  split_size: ([x]) => split(x, 10, 0), split_sections: ([x]) => split(x, [1, 7, 57], -1),
-  chunk_dim0: ([x]) => chunk(x, 3, 0), chunk_dim1: ([x]) => chunk(x, 4, 1),
-  repeat_lead: ([x], a) => repeat(x, a.reps as number[]), repeat_2d: ([x], a) => repeat(x, a.reps as number[]),
+  cat_dim0: (xs) => cat(xs, 0),
+  cat_dim1: (xs) => cat(xs, 1),
+  cat_dimneg1: (xs) => cat(xs, -1),
+  split_size: ([x]) => split(x, 10, 0),
+  split_sections: ([x]) => split(x, [1, 7, 57], -1),
+  chunk_dim0: ([x]) => chunk(x, 3, 0),
+  chunk_dim1: ([x]) => chunk(x, 4, 1),
+  repeat_lead: ([x], a) => repeat(x, a.reps as number[]),
+  repeat_2d: ([x], a) => repeat(x, a.reps as number[]),
 };
-const ELEMENTWISE: Record<string, Fn> = { neg: ([x]) => neg(x), exp: ([x]) => exp(x), gelu: ([x]) => gelu(x), sub_broadcast: ([a, b]) => sub(a, b) };
+const ELEMENTWISE: Record<string, Fn> = {
+  neg: ([x]) => neg(x),
+  exp: ([x]) => exp(x),
+  gelu: ([x]) => gelu(x),
+  sub_broadcast: ([a, b]) => sub(a, b),
+};
 const NN: Record<string, Fn> = {
   softmax: ([x], a) => softmax(x, a.dim as number),
   log_softmax: ([x], a) => logSoftmax(x, a.dim as number),
@@ -96,7 +161,13 @@ const NN: Record<string, Fn> = {
     return layerNorm(x, a.normalized_shape as number[], w, b, a.eps as number);
   },
 };
-const conv: Fn = ([x, w, b], a) => conv2d(x, w, b ?? null, { stride: pair(a.stride), padding: pair(a.padding), dilation: pair(a.dilation), groups: a.groups as number | undefined });
+const conv: Fn = ([x, w, b], a) =>
+  conv2d(x, w, b ?? null, {
+    stride: pair(a.stride),
+    padding: pair(a.padding),
+    dilation: pair(a.dilation),
+    groups: a.groups as number | undefined,
+  });
 const attention: Fn = ([q, k, v], a) => {
   const m = a.mask as { shape: number[]; data: number[] } | undefined;
   const mask = m ? tensor(m.data, m.shape) : null;
@@ -119,29 +190,58 @@ export async function kernelChecks(log: (line: string) => void = () => {}): Prom
   const core = load('core');
   const matmuls = core.filter((c) => c.name.startsWith('matmul'));
   try {
-    for (const k of MATMUL_KERNELS) { useMatmulKernel(k); await suite(`matmul ${k}`, matmuls, (c) => CORE[c.name]); }
-  } finally { useMatmulKernel(null); }
+    for (const k of MATMUL_KERNELS) {
+      useMatmulKernel(k);
+      await suite(`matmul ${k}`, matmuls, (c) => CORE[c.name]);
+    }
+  } finally {
+    useMatmulKernel(null);
+  }
   const convs = load('vision').filter((c) => c.name.startsWith('conv2d'));
   try {
-    for (const k of CONV_KERNELS) { useConvKernel(k); await suite(`conv2d ${k}`, convs, () => conv, 2e-5, 1e-4); }
-  } finally { useConvKernel(null); }
+    for (const k of CONV_KERNELS) {
+      useConvKernel(k);
+      await suite(`conv2d ${k}`, convs, () => conv, 2e-5, 1e-4);
+    }
+  } finally {
+    useConvKernel(null);
+  }
   const attn = load('attention_norm').filter((c) => c.name.startsWith('attn_'));
   try {
-    for (const mode of ['fused', 'unfused'] as const) { setAttentionTraining(mode); await suite(`attention training ${mode}`, attn, () => attention); }
-  } finally { setAttentionTraining('auto'); }
-  const nn = load('nn_ops').filter((c) => ['softmax', 'log_softmax', 'layer_norm'].some((p) => c.name.startsWith(p + '/')));
+    for (const mode of ['fused', 'unfused'] as const) {
+      setAttentionTraining(mode);
+      await suite(`attention training ${mode}`, attn, () => attention);
+    }
+  } finally {
+    setAttentionTraining('auto');
+  }
+  const nn = load('nn_ops').filter((c) =>
+    ['softmax', 'log_softmax', 'layer_norm'].some((p) => c.name.startsWith(p + '/')),
+  );
   await suite('softmax, log_softmax, layer_norm', nn, (c) => NN[c.name.split('/')[0]]);
   const glue = [
-    ...core.filter((c) => ['add_broadcast', 'mul_broadcast', 'div'].includes(c.name)).map((c) => ({ c, fn: CORE[c.name] })),
-    ...load('movement').filter((c) => MOVEMENT[c.name]).map((c) => ({ c, fn: MOVEMENT[c.name] })),
-    ...load('elementwise').filter((c) => ELEMENTWISE[c.name]).map((c) => ({ c, fn: ELEMENTWISE[c.name] })),
+    ...core
+      .filter((c) => ['add_broadcast', 'mul_broadcast', 'div'].includes(c.name))
+      .map((c) => ({ c, fn: CORE[c.name] })),
+    ...load('movement')
+      .filter((c) => MOVEMENT[c.name])
+      .map((c) => ({ c, fn: MOVEMENT[c.name] })),
+    ...load('elementwise')
+      .filter((c) => ELEMENTWISE[c.name])
+      .map((c) => ({ c, fn: ELEMENTWISE[c.name] })),
   ];
   const byCase = new Map(glue.map((g) => [g.c, g.fn]));
   try {
     for (const on of [true, false]) {
       setLayoutFastPaths(on);
-      await suite(`elementwise and copies, layout fast paths ${on ? 'on' : 'off'}`, glue.map((g) => g.c), (c) => byCase.get(c)!);
+      await suite(
+        `elementwise and copies, layout fast paths ${on ? 'on' : 'off'}`,
+        glue.map((g) => g.c),
+        (c) => byCase.get(c)!,
+      );
     }
-  } finally { setLayoutFastPaths(true); }
+  } finally {
+    setLayoutFastPaths(true);
+  }
   return rows;
 }

@@ -8,29 +8,53 @@ import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
 import { timeit, median, fmtNum, type BenchTable } from './util.ts';
 import { envInt } from './models.ts';
 
-const B = 8, N = 257, C = 192, H = 3, HD = 64, HID = 512;
+const B = 8,
+  N = 257,
+  C = 192,
+  H = 3,
+  HD = 64,
+  HID = 512;
 
 export default async function bench(): Promise<BenchTable> {
   const rounds = envInt('BENCH_LAYOUT_ROUNDS', 5);
-  const x = randn([B, N, C]).keep(), y = randn([B, N, C]).keep(), bias = randn([C]).keep();
-  const h = randn([B, N, 2 * HID]).keep(), s = randn([B, N, 1]).keep();
-  const qkv = randn([B, N, 3 * C]).keep(), heads = randn([B, H, N, HD]).keep(), p = randn([B, C, 256]).keep();
+  const x = randn([B, N, C]).keep(),
+    y = randn([B, N, C]).keep(),
+    bias = randn([C]).keep();
+  const h = randn([B, N, 2 * HID]).keep(),
+    s = randn([B, N, 1]).keep();
+  const qkv = randn([B, N, 3 * C]).keep(),
+    heads = randn([B, H, N, HD]).keep(),
+    p = randn([B, C, 256]).keep();
   const cases: [string, number, () => Tensor][] = [
     ['add, same shape [8, 257, 192]', x.size, () => add(x, y)],
     ['add, bias [192] over [8, 257, 192]', x.size, () => add(x, bias)],
     ['mul, same shape [8, 257, 192]', x.size, () => mul(x, y)],
     ['mul, per-row [8, 257, 1] over [8, 257, 192]', x.size, () => mul(x, s)],
-    ['copy: qkv head split permute [B, N, 3, H, hd] -> [3, B, H, N, hd]', qkv.size, () => permute(qkv.view([B, N, 3, H, HD]), [2, 0, 3, 1, 4])],
+    [
+      'copy: qkv head split permute [B, N, 3, H, hd] -> [3, B, H, N, hd]',
+      qkv.size,
+      () => permute(qkv.view([B, N, 3, H, HD]), [2, 0, 3, 1, 4]),
+    ],
     ['copy: heads merge permute [B, H, N, hd] -> [B, N, H, hd]', heads.size, () => permute(heads, [0, 2, 1, 3])],
     ['copy: SwiGLU chunk narrow [8, 257, 1024] -> [8, 257, 512]', h.size / 2, () => narrow(h, 2, HID, HID)],
-    ['copy: patch transpose [8, 192, 256] -> [8, 256, 192] (general either way)', B * C * 256, () => transpose(p, 1, 2)],
+    [
+      'copy: patch transpose [8, 192, 256] -> [8, 256, 192] (general either way)',
+      B * C * 256,
+      () => transpose(p, 1, 2),
+    ],
   ];
   const ms: Record<string, { general: number[]; fast: number[] }> = {};
   for (let r = 0; r < rounds; r++) {
     for (const fast of r % 2 ? [true, false] : [false, true]) {
       setLayoutFastPaths(fast);
       for (const [name, , fn] of cases) {
-        const t = await timeit(() => tidy(() => { for (let i = 0; i < 4; i++) fn(); }), { warmup: 1, iters: 3 });
+        const t = await timeit(
+          () =>
+            tidy(() => {
+              for (let i = 0; i < 4; i++) fn();
+            }),
+          { warmup: 1, iters: 3 },
+        );
         (ms[name] ??= { general: [], fast: [] })[fast ? 'fast' : 'general'].push(t / 4);
       }
     }
@@ -42,9 +66,12 @@ export default async function bench(): Promise<BenchTable> {
     title: 'Elementwise and copy kernels at EVA-02-Ti shapes: general strided kernels vs layout fast paths',
     columns: ['op', 'elements', 'general M el/s', 'fast M el/s', 'speedup'],
     rows: cases.map(([name, n]) => {
-      const g = median(ms[name].general), f = median(ms[name].fast);
+      const g = median(ms[name].general),
+        f = median(ms[name].fast);
       return [name, n, rate(n, g), rate(n, f), fmtNum(g / f) + 'x'];
     }),
-    notes: [`Median over ${rounds} alternating rounds of the median of 3 timed runs (4 ops each, after a warm-up); wall time including dispatch.`],
+    notes: [
+      `Median over ${rounds} alternating rounds of the median of 3 timed runs (4 ops each, after a warm-up); wall time including dispatch.`,
+    ],
   };
 }

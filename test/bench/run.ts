@@ -19,7 +19,9 @@ function markdown(t: BenchTable): string {
 const dev = await initNode();
 console.log(`adapter: ${dev.adapterName}${dev.isCpuAdapter ? ' (CPU driver)' : ''}\n`);
 const all: BenchTable[] = [];
-for (const f of readdirSync(HERE).filter((f) => f.endsWith('.bench.ts')).sort()) {
+for (const f of readdirSync(HERE)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort()) {
   if (filter.length && !filter.some((x) => f.includes(x))) continue;
   const mod = await import(pathToFileURL(join(HERE, f)).href);
   const out: BenchTable | BenchTable[] = await mod.default();
@@ -29,5 +31,8 @@ for (const f of readdirSync(HERE).filter((f) => f.endsWith('.bench.ts')).sort())
   }
 }
 mkdirSync('out', { recursive: true });
-writeFileSync(join('out', 'bench.json'), JSON.stringify({ adapter: dev.adapterName, date: new Date().toISOString(), tables: all }, null, 2));
+writeFileSync(
+  join('out', 'bench.json'),
+  JSON.stringify({ adapter: dev.adapterName, date: new Date().toISOString(), tables: all }, null, 2),
+);
 await shutdown();

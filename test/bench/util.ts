@@ -10,9 +10,15 @@ export interface BenchTable {
 }
 
 /** Median wall time (ms) of `fn`, which must leave its GPU work recorded; each run is synced. */
-export async function timeit(fn: () => unknown, opts: { warmup?: number; iters?: number; minMs?: number } = {}): Promise<number> {
+export async function timeit(
+  fn: () => unknown,
+  opts: { warmup?: number; iters?: number; minMs?: number } = {},
+): Promise<number> {
   const { warmup = 2, iters = 5, minMs = 0 } = opts;
-  for (let i = 0; i < warmup; i++) { await fn(); await device().sync(); }
+  for (let i = 0; i < warmup; i++) {
+    await fn();
+    await device().sync();
+  }
   const times: number[] = [];
   const start = performance.now();
   while (times.length < iters || performance.now() - start < minMs) {

@@ -35,13 +35,24 @@ beforeAll(async () => {
     const img = polypSample(77, i, { width: 160 + 16 * i, height: 144, polyps: 1 }).image; // PNG: both sides decode the same pixels
     files.push(join(tmp, `frame-${i}.png`));
     writeFileSync(files[i], pngBytes(img));
-    const r = await segment(m, preprocess({ width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) }, 96, 96, 'none').input);
+    const r = await segment(
+      m,
+      preprocess(
+        { width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) },
+        96,
+        96,
+        'none',
+      ).input,
+    );
     nodeMean.push(r.prob.reduce((a, b) => a + b, 0) / r.prob.length);
   }
   m.model.dispose();
   writeFileSync(join(tmp, 'notes.png'), 'not a picture');
   const many = Array.from({ length: 6 }, (_, i) => files[i % 3]);
-  writeFileSync(join(tmp, 'args.json'), JSON.stringify({ files: [files[0], join(tmp, 'notes.png'), files[1], files[2]], many }));
+  writeFileSync(
+    join(tmp, 'args.json'),
+    JSON.stringify({ files: [files[0], join(tmp, 'notes.png'), files[1], files[2]], many }),
+  );
   ({ server, url } = await serve([outDir, MODELS_DIR]));
 }, 120_000);
 afterAll(async () => {
@@ -49,12 +60,33 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Row { file: string; width: number; height: number; error: string | null; maskArea?: number; meanProb?: number; maxProb?: number; outOfDomain: string }
-interface Snap { state: { batch: { model: string; total: number; rows: Row[]; stopped: boolean }; result: { for: { image: string } } | null; outcomes: { superseded: number; failed: number } }; progress: string }
+interface Row {
+  file: string;
+  width: number;
+  height: number;
+  error: string | null;
+  maskArea?: number;
+  meanProb?: number;
+  maxProb?: number;
+  outOfDomain: string;
+}
+interface Snap {
+  state: {
+    batch: { model: string; total: number; rows: Row[]; stopped: boolean };
+    result: { for: { image: string } } | null;
+    outcomes: { superseded: number; failed: number };
+  };
+  progress: string;
+}
 
 describe('batch mode (swiftshader-core)', () => {
   it('runs several images into a table and a CSV, like Node, and stops for a newer request', async () => {
-    const out = await driveUx('swiftshader-core', url, 'batch', ARTIFACTS, join(tmp, 'args.json')) as { full: Snap; cut: Snap; csv: { path: string; name: string }; pageErrors: string[] };
+    const out = (await driveUx('swiftshader-core', url, 'batch', ARTIFACTS, join(tmp, 'args.json'))) as {
+      full: Snap;
+      cut: Snap;
+      csv: { path: string; name: string };
+      pageErrors: string[];
+    };
     expect(out.pageErrors).toEqual([]);
     const b = out.full.state.batch;
     expect(b).toMatchObject({ model: '/polyp-pvt-mu-kvasir.safetensors', total: 4, stopped: false });
@@ -71,9 +103,13 @@ describe('batch mode (swiftshader-core)', () => {
     expect(out.full.progress).toBe('4 of 4 images · /polyp-pvt-mu-kvasir.safetensors');
     const csv = readFileSync(out.csv.path, 'utf8').trim().split('\n');
     expect(out.csv.name).toBe('batch-results.csv');
-    expect(csv[0]).toBe('model,file,width,height,mask area,mean probability,max probability,out-of-domain hint,error,ms');
+    expect(csv[0]).toBe(
+      'model,file,width,height,mask area,mean probability,max probability,out-of-domain hint,error,ms',
+    );
     expect(csv.length).toBe(5);
-    expect(csv[1]).toMatch(new RegExp(`^/polyp-pvt-mu-kvasir\\.safetensors,frame-0\\.png,160,144,[\\d.]+,${ok[0].meanProb!.toFixed(4)},`));
+    expect(csv[1]).toMatch(
+      new RegExp(`^/polyp-pvt-mu-kvasir\\.safetensors,frame-0\\.png,160,144,[\\d.]+,${ok[0].meanProb!.toFixed(4)},`),
+    );
     // A sample clicked while six images run: the batch stops after the one in flight, the sample is shown.
     const cut = out.cut.state;
     expect(cut.batch.total).toBe(6);

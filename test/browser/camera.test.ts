@@ -22,15 +22,33 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((ok) => (server ? server.close(() => ok()) : ok())));
 
 interface Snap {
-  state: { camera: { running: boolean; frames: number; fps: number; width: number; height: number; error: string | null } | null; busy: boolean;
-    result: { kind: string; for: { image: string } } | null; outcomes: { failed: number }; featureLevel: string };
-  resultShown: boolean; fpsText: string; button: string;
+  state: {
+    camera: {
+      running: boolean;
+      frames: number;
+      fps: number;
+      width: number;
+      height: number;
+      error: string | null;
+    } | null;
+    busy: boolean;
+    result: { kind: string; for: { image: string } } | null;
+    outcomes: { failed: number };
+    featureLevel: string;
+  };
+  resultShown: boolean;
+  fpsText: string;
+  button: string;
 }
 
 describe('camera mode', () => {
   for (const mode of Object.keys(MODES) as Mode[]) {
     it(`segments the live camera frame after frame and stops (${mode})`, async () => {
-      const out = await driveUx(mode, url + MODES[mode].query, 'camera', ARTIFACTS, undefined, 280_000) as { live: Snap; stopped: Snap; pageErrors: string[] };
+      const out = (await driveUx(mode, url + MODES[mode].query, 'camera', ARTIFACTS, undefined, 280_000)) as {
+        live: Snap;
+        stopped: Snap;
+        pageErrors: string[];
+      };
       expect(out.pageErrors).toEqual([]);
       const cam = out.live.state.camera!;
       expect(cam).toMatchObject({ running: true, width: 640, height: 480, error: null });
@@ -45,7 +63,13 @@ describe('camera mode', () => {
       expect(out.stopped.state.busy).toBe(false);
       expect(out.stopped.button).toBe('Camera');
       expect(out.stopped.state.outcomes.failed).toBe(0);
-      const report = { mode, featureLevel: out.live.state.featureLevel, frames: cam.frames, fpsOverLastTenFrames: cam.fps, frame: [cam.width, cam.height] };
+      const report = {
+        mode,
+        featureLevel: out.live.state.featureLevel,
+        frames: cam.frames,
+        fpsOverLastTenFrames: cam.fps,
+        frame: [cam.width, cam.height],
+      };
       writeFileSync(join(ARTIFACTS, `camera-${mode}.json`), JSON.stringify(report, null, 2) + '\n');
       console.log(JSON.stringify(report));
     }, 300_000);

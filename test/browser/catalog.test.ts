@@ -24,8 +24,12 @@ beforeAll(async () => {
   await initNode();
   dir = mkdtempSync(join(tmpdir(), 'catalog-'));
   await writeDemoCheckpoints(dir);
-  const mimCfg = eva02Config('mu', { numClasses: 0 }), mim = new Eva02(mimCfg);
-  writeFileSync(join(dir, 'mim.safetensors'), await weightsBytes(mim, { config: JSON.stringify(mimCfg), stage: 'mim' }));
+  const mimCfg = eva02Config('mu', { numClasses: 0 }),
+    mim = new Eva02(mimCfg);
+  writeFileSync(
+    join(dir, 'mim.safetensors'),
+    await weightsBytes(mim, { config: JSON.stringify(mimCfg), stage: 'mim' }),
+  );
   mim.dispose();
   const dec = new SamPromptDecoder(samConfigForSize(128), { neckInChans: FEATURE_CHANNELS });
   writeFileSync(join(dir, 'sam-decoder-alone.safetensors'), await weightsBytes(dec));
@@ -40,17 +44,36 @@ describe('checkpoint catalog', () => {
   it('lists servable models only, untrained ones flagged and labelled', () => {
     const list = catalog([dir]);
     expect(list.map((e) => e.url)).toEqual(['/eva02-mu-demo.safetensors', '/polyp-pvt-mu-demo.safetensors']);
-    expect(list.map((e) => [e.kind, e.untrained])).toEqual([['eva02', true], ['polyp-pvt', true]]);
+    expect(list.map((e) => [e.kind, e.untrained])).toEqual([
+      ['eva02', true],
+      ['polyp-pvt', true],
+    ]);
     for (const e of list) expect(entryLabel(e, (n) => `${n} B`)).toMatch(/ · untrained \(random weights\) · \d+ B$/);
     const why = (f: string) => describeHeader(readHeader(new Uint8Array(readFileSync(join(dir, f)))));
-    expect(why('mim.safetensors')).toEqual({ skip: 'an EVA-02 without a classification head (a pre-training checkpoint)' });
-    expect(why('sam-decoder-alone.safetensors')).toMatchObject({ skip: expect.stringMatching(/^a SAM decoder without its image backbone/) });
+    expect(why('mim.safetensors')).toEqual({
+      skip: 'an EVA-02 without a classification head (a pre-training checkpoint)',
+    });
+    expect(why('sam-decoder-alone.safetensors')).toMatchObject({
+      skip: expect.stringMatching(/^a SAM decoder without its image backbone/),
+    });
     expect(why('broken.safetensors')).toEqual({ skip: 'not a readable safetensors file' });
   });
 
   it('attaches a card that matches its file, reports one that does not, and puts the default first', () => {
-    const f = join(dir, 'polyp-pvt-mu-demo.safetensors'), bytes = statSync(f).size;
-    const card = { title: 'T', task: 'polyp segmentation', trainedOn: 'x', command: 'npx tsx x', scores: { dice: 0.5 }, scoresOn: 'test', bytes, sha256: sha256(f), date: '2026-01-01', default: true };
+    const f = join(dir, 'polyp-pvt-mu-demo.safetensors'),
+      bytes = statSync(f).size;
+    const card = {
+      title: 'T',
+      task: 'polyp segmentation',
+      trainedOn: 'x',
+      command: 'npx tsx x',
+      scores: { dice: 0.5 },
+      scoresOn: 'test',
+      bytes,
+      sha256: sha256(f),
+      date: '2026-01-01',
+      default: true,
+    };
     writeFileSync(join(dir, 'polyp-pvt-mu-demo.card.json'), JSON.stringify(card));
     writeFileSync(join(dir, 'eva02-mu-demo.card.json'), JSON.stringify({ ...card, bytes: 1 }));
     const list = catalog([dir]);

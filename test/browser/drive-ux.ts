@@ -20,42 +20,71 @@ const pageState = (page: Page) => page.evaluate(() => (globalThis as unknown as 
 
 async function open(page: Page, url: string, timeoutMs = 120_000): Promise<void> {
   await page.goto(url);
-  await page.waitForFunction(() => (globalThis as unknown as { __page?: { status: string } }).__page?.status !== 'starting', undefined, { timeout: timeoutMs });
+  await page.waitForFunction(
+    () => (globalThis as unknown as { __page?: { status: string } }).__page?.status !== 'starting',
+    undefined,
+    { timeout: timeoutMs },
+  );
 }
 
 /** Waits until `n` requests have settled and none runs. */
 async function settled(page: Page, n: number): Promise<void> {
-  await page.waitForFunction((k) => {
-    const s = (globalThis as unknown as { __page: State }).__page;
-    return s.actions >= k && !s.busy;
-  }, n, { timeout: 150_000 });
+  await page.waitForFunction(
+    (k) => {
+      const s = (globalThis as unknown as { __page: State }).__page;
+      return s.actions >= k && !s.busy;
+    },
+    n,
+    { timeout: 150_000 },
+  );
 }
 
 /** What is on screen now: visibility and texts of the parts the tests judge, with the state. */
-const snapshot = (page: Page) => page.evaluate(() => {
-  const el = (id: string) => document.getElementById(id)!;
-  const shown = (id: string) => { const e = el(id); return !e.hidden && e.offsetParent !== null; };
-  return {
-    state: JSON.parse(JSON.stringify((globalThis as unknown as { __page: object }).__page)) as Record<string, unknown>,
-    busyShown: shown('busy'), busyText: el('busy-text').textContent, resultBusy: el('result').classList.contains('busy'),
-    resultShown: shown('result-body'), resultEmpty: shown('result-empty') ? el('result-empty').textContent : null,
-    timingsRun: el('timings-run').textContent, timingsRunTitle: el('timings-run-title').textContent,
-    modelError: shown('model-error') ? el('model-error').textContent : null, imageError: shown('image-error') ? el('image-error').textContent : null,
-    resultError: shown('result-error') ? el('result-error').textContent : null,
-    ood: shown('ood-hint') ? el('ood-hint').textContent : null,
-    modelInfo: el('model-info').textContent, resultSide: el('result-side').textContent,
-    options: Array.from((el('ckpt-list') as HTMLSelectElement).options).map((o) => o.textContent),
-    device: el('device').textContent, adapterHow: el('adapter-how').textContent,
-  };
-});
+const snapshot = (page: Page) =>
+  page.evaluate(() => {
+    const el = (id: string) => document.getElementById(id)!;
+    const shown = (id: string) => {
+      const e = el(id);
+      return !e.hidden && e.offsetParent !== null;
+    };
+    return {
+      state: JSON.parse(JSON.stringify((globalThis as unknown as { __page: object }).__page)) as Record<
+        string,
+        unknown
+      >,
+      busyShown: shown('busy'),
+      busyText: el('busy-text').textContent,
+      resultBusy: el('result').classList.contains('busy'),
+      resultShown: shown('result-body'),
+      resultEmpty: shown('result-empty') ? el('result-empty').textContent : null,
+      timingsRun: el('timings-run').textContent,
+      timingsRunTitle: el('timings-run-title').textContent,
+      modelError: shown('model-error') ? el('model-error').textContent : null,
+      imageError: shown('image-error') ? el('image-error').textContent : null,
+      resultError: shown('result-error') ? el('result-error').textContent : null,
+      ood: shown('ood-hint') ? el('ood-hint').textContent : null,
+      modelInfo: el('model-info').textContent,
+      resultSide: el('result-side').textContent,
+      options: Array.from((el('ckpt-list') as HTMLSelectElement).options).map((o) => o.textContent),
+      device: el('device').textContent,
+      adapterHow: el('adapter-how').textContent,
+    };
+  });
 
 /** Clicks the samples titled `titles` in one task (faster than any inference), then snapshots. */
-const clickSamples = (page: Page, titles: string[]) => page.evaluate((ts) => {
-  for (const t of ts) (document.querySelector(`#samples button[title="${t}"]`) as HTMLButtonElement).click();
-  const s = (globalThis as unknown as { __page: { busy: boolean; result: unknown; actions: number } }).__page;
-  return { busy: s.busy, result: s.result, busyShown: !document.getElementById('busy')!.hidden, resultShown: !document.getElementById('result-body')!.hidden,
-    resultEmpty: document.getElementById('result-empty')!.textContent, timingsRun: document.getElementById('timings-run')!.textContent };
-}, titles);
+const clickSamples = (page: Page, titles: string[]) =>
+  page.evaluate((ts) => {
+    for (const t of ts) (document.querySelector(`#samples button[title="${t}"]`) as HTMLButtonElement).click();
+    const s = (globalThis as unknown as { __page: { busy: boolean; result: unknown; actions: number } }).__page;
+    return {
+      busy: s.busy,
+      result: s.result,
+      busyShown: !document.getElementById('busy')!.hidden,
+      resultShown: !document.getElementById('result-body')!.hidden,
+      resultEmpty: document.getElementById('result-empty')!.textContent,
+      timingsRun: document.getElementById('timings-run')!.textContent,
+    };
+  }, titles);
 
 async function load(page: Page, url: string, kind = 'auto'): Promise<void> {
   await page.selectOption('#model-kind', kind);
@@ -63,7 +92,11 @@ async function load(page: Page, url: string, kind = 'auto'): Promise<void> {
   await page.click('#ckpt-load');
 }
 
-async function states(page: Page, base: string, args: { pvt: string; eva: string; notImage: string; wrongKind: string }) {
+async function states(
+  page: Page,
+  base: string,
+  args: { pvt: string; eva: string; notImage: string; wrongKind: string },
+) {
   await open(page, base);
   const out: Record<string, unknown> = { ready: await snapshot(page) };
   await load(page, args.pvt);
@@ -76,7 +109,12 @@ async function states(page: Page, base: string, args: { pvt: string; eva: string
   out.switched = await snapshot(page);
   // Four quick clicks: the first runs, the two in between are superseded, the last is shown.
   const runsBefore = (await pageState(page)).runs;
-  out.rapidNow = await clickSamples(page, ['Capsule: bleeding', 'Capsule: ulcer', 'Capsule: polyp', 'Colonoscopy: polyp']);
+  out.rapidNow = await clickSamples(page, [
+    'Capsule: bleeding',
+    'Capsule: ulcer',
+    'Capsule: polyp',
+    'Colonoscopy: polyp',
+  ]);
   await settled(page, 7);
   out.rapid = { ...(await snapshot(page)), runsDuring: (await pageState(page)).runs - runsBefore };
   // Failed loads (a missing file; a checkpoint into the wrong model) keep the working model and its result.
@@ -105,20 +143,30 @@ async function states(page: Page, base: string, args: { pvt: string; eva: string
 }
 
 /** Horizontal overflow of the document, and elements whose content is wider than their box. */
-const layoutProblems = (page: Page) => page.evaluate(() => {
-  const doc = document.documentElement, problems: string[] = [];
-  if (doc.scrollWidth > window.innerWidth) problems.push(`document ${doc.scrollWidth} px wide in a ${window.innerWidth} px window`);
-  for (const e of Array.from(document.body.querySelectorAll<HTMLElement>('*'))) {
-    if (e.offsetParent === null || e.clientWidth === 0) continue;
-    const cs = getComputedStyle(e);
-    if (cs.overflowX === 'auto' || cs.overflowX === 'scroll' || e.tagName === 'SELECT' || e.tagName === 'INPUT') continue;
-    const r = e.getBoundingClientRect();
-    const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''}`;
-    if (e.scrollWidth > e.clientWidth + 1) problems.push(`${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ("${(e.textContent ?? '').trim().slice(0, 40)}")`);
-    if (r.right > window.innerWidth + 0.5 || r.left < -0.5) problems.push(`${name}: spans ${r.left.toFixed(0)}..${r.right.toFixed(0)} px of a ${window.innerWidth} px window`);
-  }
-  return problems;
-});
+const layoutProblems = (page: Page) =>
+  page.evaluate(() => {
+    const doc = document.documentElement,
+      problems: string[] = [];
+    if (doc.scrollWidth > window.innerWidth)
+      problems.push(`document ${doc.scrollWidth} px wide in a ${window.innerWidth} px window`);
+    for (const e of Array.from(document.body.querySelectorAll<HTMLElement>('*'))) {
+      if (e.offsetParent === null || e.clientWidth === 0) continue;
+      const cs = getComputedStyle(e);
+      if (cs.overflowX === 'auto' || cs.overflowX === 'scroll' || e.tagName === 'SELECT' || e.tagName === 'INPUT')
+        continue;
+      const r = e.getBoundingClientRect();
+      const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''}`;
+      if (e.scrollWidth > e.clientWidth + 1)
+        problems.push(
+          `${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ("${(e.textContent ?? '').trim().slice(0, 40)}")`,
+        );
+      if (r.right > window.innerWidth + 0.5 || r.left < -0.5)
+        problems.push(
+          `${name}: spans ${r.left.toFixed(0)}..${r.right.toFixed(0)} px of a ${window.innerWidth} px window`,
+        );
+    }
+    return problems;
+  });
 
 async function layout(page: Page, base: string, args: { mode: string; artifacts: string; pvt?: string }) {
   await open(page, base);
@@ -130,7 +178,11 @@ async function layout(page: Page, base: string, args: { mode: string; artifacts:
   } else n = (await pageState(page)).busy ? 2 : 0; // the default model and its sample
   await settled(page, n);
   const out: Record<string, unknown> = {};
-  for (const [w, h] of [[390, 844], [820, 1180], [1280, 800]]) {
+  for (const [w, h] of [
+    [390, 844],
+    [820, 1180],
+    [1280, 800],
+  ]) {
     await page.setViewportSize({ width: w, height: h });
     await page.waitForTimeout(200);
     const shot = join(args.artifacts, `layout-${args.mode}-${w}.png`);
@@ -148,10 +200,14 @@ async function firstOpen(page: Page, base: string, args: { mode: string; artifac
   const visit = async (name: string) => {
     const t0 = Date.now();
     await open(page, base);
-    await page.waitForFunction(() => {
-      const s = (globalThis as unknown as { __page: State }).__page;
-      return s.runs >= 1 || !!s.resultError || !!s.modelError || !!s.imageError;
-    }, undefined, { timeout: 150_000 });
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { __page: State }).__page;
+        return s.runs >= 1 || !!s.resultError || !!s.modelError || !!s.imageError;
+      },
+      undefined,
+      { timeout: 150_000 },
+    );
     const firstResultMs = Date.now() - t0;
     await settled(page, 2);
     await page.screenshot({ path: join(args.artifacts, `first-open-${args.mode}-${name}.png`), fullPage: true });
@@ -163,11 +219,15 @@ async function firstOpen(page: Page, base: string, args: { mode: string; artifac
 }
 
 /** Sets a range input's value as a user's drag would (an input event). */
-const slide = (page: Page, id: string, value: number) => page.evaluate(([i, v]) => {
-  const e = document.getElementById(i as string) as HTMLInputElement;
-  e.value = String(v);
-  e.dispatchEvent(new Event('input'));
-}, [id, value]);
+const slide = (page: Page, id: string, value: number) =>
+  page.evaluate(
+    ([i, v]) => {
+      const e = document.getElementById(i as string) as HTMLInputElement;
+      e.value = String(v);
+      e.dispatchEvent(new Event('input'));
+    },
+    [id, value],
+  );
 
 /** Saves the file a click on `selector` downloads, under `path`. */
 async function downloaded(page: Page, selector: string, path: string): Promise<{ path: string; name: string }> {
@@ -182,7 +242,11 @@ async function outputs(page: Page, base: string, args: { mode: string; artifacts
   await settled(page, 2);
   const out: Record<string, unknown> = { before: await snapshot(page) };
   await page.setInputFiles('#gt-file', args.truth);
-  await page.waitForFunction(() => !!(globalThis as unknown as { __page: { truth: unknown } }).__page.truth, undefined, { timeout: 30_000 });
+  await page.waitForFunction(
+    () => !!(globalThis as unknown as { __page: { truth: unknown } }).__page.truth,
+    undefined,
+    { timeout: 30_000 },
+  );
   out.truth = await snapshot(page);
   out.gtText = await page.textContent('#gt-score');
   await slide(page, 'threshold', 0.3);
@@ -202,12 +266,20 @@ async function outputs(page: Page, base: string, args: { mode: string; artifacts
 }
 
 /** Batch mode on the default segmenter: a batch to the end with its CSV, then one cut short by a sample click. */
-async function batch(page: Page, base: string, args: { mode: string; artifacts: string; files: string[]; many: string[] }) {
+async function batch(
+  page: Page,
+  base: string,
+  args: { mode: string; artifacts: string; files: string[]; many: string[] },
+) {
   await open(page, base);
   await settled(page, 2);
   await page.setInputFiles('#batch-files', args.files);
   await settled(page, 3);
-  const full = { ...(await snapshot(page)), table: await page.textContent('#batch-table'), progress: await page.textContent('#batch-progress') };
+  const full = {
+    ...(await snapshot(page)),
+    table: await page.textContent('#batch-table'),
+    progress: await page.textContent('#batch-progress'),
+  };
   const csv = await downloaded(page, '#batch-csv', join(args.artifacts, `batch-${args.mode}.csv`));
   await page.setInputFiles('#batch-files', args.many);
   await page.click('#samples button[title="Colonoscopy: polyp (2)"]');
@@ -221,8 +293,17 @@ async function camera(page: Page, base: string) {
   await open(page, base);
   await settled(page, 2);
   await page.click('#camera-toggle');
-  await page.waitForFunction(() => ((globalThis as unknown as { __page: { camera: { frames: number } | null } }).__page.camera?.frames ?? 0) >= 12, undefined, { timeout: 180_000 });
-  const live = { ...(await snapshot(page)), fpsText: await page.textContent('#camera-fps'), button: await page.textContent('#camera-toggle') };
+  await page.waitForFunction(
+    () =>
+      ((globalThis as unknown as { __page: { camera: { frames: number } | null } }).__page.camera?.frames ?? 0) >= 12,
+    undefined,
+    { timeout: 180_000 },
+  );
+  const live = {
+    ...(await snapshot(page)),
+    fpsText: await page.textContent('#camera-fps'),
+    button: await page.textContent('#camera-toggle'),
+  };
   await page.click('#camera-toggle');
   await settled(page, 3);
   const stopped = { ...(await snapshot(page)), button: await page.textContent('#camera-toggle') };
@@ -239,7 +320,10 @@ const [mode, url, scenario, artifacts, argsFile] = process.argv.slice(2) as [Mod
 const args = { mode, artifacts, ...(argsFile ? JSON.parse(readFileSync(argsFile, 'utf8')) : {}) };
 if (!CHROMIUM) throw new Error('Chromium is not installed');
 // The camera scenario gets Chromium's fake camera (a moving test pattern) and no permission prompt.
-const browser = await launch(mode, scenario === 'camera' ? ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] : []);
+const browser = await launch(
+  mode,
+  scenario === 'camera' ? ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] : [],
+);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   // tsx keeps function names with an `__name` helper that page.evaluate's serialised functions lack.

@@ -12,11 +12,15 @@ import type { Page } from 'playwright-core';
 
 /** One step of an `infer` run; `shot` is the screenshot written after it. */
 export interface Step {
-  kind?: 'auto' | 'eva02' | 'polyp-pvt' | 'toco-cam' | 'sam-box'; checkpoint?: string; image?: string; sample?: string;
+  kind?: 'auto' | 'eva02' | 'polyp-pvt' | 'toco-cam' | 'sam-box';
+  checkpoint?: string;
+  image?: string;
+  sample?: string;
   /** A box prompt dragged with the mouse over the view, in image pixels [x0, y0, x1, y1]. */
   drag?: number[];
   /** A box prompt typed into the x0/y0/x1/y1 fields (then Enter in the last field when `enter`, else the button). */
-  typed?: number[]; enter?: boolean;
+  typed?: number[];
+  enter?: boolean;
   shot: string;
 }
 
@@ -24,7 +28,10 @@ export interface Step {
 async function dragBox(page: Page, box: number[]): Promise<void> {
   const r = (await page.locator('#view').boundingBox())!;
   const img = (await pageState(page)).image as { width: number; height: number };
-  const at = (x: number, y: number): [number, number] => [r.x + (x * r.width) / img.width, r.y + (y * r.height) / img.height];
+  const at = (x: number, y: number): [number, number] => [
+    r.x + (x * r.width) / img.width,
+    r.y + (y * r.height) / img.height,
+  ];
   await page.mouse.move(...at(box[0], box[1]));
   await page.mouse.down();
   await page.mouse.move(...at((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), { steps: 4 });
@@ -32,7 +39,8 @@ async function dragBox(page: Page, box: number[]): Promise<void> {
   await page.mouse.up();
 }
 
-const pageState = (page: Page) => page.evaluate(() => (globalThis as unknown as { __page: Record<string, unknown> }).__page);
+const pageState = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { __page: Record<string, unknown> }).__page);
 
 async function runSteps(page: Page, steps: Step[]): Promise<unknown[]> {
   const out: unknown[] = [];
@@ -59,17 +67,22 @@ async function runSteps(page: Page, steps: Step[]): Promise<unknown[]> {
     }
     if (step.typed) {
       for (const [i, id] of ['x0', 'y0', 'x1', 'y1'].entries()) await page.fill(`#box-${id}`, String(step.typed[i]));
-      if (step.enter) await page.press('#box-y1', 'Enter'); else await page.click('#box-run');
+      if (step.enter) await page.press('#box-y1', 'Enter');
+      else await page.click('#box-run');
       expected++;
     }
-    await page.waitForFunction((n) => {
-      const s = (globalThis as unknown as { __page: { actions: number; busy: boolean } }).__page;
-      return s.actions >= n && !s.busy;
-    }, before + expected, { timeout: 120_000 });
+    await page.waitForFunction(
+      (n) => {
+        const s = (globalThis as unknown as { __page: { actions: number; busy: boolean } }).__page;
+        return s.actions >= n && !s.busy;
+      },
+      before + expected,
+      { timeout: 120_000 },
+    );
     await page.screenshot({ path: step.shot, fullPage: true });
     out.push({
       ...(await pageState(page)),
-      modelErrorShown: await page.isVisible('#model-error') ? await page.textContent('#model-error') : null,
+      modelErrorShown: (await page.isVisible('#model-error')) ? await page.textContent('#model-error') : null,
       resultShown: await page.isVisible('#result-body'),
     });
   }
@@ -88,16 +101,29 @@ try {
   let state: unknown;
   if (variant === 'no-webgpu') {
     const page = await browser.newPage();
-    await page.addInitScript(() => { Object.defineProperty(navigator, 'gpu', { value: undefined }); });
+    await page.addInitScript(() => {
+      Object.defineProperty(navigator, 'gpu', { value: undefined });
+    });
     await page.goto(url);
-    await page.waitForFunction(() => (globalThis as unknown as { __page?: { status: string } }).__page?.status !== 'starting', undefined, { timeout: 30_000 });
-    state = { ...(await page.evaluate(() => (globalThis as unknown as { __page: object }).__page)), statusText: await page.textContent('#status') };
+    await page.waitForFunction(
+      () => (globalThis as unknown as { __page?: { status: string } }).__page?.status !== 'starting',
+      undefined,
+      { timeout: 30_000 },
+    );
+    state = {
+      ...(await page.evaluate(() => (globalThis as unknown as { __page: object }).__page)),
+      statusText: await page.textContent('#status'),
+    };
     await page.screenshot({ path: shot });
   } else if (variant === 'infer') {
     const page = await openPage(browser, url, mode);
     const ready = await pageState(page);
     await page.screenshot({ path: shot, fullPage: true });
-    state = { ready, steps: ready.status === 'ready' ? await runSteps(page, JSON.parse(readFileSync(stepsFile!, 'utf8')) as Step[]) : [] };
+    state = {
+      ready,
+      steps:
+        ready.status === 'ready' ? await runSteps(page, JSON.parse(readFileSync(stepsFile!, 'utf8')) as Step[]) : [],
+    };
   } else {
     const page = await openPage(browser, url, mode);
     state = await page.evaluate(() => (globalThis as unknown as { __page: object }).__page);

@@ -22,7 +22,10 @@ beforeAll(async () => {
   ck = await writeEndokedDemoCheckpoints(join(dir, 'demo'), 7, 64);
   const dec = new SamPromptDecoder(samConfigForSize(64), { neckInChans: FEATURE_CHANNELS });
   mkdirSync(join(dir, 'stage4', 'cache'), { recursive: true });
-  writeFileSync(join(dir, 'stage4', 'weights.safetensors'), await weightsBytes(dec, { model: 'sam_decoder', config: JSON.stringify(dec.config) }));
+  writeFileSync(
+    join(dir, 'stage4', 'weights.safetensors'),
+    await weightsBytes(dec, { model: 'sam_decoder', config: JSON.stringify(dec.config) }),
+  );
   writeFileSync(join(dir, 'stage4', 'cache', 'features-0-8-s64.safetensors'), new Uint8Array(8));
   dec.dispose();
   ({ server, url } = await serve([join(dir, 'nothing'), dir]));
@@ -34,13 +37,17 @@ afterAll(async () => {
 
 describe('EndoKED checkpoints on the page', () => {
   it('recognises the ToCo and SAM box-prompt checkpoints by metadata and by key names', () => {
-    for (const [path, kind] of [[ck.toco, 'toco-cam'], [ck.sam, 'sam-box']] as const) {
+    for (const [path, kind] of [
+      [ck.toco, 'toco-cam'],
+      [ck.sam, 'sam-box'],
+    ] as const) {
       const h = readHeader(new Uint8Array(readFileSync(path)))!;
       expect(detectKind(h)).toBe(kind);
       expect(detectKind({ metadata: {}, keys: h.keys })).toBe(kind);
       expect(isUntrained(h.metadata)).toBe(true);
     }
-    const toco = loadCheckpoint(readFileSync(ck.toco), { source: 'toco' }), sam = loadCheckpoint(readFileSync(ck.sam), { source: 'sam' });
+    const toco = loadCheckpoint(readFileSync(ck.toco), { source: 'toco' }),
+      sam = loadCheckpoint(readFileSync(ck.sam), { source: 'sam' });
     expect([toco.kind, toco.inputSize, toco.norm, toco.notes]).toEqual(['toco-cam', [64, 64], 'imagenet', []]);
     expect([sam.kind, sam.inputSize, sam.norm, sam.notes]).toEqual(['sam-box', [64, 64], 'none', []]);
     toco.model.dispose();
@@ -48,13 +55,19 @@ describe('EndoKED checkpoints on the page', () => {
   });
 
   it("explains that stage 4's decoder file needs its backbone", () => {
-    expect(() => loadCheckpoint(readFileSync(join(dir, 'stage4', 'weights.safetensors')), { source: 'weights.safetensors' }))
-      .toThrow(/^weights\.safetensors: this is a SAM decoder without its image backbone .*\nnpx tsx runtime-browser\/make-demo-assets\.ts --sam-bundle /);
+    expect(() =>
+      loadCheckpoint(readFileSync(join(dir, 'stage4', 'weights.safetensors')), { source: 'weights.safetensors' }),
+    ).toThrow(
+      /^weights\.safetensors: this is a SAM decoder without its image backbone .*\nnpx tsx runtime-browser\/make-demo-assets\.ts --sam-bundle /,
+    );
   });
 
-  it('lists the checkpoints, not stage 4\'s feature caches nor its decoder alone (it cannot run without its backbone)', async () => {
-    const list = await (await fetch(url + 'checkpoints.json')).json() as { url: string; untrained: boolean }[];
-    expect(list.map((c) => c.url).sort()).toEqual(['/demo/sam-box-mu-demo.safetensors', '/demo/toco-cam-mu-demo.safetensors']);
+  it("lists the checkpoints, not stage 4's feature caches nor its decoder alone (it cannot run without its backbone)", async () => {
+    const list = (await (await fetch(url + 'checkpoints.json')).json()) as { url: string; untrained: boolean }[];
+    expect(list.map((c) => c.url).sort()).toEqual([
+      '/demo/sam-box-mu-demo.safetensors',
+      '/demo/toco-cam-mu-demo.safetensors',
+    ]);
     expect(list.every((c) => c.untrained)).toBe(true);
   });
 });

@@ -21,7 +21,14 @@ import { serve } from '../../runtime-browser/serve.ts';
 import { decodeImage, pngBytes } from '../../runtime-node/image.ts';
 import { preprocess, rgbToRgba, type RgbaImage } from '../../runtime-browser/page/preprocess.ts';
 import { loadCheckpoint } from '../../runtime-browser/page/infer.ts';
-import { camAndBox, samEmbed, samDecodeBox, samBundleBytes, samConfigForSize, type CamBox } from '../../runtime-browser/page/endoked.ts';
+import {
+  camAndBox,
+  samEmbed,
+  samDecodeBox,
+  samBundleBytes,
+  samConfigForSize,
+  type CamBox,
+} from '../../runtime-browser/page/endoked.ts';
 import type { Box } from '../../engine/data/boxes.ts';
 import { MODES, drive, type Mode } from './harness.ts';
 import type { Step } from './drive.ts';
@@ -42,11 +49,24 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   manualSeed(3);
   const toco = new TocoCam(tocoConfig('mu'));
-  writeFileSync(join(tmp, 'toco-cam-test.safetensors'), await weightsBytes(toco, { model: 'toco_cam', config: JSON.stringify(toco.cfg), note: 'random initialisation (test)' }));
+  writeFileSync(
+    join(tmp, 'toco-cam-test.safetensors'),
+    await weightsBytes(toco, {
+      model: 'toco_cam',
+      config: JSON.stringify(toco.cfg),
+      note: 'random initialisation (test)',
+    }),
+  );
   toco.dispose();
   // Stage 4 keeps the segmenter and the decoder in two files; the page takes them joined.
-  const seg = new PolypPVT(POLYP_PVT.mu), dec = new SamPromptDecoder(samConfigForSize(SAM_SIZE), { neckInChans: FEATURE_CHANNELS });
-  samBytes = await samBundleBytes(await weightsBytes(dec), await weightsBytes(seg), SAM_SIZE, 'random initialisation (test)');
+  const seg = new PolypPVT(POLYP_PVT.mu),
+    dec = new SamPromptDecoder(samConfigForSize(SAM_SIZE), { neckInChans: FEATURE_CHANNELS });
+  samBytes = await samBundleBytes(
+    await weightsBytes(dec),
+    await weightsBytes(seg),
+    SAM_SIZE,
+    'random initialisation (test)',
+  );
   seg.dispose();
   dec.dispose();
   writeFileSync(join(tmp, 'sam-box-test.safetensors'), samBytes);
@@ -79,16 +99,36 @@ async function samReference(boxes: Box[]) {
 }
 
 interface StepState {
-  model: { kind: string } | null; modelError: string | null; resultError: string | null; resultShown: boolean;
-  result: null | { kind: 'toco-cam'; cam: number[]; size: number[]; prob: number; camBox: number[] | null; box: number[] | null; accepted: boolean; reason: string; untrained: boolean }
-    | { kind: 'sam-box'; embedMs: number; untrained: boolean; boxes: { box: number[]; logits: number[]; size: number[]; iou: number; ms: number }[] };
+  model: { kind: string } | null;
+  modelError: string | null;
+  resultError: string | null;
+  resultShown: boolean;
+  result:
+    | null
+    | {
+        kind: 'toco-cam';
+        cam: number[];
+        size: number[];
+        prob: number;
+        camBox: number[] | null;
+        box: number[] | null;
+        accepted: boolean;
+        reason: string;
+        untrained: boolean;
+      }
+    | {
+        kind: 'sam-box';
+        embedMs: number;
+        untrained: boolean;
+        boxes: { box: number[]; logits: number[]; size: number[]; iou: number; ms: number }[];
+      };
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 describe('EndoKED modes of the page', () => {
   it('serves the EndoKED checkpoints', async () => {
-    const list = await (await fetch(url + 'checkpoints.json')).json() as { url: string }[];
+    const list = (await (await fetch(url + 'checkpoints.json')).json()) as { url: string }[];
     expect(list.map((c) => c.url).sort()).toEqual(['/sam-box-test.safetensors', '/toco-cam-test.safetensors']);
   });
 
@@ -106,8 +146,10 @@ describe('EndoKED modes of the page', () => {
         { typed: [50, 50, 50, 90], shot: shot('sam-empty-box') },
       ];
       writeFileSync(join(tmp, `steps-${mode}.json`), JSON.stringify(steps));
-      const out = await drive(mode, url, shot('ready'), ['infer', join(tmp, `steps-${mode}.json`)], 280_000) as
-        { ready: { status: string; error?: string }; steps: StepState[] };
+      const out = (await drive(mode, url, shot('ready'), ['infer', join(tmp, `steps-${mode}.json`)], 280_000)) as {
+        ready: { status: string; error?: string };
+        steps: StepState[];
+      };
       expect(out.ready.error ?? '').toBe('');
       const [cam, , , , , , last, empty] = out.steps;
 
@@ -119,8 +161,17 @@ describe('EndoKED modes of the page', () => {
       expect(cam.result.size).toEqual([64, 64]);
       expectClose(cam.result.cam, camRef.cam, `CAM (${mode})`, 1e-4, 1e-4);
       expect(cam.result.prob).toBeCloseTo(camRef.prob, 4);
-      expect({ camBox: cam.result.camBox, box: cam.result.box, accepted: cam.result.accepted, reason: cam.result.reason })
-        .toEqual({ camBox: camRef.decision.box, box: camRef.box, accepted: camRef.decision.accepted, reason: camRef.decision.reason });
+      expect({
+        camBox: cam.result.camBox,
+        box: cam.result.box,
+        accepted: cam.result.accepted,
+        reason: cam.result.reason,
+      }).toEqual({
+        camBox: camRef.decision.box,
+        box: camRef.box,
+        accepted: camRef.decision.accepted,
+        reason: camRef.decision.reason,
+      });
       expect(cam.result.untrained).toBe(true);
       expect(cam.resultShown).toBe(true);
 
@@ -129,8 +180,20 @@ describe('EndoKED modes of the page', () => {
       expect(last.resultError).toBeNull();
       const got = last.result.boxes;
       expect(got.length).toBe(5);
-      const wanted = [[40, 30, 150, 140], [20, 25, 110, 100], [90, 60, 200, 180], [60, 20, 120, 100], [30, 40, 90, 160]];
-      got.forEach((g, i) => g.box.forEach((v, k) => expect(Math.abs(v - wanted[i][k]), `box ${i} coordinate ${k}: ${g.box}`).toBeLessThanOrEqual(i === 1 || i === 2 ? 0 : 2)));
+      const wanted = [
+        [40, 30, 150, 140],
+        [20, 25, 110, 100],
+        [90, 60, 200, 180],
+        [60, 20, 120, 100],
+        [30, 40, 90, 160],
+      ];
+      got.forEach((g, i) =>
+        g.box.forEach((v, k) =>
+          expect(Math.abs(v - wanted[i][k]), `box ${i} coordinate ${k}: ${g.box}`).toBeLessThanOrEqual(
+            i === 1 || i === 2 ? 0 : 2,
+          ),
+        ),
+      );
       const ref = await samReference(got.map((g) => g.box as Box));
       got.forEach((g, i) => {
         expect(g.size).toEqual([SAM_SIZE / 2, SAM_SIZE / 2]);
@@ -141,8 +204,13 @@ describe('EndoKED modes of the page', () => {
       expect(empty.result?.kind === 'sam-box' && empty.result.boxes.length).toBe(5);
 
       const latency = {
-        mode, chromiumEmbedMs: last.result.embedMs, chromiumBoxMs: got.map((g) => g.ms), chromiumMedianAfterFirstMs: median(got.slice(1).map((g) => g.ms)),
-        nodeEmbedMs: ref.embedMs, nodeBoxMs: ref.out.map((o) => o.ms), nodeMedianMs: median(ref.out.map((o) => o.ms)),
+        mode,
+        chromiumEmbedMs: last.result.embedMs,
+        chromiumBoxMs: got.map((g) => g.ms),
+        chromiumMedianAfterFirstMs: median(got.slice(1).map((g) => g.ms)),
+        nodeEmbedMs: ref.embedMs,
+        nodeBoxMs: ref.out.map((o) => o.ms),
+        nodeMedianMs: median(ref.out.map((o) => o.ms)),
       };
       writeFileSync(join(ARTIFACTS, `endoked-latency-${mode}.json`), JSON.stringify(latency, null, 2) + '\n');
       console.log(JSON.stringify(latency));

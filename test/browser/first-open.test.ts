@@ -25,16 +25,31 @@ afterAll(() => new Promise<void>((ok) => (server ? server.close(() => ok()) : ok
 
 interface Visit {
   firstResultMs: number;
-  state: { featureLevel: string; cpuFallback: boolean | null; renderer?: string; adapterChoice: { how: string; measured?: Record<string, number> };
+  state: {
+    featureLevel: string;
+    cpuFallback: boolean | null;
+    renderer?: string;
+    adapterChoice: { how: string; measured?: Record<string, number> };
     model: { source: string; untrained: boolean; card: { title: string } | null } | null;
-    result: { kind: string; for: { image: string }; maskArea: number } | null; resultError: string | null; modelError: string | null };
-  resultShown: boolean; modelInfo: string; options: string[]; device: string; adapterHow: string;
+    result: { kind: string; for: { image: string }; maskArea: number } | null;
+    resultError: string | null;
+    modelError: string | null;
+  };
+  resultShown: boolean;
+  modelInfo: string;
+  options: string[];
+  device: string;
+  adapterHow: string;
 }
 
 describe('first open of a fresh clone', () => {
   for (const mode of Object.keys(MODES) as Mode[]) {
     it(`shows the default trained model's result at once, on the measured adapter (${mode})`, async () => {
-      const out = await driveUx(mode, url, 'first-open', ARTIFACTS) as { first: Visit; again: Visit; pageErrors: string[] };
+      const out = (await driveUx(mode, url, 'first-open', ARTIFACTS)) as {
+        first: Visit;
+        again: Visit;
+        pageErrors: string[];
+      };
       expect(out.pageErrors).toEqual([]);
       for (const v of [out.first, out.again]) {
         expect(v.state.modelError).toBeNull();
@@ -47,7 +62,10 @@ describe('first open of a fresh clone', () => {
         expect(v.modelInfo).toMatch(/test Dice0\.418/);
         expect(v.modelInfo).toMatch(/npx tsx recipes\/endoked\/05-segmenter\.ts/);
         // The trained models head the list; nothing in it is untrained.
-        expect(v.options.slice(1, 3).map((o) => o.split(' · ')[0])).toEqual(['Polyp-PVT-µ, Kvasir-SEG (16 min on CPU)', 'EVA-02-µ, capsule bleeding (MIM + 2 epochs)']);
+        expect(v.options.slice(1, 3).map((o) => o.split(' · ')[0])).toEqual([
+          'Polyp-PVT-µ, Kvasir-SEG (16 min on CPU)',
+          'EVA-02-µ, capsule bleeding (MIM + 2 epochs)',
+        ]);
         expect(v.options.some((o) => /untrained/.test(o))).toBe(false);
       }
       // SwiftShader names itself: a CPU fallback, and the page says so. Without developer features
@@ -59,10 +77,13 @@ describe('first open of a fresh clone', () => {
         expect(out.first.device).toMatch(/^google swiftshader — core feature level CPU fallback$/);
       } else {
         expect(out.first.state.cpuFallback).toBeNull();
-        expect(out.first.device).toMatch(/^adapter not disclosed by the browser — compatibility feature level CPU or GPU: not disclosed$/);
+        expect(out.first.device).toMatch(
+          /^adapter not disclosed by the browser — compatibility feature level CPU or GPU: not disclosed$/,
+        );
         expect(out.first.adapterHow).toMatch(/it may be a CPU implementation\.$/);
       }
-      const c1 = out.first.state.adapterChoice, c2 = out.again.state.adapterChoice;
+      const c1 = out.first.state.adapterChoice,
+        c2 = out.again.state.adapterChoice;
       if (mode === 'angle-compatibility') {
         // Two adapters (SwiftShader core, ANGLE compatibility): measured once, the faster kept, then remembered.
         expect(c1.how).toBe('measured');
@@ -77,8 +98,12 @@ describe('first open of a fresh clone', () => {
         expect(out.first.state.featureLevel).toBe('core');
       }
       const report = {
-        mode, device: out.first.device, choice: c1, featureLevel: out.first.state.featureLevel,
-        firstVisitFirstResultMs: out.first.firstResultMs, secondVisitFirstResultMs: out.again.firstResultMs,
+        mode,
+        device: out.first.device,
+        choice: c1,
+        featureLevel: out.first.state.featureLevel,
+        firstVisitFirstResultMs: out.first.firstResultMs,
+        secondVisitFirstResultMs: out.again.firstResultMs,
       };
       writeFileSync(join(ARTIFACTS, `first-open-${mode}.json`), JSON.stringify(report, null, 2) + '\n');
       console.log(JSON.stringify(report));

@@ -9,12 +9,22 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
 
-const COMMON = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu'];
+const COMMON = [
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--enable-unsafe-webgpu',
+];
 
 export const MODES = {
   'swiftshader-core': { args: COMMON, query: '' },
-  'angle-compatibility': { args: [...COMMON, '--use-angle=vulkan', '--use-webgpu-adapter=opengles'], query: '?featureLevel=compatibility' },
+  'angle-compatibility': {
+    args: [...COMMON, '--use-angle=vulkan', '--use-webgpu-adapter=opengles'],
+    query: '?featureLevel=compatibility',
+  },
 } as const;
 export type Mode = keyof typeof MODES;
 
@@ -22,7 +32,9 @@ export type Mode = keyof typeof MODES;
 export async function launch(mode: Mode, extra: string[] = []): Promise<Browser> {
   if (!CHROMIUM) throw new Error('Chromium is not installed: run `bash .ci/setup.sh` (apt-get install chromium)');
   return chromium.launch({
-    executablePath: CHROMIUM, headless: true, timeout: 120_000,
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 120_000,
     // launch() gives every browser a fresh temporary profile (the fresh --user-data-dir PLATFORM.md asks for).
     args: [...MODES[mode].args, ...extra],
   });
@@ -35,10 +47,18 @@ export async function openPage(browser: Browser, baseUrl: string, mode: Mode, ti
   page.on('console', (m) => logs.push(m.text()));
   page.on('pageerror', (e) => logs.push(String(e)));
   await page.goto(baseUrl + MODES[mode].query);
-  await page.waitForFunction(() => {
-    const s = (globalThis as unknown as { __page?: { status: string } }).__page;
-    return s && s.status !== 'starting';
-  }, undefined, { timeout: timeoutMs }).catch(() => { throw new Error(`page did not get ready in ${mode}; console:\n${logs.join('\n')}`); });
+  await page
+    .waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { __page?: { status: string } }).__page;
+        return s && s.status !== 'starting';
+      },
+      undefined,
+      { timeout: timeoutMs },
+    )
+    .catch(() => {
+      throw new Error(`page did not get ready in ${mode}; console:\n${logs.join('\n')}`);
+    });
   return page;
 }
 
@@ -46,23 +66,45 @@ export async function openPage(browser: Browser, baseUrl: string, mode: Mode, ti
  * Runs test/browser/drive.ts in a child process and returns the page state it printed. Async:
  * the calling process serves the page, so it must not block while the browser loads it.
  */
-export function drive(mode: Mode, pageUrl: string, shot: string, variant: string[] = [], timeoutMs = 150_000): Promise<unknown> {
+export function drive(
+  mode: Mode,
+  pageUrl: string,
+  shot: string,
+  variant: string[] = [],
+  timeoutMs = 150_000,
+): Promise<unknown> {
   return runDriver('drive.ts', [mode, pageUrl, shot, ...variant], timeoutMs);
 }
 
 /** Runs a scenario of test/browser/drive-ux.ts (states, layout, adapter, first-open) and returns what it saw. */
-export function driveUx(mode: Mode, pageUrl: string, scenario: string, artifacts: string, argsFile?: string, timeoutMs = 240_000): Promise<unknown> {
+export function driveUx(
+  mode: Mode,
+  pageUrl: string,
+  scenario: string,
+  artifacts: string,
+  argsFile?: string,
+  timeoutMs = 240_000,
+): Promise<unknown> {
   return runDriver('drive-ux.ts', [mode, pageUrl, scenario, artifacts, ...(argsFile ? [argsFile] : [])], timeoutMs);
 }
 
 function runDriver(script: string, argv: string[], timeoutMs: number): Promise<unknown> {
   const mode = argv[0];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), script), ...argv]);
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      join(dirname(fileURLToPath(import.meta.url)), script),
+      ...argv,
+    ]);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -28,7 +28,10 @@ let server: Server;
 let url: string;
 let tmp: string;
 /** What Node computes for the two images. */
-let ref: { capsule: { checksum: string; probs: Float32Array; cam: Float32Array }; colon: { checksum: string; prob: Float32Array } };
+let ref: {
+  capsule: { checksum: string; probs: Float32Array; cam: Float32Array };
+  colon: { checksum: string; prob: Float32Array };
+};
 
 async function decodeRgba(path: string) {
   const img = await decodeImage(path);
@@ -46,12 +49,19 @@ beforeAll(async () => {
   writeFileSync(join(tmp, 'eva02-7-classes-no-metadata.safetensors'), await weightsBytes(seven));
   seven.dispose();
   // Images (PNG: lossless, so Chromium and sharp decode the same pixels), not the model's size.
-  const capsule = renderCapsule({ seed: 11, width: 200, height: 176, label: CE24_CLASSES.indexOf('bleeding'), tone: 0.4 });
+  const capsule = renderCapsule({
+    seed: 11,
+    width: 200,
+    height: 176,
+    label: CE24_CLASSES.indexOf('bleeding'),
+    tone: 0.4,
+  });
   const colon = polypSample(5, 1, { width: 208, height: 192, polyps: 1, polypArea: [0.08, 0.2] }).image;
   writeFileSync(join(tmp, 'capsule.png'), pngBytes(capsule));
   writeFileSync(join(tmp, 'colon.png'), pngBytes(colon));
 
-  const capPixels = await decodeRgba(join(tmp, 'capsule.png')), colonPixels = await decodeRgba(join(tmp, 'colon.png'));
+  const capPixels = await decodeRgba(join(tmp, 'capsule.png')),
+    colonPixels = await decodeRgba(join(tmp, 'colon.png'));
   const eva = loadCheckpoint(readFileSync(ck.eva02), { source: 'eva' });
   const pvt = loadCheckpoint(readFileSync(ck.polypPvt), { source: 'pvt' });
   if (eva.kind !== 'eva02' || pvt.kind !== 'polyp-pvt') throw new Error('demo checkpoints were not detected');
@@ -59,7 +69,10 @@ beforeAll(async () => {
   const s = await segment(pvt, preprocess(colonPixels, 64, 64, 'none').input);
   eva.model.dispose();
   pvt.model.dispose();
-  ref = { capsule: { checksum: rgbChecksum(capPixels), probs: c.probs, cam: c.cam }, colon: { checksum: rgbChecksum(colonPixels), prob: s.prob } };
+  ref = {
+    capsule: { checksum: rgbChecksum(capPixels), probs: c.probs, cam: c.cam },
+    colon: { checksum: rgbChecksum(colonPixels), prob: s.prob },
+  };
   ({ server, url } = await serve([outDir, tmp]));
 });
 afterAll(async () => {
@@ -69,9 +82,20 @@ afterAll(async () => {
 
 interface StepState {
   model: { kind: string; classes?: string[]; inputSize: number[]; notes: string[] } | null;
-  modelError: string | null; modelErrorShown: string | null; resultShown: boolean; resultError: string | null;
+  modelError: string | null;
+  modelErrorShown: string | null;
+  resultShown: boolean;
+  resultError: string | null;
   image: { width: number; height: number; checksum: string } | null;
-  result: null | { kind: 'eva02'; probs: number[]; cam: number[]; grid: number[]; top: { index: number; name: string; p: number }[] }
+  result:
+    | null
+    | {
+        kind: 'eva02';
+        probs: number[];
+        cam: number[];
+        grid: number[];
+        top: { index: number; name: string; p: number }[];
+      }
     | { kind: 'polyp-pvt'; prob: number[]; size: number[]; maskArea: number };
   timings: Record<string, number>;
 }
@@ -79,10 +103,16 @@ interface StepState {
 describe('inference page', () => {
   it('lists the served checkpoints (training states left out)', async () => {
     writeFileSync(join(tmp, 'state.safetensors'), new Uint8Array(8));
-    const list = await (await fetch(url + 'checkpoints.json')).json() as { url: string; bytes: number }[];
-    expect(list.map((c) => c.url).sort()).toEqual(['/eva02-7-classes-no-metadata.safetensors', '/eva02-mu-demo.safetensors', '/polyp-pvt-mu-demo.safetensors']);
+    const list = (await (await fetch(url + 'checkpoints.json')).json()) as { url: string; bytes: number }[];
+    expect(list.map((c) => c.url).sort()).toEqual([
+      '/eva02-7-classes-no-metadata.safetensors',
+      '/eva02-mu-demo.safetensors',
+      '/polyp-pvt-mu-demo.safetensors',
+    ]);
     const res = await fetch(url + 'eva02-mu-demo.safetensors');
-    expect(Number(res.headers.get('content-length'))).toBe(list.find((c) => c.url === '/eva02-mu-demo.safetensors')!.bytes);
+    expect(Number(res.headers.get('content-length'))).toBe(
+      list.find((c) => c.url === '/eva02-mu-demo.safetensors')!.bytes,
+    );
   });
 
   for (const mode of Object.keys(MODES) as Mode[]) {
@@ -96,8 +126,10 @@ describe('inference page', () => {
         { kind: 'auto', checkpoint: '/eva02-7-classes-no-metadata.safetensors', shot: shot('wrong-class-count') },
       ];
       writeFileSync(join(tmp, `steps-${mode}.json`), JSON.stringify(steps));
-      const out = await drive(mode, url, shot('ready'), ['infer', join(tmp, `steps-${mode}.json`)], 230_000) as
-        { ready: { status: string; error?: string; featureLevel: string; selfCheck: number[] }; steps: StepState[] };
+      const out = (await drive(mode, url, shot('ready'), ['infer', join(tmp, `steps-${mode}.json`)], 230_000)) as {
+        ready: { status: string; error?: string; featureLevel: string; selfCheck: number[] };
+        steps: StepState[];
+      };
       expect(out.ready.error ?? '').toBe('');
       expect(out.ready.status).toBe('ready');
       expect(out.ready.featureLevel).toBe(mode === 'angle-compatibility' ? 'compatibility' : 'core');
@@ -117,7 +149,8 @@ describe('inference page', () => {
       const best = ref.capsule.probs.indexOf(Math.max(...ref.capsule.probs));
       expect(cls.result.top[0]).toMatchObject({ index: best, name: CE24_CLASSES[best] });
       expect(cls.resultShown).toBe(true);
-      for (const stage of ['decode', 'upload', 'forward', 'readback']) expect(cls.timings[stage], stage).toBeGreaterThan(0);
+      for (const stage of ['decode', 'upload', 'forward', 'readback'])
+        expect(cls.timings[stage], stage).toBeGreaterThan(0);
 
       // Polyp-PVT: the same mask probabilities sigmoid(P1 + P2) at 64².
       expect(seg.modelError).toBeNull();
@@ -129,7 +162,8 @@ describe('inference page', () => {
 
       // A bundled sample (JPEG): decoded by the browser, shown with its mask and contour.
       expect(sample.image).toMatchObject({ name: 'Colonoscopy: polyp', width: 256, height: 256 });
-      if (sample.result?.kind !== 'polyp-pvt') throw new Error(`no segmentation of the sample: ${JSON.stringify(sample.result)}`);
+      if (sample.result?.kind !== 'polyp-pvt')
+        throw new Error(`no segmentation of the sample: ${JSON.stringify(sample.result)}`);
       expect(sample.result.maskArea).toBeGreaterThan(0.05);
       expect(sample.result.maskArea).toBeLessThan(0.95);
 
@@ -141,12 +175,22 @@ describe('inference page', () => {
         expect(failed.resultShown).toBe(true);
         expect(failed.image?.checksum).toBe(sample.image?.checksum);
       }
-      expect(pvtIntoEva.modelError).toMatch(/^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\n/);
-      expect(pvtIntoEva.modelError).toMatch(/\n\/polyp-pvt-mu-demo\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token", "pos_embed"/);
-      expect(pvtIntoEva.modelError).toMatch(/Unexpected key\(s\) in state_dict: .*"backbone\.patch_embed1\.proj\.weight"/);
+      expect(pvtIntoEva.modelError).toMatch(
+        /^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\n/,
+      );
+      expect(pvtIntoEva.modelError).toMatch(
+        /\n\/polyp-pvt-mu-demo\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token", "pos_embed"/,
+      );
+      expect(pvtIntoEva.modelError).toMatch(
+        /Unexpected key\(s\) in state_dict: .*"backbone\.patch_embed1\.proj\.weight"/,
+      );
       expect(pvtIntoEva.modelErrorShown).toBe(pvtIntoEva.modelError!.replace('\n', '')); // on the page: summary, then the details
-      expect(wrongCount.modelErrorShown).toMatch(/^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model;/);
-      expect(wrongCount.modelErrorShown).toMatch(/size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/);
+      expect(wrongCount.modelErrorShown).toMatch(
+        /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model;/,
+      );
+      expect(wrongCount.modelErrorShown).toMatch(
+        /size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/,
+      );
     }, 240_000);
   }
 });

@@ -36,8 +36,10 @@ afterAll(async () => {
 describe('page layout from phone to desktop', () => {
   for (const mode of Object.keys(MODES) as Mode[]) {
     it(`no horizontal overflow or clipped text at 390, 820 and 1280 px (${mode})`, async () => {
-      const out = await driveUx(mode, url + MODES[mode].query, 'layout', ARTIFACTS, join(tmp, 'args.json')) as
-        Record<string, { problems: string[]; shot: string; resultShown: boolean }> & { pageErrors: string[] };
+      const out = (await driveUx(mode, url + MODES[mode].query, 'layout', ARTIFACTS, join(tmp, 'args.json'))) as Record<
+        string,
+        { problems: string[]; shot: string; resultShown: boolean }
+      > & { pageErrors: string[] };
       expect(out.pageErrors).toEqual([]);
       for (const w of ['390', '820', '1280']) {
         expect(out[w].problems, `${mode} at ${w} px`).toEqual([]);

@@ -40,19 +40,34 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const rgba = async (path: string) => { const i = await decodeImage(path); return { width: i.width, height: i.height, data: rgbToRgba(i.data, i.width, i.height) }; };
+const rgba = async (path: string) => {
+  const i = await decodeImage(path);
+  return { width: i.width, height: i.height, data: rgbToRgba(i.data, i.width, i.height) };
+};
 
 describe('result outputs', () => {
   it('the page upsamples as the segmenter recipe scores (seg-eval.ts)', () => {
     const map = Float32Array.from({ length: 12 * 9 }, (_, i) => Math.abs(Math.sin(i * 1.7)));
-    const a = upsampleBilinear(map, 12, 9, 97, 61), b = recipeUpsample(map, 12, 9, 97, 61);
+    const a = upsampleBilinear(map, 12, 9, 97, 61),
+      b = recipeUpsample(map, 12, 9, 97, 61);
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5);
   });
 
   it('the out-of-domain statistics: per-frame numbers, their spread, the 3-sd and 60% limits', () => {
-    const flat = (r: number, g: number, b: number) => ({ width: 80, height: 70, data: Uint8Array.from({ length: 80 * 70 * 4 }, (_, i) => [r, g, b, 255][i % 4]) });
+    const flat = (r: number, g: number, b: number) => ({
+      width: 80,
+      height: 70,
+      data: Uint8Array.from({ length: 80 * 70 * 4 }, (_, i) => [r, g, b, 255][i % 4]),
+    });
     expect(imageFeatures(flat(200, 100, 50)).map((v) => Math.round(v * 1000) / 1000)).toEqual([200, 100, 50, 0]);
-    const stats = statsOf([[100, 50, 40, 30], [110, 60, 50, 40], [120, 70, 60, 50]], 'three frames');
+    const stats = statsOf(
+      [
+        [100, 50, 40, 30],
+        [110, 60, 50, 40],
+        [120, 70, 60, 50],
+      ],
+      'three frames',
+    );
     expect(stats).toEqual({ of: 'three frames', count: 3, mean: [110, 60, 50, 40], std: [10, 10, 10, 10] });
     const near = domainCheck(flat(115, 65, 45), { ...stats, std: [10, 10, 10, 20] }, 0.9);
     expect(near.far).toEqual([]); // z = 0.5, 0.5, -0.5, -2.0
@@ -63,21 +78,50 @@ describe('result outputs', () => {
   });
 
   it('ground-truth Dice/IoU, threshold, opacity and the three downloads (swiftshader-core)', async () => {
-    type Snap = { state: { result: { kind: string; prob: number[]; size: [number, number]; maskArea: number; for: { image: string } } | null;
-      truth: { dice: number; iou: number; threshold: number; width: number; height: number } | null; view: { threshold: number; opacity: number; camClass: number } } };
-    const out = await driveUx('swiftshader-core', url, 'outputs', ARTIFACTS, join(tmp, 'args.json')) as Record<string, Snap> & {
-      pageErrors: string[]; gtText: string; caption: string; nextGtText: string; mask: { path: string; name: string }; overlay: { path: string; name: string }; json: { path: string; name: string } };
+    type Snap = {
+      state: {
+        result: {
+          kind: string;
+          prob: number[];
+          size: [number, number];
+          maskArea: number;
+          for: { image: string };
+        } | null;
+        truth: { dice: number; iou: number; threshold: number; width: number; height: number } | null;
+        view: { threshold: number; opacity: number; camClass: number };
+      };
+    };
+    const out = (await driveUx('swiftshader-core', url, 'outputs', ARTIFACTS, join(tmp, 'args.json'))) as Record<
+      string,
+      Snap
+    > & {
+      pageErrors: string[];
+      gtText: string;
+      caption: string;
+      nextGtText: string;
+      mask: { path: string; name: string };
+      overlay: { path: string; name: string };
+      json: { path: string; name: string };
+    };
     expect(out.pageErrors).toEqual([]);
     const r = out.truth.state.result!;
     expect(r.kind).toBe('polyp-pvt');
     // The synthetic sample is smoother than Kvasir-SEG's frames: the hint says so, with Node's numbers.
-    const card = JSON.parse(readFileSync(join(MODELS_DIR, 'polyp-pvt-mu-kvasir.card.json'), 'utf8')) as { inputStats: InputStats };
-    const node = domainCheck(await rgba(join(__dirname, '..', '..', 'runtime-browser', 'page', 'samples', 'colonoscopy-0.jpg')), card.inputStats, null);
-    const page = (out.before as unknown as { state: { domain: { z: number[]; far: string[] } }; ood: string | null });
+    const card = JSON.parse(readFileSync(join(MODELS_DIR, 'polyp-pvt-mu-kvasir.card.json'), 'utf8')) as {
+      inputStats: InputStats;
+    };
+    const node = domainCheck(
+      await rgba(join(__dirname, '..', '..', 'runtime-browser', 'page', 'samples', 'colonoscopy-0.jpg')),
+      card.inputStats,
+      null,
+    );
+    const page = out.before as unknown as { state: { domain: { z: number[]; far: string[] } }; ood: string | null };
     page.state.domain.z.forEach((z, j) => expect(Math.abs(z - node.z[j])).toBeLessThan(0.1));
     expect(page.state.domain.far).toEqual(node.far);
     expect(node.far.length).toBeGreaterThan(0);
-    expect(page.ood).toMatch(/^Out-of-domain hint: its colour statistics are far from the 900 training frames \(luma spread -\d\.\d sd; more than 3 sd\)\. Do not trust this answer\.$/);
+    expect(page.ood).toMatch(
+      /^Out-of-domain hint: its colour statistics are far from the 900 training frames \(luma spread -\d\.\d sd; more than 3 sd\)\. Do not trust this answer\.$/,
+    );
     expect(r.for.image).toBe('Colonoscopy: polyp');
     const truth = await rgba(join(tmp, 'truth.png'));
 
@@ -87,7 +131,11 @@ describe('result outputs', () => {
     expect(t5).toMatchObject({ threshold: 0.5, width: 256, height: 256 });
     expect(t5.dice).toBeCloseTo(at(0.5).dice, 9);
     expect(t5.iou).toBeCloseTo(at(0.5).iou, 9);
-    const recipe = diceIou(recipeUpsample(Float32Array.from(r.prob), r.size[0], r.size[1], 256, 256), maskValues(truth), 0.5);
+    const recipe = diceIou(
+      recipeUpsample(Float32Array.from(r.prob), r.size[0], r.size[1], 256, 256),
+      maskValues(truth),
+      0.5,
+    );
     expect(Math.abs(recipe.dice - t5.dice)).toBeLessThan(2 / 256);
     expect(out.gtText).toContain(`Dice ${t5.dice.toFixed(3)} · IoU ${t5.iou.toFixed(3)}`);
 
@@ -110,7 +158,13 @@ describe('result outputs', () => {
     expect(out.overlay.name).toBe('colonoscopy-polyp-overlay.png');
     const overlay = await decodeImage(out.overlay.path);
     expect([overlay.width, overlay.height]).toEqual([360, 360]);
-    const json = JSON.parse(readFileSync(out.json.path, 'utf8')) as { image: { image: string }; model: { card: string }; threshold: number; prob: number[]; truth: { dice: number } };
+    const json = JSON.parse(readFileSync(out.json.path, 'utf8')) as {
+      image: { image: string };
+      model: { card: string };
+      threshold: number;
+      prob: number[];
+      truth: { dice: number };
+    };
     expect(json.image.image).toBe('Colonoscopy: polyp');
     expect(json.model.card).toBe('Polyp-PVT-µ, Kvasir-SEG (16 min on CPU)');
     expect(json.threshold).toBe(0.3);

@@ -10,7 +10,15 @@ import { CE24_CLASSES, renderCapsule } from '../../runtime-node/synthetic/index.
 import { Eva02 } from '../../models/eva02.ts';
 import { IMAGENET, normalize } from '../../recipes/endoextend/kit.ts';
 import { resizeImage } from '../../runtime-node/image.ts';
-import { preprocess, resizeToRgb, rgbToChw, rgbToRgba, rgbChecksum, IMAGENET_MEAN, IMAGENET_STD } from '../../runtime-browser/page/preprocess.ts';
+import {
+  preprocess,
+  resizeToRgb,
+  rgbToChw,
+  rgbToRgba,
+  rgbChecksum,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+} from '../../runtime-browser/page/preprocess.ts';
 import { upsampleBilinear, maskLayer, heatLayer, topK, column } from '../../runtime-browser/page/overlay.ts';
 import { loadCheckpoint, classify, segment, detectKind, readHeader } from '../../runtime-browser/page/infer.ts';
 import { writeDemoCheckpoints, demoEvaConfig, sampleImages } from '../../runtime-browser/make-demo-assets.ts';
@@ -38,16 +46,29 @@ describe('preprocessing shared by the page and Node', () => {
     expect([...rgbToChw(rgb, 64, 64, 'none')]).toEqual([...chw]);
   });
 
-  it('shrinks like the recipes\' sharp linear filter, keeps centres when enlarging, and is the identity at the same size', async () => {
-    for (const [w, h] of [[64, 64], [96, 80], [150, 150]]) {
+  it("shrinks like the recipes' sharp linear filter, keeps centres when enlarging, and is the identity at the same size", async () => {
+    for (const [w, h] of [
+      [64, 64],
+      [96, 80],
+      [150, 150],
+    ]) {
       const ours = resizeToRgb(rgba, w, h);
       const theirs = (await resizeImage(frame, w, h)).data;
-      let sum = 0, worst = 0;
-      for (let i = 0; i < ours.length; i++) { const d = Math.abs(ours[i] - theirs[i]); sum += d; worst = Math.max(worst, d); }
+      let sum = 0,
+        worst = 0;
+      for (let i = 0; i < ours.length; i++) {
+        const d = Math.abs(ours[i] - theirs[i]);
+        sum += d;
+        worst = Math.max(worst, d);
+      }
       expect(sum / ours.length, `mean |diff| at ${w}x${h}`).toBeLessThan(0.25);
       expect(worst, `max |diff| at ${w}x${h}`).toBeLessThanOrEqual(12);
     }
-    const row = { width: 4, height: 1, data: rgbToRgba(new Uint8Array([0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0]), 4, 1) };
+    const row = {
+      width: 4,
+      height: 1,
+      data: rgbToRgba(new Uint8Array([0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0]), 4, 1),
+    };
     expect([...resizeToRgb(row, 8, 1)].filter((_, i) => i % 3 === 0)).toEqual([0, 64, 191, 191, 64, 0, 0, 0]);
     expect([...resizeToRgb(rgba, 200, 176)]).toEqual([...frame.data]);
     const flat = { width: 7, height: 5, data: new Uint8Array(7 * 5 * 4).fill(93) };
@@ -60,7 +81,9 @@ describe('preprocessing shared by the page and Node', () => {
     expect(rgbChecksum(other)).toBe(rgbChecksum(rgba));
     other.data[0] ^= 1;
     expect(rgbChecksum(other)).not.toBe(rgbChecksum(rgba));
-    expect(() => resizeToRgb({ width: 4, height: 4, data: new Uint8Array(10) }, 2, 2)).toThrow(/4x4 RGBA needs 64 bytes, got 10/);
+    expect(() => resizeToRgb({ width: 4, height: 4, data: new Uint8Array(10) }, 2, 2)).toThrow(
+      /4x4 RGBA needs 64 bytes, got 10/,
+    );
   });
 });
 
@@ -85,7 +108,8 @@ describe('overlays', () => {
 
 describe('checkpoints for the page', () => {
   it('reads the demo checkpoints, detects their model, and runs them', async () => {
-    const eva = readFileSync(ckpt.eva02), pvt = readFileSync(ckpt.polypPvt);
+    const eva = readFileSync(ckpt.eva02),
+      pvt = readFileSync(ckpt.polypPvt);
     expect(detectKind(readHeader(eva)!)).toBe('eva02');
     expect(detectKind(readHeader(pvt)!)).toBe('polyp-pvt');
     const m = loadCheckpoint(eva, { source: 'eva' });
@@ -93,7 +117,12 @@ describe('checkpoints for the page', () => {
     if (m.kind !== 'eva02') return;
     expect(m.classes).toEqual([...CE24_CLASSES]);
     const img = sampleImages()[1].image;
-    const { input } = preprocess({ width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) }, 64, 64, 'imagenet');
+    const { input } = preprocess(
+      { width: img.width, height: img.height, data: rgbToRgba(img.data, img.width, img.height) },
+      64,
+      64,
+      'imagenet',
+    );
     const r = await classify(m, input);
     expect(r.grid).toEqual([8, 8]);
     expect(r.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
@@ -109,17 +138,27 @@ describe('checkpoints for the page', () => {
   });
 
   it('says why a checkpoint does not fit: the loadStateDict text, class names, unknown files', async () => {
-    const eva = readFileSync(ckpt.eva02), pvt = readFileSync(ckpt.polypPvt);
+    const eva = readFileSync(ckpt.eva02),
+      pvt = readFileSync(ckpt.polypPvt);
     expect(() => loadCheckpoint(pvt, { kind: 'eva02', source: 'pvt.safetensors' })).toThrow(
-      /^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\npvt\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token"/);
-    expect(() => loadCheckpoint(eva, { kind: 'polyp-pvt', source: 'eva' })).toThrow(/loadStateDict: Error\(s\) in loading state_dict for PolypPVT/);
+      /^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\npvt\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token"/,
+    );
+    expect(() => loadCheckpoint(eva, { kind: 'polyp-pvt', source: 'eva' })).toThrow(
+      /loadStateDict: Error\(s\) in loading state_dict for PolypPVT/,
+    );
     const seven = new Eva02(demoEvaConfig(7));
     const bytes = await weightsBytes(seven);
-    const named = await weightsBytes(seven, { config: JSON.stringify(demoEvaConfig(7)), classes: JSON.stringify(['a', 'b']) });
+    const named = await weightsBytes(seven, {
+      config: JSON.stringify(demoEvaConfig(7)),
+      classes: JSON.stringify(['a', 'b']),
+    });
     seven.dispose();
     expect(() => loadCheckpoint(bytes, { source: 'seven' })).toThrow(
-      /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model; head\.bias: \[7\] in the checkpoint, \[10\] in the model\)\. No EVA-02 config in the metadata: built the EVA-02 µ preset\.\nseven: loadStateDict: .*\n {2}size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/);
-    expect(() => loadCheckpoint(named, { source: 'named' })).toThrow(/named: the metadata lists 2 class names, the model config has numClasses 7/);
+      /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model; head\.bias: \[7\] in the checkpoint, \[10\] in the model\)\. No EVA-02 config in the metadata: built the EVA-02 µ preset\.\nseven: loadStateDict: .*\n {2}size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/,
+    );
+    expect(() => loadCheckpoint(named, { source: 'named' })).toThrow(
+      /named: the metadata lists 2 class names, the model config has numClasses 7/,
+    );
     expect(() => loadCheckpoint(new Uint8Array([1, 2, 3]), { source: 'junk' })).toThrow(/^junk: .*too short/);
   });
 
@@ -132,6 +171,9 @@ describe('checkpoints for the page', () => {
     tensors[key] = { ...tensors[key], data: poisoned };
     const bytes = serializeSafetensors(tensors, p.metadata ?? {});
     expect(() => loadCheckpoint(bytes, { source: 'nan.safetensors' })).toThrow(
-      new RegExp(`^nan\\.safetensors: the checkpoint is broken: NaN/Infinity in 1 tensor\\(s\\): ${key.replace(/\./g, '\\.')} \\(3 of \\d+ values\\)`));
+      new RegExp(
+        `^nan\\.safetensors: the checkpoint is broken: NaN/Infinity in 1 tensor\\(s\\): ${key.replace(/\./g, '\\.')} \\(3 of \\d+ values\\)`,
+      ),
+    );
   });
 });

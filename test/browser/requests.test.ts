@@ -14,13 +14,26 @@ function harness() {
   let release: (() => void)[] = [];
   /** A job that waits until released, then records whether it was still current. */
   const job = (lane: Lane, what: string, fail = false) => ({
-    lane, what,
-    run: (current: () => boolean) => new Promise<void>((ok, bad) => {
-      release.push(() => { log.push(`${what} ran, current=${current()}`); if (fail) bad(new Error('boom')); else ok(); });
-    }),
+    lane,
+    what,
+    run: (current: () => boolean) =>
+      new Promise<void>((ok, bad) => {
+        release.push(() => {
+          log.push(`${what} ran, current=${current()}`);
+          if (fail) bad(new Error('boom'));
+          else ok();
+        });
+      }),
   });
-  const step = async () => { const f = release.shift(); f?.(); await new Promise((ok) => setTimeout(ok, 0)); };
-  const drain = async () => { while (!r.idle) await step(); release = []; };
+  const step = async () => {
+    const f = release.shift();
+    f?.();
+    await new Promise((ok) => setTimeout(ok, 0));
+  };
+  const drain = async () => {
+    while (!r.idle) await step();
+    release = [];
+  };
   return { r, log, busy, job, step, drain };
 }
 
@@ -30,7 +43,14 @@ describe('Requests: the newest request wins', () => {
     for (const n of ['a', 'b', 'c', 'd']) r.submit(job('image', n));
     expect(busy).toEqual(['a']);
     await drain();
-    expect(log).toEqual(['b:superseded', 'c:superseded', 'a ran, current=false', 'a:superseded', 'd ran, current=true', 'd:done']);
+    expect(log).toEqual([
+      'b:superseded',
+      'c:superseded',
+      'a ran, current=false',
+      'a:superseded',
+      'd ran, current=true',
+      'd:done',
+    ]);
     expect(busy).toEqual(['a', 'd', null]);
   });
 
@@ -41,7 +61,14 @@ describe('Requests: the newest request wins', () => {
     r.submit(job('model', 'm'));
     await drain();
     // box1 started first; the image request made it stale; the model runs before the image.
-    expect(log).toEqual(['box1 ran, current=false', 'box1:superseded', 'm ran, current=true', 'm:done', 'img ran, current=true', 'img:done']);
+    expect(log).toEqual([
+      'box1 ran, current=false',
+      'box1:superseded',
+      'm ran, current=true',
+      'm:done',
+      'img ran, current=true',
+      'img:done',
+    ]);
   });
 
   it('a waiting box prompt is dropped by a new image; a failure settles as failed and the queue goes on', async () => {

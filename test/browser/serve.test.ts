@@ -21,13 +21,22 @@ afterAll(async () => {
 });
 
 /** A raw GET (fetch would refuse or re-encode a malformed path, and decompress by itself). */
-function get(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; raw: Buffer; headers: Record<string, unknown> }> {
+function get(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; raw: Buffer; headers: Record<string, unknown> }> {
   const u = new URL(url);
   return new Promise((ok, fail) => {
     const req = request({ host: u.hostname, port: u.port, path, method: 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => { chunks.push(d); });
-      res.on('end', () => { const raw = Buffer.concat(chunks); ok({ status: res.statusCode ?? 0, body: raw.toString(), raw, headers: res.headers }); });
+      res.on('data', (d: Buffer) => {
+        chunks.push(d);
+      });
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        ok({ status: res.statusCode ?? 0, body: raw.toString(), raw, headers: res.headers });
+      });
     });
     req.on('error', fail);
     req.end();
@@ -51,7 +60,11 @@ describe('runtime-browser/serve.ts', () => {
     const { server, url } = await serve([tmp]);
     servers.push(server);
     const port = Number(new URL(url).port);
-    await expect(serve([tmp], port)).rejects.toThrow(new RegExp(`^port ${port} on 127\\.0\\.0\\.1 is already in use .*: choose another with --port <n>, or --port 0 for any free port`));
+    await expect(serve([tmp], port)).rejects.toThrow(
+      new RegExp(
+        `^port ${port} on 127\\.0\\.0\\.1 is already in use .*: choose another with --port <n>, or --port 0 for any free port`,
+      ),
+    );
   });
 
   it('gzips text when accepted, revalidates with ETags, and builds no source map unless asked', async () => {

@@ -28,13 +28,23 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   await writeDemoCheckpoints(tmp);
   // A pre-training checkpoint (no classification head), as the MIM stage writes it: not listed.
-  const mimCfg = eva02Config('mu', { numClasses: 0 }), mim = new Eva02(mimCfg);
-  writeFileSync(join(tmp, 'mim.safetensors'), await weightsBytes(mim, { config: JSON.stringify(mimCfg), stage: 'mim' }));
+  const mimCfg = eva02Config('mu', { numClasses: 0 }),
+    mim = new Eva02(mimCfg);
+  writeFileSync(
+    join(tmp, 'mim.safetensors'),
+    await weightsBytes(mim, { config: JSON.stringify(mimCfg), stage: 'mim' }),
+  );
   mim.dispose();
   writeFileSync(join(tmp, 'not-an-image.png'), 'this is text, not a PNG');
-  writeFileSync(join(tmp, 'args.json'), JSON.stringify({
-    pvt: '/polyp-pvt-mu-demo.safetensors', eva: '/eva02-mu-demo.safetensors', wrongKind: '/polyp-pvt-mu-demo.safetensors', notImage: join(tmp, 'not-an-image.png'),
-  }));
+  writeFileSync(
+    join(tmp, 'args.json'),
+    JSON.stringify({
+      pvt: '/polyp-pvt-mu-demo.safetensors',
+      eva: '/eva02-mu-demo.safetensors',
+      wrongKind: '/polyp-pvt-mu-demo.safetensors',
+      notImage: join(tmp, 'not-an-image.png'),
+    }),
+  );
   ({ server, url } = await serve([outDir, tmp]));
 }, 120_000);
 afterAll(async () => {
@@ -43,21 +53,54 @@ afterAll(async () => {
 });
 
 interface Snap {
-  state: { busy: boolean; runs: number; outcomes: { done: number; failed: number; superseded: number }; image: { name: string } | null;
-    model: { source: string; untrained: boolean } | null; result: { kind: string; for: { image: string; model: string } } | null; resultError: string | null; modelError: string | null; imageError: string | null };
-  busyShown: boolean; resultBusy: boolean; resultShown: boolean; resultEmpty: string | null; timingsRun: string; timingsRunTitle: string;
-  modelError: string | null; imageError: string | null; resultError: string | null; modelInfo: string; resultSide: string; options: string[];
+  state: {
+    busy: boolean;
+    runs: number;
+    outcomes: { done: number; failed: number; superseded: number };
+    image: { name: string } | null;
+    model: { source: string; untrained: boolean } | null;
+    result: { kind: string; for: { image: string; model: string } } | null;
+    resultError: string | null;
+    modelError: string | null;
+    imageError: string | null;
+  };
+  busyShown: boolean;
+  resultBusy: boolean;
+  resultShown: boolean;
+  resultEmpty: string | null;
+  timingsRun: string;
+  timingsRunTitle: string;
+  modelError: string | null;
+  imageError: string | null;
+  resultError: string | null;
+  modelInfo: string;
+  resultSide: string;
+  options: string[];
 }
-interface Now { busy: boolean; result: unknown; busyShown: boolean; resultShown: boolean; resultEmpty: string; timingsRun: string }
+interface Now {
+  busy: boolean;
+  result: unknown;
+  busyShown: boolean;
+  resultShown: boolean;
+  resultEmpty: string;
+  timingsRun: string;
+}
 
 describe('page states (swiftshader-core)', () => {
   it('busy state, coalesced clicks, failed loads keep the model, results belong to their image, untrained labelled', async () => {
-    const out = await driveUx('swiftshader-core', url, 'states', ARTIFACTS, join(tmp, 'args.json')) as Record<string, Snap & Now> & { pageErrors: string[]; rapid: Snap & { runsDuring: number } };
+    const out = (await driveUx('swiftshader-core', url, 'states', ARTIFACTS, join(tmp, 'args.json'))) as Record<
+      string,
+      Snap & Now
+    > & { pageErrors: string[]; rapid: Snap & { runsDuring: number } };
     expect(out.pageErrors).toEqual([]);
 
     // The list: both demo checkpoints say they are untrained; the pre-training checkpoint is left out.
     const opts = out.ready.options;
-    expect(opts.filter((o) => /polyp-pvt-mu-demo|eva02-mu-demo/.test(o)).every((o) => /untrained \(random weights\)/.test(o))).toBe(true);
+    expect(
+      opts
+        .filter((o) => /polyp-pvt-mu-demo|eva02-mu-demo/.test(o))
+        .every((o) => /untrained \(random weights\)/.test(o)),
+    ).toBe(true);
     expect(opts.some((o) => /polyp-pvt-mu-demo/.test(o))).toBe(true);
     expect(opts.some((o) => /mim/.test(o))).toBe(false);
 
@@ -87,7 +130,10 @@ describe('page states (swiftshader-core)', () => {
     expect(out.rapid.state.outcomes.superseded - out.switched.state.outcomes.superseded).toBe(3);
 
     // Failed loads: the model, its result and the image stay; the error is shown.
-    for (const [snap, error] of [[out.missing, /HTTP 404/], [out.wrongKind, /^This checkpoint does not fit the EVA-02 classifier/]] as const) {
+    for (const [snap, error] of [
+      [out.missing, /HTTP 404/],
+      [out.wrongKind, /^This checkpoint does not fit the EVA-02 classifier/],
+    ] as const) {
       expect(snap.state.model?.source).toBe('/polyp-pvt-mu-demo.safetensors');
       expect(snap.state.modelError).toMatch(error);
       expect(snap.modelError).not.toBeNull();
@@ -109,8 +155,12 @@ describe('page states (swiftshader-core)', () => {
     expect(out.eva.state.outcomes.failed).toBe(0);
     // The map of any class: the caption names the chosen one, the top one at first.
     const top = (out.eva.state.result as unknown as { top: { name: string }[] }).top[0].name;
-    expect((out.eva as unknown as { caption: string }).caption).toBe(`class activation of “${top}” on the 8×8 patch grid`);
-    expect((out.camClass as unknown as { caption: string }).caption).toBe(`class activation of “${CE24_CLASSES[3]}” on the 8×8 patch grid`);
+    expect((out.eva as unknown as { caption: string }).caption).toBe(
+      `class activation of “${top}” on the 8×8 patch grid`,
+    );
+    expect((out.camClass as unknown as { caption: string }).caption).toBe(
+      `class activation of “${CE24_CLASSES[3]}” on the 8×8 patch grid`,
+    );
     expect((out.camClass.state as unknown as { view: { camClass: number } }).view.camClass).toBe(3);
   }, 300_000);
 });

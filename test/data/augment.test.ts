@@ -4,7 +4,9 @@ import { augmentBatch, endoExtendTrainAugment, type AugmentConfig } from '../../
 import { Rng } from '../../engine/data/random.ts';
 import { randomArray, expectClose } from '../helpers.ts';
 
-const B = 2, H = 9, W = 9;
+const B = 2,
+  H = 9,
+  W = 9;
 const img = () => tensor(randomArray(B * 3 * H * W, 1, 0, 1), [B, 3, H, W]);
 
 describe('GPU augmentation', () => {
@@ -32,10 +34,17 @@ describe('GPU augmentation', () => {
 
   it('gives an image and its mask the same geometry, and masks stay binary', async () => {
     const n = 32;
-    const m = Array.from({ length: n * n }, (_, i) => ((i % n) - 12) ** 2 + (Math.floor(i / n) - 18) ** 2 < 60 ? 1 : 0);
+    const m = Array.from({ length: n * n }, (_, i) =>
+      ((i % n) - 12) ** 2 + (Math.floor(i / n) - 18) ** 2 < 60 ? 1 : 0,
+    );
     const image = tensor([...m, ...m, ...m], [1, 3, n, n]);
     const mask = tensor(m, [1, 1, n, n]);
-    const cfg: AugmentConfig = { ...endoExtendTrainAugment(24), colorJitter: undefined, gaussianBlur: undefined, normalize: undefined };
+    const cfg: AugmentConfig = {
+      ...endoExtendTrainAugment(24),
+      colorJitter: undefined,
+      gaussianBlur: undefined,
+      normalize: undefined,
+    };
     for (let seed = 0; seed < 4; seed++) {
       const { images, masks } = augmentBatch(image, mask, cfg, new Rng(seed));
       const im = await images.data();
@@ -70,15 +79,28 @@ describe('GPU augmentation', () => {
     expect(plane[5 * n + 5]).toBeLessThan(0.5);
     expect(plane[5 * n + 6]).toBeCloseTo(plane[5 * n + 4], 6);
     const c = tensor(new Array(3 * n * n).fill(0.3), [1, 3, n, n]);
-    expectClose(await augmentBatch(c, null, cfg, new Rng(0)).images.data(), new Array(3 * n * n).fill(0.3), 'constant', 1e-6);
+    expectClose(
+      await augmentBatch(c, null, cfg, new Rng(0)).images.data(),
+      new Array(3 * n * n).fill(0.3),
+      'constant',
+      1e-6,
+    );
   });
 
   it('normalises and jitters colour within range', async () => {
     const x = tensor(new Array(3 * 4 * 4).fill(0.5), [1, 3, 4, 4]);
     const nm = { mean: [0.5, 0.4, 0.3] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
     const y = await augmentBatch(x, null, { size: [4, 4], normalize: nm }, new Rng(0)).images.data();
-    expectClose(y, [...new Array(16).fill(0), ...new Array(16).fill(0.2), ...new Array(16).fill(0.4)], 'normalize', 1e-6);
-    const cfg: AugmentConfig = { size: [4, 4], colorJitter: { p: 1, brightness: 0.2, contrast: 0, saturation: 0, hue: 0 } };
+    expectClose(
+      y,
+      [...new Array(16).fill(0), ...new Array(16).fill(0.2), ...new Array(16).fill(0.4)],
+      'normalize',
+      1e-6,
+    );
+    const cfg: AugmentConfig = {
+      size: [4, 4],
+      colorJitter: { p: 1, brightness: 0.2, contrast: 0, saturation: 0, hue: 0 },
+    };
     const { images, params } = augmentBatch(x, null, cfg, new Rng(9));
     const bf = params[0].color[0];
     expect(bf).toBeGreaterThanOrEqual(0.8);
@@ -88,8 +110,9 @@ describe('GPU augmentation', () => {
 
   it('rejects a mask that does not match its image, naming both shapes', () => {
     tidy(() => {
-      expect(() => augmentBatch(img(), tensor(new Array(2 * 8 * 8).fill(0), [2, 1, 8, 8]), { size: [4, 4] }, new Rng(0)))
-        .toThrow(/masks \[2, 1, 8, 8\] do not match images \[2, 3, 9, 9\]/);
+      expect(() =>
+        augmentBatch(img(), tensor(new Array(2 * 8 * 8).fill(0), [2, 1, 8, 8]), { size: [4, 4] }, new Rng(0)),
+      ).toThrow(/masks \[2, 1, 8, 8\] do not match images \[2, 3, 9, 9\]/);
     });
   });
 });

@@ -2,13 +2,26 @@
 // per rule of sam_utils.from_mask2box_singlebox, plus the background-row behaviour it inherits
 // from cv2.connectedComponentsWithStats.
 import { describe, it, expect } from 'vitest';
-import { connectedComponents, endokedBox, boxIou, maskBox, thresholdMask, scaleBox, touchesBorder, type Box } from '../../engine/data/boxes.ts';
+import {
+  connectedComponents,
+  endokedBox,
+  boxIou,
+  maskBox,
+  thresholdMask,
+  scaleBox,
+  touchesBorder,
+  type Box,
+} from '../../engine/data/boxes.ts';
 
 /** A mask from rows of '.' and '#'. */
 function grid(rows: string[]): { mask: Uint8Array; w: number; h: number } {
-  const h = rows.length, w = rows[0].length;
+  const h = rows.length,
+    w = rows[0].length;
   const mask = new Uint8Array(w * h);
-  rows.forEach((r, y) => { expect(r.length).toBe(w); for (let x = 0; x < w; x++) mask[y * w + x] = r[x] === '#' ? 1 : 0; });
+  rows.forEach((r, y) => {
+    expect(r.length).toBe(w);
+    for (let x = 0; x < w; x++) mask[y * w + x] = r[x] === '#' ? 1 : 0;
+  });
   return { mask, w, h };
 }
 /** A w x h mask with filled rectangles [x0, y0, x1, y1) set. */
@@ -20,13 +33,7 @@ function rects(w: number, h: number, ...boxes: Box[]): Uint8Array {
 
 describe('connectedComponents (8-connectivity)', () => {
   it('joins diagonal neighbours and reports area and exclusive boxes in raster order', () => {
-    const { mask, w, h } = grid([
-      '#.....',
-      '.#..##',
-      '..#.#.',
-      '......',
-      '.##...',
-    ]);
+    const { mask, w, h } = grid(['#.....', '.#..##', '..#.#.', '......', '.##...']);
     const { labels, components } = connectedComponents(mask, w, h);
     expect(components).toEqual([
       { label: 1, area: 3, box: [0, 0, 3, 3] },
@@ -62,7 +69,8 @@ describe('connectedComponents (8-connectivity)', () => {
 });
 
 describe('endokedBox: one rule at a time', () => {
-  const W = 20, H = 20; // image area 400: 0.01 -> 4 px, 0.35 -> 140 px
+  const W = 20,
+    H = 20; // image area 400: 0.01 -> 4 px, 0.35 -> 140 px
 
   it('accepts one interior blob and returns its exclusive box', () => {
     const d = endokedBox(rects(W, H, [5, 6, 12, 11]), W, H); // 7 x 5 = 35 px, 0.0875
@@ -71,11 +79,18 @@ describe('endokedBox: one rule at a time', () => {
   });
 
   it('no-foreground: an empty mask', () => {
-    expect(endokedBox(new Uint8Array(W * H), W, H)).toMatchObject({ accepted: false, reason: 'no-foreground', box: null });
+    expect(endokedBox(new Uint8Array(W * H), W, H)).toMatchObject({
+      accepted: false,
+      reason: 'no-foreground',
+      box: null,
+    });
   });
 
   it.each([
-    ['left', [0, 8, 3, 11]], ['right', [17, 8, 20, 11]], ['top', [8, 0, 11, 3]], ['bottom', [8, 17, 11, 20]],
+    ['left', [0, 8, 3, 11]],
+    ['right', [17, 8, 20, 11]],
+    ['top', [8, 0, 11, 3]],
+    ['bottom', [8, 17, 11, 20]],
   ] as [string, Box][])('touches-border: foreground in the %s column/row', (_, b) => {
     const d = endokedBox(rects(W, H, b), W, H);
     expect(d).toMatchObject({ accepted: false, reason: 'touches-border' });
@@ -128,7 +143,8 @@ describe('endokedBox: one rule at a time', () => {
   it('drops the row with the most pixels: the background only while it outnumbers every component', () => {
     // An interior square of 12 x 12 = 144 px in a 14 x 14 image: background 52 px < 144, so the
     // square is dropped and the background's row (box = whole image) remains, as in cv2 + argsort.
-    const w = 14, h = 14;
+    const w = 14,
+      h = 14;
     const d = endokedBox(rects(w, h, [1, 1, 13, 13]), w, h);
     expect(d.kept.map((c) => c.label)).toEqual([0]);
     expect(d).toMatchObject({ accepted: false, reason: 'area-too-large', box: [0, 0, 14, 14] });
@@ -145,7 +161,9 @@ describe('endokedBox: one rule at a time', () => {
   it('options move the thresholds', () => {
     const m = rects(W, H, [5, 5, 7, 7]);
     expect(endokedBox(m, W, H, { minAreaFraction: 0.005 }).accepted).toBe(true);
-    expect(endokedBox(rects(W, H, [2, 2, 6, 6], [10, 10, 13, 13]), W, H, { rejectComponents: 2 }).reason).toBe('too-many-components');
+    expect(endokedBox(rects(W, H, [2, 2, 6, 6], [10, 10, 13, 13]), W, H, { rejectComponents: 2 }).reason).toBe(
+      'too-many-components',
+    );
   });
 });
 

@@ -7,13 +7,18 @@ import { fovCrop, fillBlueOverlay } from '../../engine/data/fov-square.ts';
 import { assignGroupSplits } from '../../engine/data/layouts.ts';
 
 function frame(): { width: number; height: number; data: Uint8Array } {
-  const w = 160, h = 90, data = new Uint8Array(w * h * 3);
+  const w = 160,
+    h = 90,
+    data = new Uint8Array(w * h * 3);
   const set = (x: number, y: number, rgb: [number, number, number]) => data.set(rgb, 3 * (y * w + x));
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    if (x >= 40 && x < 130 && y >= 5 && y < 85) set(x, y, [200, 110, 90]); // the lit field: 90 x 80
-    else if (x < 30 && y >= 50 && y < 80) set(x, y, [40, 190, 150]);       // green panel in the margin
-    else if (x < 20 && y < 4) set(x, y, [255, 255, 255]);                   // margin text
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if (x >= 40 && x < 130 && y >= 5 && y < 85)
+        set(x, y, [200, 110, 90]); // the lit field: 90 x 80
+      else if (x < 30 && y >= 50 && y < 80)
+        set(x, y, [40, 190, 150]); // green panel in the margin
+      else if (x < 20 && y < 4) set(x, y, [255, 255, 255]); // margin text
+    }
   for (let y = 15; y < 22; y++) for (let x = 50; x < 90; x++) set(x, y, [10, 20, 200]); // blue bar
   return { width: w, height: h, data };
 }
@@ -26,8 +31,8 @@ describe('fovCrop', () => {
     expect(r.overlay).not.toBeNull();
     const px = (x: number, y: number) => Array.from(r.image.data.subarray(3 * (y * 80 + x), 3 * (y * 80 + x) + 3));
     expect(px(40, 40)).toEqual([200, 110, 90]);
-    expect(px(20, 13)).toEqual([200, 110, 90]);  // where the bar was (input x 65, y 18)
-    expect(px(0, 0)).toEqual([0, 0, 0]);          // a corner outside the circle
+    expect(px(20, 13)).toEqual([200, 110, 90]); // where the bar was (input x 65, y 18)
+    expect(px(0, 0)).toEqual([0, 0, 0]); // a corner outside the circle
     expect(px(79, 79)).toEqual([0, 0, 0]);
     let blue = 0;
     for (let i = 0; i < r.image.data.length; i += 3) if (r.image.data[i + 2] > 150) blue++;
@@ -52,7 +57,8 @@ describe('assignGroupSplits', () => {
     for (let i = 0; i < 200; i++) items.push({ group: `img${i}`, stratum: 'pos' });
     const split = assignGroupSplits(items, { test: 0.2, val: 0.1 }, 3);
     expect(split.size).toBe(210);
-    const frames = (stratum: string, name: string) => items.filter((it) => it.stratum === stratum && split.get(it.group) === name).length;
+    const frames = (stratum: string, name: string) =>
+      items.filter((it) => it.stratum === stratum && split.get(it.group) === name).length;
     expect(frames('pos', 'test')).toBe(40);
     expect(frames('pos', 'val')).toBe(20);
     expect(frames('neg', 'test')).toBeGreaterThanOrEqual(0.2 * 245);
@@ -60,6 +66,14 @@ describe('assignGroupSplits', () => {
     expect(frames('neg', 'val')).toBeGreaterThan(0);
     expect(assignGroupSplits(items, { test: 0.2, val: 0.1 }, 3)).toEqual(split);
     expect([...assignGroupSplits(items, { test: 0.2, val: 0.1 }, 4)]).not.toEqual([...split]);
-    expect(() => assignGroupSplits([{ group: 'a', stratum: 'x' }, { group: 'a', stratum: 'y' }], { test: 0.2, val: 0.1 })).toThrow(/group "a" is in strata/);
+    expect(() =>
+      assignGroupSplits(
+        [
+          { group: 'a', stratum: 'x' },
+          { group: 'a', stratum: 'y' },
+        ],
+        { test: 0.2, val: 0.1 },
+      ),
+    ).toThrow(/group "a" is in strata/);
   });
 });

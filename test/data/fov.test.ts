@@ -5,7 +5,16 @@
 import { describe, it, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { detectFov, findOverlays, findDarkBoxes, findTextLines, prepareFrame, fillOverlays, components4, type PixelBox } from '../../engine/data/fov.ts';
+import {
+  detectFov,
+  findOverlays,
+  findDarkBoxes,
+  findTextLines,
+  prepareFrame,
+  fillOverlays,
+  components4,
+  type PixelBox,
+} from '../../engine/data/fov.ts';
 import type { RgbImage } from '../../engine/data/index.ts';
 import { decodeImage } from '../../runtime-node/image.ts';
 
@@ -15,24 +24,34 @@ function frame(w: number, h: number, black = 0): RgbImage {
   const data = new Uint8Array(w * h * 3).fill(black);
   return { width: w, height: h, data };
 }
-const set = (img: RgbImage, x: number, y: number, c: readonly number[]) => { const p = 3 * (y * img.width + x); img.data[p] = c[0]; img.data[p + 1] = c[1]; img.data[p + 2] = c[2]; };
-const get = (img: RgbImage, x: number, y: number) => Array.from(img.data.subarray(3 * (y * img.width + x), 3 * (y * img.width + x) + 3));
+const set = (img: RgbImage, x: number, y: number, c: readonly number[]) => {
+  const p = 3 * (y * img.width + x);
+  img.data[p] = c[0];
+  img.data[p + 1] = c[1];
+  img.data[p + 2] = c[2];
+};
+const get = (img: RgbImage, x: number, y: number) =>
+  Array.from(img.data.subarray(3 * (y * img.width + x), 3 * (y * img.width + x) + 3));
 /** Tissue inside an octagon with box b and corner cut c: a smooth gradient, pinkish. */
 function octagon(img: RgbImage, b: PixelBox, cut: number): void {
   for (let y = b.y0; y < b.y1; y++) {
     for (let x = b.x0; x < b.x1; x++) {
-      const dx = Math.min(x - b.x0, b.x1 - 1 - x), dy = Math.min(y - b.y0, b.y1 - 1 - y);
+      const dx = Math.min(x - b.x0, b.x1 - 1 - x),
+        dy = Math.min(y - b.y0, b.y1 - 1 - y);
       if (dx + dy < cut) continue;
       set(img, x, y, [150 + ((x * 3) % 60), 80 + (y % 40), 70]);
     }
   }
 }
-const rect = (img: RgbImage, b: PixelBox, c: readonly number[]) => { for (let y = b.y0; y < b.y1; y++) for (let x = b.x0; x < b.x1; x++) set(img, x, y, c); };
+const rect = (img: RgbImage, b: PixelBox, c: readonly number[]) => {
+  for (let y = b.y0; y < b.y1; y++) for (let x = b.x0; x < b.x1; x++) set(img, x, y, c);
+};
 
 describe('field of view', () => {
   it('finds the octagonal view beside a green panel and text, on black and video-range black', () => {
     for (const black of [0, 16]) {
-      const img = frame(200, 120, black), view = { x0: 70, y0: 6, x1: 190, y1: 114 };
+      const img = frame(200, 120, black),
+        view = { x0: 70, y0: 6, x1: 190, y1: 114 };
       octagon(img, view, 20);
       rect(img, { x0: 4, y0: 70, x1: 50, y1: 110 }, [44, 183, 142]); // green panel, apart from the view
       for (let x = 40; x < 80; x++) set(img, x, 60, [230, 230, 230]); // a text stroke touching the view
@@ -42,7 +61,9 @@ describe('field of view', () => {
       expect(fov.box).toEqual(view);
       // The mask is the octagon: corners out, centre and edge midpoints in, the text stroke out.
       const m = (x: number, y: number) => fov.mask.data[y * 200 + x];
-      expect([m(71, 7), m(188, 112), m(130, 60), m(71, 60), m(188, 60), m(130, 7), m(60, 60)]).toEqual([0, 0, 1, 1, 1, 1, 0]);
+      expect([m(71, 7), m(188, 112), m(130, 60), m(71, 60), m(188, 60), m(130, 7), m(60, 60)]).toEqual([
+        0, 0, 1, 1, 1, 1, 0,
+      ]);
       expect(findOverlays(img)).toEqual([{ x0: 4, y0: 70, x1: 50, y1: 110 }]);
       const p = prepareFrame(img);
       expect(p.box).toEqual(view);
@@ -67,12 +88,15 @@ describe('field of view', () => {
     for (let x = 40; x < 90; x += 4) rect(img, { x0: x, y0: 63, x1: x + 2, y1: 67 }, [255, 255, 255]); // its text
     const found = findOverlays(img);
     expect(found.length).toBe(1);
-    expect(found[0].x0).toBe(30); expect(found[0].x1).toBe(100); // the white text lies inside the box
+    expect(found[0].x0).toBe(30);
+    expect(found[0].x1).toBe(100); // the white text lies inside the box
     const p = prepareFrame(img);
     expect(p.overlays).toEqual(found);
     // Each column of the patch runs linearly from the pixel above to the pixel below it.
     for (const x of [35, 60, 95]) {
-      const above = get(img, x, 57), below = get(img, x, 72), mid = get(p.image, x - p.box.x0, 65 - p.box.y0);
+      const above = get(img, x, 57),
+        below = get(img, x, 72),
+        mid = get(p.image, x - p.box.x0, 65 - p.box.y0);
       for (let k = 0; k < 3; k++) expect(Math.abs(mid[k] - (above[k] + below[k]) / 2)).toBeLessThanOrEqual(2);
     }
     let blue = 0;
@@ -86,7 +110,8 @@ describe('field of view', () => {
     octagon(img, view, 15);
     rect(img, { x0: 0, y0: 80, x1: 40, y1: 120 }, [44, 183, 142]);
     const fov = detectFov(img);
-    expect(fov.box.x0).toBe(20); expect(fov.box.x1).toBe(150);
+    expect(fov.box.x0).toBe(20);
+    expect(fov.box.x1).toBe(150);
     // Under the panel, inside the octagon: the convex edge interpolates from the last visible rows.
     expect(fov.mask.data[84 * 160 + 28]).toBe(1);
     expect(fov.mask.data[84 * 160 + 21]).toBe(0);
@@ -98,7 +123,9 @@ describe('field of view', () => {
   it('dye on tissue (irregular, textured) is not an overlay', () => {
     const img = frame(100, 100);
     octagon(img, { x0: 0, y0: 0, x1: 100, y1: 100 }, 10);
-    for (let y = 30; y < 70; y++) for (let x = 30; x < 70; x++) if ((x - 50) ** 2 + (y - 50) ** 2 < 400 && (x * y) % 3 !== 0) set(img, x, y, [40, 150, 200]);
+    for (let y = 30; y < 70; y++)
+      for (let x = 30; x < 70; x++)
+        if ((x - 50) ** 2 + (y - 50) ** 2 < 400 && (x * y) % 3 !== 0) set(img, x, y, [40, 150, 200]);
     expect(findOverlays(img)).toEqual([]);
     expect(fillOverlays(img, []).data).toEqual(img.data);
   });
@@ -107,10 +134,11 @@ describe('field of view', () => {
     const img = frame(200, 160);
     octagon(img, { x0: 20, y0: 5, x1: 190, y1: 155 }, 25);
     // A dark lumen: a disc of near-black, soft-edged.
-    for (let y = 0; y < 160; y++) for (let x = 0; x < 200; x++) {
-      const d = Math.hypot(x - 120, y - 90);
-      if (d < 30) set(img, x, y, [d < 24 ? 8 : 8 + (d - 24) * 20, 6, 4]);
-    }
+    for (let y = 0; y < 160; y++)
+      for (let x = 0; x < 200; x++) {
+        const d = Math.hypot(x - 120, y - 90);
+        if (d < 30) set(img, x, y, [d < 24 ? 8 : 8 + (d - 24) * 20, 6, 4]);
+      }
     rect(img, { x0: 40, y0: 30, x1: 80, y1: 45 }, [0, 0, 0]); // anonymisation box
     const fov = detectFov(img);
     expect(findDarkBoxes(img, fov)).toEqual([{ x0: 40, y0: 30, x1: 80, y1: 45 }]);
@@ -127,19 +155,84 @@ describe('field of view', () => {
     // Four 5x8 characters ("C", "t", "N"-like strokes and an "L") on one baseline.
     const W = [230, 230, 230];
     const glyphs: [number, number][][] = [
-      [[0, 0], [1, 0], [2, 0], [3, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 7], [2, 7], [3, 7]],
-      [[2, 0], [2, 1], [0, 2], [1, 2], [2, 2], [3, 2], [4, 2], [2, 3], [2, 4], [2, 5], [2, 6], [3, 7], [4, 7]],
-      [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 1], [2, 3], [3, 5], [4, 0], [4, 1], [4, 2], [4, 3], [4, 4], [4, 5], [4, 6], [4, 7]],
-      [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], [1, 7], [2, 7], [3, 7], [4, 7]],
+      [
+        [0, 0],
+        [1, 0],
+        [2, 0],
+        [3, 0],
+        [0, 1],
+        [0, 2],
+        [0, 3],
+        [0, 4],
+        [0, 5],
+        [0, 6],
+        [0, 7],
+        [1, 7],
+        [2, 7],
+        [3, 7],
+      ],
+      [
+        [2, 0],
+        [2, 1],
+        [0, 2],
+        [1, 2],
+        [2, 2],
+        [3, 2],
+        [4, 2],
+        [2, 3],
+        [2, 4],
+        [2, 5],
+        [2, 6],
+        [3, 7],
+        [4, 7],
+      ],
+      [
+        [0, 0],
+        [0, 1],
+        [0, 2],
+        [0, 3],
+        [0, 4],
+        [0, 5],
+        [0, 6],
+        [0, 7],
+        [1, 1],
+        [2, 3],
+        [3, 5],
+        [4, 0],
+        [4, 1],
+        [4, 2],
+        [4, 3],
+        [4, 4],
+        [4, 5],
+        [4, 6],
+        [4, 7],
+      ],
+      [
+        [0, 0],
+        [0, 1],
+        [0, 2],
+        [0, 3],
+        [0, 4],
+        [0, 5],
+        [0, 6],
+        [0, 7],
+        [1, 7],
+        [2, 7],
+        [3, 7],
+        [4, 7],
+      ],
     ];
-    glyphs.forEach((g, k) => { for (const [dx, dy] of g) set(img, 50 + 8 * k + dx, 60 + dy, W); });
+    glyphs.forEach((g, k) => {
+      for (const [dx, dy] of g) set(img, 50 + 8 * k + dx, 60 + dy, W);
+    });
     rect(img, { x0: 120, y0: 100, x1: 126, y1: 108 }, [250, 250, 250]); // a filled glint
     rect(img, { x0: 130, y0: 100, x1: 136, y1: 108 }, [250, 250, 250]);
     rect(img, { x0: 140, y0: 100, x1: 146, y1: 108 }, [250, 250, 250]);
     expect(findTextLines(img)).toEqual([{ x0: 50, y0: 60, x1: 79, y1: 68 }]);
     const p = prepareFrame(img);
     let white = 0;
-    for (let y = 60; y < 68; y++) for (let x = 50; x < 79; x++) if (Math.min(...get(p.image, x - p.box.x0, y - p.box.y0)) > 200) white++;
+    for (let y = 60; y < 68; y++)
+      for (let x = 50; x < 79; x++) if (Math.min(...get(p.image, x - p.box.x0, y - p.box.y0)) > 200) white++;
     expect(white).toBe(0);
   });
 
@@ -156,7 +249,8 @@ describe.skipIf(!existsSync(POLYPGEN))('field of view on real PolypGen frames', 
     const img = await decodeImage(resolve(POLYPGEN, 'negative/centre_A/seq1/seq1_img31.jpg'));
     const p = prepareFrame(img);
     expect(p.box.x0).toBeGreaterThan(120); // the panel and the time stamp lie left of the view
-    expect(p.image.width / p.image.height).toBeGreaterThan(1.1); expect(p.image.width / p.image.height).toBeLessThan(1.4);
+    expect(p.image.width / p.image.height).toBeGreaterThan(1.1);
+    expect(p.image.width / p.image.height).toBeLessThan(1.4);
     expect(findOverlays(p.image)).toEqual([]);
   });
 

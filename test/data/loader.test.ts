@@ -2,12 +2,16 @@ import { describe, it, expect } from 'vitest';
 import { Loader, imagesToChw, masksToChw } from '../../engine/data/loader.ts';
 import { DataOrder, RandomSampler } from '../../engine/data/sampler.ts';
 
-const make = (prefetch: number, loads: number[]) => new Loader({
-  order: new DataOrder(new RandomSampler(20), { batchSize: 4, seed: 5 }),
-  load: async (i: number) => { loads.push(i); return i; },
-  collate: (items: number[]) => items,
-  prefetch,
-});
+const make = (prefetch: number, loads: number[]) =>
+  new Loader({
+    order: new DataOrder(new RandomSampler(20), { batchSize: 4, seed: 5 }),
+    load: async (i: number) => {
+      loads.push(i);
+      return i;
+    },
+    collate: (items: number[]) => items,
+    prefetch,
+  });
 
 describe('Loader', () => {
   it('loads the next batches ahead of the one consumed', async () => {
@@ -32,11 +36,19 @@ describe('Loader', () => {
 
   it('surfaces a failed load when that batch is consumed', async () => {
     const l = new Loader({
-      order: new DataOrder(new RandomSampler(8), { batchSize: 4, seed: 0 }), prefetch: 1,
-      load: async (i: number) => { if (i === 3) throw new Error('cannot decode "x.jpg"'); return i; },
+      order: new DataOrder(new RandomSampler(8), { batchSize: 4, seed: 0 }),
+      prefetch: 1,
+      load: async (i: number) => {
+        if (i === 3) throw new Error('cannot decode "x.jpg"');
+        return i;
+      },
       collate: (items: number[]) => items,
     });
-    await expect((async () => { for (let k = 0; k < 2; k++) await l.next(); })()).rejects.toThrow(/x\.jpg/);
+    await expect(
+      (async () => {
+        for (let k = 0; k < 2; k++) await l.next();
+      })(),
+    ).rejects.toThrow(/x\.jpg/);
   });
 });
 
@@ -47,6 +59,8 @@ describe('collation', () => {
     expect(shape).toEqual([2, 3, 1, 2]);
     expect(Array.from(data.slice(0, 6)).map((v) => +v.toFixed(2))).toEqual([1, 0, 0, 1, 0.2, 0.4]);
     expect(Array.from(masksToChw([{ width: 2, height: 1, data: Uint8Array.from([0, 3]) }]).data)).toEqual([0, 1]);
-    expect(() => imagesToChw([img, { width: 1, height: 1, data: new Uint8Array(3) }])).toThrow(/image 1 is 1x1, expected 2x1/);
+    expect(() => imagesToChw([img, { width: 1, height: 1, data: new Uint8Array(3) }])).toThrow(
+      /image 1 is 1x1, expected 2x1/,
+    );
   });
 });

@@ -5,9 +5,28 @@ import { readFixture } from '../golden/read-fixture.ts';
 import { Rng } from '../../engine/data/sampler.ts';
 import { MaskingGenerator, blockwiseMasks, type MaskingOptions } from '../../engine/data/mim-mask.ts';
 
-interface MaskCase { name: string; seed: number; options: MaskingOptions; masks: string[]; counts: number[] }
-interface StatsCase { name: string; options: MaskingOptions; draws: number; exactFraction: number; meanCount: number; minCount: number }
-interface RngCase { name: 'rng'; seed: number; u32: number[]; random: number[]; below7: number[] }
+interface MaskCase {
+  name: string;
+  seed: number;
+  options: MaskingOptions;
+  masks: string[];
+  counts: number[];
+}
+interface StatsCase {
+  name: string;
+  options: MaskingOptions;
+  draws: number;
+  exactFraction: number;
+  meanCount: number;
+  minCount: number;
+}
+interface RngCase {
+  name: 'rng';
+  seed: number;
+  u32: number[];
+  random: number[];
+  below7: number[];
+}
 const cases = readFixture<{ cases: (MaskCase | StatsCase | RngCase)[] }>('mim_mask').cases;
 const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 
@@ -40,10 +59,14 @@ describe('MaskingGenerator', () => {
     const rng = new Rng(2024);
     const target = c.options.numMaskingPatches!;
     const draws = 4000;
-    let exact = 0, sum = 0, over = 0;
+    let exact = 0,
+      sum = 0,
+      over = 0;
     for (let k = 0; k < draws; k++) {
       const n = count(gen.generate(rng));
-      exact += n === target ? 1 : 0; sum += n; over += n > target ? 1 : 0;
+      exact += n === target ? 1 : 0;
+      sum += n;
+      over += n > target ? 1 : 0;
     }
     expect(over, 'never more than the target').toBe(0);
     // Binomial standard error of the two fractions together is ~0.008: 0.04 is about 5 sigma.
@@ -53,7 +76,9 @@ describe('MaskingGenerator', () => {
 
   it('is deterministic per seed and differs between seeds', () => {
     const gen = new MaskingGenerator({ height: 16, numMaskingPatches: 105, minNumPatches: 16 });
-    const a = blockwiseMasks(gen, 4, new Rng(9)), b = blockwiseMasks(gen, 4, new Rng(9)), c = blockwiseMasks(gen, 4, new Rng(10));
+    const a = blockwiseMasks(gen, 4, new Rng(9)),
+      b = blockwiseMasks(gen, 4, new Rng(9)),
+      c = blockwiseMasks(gen, 4, new Rng(10));
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
     expect(a.length).toBe(4 * 256);
@@ -65,7 +90,9 @@ describe('MaskingGenerator', () => {
   });
 
   it('rejects impossible settings', () => {
-    expect(() => new MaskingGenerator({ height: 4, numMaskingPatches: 17 })).toThrow(/numMaskingPatches must be an integer in \[0, 16\]/);
+    expect(() => new MaskingGenerator({ height: 4, numMaskingPatches: 17 })).toThrow(
+      /numMaskingPatches must be an integer in \[0, 16\]/,
+    );
     expect(() => new MaskingGenerator({ height: 0 })).toThrow(/grid must be positive/);
   });
 });

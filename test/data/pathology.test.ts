@@ -7,7 +7,12 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
-import { PATHOLOGY_GROUPS, pathologyClass, pathologySet, renderPathologyFrame } from '../../runtime-node/synthetic/index.ts';
+import {
+  PATHOLOGY_GROUPS,
+  pathologyClass,
+  pathologySet,
+  renderPathologyFrame,
+} from '../../runtime-node/synthetic/index.ts';
 import { readPathologySet } from '../../runtime-node/pathology-set.ts';
 import { writePathologySet } from '../../runtime-node/synth.ts';
 
@@ -20,11 +25,14 @@ describe('synthetic pathology set', () => {
     expect(a.map((p) => p.patientId)).toEqual(b.map((p) => p.patientId));
     for (let k = 0; k < 6; k++) {
       expect(a[k].frames.map((f) => f.fileName)).toEqual(b[k].frames.map((f) => f.fileName));
-      const fa = renderPathologyFrame(a[k].frames[0]), fb = renderPathologyFrame(b[k].frames[0]);
+      const fa = renderPathologyFrame(a[k].frames[0]),
+        fb = renderPathologyFrame(b[k].frames[0]);
       expect(equalBytes(fa.image.data, fb.image.data)).toBe(true);
     }
     const c = pathologySet(6, { patients: 6, width: 64, height: 64 });
-    expect(equalBytes(renderPathologyFrame(a[0].frames[0]).image.data, renderPathologyFrame(c[0].frames[0]).image.data)).toBe(false);
+    expect(
+      equalBytes(renderPathologyFrame(a[0].frames[0]).image.data, renderPathologyFrame(c[0].frames[0]).image.data),
+    ).toBe(false);
   });
 
   it('has several frames per polyp, one type per polyp, and the configured type balance', () => {
@@ -33,9 +41,12 @@ describe('synthetic pathology set', () => {
     const counts = [0, 0, 0, 0];
     for (const p of polyps) counts[p.type]++;
     const expected = [0.4, 0.35, 0.15, 0.1];
-    counts.forEach((c, t) => expect(Math.abs(c / polyps.length - expected[t]), `type ${t}: ${c}/${polyps.length}`).toBeLessThan(0.05));
+    counts.forEach((c, t) =>
+      expect(Math.abs(c / polyps.length - expected[t]), `type ${t}: ${c}/${polyps.length}`).toBeLessThan(0.05),
+    );
     const twoClass = polyps.filter((p) => pathologyClass(p.type, 2) === 1).length / polyps.length;
-    expect(twoClass).toBeGreaterThan(0.5); expect(twoClass).toBeLessThan(0.7);
+    expect(twoClass).toBeGreaterThan(0.5);
+    expect(twoClass).toBeLessThan(0.7);
     expect(polyps.length / set.length).toBeGreaterThan(1.1); // some patients have two polyps
     for (const p of set) {
       for (const polyp of p.polyps) {
@@ -46,8 +57,12 @@ describe('synthetic pathology set', () => {
       expect(new Set(p.frames.map((f) => f.fileName)).size).toBe(p.frames.length);
     }
     // Custom weights: only hyperplastic polyps.
-    expect(pathologySet(1, { patients: 30, typeWeights: [1, 0, 0, 0] }).every((p) => p.polyps.every((q) => q.type === 0))).toBe(true);
-    expect(() => pathologySet(1, { patients: 3, typeWeights: [1, 0] })).toThrow(/typeWeights must be 4 non-negative weights/);
+    expect(
+      pathologySet(1, { patients: 30, typeWeights: [1, 0, 0, 0] }).every((p) => p.polyps.every((q) => q.type === 0)),
+    ).toBe(true);
+    expect(() => pathologySet(1, { patients: 3, typeWeights: [1, 0] })).toThrow(
+      /typeWeights must be 4 non-negative weights/,
+    );
     expect(() => pathologySet(1, { patients: 3, framesPerPolyp: [3, 2] })).toThrow(/framesPerPolyp \[3, 2\]/);
   });
 
@@ -63,21 +78,34 @@ describe('synthetic pathology set', () => {
     // Over many frames, the polyp's mean redness (r - (g + b) / 2, relative to its brightness) and
     // its local contrast (mean |pixel - right neighbour| in the mask) differ by class, with overlap.
     const set = pathologySet(2, { patients: 120, width: 96, height: 96 });
-    const stats: [number[], number[]][] = [[[], []], [[], []]];
-    for (const p of set) for (const f of p.frames.slice(0, 2)) {
-      const { image, mask } = renderPathologyFrame(f), d = image.data, w = image.width;
-      let red = 0, lum = 0, edge = 0, n = 0;
-      for (let i = 0; i < mask.data.length - 1; i++) {
-        if (!mask.data[i] || !mask.data[i + 1] || (i + 1) % w === 0) continue;
-        red += d[3 * i] - (d[3 * i + 1] + d[3 * i + 2]) / 2; lum += (d[3 * i] + d[3 * i + 1] + d[3 * i + 2]) / 3;
-        edge += Math.abs(d[3 * i + 1] - d[3 * i + 4]); n++;
+    const stats: [number[], number[]][] = [
+      [[], []],
+      [[], []],
+    ];
+    for (const p of set)
+      for (const f of p.frames.slice(0, 2)) {
+        const { image, mask } = renderPathologyFrame(f),
+          d = image.data,
+          w = image.width;
+        let red = 0,
+          lum = 0,
+          edge = 0,
+          n = 0;
+        for (let i = 0; i < mask.data.length - 1; i++) {
+          if (!mask.data[i] || !mask.data[i + 1] || (i + 1) % w === 0) continue;
+          red += d[3 * i] - (d[3 * i + 1] + d[3 * i + 2]) / 2;
+          lum += (d[3 * i] + d[3 * i + 1] + d[3 * i + 2]) / 3;
+          edge += Math.abs(d[3 * i + 1] - d[3 * i + 4]);
+          n++;
+        }
+        if (n < 20) continue;
+        const c = pathologyClass(f.polyp.type, 2);
+        stats[c][0].push(red / lum);
+        stats[c][1].push(edge / n);
       }
-      if (n < 20) continue;
-      const c = pathologyClass(f.polyp.type, 2);
-      stats[c][0].push(red / lum); stats[c][1].push(edge / n);
-    }
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-    expect(stats[0][0].length).toBeGreaterThan(30); expect(stats[1][0].length).toBeGreaterThan(30);
+    expect(stats[0][0].length).toBeGreaterThan(30);
+    expect(stats[1][0].length).toBeGreaterThan(30);
     expect(mean(stats[1][0])).toBeGreaterThan(mean(stats[0][0]) * 1.1);
     expect(mean(stats[1][1])).toBeGreaterThan(mean(stats[0][1]));
     // Not trivial: some non-neoplastic polyps are redder than the neoplastic mean.
@@ -95,7 +123,8 @@ describe('pathology set on disk', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('writes images/<patient>/ and labels.csv with a seeded 70/30 patient-wise split that the reader returns', () => {
-    expect(split.train.length).toBe(7); expect(split.test.length).toBe(3);
+    expect(split.train.length).toBe(7);
+    expect(split.test.length).toBe(3);
     const { header, rows } = parseCsvTable(readFileSync(join(dir, 'labels.csv'), 'utf8'), 'labels.csv');
     expect(header).toEqual(['frame_path', 'patient_id', 'polyp_id', 'pathology', 'pathology_name', 'split']);
     const set = readPathologySet(dir, { log: null });
@@ -113,22 +142,44 @@ describe('pathology set on disk', () => {
   });
 
   it('fails clearly on a missing file, a bad type, a missing image, a duplicate, and a patient in both splits', () => {
-    const csv = join(dir, 'labels.csv'), text = readFileSync(csv, 'utf8');
+    const csv = join(dir, 'labels.csv'),
+      text = readFileSync(csv, 'utf8');
     const { header, rows } = parseCsvTable(text, csv);
     const write = (name: string, rs: Record<string, string>[], cols = header) => {
       const p = join(tmp, name);
-      writeFileSync(p, serialiseCsv([cols, ...rs.map((r) => cols.map((c) => r[c]))]).replace(/images\//g, 'set/images/'));
+      writeFileSync(
+        p,
+        serialiseCsv([cols, ...rs.map((r) => cols.map((c) => r[c]))]).replace(/images\//g, 'set/images/'),
+      );
       return p;
     };
     expect(() => readPathologySet(join(tmp, 'nothing'))).toThrow(/nothing" does not exist.*--kind pathology/);
-    expect(() => readPathologySet(write('cols.csv', rows, ['frame_path', 'patient_id']))).toThrow(/cols\.csv: missing column\(s\) pathology/);
-    expect(() => readPathologySet(write('type.csv', [rows[0], { ...rows[1], pathology: '4' }]))).toThrow(/type\.csv: row 2: pathology "4" is not a type 0, 1, 2 or 3/);
-    expect(() => readPathologySet(write('type2.csv', [{ ...rows[0], pathology: '' }]))).toThrow(/row 1: pathology "" is not a type/);
-    expect(() => readPathologySet(write('pid.csv', [{ ...rows[0], patient_id: ' ' }]))).toThrow(/row 1: empty patient_id/);
-    expect(() => readPathologySet(write('dup.csv', [rows[0], rows[1], rows[0]]))).toThrow(/dup\.csv: row 3: frame ".*" is already listed in row 1/);
-    expect(() => readPathologySet(write('split.csv', [rows[0], { ...rows[1], patient_id: rows[0].patient_id, split: rows[0].split === 'train' ? 'test' : 'train' }])))
-      .toThrow(/row 2: patient ".*" has frames in both splits/);
-    expect(() => readPathologySet(write('split2.csv', [{ ...rows[0], split: 'val' }]))).toThrow(/row 1: split "val" is not train or test/);
+    expect(() => readPathologySet(write('cols.csv', rows, ['frame_path', 'patient_id']))).toThrow(
+      /cols\.csv: missing column\(s\) pathology/,
+    );
+    expect(() => readPathologySet(write('type.csv', [rows[0], { ...rows[1], pathology: '4' }]))).toThrow(
+      /type\.csv: row 2: pathology "4" is not a type 0, 1, 2 or 3/,
+    );
+    expect(() => readPathologySet(write('type2.csv', [{ ...rows[0], pathology: '' }]))).toThrow(
+      /row 1: pathology "" is not a type/,
+    );
+    expect(() => readPathologySet(write('pid.csv', [{ ...rows[0], patient_id: ' ' }]))).toThrow(
+      /row 1: empty patient_id/,
+    );
+    expect(() => readPathologySet(write('dup.csv', [rows[0], rows[1], rows[0]]))).toThrow(
+      /dup\.csv: row 3: frame ".*" is already listed in row 1/,
+    );
+    expect(() =>
+      readPathologySet(
+        write('split.csv', [
+          rows[0],
+          { ...rows[1], patient_id: rows[0].patient_id, split: rows[0].split === 'train' ? 'test' : 'train' },
+        ]),
+      ),
+    ).toThrow(/row 2: patient ".*" has frames in both splits/);
+    expect(() => readPathologySet(write('split2.csv', [{ ...rows[0], split: 'val' }]))).toThrow(
+      /row 1: split "val" is not train or test/,
+    );
     expect(() => readPathologySet(write('empty.csv', []))).toThrow(/empty\.csv: no rows/);
     expect(() => readPathologySet(write('cls.csv', rows), { classes: 5 as 2 })).toThrow(/classes must be 2, 3 or 4/);
     unlinkSync(join(dir, rows[2].frame_path));

@@ -5,11 +5,32 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { applyLabelMapping, assertPatientDisjoint, assignPatientFolds, countTable, formatTable, parseClassMapping, parseCsv, parseCsvTable, parseEe24Csv, parseSplitFile, serialiseCsv, serialiseEe24Csv, type Ee24Row } from '../../engine/data/index.ts';
+import {
+  applyLabelMapping,
+  assertPatientDisjoint,
+  assignPatientFolds,
+  countTable,
+  formatTable,
+  parseClassMapping,
+  parseCsv,
+  parseCsvTable,
+  parseEe24Csv,
+  parseSplitFile,
+  serialiseCsv,
+  serialiseEe24Csv,
+  type Ee24Row,
+} from '../../engine/data/index.ts';
 import { polypSample, reportSet, CE24_CLASSES, CAPSULE_SOURCES } from '../../runtime-node/synthetic/index.ts';
 import {
-  findSizeMismatches, loadSegSample, readClassFolders, readClassMapping, readClinicDb, readEe24Csv, readImageMaskFolders,
-  readKvasirSeg, readReportSet,
+  findSizeMismatches,
+  loadSegSample,
+  readClassFolders,
+  readClassMapping,
+  readClinicDb,
+  readEe24Csv,
+  readImageMaskFolders,
+  readKvasirSeg,
+  readReportSet,
 } from '../../runtime-node/datasets.ts';
 import { decodeImage, readMask, writeMaskPng, writePng } from '../../runtime-node/image.ts';
 import { writeCapsuleSet, writePolypSet, writeReportSet } from '../../runtime-node/synth.ts';
@@ -19,11 +40,18 @@ const KVASIR = resolve(REPO, '../shared/data/kvasir-seg');
 
 describe('CSV and EndoExtend24 rows', () => {
   it('round-trips quotes, commas, newlines, CRLF and a BOM', () => {
-    const rows = [['a', 'b,c', 'say "hi"'], ['multi\nline', '', ' padded '], ['x', 'y', 'z']];
+    const rows = [
+      ['a', 'b,c', 'say "hi"'],
+      ['multi\nline', '', ' padded '],
+      ['x', 'y', 'z'],
+    ];
     const text = serialiseCsv(rows);
     expect(text).toBe('a,"b,c","say ""hi"""\n"multi\nline",," padded "\nx,y,z\n');
     expect(parseCsv(text)).toEqual(rows);
-    expect(parseCsv('\ufeffh1,h2\r\n1,"2\r\n3"\r\n')).toEqual([['h1', 'h2'], ['1', '2\r\n3']]);
+    expect(parseCsv('\ufeffh1,h2\r\n1,"2\r\n3"\r\n')).toEqual([
+      ['h1', 'h2'],
+      ['1', '2\r\n3'],
+    ]);
     expect(parseCsv('a,b')).toEqual([['a', 'b']]);
     expect(parseCsv('a,\n')).toEqual([['a', '']]);
   });
@@ -37,21 +65,38 @@ describe('CSV and EndoExtend24 rows', () => {
   });
 
   it('parses EE24 rows: Windows paths, unlabelled test rows, class indices', () => {
-    const text = 'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\n' +
+    const text =
+      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\n' +
       'capsulevision,,capsulevision\\testing\\Images\\00Z0Xo99wp.jpg,00Z0Xo99wp.jpg,,-1,\n' +
       'kvasircapsule,p1,kc/a.jpg,a.jpg,ulcer,2,Ulcer\n';
     const mapping = parseClassMapping(Object.fromEntries(CE24_CLASSES.map((c, i) => [c, i])));
     const rows = parseEe24Csv(text, 'test.csv', mapping);
-    expect(rows[0]).toMatchObject({ frame_path: 'capsulevision/testing/Images/00Z0Xo99wp.jpg', class: '', fold: -1, label: undefined, row: 1 });
-    expect(rows[1]).toMatchObject({ patient_id: 'p1', class: 'ulcer', fold: 2, label: 8, original_class: 'Ulcer', row: 2 });
+    expect(rows[0]).toMatchObject({
+      frame_path: 'capsulevision/testing/Images/00Z0Xo99wp.jpg',
+      class: '',
+      fold: -1,
+      label: undefined,
+      row: 1,
+    });
+    expect(rows[1]).toMatchObject({
+      patient_id: 'p1',
+      class: 'ulcer',
+      fold: 2,
+      label: 8,
+      original_class: 'Ulcer',
+      row: 2,
+    });
     const back = parseEe24Csv(serialiseEe24Csv(rows), 'x.csv', mapping);
     expect(back.map(({ row, ...r }) => r)).toEqual(rows.map(({ row, ...r }) => r));
   });
 
   it('an unknown class names the file, the row and the class', () => {
     const mapping = { normal: 0, polyp: 1 };
-    const text = 'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\nd,p,a.jpg,a.jpg,polyp,0,x\nd,p,b.jpg,b.jpg,gastritis,0,y\n';
-    expect(() => parseEe24Csv(text, 'train_val.csv', mapping)).toThrow(/train_val\.csv: row 2: unknown class "gastritis"/);
+    const text =
+      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\nd,p,a.jpg,a.jpg,polyp,0,x\nd,p,b.jpg,b.jpg,gastritis,0,y\n';
+    expect(() => parseEe24Csv(text, 'train_val.csv', mapping)).toThrow(
+      /train_val\.csv: row 2: unknown class "gastritis"/,
+    );
     expect(() => parseEe24Csv(text.replace(',0,x', ',zero,x'), 'train_val.csv')).toThrow(/row 1: fold "zero"/);
   });
 
@@ -64,17 +109,31 @@ describe('CSV and EndoExtend24 rows', () => {
   it('label mapping: maps per dataset, drops nulls with counts, rejects unknown labels', () => {
     const row = (dataset: string, original_class: string) => ({ dataset, original_class, class: '' });
     const mapping = { kc: { Ulcer: 'ulcer', Pylorus: null }, see: { ulcer: 'ulcer', redness: 'erythema' } };
-    const m = applyLabelMapping([row('kc', 'Ulcer'), row('kc', 'Pylorus'), row('kc', 'Pylorus'), row('see', 'redness')], mapping);
+    const m = applyLabelMapping(
+      [row('kc', 'Ulcer'), row('kc', 'Pylorus'), row('kc', 'Pylorus'), row('see', 'redness')],
+      mapping,
+    );
     expect(m.rows.map((r) => r.class)).toEqual(['ulcer', 'erythema']);
     expect(m.dropped).toEqual([{ dataset: 'kc', originalClass: 'Pylorus', count: 2 }]);
-    expect(() => applyLabelMapping([row('kc', 'Erosion')], mapping, 'f.csv')).toThrow(/f\.csv: row 1: label "Erosion" of dataset "kc" is not in its mapping/);
+    expect(() => applyLabelMapping([row('kc', 'Erosion')], mapping, 'f.csv')).toThrow(
+      /f\.csv: row 1: label "Erosion" of dataset "kc" is not in its mapping/,
+    );
     expect(() => applyLabelMapping([row('gv', 'x')], mapping)).toThrow(/dataset "gv" has no label mapping/);
   });
 
   it('count table per class and source', () => {
-    const rows = [{ dataset: 'b', class: 'normal' }, { dataset: 'a', class: 'normal' }, { dataset: 'a', class: 'worms' }, { dataset: 'a', class: 'normal' }];
+    const rows = [
+      { dataset: 'b', class: 'normal' },
+      { dataset: 'a', class: 'normal' },
+      { dataset: 'a', class: 'worms' },
+      { dataset: 'a', class: 'normal' },
+    ];
     const t = countTable(rows);
-    expect(t).toEqual([['Class', 'Total Count', 'a', 'b'], ['normal', 3, 2, 1], ['worms', 1, 1, 0]]);
+    expect(t).toEqual([
+      ['Class', 'Total Count', 'a', 'b'],
+      ['normal', 3, 2, 1],
+      ['worms', 1, 1, 0],
+    ]);
     expect(formatTable(t).split('\n')[1]).toBe('normal            3  2  1');
   });
 
@@ -88,7 +147,12 @@ describe('CSV and EndoExtend24 rows', () => {
     const load = [0, 1, 2, 3, 4].map((f) => rows.filter((r) => r.fold === f).length);
     expect(Math.max(...load) - Math.min(...load)).toBeLessThanOrEqual(13);
     expect([...assignPatientFolds(items, 5, 3)]).toEqual([...folds]);
-    expect(() => assertPatientDisjoint([{ patient_id: 'p1', fold: 0 }, { patient_id: 'p1', fold: 2 }])).toThrow(/patient "p1" appears in folds 0 and 2/);
+    expect(() =>
+      assertPatientDisjoint([
+        { patient_id: 'p1', fold: 0 },
+        { patient_id: 'p1', fold: 2 },
+      ]),
+    ).toThrow(/patient "p1" appears in folds 0 and 2/);
     expect(() => assignPatientFolds([{ patientId: '' }], 2)).toThrow(/empty patientId/);
   });
 
@@ -118,7 +182,8 @@ describe.skipIf(!existsSync(join(KVASIR, 'images')))('real Kvasir-SEG (../shared
       expect(s.image.data.length).toBe(s.image.width * s.image.height * 3);
       const fg = s.mask.data.reduce((a, v) => a + v, 0);
       expect(s.mask.data.every((v) => v === 0 || v === 1)).toBe(true);
-      expect(fg).toBeGreaterThan(0); expect(fg).toBeLessThan(s.mask.data.length);
+      expect(fg).toBeGreaterThan(0);
+      expect(fg).toBeLessThan(s.mask.data.length);
       const small = await loadSegSample(r, [88, 66]);
       expect([small.image.width, small.image.height, small.mask.width, small.mask.height]).toEqual([88, 66, 88, 66]);
     }
@@ -134,14 +199,18 @@ describe('readers on the synthetic layouts', () => {
     capsuleRows = await writeCapsuleSet(join(dir, 'capsule'), 60, { seed: 2, width: 48, height: 48, folds: 3 });
     await writeReportSet(join(dir, 'reports'), 6, { seed: 2, width: 48, height: 48 });
   });
-  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('polyp set: Kvasir-SEG layout, exact masks, images close to the render', async () => {
-    const train = readKvasirSeg(join(dir, 'polyp'), { split: 'train', log: null }), test = readKvasirSeg(join(dir, 'polyp'), { split: 'test', log: null });
+    const train = readKvasirSeg(join(dir, 'polyp'), { split: 'train', log: null }),
+      test = readKvasirSeg(join(dir, 'polyp'), { split: 'test', log: null });
     expect(train.records.length + test.records.length).toBe(12);
     expect(test.records.length).toBe(1);
     for (const r of [...train.records, ...test.records].slice(0, 4)) {
-      const i = Number(r.id.split('-')[1]), truth = polypSample(2, i, { width: 64, height: 48 });
+      const i = Number(r.id.split('-')[1]),
+        truth = polypSample(2, i, { width: 64, height: 48 });
       const s = await loadSegSample(r);
       expect(Array.from(s.mask.data)).toEqual(Array.from(truth.mask.data));
       let err = 0;
@@ -164,7 +233,8 @@ describe('readers on the synthetic layouts', () => {
     for (const r of csv.records) {
       expect(byPath.get(r.imagePath)?.label).toBe(r.label);
       expect(r.label).toBe(CE24_CLASSES.indexOf(r.className as (typeof CE24_CLASSES)[number]));
-      expect(r.fold).toBeGreaterThanOrEqual(0); expect(r.fold).toBeLessThan(3);
+      expect(r.fold).toBeGreaterThanOrEqual(0);
+      expect(r.fold).toBeLessThan(3);
     }
     assertPatientDisjoint(csv.records.map((r) => ({ patientId: r.patientId, fold: r.fold! })));
     expect(new Set(csv.records.map((r) => r.patientId)).size).toBeGreaterThan(3);
@@ -179,7 +249,9 @@ describe('readers on the synthetic layouts', () => {
   it('report set: bags, reports, labels and frame truth', () => {
     const set = readReportSet(join(dir, 'reports'), { log: null });
     const truth = reportSet(2, { patients: 6, width: 48, height: 48 });
-    expect(set.patients.map((p) => [p.patientId, p.label, p.report, p.frames.length])).toEqual(truth.map((t) => [t.patientId, t.label, t.report, t.frames.length]));
+    expect(set.patients.map((p) => [p.patientId, p.label, p.report, p.frames.length])).toEqual(
+      truth.map((t) => [t.patientId, t.label, t.report, t.frames.length]),
+    );
     for (const [k, p] of set.patients.entries()) {
       expect(p.frames.map((f) => f.label)).toEqual(truth[k].frames.map((f) => (f.polyp ? 1 : 0)));
       expect(p.frames.every((f) => (f.label === 1) === existsSync(f.maskPath ?? '/nonexistent'))).toBe(true);
@@ -187,48 +259,89 @@ describe('readers on the synthetic layouts', () => {
     expect(set.skipped).toEqual([]);
     // The patient-wise split and the centre columns.
     expect(new Set(set.patients.map((p) => p.split))).toEqual(new Set(['train', 'test']));
-    expect(set.patients.every((p) => p.centre === 'synthetic' && p.frames.every((f) => f.sequence === p.patientId && f.split === p.split))).toBe(true);
+    expect(
+      set.patients.every(
+        (p) => p.centre === 'synthetic' && p.frames.every((f) => f.sequence === p.patientId && f.split === p.split),
+      ),
+    ).toBe(true);
   });
 
   it('patient set with frames.csv as the bag list: paths outside the set, absolute or relative; optional columns', () => {
-    const root = join(dir, 'crafted-set'), elsewhere = join(dir, 'frames-elsewhere');
-    mkdirSync(root, { recursive: true }); mkdirSync(join(elsewhere, 'seqA'), { recursive: true });
-    const src = readReportSet(join(dir, 'reports'), { log: null }).patients.flatMap((p) => p.frames).slice(0, 3);
+    const root = join(dir, 'crafted-set'),
+      elsewhere = join(dir, 'frames-elsewhere');
+    mkdirSync(root, { recursive: true });
+    mkdirSync(join(elsewhere, 'seqA'), { recursive: true });
+    const src = readReportSet(join(dir, 'reports'), { log: null })
+      .patients.flatMap((p) => p.frames)
+      .slice(0, 3);
     for (const [k, f] of src.entries()) cpSync(f.imagePath, join(elsewhere, 'seqA', `f${k}.jpg`));
-    writeFileSync(join(root, 'reports.csv'), serialiseCsv([
-      ['patient_id', 'label', 'certain', 'report', 'split', 'centre'],
-      ['p1', 0, 1, 'No polyps, "clean" colon.', 'train', 'A'], ['p2', 1, 0, 'Possible polyp,\nbiopsied.', 'test', ''],
-    ]));
-    writeFileSync(join(root, 'frames.csv'), serialiseCsv([
-      ['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence'],
-      ['p1', '../frames-elsewhere/seqA/f0.jpg', 0, '', 'A', 'seqA'], ['p1', join(elsewhere, 'seqA', 'f1.jpg'), 0, '', 'A', 'seqA'],
-      ['p2', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''], ['p9', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
-    ]));
+    writeFileSync(
+      join(root, 'reports.csv'),
+      serialiseCsv([
+        ['patient_id', 'label', 'certain', 'report', 'split', 'centre'],
+        ['p1', 0, 1, 'No polyps, "clean" colon.', 'train', 'A'],
+        ['p2', 1, 0, 'Possible polyp,\nbiopsied.', 'test', ''],
+      ]),
+    );
+    writeFileSync(
+      join(root, 'frames.csv'),
+      serialiseCsv([
+        ['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence'],
+        ['p1', '../frames-elsewhere/seqA/f0.jpg', 0, '', 'A', 'seqA'],
+        ['p1', join(elsewhere, 'seqA', 'f1.jpg'), 0, '', 'A', 'seqA'],
+        ['p2', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
+        ['p9', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
+      ]),
+    );
     const set = readReportSet(root, { log: null });
-    expect(set.patients.map((p) => [p.patientId, p.label, p.certain, p.split, p.centre, p.frames.length])).toEqual([['p1', 0, true, 'train', 'A', 2], ['p2', 1, false, 'test', undefined, 1]]);
+    expect(set.patients.map((p) => [p.patientId, p.label, p.certain, p.split, p.centre, p.frames.length])).toEqual([
+      ['p1', 0, true, 'train', 'A', 2],
+      ['p2', 1, false, 'test', undefined, 1],
+    ]);
     expect(set.patients[1].report).toBe('Possible polyp,\nbiopsied.');
     expect(set.patients[0].frames.map((f) => [f.imagePath, f.label, f.centre, f.sequence])).toEqual([
-      [join(elsewhere, 'seqA', 'f0.jpg'), 0, 'A', 'seqA'], [join(elsewhere, 'seqA', 'f1.jpg'), 0, 'A', 'seqA']]);
+      [join(elsewhere, 'seqA', 'f0.jpg'), 0, 'A', 'seqA'],
+      [join(elsewhere, 'seqA', 'f1.jpg'), 0, 'A', 'seqA'],
+    ]);
     expect(set.patients[1].frames[0]).toMatchObject({ label: 1, split: 'test' });
-    expect(set.skipped).toEqual([{ path: join(elsewhere, 'seqA', 'f2.jpg'), reason: 'frame of a patient without a report' }]);
+    expect(set.skipped).toEqual([
+      { path: join(elsewhere, 'seqA', 'f2.jpg'), reason: 'frame of a patient without a report' },
+    ]);
     // Errors name the file, the row and the fix.
     const frames = readFileSync(join(root, 'frames.csv'), 'utf8');
     writeFileSync(join(root, 'frames.csv'), frames.replace('f1.jpg', 'missing.jpg'));
-    expect(() => readReportSet(root, { log: null })).toThrow(/frames\.csv: 1 row\(s\) name frames that do not exist: row 2: .*missing\.jpg/);
+    expect(() => readReportSet(root, { log: null })).toThrow(
+      /frames\.csv: 1 row\(s\) name frames that do not exist: row 2: .*missing\.jpg/,
+    );
     writeFileSync(join(root, 'frames.csv'), frames.replace(/\np2,[^\n]*/, ''));
     expect(() => readReportSet(root, { log: null })).toThrow(/patient "p2" \(in .*reports\.csv\) has no frames/);
     writeFileSync(join(root, 'frames.csv'), frames);
-    writeFileSync(join(root, 'reports.csv'), readFileSync(join(root, 'reports.csv'), 'utf8').replace(',test,', ',val,'));
-    expect(() => readReportSet(root, { log: null })).toThrow(/reports\.csv: row 2: split "val" is not train, test or empty/);
+    writeFileSync(
+      join(root, 'reports.csv'),
+      readFileSync(join(root, 'reports.csv'), 'utf8').replace(',test,', ',val,'),
+    );
+    expect(() => readReportSet(root, { log: null })).toThrow(
+      /reports\.csv: row 2: split "val" is not train, test or empty/,
+    );
     rmSync(join(root, 'frames.csv'));
-    expect(() => readReportSet(root, { log: null })).toThrow(/report set \(no frames\.csv\): folder ".*patients" does not exist/);
+    expect(() => readReportSet(root, { log: null })).toThrow(
+      /report set \(no frames\.csv\): folder ".*patients" does not exist/,
+    );
   });
 
   describe('bad inputs', () => {
     let bad = '';
-    beforeAll(() => { bad = mkdtempSync(join(tmpdir(), 'synth-bad-')); });
-    afterAll(() => { if (bad) rmSync(bad, { recursive: true, force: true }); });
-    const copy = (name: string) => { const to = join(bad, name + '-' + Math.random().toString(36).slice(2)); cpSync(join(dir, name), to, { recursive: true }); return to; };
+    beforeAll(() => {
+      bad = mkdtempSync(join(tmpdir(), 'synth-bad-'));
+    });
+    afterAll(() => {
+      if (bad) rmSync(bad, { recursive: true, force: true });
+    });
+    const copy = (name: string) => {
+      const to = join(bad, name + '-' + Math.random().toString(36).slice(2));
+      cpSync(join(dir, name), to, { recursive: true });
+      return to;
+    };
 
     it('missing mask for an image', () => {
       const root = copy('polyp');
@@ -244,20 +357,30 @@ describe('readers on the synthetic layouts', () => {
       writeMaskPng(join(root, 'masks', 'polyp-00001.png'), { width: 32, height: 32, data: new Uint8Array(32 * 32) });
       const l = readKvasirSeg(root, { log: null });
       const rec = l.records.find((r) => r.id === 'polyp-00001')!;
-      await expect(loadSegSample(rec)).rejects.toThrow(/size mismatch: image ".*polyp-00001\.jpg" is 64x48 but its mask ".*polyp-00001\.png" is 32x32/);
-      expect(await findSizeMismatches(l.records)).toEqual([expect.stringMatching(/polyp-00001\.jpg is 64x48 but .*polyp-00001\.png is 32x32/)]);
+      await expect(loadSegSample(rec)).rejects.toThrow(
+        /size mismatch: image ".*polyp-00001\.jpg" is 64x48 but its mask ".*polyp-00001\.png" is 32x32/,
+      );
+      expect(await findSizeMismatches(l.records)).toEqual([
+        expect.stringMatching(/polyp-00001\.jpg is 64x48 but .*polyp-00001\.png is 32x32/),
+      ]);
     });
 
     it('unknown class in a CSV: file, row number and class', () => {
-      const root = copy('capsule'), csv = join(root, 'train_val.csv');
+      const root = copy('capsule'),
+        csv = join(root, 'train_val.csv');
       const lines = readFileSync(csv, 'utf8').split('\n');
-      const cells = lines[5].split(','); cells[4] = 'gastritis'; lines[5] = cells.join(',');
+      const cells = lines[5].split(',');
+      cells[4] = 'gastritis';
+      lines[5] = cells.join(',');
       writeFileSync(csv, lines.join('\n'));
-      expect(() => readEe24Csv(csv, { log: null })).toThrow(new RegExp(`${csv.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: row 5: unknown class "gastritis"`));
+      expect(() => readEe24Csv(csv, { log: null })).toThrow(
+        new RegExp(`${csv.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: row 5: unknown class "gastritis"`),
+      );
     });
 
     it('EE24 rows whose image is missing: an error, or skipped and counted', () => {
-      const root = copy('capsule'), csv = join(root, 'train_val.csv');
+      const root = copy('capsule'),
+        csv = join(root, 'train_val.csv');
       const first = readEe24Csv(csv, { log: null }).records[0];
       unlinkSync(first.imagePath);
       expect(() => readEe24Csv(csv, { log: null })).toThrow(/1 row\(s\) name images that do not exist: row 1: /);
@@ -267,8 +390,12 @@ describe('readers on the synthetic layouts', () => {
     });
 
     it('empty dataset: the error names the folder', () => {
-      const empty = join(bad, 'empty'); mkdirSync(join(empty, 'images'), { recursive: true }); mkdirSync(join(empty, 'masks'));
-      expect(() => readClassFolders(empty, { log: null })).toThrow(new RegExp(`no images in class folders under "${empty}"`));
+      const empty = join(bad, 'empty');
+      mkdirSync(join(empty, 'images'), { recursive: true });
+      mkdirSync(join(empty, 'masks'));
+      expect(() => readClassFolders(empty, { log: null })).toThrow(
+        new RegExp(`no images in class folders under "${empty}"`),
+      );
       expect(() => readKvasirSeg(empty, { log: null })).toThrow(new RegExp(`no images in "${join(empty, 'images')}"`));
       expect(() => readClinicDb(empty)).toThrow(/no "Original\/" and "Ground Truth\/" folders/);
       expect(() => readImageMaskFolders(empty, 'imgs', 'masks')).toThrow(/folder ".*imgs" does not exist/);
@@ -277,7 +404,8 @@ describe('readers on the synthetic layouts', () => {
     });
 
     it('corrupt or truncated image: the error names the file', async () => {
-      const root = copy('polyp'), jpg = join(root, 'images', 'polyp-00002.jpg');
+      const root = copy('polyp'),
+        jpg = join(root, 'images', 'polyp-00002.jpg');
       const bytes = readFileSync(jpg);
       writeFileSync(jpg, bytes.subarray(0, bytes.length >> 1));
       const rec = readKvasirSeg(root, { log: null }).records.find((r) => r.id === 'polyp-00002')!;
@@ -289,7 +417,9 @@ describe('readers on the synthetic layouts', () => {
     it('split file naming a missing id; non-image files are skipped and counted', () => {
       const root = copy('polyp');
       writeFileSync(join(root, 'test.txt'), readFileSync(join(root, 'test.txt'), 'utf8') + 'polyp-99999\n');
-      expect(() => readKvasirSeg(root, { log: null })).toThrow(/test\.txt lists "polyp-99999", which has no image\/mask pair/);
+      expect(() => readKvasirSeg(root, { log: null })).toThrow(
+        /test\.txt lists "polyp-99999", which has no image\/mask pair/,
+      );
       const root2 = copy('polyp');
       writeFileSync(join(root2, 'images', 'notes.txt'), 'x');
       writeMaskPng(join(root2, 'masks', 'orphan.png'), { width: 2, height: 2, data: new Uint8Array(4) });
@@ -297,19 +427,35 @@ describe('readers on the synthetic layouts', () => {
       const l = readKvasirSeg(root2, { log: (s) => lines.push(s) });
       expect(l.records.length).toBe(12);
       expect(l.skipped.map((s) => s.reason).sort()).toEqual(['mask without an image', 'not an image file']);
-      expect(lines).toEqual([expect.stringMatching(/skipped 2 item\(s\) in .*: 1 not an image file \(e\.g\. .*notes\.txt\); 1 mask without an image/)]);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /skipped 2 item\(s\) in .*: 1 not an image file \(e\.g\. .*notes\.txt\); 1 mask without an image/,
+        ),
+      ]);
     });
 
     it('class folders: folder mappings, dropped classes counted, unknown folders rejected', () => {
       const root = join(bad, 'cv24');
       const img = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3).fill(90) };
-      for (const [cls, src] of [['Ulcer', 'KID'], ['Ulcer', 'SEE-AI'], ['Normal', 'KID'], ['Pylorus', 'KID']]) writePng(join(root, cls, src, `${cls}-${src}.png`), img);
+      for (const [cls, src] of [
+        ['Ulcer', 'KID'],
+        ['Ulcer', 'SEE-AI'],
+        ['Normal', 'KID'],
+        ['Pylorus', 'KID'],
+      ])
+        writePng(join(root, cls, src, `${cls}-${src}.png`), img);
       const folderMapping = { Ulcer: 'ulcer', Normal: 'normal-mucosa', Pylorus: null };
       const classMapping = Object.fromEntries(CE24_CLASSES.map((c, i) => [c, i]));
       const l = readClassFolders(root, { folderMapping, classMapping, log: null });
-      expect(l.records.map((r) => [r.className, r.label, r.dataset])).toEqual([['normal-mucosa', 6, 'KID'], ['ulcer', 8, 'KID'], ['ulcer', 8, 'SEE-AI']]);
+      expect(l.records.map((r) => [r.className, r.label, r.dataset])).toEqual([
+        ['normal-mucosa', 6, 'KID'],
+        ['ulcer', 8, 'KID'],
+        ['ulcer', 8, 'SEE-AI'],
+      ]);
       expect(l.skipped.map((s) => s.reason)).toEqual(['image of a class dropped by the mapping ("Pylorus")']);
-      expect(() => readClassFolders(root, { folderMapping: { Ulcer: 'ulcer' }, log: null })).toThrow(/class folder "Normal" is not in the folder mapping/);
+      expect(() => readClassFolders(root, { folderMapping: { Ulcer: 'ulcer' }, log: null })).toThrow(
+        /class folder "Normal" is not in the folder mapping/,
+      );
       expect(() => readClassFolders(root, { classMapping, log: null })).toThrow(/unknown class "Normal"/);
       const leaf = readClassFolders(root, { classFrom: 'parent', log: null });
       expect(new Set(leaf.records.map((r) => r.className))).toEqual(new Set(['KID', 'SEE-AI']));
@@ -321,10 +467,15 @@ describe('readers on the synthetic layouts', () => {
       while (polypSample(4, i, { width: 40, height: 30 }).scene.polyps.length === 0) i++;
       const s = polypSample(4, i, { width: 40, height: 30 });
       expect(s.mask.data.some((v) => v === 1)).toBe(true);
-      mkdirSync(join(root, 'Original'), { recursive: true }); mkdirSync(join(root, 'Ground Truth'));
+      mkdirSync(join(root, 'Original'), { recursive: true });
+      mkdirSync(join(root, 'Ground Truth'));
       const sharp = (await import('sharp')).default;
-      await sharp(Buffer.from(s.image.data), { raw: { width: 40, height: 30, channels: 3 } }).tiff({ compression: 'lzw' }).toFile(join(root, 'Original', '1.tif'));
-      await sharp(Buffer.from(s.mask.data), { raw: { width: 40, height: 30, channels: 1 } }).tiff({ compression: 'lzw' }).toFile(join(root, 'Ground Truth', '1.tif'));
+      await sharp(Buffer.from(s.image.data), { raw: { width: 40, height: 30, channels: 3 } })
+        .tiff({ compression: 'lzw' })
+        .toFile(join(root, 'Original', '1.tif'));
+      await sharp(Buffer.from(s.mask.data), { raw: { width: 40, height: 30, channels: 1 } })
+        .tiff({ compression: 'lzw' })
+        .toFile(join(root, 'Ground Truth', '1.tif'));
       const l = readClinicDb(root, { log: null });
       expect(l.records.map((r) => r.id)).toEqual(['1']);
       const pair = await loadSegSample(l.records[0]);

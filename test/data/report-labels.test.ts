@@ -4,7 +4,14 @@
 // reports, and the metrics.
 import { describe, it, expect } from 'vitest';
 import { reportForLabel, reportSet } from '../../runtime-node/synthetic/index.ts';
-import { clauses, reportLabelMetrics, ruleLabel, ruleLabeller, formatConfusion, type ReportLabelValue } from '../../engine/data/report-labels.ts';
+import {
+  clauses,
+  reportLabelMetrics,
+  ruleLabel,
+  ruleLabeller,
+  formatConfusion,
+  type ReportLabelValue,
+} from '../../engine/data/report-labels.ts';
 
 // [report, expected label, a fragment the evidence must contain]
 const EN: [string, ReportLabelValue, string][] = [
@@ -99,14 +106,23 @@ describe('rule report labeller', () => {
   });
 
   it('cuts clauses at sentence ends, semicolons, commas outside numbers and contrast words', () => {
-    expect(clauses('No polyps in the rectum, but a 4 mm polyp; size 1,5 cm.\nDone')).toEqual(['No polyps in the rectum', 'but a 4 mm polyp', 'size 1,5 cm.', 'Done']);
+    expect(clauses('No polyps in the rectum, but a 4 mm polyp; size 1,5 cm.\nDone')).toEqual([
+      'No polyps in the rectum',
+      'but a 4 mm polyp',
+      'size 1,5 cm.',
+      'Done',
+    ]);
     expect(clauses('未见息肉，直肠见一小息肉。但无需切除')).toEqual(['未见息肉', '直肠见一小息肉', '但无需切除']);
   });
 
   it('labels the synthetic reports: every certain report right, every uncertain one flagged', async () => {
     const cases = reportSet(11, { patients: 400, width: 8, height: 8, framesPerPatient: [1, 1] });
     const pred = await Promise.all(cases.map((c) => ruleLabeller.label(c.report)));
-    const m = reportLabelMetrics(cases.map((c) => c.label), pred, cases.map((c) => c.certain));
+    const m = reportLabelMetrics(
+      cases.map((c) => c.label),
+      pred,
+      cases.map((c) => c.certain),
+    );
     expect(m.accuracy).toBe(1);
     expect(m.uncertainMatch!.both).toBe(m.uncertainMatch!.truthUncertain);
     expect(m.uncertainMatch!.predictedUncertain).toBe(m.uncertainMatch!.truthUncertain);
@@ -114,21 +130,49 @@ describe('rule report labeller', () => {
   });
 
   it('labels the Chinese synthetic reports the same way', () => {
-    const cases = Array.from({ length: 400 }, (_, i) => ({ label: (i % 2) as 0 | 1, ...reportForLabel(3, `p${i}`, (i % 2) as 0 | 1, 'zh') }));
+    const cases = Array.from({ length: 400 }, (_, i) => ({
+      label: (i % 2) as 0 | 1,
+      ...reportForLabel(3, `p${i}`, (i % 2) as 0 | 1, 'zh'),
+    }));
     expect(cases.every((c) => /[\u4e00-\u9fff]/.test(c.report))).toBe(true);
-    const m = reportLabelMetrics(cases.map((c) => c.label), cases.map((c) => ruleLabel(c.report)), cases.map((c) => c.certain));
+    const m = reportLabelMetrics(
+      cases.map((c) => c.label),
+      cases.map((c) => ruleLabel(c.report)),
+      cases.map((c) => c.certain),
+    );
     expect(m.accuracy).toBe(1);
-    expect(m.uncertainMatch).toEqual({ truthUncertain: m.uncertainMatch!.both, predictedUncertain: m.uncertainMatch!.both, both: m.uncertainMatch!.both });
+    expect(m.uncertainMatch).toEqual({
+      truthUncertain: m.uncertainMatch!.both,
+      predictedUncertain: m.uncertainMatch!.both,
+      both: m.uncertainMatch!.both,
+    });
     expect(m.uncertainMatch!.both).toBeGreaterThan(20);
   });
 
   it('metrics: counts, ratios and the confusion table', () => {
     const d = (label: ReportLabelValue, guess: 0 | 1) => ({ label, evidence: '', guess });
-    const m = reportLabelMetrics([1, 1, 1, 0, 0, 0], [d(1, 1), d(0, 0), d('uncertain', 1), d(0, 0), d(1, 1), d('uncertain', 1)], [true, true, false, true, true, true]);
-    expect(m).toMatchObject({ n: 6, decided: 4, coverage: 4 / 6, accuracy: 0.5, precision: 0.5, recall: 0.5, f1: 0.5, accuracyWithGuesses: 3 / 6 });
+    const m = reportLabelMetrics(
+      [1, 1, 1, 0, 0, 0],
+      [d(1, 1), d(0, 0), d('uncertain', 1), d(0, 0), d(1, 1), d('uncertain', 1)],
+      [true, true, false, true, true, true],
+    );
+    expect(m).toMatchObject({
+      n: 6,
+      decided: 4,
+      coverage: 4 / 6,
+      accuracy: 0.5,
+      precision: 0.5,
+      recall: 0.5,
+      f1: 0.5,
+      accuracyWithGuesses: 3 / 6,
+    });
     expect(m.confusion).toEqual({ 0: { 0: 1, 1: 1, uncertain: 1 }, 1: { 0: 1, 1: 1, uncertain: 1 } });
     expect(m.uncertainMatch).toEqual({ truthUncertain: 1, predictedUncertain: 2, both: 1 });
-    expect(formatConfusion(m).split('\n')).toEqual(['             pred 0 pred 1  uncertain', 'truth 0           1      1          1', 'truth 1           1      1          1']);
+    expect(formatConfusion(m).split('\n')).toEqual([
+      '             pred 0 pred 1  uncertain',
+      'truth 0           1      1          1',
+      'truth 1           1      1          1',
+    ]);
     expect(() => reportLabelMetrics([1], [])).toThrow(/1 truth labels but 0 decisions/);
   });
 });

@@ -15,14 +15,27 @@ const LAYOUT = [0, 1, 1, 0, 0, 0, 1, 0]; // 4x2
 
 describe('readMask by value', () => {
   const cases: [string, number, number, number][] = [
-    ['16-bit grey 0/1', 16, 1, 1], ['16-bit grey 0/255', 16, 1, 255], ['16-bit grey 0/65535', 16, 1, 65535],
-    ['16-bit RGB 0/255', 16, 3, 255], ['8-bit grey 0/1', 8, 1, 1], ['8-bit grey 0/255', 8, 1, 255],
+    ['16-bit grey 0/1', 16, 1, 1],
+    ['16-bit grey 0/255', 16, 1, 255],
+    ['16-bit grey 0/65535', 16, 1, 65535],
+    ['16-bit RGB 0/255', 16, 3, 255],
+    ['8-bit grey 0/1', 8, 1, 1],
+    ['8-bit grey 0/255', 8, 1, 255],
   ];
   for (const [name, depth, channels, on] of cases) {
     it(name, async () => {
       const px = LAYOUT.flatMap((v) => Array(channels).fill(v * on));
       const f = join(tmp, `${name.replace(/[^a-z0-9]/gi, '_')}.png`);
-      writeFileSync(f, encode({ width: 4, height: 2, channels, depth: depth as 8 | 16, data: depth === 16 ? Uint16Array.from(px) : Uint8Array.from(px) }));
+      writeFileSync(
+        f,
+        encode({
+          width: 4,
+          height: 2,
+          channels,
+          depth: depth as 8 | 16,
+          data: depth === 16 ? Uint16Array.from(px) : Uint8Array.from(px),
+        }),
+      );
       const m = await readMask(f);
       expect([m.width, m.height]).toEqual([4, 2]);
       expect(Array.from(m.data)).toEqual(LAYOUT);
@@ -30,7 +43,10 @@ describe('readMask by value', () => {
   }
   it('16-bit soft masks binarise at half scale', async () => {
     const f = join(tmp, 'soft16.png');
-    writeFileSync(f, encode({ width: 4, height: 1, channels: 1, depth: 16, data: Uint16Array.from([0, 30000, 33000, 65535]) }));
+    writeFileSync(
+      f,
+      encode({ width: 4, height: 1, channels: 1, depth: 16, data: Uint16Array.from([0, 30000, 33000, 65535]) }),
+    );
     expect(Array.from((await readMask(f)).data)).toEqual([0, 0, 1, 1]);
   });
 });
@@ -40,8 +56,16 @@ describe('checkSegSplit', () => {
     const root = join(tmp, 'set');
     await writePolypSet(root, 12, { seed: 5, width: 48, height: 40 });
     const recs = readKvasirSeg(root, { split: 'train', log: null }).records;
-    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: expect.any(Number) });
-    expect(await checkSegSplit(recs, 'headers')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: expect.any(Number) });
+    expect(await checkSegSplit(recs, 'full')).toEqual({
+      problems: [],
+      masksRead: recs.length,
+      emptyMasks: expect.any(Number),
+    });
+    expect(await checkSegSplit(recs, 'headers')).toEqual({
+      problems: [],
+      masksRead: recs.length,
+      emptyMasks: expect.any(Number),
+    });
     // Three different faults in three different records.
     const [a, b, c] = recs;
     truncateSync(a.imagePath, Math.floor(statSync(a.imagePath).size / 2));
@@ -55,7 +79,9 @@ describe('checkSegSplit', () => {
     // Headers only: the truncated JPEG's header is intact; its missing end marker gives it away.
     const headers = await checkSegSplit(recs, 'headers');
     expect(headers.problems).toHaveLength(3);
-    expect(headers.problems.join('\n')).toContain(`image: "${a.imagePath}" is truncated (no JPEG end marker at its end)`);
+    expect(headers.problems.join('\n')).toContain(
+      `image: "${a.imagePath}" is truncated (no JPEG end marker at its end)`,
+    );
     expect(headers.problems.join('\n')).toContain(b.maskPath!);
     expect(headers.problems.join('\n')).toContain(c.maskPath!);
   });
@@ -67,7 +93,15 @@ describe('checkSegSplit', () => {
     const blank = join(tmp, 'blank.png');
     writeFileSync(blank, encode({ width: 32, height: 32, channels: 1, depth: 8, data: new Uint8Array(1024) }));
     for (const r of recs) copyFileSync(blank, r.maskPath!);
-    expect(await checkSegSplit(recs, 'full')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: recs.length });
-    expect(await checkSegSplit(recs, 'headers')).toEqual({ problems: [], masksRead: recs.length, emptyMasks: recs.length });
+    expect(await checkSegSplit(recs, 'full')).toEqual({
+      problems: [],
+      masksRead: recs.length,
+      emptyMasks: recs.length,
+    });
+    expect(await checkSegSplit(recs, 'headers')).toEqual({
+      problems: [],
+      masksRead: recs.length,
+      emptyMasks: recs.length,
+    });
   });
 });

@@ -2,7 +2,17 @@
 // report labels that a negation-aware keyword extractor can recover (and a naive one cannot).
 import { describe, it, expect } from 'vitest';
 import { rng } from '../../engine/data/index.ts';
-import { CAPSULE_SOURCES, CE24_CLASSES, allocate, capsuleSet, polypSample, renderCapsule, renderColonoscopy, reportSet, sampleColonoscopyScene } from '../../runtime-node/synthetic/index.ts';
+import {
+  CAPSULE_SOURCES,
+  CE24_CLASSES,
+  allocate,
+  capsuleSet,
+  polypSample,
+  renderCapsule,
+  renderColonoscopy,
+  reportSet,
+  sampleColonoscopyScene,
+} from '../../runtime-node/synthetic/index.ts';
 import { ruleLabel } from '../../engine/data/report-labels.ts';
 
 const sum = (a: Uint8Array) => a.reduce((s, v) => s + v, 0);
@@ -13,7 +23,8 @@ describe('synthetic colonoscopy frames', () => {
     const a = polypSample(7, 5, { width: 96, height: 80 });
     for (let i = 0; i < 3; i++) polypSample(7, i, { width: 96, height: 80 });
     const b = polypSample(7, 5, { width: 96, height: 80 });
-    expect(a.image.width).toBe(96); expect(a.image.height).toBe(80);
+    expect(a.image.width).toBe(96);
+    expect(a.image.height).toBe(80);
     expect(a.image.data.length).toBe(96 * 80 * 3);
     expect(equalBytes(a.image.data, b.image.data)).toBe(true);
     expect(equalBytes(a.mask.data, b.mask.data)).toBe(true);
@@ -25,16 +36,21 @@ describe('synthetic colonoscopy frames', () => {
     let withPolyps = 0;
     for (let i = 0; i < 24; i++) {
       const s = polypSample(11, i, { width: 72, height: 72 });
-      const m = s.mask.data, area = sum(m);
+      const m = s.mask.data,
+        area = sum(m);
       expect(m.every((v) => v === 0 || v === 1)).toBe(true);
       expect(area > 0).toBe(s.scene.polyps.length > 0);
       if (area > 0) withPolyps++;
       // The same scene without its polyps differs only inside the mask, and almost everywhere in it.
       const bare = renderColonoscopy({ ...s.scene, polyps: [] });
       expect(sum(bare.mask.data)).toBe(0);
-      let outside = 0, inside = 0;
+      let outside = 0,
+        inside = 0;
       for (let p = 0; p < m.length; p++) {
-        const changed = s.image.data[3 * p] !== bare.image.data[3 * p] || s.image.data[3 * p + 1] !== bare.image.data[3 * p + 1] || s.image.data[3 * p + 2] !== bare.image.data[3 * p + 2];
+        const changed =
+          s.image.data[3 * p] !== bare.image.data[3 * p] ||
+          s.image.data[3 * p + 1] !== bare.image.data[3 * p + 1] ||
+          s.image.data[3 * p + 2] !== bare.image.data[3 * p + 2];
         if (changed && !m[p]) outside++;
         if (changed && m[p]) inside++;
       }
@@ -46,21 +62,25 @@ describe('synthetic colonoscopy frames', () => {
   });
 
   it('about 70% of polyp-set frames have a polyp; polyp areas span 2%-25% of the frame', () => {
-    let any = 0, two = 0;
+    let any = 0,
+      two = 0;
     const n = 600;
     for (let i = 0; i < n; i++) {
       const scene = sampleColonoscopyScene(rng(3, 'polyp-set', i), { width: 256, height: 256 });
       if (scene.polyps.length > 0) any++;
       if (scene.polyps.length === 2) two++;
       for (const p of scene.polyps) {
-        const r = p.blobs[0].r, lobulated = p.blobs.length > 1;
+        const r = p.blobs[0].r,
+          lobulated = p.blobs.length > 1;
         const area = (Math.PI * (lobulated ? r / 0.8 : r) ** 2) / (256 * 256);
         expect(area).toBeGreaterThanOrEqual(0.02 - 1e-9);
         expect(area).toBeLessThanOrEqual(0.25 + 1e-9);
       }
     }
-    expect(any / n).toBeGreaterThan(0.64); expect(any / n).toBeLessThan(0.76);
-    expect(two / n).toBeGreaterThan(0.1); expect(two / n).toBeLessThan(0.2);
+    expect(any / n).toBeGreaterThan(0.64);
+    expect(any / n).toBeLessThan(0.76);
+    expect(two / n).toBeGreaterThan(0.1);
+    expect(two / n).toBeLessThan(0.2);
   });
 
   it('rejects a frame size that is too small', () => {
@@ -79,7 +99,8 @@ describe('synthetic capsule frames', () => {
     const items = capsuleSet(1, { n: 2000, width: 32, height: 32 });
     expect(items.length).toBe(2000);
     const counts = CE24_CLASSES.map((c) => items.filter((i) => i.className === c).length);
-    const normal = counts[CE24_CLASSES.indexOf('normal-mucosa')], worms = counts[CE24_CLASSES.indexOf('worms')];
+    const normal = counts[CE24_CLASSES.indexOf('normal-mucosa')],
+      worms = counts[CE24_CLASSES.indexOf('worms')];
     expect(Math.abs(normal / 2000 - 0.7)).toBeLessThan(0.01);
     expect(worms).toBeGreaterThan(0);
     expect(worms).toBe(Math.min(...counts));
@@ -106,7 +127,8 @@ describe('synthetic capsule frames', () => {
 
   it('renders a circular field of view, deterministically, at small sizes', () => {
     const scene = { seed: 9, width: 64, height: 64, label: 0, tone: 0.3 };
-    const a = renderCapsule(scene), b = renderCapsule(scene);
+    const a = renderCapsule(scene),
+      b = renderCapsule(scene);
     expect(equalBytes(a.data, b.data)).toBe(true);
     expect(Array.from(a.data.subarray(0, 3))).toEqual([0, 0, 0]); // corner
     const c = 3 * (32 * 64 + 32);
@@ -122,7 +144,10 @@ describe('synthetic capsule frames', () => {
         const img = renderCapsule({ seed, width: 96, height: 96, label: k, tone: 0.5 });
         let changed = 0;
         for (let p = 0; p < 96 * 96; p++) {
-          const d = Math.abs(img.data[3 * p] - base.data[3 * p]) + Math.abs(img.data[3 * p + 1] - base.data[3 * p + 1]) + Math.abs(img.data[3 * p + 2] - base.data[3 * p + 2]);
+          const d =
+            Math.abs(img.data[3 * p] - base.data[3 * p]) +
+            Math.abs(img.data[3 * p + 1] - base.data[3 * p + 1]) +
+            Math.abs(img.data[3 * p + 2] - base.data[3 * p + 2]);
           if (d > 30) changed++;
         }
         expect(changed, `${CE24_CLASSES[k]} (seed ${seed}): pixels that differ from normal`).toBeGreaterThan(15);
@@ -142,12 +167,14 @@ describe('synthetic patients and reports', () => {
   it('labels agree with the frames and the findings', () => {
     expect(cases.length).toBe(300);
     const pos = cases.filter((c) => c.label === 1).length;
-    expect(pos).toBeGreaterThan(120); expect(pos).toBeLessThan(180);
+    expect(pos).toBeGreaterThan(120);
+    expect(pos).toBeLessThan(180);
     for (const c of cases) {
       const polypFrames = c.frames.filter((f) => f.polyp);
-      expect(c.frames.length).toBeGreaterThanOrEqual(4); expect(c.frames.length).toBeLessThanOrEqual(16);
+      expect(c.frames.length).toBeGreaterThanOrEqual(4);
+      expect(c.frames.length).toBeLessThanOrEqual(16);
       expect(polypFrames.length > 0).toBe(c.label === 1);
-      expect(c.frames.every((f) => (f.scene.polyps.length > 0) === f.polyp)).toBe(true);
+      expect(c.frames.every((f) => f.scene.polyps.length > 0 === f.polyp)).toBe(true);
       expect(c.findings.length > 0).toBe(c.label === 1);
       for (const f of c.findings) expect(f.sizeMm).toBeGreaterThan(0);
       if (c.label === 1 && c.certain) expect(c.findings.some((f) => f.certain)).toBe(true);
@@ -158,7 +185,17 @@ describe('synthetic patients and reports', () => {
 
   it('uses negations, hedges, sizes in mm and several segments', () => {
     const all = cases.map((c) => c.report).join('\n');
-    for (const re of [/No polyps were seen/, /[Pp]ossible small polyp/, /\d+ ?-?mm/, /caecum|cecum/, /sigmoid/, /rectum/, /transverse/, /ascending|right colon/, /descending|left colon/]) {
+    for (const re of [
+      /No polyps were seen/,
+      /[Pp]ossible small polyp/,
+      /\d+ ?-?mm/,
+      /caecum|cecum/,
+      /sigmoid/,
+      /rectum/,
+      /transverse/,
+      /ascending|right colon/,
+      /descending|left colon/,
+    ]) {
       expect(all).toMatch(re);
     }
   });

@@ -22,6 +22,8 @@ const OPS: Record<string, (x: import('../../engine/index.ts').Tensor[]) => impor
 
 describe('core ops against PyTorch', () => {
   for (const c of loadGolden('core')) {
-    it(c.name, async () => { await checkGolden(c, (xs) => OPS[c.name](xs)); });
+    it(c.name, async () => {
+      await checkGolden(c, (xs) => OPS[c.name](xs));
+    });
   }
 });

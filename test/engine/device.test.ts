@@ -50,7 +50,14 @@ describe('device layer', () => {
   it('surfaces a WGSL or validation error as an Error naming the op', async () => {
     const out = zeros([4]);
     // A binding the shader does not declare is a validation error at dispatch time.
-    launch({ op: 'bogus-op', shader: 'fill', inputs: [zeros([4])], outputs: [out], uniforms: new Params().u32(4, 0), workgroups: [1] });
+    launch({
+      op: 'bogus-op',
+      shader: 'fill',
+      inputs: [zeros([4])],
+      outputs: [out],
+      uniforms: new Params().u32(4, 0),
+      workgroups: [1],
+    });
     await expect(out.data()).rejects.toThrow(/bogus-op/);
     // The device keeps working afterwards.
     expect(await sum(tensor([1, 2], [2])).item()).toBe(3);
@@ -65,7 +72,10 @@ describe('device layer', () => {
   });
 
   it('windows share a parent buffer at aligned offsets and outlive the parent handle', async () => {
-    const parent = Tensor.fromArray(Array.from({ length: 256 }, (_, i) => i), [256]);
+    const parent = Tensor.fromArray(
+      Array.from({ length: 256 }, (_, i) => i),
+      [256],
+    );
     const w = Tensor.window(parent, 256, [4, 4]);
     parent.dispose();
     expect(Array.from(await w.data())).toEqual(Array.from({ length: 16 }, (_, i) => 64 + i));
@@ -83,7 +93,7 @@ describe('device layer', () => {
   it('DEBUG=1 prints each flush with its ops, and times kernels with timestamp queries when the adapter has them', async () => {
     const dev = device();
     const lines: string[] = [];
-    const log = (dev as unknown as { log: (l: string) => void });
+    const log = dev as unknown as { log: (l: string) => void };
     const prevLog = log.log;
     log.log = (l: string) => lines.push(l);
     dev.debug = 1;

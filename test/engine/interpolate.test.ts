@@ -16,16 +16,27 @@ function opts(a: Record<string, unknown>): InterpolateOptions {
 
 describe('interpolate against PyTorch', () => {
   for (const c of loadGolden('vision').filter((c) => c.name.startsWith('bilinear') || c.name.startsWith('nearest'))) {
-    it(c.name, async () => { await checkGolden(c, ([x], a) => interpolate(x, opts(a))); });
+    it(c.name, async () => {
+      await checkGolden(c, ([x], a) => interpolate(x, opts(a)));
+    });
   }
 });
 
 describe('interpolate backward: finite differences', () => {
-  const fd = (o: InterpolateOptions, shape: number[]) => checkFiniteDifferences((x: Tensor) => interpolate(x, o), [{ shape }]);
-  it('bilinear x2', async () => { await fd({ mode: 'bilinear', scaleFactor: 2 }, [1, 2, 5, 4]); });
-  it('bilinear x0.5, align_corners', async () => { await fd({ mode: 'bilinear', scaleFactor: 0.5, alignCorners: true }, [1, 2, 9, 11]); });
-  it('bilinear 7x5 -> 16x3', async () => { await fd({ mode: 'bilinear', size: [16, 3] }, [2, 1, 7, 5]); });
-  it('nearest 7x5 -> 16x3', async () => { await fd({ mode: 'nearest', size: [16, 3] }, [2, 1, 7, 5]); });
+  const fd = (o: InterpolateOptions, shape: number[]) =>
+    checkFiniteDifferences((x: Tensor) => interpolate(x, o), [{ shape }]);
+  it('bilinear x2', async () => {
+    await fd({ mode: 'bilinear', scaleFactor: 2 }, [1, 2, 5, 4]);
+  });
+  it('bilinear x0.5, align_corners', async () => {
+    await fd({ mode: 'bilinear', scaleFactor: 0.5, alignCorners: true }, [1, 2, 9, 11]);
+  });
+  it('bilinear 7x5 -> 16x3', async () => {
+    await fd({ mode: 'bilinear', size: [16, 3] }, [2, 1, 7, 5]);
+  });
+  it('nearest 7x5 -> 16x3', async () => {
+    await fd({ mode: 'nearest', size: [16, 3] }, [2, 1, 7, 5]);
+  });
 });
 
 describe('interpolate arguments', () => {
@@ -33,12 +44,17 @@ describe('interpolate arguments', () => {
     const x = tensor(randomArray(13 * 11, 1), [1, 1, 13, 11]);
     const y = interpolate(x, { mode: 'bilinear', scaleFactor: 0.5 });
     expect([...y.shape]).toEqual([1, 1, 6, 5]);
-    x.dispose(); y.dispose();
+    x.dispose();
+    y.dispose();
   });
   it('rejects bad arguments with a message naming the op', () => {
     const x = tensor(randomArray(2 * 3 * 5 * 5, 1), [2, 3, 5, 5]);
-    expect(() => interpolate(x, { mode: 'bilinear' })).toThrow(/interpolate_bilinear: give exactly one of size and scaleFactor/);
-    expect(() => interpolate(x, { mode: 'nearest', scaleFactor: 2, alignCorners: true })).toThrow(/alignCorners only applies/);
+    expect(() => interpolate(x, { mode: 'bilinear' })).toThrow(
+      /interpolate_bilinear: give exactly one of size and scaleFactor/,
+    );
+    expect(() => interpolate(x, { mode: 'nearest', scaleFactor: 2, alignCorners: true })).toThrow(
+      /alignCorners only applies/,
+    );
     expect(() => interpolate(x, { mode: 'bilinear', scaleFactor: 0.1 })).toThrow(/output size \[0, 0\]/);
     x.dispose();
   });

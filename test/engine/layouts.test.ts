@@ -3,8 +3,34 @@
 // reference and the general strided kernel's result on the same inputs (fast paths switched off).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import {
-  Tensor, tensor, tidy, device, add, mul, div, sub, eq, lt, pow, gelu, cast, permute, transpose, narrow, slice, flip,
-  expand, clone, cat, full, sum, backward, requiresGrad, logicalNot, clamp, chunk,
+  Tensor,
+  tensor,
+  tidy,
+  device,
+  add,
+  mul,
+  div,
+  sub,
+  eq,
+  lt,
+  pow,
+  gelu,
+  cast,
+  permute,
+  transpose,
+  narrow,
+  slice,
+  flip,
+  expand,
+  clone,
+  cat,
+  full,
+  sum,
+  backward,
+  requiresGrad,
+  logicalNot,
+  clamp,
+  chunk,
 } from '../../engine/index.ts';
 import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
 import type { Dispatch } from '../../engine/device.ts';
@@ -16,9 +42,15 @@ let original: ((d: Dispatch) => void) | null = null;
 beforeAll(() => {
   const dev = device();
   original = dev.dispatch.bind(dev);
-  dev.dispatch = (d: Dispatch) => { shaders.push(d.shader); original!(d); };
+  dev.dispatch = (d: Dispatch) => {
+    shaders.push(d.shader);
+    original!(d);
+  };
 });
-afterAll(() => { if (original) device().dispatch = original; setLayoutFastPaths(true); });
+afterAll(() => {
+  if (original) device().dispatch = original;
+  setLayoutFastPaths(true);
+});
 
 /** Runs `fn` with the fast paths on and off: returns both results and the shaders of the fast run. */
 async function both(fn: () => Tensor): Promise<{ fast: number[]; general: number[]; used: string[] }> {
@@ -29,14 +61,30 @@ async function both(fn: () => Tensor): Promise<{ fast: number[]; general: number
   const g = tidy(fn);
   setLayoutFastPaths(true);
   const out = { fast: Array.from(await f.data()), general: Array.from(await g.data()), used };
-  f.dispose(); g.dispose();
+  f.dispose();
+  g.dispose();
   return out;
 }
 
-const t = (shape: number[], seed: number, low = -1, high = 1) => tensor(randomArray(shape.reduce((a, b) => a * b, 1), seed, low, high), shape);
+const t = (shape: number[], seed: number, low = -1, high = 1) =>
+  tensor(
+    randomArray(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      low,
+      high,
+    ),
+    shape,
+  );
 
 /** Host reference of a broadcast binary op (right-aligned shapes). */
-function hostBinary(a: number[], as: number[], b: number[], bs: number[], f: (x: number, y: number) => number): number[] {
+function hostBinary(
+  a: number[],
+  as: number[],
+  b: number[],
+  bs: number[],
+  f: (x: number, y: number) => number,
+): number[] {
   const rank = Math.max(as.length, bs.length);
   const pad = (s: number[]) => [...Array(rank - s.length).fill(1), ...s];
   const [pa, pb] = [pad(as), pad(bs)];
@@ -46,7 +94,10 @@ function hostBinary(a: number[], as: number[], b: number[], bs: number[], f: (x:
   return Array.from({ length: n }, (_, i) => {
     const coord: number[] = [];
     let rem = i;
-    for (let d = rank - 1; d >= 0; d--) { coord[d] = rem % out[d]; rem = Math.floor(rem / out[d]); }
+    for (let d = rank - 1; d >= 0; d--) {
+      coord[d] = rem % out[d];
+      rem = Math.floor(rem / out[d]);
+    }
     return f(a[idx(pa, coord)], b[idx(pb, coord)]);
   });
 }
@@ -68,9 +119,13 @@ describe('binary fast paths', () => {
   ];
   for (const [name, as, bs, shader] of cases) {
     it(name, async () => {
-      const an = as.reduce((x, y) => x * y, 1), bn = bs.reduce((x, y) => x * y, 1);
+      const an = as.reduce((x, y) => x * y, 1),
+        bn = bs.reduce((x, y) => x * y, 1);
       const [a, b] = [randomArray(an, 1), randomArray(bn, 2, 0.5, 2)];
-      for (const [op, f] of [[add, (x: number, y: number) => x + y], [div, (x: number, y: number) => x / y]] as const) {
+      for (const [op, f] of [
+        [add, (x: number, y: number) => x + y],
+        [div, (x: number, y: number) => x / y],
+      ] as const) {
         const r = await both(() => op(tensor(a, as), tensor(b, bs)));
         expect(r.used).toContain(shader);
         if (shader === 'binary') expect(r.used.filter((x) => x.startsWith('binary-'))).toEqual([]);
@@ -81,14 +136,17 @@ describe('binary fast paths', () => {
   }
 
   it('comparisons (f32 out of i32 in) and pow (scalar only) on vec4-sized operands', async () => {
-    const a = tensor([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'i32'), b = tensor([1, 0, 3, 9, 5, 0, 7, 0], [2, 4], 'i32');
+    const a = tensor([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'i32'),
+      b = tensor([1, 0, 3, 9, 5, 0, 7, 0], [2, 4], 'i32');
     const e = await both(() => eq(a, b));
     expect(e.used).toContain('binary-flat');
     expect(e.fast).toEqual([1, 0, 1, 0, 1, 0, 1, 0]);
     const l = await both(() => lt(a, tensor([4, 4, 4, 4], [4], 'i32')));
     expect(l.used).toContain('binary-rows');
     expect(l.fast).toEqual([1, 1, 1, 0, 0, 0, 0, 0]);
-    const p = await both(() => pow(tensor([-2, -2, 2, 3, -1, 0.5, 4, -3], [2, 4]), tensor([3, 0.5, 2, 0, 2, 2, 0.5, 2], [2, 4])));
+    const p = await both(() =>
+      pow(tensor([-2, -2, 2, 3, -1, 0.5, 4, -3], [2, 4]), tensor([3, 0.5, 2, 0, 2, 2, 0.5, 2], [2, 4])),
+    );
     expect(p.fast.map((x) => (Number.isNaN(x) ? 'nan' : x))).toEqual([-8, 'nan', 4, 1, 1, 0.25, 2, 9]);
     expect(p.fast).toEqual(p.general);
     for (const x of [a, b]) x.dispose();
@@ -102,7 +160,10 @@ describe('binary fast paths', () => {
   });
 
   it('gradients through broadcast rows, both sides', async () => {
-    await checkFiniteDifferences((x, bias, s) => mul(sub(add(x, bias), s), bias), [{ shape: [5, 8] }, { shape: [8] }, { shape: [5, 1] }]);
+    await checkFiniteDifferences(
+      (x, bias, s) => mul(sub(add(x, bias), s), bias),
+      [{ shape: [5, 8] }, { shape: [8] }, { shape: [5, 1] }],
+    );
     await checkFiniteDifferences((x, s) => mul(s, x), [{ shape: [3, 7] }, { shape: [3, 1] }]);
   });
 });
@@ -112,8 +173,16 @@ describe('copy and write fast paths', () => {
   const copies: [string, () => Tensor, string][] = [
     ['head split permute (inner dim contiguous, vec4)', () => permute(x(), [0, 2, 1, 3]), 'strided-copy-rows'],
     ['narrow of the leading dim (a flat window)', () => narrow(x(), 0, 1, 1), 'strided-copy-rows'],
-    ['slice with an odd inner start (scalar rows)', () => slice(x(), [null, null, null, { start: 1, end: 7 }]), 'strided-copy-rows'],
-    ['slice with an aligned inner start (vec4 rows)', () => slice(x(), [null, { start: 1 }, null, { start: 4 }]), 'strided-copy-rows'],
+    [
+      'slice with an odd inner start (scalar rows)',
+      () => slice(x(), [null, null, null, { start: 1, end: 7 }]),
+      'strided-copy-rows',
+    ],
+    [
+      'slice with an aligned inner start (vec4 rows)',
+      () => slice(x(), [null, { start: 1 }, null, { start: 4 }]),
+      'strided-copy-rows',
+    ],
     ['expand of a row [C] to [N, C]', () => expand(t([8], 4), [5, 8]), 'strided-copy-rows'],
     ['clone of an odd size', () => clone(t([7, 3], 5)), 'strided-copy-rows'],
     ['transpose of the last two dims falls back', () => transpose(x(), 2, 3), 'strided-copy'],
@@ -129,7 +198,8 @@ describe('copy and write fast paths', () => {
   }
 
   it('cat along an inner dim: vec4 and scalar windows', async () => {
-    const a = randomArray(2 * 4 * 3, 6), b = randomArray(2 * 3 * 3, 7);
+    const a = randomArray(2 * 4 * 3, 6),
+      b = randomArray(2 * 3 * 3, 7);
     const r = await both(() => cat([tensor(a, [2, 4, 3]), tensor(b, [2, 3, 3])], 1));
     expect(r.used).toContain('strided-write-rows');
     expect(r.fast).toEqual(r.general);
@@ -174,14 +244,23 @@ describe('narrow backward in one pass', () => {
     });
   }
   it('stepped and two-dim slices keep fill + strided write', async () => {
-    for (const fn of [(p: Tensor) => slice(p, [null, { start: 1, step: 2 }]), (p: Tensor) => slice(p, [{ start: 1 }, { end: 2 }])]) {
+    for (const fn of [
+      (p: Tensor) => slice(p, [null, { start: 1, step: 2 }]),
+      (p: Tensor) => slice(p, [{ start: 1 }, { end: 2 }]),
+    ]) {
       const r = await both(grads([4, 6], fn));
       expect(r.used).not.toContain('narrow-backward');
       expect(r.fast).toEqual(r.general);
     }
   });
   it('finite differences through chunk and narrow', async () => {
-    await checkFiniteDifferences((a) => { const [u, v] = chunk(a, 2, -1); return mul(u, v); }, [{ shape: [3, 10] }]);
+    await checkFiniteDifferences(
+      (a) => {
+        const [u, v] = chunk(a, 2, -1);
+        return mul(u, v);
+      },
+      [{ shape: [3, 10] }],
+    );
     await checkFiniteDifferences((a) => narrow(a, 1, 2, 3), [{ shape: [2, 7, 5] }]);
   });
 });
@@ -190,8 +269,12 @@ describe('vec4 unary and fill', () => {
   it('activations, pow, casts and not agree with the scalar kernel', async () => {
     for (const n of [8, 7]) {
       const cases: (() => Tensor)[] = [
-        () => gelu(t([n], 11, -3, 3)), () => gelu(t([n], 12, -3, 3), 'tanh'), () => pow(t([n], 13, -2, 2), 3),
-        () => pow(t([n], 14, -2, 2), 0.5), () => cast(t([n], 15, -5, 5), 'i32'), () => logicalNot(t([n], 16).view([n])),
+        () => gelu(t([n], 11, -3, 3)),
+        () => gelu(t([n], 12, -3, 3), 'tanh'),
+        () => pow(t([n], 13, -2, 2), 3),
+        () => pow(t([n], 14, -2, 2), 0.5),
+        () => cast(t([n], 15, -5, 5), 'i32'),
+        () => logicalNot(t([n], 16).view([n])),
         () => clamp(t([n], 17), -0.2, 0.3),
       ];
       for (const fn of cases) {

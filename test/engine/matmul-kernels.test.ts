@@ -4,10 +4,21 @@
 // fixtures (forward and gradients) through each kernel.
 import { afterEach, describe, expect, it } from 'vitest';
 import { device, matmul, tensor, tidy, transpose, zeros, type Tensor } from '../../engine/index.ts';
-import { chooseMatmulKernel, useMatmulKernel, MATMUL_KERNELS, type MatmulKernelName } from '../../engine/ops/matmul-kernels.ts';
+import {
+  chooseMatmulKernel,
+  useMatmulKernel,
+  MATMUL_KERNELS,
+  type MatmulKernelName,
+} from '../../engine/ops/matmul-kernels.ts';
 import { checkGolden, loadGolden, randomArray } from '../helpers.ts';
 
-interface Case { name: string; a: number[]; b: number[]; transA?: boolean; transB?: boolean }
+interface Case {
+  name: string;
+  a: number[];
+  b: number[];
+  transA?: boolean;
+  transB?: boolean;
+}
 
 // Shapes as stored (a transposed operand is stored [..., K, M] or [..., N, K]).
 const CASES: Case[] = [
@@ -29,39 +40,57 @@ const CASES: Case[] = [
 
 /** Float64 product with torch.matmul's broadcasting; also the per-element sum of |a||b| (error scale). */
 function hostMatmul(c: Case, ad: number[], bd: number[]): { shape: number[]; out: number[]; mag: number[] } {
-  const [ra, ca] = c.a.slice(-2), [rb, cb] = c.b.slice(-2);
+  const [ra, ca] = c.a.slice(-2),
+    [rb, cb] = c.b.slice(-2);
   const [m, k] = c.transA ? [ca, ra] : [ra, ca];
   const n = c.transB ? rb : cb;
-  const ba = c.a.slice(0, -2), bb = c.b.slice(0, -2);
+  const ba = c.a.slice(0, -2),
+    bb = c.b.slice(0, -2);
   const nd = Math.max(ba.length, bb.length);
-  const pa = [...Array(nd - ba.length).fill(1), ...ba], pb = [...Array(nd - bb.length).fill(1), ...bb];
+  const pa = [...Array(nd - ba.length).fill(1), ...ba],
+    pb = [...Array(nd - bb.length).fill(1), ...bb];
   const batch = pa.map((d, i) => Math.max(d, pb[i]));
   const nbatch = batch.reduce((p, d) => p * d, 1);
-  const out: number[] = [], mag: number[] = [];
+  const out: number[] = [],
+    mag: number[] = [];
   for (let bi = 0; bi < nbatch; bi++) {
-    let rem = bi, oa = 0, ob = 0, sa = 1, sb = 1;
+    let rem = bi,
+      oa = 0,
+      ob = 0,
+      sa = 1,
+      sb = 1;
     for (let d = nd - 1; d >= 0; d--) {
       const idx = rem % batch[d];
       rem = Math.floor(rem / batch[d]);
-      oa += (pa[d] === 1 ? 0 : idx) * sa; sa *= pa[d];
-      ob += (pb[d] === 1 ? 0 : idx) * sb; sb *= pb[d];
+      oa += (pa[d] === 1 ? 0 : idx) * sa;
+      sa *= pa[d];
+      ob += (pb[d] === 1 ? 0 : idx) * sb;
+      sb *= pb[d];
     }
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
-        let s = 0, g = 0;
+        let s = 0,
+          g = 0;
         for (let p = 0; p < k; p++) {
           const x = ad[oa * ra * ca + (c.transA ? p * ca + i : i * ca + p)];
           const y = bd[ob * rb * cb + (c.transB ? j * cb + p : p * cb + j)];
-          s += x * y; g += Math.abs(x * y);
+          s += x * y;
+          g += Math.abs(x * y);
         }
-        out.push(s); mag.push(g);
+        out.push(s);
+        mag.push(g);
       }
     }
   }
   return { shape: [...batch, m, n], out, mag };
 }
 
-async function run(kernel: MatmulKernelName, c: Case, a: Tensor, b: Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+async function run(
+  kernel: MatmulKernelName,
+  c: Case,
+  a: Tensor,
+  b: Tensor,
+): Promise<{ shape: number[]; data: Float32Array }> {
   useMatmulKernel(kernel);
   const y = matmul(a, b, { transA: c.transA, transB: c.transB });
   const data = (await y.data()) as Float32Array;
@@ -85,9 +114,11 @@ describe('matmul kernels', () => {
   for (const c of CASES) {
     it(`every kernel matches naive and the host product: ${c.name}`, async () => {
       const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
-      const ad = randomArray(size(c.a), 11), bd = randomArray(size(c.b), 12);
+      const ad = randomArray(size(c.a), 11),
+        bd = randomArray(size(c.b), 12);
       const ref = hostMatmul(c, Array.from(Float32Array.from(ad)), Array.from(Float32Array.from(bd)));
-      const a = tensor(ad, c.a), b = tensor(bd, c.b);
+      const a = tensor(ad, c.a),
+        b = tensor(bd, c.b);
       const naive = await run('naive', c, a, b);
       expect(naive.shape, 'naive: output shape').toEqual(ref.shape);
       const eps = 2 ** -23;
@@ -96,7 +127,8 @@ describe('matmul kernels', () => {
       const t = ref.mag.map((g) => 2 * k * eps * g);
       const check = (got: Float32Array, want: ArrayLike<number>, what: string) => {
         for (let i = 0; i < want.length; i++) {
-          if (!(Math.abs(got[i] - want[i]) <= t[i])) expect.fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (tolerance ${t[i]})`);
+          if (!(Math.abs(got[i] - want[i]) <= t[i]))
+            expect.fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (tolerance ${t[i]})`);
         }
       };
       expect(naive.data.length).toBe(ref.out.length);
@@ -108,23 +140,28 @@ describe('matmul kernels', () => {
         check(got.data, ref.out, `${c.name}: ${kernel} vs host`);
         check(got.data, naive.data, `${c.name}: ${kernel} vs naive`);
       }
-      a.dispose(); b.dispose();
+      a.dispose();
+      b.dispose();
     });
   }
 
-  it('a batch past the adapter\'s workgroup limit is an error naming the op', () => {
+  it("a batch past the adapter's workgroup limit is an error naming the op", () => {
     const max = device().limits.maxComputeWorkgroupsPerDimension;
     for (const kernel of MATMUL_KERNELS) {
       useMatmulKernel(kernel);
-      expect(() => tidy(() => matmul(zeros([max + 1, 1, 2]), zeros([2, 3])))).toThrow(/^matmul: batch \d+, m 1, n 3 needs .* workgroups/);
+      expect(() => tidy(() => matmul(zeros([max + 1, 1, 2]), zeros([2, 3])))).toThrow(
+        /^matmul: batch \d+, m 1, n 3 needs .* workgroups/,
+      );
     }
   });
 
   it('every kernel leaves no live buffers behind', async () => {
     const before = device().liveBuffers;
-    const a = tensor(randomArray(7 * 65, 1), [7, 65]), b = tensor(randomArray(65 * 33, 2), [65, 33]);
+    const a = tensor(randomArray(7 * 65, 1), [7, 65]),
+      b = tensor(randomArray(65 * 33, 2), [65, 33]);
     for (const kernel of MATMUL_KERNELS) await run(kernel, CASES[1], a, b);
-    a.dispose(); b.dispose();
+    a.dispose();
+    b.dispose();
     expect(device().liveBuffers).toBe(before);
   });
 });
@@ -138,7 +175,9 @@ describe('matmul kernels against PyTorch (forward and gradients)', () => {
     matmul_transA_transB: ([a, b]) => matmul(a, b, { transA: true, transB: true }),
   };
   const cases = loadGolden('core').filter((c) => c.name in OPS);
-  it('the core fixtures hold every matmul case', () => { expect(cases.map((c) => c.name).sort()).toEqual(Object.keys(OPS).sort()); });
+  it('the core fixtures hold every matmul case', () => {
+    expect(cases.map((c) => c.name).sort()).toEqual(Object.keys(OPS).sort());
+  });
   for (const kernel of MATMUL_KERNELS) {
     for (const c of cases) {
       it(`${kernel}: ${c.name}`, async () => {

@@ -2,7 +2,15 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { Tensor, tensor, tidy, backward, requiresGrad, sum, mul, add, device, Generator } from '../../engine/index.ts';
 import { cat, stack, split, chunk, repeat, repeatInterleave } from '../../engine/ops/join.ts';
 import { pad } from '../../engine/ops/pad.ts';
-import { gather, indexSelect, scatterAdd, indexAdd, embedding, maskedFill, checkIndexRange } from '../../engine/ops/indexing.ts';
+import {
+  gather,
+  indexSelect,
+  scatterAdd,
+  indexAdd,
+  embedding,
+  maskedFill,
+  checkIndexRange,
+} from '../../engine/ops/indexing.ts';
 import { dropout } from '../../engine/ops/dropout.ts';
 import { loadGolden, checkGolden, checkFiniteDifferences, hostRandom, randomArray } from '../helpers.ts';
 
@@ -66,10 +74,14 @@ describe('movement and indexing ops against PyTorch', () => {
     expect(cases.map((c) => c.name).filter((n) => !OPS[n])).toEqual([]);
   });
   for (const c of cases) {
-    it(c.name, async () => { await checkGolden(c, (xs) => OPS[c.name](xs, c.args)); });
+    it(c.name, async () => {
+      await checkGolden(c, (xs) => OPS[c.name](xs, c.args));
+    });
   }
   for (const c of cases.filter((k) => SORTED[k.name])) {
-    it(`${c.name} (sorted route)`, async () => { await checkGolden(c, (xs) => SORTED[c.name](xs)); });
+    it(`${c.name} (sorted route)`, async () => {
+      await checkGolden(c, (xs) => SORTED[c.name](xs));
+    });
   }
 });
 
@@ -81,8 +93,20 @@ describe('finite differences of every backward', () => {
     await checkFiniteDifferences((a, b) => stack([a, b], 1), [{ shape: [3, 2] }, { shape: [3, 2] }]);
   });
   it('split / chunk', async () => {
-    await checkFiniteDifferences((x) => { const [a, b, c] = split(x, [2, 1, 4], 1); return cat([mul(c, 3), a, b], 1); }, [{ shape: [3, 7] }]);
-    await checkFiniteDifferences((x) => { const [a, b] = chunk(x, 2, 0); return mul(a, b); }, [{ shape: [8, 3] }]);
+    await checkFiniteDifferences(
+      (x) => {
+        const [a, b, c] = split(x, [2, 1, 4], 1);
+        return cat([mul(c, 3), a, b], 1);
+      },
+      [{ shape: [3, 7] }],
+    );
+    await checkFiniteDifferences(
+      (x) => {
+        const [a, b] = chunk(x, 2, 0);
+        return mul(a, b);
+      },
+      [{ shape: [8, 3] }],
+    );
   });
   it('pad constant and replicate (negative pads included)', async () => {
     await checkFiniteDifferences((x) => pad(x, [2, -1, -1, 3], 'constant', 0.25), [{ shape: [2, 4, 5] }]);
@@ -94,9 +118,15 @@ describe('finite differences of every backward', () => {
     await checkFiniteDifferences((w) => embedding(w, ids([1, 1, 4, 0, 1, 4], [3, 2])), [{ shape: [6, 3] }]);
   });
   it('scatterAdd (src larger than index) / indexAdd both routes', async () => {
-    await checkFiniteDifferences((x, s) => scatterAdd(x, 0, ids([0, 2, 2, 2, 1, 0], [2, 3]), s), [{ shape: [3, 4] }, { shape: [3, 3] }]);
+    await checkFiniteDifferences(
+      (x, s) => scatterAdd(x, 0, ids([0, 2, 2, 2, 1, 0], [2, 3]), s),
+      [{ shape: [3, 4] }, { shape: [3, 3] }],
+    );
     for (const route of ['loop', 'sorted'] as const) {
-      await checkFiniteDifferences((x, s) => indexAdd(x, 1, ids([4, 0, 4, 4, 2]), s, route), [{ shape: [2, 5] }, { shape: [2, 5] }]);
+      await checkFiniteDifferences(
+        (x, s) => indexAdd(x, 1, ids([4, 0, 4, 4, 2]), s, route),
+        [{ shape: [2, 5] }, { shape: [2, 5] }],
+      );
     }
   });
   it('maskedFill / repeat / repeatInterleave / dropout', async () => {
@@ -109,7 +139,9 @@ describe('finite differences of every backward', () => {
 
 describe('deterministic scatter-add', () => {
   // Ids with heavy repeats over a vocabulary large enough for 'auto' to pick the sorted route.
-  const V = 300, D = 16, N = 600;
+  const V = 300,
+    D = 16,
+    N = 600;
   const r = hostRandom(3);
   const idList = Array.from({ length: N }, (_, k) => (k % 5 === 0 ? 7 : Math.floor(r() * V)));
   const weight = randomArray(V * D, 4);
@@ -118,7 +150,7 @@ describe('deterministic scatter-add', () => {
   async function embeddingGrad(): Promise<Float32Array> {
     const w = requiresGrad(tensor(weight, [V, D]));
     tidy(() => backward(embedding(w, ids(idList, [20, 30])), tensor(dyData, [20, 30, D])));
-    const g = await w.grad!.data() as Float32Array;
+    const g = (await w.grad!.data()) as Float32Array;
     w.grad!.dispose();
     w.dispose();
     return g;
@@ -131,7 +163,9 @@ describe('deterministic scatter-add', () => {
     // And it is the right sum: row 7 collects every fifth position plus its random hits.
     const g = new Float32Array(a.buffer);
     const want = new Float64Array(D);
-    idList.forEach((v, k) => { if (v === 7) for (let d = 0; d < D; d++) want[d] += dyData[k * D + d]; });
+    idList.forEach((v, k) => {
+      if (v === 7) for (let d = 0; d < D; d++) want[d] += dyData[k * D + d];
+    });
     for (let d = 0; d < D; d++) expect(Math.abs(g[7 * D + d] - want[d])).toBeLessThan(1e-4);
   });
 
@@ -156,7 +190,9 @@ describe('out-of-range indices', () => {
     const bad = ids([2, -1, 3, 0], [1, 4]);
     expect(Array.from(await gather(x, 1, ids([2, -1, 3, 0, 0, 1], [2, 3])).data())).toEqual([3, 0, 0, 4, 4, 5]);
     expect(Array.from(await indexSelect(x, 1, ids([5, 1])).data())).toEqual([0, 2, 0, 5]);
-    expect(Array.from(await scatterAdd(x, 1, bad, tensor([10, 20, 30, 40], [1, 4])).data())).toEqual([41, 2, 13, 4, 5, 6]);
+    expect(Array.from(await scatterAdd(x, 1, bad, tensor([10, 20, 30, 40], [1, 4])).data())).toEqual([
+      41, 2, 13, 4, 5, 6,
+    ]);
     for (const route of ['loop', 'sorted'] as const) {
       const y = indexAdd(x, 1, ids([2, -7, 3, 0]), tensor([10, 20, 30, 40, 50, 60, 70, 80], [2, 4]), route);
       expect(Array.from(await y.data()), route).toEqual([41, 2, 13, 84, 5, 56]);
@@ -164,10 +200,14 @@ describe('out-of-range indices', () => {
   });
 
   it('checkIndexRange names the op, the value and the valid range', async () => {
-    await expect(checkIndexRange('embedding', ids([0, 4, 5, 1]), 5)).rejects.toThrow(/embedding: index 5 at flat position 2 .*\[0, 5\)/);
+    await expect(checkIndexRange('embedding', ids([0, 4, 5, 1]), 5)).rejects.toThrow(
+      /embedding: index 5 at flat position 2 .*\[0, 5\)/,
+    );
     await expect(checkIndexRange('gather', ids([-1]), 3)).rejects.toThrow(/gather: index -1/);
     await expect(checkIndexRange('gather', ids([0, 1, 2]), 3)).resolves.toBeUndefined();
-    await expect(checkIndexRange('gather', tensor([0], [1]), 3)).rejects.toThrow(/gather: index \[1\] has dtype f32, expected i32/);
+    await expect(checkIndexRange('gather', tensor([0], [1]), 3)).rejects.toThrow(
+      /gather: index \[1\] has dtype f32, expected i32/,
+    );
   });
 });
 
@@ -176,12 +216,18 @@ describe('dropout', () => {
   it('keeps the mean (inverted scaling) and drops about p of the elements', async () => {
     const y = dropout(tensor(new Array(n).fill(1), [n]), 0.3, true, new Generator(1));
     const d = await y.data();
-    let total = 0, zeros = 0, other = 0;
-    for (const v of d) { total += v; if (v === 0) zeros++; else if (Math.abs(v - 1 / 0.7) > 1e-6) other++; }
+    let total = 0,
+      zeros = 0,
+      other = 0;
+    for (const v of d) {
+      total += v;
+      if (v === 0) zeros++;
+      else if (Math.abs(v - 1 / 0.7) > 1e-6) other++;
+    }
     expect(other, 'kept elements not scaled by 1 / (1 - p)').toBe(0);
     // Binomial(n, 0.7) / 0.7 / n has std sqrt(0.3 / (0.7 n)) ~ 0.0021: allow 5 sigma.
     expect(Math.abs(total / n - 1)).toBeLessThan(5 * Math.sqrt(0.3 / (0.7 * n)));
-    expect(Math.abs(zeros / n - 0.3)).toBeLessThan(5 * Math.sqrt(0.3 * 0.7 / n));
+    expect(Math.abs(zeros / n - 0.3)).toBeLessThan(5 * Math.sqrt((0.3 * 0.7) / n));
   });
 
   it('the same seed gives the same mask; the generator advances between draws', async () => {
@@ -240,15 +286,25 @@ describe('bad inputs name the op and the shapes', () => {
   });
   it('indexing ops', () => {
     const f = tensor([0, 1], [2]);
-    expect(() => gather(a, 1, tensor([0, 1, 0, 1], [2, 2]))).toThrow(/gather: index \[2, 2\] has dtype f32, expected i32/);
+    expect(() => gather(a, 1, tensor([0, 1, 0, 1], [2, 2]))).toThrow(
+      /gather: index \[2, 2\] has dtype f32, expected i32/,
+    );
     expect(() => indexSelect(a, 0, f)).toThrow(/indexSelect: index \[2\] has dtype f32, expected i32/);
     expect(() => embedding(a, f)).toThrow(/embedding: index \[2\] has dtype f32, expected i32/);
-    expect(() => embedding(tensor([1, 2], [2]), ids([0]))).toThrow(/embedding: weight must be \[num_embeddings, embedding_dim\], got \[2\]/);
-    expect(() => gather(a, 0, ids([0, 1, 0, 1, 0, 1, 0, 1], [2, 4]))).toThrow(/gather: index \[2, 4\] must have the rank of input \[2, 3\]/);
+    expect(() => embedding(tensor([1, 2], [2]), ids([0]))).toThrow(
+      /embedding: weight must be \[num_embeddings, embedding_dim\], got \[2\]/,
+    );
+    expect(() => gather(a, 0, ids([0, 1, 0, 1, 0, 1, 0, 1], [2, 4]))).toThrow(
+      /gather: index \[2, 4\] must have the rank of input \[2, 3\]/,
+    );
     expect(() => gather(a, 2, ids([0], [1, 1]))).toThrow(/gather: dim 2 is out of range for shape \[2, 3\]/);
-    expect(() => scatterAdd(a, 0, ids([0, 1], [1, 2]), tensor([1], [1, 1]))).toThrow(/scatterAdd: index \[1, 2\] must .* src \[1, 1\]/);
+    expect(() => scatterAdd(a, 0, ids([0, 1], [1, 2]), tensor([1], [1, 1]))).toThrow(
+      /scatterAdd: index \[1, 2\] must .* src \[1, 1\]/,
+    );
     expect(() => indexAdd(a, 1, ids([0, 1]), b)).toThrow(/indexAdd: src \[2, 4\] must be \[2, 2\]/);
-    expect(() => maskedFill(a, tensor([1, 0], [2, 1, 1]), 0)).toThrow(/maskedFill: mask \[2, 1, 1\] must broadcast to the input's shape \[2, 3\]/);
+    expect(() => maskedFill(a, tensor([1, 0], [2, 1, 1]), 0)).toThrow(
+      /maskedFill: mask \[2, 1, 1\] must broadcast to the input's shape \[2, 3\]/,
+    );
   });
 });
 

@@ -7,7 +7,14 @@ import { softmax, logSoftmax } from '../../engine/ops/softmax.ts';
 import { layerNorm } from '../../engine/ops/layer-norm.ts';
 import { argmax, argmin } from '../../engine/ops/arg-reduce.ts';
 import {
-  crossEntropy, validateIndices, binaryCrossEntropyWithLogits, binaryCrossEntropy, mseLoss, l1Loss, cosineSimilarity, type Reduction,
+  crossEntropy,
+  validateIndices,
+  binaryCrossEntropyWithLogits,
+  binaryCrossEntropy,
+  mseLoss,
+  l1Loss,
+  cosineSimilarity,
+  type Reduction,
 } from '../../engine/ops/losses.ts';
 import { loadGolden, checkGolden, checkFiniteDifferences, randomArray } from '../helpers.ts';
 
@@ -24,10 +31,15 @@ const OPS: Record<string, (xs: Tensor[], a: Args) => Tensor> = {
     const b = affine === 'both' ? wb[1] : affine === 'bias' ? wb[0] : undefined;
     return layerNorm(x, a.normalized_shape as number[], w, b, a.eps as number);
   },
-  cross_entropy: ([x, t], a) => crossEntropy(x, t, {
-    ignoreIndex: a.ignore_index as number | undefined, labelSmoothing: a.label_smoothing as number | undefined, reduction: red(a), weight: vec(a.weight),
-  }),
-  bce_with_logits: ([x, y], a) => binaryCrossEntropyWithLogits(x, y, { posWeight: vec(a.pos_weight), weight: vec(a.weight), reduction: red(a) }),
+  cross_entropy: ([x, t], a) =>
+    crossEntropy(x, t, {
+      ignoreIndex: a.ignore_index as number | undefined,
+      labelSmoothing: a.label_smoothing as number | undefined,
+      reduction: red(a),
+      weight: vec(a.weight),
+    }),
+  bce_with_logits: ([x, y], a) =>
+    binaryCrossEntropyWithLogits(x, y, { posWeight: vec(a.pos_weight), weight: vec(a.weight), reduction: red(a) }),
   bce: ([p, y], a) => binaryCrossEntropy(p, y ?? vec(a.target)!, { weight: vec(a.weight), reduction: red(a) }),
   mse: ([x, y], a) => mseLoss(x, y, red(a)),
   l1: ([x, y], a) => l1Loss(x, y, red(a)),
@@ -41,7 +53,9 @@ describe('nn ops against PyTorch', () => {
     const op = c.name.split('/')[0];
     // Gradients of the clamped BCE reach 1e12 (1 / max(p (1 - p), 1e-12)): relative tolerance only.
     const tol = c.name === 'bce/clamped_logs' ? { gradAtol: 0, gradRtol: 1e-4 } : {};
-    it(c.name, async () => { await checkGolden(c, (xs) => OPS[op](xs, c.args), tol); });
+    it(c.name, async () => {
+      await checkGolden(c, (xs) => OPS[op](xs, c.args), tol);
+    });
   }
 });
 
@@ -53,10 +67,16 @@ describe('nn ops: finite differences of every backward', () => {
     await checkFiniteDifferences((x) => logSoftmax(x, 0), [{ shape: [6, 4], low: -2, high: 2 }]);
   });
   it('layerNorm with weight and bias', async () => {
-    await checkFiniteDifferences((x, w, b) => layerNorm(x, [6], w, b), [{ shape: [3, 6], low: -2, high: 2 }, { shape: [6], low: 0.5, high: 1.5 }, { shape: [6] }]);
+    await checkFiniteDifferences(
+      (x, w, b) => layerNorm(x, [6], w, b),
+      [{ shape: [3, 6], low: -2, high: 2 }, { shape: [6], low: 0.5, high: 1.5 }, { shape: [6] }],
+    );
   });
   it('layerNorm weight and bias gradients summed over several chunks of rows', async () => {
-    await checkFiniteDifferences((x, w, b) => layerNorm(x, [5], w, b), [{ shape: [130, 5], low: -2, high: 2 }, { shape: [5], low: 0.5, high: 1.5 }, { shape: [5] }]);
+    await checkFiniteDifferences(
+      (x, w, b) => layerNorm(x, [5], w, b),
+      [{ shape: [130, 5], low: -2, high: 2 }, { shape: [5], low: 0.5, high: 1.5 }, { shape: [5] }],
+    );
   });
   it('layerNorm over two dims without affine', async () => {
     await checkFiniteDifferences((x) => layerNorm(x, [3, 4]), [{ shape: [2, 3, 4], low: -2, high: 2 }]);
@@ -64,21 +84,44 @@ describe('nn ops: finite differences of every backward', () => {
   it('crossEntropy with class indices, weights, smoothing and an ignored row', async () => {
     const t = tensor([2, -100, 0, 4, 1], [5], 'i32');
     const w = tensor([0.5, 1, 2, 0.25, 1.5], [5]);
-    await checkFiniteDifferences((x) => crossEntropy(x, t, { weight: w, labelSmoothing: 0.1, reduction: 'none' }), [{ shape: [5, 5], low: -2, high: 2 }]);
-    t.dispose(); w.dispose();
+    await checkFiniteDifferences(
+      (x) => crossEntropy(x, t, { weight: w, labelSmoothing: 0.1, reduction: 'none' }),
+      [{ shape: [5, 5], low: -2, high: 2 }],
+    );
+    t.dispose();
+    w.dispose();
   });
   it('crossEntropy with probability targets over [N, C, H]', async () => {
     const w = tensor([0.5, 1, 2], [3]);
-    await checkFiniteDifferences((x, p) => crossEntropy(x, p, { weight: w, labelSmoothing: 0.2 }), [{ shape: [2, 3, 4], low: -2, high: 2 }, { shape: [2, 3, 4], low: 0, high: 1 }]);
+    await checkFiniteDifferences(
+      (x, p) => crossEntropy(x, p, { weight: w, labelSmoothing: 0.2 }),
+      [
+        { shape: [2, 3, 4], low: -2, high: 2 },
+        { shape: [2, 3, 4], low: 0, high: 1 },
+      ],
+    );
     w.dispose();
   });
   it('binaryCrossEntropyWithLogits with posWeight', async () => {
     const pw = tensor([0.5, 2, 3], [3]);
-    await checkFiniteDifferences((x, y) => binaryCrossEntropyWithLogits(x, y, { posWeight: pw, reduction: 'sum' }), [{ shape: [4, 3], low: -3, high: 3 }, { shape: [4, 3], low: 0, high: 1 }]);
+    await checkFiniteDifferences(
+      (x, y) => binaryCrossEntropyWithLogits(x, y, { posWeight: pw, reduction: 'sum' }),
+      [
+        { shape: [4, 3], low: -3, high: 3 },
+        { shape: [4, 3], low: 0, high: 1 },
+      ],
+    );
     pw.dispose();
   });
   it('binaryCrossEntropy', async () => {
-    await checkFiniteDifferences((p, y) => binaryCrossEntropy(p, y, { reduction: 'none' }), [{ shape: [7], low: 0.1, high: 0.9 }, { shape: [7], low: 0, high: 1 }], { h: 1e-3 });
+    await checkFiniteDifferences(
+      (p, y) => binaryCrossEntropy(p, y, { reduction: 'none' }),
+      [
+        { shape: [7], low: 0.1, high: 0.9 },
+        { shape: [7], low: 0, high: 1 },
+      ],
+      { h: 1e-3 },
+    );
   });
   it('mseLoss and l1Loss', async () => {
     await checkFiniteDifferences((a, b) => mseLoss(a, b), [{ shape: [3, 5] }, { shape: [3, 5] }]);
@@ -115,9 +158,13 @@ describe('nn ops: edge cases', () => {
     expect(g.slice(0, 4).every(Number.isFinite)).toBe(true);
     expect(g.slice(4, 8).every(Number.isNaN)).toBe(true);
     expect(g.slice(8)).toEqual([0, 0, 0, 0]);
-    await expect(validateIndices(t, 4)).rejects.toThrow(/crossEntropy: target index 9 at flat position 1 of target \[3\] is out of bounds for 4 classes/);
+    await expect(validateIndices(t, 4)).rejects.toThrow(
+      /crossEntropy: target index 9 at flat position 1 of target \[3\] is out of bounds for 4 classes/,
+    );
     await expect(validateIndices(t, 10)).resolves.toBeUndefined();
-    await expect(validateIndices(tensor([0, -1], [2], 'i32'), 4, -100, 'DataLoader')).rejects.toThrow(/DataLoader: target index -1/);
+    await expect(validateIndices(tensor([0, -1], [2], 'i32'), 4, -100, 'DataLoader')).rejects.toThrow(
+      /DataLoader: target index -1/,
+    );
     for (const z of [x.grad!, x, t, loss]) z.dispose();
   });
 
@@ -129,7 +176,10 @@ describe('nn ops: edge cases', () => {
 
   it('softmax and argmax over more rows than one grid dimension holds (65535 workgroups)', async () => {
     const n = 70_000;
-    const x = tensor(Array.from({ length: 2 * n }, (_, i) => (i % 2 ? Math.log(3) : 0)), [n, 2]);
+    const x = tensor(
+      Array.from({ length: 2 * n }, (_, i) => (i % 2 ? Math.log(3) : 0)),
+      [n, 2],
+    );
     const [y, a] = [softmax(x), argmax(x, 1)];
     const yd = await y.data();
     expect(yd[2 * n - 2]).toBeCloseTo(0.25, 6);
@@ -164,13 +214,23 @@ describe('nn ops: edge cases', () => {
     const before = dev.liveBuffers;
     tidy(() => {
       const terms = [
-        sum(softmax(x, 0)), sum(logSoftmax(x)), sum(layerNorm(x, [6], w, w)), crossEntropy(x, t, { weight: w, labelSmoothing: 0.1 }),
-        crossEntropy(x, softmax(x)), binaryCrossEntropyWithLogits(x, softmax(x)), binaryCrossEntropy(softmax(x), softmax(x)),
-        sum(cosineSimilarity(x, w)), mseLoss(x, x), l1Loss(x, softmax(x)),
+        sum(softmax(x, 0)),
+        sum(logSoftmax(x)),
+        sum(layerNorm(x, [6], w, w)),
+        crossEntropy(x, t, { weight: w, labelSmoothing: 0.1 }),
+        crossEntropy(x, softmax(x)),
+        binaryCrossEntropyWithLogits(x, softmax(x)),
+        binaryCrossEntropy(softmax(x), softmax(x)),
+        sum(cosineSimilarity(x, w)),
+        mseLoss(x, x),
+        l1Loss(x, softmax(x)),
       ];
       backward(terms.reduce((a, b) => add(a, b)));
     });
-    x.grad!.dispose(); w.grad!.dispose(); x.grad = null; w.grad = null;
+    x.grad!.dispose();
+    w.grad!.dispose();
+    x.grad = null;
+    w.grad = null;
     expect(dev.liveBuffers).toBe(before);
     const y = noGrad(() => layerNorm(x, [6], w));
     expect(dev.liveBuffers).toBe(before + 1);
@@ -181,21 +241,81 @@ describe('nn ops: edge cases', () => {
 describe('nn ops: input errors name the op and the shapes', () => {
   const cases: [string, () => unknown, RegExp][] = [
     ['softmax dtype', () => softmax(tensor([1, 2], [2], 'i32')), /softmax: input \[2\] has dtype i32, expected f32/],
-    ['softmax axis', () => logSoftmax(tensor([1, 2], [1, 2]), 2), /logSoftmax: axis 2 is out of range for shape \[1, 2\]/],
-    ['layerNorm shape', () => layerNorm(tensor([1, 2, 3, 4, 5, 6], [2, 3]), [4]), /layerNorm: input \[2, 3\] with normalizedShape \[4\]/],
-    ['layerNorm weight', () => layerNorm(tensor([1, 2, 3, 4, 5, 6], [2, 3]), [3], tensor([1, 1], [2])), /layerNorm: weight has shape \[2\], expected normalizedShape \[3\]/],
-    ['crossEntropy target shape', () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2], [3], 'i32')), /crossEntropy: target \[3\] \(i32 class indices\) must have shape \[4\] for logits \[4, 5\]/],
-    ['crossEntropy target dtype', () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4])), /crossEntropy: target \[4\] \(f32\) does not fit logits \[4, 5\]: expected i32 class indices of shape \[4\] or f32 probabilities of shape \[4, 5\]/],
-    ['crossEntropy u32 target', () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4], 'u32')), /crossEntropy: target \[4\] \(u32\) does not fit logits \[4, 5\]/],
-    ['crossEntropy weight', () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4], 'i32'), { weight: tensor([1, 1, 1, 1], [4]) }), /crossEntropy: weight has shape \[4\], expected \[5\]/],
-    ['crossEntropy logits dtype', () => crossEntropy(tensor([1, 2], [1, 2], 'i32'), tensor([0], [1], 'i32')), /crossEntropy: logits \[1, 2\] has dtype i32, expected f32/],
-    ['bceWithLogits shapes', () => binaryCrossEntropyWithLogits(tensor([1, 2], [2]), tensor([1, 0, 1], [3])), /binaryCrossEntropyWithLogits: input \[2\] and target \[3\] must have the same shape/],
-    ['bce weight', () => binaryCrossEntropy(tensor([0.5, 0.5], [2]), tensor([1, 0], [2]), { weight: tensor([1, 1, 1], [3]) }), /binaryCrossEntropy: shapes \[2\] and \[3\] cannot be broadcast together/],
-    ['mseLoss shapes', () => mseLoss(tensor([1, 2], [2, 1]), tensor([1, 2], [1, 2])), /mseLoss: input \[2, 1\] and target \[1, 2\] must have the same shape/],
-    ['l1Loss dtype', () => l1Loss(tensor([1, 2], [2], 'i32'), tensor([1, 2], [2])), /l1Loss: input \[2\] has dtype i32, expected f32/],
-    ['cosineSimilarity shapes', () => cosineSimilarity(tensor(randomArray(6, 1), [2, 3]), tensor(randomArray(4, 1), [2, 2])), /cosineSimilarity: shapes \[2, 3\] and \[2, 2\] cannot be broadcast together/],
+    [
+      'softmax axis',
+      () => logSoftmax(tensor([1, 2], [1, 2]), 2),
+      /logSoftmax: axis 2 is out of range for shape \[1, 2\]/,
+    ],
+    [
+      'layerNorm shape',
+      () => layerNorm(tensor([1, 2, 3, 4, 5, 6], [2, 3]), [4]),
+      /layerNorm: input \[2, 3\] with normalizedShape \[4\]/,
+    ],
+    [
+      'layerNorm weight',
+      () => layerNorm(tensor([1, 2, 3, 4, 5, 6], [2, 3]), [3], tensor([1, 1], [2])),
+      /layerNorm: weight has shape \[2\], expected normalizedShape \[3\]/,
+    ],
+    [
+      'crossEntropy target shape',
+      () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2], [3], 'i32')),
+      /crossEntropy: target \[3\] \(i32 class indices\) must have shape \[4\] for logits \[4, 5\]/,
+    ],
+    [
+      'crossEntropy target dtype',
+      () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4])),
+      /crossEntropy: target \[4\] \(f32\) does not fit logits \[4, 5\]: expected i32 class indices of shape \[4\] or f32 probabilities of shape \[4, 5\]/,
+    ],
+    [
+      'crossEntropy u32 target',
+      () => crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4], 'u32')),
+      /crossEntropy: target \[4\] \(u32\) does not fit logits \[4, 5\]/,
+    ],
+    [
+      'crossEntropy weight',
+      () =>
+        crossEntropy(tensor(randomArray(20, 1), [4, 5]), tensor([0, 1, 2, 3], [4], 'i32'), {
+          weight: tensor([1, 1, 1, 1], [4]),
+        }),
+      /crossEntropy: weight has shape \[4\], expected \[5\]/,
+    ],
+    [
+      'crossEntropy logits dtype',
+      () => crossEntropy(tensor([1, 2], [1, 2], 'i32'), tensor([0], [1], 'i32')),
+      /crossEntropy: logits \[1, 2\] has dtype i32, expected f32/,
+    ],
+    [
+      'bceWithLogits shapes',
+      () => binaryCrossEntropyWithLogits(tensor([1, 2], [2]), tensor([1, 0, 1], [3])),
+      /binaryCrossEntropyWithLogits: input \[2\] and target \[3\] must have the same shape/,
+    ],
+    [
+      'bce weight',
+      () => binaryCrossEntropy(tensor([0.5, 0.5], [2]), tensor([1, 0], [2]), { weight: tensor([1, 1, 1], [3]) }),
+      /binaryCrossEntropy: shapes \[2\] and \[3\] cannot be broadcast together/,
+    ],
+    [
+      'mseLoss shapes',
+      () => mseLoss(tensor([1, 2], [2, 1]), tensor([1, 2], [1, 2])),
+      /mseLoss: input \[2, 1\] and target \[1, 2\] must have the same shape/,
+    ],
+    [
+      'l1Loss dtype',
+      () => l1Loss(tensor([1, 2], [2], 'i32'), tensor([1, 2], [2])),
+      /l1Loss: input \[2\] has dtype i32, expected f32/,
+    ],
+    [
+      'cosineSimilarity shapes',
+      () => cosineSimilarity(tensor(randomArray(6, 1), [2, 3]), tensor(randomArray(4, 1), [2, 2])),
+      /cosineSimilarity: shapes \[2, 3\] and \[2, 2\] cannot be broadcast together/,
+    ],
     ['softmax 0-d dim', () => softmax(tensor([1], []), 1), /softmax: dim 1 is out of range for a 0-d tensor/],
     ['argmax dim', () => argmax(tensor([1, 2], [2]), 1), /argmax: axis 1 is out of range for shape \[2\]/],
   ];
-  for (const [name, fn, msg] of cases) it(name, () => { tidy(() => { expect(fn).toThrow(msg); }); });
+  for (const [name, fn, msg] of cases)
+    it(name, () => {
+      tidy(() => {
+        expect(fn).toThrow(msg);
+      });
+    });
 });

@@ -4,8 +4,41 @@
 // test/engine/op-coverage.test.ts keeps every public op covered from now on.
 import { describe, it, expect } from 'vitest';
 import {
-  tensor, mul, add, sum, backward, requiresGrad, eq, ne, lt, le, ge, gt, safeSqrt, sign, cast, logicalNot, sumTo, flatten, unsqueeze, squeeze, permute,
-  expand, narrow, flip, clone, scalar, full, zerosLike, onesLike, arange, manualSeed, rand, randn, bernoulli, Generator,
+  tensor,
+  mul,
+  add,
+  sum,
+  backward,
+  requiresGrad,
+  eq,
+  ne,
+  lt,
+  le,
+  ge,
+  gt,
+  safeSqrt,
+  sign,
+  cast,
+  logicalNot,
+  sumTo,
+  flatten,
+  unsqueeze,
+  squeeze,
+  permute,
+  expand,
+  narrow,
+  flip,
+  clone,
+  scalar,
+  full,
+  zerosLike,
+  onesLike,
+  arange,
+  manualSeed,
+  rand,
+  randn,
+  bernoulli,
+  Generator,
   type Tensor,
 } from '../../engine/index.ts';
 import { checkFiniteDifferences, expectClose } from '../helpers.ts';
@@ -49,7 +82,8 @@ describe('finite differences of the movement ops and the rest', () => {
 
 describe('exact forwards of the ops without a gradient', () => {
   it('comparisons broadcast and give 0/1 in f32', async () => {
-    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]), b = tensor([2, 2, 5], [3]);
+    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]),
+      b = tensor([2, 2, 5], [3]);
     expect(await values(eq(a, b))).toEqual([0, 1, 0, 0, 0, 0]);
     expect(await values(ne(a, b))).toEqual([1, 0, 1, 1, 1, 1]);
     expect(await values(lt(a, b))).toEqual([1, 0, 1, 0, 0, 0]);
@@ -73,7 +107,8 @@ describe('exact forwards of the ops without a gradient', () => {
     expect(await values(s)).toEqual([2.5]);
     expect(await values(full([2, 2], -1))).toEqual([-1, -1, -1, -1]);
     const like = tensor([1, 2, 3], [3], 'i32');
-    const z = zerosLike(like), o = onesLike(like);
+    const z = zerosLike(like),
+      o = onesLike(like);
     expect([z.dtype, o.dtype]).toEqual(['i32', 'i32']);
     expect(await values(z)).toEqual([0, 0, 0]);
     expect(await values(o)).toEqual([1, 1, 1]);
@@ -92,7 +127,8 @@ describe('random ops', () => {
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     expectClose([mean(u1)], [1], 'uniform mean', 0.1, 0);
     const n = await values(randn([4096], 2, 0.5, new Generator(11)));
-    const m = mean(n), sd = Math.sqrt(mean(n.map((x) => (x - m) ** 2)));
+    const m = mean(n),
+      sd = Math.sqrt(mean(n.map((x) => (x - m) ** 2)));
     expectClose([m, sd], [2, 0.5], 'normal mean and std', 0.05, 0);
     const b = await values(bernoulli([4096], 0.25, new Generator(12)));
     expect(b.every((x) => x === 0 || x === 1)).toBe(true);

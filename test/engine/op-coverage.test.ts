@@ -22,10 +22,18 @@ describe('op coverage', () => {
       .map((f) => readFileSync(f, 'utf8'))
       .filter((src) => /\b(checkGolden|checkFiniteDifferences)\(/.test(src))
       .map((src) => src.replace(/^import[\s\S]*?from\s+'[^']+';/gm, '')); // an import alone is no case
-    const publicOps = Object.entries(ops).filter(([, v]) => typeof v === 'function' && !/^[A-Z]/.test(v.name)).map(([k]) => k);
+    const publicOps = Object.entries(ops)
+      .filter(([, v]) => typeof v === 'function' && !/^[A-Z]/.test(v.name))
+      .map(([k]) => k);
     expect(publicOps.length).toBeGreaterThan(80);
     const covered = (name: string) => withCases.some((src) => new RegExp(`\\b${name}\\b`).test(src));
-    expect(publicOps.filter((n) => !covered(n) && !(n in WAIVED)), 'public ops with no golden or finite-difference case').toEqual([]);
-    expect(Object.keys(WAIVED).filter((n) => covered(n) || !publicOps.includes(n)), 'waivers that are no longer needed').toEqual([]);
+    expect(
+      publicOps.filter((n) => !covered(n) && !(n in WAIVED)),
+      'public ops with no golden or finite-difference case',
+    ).toEqual([]);
+    expect(
+      Object.keys(WAIVED).filter((n) => covered(n) || !publicOps.includes(n)),
+      'waivers that are no longer needed',
+    ).toEqual([]);
   });
 });

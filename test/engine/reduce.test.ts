@@ -11,10 +11,14 @@ function hostReduce(data: number[], shape: number[], axes: number[], op: 'sum' |
   const acc = new Array(n).fill(op === 'max' ? -Infinity : 0);
   const cnt = axes.reduce((a, i) => a * shape[i], 1);
   data.forEach((v, flat) => {
-    let o = 0, mul = 1;
+    let o = 0,
+      mul = 1;
     for (let d = shape.length - 1; d >= 0; d--) {
       const c = Math.floor(flat / strides[d]) % shape[d];
-      if (!axes.includes(d)) { o += c * mul; mul *= shape[d]; }
+      if (!axes.includes(d)) {
+        o += c * mul;
+        mul *= shape[d];
+      }
     }
     acc[o] = op === 'max' ? Math.max(acc[o], v) : acc[o] + v;
   });
@@ -23,16 +27,25 @@ function hostReduce(data: number[], shape: number[], axes: number[], op: 'sum' |
 
 describe('reductions on both kernels', () => {
   const cases: [number[], number[]][] = [
-    [[300, 257], [0]],    // bias-gradient shape: many outputs, long strided runs (serial kernel)
-    [[300, 257], [1]],    // last axis, many rows (serial kernel)
-    [[3, 1000], [1]],     // few outputs, long contiguous runs (workgroup kernel)
-    [[5000], [0]],        // full reduction (workgroup kernel)
-    [[4, 33, 65], [0, 2]], // two separate reduced blocks (workgroup kernel)
-    [[7, 9, 300], [0, 1]], // adjacent reduced dims collapse into one run (serial kernel)
+    [[300, 257], [0]], // bias-gradient shape: many outputs, long strided runs (serial kernel)
+    [[300, 257], [1]], // last axis, many rows (serial kernel)
+    [[3, 1000], [1]], // few outputs, long contiguous runs (workgroup kernel)
+    [[5000], [0]], // full reduction (workgroup kernel)
+    [
+      [4, 33, 65],
+      [0, 2],
+    ], // two separate reduced blocks (workgroup kernel)
+    [
+      [7, 9, 300],
+      [0, 1],
+    ], // adjacent reduced dims collapse into one run (serial kernel)
   ];
   for (const [shape, axes] of cases) {
     it(`sum/max/mean of ${JSON.stringify(shape)} over ${JSON.stringify(axes)}`, async () => {
-      const data = randomArray(shape.reduce((a, b) => a * b, 1), shape.length * 10 + axes[0]).map(Math.fround);
+      const data = randomArray(
+        shape.reduce((a, b) => a * b, 1),
+        shape.length * 10 + axes[0],
+      ).map(Math.fround);
       const x = tensor(data, shape);
       expectClose(await sum(x, axes).data(), hostReduce(data, shape, axes, 'sum'), 'sum', 1e-3, 1e-4);
       expectClose(await max(x, axes).data(), hostReduce(data, shape, axes, 'max'), 'max', 0, 0);

@@ -13,7 +13,8 @@ describe('2-D RoPE against a float64 re-implementation of timm RotaryEmbeddingCa
     expect([...sin.shape]).toEqual(c.outputs[0].shape);
     expectClose(await sin.data(), c.outputs[0].data, 'sin', 1e-6, 1e-5);
     expectClose(await cos.data(), c.outputs[1].data, 'cos', 1e-6, 1e-5);
-    sin.dispose(); cos.dispose();
+    sin.dispose();
+    cos.dispose();
   });
 
   it('tables rescaled to a reference grid (ref 4 x 6 on a 2 x 3 grid), theta 100', async () => {
@@ -21,11 +22,13 @@ describe('2-D RoPE against a float64 re-implementation of timm RotaryEmbeddingCa
     const { sin, cos } = buildRope2d(8, 2, 3, { refH: 4, refW: 6, theta: 100 });
     expectClose(await sin.data(), c.outputs[0].data, 'sin', 1e-6, 1e-5);
     expectClose(await cos.data(), c.outputs[1].data, 'cos', 1e-6, 1e-5);
-    sin.dispose(); cos.dispose();
+    sin.dispose();
+    cos.dispose();
     // timm's name for the reference grid gives the same tables.
     const t = buildRope2d(8, 2, 3, { refFeatShape: [4, 6], theta: 100 });
     expectClose(await t.sin.data(), c.outputs[0].data, 'sin (refFeatShape)', 1e-6, 1e-5);
-    t.sin.dispose(); t.cos.dispose();
+    t.sin.dispose();
+    t.cos.dispose();
   });
 
   for (const name of ['rope_apply_cls', 'rope_apply_nocls']) {
@@ -42,7 +45,8 @@ describe('2-D RoPE against a float64 re-implementation of timm RotaryEmbeddingCa
   it('backward: finite differences', async () => {
     const { sin, cos } = buildRope2d(8, 2, 2);
     await checkFiniteDifferences((x) => applyRope(x, sin, cos, 1), [{ shape: [2, 3, 5, 8] }]);
-    sin.dispose(); cos.dispose();
+    sin.dispose();
+    cos.dispose();
   });
 
   it('leaves tokens before startToken untouched', async () => {
@@ -50,14 +54,20 @@ describe('2-D RoPE against a float64 re-implementation of timm RotaryEmbeddingCa
     const xs = randomArray(3 * 4, 9);
     const y = applyRope(tensor(xs, [1, 1, 3, 4]), sin, cos, 1);
     expect(Array.from(await y.data()).slice(0, 4)).toEqual(Array.from(Float32Array.from(xs.slice(0, 4))));
-    y.dispose(); sin.dispose(); cos.dispose();
+    y.dispose();
+    sin.dispose();
+    cos.dispose();
   });
 
   it('rejects tables that do not match the tokens', () => {
     const { sin, cos } = buildRope2d(8, 2, 2);
     const x = tensor(randomArray(5 * 8, 1), [1, 1, 5, 8]);
-    expect(() => applyRope(x, sin, cos, 0)).toThrow(/rope: sin must be f32 \[5, 8\] for x \[1, 1, 5, 8\] with startToken 0, got \[4, 8\]/);
+    expect(() => applyRope(x, sin, cos, 0)).toThrow(
+      /rope: sin must be f32 \[5, 8\] for x \[1, 1, 5, 8\] with startToken 0, got \[4, 8\]/,
+    );
     expect(() => buildRope2d(6, 2, 2)).toThrow(/multiple of 4/);
-    x.dispose(); sin.dispose(); cos.dispose();
+    x.dispose();
+    sin.dispose();
+    cos.dispose();
   });
 });

@@ -16,7 +16,9 @@ const LOSSES: Record<string, (x: Tensor[], a: Record<string, unknown>) => Tensor
 
 describe('losses against PyTorch', () => {
   for (const c of loadGolden('attention_norm').filter((x) => x.name in LOSSES)) {
-    it(c.name, async () => { await checkGolden(c, (xs) => LOSSES[c.name](xs, c.args)); });
+    it(c.name, async () => {
+      await checkGolden(c, (xs) => LOSSES[c.name](xs, c.args));
+    });
   }
 });
 
@@ -31,7 +33,10 @@ describe('loss backward: finite differences', () => {
   it('structure loss, faithful and weighted BCE', async () => {
     const m = tensor(binary(2 * 9 * 8, 2), [2, 1, 9, 8]);
     await checkFiniteDifferences((x) => structureLoss(x, m), [{ shape: [2, 1, 9, 8], low: -3, high: 3 }]);
-    await checkFiniteDifferences((x) => structureLoss(x, m, { faithfulBce: false }), [{ shape: [2, 1, 9, 8], low: -3, high: 3 }]);
+    await checkFiniteDifferences(
+      (x) => structureLoss(x, m, { faithfulBce: false }),
+      [{ shape: [2, 1, 9, 8], low: -3, high: 3 }],
+    );
     m.dispose();
   });
   it('multilabel soft margin and negative cosine', async () => {
@@ -51,7 +56,9 @@ describe('dropPath (per-sample stochastic depth)', () => {
   });
 
   it('drops whole samples and scales kept ones by 1/(1-p); the gradient uses the same mask', async () => {
-    const b = 64, n = 6, p = 0.25;
+    const b = 64,
+      n = 6,
+      p = 0.25;
     const xs = randomArray(b * n, 4, 0.5, 1.5); // no zeros, so a dropped sample is recognisable
     const x = requiresGrad(tensor(xs, [b, 2, 3]));
     const y = tidy(() => {
@@ -59,7 +66,8 @@ describe('dropPath (per-sample stochastic depth)', () => {
       backward(sum(out));
       return out;
     });
-    const yv = await y.data(), gv = await x.grad!.data();
+    const yv = await y.data(),
+      gv = await x.grad!.data();
     let dropped = 0;
     for (let s = 0; s < b; s++) {
       const kept = yv[s * n] !== 0;

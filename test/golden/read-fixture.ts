@@ -11,7 +11,8 @@ import { parseSafetensors, type SafetensorsTensor } from '../../engine/index.ts'
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 export function readFixture<T = unknown>(family: string): T {
-  const index = join(FIXTURES, `${family}.json`), numbers = join(FIXTURES, `${family}.safetensors`);
+  const index = join(FIXTURES, `${family}.json`),
+    numbers = join(FIXTURES, `${family}.safetensors`);
   for (const p of [index, numbers]) {
     if (!existsSync(p)) throw new Error(`missing fixture ${p}: run npm run golden -- ${family} (needs python3-torch)`);
   }
@@ -23,7 +24,10 @@ export function readFixture<T = unknown>(family: string): T {
     const ref = (x as { $tensor?: unknown }).$tensor;
     if (typeof ref === 'string') {
       const t: SafetensorsTensor | undefined = tensors[ref];
-      if (!t) throw new Error(`${index}: tensor '${ref}' is not in ${numbers} (regenerate both: npm run golden -- ${family})`);
+      if (!t)
+        throw new Error(
+          `${index}: tensor '${ref}' is not in ${numbers} (regenerate both: npm run golden -- ${family})`,
+        );
       used.add(ref);
       return Array.from(t.data as ArrayLike<number>);
     }
@@ -31,6 +35,9 @@ export function readFixture<T = unknown>(family: string): T {
   };
   const tree = fill(JSON.parse(readFileSync(index, 'utf8')));
   const extra = Object.keys(tensors).filter((k) => !used.has(k));
-  if (extra.length) throw new Error(`${numbers}: ${extra.length} tensor(s) the index does not use (${extra.slice(0, 3).join(', ')}): regenerate both (npm run golden -- ${family})`);
+  if (extra.length)
+    throw new Error(
+      `${numbers}: ${extra.length} tensor(s) the index does not use (${extra.slice(0, 3).join(', ')}): regenerate both (npm run golden -- ${family})`,
+    );
   return tree as T;
 }

@@ -8,23 +8,54 @@ import ts from 'typescript';
 import { execFileSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 
-export interface Edge { from: string; to: string; typeOnly: boolean; line: number }
-export interface ExportInfo { file: string; name: string; line: number; usedBy: Set<string>; usedInside: boolean; isPublic: boolean }
-export interface RepoGraph { root: string; files: string[]; edges: Edge[]; exports: ExportInfo[] }
+export interface Edge {
+  from: string;
+  to: string;
+  typeOnly: boolean;
+  line: number;
+}
+export interface ExportInfo {
+  file: string;
+  name: string;
+  line: number;
+  usedBy: Set<string>;
+  usedInside: boolean;
+  isPublic: boolean;
+}
+export interface RepoGraph {
+  root: string;
+  files: string[];
+  edges: Edge[];
+  exports: ExportInfo[];
+}
 
 export function trackedTs(root: string): string[] {
-  return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], { cwd: root, encoding: 'utf8' })
-    .split('\n').filter((f) => f && !f.endsWith('.d.ts'));
+  return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter((f) => f && !f.endsWith('.d.ts'));
 }
 
 export function buildGraph(root: string, entries: readonly string[]): RepoGraph {
   const files = trackedTs(root);
   const options: ts.CompilerOptions = {
-    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
-    allowImportingTsExtensions: true, noEmit: true, skipLibCheck: true, resolveJsonModule: true, strict: true,
-    types: ['@webgpu/types', 'node'], lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    skipLibCheck: true,
+    resolveJsonModule: true,
+    strict: true,
+    types: ['@webgpu/types', 'node'],
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
   };
-  const program = ts.createProgram(files.map((f) => join(root, f)), options);
+  const program = ts.createProgram(
+    files.map((f) => join(root, f)),
+    options,
+  );
   const checker = program.getTypeChecker();
   const rel = (sf: ts.SourceFile) => relative(root, sf.fileName);
   const ours = new Set(files);
@@ -38,17 +69,29 @@ export function buildGraph(root: string, entries: readonly string[]): RepoGraph 
       const r = ts.resolveModuleName(spec.text, sf.fileName, options, ts.sys).resolvedModule;
       if (!r) return;
       const to = relative(root, r.resolvedFileName);
-      if (ours.has(to)) edges.push({ from, to, typeOnly, line: sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1 });
+      if (ours.has(to))
+        edges.push({ from, to, typeOnly, line: sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1 });
     };
     const visit = (node: ts.Node): void => {
       if (ts.isImportDeclaration(node)) {
         const c = node.importClause;
-        const typeOnly = Boolean(c && (c.isTypeOnly || (!c.name && c.namedBindings && ts.isNamedImports(c.namedBindings)
-          && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly))));
+        const typeOnly = Boolean(
+          c &&
+          (c.isTypeOnly ||
+            (!c.name &&
+              c.namedBindings &&
+              ts.isNamedImports(c.namedBindings) &&
+              c.namedBindings.elements.length > 0 &&
+              c.namedBindings.elements.every((e) => e.isTypeOnly))),
+        );
         add(node.moduleSpecifier, typeOnly, node);
       } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
         add(node.moduleSpecifier, node.isTypeOnly, node);
-      } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0]) {
+      } else if (
+        ts.isCallExpression(node) &&
+        node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+        node.arguments[0]
+      ) {
         add(node.arguments[0], false, node);
       }
       ts.forEachChild(node, visit);
@@ -67,7 +110,14 @@ export function buildGraph(root: string, entries: readonly string[]): RepoGraph 
       const decl = target.declarations?.[0];
       if (!decl || decl.getSourceFile() !== sf) continue; // a re-export: counted at its home
       if (byDecl.has(decl)) continue;
-      const info: ExportInfo = { file: rel(sf), name: e.name, line: sf.getLineAndCharacterOfPosition(decl.getStart(sf)).line + 1, usedBy: new Set(), usedInside: false, isPublic: false };
+      const info: ExportInfo = {
+        file: rel(sf),
+        name: e.name,
+        line: sf.getLineAndCharacterOfPosition(decl.getStart(sf)).line + 1,
+        usedBy: new Set(),
+        usedInside: false,
+        isPublic: false,
+      };
       byDecl.set(decl, info);
       exports.push(info);
     }
@@ -101,8 +151,13 @@ export function buildGraph(root: string, entries: readonly string[]): RepoGraph 
         let sym = checker.getSymbolAtLocation(node);
         // `const { normal_ } = init`: the binding names a member of the namespace object.
         const be = node.parent;
-        if (ts.isBindingElement(be) && (be.propertyName ?? be.name) === node && ts.isObjectBindingPattern(be.parent)
-          && ts.isVariableDeclaration(be.parent.parent) && be.parent.parent.initializer) {
+        if (
+          ts.isBindingElement(be) &&
+          (be.propertyName ?? be.name) === node &&
+          ts.isObjectBindingPattern(be.parent) &&
+          ts.isVariableDeclaration(be.parent.parent) &&
+          be.parent.parent.initializer
+        ) {
           sym = checker.getTypeAtLocation(be.parent.parent.initializer).getProperty(node.text) ?? sym;
         }
         if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
@@ -110,7 +165,9 @@ export function buildGraph(root: string, entries: readonly string[]): RepoGraph 
         const info = decl && byDecl.get(decl);
         if (info && (decl as ts.NamedDeclaration).name !== node) {
           const inImport = ts.findAncestor(node, (n) => ts.isImportDeclaration(n)) !== undefined;
-          if (file !== info.file) { if (!inImport) info.usedBy.add(file); } else info.usedInside = true;
+          if (file !== info.file) {
+            if (!inImport) info.usedBy.add(file);
+          } else info.usedInside = true;
         }
       }
       ts.forEachChild(node, visit);

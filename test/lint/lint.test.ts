@@ -6,16 +6,29 @@ import type { Edge, ExportInfo, RepoGraph } from './graph.ts';
 
 const edge = (from: string, to: string, typeOnly = false): Edge => ({ from, to, typeOnly, line: 1 });
 const graph = (edges: Edge[], exports: ExportInfo[] = []): RepoGraph => ({
-  root: '/', files: [...new Set(edges.flatMap((e) => [e.from, e.to]))], edges, exports,
+  root: '/',
+  files: [...new Set(edges.flatMap((e) => [e.from, e.to]))],
+  edges,
+  exports,
 });
 const exp = (file: string, name: string, o: Partial<ExportInfo> = {}): ExportInfo => ({
-  file, name, line: 3, usedBy: new Set(), usedInside: false, isPublic: false, ...o,
+  file,
+  name,
+  line: 3,
+  usedBy: new Set(),
+  usedInside: false,
+  isPublic: false,
+  ...o,
 });
 
 describe('lint rules', () => {
   it('a value import cycle is an error; a type-only back edge is not', () => {
-    expect(checkCycles(graph([edge('engine/a.ts', 'engine/b.ts'), edge('engine/b.ts', 'engine/a.ts')])).map((f) => f.rule)).toEqual(['cycle']);
-    expect(checkCycles(graph([edge('engine/a.ts', 'engine/b.ts'), edge('engine/b.ts', 'engine/a.ts', true)]))).toEqual([]);
+    expect(
+      checkCycles(graph([edge('engine/a.ts', 'engine/b.ts'), edge('engine/b.ts', 'engine/a.ts')])).map((f) => f.rule),
+    ).toEqual(['cycle']);
+    expect(checkCycles(graph([edge('engine/a.ts', 'engine/b.ts'), edge('engine/b.ts', 'engine/a.ts', true)]))).toEqual(
+      [],
+    );
   });
 
   it('outside engine/ only the package entries may be imported; areas import only the areas below them', () => {
@@ -30,16 +43,28 @@ describe('lint rules', () => {
 
   it('inside engine/ a lower layer never imports a higher one', () => {
     expect(checkLayers(graph([edge('engine/nn/layers.ts', 'engine/ops/conv.ts')]))).toEqual([]);
-    expect(checkLayers(graph([edge('engine/ops/conv.ts', 'engine/nn/layers.ts')])).map((f) => f.rule)).toEqual(['engine-layers']);
-    expect(checkLayers(graph([edge('engine/tensor.ts', 'engine/autograd.ts')])).map((f) => f.rule)).toEqual(['engine-layers']);
+    expect(checkLayers(graph([edge('engine/ops/conv.ts', 'engine/nn/layers.ts')])).map((f) => f.rule)).toEqual([
+      'engine-layers',
+    ]);
+    expect(checkLayers(graph([edge('engine/tensor.ts', 'engine/autograd.ts')])).map((f) => f.rule)).toEqual([
+      'engine-layers',
+    ]);
   });
 
   it('an export nobody uses is reported unless it is public API or used in its own file; so is a module nobody imports', () => {
-    const g = graph([edge('models/a.ts', 'engine/index.ts'), edge('recipes/x/01-run.ts', 'models/a.ts')], [
-      exp('models/a.ts', 'dead'), exp('models/a.ts', 'helper', { usedInside: true }), exp('models/a.ts', 'used', { usedBy: new Set(['recipes/x/01-run.ts']) }),
-      exp('engine/ops/x.ts', 'publicOp', { isPublic: true }),
-    ]);
+    const g = graph(
+      [edge('models/a.ts', 'engine/index.ts'), edge('recipes/x/01-run.ts', 'models/a.ts')],
+      [
+        exp('models/a.ts', 'dead'),
+        exp('models/a.ts', 'helper', { usedInside: true }),
+        exp('models/a.ts', 'used', { usedBy: new Set(['recipes/x/01-run.ts']) }),
+        exp('engine/ops/x.ts', 'publicOp', { isPublic: true }),
+      ],
+    );
     g.files.push('models/orphan.ts');
-    expect(checkUnused(g).map((f) => `${f.rule} ${f.file} ${f.message.split(' ')[1] ?? ''}`)).toEqual(["unused models/a.ts 'dead'", 'unused-file models/orphan.ts file']);
+    expect(checkUnused(g).map((f) => `${f.rule} ${f.file} ${f.message.split(' ')[1] ?? ''}`)).toEqual([
+      "unused models/a.ts 'dead'",
+      'unused-file models/orphan.ts file',
+    ]);
   });
 });

@@ -20,7 +20,8 @@ function areaName(f: string): string {
 export function layerPicture(g: RepoGraph): string {
   const counts = new Map<string, number>();
   for (const e of g.edges) {
-    const a = areaName(e.from), b = areaName(e.to);
+    const a = areaName(e.from),
+      b = areaName(e.to);
     if (a === b || a === 'test') continue;
     counts.set(`${a} -> ${b}`, (counts.get(`${a} -> ${b}`) ?? 0) + 1);
   }

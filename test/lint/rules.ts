@@ -6,7 +6,13 @@
 import type { RepoGraph } from './graph.ts';
 
 /** package.json `exports`: the engine's public entry points. */
-export const ENTRIES = ['engine/index.ts', 'engine/nn/index.ts', 'engine/optim/index.ts', 'engine/data/index.ts', 'engine/metrics/index.ts'];
+export const ENTRIES = [
+  'engine/index.ts',
+  'engine/nn/index.ts',
+  'engine/optim/index.ts',
+  'engine/data/index.ts',
+  'engine/metrics/index.ts',
+];
 
 /** Which areas each area may import (longest prefix wins); test/ may import anything. */
 const MAY_IMPORT: Record<string, string[]> = {
@@ -23,7 +29,15 @@ const MAY_IMPORT: Record<string, string[]> = {
 
 /** engine/ from the bottom up: a file may import its own layer and the ones below. */
 const ENGINE_LAYERS: string[][] = [
-  ['engine/tensor.ts', 'engine/device.ts', 'engine/shader.ts', 'engine/graph.ts', 'engine/shape.ts', 'engine/f16.ts', 'engine/io/'],
+  [
+    'engine/tensor.ts',
+    'engine/device.ts',
+    'engine/shader.ts',
+    'engine/graph.ts',
+    'engine/shape.ts',
+    'engine/f16.ts',
+    'engine/io/',
+  ],
   ['engine/ops/'],
   ['engine/autograd.ts', 'engine/flat.ts', 'engine/data/', 'engine/metrics/'],
   ['engine/nn/'],
@@ -33,12 +47,26 @@ const ENGINE_LAYERS: string[][] = [
 ];
 
 /** Files run as programs or read by tools rather than imported. */
-const ROOTS = [/^test\//, /^vitest\.config\.ts$/, /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/, /^runtime-browser\/(build|serve|make-demo-assets|make-model-card|input-stats)\.ts$/,
-  /^runtime-browser\/page\/main\.ts$/, /^runtime-node\/synth\.ts$/];
+const ROOTS = [
+  /^test\//,
+  /^vitest\.config\.ts$/,
+  /^recipes\/[^/]+\/(\d\d-[^/]+|run-[^/]+)\.ts$/,
+  /^runtime-browser\/(build|serve|make-demo-assets|make-model-card|input-stats)\.ts$/,
+  /^runtime-browser\/page\/main\.ts$/,
+  /^runtime-node\/synth\.ts$/,
+];
 
-export interface Finding { file: string; line: number; rule: string; message: string }
+export interface Finding {
+  file: string;
+  line: number;
+  rule: string;
+  message: string;
+}
 
-const area = (f: string) => Object.keys(MAY_IMPORT).filter((k) => f.startsWith(k)).sort((a, b) => b.length - a.length)[0];
+const area = (f: string) =>
+  Object.keys(MAY_IMPORT)
+    .filter((k) => f.startsWith(k))
+    .sort((a, b) => b.length - a.length)[0];
 const layerOf = (f: string) => ENGINE_LAYERS.findIndex((l) => l.some((p) => f.startsWith(p)));
 
 export function checkLayers(g: RepoGraph): Finding[] {
@@ -48,16 +76,39 @@ export function checkLayers(g: RepoGraph): Finding[] {
     if (!a) continue; // test/, root configs
     const allowed = MAY_IMPORT[a];
     if (!allowed.some((p) => e.to.startsWith(p))) {
-      out.push({ file: e.from, line: e.line, rule: 'layers', message: `${a} may not import ${e.to} (allowed: ${allowed.join(', ')})` });
+      out.push({
+        file: e.from,
+        line: e.line,
+        rule: 'layers',
+        message: `${a} may not import ${e.to} (allowed: ${allowed.join(', ')})`,
+      });
       continue;
     }
     if (!e.from.startsWith('engine/') && e.to.startsWith('engine/') && !ENTRIES.includes(e.to)) {
-      out.push({ file: e.from, line: e.line, rule: 'entry', message: `imports engine internals ${e.to}; import the package entry instead (${ENTRIES.join(', ')})` });
+      out.push({
+        file: e.from,
+        line: e.line,
+        rule: 'entry',
+        message: `imports engine internals ${e.to}; import the package entry instead (${ENTRIES.join(', ')})`,
+      });
     }
     if (e.from.startsWith('engine/') && e.to.startsWith('engine/')) {
-      const lf = layerOf(e.from), lt = layerOf(e.to);
-      if (lf < 0) out.push({ file: e.from, line: e.line, rule: 'engine-layers', message: 'file is in no engine layer (test/lint/rules.ts ENGINE_LAYERS)' });
-      else if (lt > lf) out.push({ file: e.from, line: e.line, rule: 'engine-layers', message: `imports ${e.to}, a higher engine layer` });
+      const lf = layerOf(e.from),
+        lt = layerOf(e.to);
+      if (lf < 0)
+        out.push({
+          file: e.from,
+          line: e.line,
+          rule: 'engine-layers',
+          message: 'file is in no engine layer (test/lint/rules.ts ENGINE_LAYERS)',
+        });
+      else if (lt > lf)
+        out.push({
+          file: e.from,
+          line: e.line,
+          rule: 'engine-layers',
+          message: `imports ${e.to}, a higher engine layer`,
+        });
     }
   }
   return out;
@@ -68,19 +119,38 @@ export function checkCycles(g: RepoGraph): Finding[] {
   const next = new Map<string, string[]>();
   // Type-only imports are erased before the code runs: only value imports can form a cycle.
   for (const e of g.edges) if (!e.typeOnly) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
-  const index = new Map<string, number>(), low = new Map<string, number>(), stack: string[] = [], on = new Set<string>();
+  const index = new Map<string, number>(),
+    low = new Map<string, number>(),
+    stack: string[] = [],
+    on = new Set<string>();
   const out: Finding[] = [];
   let n = 0;
   const strong = (v: string): void => {
-    index.set(v, n); low.set(v, n++); stack.push(v); on.add(v);
+    index.set(v, n);
+    low.set(v, n++);
+    stack.push(v);
+    on.add(v);
     for (const w of next.get(v) ?? []) {
-      if (!index.has(w)) { strong(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      if (!index.has(w)) {
+        strong(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
     }
     if (low.get(v) === index.get(v)) {
       const scc: string[] = [];
       let w: string;
-      do { w = stack.pop()!; on.delete(w); scc.push(w); } while (w !== v);
-      if (scc.length > 1) out.push({ file: scc.sort()[0], line: 1, rule: 'cycle', message: `import cycle through ${scc.sort().join(', ')}` });
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1)
+        out.push({
+          file: scc.sort()[0],
+          line: 1,
+          rule: 'cycle',
+          message: `import cycle through ${scc.sort().join(', ')}`,
+        });
     }
   };
   for (const f of g.files) if (!index.has(f)) strong(f);
@@ -96,7 +166,12 @@ export function checkUnused(g: RepoGraph): Finding[] {
   const imported = new Set(g.edges.map((e) => e.to));
   for (const f of g.files) {
     if (imported.has(f) || ENTRIES.includes(f) || ROOTS.some((r) => r.test(f))) continue;
-    out.push({ file: f, line: 1, rule: 'unused-file', message: 'no file imports this module and it is not a script: delete it or list it in test/lint/rules.ts ROOTS' });
+    out.push({
+      file: f,
+      line: 1,
+      rule: 'unused-file',
+      message: 'no file imports this module and it is not a script: delete it or list it in test/lint/rules.ts ROOTS',
+    });
   }
   return out;
 }

@@ -2,21 +2,75 @@
 import { describe, it, expect } from 'vitest';
 import { readFixture } from '../golden/read-fixture.ts';
 import {
-  rocCurve, rocAuc, averagePrecision, rocAucOvr, averagePrecisionOvr, argmax, confusionMatrix, accuracy,
-  balancedAccuracy, macroF1, f1PerClass, classificationReport, diceIou, segmentationScores, bagAuc,
+  rocCurve,
+  rocAuc,
+  averagePrecision,
+  rocAucOvr,
+  averagePrecisionOvr,
+  argmax,
+  confusionMatrix,
+  accuracy,
+  balancedAccuracy,
+  macroF1,
+  f1PerClass,
+  classificationReport,
+  diceIou,
+  segmentationScores,
+  bagAuc,
 } from '../../engine/metrics/index.ts';
 
 type Num = number | null;
-interface Roc { fpr: Num[]; tpr: Num[]; thresholds: number[] }
-interface BinaryCase { name: string; labels: number[]; scores: number[]; auc: Num; ap: Num; roc_drop: Roc; roc_full: Roc }
-interface MultiCase {
-  name: string; numClasses: number; classNames: string[]; labels: number[]; probs: number[]; preds: number[];
-  auc: Num[]; macroAuc: number; weightedAuc: number; ap: Num[]; mAP: number; accuracy: number; balancedAccuracy: number;
-  f1: number[]; macroF1: number; precision: number[]; recall: Num[]; support: number[]; confusion: number[][];
+interface Roc {
+  fpr: Num[];
+  tpr: Num[];
+  thresholds: number[];
 }
-interface SegCase { name: string; numImages: number; threshold: number; probs: number[]; targets: number[]; dice: number[]; iou: number[]; meanDice: number; meanIou: number }
+interface BinaryCase {
+  name: string;
+  labels: number[];
+  scores: number[];
+  auc: Num;
+  ap: Num;
+  roc_drop: Roc;
+  roc_full: Roc;
+}
+interface MultiCase {
+  name: string;
+  numClasses: number;
+  classNames: string[];
+  labels: number[];
+  probs: number[];
+  preds: number[];
+  auc: Num[];
+  macroAuc: number;
+  weightedAuc: number;
+  ap: Num[];
+  mAP: number;
+  accuracy: number;
+  balancedAccuracy: number;
+  f1: number[];
+  macroF1: number;
+  precision: number[];
+  recall: Num[];
+  support: number[];
+  confusion: number[][];
+}
+interface SegCase {
+  name: string;
+  numImages: number;
+  threshold: number;
+  probs: number[];
+  targets: number[];
+  dice: number[];
+  iou: number[];
+  meanDice: number;
+  meanIou: number;
+}
 const fx = readFixture<{
-  binary: BinaryCase[]; multiclass: MultiCase[]; segmentation: SegCase[]; bag: { labels: number[]; scores: number[]; auc: number };
+  binary: BinaryCase[];
+  multiclass: MultiCase[];
+  segmentation: SegCase[];
+  bag: { labels: number[]; scores: number[]; auc: number };
 }>('metrics');
 
 const TOL = 1e-6;
@@ -24,7 +78,8 @@ const TOL = 1e-6;
 function close(actual: ArrayLike<number>, expected: Num[], what: string): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const e = expected[i], a = actual[i];
+    const e = expected[i],
+      a = actual[i];
     if (e === null) expect(Number.isNaN(a), `${what}[${i}] = ${a}, expected NaN`).toBe(true);
     else expect(Math.abs(a - e), `${what}[${i}] = ${a}, expected ${e}`).toBeLessThanOrEqual(TOL);
   }
@@ -36,7 +91,10 @@ describe('binary ROC / AP (sklearn roc_curve, roc_auc_score, average_precision_s
     const scores = Float32Array.from(c.scores);
     one(rocAuc(c.labels, scores), c.auc, 'auc');
     one(averagePrecision(c.labels, scores), c.ap, 'ap');
-    for (const [drop, ref] of [[true, c.roc_drop], [false, c.roc_full]] as const) {
+    for (const [drop, ref] of [
+      [true, c.roc_drop],
+      [false, c.roc_full],
+    ] as const) {
       const r = rocCurve(c.labels, scores, drop);
       close(r.fpr, ref.fpr, `fpr (drop ${drop})`);
       close(r.tpr, ref.tpr, `tpr (drop ${drop})`);
@@ -54,7 +112,9 @@ describe('binary ROC / AP (sklearn roc_curve, roc_auc_score, average_precision_s
 
 describe('multi-class metrics (sklearn)', () => {
   it.each(fx.multiclass.map((c) => [c.name, c] as const))('%s', (_, c) => {
-    const probs = Float32Array.from(c.probs), labels = Int32Array.from(c.labels), C = c.numClasses;
+    const probs = Float32Array.from(c.probs),
+      labels = Int32Array.from(c.labels),
+      C = c.numClasses;
     const rep = classificationReport(probs, labels, c.classNames);
     expect(Array.from(rep.preds)).toEqual(c.preds);
     close(rep.auc, c.auc, 'auc per class');
@@ -81,7 +141,8 @@ describe('multi-class metrics (sklearn)', () => {
     one(averagePrecisionOvr(probs, labels, C).macro, c.mAP, 'averagePrecisionOvr().macro');
     // Undefined classes are named in the warnings, defined ones are not.
     const undefinedClasses = c.auc.flatMap((a, k) => (a === null ? [k] : []));
-    for (const k of undefinedClasses) expect(rep.warnings.some((w) => w.includes(`class ${k} (${c.classNames[k]}) has no positive`))).toBe(true);
+    for (const k of undefinedClasses)
+      expect(rep.warnings.some((w) => w.includes(`class ${k} (${c.classNames[k]}) has no positive`))).toBe(true);
     if (undefinedClasses.length === 0) expect(rep.warnings).toEqual([]);
   });
 
@@ -90,26 +151,35 @@ describe('multi-class metrics (sklearn)', () => {
   });
 
   it('rejects mismatched shapes and labels out of range', () => {
-    expect(() => classificationReport(new Float32Array(6), Int32Array.from([0, 1]), ['a', 'b'])).toThrow(/probs has 6 values, expected \[n=2, C=2\] = 4/);
-    expect(() => classificationReport(new Float32Array(4), Int32Array.from([0, 2]), ['a', 'b'])).toThrow(/label 1 is 2, expected an integer in \[0, 2\)/);
+    expect(() => classificationReport(new Float32Array(6), Int32Array.from([0, 1]), ['a', 'b'])).toThrow(
+      /probs has 6 values, expected \[n=2, C=2\] = 4/,
+    );
+    expect(() => classificationReport(new Float32Array(4), Int32Array.from([0, 2]), ['a', 'b'])).toThrow(
+      /label 1 is 2, expected an integer in \[0, 2\)/,
+    );
   });
 });
 
 describe('segmentation and bag metrics', () => {
-  it.each(fx.segmentation.map((c) => [c.name, c] as const))('%s: Dice and IoU per image (sklearn f1/jaccard, zero_division=1)', (_, c) => {
-    const s = segmentationScores(Float32Array.from(c.probs), Uint8Array.from(c.targets), c.numImages, c.threshold);
-    close(s.dice, c.dice, 'dice');
-    close(s.iou, c.iou, 'iou');
-    one(s.meanDice, c.meanDice, 'mean dice');
-    one(s.meanIou, c.meanIou, 'mean iou');
-  });
+  it.each(fx.segmentation.map((c) => [c.name, c] as const))(
+    '%s: Dice and IoU per image (sklearn f1/jaccard, zero_division=1)',
+    (_, c) => {
+      const s = segmentationScores(Float32Array.from(c.probs), Uint8Array.from(c.targets), c.numImages, c.threshold);
+      close(s.dice, c.dice, 'dice');
+      close(s.iou, c.iou, 'iou');
+      one(s.meanDice, c.meanDice, 'mean dice');
+      one(s.meanIou, c.meanIou, 'mean iou');
+    },
+  );
 
   it('empty masks: both empty is 1, one empty is 0; the threshold is strict', () => {
     expect(diceIou([0.1, 0.2], [0, 0])).toEqual({ dice: 1, iou: 1 });
     expect(diceIou([0.1, 0.2], [1, 0])).toEqual({ dice: 0, iou: 0 });
     expect(diceIou([0.9, 0.2], [0, 0])).toEqual({ dice: 0, iou: 0 });
     expect(diceIou([0.5, 0.6], [1, 1])).toEqual({ dice: 2 / 3, iou: 0.5 });
-    expect(() => segmentationScores(new Float32Array(10), new Float32Array(10), 3)).toThrow(/do not split into 3 images/);
+    expect(() => segmentationScores(new Float32Array(10), new Float32Array(10), 3)).toThrow(
+      /do not split into 3 images/,
+    );
   });
 
   it('bag AUC equals sklearn roc_auc_score on bag scores (with ties)', () => {

@@ -6,29 +6,65 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, backward, device, crossEntropy, noGrad, Generator, std, mean } from '../../engine/index.ts';
 import {
-  Eva02, Eva02Mim, eva02Config, gridSize, hiddenFeatures, mimMask, timmKeyMap, type Eva02Config,
+  Eva02,
+  Eva02Mim,
+  eva02Config,
+  gridSize,
+  hiddenFeatures,
+  mimMask,
+  timmKeyMap,
+  type Eva02Config,
 } from '../../models/eva02.ts';
 import { expectClose, fromEncoded, type Encoded } from '../helpers.ts';
 import { readFixture } from '../golden/read-fixture.ts';
 
-
 interface TorchConfig {
-  img_size: [number, number]; patch_size: number; embed_dim: number; depth: number; num_heads: number;
-  mlp_ratio: number; qkv_fused: boolean; scale_mlp: boolean; num_classes: number; ref_feat_shape: [number, number] | null;
+  img_size: [number, number];
+  patch_size: number;
+  embed_dim: number;
+  depth: number;
+  num_heads: number;
+  mlp_ratio: number;
+  qkv_fused: boolean;
+  scale_mlp: boolean;
+  num_classes: number;
+  ref_feat_shape: [number, number] | null;
 }
 interface ModelCase {
-  name: string; config: TorchConfig; keys: string[]; state: Record<string, Encoded>; input: Encoded;
-  grads: Record<string, Encoded>; loss: number;
+  name: string;
+  config: TorchConfig;
+  keys: string[];
+  state: Record<string, Encoded>;
+  input: Encoded;
+  grads: Record<string, Encoded>;
+  loss: number;
 }
-interface ClassCase extends ModelCase { labels: Encoded; logits: Encoded; rope: { sin: Encoded; cos: Encoded } }
-interface MimCase extends ModelCase { teacher_dim: number; mask: Encoded; teacher: Encoded; pred: Encoded }
+interface ClassCase extends ModelCase {
+  labels: Encoded;
+  logits: Encoded;
+  rope: { sin: Encoded; cos: Encoded };
+}
+interface MimCase extends ModelCase {
+  teacher_dim: number;
+  mask: Encoded;
+  teacher: Encoded;
+  pred: Encoded;
+}
 
 const FIXTURE = readFixture<{ cases: ClassCase[]; mim: MimCase }>('eva02');
 
 function configOf(c: TorchConfig): Eva02Config {
   return eva02Config('mu', {
-    imgSize: c.img_size, patchSize: c.patch_size, embedDim: c.embed_dim, depth: c.depth, numHeads: c.num_heads,
-    mlpRatio: c.mlp_ratio, qkvFused: c.qkv_fused, scaleMlp: c.scale_mlp, numClasses: c.num_classes, refFeatShape: c.ref_feat_shape,
+    imgSize: c.img_size,
+    patchSize: c.patch_size,
+    embedDim: c.embed_dim,
+    depth: c.depth,
+    numHeads: c.num_heads,
+    mlpRatio: c.mlp_ratio,
+    qkvFused: c.qkv_fused,
+    scaleMlp: c.scale_mlp,
+    numClasses: c.num_classes,
+    refFeatShape: c.ref_feat_shape,
   });
 }
 
@@ -38,10 +74,14 @@ function configOf(c: TorchConfig): Eva02Config {
  */
 function eva02StateShapes(cfg: Eva02Config): [string, number[]][] {
   const [gh, gw] = gridSize(cfg);
-  const d = cfg.embedDim, h = hiddenFeatures(cfg), p = cfg.patchSize;
+  const d = cfg.embedDim,
+    h = hiddenFeatures(cfg),
+    p = cfg.patchSize;
   const out: [string, number[]][] = [
-    ['cls_token', [1, 1, d]], ['pos_embed', [1, gh * gw + 1, d]],
-    ['patch_embed.proj.weight', [d, cfg.inChans, p, p]], ['patch_embed.proj.bias', [d]],
+    ['cls_token', [1, 1, d]],
+    ['pos_embed', [1, gh * gw + 1, d]],
+    ['patch_embed.proj.weight', [d, cfg.inChans, p, p]],
+    ['patch_embed.proj.bias', [d]],
   ];
   const ln = (name: string, n: number) => out.push([`${name}.weight`, [n]], [`${name}.bias`, [n]]);
   const lin = (name: string, i: number, o: number, bias = true) => {
@@ -161,9 +201,9 @@ describe('EVA-02 against PyTorch (timm Eva layout)', () => {
 });
 
 describe('EVA-02 configs, init and checkpoint keys', () => {
-  it('backbone parameter counts of Ti / S / B equal timm\'s 5.5M / 21.6M / 85.8M', () => {
-    const count = (p: 'ti' | 's' | 'b' | 'l') => eva02StateShapes(eva02Config(p, { numClasses: 0 }))
-      .reduce((n, [, s]) => n + s.reduce((a, d) => a * d, 1), 0);
+  it("backbone parameter counts of Ti / S / B equal timm's 5.5M / 21.6M / 85.8M", () => {
+    const count = (p: 'ti' | 's' | 'b' | 'l') =>
+      eva02StateShapes(eva02Config(p, { numClasses: 0 })).reduce((n, [, s]) => n + s.reduce((a, d) => a * d, 1), 0);
     expect(count('ti')).toBe(5_502_144);
     expect(count('s')).toBe(21_621_120);
     expect(count('b')).toBe(85_758_720);
@@ -172,7 +212,9 @@ describe('EVA-02 configs, init and checkpoint keys', () => {
     expect((count('b') / 1e6).toFixed(1)).toBe('85.8');
     // Spec table: hidden sizes 512 / 1024 / 2048 / 2730.
     expect(eva02StateShapes(eva02Config('ti')).find(([k]) => k === 'blocks.0.mlp.fc1.weight')![1]).toEqual([1024, 192]);
-    expect(eva02StateShapes(eva02Config('l')).find(([k]) => k === 'blocks.0.mlp.fc1_g.weight')![1]).toEqual([2730, 1024]);
+    expect(eva02StateShapes(eva02Config('l')).find(([k]) => k === 'blocks.0.mlp.fc1_g.weight')![1]).toEqual([
+      2730, 1024,
+    ]);
     expect(eva02StateShapes(eva02Config('b')).some(([k]) => k.includes('q_bias'))).toBe(false);
   });
 

@@ -6,29 +6,73 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Tensor, tensor, tidy, backward, device, type Module } from '../../engine/index.ts';
 import {
-  MilEncoder, AbmilHead, DsmilHead, InstanceHead, EndoKedMil, endoKedMil, MIL,
-  abmilLoss, dsmilLoss, studentLoss, pseudoLabels, type MilConfig,
+  MilEncoder,
+  AbmilHead,
+  DsmilHead,
+  InstanceHead,
+  EndoKedMil,
+  endoKedMil,
+  MIL,
+  abmilLoss,
+  dsmilLoss,
+  studentLoss,
+  pseudoLabels,
+  type MilConfig,
 } from '../../models/mil.ts';
 import { expectClose } from '../helpers.ts';
 import { readFixture } from '../golden/read-fixture.ts';
 
-interface Quantised { shape: number[]; dtype: 'f32' | 'i32'; scale: number; q: number[] }
-interface Encoded { shape: number[]; dtype: 'f32'; data: number[] }
+interface Quantised {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  scale: number;
+  q: number[];
+}
+interface Encoded {
+  shape: number[];
+  dtype: 'f32';
+  data: number[];
+}
 type HeadName = 'abmil' | 'gated' | 'dsmil' | 'student';
-interface HeadRecord { loss: number; grads: Record<string, Encoded>; feat: Encoded; critical?: number[]; [out: string]: unknown }
-interface Bag { n: number; label: number; input: Quantised; pseudo: Quantised; heads: Record<HeadName, HeadRecord>; dsmil_loss_logits_ce: number }
+interface HeadRecord {
+  loss: number;
+  grads: Record<string, Encoded>;
+  feat: Encoded;
+  critical?: number[];
+  [out: string]: unknown;
+}
+interface Bag {
+  n: number;
+  label: number;
+  input: Quantised;
+  pseudo: Quantised;
+  heads: Record<HeadName, HeadRecord>;
+  dsmil_loss_logits_ce: number;
+}
 interface Fixture {
   config: MilConfig;
   lambda: number;
   state_dict: Record<'encoder' | HeadName, Record<string, Quantised>>;
   bags: Bag[];
-  pseudo_labels: { scores: Encoded[]; ranges: [number, number][]; weights: number[]; bag_positive: Encoded; expected: Encoded };
+  pseudo_labels: {
+    scores: Encoded[];
+    ranges: [number, number][];
+    weights: number[];
+    bag_positive: Encoded;
+    expected: Encoded;
+  };
   num_parameters: Record<'encoder' | HeadName, number>;
 }
 
 const fx = readFixture<Fixture>('mil');
-const dequant = (e: Quantised) => tensor(e.q.map((v) => v * e.scale), e.shape, e.dtype);
-const c = fx.config, f = c.channels[c.channels.length - 1];
+const dequant = (e: Quantised) =>
+  tensor(
+    e.q.map((v) => v * e.scale),
+    e.shape,
+    e.dtype,
+  );
+const c = fx.config,
+  f = c.channels[c.channels.length - 1];
 
 function build(): Record<'encoder' | HeadName, Module> {
   const mods: Record<'encoder' | HeadName, Module> = {
@@ -77,7 +121,13 @@ describe('EndoKED-MIL structure', () => {
     m.dispose();
     const g = endoKedMil('mu', { gated: true });
     expect([...g.teacher1.stateDict().keys()].filter((k) => k.startsWith('attention_'))).toEqual([
-      'attention_V.0.weight', 'attention_V.0.bias', 'attention_U.0.weight', 'attention_U.0.bias', 'attention_weights.weight', 'attention_weights.bias']);
+      'attention_V.0.weight',
+      'attention_V.0.bias',
+      'attention_U.0.weight',
+      'attention_U.0.bias',
+      'attention_weights.weight',
+      'attention_weights.bias',
+    ]);
     g.dispose();
     expect(MIL.small.channels.length).toBe(4);
   });
@@ -86,7 +136,10 @@ describe('EndoKED-MIL structure', () => {
 describe('EndoKED-MIL against PyTorch: every output and every parameter gradient', () => {
   let baseline = 0;
   let mods: Record<'encoder' | HeadName, Module>;
-  beforeAll(() => { baseline = device().liveBuffers; mods = build(); });
+  beforeAll(() => {
+    baseline = device().liveBuffers;
+    mods = build();
+  });
   afterAll(() => {
     for (const m of Object.values(mods)) m.dispose();
     expect(device().liveBuffers).toBe(baseline);
@@ -96,9 +149,16 @@ describe('EndoKED-MIL against PyTorch: every output and every parameter gradient
     for (const head of ['abmil', 'gated', 'dsmil', 'student'] as HeadName[]) {
       it(`bag ${b} (${bag.n} frames, label ${bag.label}): ${head}`, async () => {
         const rec = bag.heads[head];
-        const enc = mods.encoder, m = mods[head];
-        const params: [string, Tensor][] = [...enc.namedParameters().map(([k, t]) => [`encoder.${k}`, t] as [string, Tensor]), ...m.namedParameters()];
-        for (const [, t] of params) { t.grad?.dispose(); t.grad = null; }
+        const enc = mods.encoder,
+          m = mods[head];
+        const params: [string, Tensor][] = [
+          ...enc.namedParameters().map(([k, t]) => [`encoder.${k}`, t] as [string, Tensor]),
+          ...m.namedParameters(),
+        ];
+        for (const [, t] of params) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
         const outs = tidy(() => {
           const feat = (enc as MilEncoder).forward(dequant(bag.input));
           let loss: Tensor, named: Record<string, Tensor>;
@@ -131,14 +191,24 @@ describe('EndoKED-MIL against PyTorch: every output and every parameter gradient
         expect(withGrad.map(([k]) => k).sort(), 'parameters with a gradient').toEqual(Object.keys(rec.grads).sort());
         for (const [k, t] of withGrad) close(await t.grad!.data(), rec.grads[k].data, `d${k}`, 5e-4, 1e-2);
         for (const t of Object.values(outs)) t.dispose();
-        for (const [, t] of params) { t.grad?.dispose(); t.grad = null; }
+        for (const [, t] of params) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
       });
     }
   }
 
   it('merged pseudo-labels: min-max normalised, clamped, weighted, 0 in negative bags', async () => {
     const p = fx.pseudo_labels;
-    const out = tidy(() => pseudoLabels(p.scores.map((s) => tensor(s.data, s.shape)), p.ranges.map(([min, max]) => ({ min, max })), p.weights, tensor(p.bag_positive.data, p.bag_positive.shape)));
+    const out = tidy(() =>
+      pseudoLabels(
+        p.scores.map((s) => tensor(s.data, s.shape)),
+        p.ranges.map(([min, max]) => ({ min, max })),
+        p.weights,
+        tensor(p.bag_positive.data, p.bag_positive.shape),
+      ),
+    );
     expectClose(await out.data(), p.expected.data, 'pseudo-labels', 1e-6, 1e-5);
     out.dispose();
   });
@@ -147,9 +217,13 @@ describe('EndoKED-MIL against PyTorch: every output and every parameter gradient
 describe('EndoKED-MIL errors', () => {
   it('names the shapes and labels that are wrong', () => {
     const m = new EndoKedMil({ ...MIL.mu, imageSize: 16 });
-    expect(() => tidy(() => m.encoder.forward(tensor(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8])))).toThrow(/MilEncoder: input \[2, 3, 8, 8\] must be \[n, 3, 16, 16\]/);
+    expect(() => tidy(() => m.encoder.forward(tensor(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8])))).toThrow(
+      /MilEncoder: input \[2, 3, 8, 8\] must be \[n, 3, 16, 16\]/,
+    );
     expect(() => tidy(() => studentLoss(tensor([0, 0, 0], [1, 3]), tensor([0], [1]), 0.1))).toThrow(/studentLoss/);
-    expect(() => tidy(() => abmilLoss(m.teacher1.forward(tensor(new Float32Array(2 * 64), [2, 64])), 2))).toThrow(/bag label 2/);
+    expect(() => tidy(() => abmilLoss(m.teacher1.forward(tensor(new Float32Array(2 * 64), [2, 64])), 2))).toThrow(
+      /bag label 2/,
+    );
     m.dispose();
   });
 });

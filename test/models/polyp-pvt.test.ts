@@ -10,8 +10,17 @@ import { PVT_V2, pvtV2, pvtV2NumParameters, pvtV2KeyFromCheckpoint, type PvtV2Co
 import { PolypPVT, polypPvt, polypPvtLoss, type PolypPvtConfig } from '../../models/polyp-pvt.ts';
 import { expectClose } from '../helpers.ts';
 
-interface Quantised { shape: number[]; dtype: 'f32' | 'i32'; scale: number; q: number[] }
-interface Encoded { shape: number[]; dtype: 'f32'; data: number[] }
+interface Quantised {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  scale: number;
+  q: number[];
+}
+interface Encoded {
+  shape: number[];
+  dtype: 'f32';
+  data: number[];
+}
 interface Fixture {
   config: PolypPvtConfig;
   loss_variant: 'mean_bce' | 'weighted_bce';
@@ -33,7 +42,12 @@ interface Fixture {
 
 const fx = readFixture<Fixture>('polyp_pvt');
 
-const dequant = (e: Quantised) => tensor(e.q.map((v) => v * e.scale), e.shape, e.dtype);
+const dequant = (e: Quantised) =>
+  tensor(
+    e.q.map((v) => v * e.scale),
+    e.shape,
+    e.dtype,
+  );
 
 /** |a - b| <= atol + rtol |b| per element, with atol scaled by the tensor's largest expected value. */
 function expectCloseScaled(actual: ArrayLike<number>, expected: number[], what: string, tol = 1e-4): void {
@@ -46,14 +60,24 @@ describe('vision layers', () => {
     const conv = new Conv2d(6, 8, 3, { groups: 2, padding: 1 });
     const c1 = new Conv1d(5, 4, 1, { bias: false });
     const bn = new BatchNorm2d(3);
-    expect([...conv.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual([['weight', [8, 3, 3, 3]], ['bias', [8]]]);
+    expect([...conv.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual([
+      ['weight', [8, 3, 3, 3]],
+      ['bias', [8]],
+    ]);
     expect([...c1.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual([['weight', [4, 5, 1]]]);
     expect([...bn.stateDict()].map(([k, t]) => [k, t.dtype])).toEqual([
-      ['weight', 'f32'], ['bias', 'f32'], ['running_mean', 'f32'], ['running_var', 'f32'], ['num_batches_tracked', 'i32']]);
+      ['weight', 'f32'],
+      ['bias', 'f32'],
+      ['running_mean', 'f32'],
+      ['running_var', 'f32'],
+      ['num_batches_tracked', 'i32'],
+    ]);
     expect(bn.namedParameters().map(([k]) => k)).toEqual(['weight', 'bias']);
     // kaiming_uniform(a = sqrt(5)) and the bias both lie in +-1/sqrt(fan_in), fan_in = 3 * 3 * 3.
     const bound = 1 / Math.sqrt(27);
-    const [w, b] = [Array.from(await conv.weight.data()), Array.from(await conv.bias!.data())].map((v) => Math.max(...v.map(Math.abs)));
+    const [w, b] = [Array.from(await conv.weight.data()), Array.from(await conv.bias!.data())].map((v) =>
+      Math.max(...v.map(Math.abs)),
+    );
     expect(w).toBeLessThanOrEqual(bound);
     expect(w).toBeGreaterThan(bound * 0.9); // 216 draws reach near the bound
     expect(b).toBeLessThanOrEqual(bound);
@@ -78,7 +102,9 @@ describe('Polyp-PVT structure', () => {
   });
 
   it("checkpoint keys: the official names pass through, timm's are mapped back, the head is dropped", () => {
-    const backboneKeys = Object.keys(fx.state_dict).filter((k) => k.startsWith('backbone.')).map((k) => k.slice('backbone.'.length));
+    const backboneKeys = Object.keys(fx.state_dict)
+      .filter((k) => k.startsWith('backbone.'))
+      .map((k) => k.slice('backbone.'.length));
     expect(backboneKeys.map(pvtV2KeyFromCheckpoint)).toEqual(backboneKeys);
     // timm's names for the same tensors (its _checkpoint_filter_fn applied to the official keys).
     const timm: [string, string | null][] = [
@@ -94,9 +120,10 @@ describe('Polyp-PVT structure', () => {
     for (const [from, to] of timm) expect(pvtV2KeyFromCheckpoint(from), from).toBe(to);
   });
 
-  it('PVTv2 parameter counts (no head): analytic = PyTorch = the paper\'s 3.4M / 13.5M / 24.8M', () => {
+  it("PVTv2 parameter counts (no head): analytic = PyTorch = the paper's 3.4M / 13.5M / 24.8M", () => {
     const millions = (n: number) => Math.round(n / 1e5) / 10;
-    for (const v of ['b0', 'b1', 'b2', 'mu'] as const) expect(pvtV2NumParameters(PVT_V2[v]), v).toBe(fx.pvt_v2_num_parameters[v]);
+    for (const v of ['b0', 'b1', 'b2', 'mu'] as const)
+      expect(pvtV2NumParameters(PVT_V2[v]), v).toBe(fx.pvt_v2_num_parameters[v]);
     expect(millions(pvtV2NumParameters(PVT_V2.b0))).toBe(3.4);
     expect(millions(pvtV2NumParameters(PVT_V2.b1))).toBe(13.5);
     expect(millions(pvtV2NumParameters(PVT_V2.b2))).toBe(24.8);
@@ -104,9 +131,16 @@ describe('Polyp-PVT structure', () => {
     for (const c of [fx.config.backbone, PVT_V2.mu, PVT_V2.b0] as PvtV2Config[]) {
       const m = pvtV2(c);
       expect(m.numParameters()).toBe(pvtV2NumParameters(c));
-      if (c === PVT_V2.b0) { // drop path rises linearly over the 8 blocks: torch.linspace(0, 0.1, 8)
+      if (c === PVT_V2.b0) {
+        // drop path rises linearly over the 8 blocks: torch.linspace(0, 0.1, 8)
         const rates = [m.block1, m.block2, m.block3, m.block4].flatMap((l) => [...l].map((b) => b.dropPathRate));
-        expectClose(rates, Array.from({ length: 8 }, (_, i) => (0.1 * i) / 7), 'drop path rates', 1e-12, 0);
+        expectClose(
+          rates,
+          Array.from({ length: 8 }, (_, i) => (0.1 * i) / 7),
+          'drop path rates',
+          1e-12,
+          0,
+        );
       }
       m.dispose();
     }
@@ -136,7 +170,9 @@ describe('Polyp-PVT against PyTorch (one train-mode step)', () => {
   });
 
   afterAll(() => {
-    outs.p1.dispose(); outs.p2.dispose(); outs.loss.dispose();
+    outs.p1.dispose();
+    outs.p2.dispose();
+    outs.loss.dispose();
     model.dispose();
   });
 
@@ -150,8 +186,12 @@ describe('Polyp-PVT against PyTorch (one train-mode step)', () => {
   it(`structure loss P1 + P2 (${fx.loss_variant})`, async () => {
     expect(Math.abs((await outs.loss.item()) - fx.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(fx.loss)));
     // The paper's weighted BCE (faithfulBce false) on the same outputs.
-    const weighted = noGrad(() => tidy(() => polypPvtLoss([outs.p1, outs.p2], dequant(fx.mask), { faithfulBce: false })));
-    expect(Math.abs((await weighted.item()) - fx.loss_weighted)).toBeLessThan(1e-4 * Math.max(1, Math.abs(fx.loss_weighted)));
+    const weighted = noGrad(() =>
+      tidy(() => polypPvtLoss([outs.p1, outs.p2], dequant(fx.mask), { faithfulBce: false })),
+    );
+    expect(Math.abs((await weighted.item()) - fx.loss_weighted)).toBeLessThan(
+      1e-4 * Math.max(1, Math.abs(fx.loss_weighted)),
+    );
     weighted.dispose();
   });
 
@@ -172,14 +212,17 @@ describe('Polyp-PVT against PyTorch (one train-mode step)', () => {
 
   it('eval mode after the step (BatchNorm on the running statistics): P1 and P2 of the first image', async () => {
     model.eval();
-    const [e1, e2] = noGrad(() => tidy(() => {
-      const x = dequant(fx.input);
-      return model.forward(narrow(x, 0, 0, 1));
-    }));
+    const [e1, e2] = noGrad(() =>
+      tidy(() => {
+        const x = dequant(fx.input);
+        return model.forward(narrow(x, 0, 0, 1));
+      }),
+    );
     model.train();
     expectCloseScaled(await e1.data(), fx.eval_p1.data, 'eval P1');
     expectCloseScaled(await e2.data(), fx.eval_p2.data, 'eval P2');
-    e1.dispose(); e2.dispose();
+    e1.dispose();
+    e2.dispose();
   });
 
   it('frees every intermediate: only parameters, buffers, gradients and the kept outputs stay alive', () => {
@@ -193,15 +236,29 @@ describe('Polyp-PVT-µ (spec §4)', () => {
   it('64² input: backbone maps at strides 4/8/16/32, P1 and P2 at full size', async () => {
     const model = polypPvt('mu');
     model.eval();
-    const shapes = noGrad(() => tidy(() => {
-      const x = tensor(Array.from({ length: 2 * 3 * 64 * 64 }, (_, i) => ((i * 37) % 255) / 255), [2, 3, 64, 64]);
-      const feats = model.forwardFeatures(x);
-      const [p1, p2] = model.forwardHead(feats);
-      return [...feats, p1, p2].map((t) => [...t.shape]);
-    }));
-    expect(shapes).toEqual([[2, 16, 16, 16], [2, 32, 8, 8], [2, 64, 4, 4], [2, 128, 2, 2], [2, 1, 64, 64], [2, 1, 64, 64]]);
+    const shapes = noGrad(() =>
+      tidy(() => {
+        const x = tensor(
+          Array.from({ length: 2 * 3 * 64 * 64 }, (_, i) => ((i * 37) % 255) / 255),
+          [2, 3, 64, 64],
+        );
+        const feats = model.forwardFeatures(x);
+        const [p1, p2] = model.forwardHead(feats);
+        return [...feats, p1, p2].map((t) => [...t.shape]);
+      }),
+    );
+    expect(shapes).toEqual([
+      [2, 16, 16, 16],
+      [2, 32, 8, 8],
+      [2, 64, 4, 4],
+      [2, 128, 2, 2],
+      [2, 1, 64, 64],
+      [2, 1, 64, 64],
+    ]);
     // 48² (64 x 0.75) leaves x4 at 2² and x3 at 3²: CFM cannot fuse them; the error says why.
-    expect(() => noGrad(() => tidy(() => model.forward(tensor(new Array(3 * 48 * 48).fill(0.5), [1, 3, 48, 48]))))).toThrow(/multiples of 32/);
+    expect(() =>
+      noGrad(() => tidy(() => model.forward(tensor(new Array(3 * 48 * 48).fill(0.5), [1, 3, 48, 48])))),
+    ).toThrow(/multiples of 32/);
     model.dispose();
   });
 });

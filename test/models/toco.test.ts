@@ -4,16 +4,46 @@
 // pos_embed, RoPE on other grids) and Grad-CAM at both layers. A finite-difference check covers
 // the PTC loss's gradient with respect to the tokens on the device.
 import { describe, it, expect } from 'vitest';
-import { tidy, backward, device, noGrad, Generator, add, mul, multilabelSoftMarginLoss, requiresGrad, tensor } from '../../engine/index.ts';
-import { TocoCam, tocoConfig, ptcLoss, ptcLabels, affinityMasks, multiScaleCam, gradCam, normaliseCam } from '../../models/toco.ts';
+import {
+  tidy,
+  backward,
+  device,
+  noGrad,
+  Generator,
+  add,
+  mul,
+  multilabelSoftMarginLoss,
+  requiresGrad,
+  tensor,
+} from '../../engine/index.ts';
+import {
+  TocoCam,
+  tocoConfig,
+  ptcLoss,
+  ptcLabels,
+  affinityMasks,
+  multiScaleCam,
+  gradCam,
+  normaliseCam,
+} from '../../models/toco.ts';
 import { expectClose, fromEncoded, type Encoded } from '../helpers.ts';
 import { readFixture } from '../golden/read-fixture.ts';
 
 interface Fixture {
   config: { img: number; patch: number; dim: number; depth: number; heads: number; aux_layer: number };
   train: {
-    keys: string[]; state: Record<string, Encoded>; input: Encoded; labels: Encoded; token_labels: Encoded;
-    cls: Encoded; cls_aux: Encoded; cam: Encoded; cam_aux: Encoded; ptc: number; loss: number; grads: Record<string, Encoded>;
+    keys: string[];
+    state: Record<string, Encoded>;
+    input: Encoded;
+    labels: Encoded;
+    token_labels: Encoded;
+    cls: Encoded;
+    cls_aux: Encoded;
+    cam: Encoded;
+    cam_aux: Encoded;
+    ptc: number;
+    loss: number;
+    grads: Record<string, Encoded>;
   };
   multiscale: { scales: number[]; cam: Encoded; cam_aux: Encoded };
   gradcam: { final: Encoded; aux: Encoded };
@@ -22,9 +52,21 @@ const FX = readFixture<Fixture>('toco');
 
 function build(): TocoCam {
   const c = FX.config;
-  const model = new TocoCam(tocoConfig('mu', {
-    imgSize: c.img, patchSize: c.patch, embedDim: c.dim, depth: c.depth, numHeads: c.heads, mlpRatio: 8 / 3,
-  }, { auxLayer: c.aux_layer }), { generator: new Generator(5) });
+  const model = new TocoCam(
+    tocoConfig(
+      'mu',
+      {
+        imgSize: c.img,
+        patchSize: c.patch,
+        embedDim: c.dim,
+        depth: c.depth,
+        numHeads: c.heads,
+        mlpRatio: 8 / 3,
+      },
+      { auxLayer: c.aux_layer },
+    ),
+    { generator: new Generator(5) },
+  );
   const state = new Map(Object.entries(FX.train.state).map(([k, e]) => [k, fromEncoded(e)]));
   model.loadStateDict(state);
   for (const t of state.values()) t.dispose();
@@ -32,7 +74,8 @@ function build(): TocoCam {
 }
 
 function tokenLabels(): Uint8Array[] {
-  const e = FX.train.token_labels, n = e.shape[1];
+  const e = FX.train.token_labels,
+    n = e.shape[1];
   return Array.from({ length: e.shape[0] }, (_, b) => Uint8Array.from(e.data.slice(b * n, (b + 1) * n)));
 }
 
@@ -40,19 +83,29 @@ describe('ToCo CAM classifier against PyTorch', () => {
   it('state_dict keys and shapes equal the reference network (encoder.*, classifier.weight, aux_classifier.weight)', () => {
     const model = build();
     expect([...model.stateDict().keys()]).toEqual(FX.train.keys);
-    expect([...model.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual(FX.train.keys.map((k) => [k, FX.train.state[k].shape]));
+    expect([...model.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual(
+      FX.train.keys.map((k) => [k, FX.train.state[k].shape]),
+    );
   });
 
   it('logits, CAMs, PTC, loss and every parameter gradient', async () => {
     const base = device().liveBuffers;
     const model = build();
-    const x = fromEncoded(FX.train.input), y = fromEncoded(FX.train.labels);
+    const x = fromEncoded(FX.train.input),
+      y = fromEncoded(FX.train.labels);
     const out = tidy(() => {
       const f = model.forward(x);
       const ptc = ptcLoss(f.x4, tokenLabels());
       const loss = add(add(multilabelSoftMarginLoss(f.cls, y), multilabelSoftMarginLoss(f.clsAux, y)), mul(ptc, 0.2));
       backward(loss);
-      return { cls: f.cls, clsAux: f.clsAux, cam: model.cam(f.x4, f.grid), camAux: model.cam(f.aux, f.grid, 'aux'), ptc, loss };
+      return {
+        cls: f.cls,
+        clsAux: f.clsAux,
+        cam: model.cam(f.x4, f.grid),
+        camAux: model.cam(f.aux, f.grid, 'aux'),
+        ptc,
+        loss,
+      };
     });
     expectClose(await out.cls.data(), FX.train.cls.data, 'cls', 1e-4, 1e-3);
     expectClose(await out.clsAux.data(), FX.train.cls_aux.data, 'cls_aux', 1e-4, 1e-3);
@@ -93,7 +146,10 @@ describe('ToCo CAM classifier against PyTorch', () => {
     const g = gradCam(model, x, { layer });
     expect([...g.shape]).toEqual(FX.gradcam[layer].shape);
     expectClose(await g.data(), FX.gradcam[layer].data, `grad-cam ${layer}`, 1e-4, 1e-3);
-    expect(model.parameters().every((p) => p.grad === null), 'no parameter gradient left behind').toBe(true);
+    expect(
+      model.parameters().every((p) => p.grad === null),
+      'no parameter gradient left behind',
+    ).toBe(true);
   });
 });
 
@@ -121,15 +177,25 @@ describe('PTC loss pieces', () => {
     const f = async (v: number[]) => (await noGrad(() => tidy(() => ptcLoss(tensor(v, [2, 5, 3]), labels))).data())[0];
     const h = 1e-2;
     for (const i of [0, 4, 7, 13, 22, 29]) {
-      const p = [...vals], m = [...vals];
-      p[i] += h; m[i] -= h;
+      const p = [...vals],
+        m = [...vals];
+      p[i] += h;
+      m[i] -= h;
       const fd = ((await f(p)) - (await f(m))) / (2 * h);
-      expect(Math.abs(fd - analytic[i]), `d/dx[${i}]: fd ${fd}, analytic ${analytic[i]}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
+      expect(Math.abs(fd - analytic[i]), `d/dx[${i}]: fd ${fd}, analytic ${analytic[i]}`).toBeLessThan(
+        2e-3 + 2e-2 * Math.abs(fd),
+      );
     }
   });
 
   it('normaliseCam maps each plane to [0, 1)', async () => {
     const c = tensor([1, 3, 2, 5, -4, -2, -3, -1], [2, 1, 2, 2]);
-    expectClose(await normaliseCam(c).data(), [0, 2 / (4 + 1e-5), 1 / (4 + 1e-5), 4 / (4 + 1e-5), 0, 2 / (3 + 1e-5), 1 / (3 + 1e-5), 3 / (3 + 1e-5)], 'normalised', 1e-6, 1e-5);
+    expectClose(
+      await normaliseCam(c).data(),
+      [0, 2 / (4 + 1e-5), 1 / (4 + 1e-5), 4 / (4 + 1e-5), 0, 2 / (3 + 1e-5), 1 / (3 + 1e-5), 3 / (3 + 1e-5)],
+      'normalised',
+      1e-6,
+      1e-5,
+    );
   });
 });

@@ -1,7 +1,20 @@
 // Module system: state_dict keys equal PyTorch's for the same nested model, loading checks and
 // errors, modes, flat parameter storage, layers and initialisers.
 import { describe, it, expect } from 'vitest';
-import { Tensor, tensor, zeros, device, tidy, sum, mul, backward, matmul, add, transpose, manualSeed } from '../../engine/index.ts';
+import {
+  Tensor,
+  tensor,
+  zeros,
+  device,
+  tidy,
+  sum,
+  mul,
+  backward,
+  matmul,
+  add,
+  transpose,
+  manualSeed,
+} from '../../engine/index.ts';
 import { Module, parameter } from '../../engine/nn/module.ts';
 import { flatHomeOf, planFlat } from '../../engine/flat.ts';
 import { Linear, LayerNorm, Embedding, Dropout, Identity, ModuleList, Sequential } from '../../engine/nn/layers.ts';
@@ -19,10 +32,35 @@ import { expectClose, randomArray } from '../helpers.ts';
 //   class Net(nn.Module): patch_embed = nn.Linear(4, 8); cls_token = nn.Parameter(zeros(1, 1, 8))
 //     pos_embed = nn.Parameter(zeros(1, 5, 8)); blocks = nn.ModuleList([Block(), Block()])
 //     norm = nn.LayerNorm(8, elementwise_affine=False); stats = Stats(); head = nn.Linear(8, 3, bias=False)
-const BLOCK_KEYS = (i: number) => [`blocks.${i}.gamma`, ...['norm1.weight', 'norm1.bias', 'attn.qkv.weight', 'attn.qkv.bias', 'attn.proj.weight', 'attn.proj.bias',
-  'norm2.weight', 'norm2.bias', 'mlp.0.weight', 'mlp.0.bias', 'mlp.3.weight', 'mlp.3.bias'].map((k) => `blocks.${i}.${k}`)];
-const TORCH_STATE_KEYS = ['cls_token', 'pos_embed', 'patch_embed.weight', 'patch_embed.bias', ...BLOCK_KEYS(0), ...BLOCK_KEYS(1),
-  'stats.weight', 'stats.running_mean', 'stats.num_batches_tracked', 'head.weight'];
+const BLOCK_KEYS = (i: number) => [
+  `blocks.${i}.gamma`,
+  ...[
+    'norm1.weight',
+    'norm1.bias',
+    'attn.qkv.weight',
+    'attn.qkv.bias',
+    'attn.proj.weight',
+    'attn.proj.bias',
+    'norm2.weight',
+    'norm2.bias',
+    'mlp.0.weight',
+    'mlp.0.bias',
+    'mlp.3.weight',
+    'mlp.3.bias',
+  ].map((k) => `blocks.${i}.${k}`),
+];
+const TORCH_STATE_KEYS = [
+  'cls_token',
+  'pos_embed',
+  'patch_embed.weight',
+  'patch_embed.bias',
+  ...BLOCK_KEYS(0),
+  ...BLOCK_KEYS(1),
+  'stats.weight',
+  'stats.running_mean',
+  'stats.num_batches_tracked',
+  'head.weight',
+];
 const TORCH_PARAM_KEYS = TORCH_STATE_KEYS.filter((k) => !k.startsWith('stats.running') && !k.startsWith('stats.num'));
 const TORCH_BUFFER_KEYS = ['stats.running_mean', 'stats.num_batches_tracked', 'stats.cache'];
 const TORCH_NUM_PARAMETERS = 1336;
@@ -60,7 +98,7 @@ class Net extends Module {
 }
 
 describe('Module', () => {
-  it('state_dict keys, parameters and buffers are PyTorch\'s, in PyTorch\'s order', () => {
+  it("state_dict keys, parameters and buffers are PyTorch's, in PyTorch's order", () => {
     const net = new Net();
     expect([...net.stateDict().keys()]).toEqual(TORCH_STATE_KEYS);
     expect(net.namedParameters().map(([k]) => k)).toEqual(TORCH_PARAM_KEYS);
@@ -78,10 +116,14 @@ describe('Module', () => {
     const w = b.blocks.at(1).attn.qkv.weight;
     b.loadStateDict(a.stateDict());
     expect(b.blocks.at(1).attn.qkv.weight).toBe(w); // same tensor, new values
-    for (const [k, t] of a.stateDict()) expect(Array.from(await b.stateDict().get(k)!.data()), k).toEqual(Array.from(await t.data()));
+    for (const [k, t] of a.stateDict())
+      expect(Array.from(await b.stateDict().get(k)!.data()), k).toEqual(Array.from(await t.data()));
     const rec = Object.fromEntries(a.stateDict());
     expect(b.loadStateDict(rec)).toEqual({ missingKeys: [], unexpectedKeys: [] });
-    for (const m of [a, b]) { m.dispose(); m.scratch.dispose(); }
+    for (const m of [a, b]) {
+      m.dispose();
+      m.scratch.dispose();
+    }
   });
 
   it('load errors name every missing and unexpected key and every shape mismatch, and copy nothing', async () => {
@@ -96,19 +138,29 @@ describe('Module', () => {
     sd.set('patch_embed.weight', wrong);
     const headNew = zeros([3, 8]);
     let msg = '';
-    try { net.loadStateDict(sd); } catch (e) { msg = (e as Error).message; }
+    try {
+      net.loadStateDict(sd);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
     expect(msg).toContain('Error(s) in loading state_dict for Net');
     expect(msg).toContain('Missing key(s) in state_dict: "blocks.0.norm1.bias", "head.weight".');
     expect(msg).toContain('Unexpected key(s) in state_dict: "head.bias".');
-    expect(msg).toContain('size mismatch for patch_embed.weight: copying a param with shape [3, 8] from checkpoint, the shape in current model is [8, 4].');
+    expect(msg).toContain(
+      'size mismatch for patch_embed.weight: copying a param with shape [3, 8] from checkpoint, the shape in current model is [8, 4].',
+    );
     // Not strict: missing/unexpected are reported, shape mismatches still fail.
     expect(() => net.loadStateDict(sd, { strict: false })).toThrow(/size mismatch for patch_embed\.weight/);
     sd.set('patch_embed.weight', net.patch_embed.weight);
     sd.set('cls_token', zeros([1, 1, 8]));
-    expect(net.loadStateDict(sd, { strict: false })).toEqual({ missingKeys: ['blocks.0.norm1.bias', 'head.weight'], unexpectedKeys: ['head.bias'] });
+    expect(net.loadStateDict(sd, { strict: false })).toEqual({
+      missingKeys: ['blocks.0.norm1.bias', 'head.weight'],
+      unexpectedKeys: ['head.bias'],
+    });
     expect(Array.from(await net.head.weight.data())).toEqual(before);
     for (const t of [extra, wrong, headNew]) t.dispose();
-    net.dispose(); net.scratch.dispose();
+    net.dispose();
+    net.scratch.dispose();
   });
 
   it('train()/eval() reach every descendant; Dropout follows them', async () => {
@@ -127,7 +179,8 @@ describe('Module', () => {
     expect(v.every((e) => e === 0 || e === 2)).toBe(true);
     expect(v.some((e) => e === 0)).toBe(true);
     for (const t of [x, yz]) t.dispose();
-    net.dispose(); net.scratch.dispose();
+    net.dispose();
+    net.scratch.dispose();
   });
 
   it('zeroGrad drops gradients; dispose frees every buffer; arrays of modules are refused', () => {
@@ -139,11 +192,15 @@ describe('Module', () => {
     expect(net.parameters().every((p) => p.grad === null)).toBe(true);
     net.dispose();
     expect(device().liveBuffers).toBe(base);
-    class Bad extends Module { layers = [new Linear(1, 1)]; }
+    class Bad extends Module {
+      layers = [new Linear(1, 1)];
+    }
     const bad = new Bad();
     expect(() => bad.parameters()).toThrow(/field 'layers' is an array of modules; use ModuleList/);
     bad.layers[0].dispose();
-    class Hidden extends Module { heads = { cls: new Linear(1, 1) }; }
+    class Hidden extends Module {
+      heads = { cls: new Linear(1, 1) };
+    }
     const hidden = new Hidden();
     expect(() => hidden.stateDict()).toThrow(/field 'heads' is a plain object holding modules or parameters/);
     hidden.heads.cls.dispose();
@@ -182,7 +239,9 @@ describe('layers', () => {
     const y = lin.forward(x);
     const ref = tidy(() => add(matmul(x, transpose(lin.weight)), lin.bias!));
     expectClose(await y.data(), await ref.data(), 'linear');
-    expect(() => lin.forward(tensor([1, 2], [1, 2]))).toThrow(/Linear: input \[1, 2\] has last dim 2, expected in_features 50/);
+    expect(() => lin.forward(tensor([1, 2], [1, 2]))).toThrow(
+      /Linear: input \[1, 2\] has last dim 2, expected in_features 50/,
+    );
     for (const t of [x, y, ref]) t.dispose();
     lin.dispose();
   });
@@ -194,7 +253,11 @@ describe('layers', () => {
     const x = tensor([1, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1], [2, 2, 3]);
     const y = Array.from(await ln.forward(x).data());
     const s = Math.sqrt(35 / 12 + 1e-6);
-    expectClose(y.slice(0, 6), [1, 2, 3, 4, 5, 6].map((v) => (v - 3.5) / s), 'layer norm');
+    expectClose(
+      y.slice(0, 6),
+      [1, 2, 3, 4, 5, 6].map((v) => (v - 3.5) / s),
+      'layer norm',
+    );
     manualSeed(9);
     const emb = new Embedding(1000, 8);
     const w = Array.from(await emb.weight.data());
@@ -207,7 +270,8 @@ describe('layers', () => {
     expect(e.slice(0, 8)).toEqual(w.slice(24, 32));
     expect(e.slice(16)).toEqual(w.slice(999 * 8));
     for (const t of [x, ids]) t.dispose();
-    ln.dispose(); emb.dispose();
+    ln.dispose();
+    emb.dispose();
   });
 });
 
@@ -225,13 +289,22 @@ describe('initialisers', () => {
   const stats = (v: ArrayLike<number>) => {
     const a = Array.from(v);
     const mean = a.reduce((s, x) => s + x, 0) / a.length;
-    return { mean, std: Math.sqrt(a.reduce((s, x) => s + (x - mean) ** 2, 0) / a.length), min: Math.min(...a), max: Math.max(...a) };
+    return {
+      mean,
+      std: Math.sqrt(a.reduce((s, x) => s + (x - mean) ** 2, 0) / a.length),
+      min: Math.min(...a),
+      max: Math.max(...a),
+    };
   };
 
   it('kaiming and xavier: bounds and standard deviations', async () => {
     const shape = [64, 32, 3, 3]; // fan_in 288, fan_out 576; 18432 samples
     const cases: [Tensor, number, number | null][] = [
-      [init.kaimingUniform(shape, { nonlinearity: 'relu' }), Math.SQRT2 / Math.sqrt(288), Math.sqrt(3) * Math.SQRT2 / Math.sqrt(288)],
+      [
+        init.kaimingUniform(shape, { nonlinearity: 'relu' }),
+        Math.SQRT2 / Math.sqrt(288),
+        (Math.sqrt(3) * Math.SQRT2) / Math.sqrt(288),
+      ],
       [init.kaimingNormal(shape, { mode: 'fan_out', nonlinearity: 'relu' }), Math.SQRT2 / Math.sqrt(576), null],
       [init.xavierUniform(shape), Math.sqrt(2 / 864), Math.sqrt(6 / 864)],
       [init.xavierNormal(shape, { gain: 2 }), 2 * Math.sqrt(2 / 864), null],
@@ -245,19 +318,20 @@ describe('initialisers', () => {
     }
   });
 
-  it('truncNormal: samples lie in [a, b] with the truncated normal\'s mean and std', async () => {
+  it("truncNormal: samples lie in [a, b] with the truncated normal's mean and std", async () => {
     // mean 0.5, std 1, a = -1, b = 1.2 (absolute bounds, as PyTorch's trunc_normal_).
     const [mu, sigma, a, b] = [0.5, 1, -1, 1.2];
     const t = init.truncNormal([20000], { mean: mu, std: sigma, a, b });
     const s = stats(await t.data());
-    const al = (a - mu) / sigma, be = (b - mu) / sigma;
-    const phi = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+    const al = (a - mu) / sigma,
+      be = (b - mu) / sigma;
+    const phi = (x: number) => Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI);
     const Z = init.normCdf(be) - init.normCdf(al);
-    const mean = mu + sigma * (phi(al) - phi(be)) / Z;
+    const mean = mu + (sigma * (phi(al) - phi(be))) / Z;
     const sd = sigma * Math.sqrt(1 + (al * phi(al) - be * phi(be)) / Z - ((phi(al) - phi(be)) / Z) ** 2);
     expect(s.min).toBeGreaterThanOrEqual(a);
     expect(s.max).toBeLessThanOrEqual(b);
-    expect(Math.abs(s.mean - mean)).toBeLessThan(4 * sd / Math.sqrt(20000));
+    expect(Math.abs(s.mean - mean)).toBeLessThan((4 * sd) / Math.sqrt(20000));
     expect(Math.abs(s.std - sd) / sd).toBeLessThan(0.03);
     // The ViT default: std 0.02 inside [-2, 2], effectively untruncated.
     const v = init.truncNormal([20000], { std: 0.02 });
@@ -270,7 +344,13 @@ describe('initialisers', () => {
     const x = tensor([-0.9, -0.5, 0, 0.3, 0.99, 0.999999], [6]);
     const y = init.erfinv(x);
     // torch.erfinv (float64) of the float32-rounded inputs.
-    expectClose(await y.data(), [-1.163087071945772, -0.4769362762044699, 0, 0.2724627261055238, 1.8213866009002788, 3.4570747260298265], 'erfinv', 1e-6, 1e-6);
+    expectClose(
+      await y.data(),
+      [-1.163087071945772, -0.4769362762044699, 0, 0.2724627261055238, 1.8213866009002788, 3.4570747260298265],
+      'erfinv',
+      1e-6,
+      1e-6,
+    );
     for (const t of [x, y]) t.dispose();
   });
 
@@ -291,10 +371,17 @@ describe('flat parameters', () => {
   it('planFlat starts every tensor on a 64-element boundary and opens a new buffer when one is full', () => {
     expect(planFlat([100, 64, 1, 200, 0], 256)).toEqual({
       slabSizes: [256, 256],
-      slots: [{ slab: 0, offset: 0, size: 100 }, { slab: 0, offset: 128, size: 64 }, { slab: 0, offset: 192, size: 1 },
-        { slab: 1, offset: 0, size: 200 }, { slab: 1, offset: 256, size: 0 }],
+      slots: [
+        { slab: 0, offset: 0, size: 100 },
+        { slab: 0, offset: 128, size: 64 },
+        { slab: 0, offset: 192, size: 1 },
+        { slab: 1, offset: 0, size: 200 },
+        { slab: 1, offset: 256, size: 0 },
+      ],
     });
-    expect(() => planFlat([300], 256)).toThrow(/a tensor of 300 elements exceeds the largest bindable buffer \(256 f32\)/);
+    expect(() => planFlat([300], 256)).toThrow(
+      /a tensor of 300 elements exceeds the largest bindable buffer \(256 f32\)/,
+    );
   });
 
   it('flattenParameters keeps values, grads and keys; one flat buffer; training matches the unflattened model', async () => {
@@ -330,11 +417,18 @@ describe('flat parameters', () => {
       }
       return opt;
     };
-    const oa = run(a), ob = run(b);
-    const pa = a.parameters(), pb = b.parameters();
-    for (let i = 0; i < pa.length; i++) expect(Array.from(await pb[i].data()), `parameter ${i}`).toEqual(Array.from(await pa[i].data()));
-    oa.dispose(); ob.dispose();
-    for (const m of [a, b]) { m.dispose(); m.scratch.dispose(); }
+    const oa = run(a),
+      ob = run(b);
+    const pa = a.parameters(),
+      pb = b.parameters();
+    for (let i = 0; i < pa.length; i++)
+      expect(Array.from(await pb[i].data()), `parameter ${i}`).toEqual(Array.from(await pa[i].data()));
+    oa.dispose();
+    ob.dispose();
+    for (const m of [a, b]) {
+      m.dispose();
+      m.scratch.dispose();
+    }
     x.dispose();
     expect(device().liveBuffers).toBe(base);
   });
@@ -348,7 +442,13 @@ describe('flat parameters', () => {
     const opt = new SGD(p, { lr: 0.5 });
     for (const t of p) t.grad = tensor(new Array(t.size).fill(1), t.shape).keep();
     opt.step();
-    expectClose(await p[3].data(), before.map((v) => v - 0.5), 'loose parameter updated');
-    opt.zeroGrad(); opt.dispose(); net.dispose();
+    expectClose(
+      await p[3].data(),
+      before.map((v) => v - 0.5),
+      'loose parameter updated',
+    );
+    opt.zeroGrad();
+    opt.dispose();
+    net.dispose();
   });
 });

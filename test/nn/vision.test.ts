@@ -5,21 +5,57 @@
 // initialisation against PyTorch's (bounds and spread); DropPath; masks; finite differences.
 import { readFixture } from '../golden/read-fixture.ts';
 import { describe, it, expect } from 'vitest';
-import { Tensor, tensor, tidy, noGrad, backward, requiresGrad, device, sum, mul, ones, Generator } from '../../engine/index.ts';
+import {
+  Tensor,
+  tensor,
+  tidy,
+  noGrad,
+  backward,
+  requiresGrad,
+  device,
+  sum,
+  mul,
+  ones,
+  Generator,
+} from '../../engine/index.ts';
 import { Module } from '../../engine/nn/module.ts';
 import { LayerNorm, type Layer } from '../../engine/nn/layers.ts';
 import * as nn from '../../engine/nn/index.ts';
-import { Conv2d, Conv1d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm2d } from '../../engine/nn/vision.ts';
+import {
+  Conv2d,
+  Conv1d,
+  ConvTranspose2d,
+  BatchNorm1d,
+  BatchNorm2d,
+  GroupNorm,
+  LayerNorm2d,
+} from '../../engine/nn/vision.ts';
 import { MultiheadAttention, MASKED_SCORE } from '../../engine/nn/attention.ts';
 import { Mlp, DropPath, GELU, ReLU } from '../../engine/nn/mlp.ts';
 import { expectClose, checkFiniteDifferences, randomArray } from '../helpers.ts';
 
-interface Exact { shape: number[]; dtype: 'f32' | 'i32'; scale: number; q: number[] }
-interface Approx { shape: number[]; dtype: 'f32' | 'i32'; data: number[] }
+interface Exact {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  scale: number;
+  q: number[];
+}
+interface Approx {
+  shape: number[];
+  dtype: 'f32' | 'i32';
+  data: number[];
+}
 type Enc = Exact | Approx;
-interface Ctor { type: string; args: (number | number[])[]; opts: Record<string, unknown> }
+interface Ctor {
+  type: string;
+  args: (number | number[])[];
+  opts: Record<string, unknown>;
+}
 interface ModuleCase {
-  name: string; ctor: Ctor; train: boolean; forward_args: { output_size?: number[] };
+  name: string;
+  ctor: Ctor;
+  train: boolean;
+  forward_args: { output_size?: number[] };
   keys: [string, number[], 'f32' | 'i32'][];
   state: Record<string, Exact>;
   inputs: (Exact | null)[];
@@ -30,8 +66,19 @@ interface ModuleCase {
   buffers_after: Record<string, Enc>;
   eval_output?: Approx;
 }
-interface InitStats { shape: number[]; min: number; max: number; mean: number; std: number; bound?: number }
-interface InitCase { name: string; ctor: Ctor; entries: Record<string, InitStats> }
+interface InitStats {
+  shape: number[];
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  bound?: number;
+}
+interface InitCase {
+  name: string;
+  ctor: Ctor;
+  entries: Record<string, InitStats>;
+}
 
 const fx = readFixture<{ cases: { modules: ModuleCase[]; init: InitCase[] } }>('nn_vision').cases;
 
@@ -52,19 +99,29 @@ function build(c: Ctor, generator?: Generator, forwardArgs: ModuleCase['forward_
   const o = { ...c.opts, generator } as unknown as Record<string, never>;
   const one = (m: Layer): Built => ({ module: m, run: (xs) => m.forward(xs[0]!) });
   switch (c.type) {
-    case 'Conv2d': return one(new Conv2d(a0, a1, a2, o));
-    case 'Conv1d': return one(new Conv1d(a0, a1, a2 as number, o));
+    case 'Conv2d':
+      return one(new Conv2d(a0, a1, a2, o));
+    case 'Conv1d':
+      return one(new Conv1d(a0, a1, a2 as number, o));
     case 'ConvTranspose2d': {
       const m = new ConvTranspose2d(a0, a1, a2, o);
       return { module: m, run: (xs) => m.forward(xs[0]!, forwardArgs.output_size) };
     }
-    case 'BatchNorm2d': return one(new BatchNorm2d(a0, o));
-    case 'BatchNorm1d': return one(new BatchNorm1d(a0, o));
-    case 'GroupNorm': return one(new GroupNorm(a0, a1, o));
-    case 'LayerNorm2d': return one(new LayerNorm2d(a0));
+    case 'BatchNorm2d':
+      return one(new BatchNorm2d(a0, o));
+    case 'BatchNorm1d':
+      return one(new BatchNorm1d(a0, o));
+    case 'GroupNorm':
+      return one(new GroupNorm(a0, a1, o));
+    case 'LayerNorm2d':
+      return one(new LayerNorm2d(a0));
     case 'MultiheadAttention': {
       const m = new MultiheadAttention(a0, a1, o);
-      return { module: m, run: ([q, k, v, attnMask, keyPaddingMask]) => m.forward(q!, k ?? q!, v ?? k ?? q!, { attnMask, keyPaddingMask }) };
+      return {
+        module: m,
+        run: ([q, k, v, attnMask, keyPaddingMask]) =>
+          m.forward(q!, k ?? q!, v ?? k ?? q!, { attnMask, keyPaddingMask }),
+      };
     }
     case 'Mlp': {
       const { act, norm, ...rest } = c.opts;
@@ -119,7 +176,10 @@ describe('vision / transformer modules against torch.nn', () => {
         expectCloseScaled(await y.data(), c.eval_output.data, `${c.name}: eval output after the train step`);
         y.dispose();
       }
-      for (const t of [out, ...inputs]) { t?.grad?.dispose(); t?.dispose(); }
+      for (const t of [out, ...inputs]) {
+        t?.grad?.dispose();
+        t?.dispose();
+      }
       module.dispose();
       expect(device().liveBuffers, 'buffers leaked').toBe(baseline);
     });
@@ -136,9 +196,13 @@ describe('default initialisation against PyTorch', () => {
         const t = sd.get(k)!;
         expect([...t.shape], k).toEqual(e.shape);
         const v = Array.from(await t.data());
-        if (e.bound === undefined) { // a constant init (zeros, ones, num_batches_tracked)
+        if (e.bound === undefined) {
+          // a constant init (zeros, ones, num_batches_tracked)
           expect(e.min, `${k}: torch's init is constant`).toBe(e.max);
-          expect(v.every((x) => x === e.min), `${k}: all ${e.min}`).toBe(true);
+          expect(
+            v.every((x) => x === e.min),
+            `${k}: all ${e.min}`,
+          ).toBe(true);
           continue;
         }
         const n = v.length;
@@ -168,9 +232,17 @@ describe('MultiheadAttention', () => {
     const pad = [0, 1, 0, 0, 1, 0, 0, 1, 1, 0];
     const y = noGrad(() => {
       const asInt = m.forward(q, kv, kv, { keyPaddingMask: tensor(pad, [2, 5], 'i32') });
-      const asFloat = m.forward(q, kv, kv, { keyPaddingMask: tensor(pad.map((p) => p * MASKED_SCORE), [2, 5]) });
+      const asFloat = m.forward(q, kv, kv, {
+        keyPaddingMask: tensor(
+          pad.map((p) => p * MASKED_SCORE),
+          [2, 5],
+        ),
+      });
       // Changing a masked key's value leaves the output unchanged.
-      const kv2 = tensor(randomArray(2 * 5 * 8, 2).map((x, i) => (pad[Math.floor(i / 40) * 5 + (Math.floor(i / 8) % 5)] ? x + 5 : x)), [2, 5, 8]);
+      const kv2 = tensor(
+        randomArray(2 * 5 * 8, 2).map((x, i) => (pad[Math.floor(i / 40) * 5 + (Math.floor(i / 8) % 5)] ? x + 5 : x)),
+        [2, 5, 8],
+      );
       const moved = m.forward(q, kv2, kv2, { keyPaddingMask: tensor(pad, [2, 5], 'i32') });
       return { asInt, asFloat, moved };
     });
@@ -194,16 +266,27 @@ describe('MultiheadAttention', () => {
     mRef.loadStateDict(m.stateDict());
     const yRef = noGrad(() => mRef.eval().forward(x));
     expectClose(await yEval.data(), await yRef.data(), 'eval ignores dropout', 1e-6, 1e-6);
-    m.dispose(); mRef.dispose();
+    m.dispose();
+    mRef.dispose();
   });
 
   it('finite differences through the cross-attention with masks and the separate layout', async () => {
     const m = new MultiheadAttention(8, 2, { kdim: 5, vdim: 3, generator: new Generator(11) });
     const am = tensor(randomArray(3 * 4, 12, -2, 0), [3, 4]);
-    await checkFiniteDifferences((q, k, v) => m.forward(q, k, v, { attnMask: am }), [{ shape: [3, 2, 8] }, { shape: [4, 2, 5] }, { shape: [4, 2, 3] }]);
-    const s = new MultiheadAttention(8, 2, { separate: true, downsampleRate: 2, batchFirst: true, generator: new Generator(12) });
+    await checkFiniteDifferences(
+      (q, k, v) => m.forward(q, k, v, { attnMask: am }),
+      [{ shape: [3, 2, 8] }, { shape: [4, 2, 5] }, { shape: [4, 2, 3] }],
+    );
+    const s = new MultiheadAttention(8, 2, {
+      separate: true,
+      downsampleRate: 2,
+      batchFirst: true,
+      generator: new Generator(12),
+    });
     await checkFiniteDifferences((q, k) => s.forward(q, k, k), [{ shape: [1, 3, 8] }, { shape: [1, 5, 8] }]);
-    m.dispose(); s.dispose(); am.dispose();
+    m.dispose();
+    s.dispose();
+    am.dispose();
   });
 
   it('rejects bad shapes and options, naming the module and the shapes', () => {
@@ -215,8 +298,12 @@ describe('MultiheadAttention', () => {
     const k5 = tensor(randomArray(4 * 2 * 5, 2), [4, 2, 5]);
     const v = tensor(randomArray(4 * 2 * 8, 3), [4, 2, 8]);
     expect(() => m.forward(q, k8, v)).toThrow(/key \[4, 2, 8\] must be \[L, N, 5\]/);
-    expect(() => m.forward(q, k5, v, { attnMask: tensor(randomArray(12, 4), [4, 3]) })).toThrow(/attn_mask \[4, 3\] must be \[3, 4\]/);
-    expect(() => m.forward(q, k5, v, { keyPaddingMask: tensor([0, 0, 0, 0], [4], 'i32') })).toThrow(/key_padding_mask \[4\] must be \[2, 4\]/);
+    expect(() => m.forward(q, k5, v, { attnMask: tensor(randomArray(12, 4), [4, 3]) })).toThrow(
+      /attn_mask \[4, 3\] must be \[3, 4\]/,
+    );
+    expect(() => m.forward(q, k5, v, { keyPaddingMask: tensor([0, 0, 0, 0], [4], 'i32') })).toThrow(
+      /key_padding_mask \[4\] must be \[2, 4\]/,
+    );
     for (const t of [q, k8, k5, v]) t.dispose();
     m.dispose();
   });
@@ -224,12 +311,22 @@ describe('MultiheadAttention', () => {
 
 describe('vision layers', () => {
   it('finite differences through ConvTranspose2d (k3 s2, groups) and BatchNorm2d in training', async () => {
-    const ct = new ConvTranspose2d(4, 2, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2, generator: new Generator(5) });
+    const ct = new ConvTranspose2d(4, 2, 3, {
+      stride: 2,
+      padding: 1,
+      outputPadding: 1,
+      groups: 2,
+      generator: new Generator(5),
+    });
     await checkFiniteDifferences((x) => ct.forward(x), [{ shape: [1, 4, 3, 5] }]);
     const bn = new BatchNorm2d(3);
-    noGrad(() => { nn.init.uniform_(bn.weight!, 0.5, 1.5); nn.init.uniform_(bn.bias!, -1, 1); });
+    noGrad(() => {
+      nn.init.uniform_(bn.weight!, 0.5, 1.5);
+      nn.init.uniform_(bn.bias!, -1, 1);
+    });
     await checkFiniteDifferences((x) => bn.forward(x), [{ shape: [2, 3, 3, 5] }]);
-    ct.dispose(); bn.dispose();
+    ct.dispose();
+    bn.dispose();
   });
 
   it('ConvTranspose2d output_size outside the reachable range, bad groups and ranks throw', () => {
@@ -239,7 +336,9 @@ describe('vision layers', () => {
     expect(() => new Conv2d(6, 8, 3, { groups: 4 })).toThrow(/divisible by groups 4/);
     expect(() => new ConvTranspose2d(4, 6, 2, { groups: 4 })).toThrow(/divisible by groups 4/);
     expect(() => new GroupNorm(3, 8)).toThrow(/divisible by num_groups 3/);
-    expect(() => new BatchNorm1d(2).forward(x)).toThrow(/BatchNorm1d: expected input \[N, 2\] or \[N, 2, L\], got \[1, 2, 5, 4\]/);
+    expect(() => new BatchNorm1d(2).forward(x)).toThrow(
+      /BatchNorm1d: expected input \[N, 2\] or \[N, 2, L\], got \[1, 2, 5, 4\]/,
+    );
     expect(() => new BatchNorm2d(3).forward(x)).toThrow(/BatchNorm2d: expected input \[N, 3, H, W\]/);
     x.dispose();
     ct.dispose();
@@ -272,7 +371,10 @@ describe('DropPath', () => {
     for (let i = 0; i < 400; i++) {
       const row = v.slice(3 * i, 3 * i + 3);
       expect(row[0] === 0 || Math.abs(row[0] - 1 / 0.7) < 1e-6, `row ${i}: ${row}`).toBe(true);
-      expect(row.every((r) => r === row[0]), `row ${i} is one decision`).toBe(true);
+      expect(
+        row.every((r) => r === row[0]),
+        `row ${i} is one decision`,
+      ).toBe(true);
       expect(g.slice(3 * i, 3 * i + 3)).toEqual(row); // d(sum)/dx is the mask itself
       if (row[0] !== 0) kept++;
     }
@@ -292,6 +394,7 @@ describe('DropPath', () => {
     const kept = v.filter((e) => e === 1).length / 2;
     expect(kept).toBeGreaterThan(100 - 36);
     expect(kept).toBeLessThan(100 + 36);
-    x.dispose(); y.dispose();
+    x.dispose();
+    y.dispose();
   });
 });

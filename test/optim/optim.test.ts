@@ -6,8 +6,22 @@ import { Tensor, tensor, device, tidy, add, sum, mul, backward, requiresGrad } f
 import { packFlat, flatHomeOf, copy_ } from '../../engine/flat.ts';
 import { Linear, Sequential } from '../../engine/nn/layers.ts';
 import {
-  SGD, Adam, AdamW, AdaBelief, Optimizer, clipGradNorm, clipGradValue, ModelEma, cosineLr, polyWarmupFactor, stepFactor,
-  lambdaFactor, layerDecayGroups, paramGroupsWeightDecay, vitLayerId, type OptimizerOptions,
+  SGD,
+  Adam,
+  AdamW,
+  AdaBelief,
+  Optimizer,
+  clipGradNorm,
+  clipGradValue,
+  ModelEma,
+  cosineLr,
+  polyWarmupFactor,
+  stepFactor,
+  lambdaFactor,
+  layerDecayGroups,
+  paramGroupsWeightDecay,
+  vitLayerId,
+  type OptimizerOptions,
 } from '../../engine/optim/index.ts';
 import { loadGolden, fromEncoded, expectClose, randomArray, type Encoded } from '../helpers.ts';
 
@@ -24,7 +38,10 @@ const all = loadGolden('optim') as unknown as (OptimCase & Record<string, any>)[
 const cases = all.filter((c) => c.name !== 'schedules') as OptimCase[];
 const schedules = all.find((c) => c.name === 'schedules')!;
 
-type Make = (groups: { params: Tensor[]; lr: number; weightDecay: number }[], o: Record<string, any>) => Optimizer<OptimizerOptions>;
+type Make = (
+  groups: { params: Tensor[]; lr: number; weightDecay: number }[],
+  o: Record<string, any>,
+) => Optimizer<OptimizerOptions>;
 const MAKE: Record<string, Make> = {
   sgd: (g) => new SGD(g, { lr: 0.1 }),
   sgd_momentum: (g, o) => new SGD(g, { lr: 0.1, momentum: o.momentum, dampening: o.dampening }),
@@ -54,7 +71,11 @@ async function runCase(c: OptimCase, flat: boolean, maxSlab?: number): Promise<v
     slabs = pack.slabs;
     expect(params.every((p) => flatHomeOf(p))).toBe(true);
   }
-  const groups = c.groups.map((g) => ({ params: g.params.map((i) => params[i]), lr: g.lr, weightDecay: g.weight_decay }));
+  const groups = c.groups.map((g) => ({
+    params: g.params.map((i) => params[i]),
+    lr: g.lr,
+    weightDecay: g.weight_decay,
+  }));
   const opt = MAKE[c.name](groups, c.options);
   for (const step of c.grads) {
     tidy(() => {
@@ -63,7 +84,13 @@ async function runCase(c: OptimCase, flat: boolean, maxSlab?: number): Promise<v
     });
   }
   for (let i = 0; i < params.length; i++) {
-    expectClose(await params[i].data(), c.final[i].data, `${c.name}${flat ? ' (flat)' : ''}: parameter ${i}`, 1e-5, 1e-5);
+    expectClose(
+      await params[i].data(),
+      c.final[i].data,
+      `${c.name}${flat ? ' (flat)' : ''}: parameter ${i}`,
+      1e-5,
+      1e-5,
+    );
   }
   opt.zeroGrad();
   opt.dispose();
@@ -73,9 +100,15 @@ async function runCase(c: OptimCase, flat: boolean, maxSlab?: number): Promise<v
 
 describe('optimizers against PyTorch (two groups, five steps, a skipped gradient)', () => {
   for (const c of cases) {
-    it(c.name, async () => { await runCase(c, false); });
-    it(`${c.name} on flattened parameters`, async () => { await runCase(c, true); });
-    it(`${c.name} on parameters spread over three flat buffers`, async () => { await runCase(c, true, 128); });
+    it(c.name, async () => {
+      await runCase(c, false);
+    });
+    it(`${c.name} on flattened parameters`, async () => {
+      await runCase(c, true);
+    });
+    it(`${c.name} on parameters spread over three flat buffers`, async () => {
+      await runCase(c, true, 128);
+    });
   }
 });
 
@@ -88,13 +121,21 @@ describe('fused step', () => {
     const dev = device();
     const dispatch = dev.dispatch.bind(dev);
     const copy = dev.copy.bind(dev);
-    let dispatches = 0, copies = 0;
-    dev.dispatch = (d) => { dispatches++; dispatch(d); };
-    dev.copy = (...a) => { copies++; copy(...a); };
+    let dispatches = 0,
+      copies = 0;
+    dev.dispatch = (d) => {
+      dispatches++;
+      dispatch(d);
+    };
+    dev.copy = (...a) => {
+      copies++;
+      copy(...a);
+    };
     try {
       for (const p of model.parameters()) setGrad(p, tensor(randomArray(p.size, p.size), p.shape));
       const before = await model.parameters()[0].data();
-      dispatches = 0; copies = 0;
+      dispatches = 0;
+      copies = 0;
       opt.step();
       expect(dispatches).toBe(1);
       expect(copies).toBe(model.parameters().length);
@@ -112,19 +153,27 @@ describe('fused step', () => {
     const a = requiresGrad(tensor([1, 2, 3], [3])).keep();
     const b = requiresGrad(tensor([1, 2, 3], [3])).keep();
     const opt = new SGD([{ params: [a] }, { params: [b], lrScale: 0.5 }], { lr: 1 });
-    setGrad(a, tensor([1, 1, 1], [3])); setGrad(b, tensor([1, 1, 1], [3]));
+    setGrad(a, tensor([1, 1, 1], [3]));
+    setGrad(b, tensor([1, 1, 1], [3]));
     opt.setLr(0.1);
     opt.step(); // a -= 0.1, b -= 0.05
     opt.scaleLr(2); // lr = initialLr (1) * 2
     opt.step(); // a -= 2, b -= 1
     expectClose(await a.data(), [-1.1, -0.1, 0.9], 'a');
     expectClose(await b.data(), [-0.05, 0.95, 1.95], 'b');
-    opt.zeroGrad(); opt.dispose(); a.dispose(); b.dispose();
+    opt.zeroGrad();
+    opt.dispose();
+    a.dispose();
+    b.dispose();
   });
 
   it('stateDict / loadStateDict continue a run exactly', async () => {
     const c = cases.find((x) => x.name === 'adabelief')!;
-    const make = (ps: Tensor[]) => MAKE.adabelief(c.groups.map((g) => ({ params: g.params.map((i) => ps[i]), lr: g.lr, weightDecay: g.weight_decay })), c.options);
+    const make = (ps: Tensor[]) =>
+      MAKE.adabelief(
+        c.groups.map((g) => ({ params: g.params.map((i) => ps[i]), lr: g.lr, weightDecay: g.weight_decay })),
+        c.options,
+      );
     const ps = c.start.map((e) => requiresGrad(fromEncoded(e)).keep());
     let opt = make(ps);
     c.grads.forEach((step, k) => {
@@ -137,10 +186,16 @@ describe('fused step', () => {
         opt.dispose();
         opt = next;
       }
-      tidy(() => { ps.forEach((p, i) => setGrad(p, step[i] ? fromEncoded(step[i]!) : null)); opt.step(); });
+      tidy(() => {
+        ps.forEach((p, i) => setGrad(p, step[i] ? fromEncoded(step[i]!) : null));
+        opt.step();
+      });
     });
-    for (let i = 0; i < ps.length; i++) expectClose(await ps[i].data(), c.final[i].data, `resumed parameter ${i}`, 1e-5, 1e-5);
-    opt.zeroGrad(); opt.dispose(); for (const p of ps) p.dispose();
+    for (let i = 0; i < ps.length; i++)
+      expectClose(await ps[i].data(), c.final[i].data, `resumed parameter ${i}`, 1e-5, 1e-5);
+    opt.zeroGrad();
+    opt.dispose();
+    for (const p of ps) p.dispose();
   });
 
   it('rejects bad settings', () => {
@@ -156,32 +211,72 @@ describe('fused step', () => {
 describe('schedules against torch.optim.lr_scheduler', () => {
   it('cosine with linear warm-up', () => {
     const s = schedules.cosine;
-    expectClose(s.lr.map((_: number, t: number) => cosineLr(t, s.options)), s.lr, 'cosine', 1e-12, 1e-9);
+    expectClose(
+      s.lr.map((_: number, t: number) => cosineLr(t, s.options)),
+      s.lr,
+      'cosine',
+      1e-12,
+      1e-9,
+    );
   });
   it('poly with warm-up (ToCo)', () => {
     const s = schedules.poly;
-    expectClose(s.factor.map((_: number, t: number) => polyWarmupFactor(t, s.options)), s.factor, 'poly', 1e-12, 1e-9);
+    expectClose(
+      s.factor.map((_: number, t: number) => polyWarmupFactor(t, s.options)),
+      s.factor,
+      'poly',
+      1e-12,
+      1e-9,
+    );
   });
   it('step and lambda', () => {
-    expectClose(schedules.step.factor.map((_: number, t: number) => stepFactor(t, schedules.step.options)), schedules.step.factor, 'step', 1e-12, 1e-9);
-    expectClose(schedules.lambda.factor.map((_: number, t: number) => lambdaFactor(t, (e) => 0.95 ** (e / 2))), schedules.lambda.factor, 'lambda', 1e-12, 1e-9);
+    expectClose(
+      schedules.step.factor.map((_: number, t: number) => stepFactor(t, schedules.step.options)),
+      schedules.step.factor,
+      'step',
+      1e-12,
+      1e-9,
+    );
+    expectClose(
+      schedules.lambda.factor.map((_: number, t: number) => lambdaFactor(t, (e) => 0.95 ** (e / 2))),
+      schedules.lambda.factor,
+      'lambda',
+      1e-12,
+      1e-9,
+    );
   });
 });
 
 describe('parameter groups', () => {
   const t = (shape: number[]) => requiresGrad(tensor(new Array(shape.reduce((a, b) => a * b, 1)).fill(0), shape));
   const makeNamed = (): [string, Tensor][] => [
-    ['cls_token', t([1, 1, 4])], ['pos_embed', t([1, 5, 4])], ['patch_embed.proj.weight', t([4, 3, 2, 2])], ['patch_embed.proj.bias', t([4])],
-    ['blocks.0.norm1.weight', t([4])], ['blocks.0.attn.qkv.weight', t([12, 4])], ['blocks.1.mlp.fc1.weight', t([8, 4])],
-    ['blocks.1.mlp.fc1.bias', t([8])], ['norm.weight', t([4])], ['head.weight', t([3, 4])], ['head.bias', t([3])],
+    ['cls_token', t([1, 1, 4])],
+    ['pos_embed', t([1, 5, 4])],
+    ['patch_embed.proj.weight', t([4, 3, 2, 2])],
+    ['patch_embed.proj.bias', t([4])],
+    ['blocks.0.norm1.weight', t([4])],
+    ['blocks.0.attn.qkv.weight', t([12, 4])],
+    ['blocks.1.mlp.fc1.weight', t([8, 4])],
+    ['blocks.1.mlp.fc1.bias', t([8])],
+    ['norm.weight', t([4])],
+    ['head.weight', t([3, 4])],
+    ['head.bias', t([3])],
   ];
 
   it('layer-wise lr decay follows BEiT: scale = decay^(L + 1 - layer_id), decay split as timm', () => {
     const named = makeNamed();
     const id = vitLayerId(2);
     expect(named.map(([n]) => id(n))).toEqual([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 3]);
-    const groups = layerDecayGroups(named, 2, 0.5, id, { weightDecay: 0.05, noWeightDecayList: ['pos_embed', 'cls_token'] });
-    const summary = groups.map((g) => [g.name, g.lrScale, g.weightDecay, g.params.map((p) => named.find((e) => e[1] === p)![0])]);
+    const groups = layerDecayGroups(named, 2, 0.5, id, {
+      weightDecay: 0.05,
+      noWeightDecayList: ['pos_embed', 'cls_token'],
+    });
+    const summary = groups.map((g) => [
+      g.name,
+      g.lrScale,
+      g.weightDecay,
+      g.params.map((p) => named.find((e) => e[1] === p)![0]),
+    ]);
     expect(summary).toEqual([
       ['layer_0_no_decay', 0.125, 0, ['cls_token', 'pos_embed', 'patch_embed.proj.bias']],
       ['layer_0_decay', 0.125, 0.05, ['patch_embed.proj.weight']],
@@ -201,9 +296,21 @@ describe('parameter groups', () => {
     const [noDecay, decay] = paramGroupsWeightDecay(named, 0.1);
     const names = (ps: readonly Tensor[]) => ps.map((p) => named.find((e) => e[1] === p)![0]);
     expect(noDecay.weightDecay).toBe(0);
-    expect(names(noDecay.params)).toEqual(['patch_embed.proj.bias', 'blocks.0.norm1.weight', 'blocks.1.mlp.fc1.bias', 'norm.weight', 'head.bias']);
+    expect(names(noDecay.params)).toEqual([
+      'patch_embed.proj.bias',
+      'blocks.0.norm1.weight',
+      'blocks.1.mlp.fc1.bias',
+      'norm.weight',
+      'head.bias',
+    ]);
     expect(decay.weightDecay).toBe(0.1);
-    expect(names(decay.params)).toEqual(['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'blocks.0.attn.qkv.weight', 'blocks.1.mlp.fc1.weight']);
+    expect(names(decay.params)).toEqual([
+      'cls_token',
+      'pos_embed',
+      'patch_embed.proj.weight',
+      'blocks.0.attn.qkv.weight',
+      'blocks.1.mlp.fc1.weight',
+    ]);
     for (const [, p] of named) p.dispose();
   });
 });
@@ -211,10 +318,20 @@ describe('parameter groups', () => {
 describe('gradient clipping', () => {
   const G = [randomArray(35, 1, -2, 2), randomArray(7, 2, -2, 2), randomArray(99, 3, -2, 2)];
   const SHAPES = [[7, 5], [7], [3, 33]];
-  const make = () => G.map((g, i) => { const p = requiresGrad(tensor(new Array(g.length).fill(0), SHAPES[i])).keep(); p.grad = tensor(g, SHAPES[i]).keep(); return p; });
+  const make = () =>
+    G.map((g, i) => {
+      const p = requiresGrad(tensor(new Array(g.length).fill(0), SHAPES[i])).keep();
+      p.grad = tensor(g, SHAPES[i]).keep();
+      return p;
+    });
   const flat = G.flat();
 
-  for (const [normType, ref] of [[2, Math.hypot(...flat)], [1, flat.reduce((a, v) => a + Math.abs(v), 0)], [Infinity, Math.max(...flat.map(Math.abs))], [3, flat.reduce((a, v) => a + Math.abs(v) ** 3, 0) ** (1 / 3)]] as const) {
+  for (const [normType, ref] of [
+    [2, Math.hypot(...flat)],
+    [1, flat.reduce((a, v) => a + Math.abs(v), 0)],
+    [Infinity, Math.max(...flat.map(Math.abs))],
+    [3, flat.reduce((a, v) => a + Math.abs(v) ** 3, 0) ** (1 / 3)],
+  ] as const) {
     it(`clipGradNorm, norm ${normType}: returns the total norm and scales by maxNorm / (norm + 1e-6)`, async () => {
       const base = device().liveBuffers;
       const ps = make();
@@ -222,9 +339,19 @@ describe('gradient clipping', () => {
       const total = clipGradNorm(ps, maxNorm, normType);
       expectClose([await total.item()], [ref], 'total norm', 1e-4, 1e-5);
       const coef = maxNorm / (ref + 1e-6);
-      for (let i = 0; i < ps.length; i++) expectClose(await ps[i].grad!.data(), G[i].map((v) => v * coef), `clipped grad ${i}`, 1e-5, 1e-4);
+      for (let i = 0; i < ps.length; i++)
+        expectClose(
+          await ps[i].grad!.data(),
+          G[i].map((v) => v * coef),
+          `clipped grad ${i}`,
+          1e-5,
+          1e-4,
+        );
       total.dispose();
-      for (const p of ps) { p.grad!.dispose(); p.dispose(); }
+      for (const p of ps) {
+        p.grad!.dispose();
+        p.dispose();
+      }
       expect(device().liveBuffers).toBe(base);
     });
   }
@@ -234,7 +361,10 @@ describe('gradient clipping', () => {
     const total = clipGradNorm(ps, 1e6);
     for (let i = 0; i < ps.length; i++) expectClose(await ps[i].grad!.data(), G[i], `grad ${i}`);
     total.dispose();
-    for (const p of ps) { p.grad!.dispose(); p.dispose(); }
+    for (const p of ps) {
+      p.grad!.dispose();
+      p.dispose();
+    }
   });
 
   it('scales a gradient shared by two leaves once per leaf (regression: no in-place scaling)', async () => {
@@ -249,14 +379,25 @@ describe('gradient clipping', () => {
     expectClose(await a.grad!.data(), [3 * coef, 4 * coef], 'a.grad');
     expectClose(await b.grad!.data(), [3 * coef, 4 * coef], 'b.grad');
     total.dispose();
-    for (const p of [a, b]) { p.grad!.dispose(); p.dispose(); }
+    for (const p of [a, b]) {
+      p.grad!.dispose();
+      p.dispose();
+    }
   });
 
   it('clipGradValue clamps every element', async () => {
     const ps = make();
     clipGradValue(ps, 0.5);
-    for (let i = 0; i < ps.length; i++) expectClose(await ps[i].grad!.data(), G[i].map((v) => Math.min(0.5, Math.max(-0.5, v))), `grad ${i}`);
-    for (const p of ps) { p.grad!.dispose(); p.dispose(); }
+    for (let i = 0; i < ps.length; i++)
+      expectClose(
+        await ps[i].grad!.data(),
+        G[i].map((v) => Math.min(0.5, Math.max(-0.5, v))),
+        `grad ${i}`,
+      );
+    for (const p of ps) {
+      p.grad!.dispose();
+      p.dispose();
+    }
   });
 });
 
@@ -274,7 +415,12 @@ describe('ModelEma', () => {
         next.dispose();
       }
       ema.update(model);
-      w0.forEach((w, i) => w.forEach((v, j) => { w0[i][j] = v + k; expected[i][j] = 0.9 * expected[i][j] + 0.1 * w0[i][j]; }));
+      w0.forEach((w, i) =>
+        w.forEach((v, j) => {
+          w0[i][j] = v + k;
+          expected[i][j] = 0.9 * expected[i][j] + 0.1 * w0[i][j];
+        }),
+      );
     }
     const sd = ema.stateDict();
     expect([...sd.keys()]).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
@@ -283,6 +429,8 @@ describe('ModelEma', () => {
     const copy = new Sequential(new Linear(3, 5), new Linear(5, 2));
     ema.copyTo(copy);
     expectClose(await copy.parameters()[2].data(), expected[2], 'copied ema');
-    ema.dispose(); model.dispose(); copy.dispose();
+    ema.dispose();
+    model.dispose();
+    copy.dispose();
   });
 });

@@ -18,13 +18,45 @@ import { TocoCam, tocoConfig } from '../../models/toco.ts';
 import { runScript } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '03-cam.ts');
-const REASONS = new Set(['', 'touches-border', 'area-too-small', 'area-too-large', 'too-many-components', 'no-foreground']);
+const REASONS = new Set([
+  '',
+  'touches-border',
+  'area-too-small',
+  'area-too-large',
+  'too-many-components',
+  'no-foreground',
+]);
 
 const run = (args: string[]) => runScript(RECIPE, args);
-const trainStep = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra.step as number;
+const trainStep = (path: string) =>
+  JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra.step as number;
 /** Patients of the test split (reports.csv `split`); stage 3 trains on the others only. */
-const testPatients = (set: string) => new Set(parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv').rows.filter((r) => r.split === 'test').map((r) => r.patient_id));
-const TINY = ['--size', '32', '--patch', '8', '--dim', '16', '--depth', '2', '--heads', '1', '--batch-size', '4', '--cam-scales', '1,0.5', '--eval-batch', '8', '--overlays', '3'];
+const testPatients = (set: string) =>
+  new Set(
+    parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv')
+      .rows.filter((r) => r.split === 'test')
+      .map((r) => r.patient_id),
+  );
+const TINY = [
+  '--size',
+  '32',
+  '--patch',
+  '8',
+  '--dim',
+  '16',
+  '--depth',
+  '2',
+  '--heads',
+  '1',
+  '--batch-size',
+  '4',
+  '--cam-scales',
+  '1,0.5',
+  '--eval-batch',
+  '8',
+  '--overlays',
+  '3',
+];
 
 describe('recipes/endoked/03-cam', () => {
   let tmp: string, set: string, cache: string;
@@ -42,13 +74,17 @@ describe('recipes/endoked/03-cam', () => {
     const first = await run([...common, '--steps', '2']);
     expect(first.code, first.err).toBe(0);
     expect(first.out).toMatch(/DEVELOPMENT AID/);
-    for (const f of ['boxes.csv', 'cam.safetensors', 'state.safetensors', 'metrics.json', 'loss.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['boxes.csv', 'cam.safetensors', 'state.safetensors', 'metrics.json', 'loss.png'])
+      expect(existsSync(join(out, f)), f).toBe(true);
     expect(trainStep(join(out, 'state.safetensors'))).toBe(2);
 
     // boxes.csv: one row per MIL positive (true polyp frames of positive train-split patients here), the contract's columns.
     const held = testPatients(set);
     const frames = parseCsvTable(readFileSync(join(set, 'frames.csv'), 'utf8'), 'frames.csv').rows;
-    const positives = frames.filter((r) => r.polyp === '1' && !held.has(r.patient_id)).map((r) => join(set, r.frame_path)).sort();
+    const positives = frames
+      .filter((r) => r.polyp === '1' && !held.has(r.patient_id))
+      .map((r) => join(set, r.frame_path))
+      .sort();
     expect(positives.length).toBeGreaterThan(0);
     const { header, rows } = parseCsvTable(readFileSync(join(out, 'boxes.csv'), 'utf8'), 'boxes.csv');
     expect(header).toEqual(['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason']);
@@ -92,9 +128,25 @@ describe('recipes/endoked/03-cam', () => {
       return [join(set, r.frame_path), r.patient_id, bag.get(r.patient_id)!, s, s, s];
     });
     const scores = join(tmp, 'frame_scores.csv');
-    writeFileSync(scores, serialiseCsv([['frame_path', 'patient_id', 'bag_label', 'teacher1', 'teacher2', 'student'], ...scoreRows]));
+    writeFileSync(
+      scores,
+      serialiseCsv([['frame_path', 'patient_id', 'bag_label', 'teacher1', 'teacher2', 'student'], ...scoreRows]),
+    );
     const out = join(tmp, 'scored');
-    const r = await run(['--set', set, '--scores', scores, '--out', out, '--cache', cache, ...TINY, '--steps', '1', '--no-grad-cam']);
+    const r = await run([
+      '--set',
+      set,
+      '--scores',
+      scores,
+      '--out',
+      out,
+      '--cache',
+      cache,
+      ...TINY,
+      '--steps',
+      '1',
+      '--no-grad-cam',
+    ]);
     expect(r.code, r.err).toBe(0);
     const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(m.developmentAid).toBeNull();
@@ -109,10 +161,27 @@ describe('recipes/endoked/03-cam', () => {
     // A copy of the set whose public-positives.csv lists two frames in no bag (here: Kvasir-layout images).
     const set2 = join(tmp, 'set-public');
     cpSync(set, set2, { recursive: true });
-    const extra = readdirSync(join(kvasir, 'images')).slice(0, 2).map((n) => [relative(set2, join(kvasir, 'images', n)), 'X']);
+    const extra = readdirSync(join(kvasir, 'images'))
+      .slice(0, 2)
+      .map((n) => [relative(set2, join(kvasir, 'images', n)), 'X']);
     writeFileSync(join(set2, 'public-positives.csv'), serialiseCsv([['frame_path', 'centre'], ...extra]));
     const out = join(tmp, 'public');
-    const r = await run(['--set', set2, '--scores-from-truth', '--kvasir', kvasir, '--no-kvasir-train', '--out', out, '--cache', cache, ...TINY, '--steps', '1', '--no-grad-cam']);
+    const r = await run([
+      '--set',
+      set2,
+      '--scores-from-truth',
+      '--kvasir',
+      kvasir,
+      '--no-kvasir-train',
+      '--out',
+      out,
+      '--cache',
+      cache,
+      ...TINY,
+      '--steps',
+      '1',
+      '--no-grad-cam',
+    ]);
     expect(r.code, r.err).toBe(0);
     const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(m.train.publicPositives).toBe(2);
@@ -120,13 +189,45 @@ describe('recipes/endoked/03-cam', () => {
     expect(m.kvasirTrain.images).toBe(trainIds.length); // boxed and measured all the same
     expect(r.out).toMatch(/0 Kvasir-SEG train positives, 2 public positives/);
     // Default: Kvasir-SEG train images are training positives; --no-public-positives drops the file.
-    const r2 = await run(['--set', set2, '--scores-from-truth', '--kvasir', kvasir, '--no-public-positives', '--out', join(tmp, 'public2'), '--cache', cache, ...TINY, '--steps', '1', '--no-grad-cam']);
+    const r2 = await run([
+      '--set',
+      set2,
+      '--scores-from-truth',
+      '--kvasir',
+      kvasir,
+      '--no-public-positives',
+      '--out',
+      join(tmp, 'public2'),
+      '--cache',
+      cache,
+      ...TINY,
+      '--steps',
+      '1',
+      '--no-grad-cam',
+    ]);
     expect(r2.code, r2.err).toBe(0);
     expect(r2.out).toMatch(new RegExp(`${trainIds.length} Kvasir-SEG train positives, 0 public positives`));
     // A public positive that is also in a bag is refused, naming the file.
     const inBag = parseCsvTable(readFileSync(join(set2, 'frames.csv'), 'utf8'), 'frames.csv').rows[0].frame_path;
-    writeFileSync(join(set2, 'public-positives.csv'), serialiseCsv([['frame_path', 'centre'], [inBag, 'X']]));
-    const bad = await run(['--set', set2, '--scores-from-truth', '--out', join(tmp, 'public3'), '--cache', cache, ...TINY, '--steps', '1']);
+    writeFileSync(
+      join(set2, 'public-positives.csv'),
+      serialiseCsv([
+        ['frame_path', 'centre'],
+        [inBag, 'X'],
+      ]),
+    );
+    const bad = await run([
+      '--set',
+      set2,
+      '--scores-from-truth',
+      '--out',
+      join(tmp, 'public3'),
+      '--cache',
+      cache,
+      ...TINY,
+      '--steps',
+      '1',
+    ]);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/public-positives\.csv: .* is also in a bag/);
   }, 300_000);
@@ -134,13 +235,32 @@ describe('recipes/endoked/03-cam', () => {
   it('stops on a non-finite loss before writing any checkpoint', async () => {
     // Finite encoder weights whose token sums overflow f32 (pos_embed 3e38: LayerNorm's mean is
     // inf, then inf - inf) make the first loss NaN; loadWeights refuses NaN weights outright.
-    const model = new TocoCam(tocoConfig('mu', { imgSize: 32, patchSize: 8, embedDim: 16, depth: 2, numHeads: 1 }), { generator: new Generator(1) });
-    noGrad(() => { const big = fill([1, 17, 16], 3e38); copy_(model.encoder.pos_embed, big, 'test'); big.dispose(); });
+    const model = new TocoCam(tocoConfig('mu', { imgSize: 32, patchSize: 8, embedDim: 16, depth: 2, numHeads: 1 }), {
+      generator: new Generator(1),
+    });
+    noGrad(() => {
+      const big = fill([1, 17, 16], 3e38);
+      copy_(model.encoder.pos_embed, big, 'test');
+      big.dispose();
+    });
     const init = join(tmp, 'nan.safetensors');
     writeFileSync(init, await weightsBytes(model.encoder));
     model.dispose();
     const out = join(tmp, 'nan');
-    const r = await run(['--set', set, '--scores-from-truth', '--out', out, '--cache', cache, ...TINY, '--steps', '2', '--init', init]);
+    const r = await run([
+      '--set',
+      set,
+      '--scores-from-truth',
+      '--out',
+      out,
+      '--cache',
+      cache,
+      ...TINY,
+      '--steps',
+      '2',
+      '--init',
+      init,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/loss became (NaN|-?Infinity) at step 0.*before any checkpoint/);
     expect(existsSync(join(out, 'state.safetensors'))).toBe(false);

@@ -25,8 +25,26 @@ async function run(args: string[]): Promise<string> {
 describe.skipIf(!HAVE)('EndoExtend24 on real frames (tiny)', () => {
   it('runs end to end, writes the split once, reports with intervals, and resumes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'endoextend-real-'));
-    const out = join(dir, 'run'), splitFile = join(dir, 'split.csv');
-    const args = ['--data', 'real', '--budget', 'quick', '--limit', '2', '--mim-steps', '2', '--batch', '4', '--replicates', '100', '--out', out, '--split-file', splitFile];
+    const out = join(dir, 'run'),
+      splitFile = join(dir, 'split.csv');
+    const args = [
+      '--data',
+      'real',
+      '--budget',
+      'quick',
+      '--limit',
+      '2',
+      '--mim-steps',
+      '2',
+      '--batch',
+      '4',
+      '--replicates',
+      '100',
+      '--out',
+      out,
+      '--split-file',
+      splitFile,
+    ];
     const first = await run(args);
     expect(first).toMatch(/wrote the split to/);
 
@@ -41,17 +59,32 @@ describe.skipIf(!HAVE)('EndoExtend24 on real frames (tiny)', () => {
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toMatch(/### Task: capsule\n\n12 frames kept, \d+ rows of other sources dropped/);
     expect(summary).toMatch(/### Task: polypgen\n\n36 frames kept, \d+ rows of other sources dropped/);
-    for (const f of ['ee24.csv', 'class_mapping.json', 'label_mapping.json', 'mim/mim.safetensors', 'mim-trained-teacher/mim.safetensors',
-      'capsule/roc-all.png', 'polypgen/roc-all.png', 'polypgen/confusion-finetune-mim.png', 'capsule/errors-finetune-mim.png']) {
+    for (const f of [
+      'ee24.csv',
+      'class_mapping.json',
+      'label_mapping.json',
+      'mim/mim.safetensors',
+      'mim-trained-teacher/mim.safetensors',
+      'capsule/roc-all.png',
+      'polypgen/roc-all.png',
+      'polypgen/confusion-finetune-mim.png',
+      'capsule/errors-finetune-mim.png',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
-    for (const task of ['capsule', 'polypgen']) for (const tag of ['finetune-scratch', 'finetune-mim', 'finetune-mim-tt']) {
-      const p = readFileSync(join(out, task, tag, 'predictions.csv'), 'utf8').trim().split('\n');
-      expect(p.length - 1, `${task}/${tag}`).toBe(task === 'capsule' ? 4 : 12);
-    }
+    for (const task of ['capsule', 'polypgen'])
+      for (const tag of ['finetune-scratch', 'finetune-mim', 'finetune-mim-tt']) {
+        const p = readFileSync(join(out, task, tag, 'predictions.csv'), 'utf8')
+          .trim()
+          .split('\n');
+        expect(p.length - 1, `${task}/${tag}`).toBe(task === 'capsule' ? 4 : 12);
+      }
     const report = readFileSync(join(out, 'report.md'), 'utf8');
-    for (const label of ['random (scratch)', 'MIM, random conv teacher', 'MIM, trained teacher']) expect(report).toContain(`| ${label} | `);
-    expect(report).toMatch(/\| MIM, random conv teacher \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] \| [+-][\d.]+ \[/);
+    for (const label of ['random (scratch)', 'MIM, random conv teacher', 'MIM, trained teacher'])
+      expect(report).toContain(`| ${label} | `);
+    expect(report).toMatch(
+      /\| MIM, random conv teacher \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] \| [+-][\d.]+ \[/,
+    );
     for (const c of ['A', 'B', 'C']) expect(report).toContain(`| polypgen-${c} | 2/2 |`);
 
     // Again: the split file is reused and every stage finds its finished state.

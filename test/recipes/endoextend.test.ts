@@ -20,9 +20,22 @@ describe('EndoExtend24 recipes', () => {
   it('run end to end on a tiny synthetic set, and resume', async () => {
     const out = mkdtempSync(join(tmpdir(), 'endoextend-'));
     await run(['--quick', '--out', out]);
-    for (const f of ['summary.md', 'dataset.json', 'ee24.csv', 'ce24-trainval.csv', 'ce24-test.csv', 'mim/mim.safetensors', 'mim/loss.png',
-      'ee24/best.safetensors', 'finetune/best.safetensors', 'finetune/metrics.json', 'finetune/roc.png', 'finetune/confusion.png',
-      'finetune-scratch/metrics.json', 'report.md']) {
+    for (const f of [
+      'summary.md',
+      'dataset.json',
+      'ee24.csv',
+      'ce24-trainval.csv',
+      'ce24-test.csv',
+      'mim/mim.safetensors',
+      'mim/loss.png',
+      'ee24/best.safetensors',
+      'finetune/best.safetensors',
+      'finetune/metrics.json',
+      'finetune/roc.png',
+      'finetune/confusion.png',
+      'finetune-scratch/metrics.json',
+      'report.md',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const m = JSON.parse(readFileSync(join(out, 'finetune', 'metrics.json'), 'utf8'));

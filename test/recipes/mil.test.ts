@@ -20,7 +20,23 @@ const run = (args: string[]) => runScript(RECIPE, args);
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 // Adam at a CPU-size learning rate, no head dropout, PyTorch's head init, no StuFilter: the flags
 // under which the µ model learns in a few epochs (the reference's SGD 1e-3 needs hundreds).
-const QUICK = ['--model', 'mu', '--optimizer', 'adam', '--lr', '1e-3', '--dropout', '0', '--head-init', 'pytorch', '--smooth-e', '100', '--batch-size', '16', '--no-fov'];
+const QUICK = [
+  '--model',
+  'mu',
+  '--optimizer',
+  'adam',
+  '--lr',
+  '1e-3',
+  '--dropout',
+  '0',
+  '--head-init',
+  'pytorch',
+  '--smooth-e',
+  '100',
+  '--batch-size',
+  '16',
+  '--no-fov',
+];
 
 describe('recipes/endoked/02-mil', () => {
   let tmp: string, set: string, labels: string, uncertain: string[];
@@ -30,9 +46,18 @@ describe('recipes/endoked/02-mil', () => {
     await writeReportSet(set, 60, { seed: 5, width: 48, height: 48, testFraction: 0.3, framesPerPatient: [3, 6] });
     // Stage-1 labels: the truth, except two training patients marked uncertain.
     const rows = parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv').rows;
-    uncertain = rows.filter((r) => r.split === 'train').slice(0, 2).map((r) => r.patient_id);
+    uncertain = rows
+      .filter((r) => r.split === 'train')
+      .slice(0, 2)
+      .map((r) => r.patient_id);
     labels = join(tmp, 'labels.csv');
-    writeFileSync(labels, serialiseCsv([['patient_id', 'label', 'evidence'], ...rows.map((r) => [r.patient_id, uncertain.includes(r.patient_id) ? 'uncertain' : r.label, 'test'])]));
+    writeFileSync(
+      labels,
+      serialiseCsv([
+        ['patient_id', 'label', 'evidence'],
+        ...rows.map((r) => [r.patient_id, uncertain.includes(r.patient_id) ? 'uncertain' : r.label, 'test']),
+      ]),
+    );
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -50,28 +75,40 @@ describe('recipes/endoked/02-mil', () => {
     // 19 bags is too small and too early to assert generalisation; the real-frame run measures it.
     expect(m.history[5].teacherLoss).toBeLessThan(0.95 * m.history[0].teacherLoss);
     expect(Math.max(m.train.bagAucTeacher1, m.train.bagAucTeacher2, m.train.bagAucStudent)).toBeGreaterThan(0.6);
-    for (const k of ['instanceAucTeacher1', 'instanceAucTeacher2', 'instanceAucStudent']) expect(m.test[k]).toBeGreaterThanOrEqual(0);
+    for (const k of ['instanceAucTeacher1', 'instanceAucTeacher2', 'instanceAucStudent'])
+      expect(m.test[k]).toBeGreaterThanOrEqual(0);
     expect(Object.keys(m.perCentre).length).toBeGreaterThan(0);
     expect(m.selection.threshold).toBe(0.8);
     expect(m.selection.all.selected).toBeGreaterThanOrEqual(m.selection.all.truePositives);
 
     // frame_scores.csv: one row per frame of every patient, the stage-1 label used, scores in [0, 1].
     const frames = parseCsvTable(readFileSync(join(set, 'frames.csv'), 'utf8'), 'frames.csv').rows;
-    const truth = new Map(parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv').rows.map((r) => [r.patient_id, r.label]));
+    const truth = new Map(
+      parseCsvTable(readFileSync(join(set, 'reports.csv'), 'utf8'), 'reports.csv').rows.map((r) => [
+        r.patient_id,
+        r.label,
+      ]),
+    );
     const scores = parseCsvTable(readFileSync(join(out, 'frame_scores.csv'), 'utf8'), 'frame_scores.csv');
     expect(scores.header).toEqual(['frame_path', 'patient_id', 'bag_label', 'teacher1', 'teacher2', 'student']);
     expect(scores.rows).toHaveLength(frames.length);
     for (const r of scores.rows) {
-      for (const k of ['teacher1', 'teacher2', 'student']) { const v = Number(r[k]); expect(v >= 0 && v <= 1, `${k} ${r[k]}`).toBe(true); }
+      for (const k of ['teacher1', 'teacher2', 'student']) {
+        const v = Number(r[k]);
+        expect(v >= 0 && v <= 1, `${k} ${r[k]}`).toBe(true);
+      }
       expect(existsSync(r.frame_path), r.frame_path).toBe(true);
       expect(r.bag_label, r.patient_id).toBe(uncertain.includes(r.patient_id) ? 'uncertain' : truth.get(r.patient_id));
     }
-    expect(new Set(scores.rows.filter((r) => r.bag_label === 'uncertain').map((r) => r.patient_id))).toEqual(new Set(uncertain));
+    expect(new Set(scores.rows.filter((r) => r.bag_label === 'uncertain').map((r) => r.patient_id))).toEqual(
+      new Set(uncertain),
+    );
 
     const enc = parseSafetensors(new Uint8Array(readFileSync(join(out, 'encoder.safetensors'))));
     expect(Object.keys(enc.tensors).length).toBeGreaterThan(0);
     expect(Object.keys(enc.tensors).every((k) => k.startsWith('encoder.features.'))).toBe(true);
-    for (const png of ['loss.png', 'auc.png']) expect([...readFileSync(join(out, png)).subarray(0, 4)]).toEqual(PNG_SIGNATURE);
+    for (const png of ['loss.png', 'auc.png'])
+      expect([...readFileSync(join(out, png)).subarray(0, 4)]).toEqual(PNG_SIGNATURE);
 
     // Resume: one more epoch continues the history instead of starting over.
     const second = await run(['--set', set, '--labels', labels, '--out', out, '--epochs', '7', ...QUICK]);

@@ -38,8 +38,12 @@ describe('optical-biopsy model', () => {
     const keys = Object.keys(parseSafetensors(bytes).tensors);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.startsWith('encoder.features.'))).toBe(true);
-    a.eval(); b.eval();
-    const x = tensor(Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, 3, 32, 32]);
+    a.eval();
+    b.eval();
+    const x = tensor(
+      Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)),
+      [2, 3, 32, 32],
+    );
     const fa = await noGrad(() => a.forward(x)).data();
     expect(await noGrad(() => b.forward(x)).data()).not.toEqual(fa);
     expect(loadEncoder(b, bytes, 'enc.safetensors')).toBe(keys.length);
@@ -49,9 +53,15 @@ describe('optical-biopsy model', () => {
     const netKeys = [...net.stateDict().keys()];
     expect(netKeys.filter((k) => k.startsWith('encoder.')).sort()).toEqual([...keys].sort());
     expect(netKeys.filter((k) => k.startsWith('head.'))).toEqual([
-      'head.classifier.0.weight', 'head.classifier.0.bias', 'head.classifier.1.weight', 'head.classifier.1.bias',
-      'head.classifier.1.running_mean', 'head.classifier.1.running_var', 'head.classifier.1.num_batches_tracked',
-      'head.classifier.3.weight', 'head.classifier.3.bias',
+      'head.classifier.0.weight',
+      'head.classifier.0.bias',
+      'head.classifier.1.weight',
+      'head.classifier.1.bias',
+      'head.classifier.1.running_mean',
+      'head.classifier.1.running_var',
+      'head.classifier.1.num_batches_tracked',
+      'head.classifier.3.weight',
+      'head.classifier.3.bias',
     ]);
     expect((await noGrad(() => net.forward(x)).data()).length).toBe(4);
   });
@@ -59,22 +69,35 @@ describe('optical-biopsy model', () => {
   it('refuses a file without encoder.* keys or of another architecture, naming the file', async () => {
     const enc = new MilEncoder(MIL.mu);
     const none = serializeSafetensors({ 'head.weight': { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
-    expect(() => loadEncoder(enc, none, 'x.safetensors')).toThrow(/x\.safetensors: .* missing.*no encoder\.\* keys.*02-mil\.ts/);
+    expect(() => loadEncoder(enc, none, 'x.safetensors')).toThrow(
+      /x\.safetensors: .* missing.*no encoder\.\* keys.*02-mil\.ts/,
+    );
     const other = await encoderBytes(new MilEncoder(MIL.small));
-    expect(() => loadEncoder(enc, other, 'y.safetensors')).toThrow(/y\.safetensors: [\s\S]*(size mismatch|another architecture)/);
+    expect(() => loadEncoder(enc, other, 'y.safetensors')).toThrow(
+      /y\.safetensors: [\s\S]*(size mismatch|another architecture)/,
+    );
   });
 });
 
 describe('optical-biopsy metrics', () => {
   it('chooses the Youden threshold, and aggregates frames per patient by the mean', () => {
-    const y = [0, 0, 0, 1, 1, 1], s = [0.1, 0.4, 0.35, 0.8, 0.3, 0.9];
+    const y = [0, 0, 0, 1, 1, 1],
+      s = [0.1, 0.4, 0.35, 0.8, 0.3, 0.9];
     expect(youdenThreshold(y, s)).toBe(0.8);
     expect(sensSpec(y, s, 0.8)).toEqual({ sensitivity: 2 / 3, specificity: 1 });
     expect(sensSpec(y, s, 0.3)).toEqual({ sensitivity: 1, specificity: 1 / 3 });
     const r = binaryReport(y, s, 'youden', 0.5, { labels: [0, 1], scores: [0.2, 0.3] });
     expect(r.threshold).toBe(0.3);
     expect(r.fixed).toEqual({ threshold: 0.5, sensitivity: 2 / 3, specificity: 1 });
-    const g = groupScores([{ label: 0, p: 'a' }, { label: 1, p: 'a' }, { label: 0, p: 'b' }], [0.2, 0.6, 0.1], (x) => x.p);
+    const g = groupScores(
+      [
+        { label: 0, p: 'a' },
+        { label: 1, p: 'a' },
+        { label: 0, p: 'b' },
+      ],
+      [0.2, 0.6, 0.1],
+      (x) => x.p,
+    );
     expect(g).toEqual({ ids: ['a', 'b'], labels: [1, 0], scores: [0.4, 0.1] });
   });
 });
@@ -90,7 +113,10 @@ describe('recipes/endoked/07-optical-biopsy', () => {
     // A stand-in for stage 2's output: a MIL-µ encoder of other widths, its config in the metadata
     // (the recipe must build that architecture for both arms).
     const config = { ...MIL.mu, channels: [8, 16, 24] };
-    writeFileSync(init, await encoderBytes(new MilEncoder(config), { model: 'endoked_mil_encoder', config: JSON.stringify(config) }));
+    writeFileSync(
+      init,
+      await encoderBytes(new MilEncoder(config), { model: 'endoked_mil_encoder', config: JSON.stringify(config) }),
+    );
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const common = () => ['--data', data, '--batch-size', '16', '--lr', '0.05'];
@@ -115,13 +141,23 @@ describe('recipes/endoked/07-optical-biopsy', () => {
       expect(m.arms[arm].steps).toBe(60);
       expect(t.frame.auc, arm).toBeGreaterThan(0.65);
       for (const lvl of ['frame', 'polyp', 'patient']) {
-        expect(t[lvl].auc).toBeGreaterThanOrEqual(0); expect(t[lvl].auc).toBeLessThanOrEqual(1);
-        expect(t[lvl].sensitivity).toBeGreaterThanOrEqual(0); expect(t[lvl].specificity).toBeLessThanOrEqual(1);
+        expect(t[lvl].auc).toBeGreaterThanOrEqual(0);
+        expect(t[lvl].auc).toBeLessThanOrEqual(1);
+        expect(t[lvl].sensitivity).toBeGreaterThanOrEqual(0);
+        expect(t[lvl].specificity).toBeLessThanOrEqual(1);
         expect(t[lvl].chosenBy).toBe('youden');
       }
       expect(t.patient.n).toBeLessThan(t.polyp.n + 1);
       expect(t.polyp.n).toBeLessThan(t.frame.n);
-      for (const f of ['weights.safetensors', 'encoder.safetensors', 'state.safetensors', 'predictions.csv', 'loss.png', 'metrics.json']) expect(existsSync(join(out, arm, f)), f).toBe(true);
+      for (const f of [
+        'weights.safetensors',
+        'encoder.safetensors',
+        'state.safetensors',
+        'predictions.csv',
+        'loss.png',
+        'metrics.json',
+      ])
+        expect(existsSync(join(out, arm, f)), f).toBe(true);
     }
     // The two arms differ only in the encoder's start, so their results differ.
     expect(m.arms['mil-init'].finalLoss).not.toBe(m.arms.scratch.finalLoss);
@@ -150,9 +186,23 @@ describe('recipes/endoked/07-optical-biopsy', () => {
 
     // Adam's first step moves every weight by ±lr: with lr 1e38 the second forward overflows f32.
     const nan = join(tmp, 'nan');
-    const bad = await run([...common().slice(0, -2), '--optimizer', 'adam', '--lr', '1e38', '--steps', '5', '--ckpt-every', '1', '--out', nan]);
+    const bad = await run([
+      ...common().slice(0, -2),
+      '--optimizer',
+      'adam',
+      '--lr',
+      '1e38',
+      '--steps',
+      '5',
+      '--ckpt-every',
+      '1',
+      '--out',
+      nan,
+    ]);
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/\[scratch\] loss is (NaN|Infinity) at step 2: stopped before writing a checkpoint \(.*state\.safetensors keeps step 1\)/);
+    expect(bad.err).toMatch(
+      /\[scratch\] loss is (NaN|Infinity) at step 2: stopped before writing a checkpoint \(.*state\.safetensors keeps step 1\)/,
+    );
     const s = stateOf(join(nan, 'scratch', 'state.safetensors'));
     expect(s.extra.step).toBe(1);
     expect(s.extra.losses.every(Number.isFinite)).toBe(true);

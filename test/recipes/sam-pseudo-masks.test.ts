@@ -5,7 +5,17 @@
 // and from a boxes.csv with relative paths come out in the Kvasir-SEG layout. Plus the recipe's
 // helpers: components, SAM's box noise, the focal + Dice loss against a host computation.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,12 +26,36 @@ import { imageSize, readMask } from '../../runtime-node/image.ts';
 import { components, jitterBox, samMaskLoss, boxMask, dice } from '../../recipes/endoked/sam-kit.ts';
 import { expectClose, runScript } from '../helpers.ts';
 
-const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '04-sam-pseudo-masks.ts');
+const RECIPE = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'recipes',
+  'endoked',
+  '04-sam-pseudo-masks.ts',
+);
 
 const run = (args: string[]) => runScript(RECIPE, args);
 
-const trainState = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra as { step: number; losses: number[] };
-const TINY = ['--backbone', 'random', '--size', '64', '--frame-size', '64', '--train-images', '6', '--val-images', '3', '--batch-size', '4'];
+const trainState = (path: string) =>
+  JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state).extra as {
+    step: number;
+    losses: number[];
+  };
+const TINY = [
+  '--backbone',
+  'random',
+  '--size',
+  '64',
+  '--frame-size',
+  '64',
+  '--train-images',
+  '6',
+  '--val-images',
+  '3',
+  '--batch-size',
+  '4',
+];
 
 describe('recipes/endoked/04-sam-pseudo-masks', () => {
   let tmp: string, data: string, split: { train: string[]; test: string[] };
@@ -45,7 +79,10 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     expect(keys).toContain('mask_decoder.iou_prediction_head.layers.2.bias');
     expect([...readFileSync(join(out, 'loss.png')).subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
     const m = JSON.parse(readFileSync(join(out, 'train-metrics.json'), 'utf8'));
-    for (const v of [m.heldOut.meanDiceDecoder, m.heldOut.meanDiceBox]) { expect(v).toBeGreaterThanOrEqual(0); expect(v).toBeLessThanOrEqual(1); }
+    for (const v of [m.heldOut.meanDiceDecoder, m.heldOut.meanDiceBox]) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
     expect(m.heldOut.meanDiceBox).toBeGreaterThan(0.5); // a polyp fills much of its own box
     const cache = join(out, 'cache', 'features-0-6-s64.safetensors');
     const cachedAt = statSync(cache).mtimeMs;
@@ -73,13 +110,25 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
   it('pseudo-masks from the masks of a Kvasir-layout folder, and from a boxes.csv with relative paths', async () => {
     const weights = join(tmp, 'train', 'weights.safetensors');
     const out = join(tmp, 'pseudo');
-    const r = await run(['--backbone', 'random', '--size', '64', '--weights', weights, '--boxes-from-masks', data, '--out', out]);
+    const r = await run([
+      '--backbone',
+      'random',
+      '--size',
+      '64',
+      '--weights',
+      weights,
+      '--boxes-from-masks',
+      data,
+      '--out',
+      out,
+    ]);
     expect(r.code, r.err).toBe(0);
     const boxes = readFileSync(join(out, 'boxes.csv'), 'utf8').trim().split('\n');
     expect(boxes[0]).toBe('image_path,x0,y0,x1,y1,accepted,reason');
     const ids = readFileSync(join(out, 'train.txt'), 'utf8').trim().split('\n');
     const withPolyp = [];
-    for (const id of split.train) if ((await readMask(join(data, 'masks', `${id}.png`))).data.some((v) => v)) withPolyp.push(id);
+    for (const id of split.train)
+      if ((await readMask(join(data, 'masks', `${id}.png`))).data.some((v) => v)) withPolyp.push(id);
     expect(ids).toEqual(withPolyp); // train.txt only; frames without a polyp give no box
     expect(readFileSync(join(out, 'test.txt'), 'utf8').trim().split('\n')).toEqual(split.test);
     for (const id of [...ids, ...split.test]) {
@@ -93,7 +142,10 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
 
     // The stage-3 contract: relative image paths against the CSV's folder; rejected rows are skipped.
     const csv = join(data, 'boxes.csv');
-    writeFileSync(csv, `image_path,x0,y0,x1,y1,accepted,reason\nimages/${ids[0]}.jpg,10,8,50,40,1,\nimages/${ids[1]}.jpg,0,0,80,64,0,area-too-large\n`);
+    writeFileSync(
+      csv,
+      `image_path,x0,y0,x1,y1,accepted,reason\nimages/${ids[0]}.jpg,10,8,50,40,1,\nimages/${ids[1]}.jpg,0,0,80,64,0,area-too-large\n`,
+    );
     const out2 = join(tmp, 'pseudo2');
     const r2 = await run(['--backbone', 'random', '--size', '64', '--weights', weights, '--boxes', csv, '--out', out2]);
     expect(r2.code, r2.err).toBe(0);
@@ -101,8 +153,14 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     expect(existsSync(join(out2, 'test.txt'))).toBe(false);
 
     // The same file stem in two folders (PolypGen's centre_A/img1.jpg, centre_B/img1.jpg): ids take the folder's name.
-    for (const d of ['centre_A', 'centre_B']) { mkdirSync(join(data, d), { recursive: true }); copyFileSync(join(data, 'images', `${ids[0]}.jpg`), join(data, d, 'img1.jpg')); }
-    writeFileSync(csv, 'image_path,x0,y0,x1,y1,accepted,reason\ncentre_A/img1.jpg,10,8,50,40,1,\ncentre_B/img1.jpg,12,8,50,40,1,\n');
+    for (const d of ['centre_A', 'centre_B']) {
+      mkdirSync(join(data, d), { recursive: true });
+      copyFileSync(join(data, 'images', `${ids[0]}.jpg`), join(data, d, 'img1.jpg'));
+    }
+    writeFileSync(
+      csv,
+      'image_path,x0,y0,x1,y1,accepted,reason\ncentre_A/img1.jpg,10,8,50,40,1,\ncentre_B/img1.jpg,12,8,50,40,1,\n',
+    );
     const out3 = join(tmp, 'pseudo3');
     const r3 = await run(['--backbone', 'random', '--size', '64', '--weights', weights, '--boxes', csv, '--out', out3]);
     expect(r3.code, r3.err).toBe(0);
@@ -127,8 +185,15 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
 describe('stage 4 helpers', () => {
   it('8-connected components and their exclusive boxes', () => {
     // Two diagonal pixels join; a separate pixel is its own component.
-    const mask = { width: 5, height: 4, data: Uint8Array.from([1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]) };
-    expect(components(mask).map((c) => [c.box, c.area])).toEqual([[[0, 0, 2, 2], 2], [[4, 2, 5, 4], 2]]);
+    const mask = {
+      width: 5,
+      height: 4,
+      data: Uint8Array.from([1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+    };
+    expect(components(mask).map((c) => [c.box, c.area])).toEqual([
+      [[0, 0, 2, 2], 2],
+      [[4, 2, 5, 4], 2],
+    ]);
     expect(dice(boxMask([0, 0, 2, 2], 5, 4), mask.data)).toBeCloseTo((2 * 2) / (4 + 4));
   });
 
@@ -148,15 +213,20 @@ describe('stage 4 helpers', () => {
   });
 
   it('20 focal + Dice per sample and mask equals a host computation', async () => {
-    const logits = [2, -1, 0.5, -3, 0.1, 1.5, -0.2, 4], target = [1, 0, 1, 0];
+    const logits = [2, -1, 0.5, -3, 0.1, 1.5, -0.2, 4],
+      target = [1, 0, 1, 0];
     const out = tidy(() => samMaskLoss(tensor(logits, [1, 2, 2, 2]), tensor(target, [1, 1, 2, 2])));
     const expected = [0, 1].map((t) => {
-      const x = logits.slice(4 * t, 4 * t + 4), p = x.map((v) => 1 / (1 + Math.exp(-v)));
-      const focal = x.map((v, i) => {
-        const ce = Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0) - v * target[i];
-        const pt = target[i] ? p[i] : 1 - p[i];
-        return (target[i] ? 0.25 : 0.75) * (1 - pt) ** 2 * ce;
-      }).reduce((a, b) => a + b, 0) / 4;
+      const x = logits.slice(4 * t, 4 * t + 4),
+        p = x.map((v) => 1 / (1 + Math.exp(-v)));
+      const focal =
+        x
+          .map((v, i) => {
+            const ce = Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0) - v * target[i];
+            const pt = target[i] ? p[i] : 1 - p[i];
+            return (target[i] ? 0.25 : 0.75) * (1 - pt) ** 2 * ce;
+          })
+          .reduce((a, b) => a + b, 0) / 4;
       const inter = p.reduce((s, v, i) => s + v * target[i], 0);
       const d = 1 - (2 * inter + 1) / (p.reduce((a, b) => a + b, 0) + 2 + 1);
       return 20 * focal + d;

@@ -4,7 +4,18 @@
 // leave the last good checkpoint as it was.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +30,10 @@ const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipe
 const run = (args: string[]) => runScript(RECIPE, args);
 const stateOf = (path: string) => {
   const p = parseSafetensors(new Uint8Array(readFileSync(path)));
-  return { meta: JSON.parse(p.metadata!.train_state) as { extra: { step: number; losses: number[] } }, tensors: p.tensors };
+  return {
+    meta: JSON.parse(p.metadata!.train_state) as { extra: { step: number; losses: number[] } },
+    tensors: p.tensors,
+  };
 };
 
 describe('recipes/endoked/05-segmenter guards', () => {
@@ -48,11 +62,14 @@ describe('recipes/endoked/05-segmenter guards', () => {
       [['--size', '100'], /--size 100 is not a multiple of 32 \(Polyp-PVT's stride\): use --size 96 or 128/],
     ];
     // In process: main() rejects before it touches the GPU or --out.
-    for (const [args, re] of cases) await expect(segmenterMain([...common(out), ...args]), args.join(' ')).rejects.toThrow(re);
+    for (const [args, re] of cases)
+      await expect(segmenterMain([...common(out), ...args]), args.join(' ')).rejects.toThrow(re);
     // As a command: one line naming the flag, exit 1, no stack trace.
     const r = await run([...common(out), '--size', '100']);
     expect(r.code).toBe(1);
-    expect(r.err.trim()).toBe("recipes/endoked/05-segmenter.ts: --size 100 is not a multiple of 32 (Polyp-PVT's stride): use --size 96 or 128");
+    expect(r.err.trim()).toBe(
+      "recipes/endoked/05-segmenter.ts: --size 100 is not a multiple of 32 (Polyp-PVT's stride): use --size 96 or 128",
+    );
     expect(existsSync(out)).toBe(false);
   }, 120_000);
 
@@ -70,11 +87,16 @@ describe('recipes/endoked/05-segmenter guards', () => {
     const sleeper = spawn('sleep', ['60']);
     try {
       mkdirSync(out);
-      writeFileSync(join(out, '.run.lock'), JSON.stringify({ pid: sleeper.pid, script: 'recipes/endoked/05-segmenter.ts', started: 'now' }));
+      writeFileSync(
+        join(out, '.run.lock'),
+        JSON.stringify({ pid: sleeper.pid, script: 'recipes/endoked/05-segmenter.ts', started: 'now' }),
+      );
       const r = await run([...common(out), '--steps', '1']);
       expect(r.code).toBe(1);
       expect(r.err).toContain(`is in use by another run: pid ${sleeper.pid}`);
-    } finally { sleeper.kill(); }
+    } finally {
+      sleeper.kill();
+    }
     // Owner gone: taken over, and the temporaries of dead writers are cleaned.
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
     writeFileSync(join(out, '.run.lock'), JSON.stringify({ pid: dead, script: 'x', started: 'then' }));
@@ -90,7 +112,8 @@ describe('recipes/endoked/05-segmenter guards', () => {
     const bad = join(tmp, 'bad');
     cpSync(data, bad, { recursive: true });
     const train = readFileSync(join(bad, 'train.txt'), 'utf8').trim().split('\n');
-    const img = join(bad, 'images', `${train[3]}.jpg`), mask = join(bad, 'masks', `${train[7]}.png`);
+    const img = join(bad, 'images', `${train[3]}.jpg`),
+      mask = join(bad, 'masks', `${train[7]}.png`);
     truncateSync(img, Math.floor(statSync(img).size / 2));
     writeFileSync(mask, 'garbage');
     const out = join(tmp, 'bad-run');
@@ -112,7 +135,9 @@ describe('recipes/endoked/05-segmenter guards', () => {
     const r = await run([...common(out), '--steps', '3', '--lr', '1e6', '--weight-decay', '1', '--ckpt-every', '1']);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/continuing with --lr 1000000 --weight-decay 1/);
-    expect(r.err).toMatch(/at rate [\d.]+ is (NaN|-?Infinity).* at step 1: no checkpoint was written for this step, so the last good one is kept; lower --lr/);
+    expect(r.err).toMatch(
+      /at rate [\d.]+ is (NaN|-?Infinity).* at step 1: no checkpoint was written for this step, so the last good one is kept; lower --lr/,
+    );
     expect(readFileSync(join(out, 'state.safetensors')).equals(state)).toBe(true);
     expect(readFileSync(join(out, 'weights.safetensors')).equals(weights)).toBe(true);
     expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
@@ -122,21 +147,39 @@ describe('recipes/endoked/05-segmenter guards', () => {
     // Same number of images, other data: refused, naming both folders.
     const o = await run([...common(out, other), '--steps', '2']);
     expect(o.code).toBe(1);
-    expect(o.err).toMatch(new RegExp(`state\\.safetensors was trained on other data: data ${data} \\(train: 18 ids.*this run has data ${other} \\(train: 18 ids`));
+    expect(o.err).toMatch(
+      new RegExp(
+        `state\\.safetensors was trained on other data: data ${data} \\(train: 18 ids.*this run has data ${other} \\(train: 18 ids`,
+      ),
+    );
     expect(readFileSync(join(out, 'state.safetensors')).equals(state)).toBe(true);
 
     // A state missing a field, and one whose train_state JSON is torn: errors name the file and what is wrong.
     const rewrite = (dir: string, edit: (meta: string) => string) => {
       const p = parseSafetensors(new Uint8Array(state));
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'state.safetensors'), serializeSafetensors({ ...p.tensors } as Record<string, SafetensorsInput>, { train_state: edit(p.metadata!.train_state) }));
+      writeFileSync(
+        join(dir, 'state.safetensors'),
+        serializeSafetensors({ ...p.tensors } as Record<string, SafetensorsInput>, {
+          train_state: edit(p.metadata!.train_state),
+        }),
+      );
       return join(dir, 'state.safetensors');
     };
-    const noLosses = rewrite(join(tmp, 'no-losses'), (m) => { const j = JSON.parse(m); delete j.extra.losses; return JSON.stringify(j); });
+    const noLosses = rewrite(join(tmp, 'no-losses'), (m) => {
+      const j = JSON.parse(m);
+      delete j.extra.losses;
+      return JSON.stringify(j);
+    });
     const torn = rewrite(join(tmp, 'torn'), (m) => m.slice(0, 40));
-    const [a, b] = await Promise.all([run([...common(dirname(noLosses)), '--steps', '2']), run([...common(dirname(torn)), '--steps', '2'])]);
+    const [a, b] = await Promise.all([
+      run([...common(dirname(noLosses)), '--steps', '2']),
+      run([...common(dirname(torn)), '--steps', '2']),
+    ]);
     expect(a.code).toBe(1);
-    expect(a.err).toContain(`${noLosses}: not a usable training state of this recipe: extra.losses should be a list of numbers but is missing`);
+    expect(a.err).toContain(
+      `${noLosses}: not a usable training state of this recipe: extra.losses should be a list of numbers but is missing`,
+    );
     expect(b.code).toBe(1);
     expect(b.err).toContain(`${torn}: the train_state metadata is not valid JSON`);
   }, 240_000);
@@ -146,11 +189,18 @@ describe('recipes/endoked/05-segmenter guards', () => {
     cpSync(data, big, { recursive: true });
     const id = readFileSync(join(big, 'test.txt'), 'utf8').trim().split('\n')[0];
     const S = 5800;
-    await sharp(join(big, 'images', `${id}.jpg`)).resize(S, S, { kernel: 'linear' }).jpeg({ quality: 80 }).toFile(join(big, 'images', `${id}.big.jpg`));
-    await sharp(join(big, 'masks', `${id}.png`)).resize(S, S, { kernel: 'nearest' }).png().toFile(join(big, 'masks', `${id}.big.png`));
+    await sharp(join(big, 'images', `${id}.jpg`))
+      .resize(S, S, { kernel: 'linear' })
+      .jpeg({ quality: 80 })
+      .toFile(join(big, 'images', `${id}.big.jpg`));
+    await sharp(join(big, 'masks', `${id}.png`))
+      .resize(S, S, { kernel: 'nearest' })
+      .png()
+      .toFile(join(big, 'masks', `${id}.big.png`));
     cpSync(join(big, 'images', `${id}.big.jpg`), join(big, 'images', `${id}.jpg`));
     cpSync(join(big, 'masks', `${id}.big.png`), join(big, 'masks', `${id}.png`));
-    rmSync(join(big, 'images', `${id}.big.jpg`)); rmSync(join(big, 'masks', `${id}.big.png`));
+    rmSync(join(big, 'images', `${id}.big.jpg`));
+    rmSync(join(big, 'masks', `${id}.big.png`));
     const out = join(tmp, 'big-run');
     const r = await run([...common(out, big), '--steps', '1', '--check-data', 'headers']);
     expect(r.code, r.err.slice(-2000)).toBe(0);

@@ -15,8 +15,11 @@ const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipe
 
 const run = (args: string[]) => runScript(RECIPE, args);
 
-interface TrainStateMeta { extra: { step: number; losses: number[] } }
-const trainState = (path: string) => JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state) as TrainStateMeta;
+interface TrainStateMeta {
+  extra: { step: number; losses: number[] };
+}
+const trainState = (path: string) =>
+  JSON.parse(parseSafetensors(new Uint8Array(readFileSync(path))).metadata!.train_state) as TrainStateMeta;
 const metricsOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 

@@ -13,9 +13,35 @@ const F = defineFlags('x.ts', 'A test script.', {
 
 describe('defineFlags', () => {
   it('gives defaults and parses kebab-case flags into camelCase', () => {
-    expect(F.parse([])).toEqual({ steps: 10, lr: 1e-3, data: 'synthetic', out: undefined, resume: true, scales: [1, 0.5], maxMinutes: undefined });
-    const f = F.parse(['--steps', '5', '--max-minutes', '2.5', '--no-resume', '--scales', '1,0.75,1.25', '--data', 'real', '--out=/tmp/a'])!;
-    expect(f).toMatchObject({ steps: 5, maxMinutes: 2.5, resume: false, scales: [1, 0.75, 1.25], data: 'real', out: '/tmp/a' });
+    expect(F.parse([])).toEqual({
+      steps: 10,
+      lr: 1e-3,
+      data: 'synthetic',
+      out: undefined,
+      resume: true,
+      scales: [1, 0.5],
+      maxMinutes: undefined,
+    });
+    const f = F.parse([
+      '--steps',
+      '5',
+      '--max-minutes',
+      '2.5',
+      '--no-resume',
+      '--scales',
+      '1,0.75,1.25',
+      '--data',
+      'real',
+      '--out=/tmp/a',
+    ])!;
+    expect(f).toMatchObject({
+      steps: 5,
+      maxMinutes: 2.5,
+      resume: false,
+      scales: [1, 0.75, 1.25],
+      data: 'real',
+      out: '/tmp/a',
+    });
   });
   it('takes the camelCase spelling of a flag and a boolean with a value', () => {
     expect(F.parse(['--maxMinutes', '3', '--maxMinutes=4'])!.maxMinutes).toBe(4);
@@ -42,7 +68,11 @@ describe('defineFlags', () => {
     ];
     for (const [argv, re] of bad) {
       let err: unknown;
-      try { F.parse(argv); } catch (e) { err = e; }
+      try {
+        F.parse(argv);
+      } catch (e) {
+        err = e;
+      }
       expect(err, argv.join(' ')).toBeInstanceOf(FlagError);
       expect((err as Error).message).toMatch(re);
     }
@@ -52,6 +82,15 @@ describe('defineFlags', () => {
     expect(F.parse(['--help'])).toBeNull();
     const text = String(log.mock.calls[0][0]);
     log.mockRestore();
-    for (const s of ['--steps INT', '≥ 1', '[default 10]', '--resume / --no-resume', 'synthetic|real', '--max-minutes NUMBER', '> 0']) expect(text).toContain(s);
+    for (const s of [
+      '--steps INT',
+      '≥ 1',
+      '[default 10]',
+      '--resume / --no-resume',
+      'synthetic|real',
+      '--max-minutes NUMBER',
+      '> 0',
+    ])
+      expect(text).toContain(s);
   });
 });

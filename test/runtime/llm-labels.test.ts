@@ -16,7 +16,9 @@ class FakeServer {
   constructor() {
     this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
       let data = '';
-      req.on('data', (c) => { data += c; });
+      req.on('data', (c) => {
+        data += c;
+      });
       req.on('end', () => {
         const body = JSON.parse(data) as Record<string, unknown>;
         this.requests.push({ url: req.url ?? '', body });
@@ -28,7 +30,10 @@ class FakeServer {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
-  reset(h: Handler): void { this.handler = h; this.requests = []; }
+  reset(h: Handler): void {
+    this.handler = h;
+    this.requests = [];
+  }
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
@@ -37,14 +42,24 @@ class FakeServer {
 
 const reply = (res: ServerResponse, content: string, status = 200) => {
   res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }));
+  res.end(
+    JSON.stringify({
+      id: 'x',
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    }),
+  );
 };
 
 describe('LLM report labeller against a local HTTP server', () => {
   const fake = new FakeServer();
   let base = '';
-  beforeAll(async () => { base = await fake.start(); });
-  afterAll(async () => { await fake.stop(); });
+  beforeAll(async () => {
+    base = await fake.start();
+  });
+  afterAll(async () => {
+    await fake.stop();
+  });
 
   it('a good answer: the request carries the fixed prompt, the report and the model', async () => {
     fake.reset((_b, res) => reply(res, '```json\n{"label": 1, "evidence": "A 5 mm polyp was removed"}\n```'));
@@ -73,17 +88,27 @@ describe('LLM report labeller against a local HTTP server', () => {
   it('malformed JSON: retried, then an error naming the URL and the problem', async () => {
     fake.reset((_b, res) => reply(res, 'I think there is a polyp.'));
     const llm = new LlmLabeller({ url: base, model: 'm', retries: 2, backoffMs: 10 });
-    await expect(llm.label('x')).rejects.toThrow(new RegExp(`LLM endpoint ${base}/v1/chat/completions: no JSON object in the answer .* \\(after 3 attempt\\(s\\)\\)`));
+    await expect(llm.label('x')).rejects.toThrow(
+      new RegExp(
+        `LLM endpoint ${base}/v1/chat/completions: no JSON object in the answer .* \\(after 3 attempt\\(s\\)\\)`,
+      ),
+    );
     expect(fake.requests.length).toBe(3);
     // A bad label value is malformed too; a later good answer wins.
-    fake.reset((_b, res, n) => reply(res, n === 1 ? '{"label": "maybe", "evidence": "x"}' : '{"label": 0, "evidence": "No polyps"}'));
+    fake.reset((_b, res, n) =>
+      reply(res, n === 1 ? '{"label": "maybe", "evidence": "x"}' : '{"label": 0, "evidence": "No polyps"}'),
+    );
     expect((await llm.label('No polyps.')).label).toBe(0);
     expect(fake.requests.length).toBe(2);
   });
 
   it('HTTP 500 then success: retried with backoff', async () => {
     fake.reset((_b, res, n) => {
-      if (n === 1) { res.writeHead(500); res.end('model is loading'); return; }
+      if (n === 1) {
+        res.writeHead(500);
+        res.end('model is loading');
+        return;
+      }
       reply(res, '{"label": 1, "evidence": "polyp"}');
     });
     const llm = new LlmLabeller({ url: base, model: 'm', retries: 3, backoffMs: 50 });
@@ -94,14 +119,21 @@ describe('LLM report labeller against a local HTTP server', () => {
   });
 
   it('HTTP 400 is not retried: the error carries the status and the body', async () => {
-    fake.reset((_b, res) => { res.writeHead(400, { 'content-type': 'application/json' }); res.end('{"error":"model \\"m\\" not found"}'); });
+    fake.reset((_b, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error":"model \\"m\\" not found"}');
+    });
     const llm = new LlmLabeller({ url: base, model: 'm', retries: 3, backoffMs: 10 });
-    await expect(llm.label('x')).rejects.toThrow(/LLM endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: HTTP 400 Bad Request: .*not found/);
+    await expect(llm.label('x')).rejects.toThrow(
+      /LLM endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: HTTP 400 Bad Request: .*not found/,
+    );
     expect(fake.requests.length).toBe(1);
   });
 
   it('timeout: a server that never answers', async () => {
-    fake.reset(() => { /* never answers */ });
+    fake.reset(() => {
+      /* never answers */
+    });
     const llm = new LlmLabeller({ url: base, model: 'm', timeoutMs: 150, retries: 1, backoffMs: 10 });
     const t0 = Date.now();
     await expect(llm.label('x')).rejects.toThrow(/LLM endpoint .*: timed out after 150 ms \(after 2 attempt\(s\)\)/);
@@ -118,7 +150,11 @@ describe('LLM labeller without a server', () => {
     const port = (s.address() as AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
     const llm = new LlmLabeller({ url: `http://127.0.0.1:${port}`, model: 'm', retries: 1, backoffMs: 10 });
-    await expect(llm.label('x')).rejects.toThrow(new RegExp(`LLM endpoint http://127\\.0\\.0\\.1:${port}/v1/chat/completions is unreachable after 2 attempt\\(s\\): ECONNREFUSED.*Check --llm-url`));
+    await expect(llm.label('x')).rejects.toThrow(
+      new RegExp(
+        `LLM endpoint http://127\\.0\\.0\\.1:${port}/v1/chat/completions is unreachable after 2 attempt\\(s\\): ECONNREFUSED.*Check --llm-url`,
+      ),
+    );
   });
 
   it('URLs and answers', () => {

@@ -14,7 +14,9 @@ class MLP extends Module {
   norm = new LayerNorm(32);
   drop = new Dropout(0.1);
   fc2 = new Linear(32, 3);
-  forward(x: Tensor): Tensor { return this.fc2.forward(this.drop.forward(gelu(this.norm.forward(this.fc1.forward(x))))); }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.drop.forward(gelu(this.norm.forward(this.fc1.forward(x)))));
+  }
 }
 
 describe('memory', () => {
@@ -23,7 +25,11 @@ describe('memory', () => {
       const start = device().liveBuffers;
       manualSeed(0);
       const x = tensor(randomArray(16 * 6, 3), [16, 6]);
-      const y = tensor(Array.from({ length: 16 }, (_, i) => i % 3), [16], 'i32');
+      const y = tensor(
+        Array.from({ length: 16 }, (_, i) => i % 3),
+        [16],
+        'i32',
+      );
       const model = new MLP();
       if (flat) model.flattenParameters();
       const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05), { lr: 1e-3 });
@@ -47,8 +53,15 @@ describe('memory', () => {
         counts.push(device().liveBuffers);
       }
       expect(Number.isFinite(last)).toBe(true);
-      expect(counts.filter((c) => c !== baseline), `live buffers per step (baseline ${baseline})`).toEqual([]);
-      ema.dispose(); opt.dispose(); model.dispose(); x.dispose(); y.dispose();
+      expect(
+        counts.filter((c) => c !== baseline),
+        `live buffers per step (baseline ${baseline})`,
+      ).toEqual([]);
+      ema.dispose();
+      opt.dispose();
+      model.dispose();
+      x.dispose();
+      y.dispose();
       expect(device().liveBuffers).toBe(start);
     });
   }

@@ -22,12 +22,19 @@ class Net extends Module {
   fc1 = new Linear(4, 32);
   drop = new Dropout(0.2);
   fc2 = new Linear(32, 3);
-  forward(x: Tensor): Tensor { return this.fc2.forward(this.drop.forward(gelu(this.fc1.forward(x)))); }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.drop.forward(gelu(this.fc1.forward(x))));
+  }
 }
 
 // Data: 96 seeded points in 3 classes.
 const rng = new Rng(1);
-const X = Array.from({ length: 96 }, (_, i) => [i % 3 + rng.normal(0, 0.5), rng.normal(), rng.normal(), (i % 3) * 0.5 + rng.normal(0, 0.3)]);
+const X = Array.from({ length: 96 }, (_, i) => [
+  (i % 3) + rng.normal(0, 0.5),
+  rng.normal(),
+  rng.normal(),
+  (i % 3) * 0.5 + rng.normal(0, 0.3),
+]);
 const Y = Array.from({ length: 96 }, (_, i) => i % 3);
 
 manualSeed(7);
@@ -39,14 +46,23 @@ let losses: number[] = [];
 let step = 0;
 const saved = readIfExists(ckpt);
 if (saved) {
-  const r = restoreTrainState<{ step: number; losses: number[] }>(saved, { model, optimizer: opt, generator: defaultGenerator }, ckpt);
+  const r = restoreTrainState<{ step: number; losses: number[] }>(
+    saved,
+    { model, optimizer: opt, generator: defaultGenerator },
+    ckpt,
+  );
   ({ step, losses } = r.extra);
   order.loadStateDict(r.data!);
 }
 const loader = new Loader({
-  order, prefetch: 2,
+  order,
+  prefetch: 2,
   load: async (i: number) => ({ x: X[i], y: Y[i] }),
-  collate: (items: { x: number[]; y: number }[]) => ({ x: items.flatMap((it) => it.x), y: items.map((it) => it.y), n: items.length }),
+  collate: (items: { x: number[]; y: number }[]) => ({
+    x: items.flatMap((it) => it.x),
+    y: items.map((it) => it.y),
+    n: items.length,
+  }),
 });
 for (; step < steps; step++) {
   const { data } = await loader.next();
@@ -60,7 +76,16 @@ for (; step < steps; step++) {
   });
   losses.push(await loss.item());
   loss.dispose();
-  writeAtomic(ckpt, await trainStateBytes({ model, optimizer: opt, generator: defaultGenerator, data: loader.stateDict(), extra: { step: step + 1, losses } }));
+  writeAtomic(
+    ckpt,
+    await trainStateBytes({
+      model,
+      optimizer: opt,
+      generator: defaultGenerator,
+      data: loader.stateDict(),
+      extra: { step: step + 1, losses },
+    }),
+  );
   process.stdout.write(`step ${step + 1} ${losses[losses.length - 1]}\n`);
 }
 process.stdout.write(`DONE ${JSON.stringify(losses)}\n`);

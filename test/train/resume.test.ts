@@ -13,7 +13,9 @@ const STEPS = 24;
 
 function run(ckpt: string, killAfterSteps?: number): Promise<{ lines: string[]; killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ckpt, String(STEPS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ckpt, String(STEPS)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     let killed = false;
@@ -22,10 +24,18 @@ function run(ckpt: string, killAfterSteps?: number): Promise<{ lines: string[]; 
       const done = out.split('\n').filter((l) => l.startsWith('step ')).length;
       if (killAfterSteps !== undefined && !killed && done >= killAfterSteps) {
         // Let it get into the next step (possibly mid checkpoint write) before the kill.
-        setTimeout(() => { killed = true; child.kill('SIGKILL'); }, 5 + Math.floor(Math.random() * 40));
+        setTimeout(
+          () => {
+            killed = true;
+            child.kill('SIGKILL');
+          },
+          5 + Math.floor(Math.random() * 40),
+        );
       }
     });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('close', (code, signal) => {
       if (code !== 0 && signal !== 'SIGKILL') reject(new Error(`resume-child exited ${code}:\n${err}`));
       else resolve({ lines: out.split('\n').filter(Boolean), killed: signal === 'SIGKILL' });
@@ -58,14 +68,20 @@ describe('training-state checkpoints', () => {
   it('rejects a corrupt file and a weights-only file, naming the file', async () => {
     const bogus = join(mkdtempSync(join(tmpdir(), 'ckpt-c-')), 'bogus.safetensors');
     writeFileSync(bogus, 'not a safetensors file at all');
-    expect(() => restoreTrainState(new Uint8Array(readFileSync(bogus)), { model: new Linear(2, 2) }, bogus)).toThrow(new RegExp(`^${bogus}: `));
+    expect(() => restoreTrainState(new Uint8Array(readFileSync(bogus)), { model: new Linear(2, 2) }, bogus)).toThrow(
+      new RegExp(`^${bogus}: `),
+    );
     const m = new Linear(2, 2);
     const bytes = await weightsBytes(m);
-    expect(() => restoreTrainState(bytes, { model: m }, 'w.safetensors')).toThrow(/w\.safetensors: not a training-state checkpoint/);
+    expect(() => restoreTrainState(bytes, { model: m }, 'w.safetensors')).toThrow(
+      /w\.safetensors: not a training-state checkpoint/,
+    );
     // A weights file round-trips, and a mismatched model is refused with the key and shapes.
     const m2 = new Linear(2, 2);
     loadWeights(m2, bytes);
     expect(Array.from(await m2.weight.data())).toEqual(Array.from(await m.weight.data()));
-    expect(() => loadWeights(new Linear(3, 2), bytes, { source: 'w.safetensors' })).toThrow(/^w\.safetensors: loadStateDict: [^]*weight[^]*\[2, 3\]/);
+    expect(() => loadWeights(new Linear(3, 2), bytes, { source: 'w.safetensors' })).toThrow(
+      /^w\.safetensors: loadStateDict: [^]*weight[^]*\[2, 3\]/,
+    );
   });
 });

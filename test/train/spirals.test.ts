@@ -31,7 +31,9 @@ class MLP extends Module {
   fc1 = new Linear(2, 64);
   fc2 = new Linear(64, 64);
   fc3 = new Linear(64, 2);
-  forward(x: Tensor): Tensor { return this.fc3.forward(tanh(this.fc2.forward(tanh(this.fc1.forward(x))))); }
+  forward(x: Tensor): Tensor {
+    return this.fc3.forward(tanh(this.fc2.forward(tanh(this.fc1.forward(x)))));
+  }
 }
 
 describe('two spirals', () => {
@@ -44,7 +46,10 @@ describe('two spirals', () => {
     const model = new MLP().flattenParameters();
     const opt = new Adam(model.parameters(), { lr: 0.01 });
     const MAX_STEPS = 1500;
-    let acc = 0, step = 0, firstLoss = NaN, loss = NaN;
+    let acc = 0,
+      step = 0,
+      firstLoss = NaN,
+      loss = NaN;
     while (step < MAX_STEPS && acc < 1) {
       const [l, pred] = tidy(() => {
         const logits = model.forward(x);
@@ -61,11 +66,15 @@ describe('two spirals', () => {
         const p = await pred.data();
         acc = Array.from(p).filter((v, i) => v === ys[i]).length / ys.length;
       }
-      l.dispose(); pred.dispose();
+      l.dispose();
+      pred.dispose();
     }
     expect(acc, `accuracy after ${step} steps (loss ${firstLoss} -> ${loss})`).toBe(1);
     expect(loss).toBeLessThan(firstLoss);
-    opt.dispose(); model.dispose(); x.dispose(); y.dispose();
+    opt.dispose();
+    model.dispose();
+    x.dispose();
+    y.dispose();
     expect(device().liveBuffers).toBe(base);
   });
 });

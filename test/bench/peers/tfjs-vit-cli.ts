@@ -15,7 +15,8 @@ const { values } = parseArgs({
 });
 const int = (name: string, v: string, min: number): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`tfjs-vit-cli: --${name} must be an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`tfjs-vit-cli: --${name} must be an integer >= ${min}, got ${v}`);
   return n;
 };
 
@@ -31,7 +32,18 @@ try {
     pollingBackoff: !values['no-backoff'],
   };
   const r = await tfjsVitTrainStep(opts);
-  write(JSON.stringify({ peer: 'tfjs', model: 'eva02-ti', batch: opts.batch, size: opts.size, steps: opts.steps, warmup: opts.warmup, pollingBackoff: opts.pollingBackoff, ...r }) + '\n');
+  write(
+    JSON.stringify({
+      peer: 'tfjs',
+      model: 'eva02-ti',
+      batch: opts.batch,
+      size: opts.size,
+      steps: opts.steps,
+      warmup: opts.warmup,
+      pollingBackoff: opts.pollingBackoff,
+      ...r,
+    }) + '\n',
+  );
 } catch (e) {
   write(JSON.stringify({ error: String((e as Error)?.stack ?? e) }) + '\n');
   process.exitCode = 1;

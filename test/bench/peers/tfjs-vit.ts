@@ -36,8 +36,13 @@ async function loadTfjs(): Promise<Tfjs> {
   ].join('\n');
   const out = await build({
     stdin: { contents: entry, resolveDir: process.cwd(), loader: 'js' },
-    bundle: true, format: 'cjs', platform: 'node', mainFields: ['module', 'main'],
-    write: false, logLevel: 'error', external: ['node-fetch'],
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    mainFields: ['module', 'main'],
+    write: false,
+    logLevel: 'error',
+    external: ['node-fetch'],
   });
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-peer-'));
   try {
@@ -72,7 +77,13 @@ export interface TfjsVitResult {
   tfjsVersion: string;
 }
 
-const DIM = 192, DEPTH = 12, HEADS = 3, HEAD_DIM = 64, HIDDEN = 512, PATCH = 14, CLASSES = 10;
+const DIM = 192,
+  DEPTH = 12,
+  HEADS = 3,
+  HEAD_DIM = 64,
+  HIDDEN = 512,
+  PATCH = 14,
+  CLASSES = 10;
 const LN_EPS = 1e-6;
 const ROPE_REF = 16; // ref_feat_shape (16, 16) of the 224² checkpoint
 
@@ -80,16 +91,19 @@ const ROPE_REF = 16; // ref_feat_shape (16, 16) of the 224² checkpoint
 export function ropeTables(g: number, hd = HEAD_DIM): { sin: Float32Array; cos: Float32Array } {
   const nb = hd / 4;
   const bands = Array.from({ length: nb }, (_, j) => Math.pow(10000, -j / nb));
-  const sin = new Float32Array(g * g * hd), cos = new Float32Array(g * g * hd);
-  for (let y = 0; y < g; y++) for (let x = 0; x < g; x++) {
-    const ty = (y * ROPE_REF) / g, tx = (x * ROPE_REF) / g;
-    for (let d = 0; d < hd; d++) {
-      const p = d >> 1; // repeat_interleave(2) of [y·b, x·b]
-      const a = p < nb ? ty * bands[p] : tx * bands[p - nb];
-      sin[(y * g + x) * hd + d] = Math.sin(a);
-      cos[(y * g + x) * hd + d] = Math.cos(a);
+  const sin = new Float32Array(g * g * hd),
+    cos = new Float32Array(g * g * hd);
+  for (let y = 0; y < g; y++)
+    for (let x = 0; x < g; x++) {
+      const ty = (y * ROPE_REF) / g,
+        tx = (x * ROPE_REF) / g;
+      for (let d = 0; d < hd; d++) {
+        const p = d >> 1; // repeat_interleave(2) of [y·b, x·b]
+        const a = p < nb ? ty * bands[p] : tx * bands[p - nb];
+        sin[(y * g + x) * hd + d] = Math.sin(a);
+        cos[(y * g + x) * hd + d] = Math.cos(a);
+      }
     }
-  }
   return { sin, cos };
 }
 
@@ -102,10 +116,14 @@ function median(xs: number[]): number {
 /** Builds the model's variables and returns the loss function of one batch. */
 function buildModel(tf: typeof TF, batch: number, size: number) {
   if (size % PATCH) throw new Error(`tfjsVitTrainStep: size ${size} is not a multiple of the patch ${PATCH}`);
-  const g = size / PATCH, P = g * g, N = P + 1;
+  const g = size / PATCH,
+    P = g * g,
+    N = P + 1;
   const vars: TF.Variable[] = [];
   const param = (shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0.02): TF.Variable => {
-    const v = tf.variable(init === 'normal' ? tf.mul(tf.truncatedNormal(shape), std) : init === 'zeros' ? tf.zeros(shape) : tf.ones(shape));
+    const v = tf.variable(
+      init === 'normal' ? tf.mul(tf.truncatedNormal(shape), std) : init === 'zeros' ? tf.zeros(shape) : tf.ones(shape),
+    );
     vars.push(v);
     return v;
   };
@@ -114,26 +132,37 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
   const cls = param([1, 1, DIM], 'normal');
   const pos = param([1, N, DIM], 'normal');
   const blocks = Array.from({ length: DEPTH }, () => ({
-    ln1g: param([DIM], 'ones'), ln1b: param([DIM], 'zeros'),
-    qkvW: param([DIM, 3 * DIM], 'normal'), qBias: param([DIM], 'zeros'), vBias: param([DIM], 'zeros'),
-    projW: param([DIM, DIM], 'normal'), projB: param([DIM], 'zeros'),
-    ln2g: param([DIM], 'ones'), ln2b: param([DIM], 'zeros'),
-    fc1W: param([DIM, 2 * HIDDEN], 'normal'), fc1B: param([2 * HIDDEN], 'zeros'),
-    fc2W: param([HIDDEN, DIM], 'normal'), fc2B: param([DIM], 'zeros'),
+    ln1g: param([DIM], 'ones'),
+    ln1b: param([DIM], 'zeros'),
+    qkvW: param([DIM, 3 * DIM], 'normal'),
+    qBias: param([DIM], 'zeros'),
+    vBias: param([DIM], 'zeros'),
+    projW: param([DIM, DIM], 'normal'),
+    projB: param([DIM], 'zeros'),
+    ln2g: param([DIM], 'ones'),
+    ln2b: param([DIM], 'zeros'),
+    fc1W: param([DIM, 2 * HIDDEN], 'normal'),
+    fc1B: param([2 * HIDDEN], 'zeros'),
+    fc2W: param([HIDDEN, DIM], 'normal'),
+    fc2B: param([DIM], 'zeros'),
   }));
-  const fcNormG = param([DIM], 'ones'), fcNormB = param([DIM], 'zeros');
-  const headW = param([DIM, CLASSES], 'normal'), headB = param([CLASSES], 'zeros');
+  const fcNormG = param([DIM], 'ones'),
+    fcNormB = param([DIM], 'zeros');
+  const headW = param([DIM, CLASSES], 'normal'),
+    headB = param([CLASSES], 'zeros');
 
   const kBias = tf.zeros([DIM]); // EVA-02 registers k_bias as a zero buffer: not trained
   const { sin, cos } = ropeTables(g);
-  const ropeSin = tf.tensor2d(sin, [P, HEAD_DIM]), ropeCos = tf.tensor2d(cos, [P, HEAD_DIM]);
+  const ropeSin = tf.tensor2d(sin, [P, HEAD_DIM]),
+    ropeCos = tf.tensor2d(cos, [P, HEAD_DIM]);
   const consts = [kBias, ropeSin, ropeCos];
 
   const layerNorm = (x: TF.Tensor, gamma: TF.Tensor, beta: TF.Tensor): TF.Tensor => {
     const { mean, variance } = tf.moments(x, -1, true);
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPS))), gamma), beta);
   };
-  const linear = (x2d: TF.Tensor, w: TF.Tensor, b: TF.Tensor): TF.Tensor2D => tf.add(tf.matMul(x2d as TF.Tensor2D, w as TF.Tensor2D), b) as TF.Tensor2D;
+  const linear = (x2d: TF.Tensor, w: TF.Tensor, b: TF.Tensor): TF.Tensor2D =>
+    tf.add(tf.matMul(x2d as TF.Tensor2D, w as TF.Tensor2D), b) as TF.Tensor2D;
 
   // [B·H, N, hd]: RoPE on the patch tokens (1..N-1), cls token untouched.
   const rope = (t: TF.Tensor3D): TF.Tensor3D => {
@@ -148,7 +177,8 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
     return tf.concat([clsTok, out], 1) as TF.Tensor3D;
   };
 
-  const heads = (t2d: TF.Tensor): TF.Tensor3D => // [B·N, D] -> [B, N, H, hd] -> [B, H, N, hd] -> [B·H, N, hd]
+  const heads = (t2d: TF.Tensor): TF.Tensor3D =>
+    // [B·N, D] -> [B, N, H, hd] -> [B, H, N, hd] -> [B·H, N, hd]
     tf.reshape(tf.transpose(tf.reshape(t2d, [batch, N, HEADS, HEAD_DIM]), [0, 2, 1, 3]), [batch * HEADS, N, HEAD_DIM]);
 
   const forward = (images: TF.Tensor4D): TF.Tensor2D => {
@@ -159,10 +189,15 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
       const h = tf.reshape(layerNorm(x, blk.ln1g, blk.ln1b), [batch * N, DIM]); // [B, N, D] -> [B·N, D]
       const qkv = linear(h, blk.qkvW, tf.concat([blk.qBias, kBias, blk.vBias])); // [B·N, D] -> [B·N, 3D]
       const [q, k, v] = tf.split(qkv, 3, 1);
-      const qh = rope(heads(q)), kh = rope(heads(k)), vh = heads(v);
+      const qh = rope(heads(q)),
+        kh = rope(heads(k)),
+        vh = heads(v);
       const attn = tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(HEAD_DIM))); // [B·H, N, N]
       const o = tf.matMul(attn, vh); // [B·H, N, hd]
-      const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, HEADS, N, HEAD_DIM]), [0, 2, 1, 3]), [batch * N, DIM]); // -> [B·N, D]
+      const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, HEADS, N, HEAD_DIM]), [0, 2, 1, 3]), [
+        batch * N,
+        DIM,
+      ]); // -> [B·N, D]
       x = tf.add(x, tf.reshape(linear(merged, blk.projW, blk.projB), [batch, N, DIM]));
       const h2 = tf.reshape(layerNorm(x, blk.ln2g, blk.ln2b), [batch * N, DIM]);
       const [a, gate] = tf.split(linear(h2, blk.fc1W, blk.fc1B), 2, 1); // [B·N, 2H] -> 2 × [B·N, H]
@@ -211,12 +246,22 @@ export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitRes
 
   const model = buildModel(tf, batch, size);
   const images = tf.randomNormal([batch, size, size, 3]) as TF.Tensor4D;
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % CLASSES), 'int32'), CLASSES);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % CLASSES),
+      'int32',
+    ),
+    CLASSES,
+  );
   const opt = tf.train.sgd(1e-3);
   const losses: number[] = [];
   const step = async (): Promise<number> => {
     const t0 = performance.now();
-    const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.forward(images)) as TF.Scalar, true, model.vars);
+    const loss = opt.minimize(
+      () => tf.losses.softmaxCrossEntropy(labels, model.forward(images)) as TF.Scalar,
+      true,
+      model.vars,
+    );
     const value = (await loss!.data())[0]; // flushes every recorded command, the SGD updates included
     loss!.dispose();
     if (!Number.isFinite(value)) throw new Error(`tfjsVitTrainStep: non-finite loss ${value}`);
@@ -243,5 +288,14 @@ export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitRes
   delete (globalThis as { navigator?: unknown }).navigator;
 
   const msPerStep = median(stepsMs);
-  return { msPerStep, imagesPerSec: (batch * 1000) / msPerStep, backend: 'tfjs-webgpu', adapter: adapterName, stepsMs, warmupMs, losses, tfjsVersion: tf.version_core };
+  return {
+    msPerStep,
+    imagesPerSec: (batch * 1000) / msPerStep,
+    backend: 'tfjs-webgpu',
+    adapter: adapterName,
+    stepsMs,
+    warmupMs,
+    losses,
+    tfjsVersion: tf.version_core,
+  };
 }
