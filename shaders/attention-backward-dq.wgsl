@@ -7,7 +7,8 @@
 // choices as attention-forward.wgsl: no workgroup memory, uniform key/value loads, and the
 // output row is the accumulator; R query rows per invocation share each key/value load.
 // Head dims are multiples of 4; function-scope arrays are initialised explicitly (see there).
-struct U { mstride: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, hasMask: u32, scale: f32 }
+// Layouts as in attention-forward.wgsl: dO shares o's layout, dQ shares q's.
+struct U { mstride: vec4<u32>, ql: vec4<u32>, kl: vec4<u32>, vl: vec4<u32>, ol: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, hasMask: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
@@ -17,13 +18,14 @@ struct U { mstride: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, ha
 @group(0) @binding(6) var<storage, read> ld: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dq: array<vec4<f32>>;
 
-// Chunk c (elements 4c..4c+3) of row j; rows are d/4 (q, k) or dv/4 (v, dO) vec4s long.
-fn q4(j: u32, c: u32) -> vec4<f32> { return q[j * (u.d / 4u) + c]; }
-fn k4(j: u32, c: u32) -> vec4<f32> { return k[j * (u.d / 4u) + c]; }
-fn v4(j: u32, c: u32) -> vec4<f32> { return v[j * (u.dv / 4u) + c]; }
-fn do4(j: u32, c: u32) -> vec4<f32> { return dout[j * (u.dv / 4u) + c]; }
-fn dq4(j: u32, c: u32) -> vec4<f32> { return dq[j * (u.d / 4u) + c]; }
-fn setDq4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { dq[j * (u.d / 4u) + c] = x; } }
+// Chunk c (elements 4c..4c+3) of the row starting at vec4 index j.
+fn q4(j: u32, c: u32) -> vec4<f32> { return q[j + c]; }
+fn k4(j: u32, c: u32) -> vec4<f32> { return k[j + c]; }
+fn v4(j: u32, c: u32) -> vec4<f32> { return v[j + c]; }
+fn do4(j: u32, c: u32) -> vec4<f32> { return dout[j + c]; }
+fn dq4(j: u32, c: u32) -> vec4<f32> { return dq[j + c]; }
+fn setDq4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { dq[j + c] = x; } }
+fn baseOf(l: vec4<u32>, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
 
 // Mask values of 8 consecutive positions from `i0` (clamped in range), or zeros without a mask.
 fn mask8(base: u32, i0: u32) -> array<vec4<f32>, 2> {
@@ -44,9 +46,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let h = bh % u.heads;
   let d4 = u.d / 4u;
   let dv4 = u.dv / 4u;
-  let kv0 = bh * u.lk;
+  let kb = baseOf(u.kl, b, h);
+  let vb0 = baseOf(u.vl, b, h);
   // Rows wid.x * WG * R + r * WG + lid.x; rows past Lq repeat the last row and store nothing.
+  // qr/orow: where row r starts in q and dQ / in dO.
   var qr = array<u32, R>();
+  var orow = array<u32, R>();
   var live = array<bool, R>();
   var mb = array<u32, R>();
   var lse = array<f32, R>();
@@ -54,10 +59,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var r = 0u; r < R; r++) {
     let row = wid.x * WG * R + r * WG + lid.x;
     live[r] = row < u.lq;
-    qr[r] = bh * u.lq + min(row, u.lq - 1u);
-    mb[r] = b * u.mstride.x + h * u.mstride.y + min(row, u.lq - 1u) * u.mstride.z;
-    lse[r] = ld[2u * qr[r]];
-    delta[r] = ld[2u * qr[r] + 1u];
+    let i = min(row, u.lq - 1u);
+    qr[r] = baseOf(u.ql, b, h) + i * u.ql.w;
+    orow[r] = baseOf(u.ol, b, h) + i * u.ol.w;
+    mb[r] = b * u.mstride.x + h * u.mstride.y + i * u.mstride.z;
+    lse[r] = ld[2u * (bh * u.lq + i)];
+    delta[r] = ld[2u * (bh * u.lq + i) + 1u];
   }
   if (!live[0]) { return; }
   for (var c = 0u; c < d4; c++) {
@@ -66,8 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
   for (var j0 = 0u; j0 < u.lk; j0 += 8u) {
     let last = vec4(u.lk - 1u);
-    let ja = kv0 + min(j0 + vec4(0u, 1u, 2u, 3u), last);
-    let jb = kv0 + min(j0 + vec4(4u, 5u, 6u, 7u), last);
+    let ja = kb + min(j0 + vec4(0u, 1u, 2u, 3u), last) * u.kl.w;
+    let jb = kb + min(j0 + vec4(4u, 5u, 6u, 7u), last) * u.kl.w;
+    let wa = vb0 + min(j0 + vec4(0u, 1u, 2u, 3u), last) * u.vl.w;
+    let wb = vb0 + min(j0 + vec4(4u, 5u, 6u, 7u), last) * u.vl.w;
     var sa = array<vec4<f32>, R>();
     var sb = array<vec4<f32>, R>();
     var ga = array<vec4<f32>, R>();
@@ -82,10 +91,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       }
     }
     for (var c = 0u; c < dv4; c++) {
-      let val0 = v4(ja.x, c); let val1 = v4(ja.y, c); let val2 = v4(ja.z, c); let val3 = v4(ja.w, c);
-      let val4 = v4(jb.x, c); let val5 = v4(jb.y, c); let val6 = v4(jb.z, c); let val7 = v4(jb.w, c);
+      let val0 = v4(wa.x, c); let val1 = v4(wa.y, c); let val2 = v4(wa.z, c); let val3 = v4(wa.w, c);
+      let val4 = v4(wb.x, c); let val5 = v4(wb.y, c); let val6 = v4(wb.z, c); let val7 = v4(wb.w, c);
       for (var r = 0u; r < R; r++) {
-        let g = do4(qr[r], c);
+        let g = do4(orow[r], c);
         ga[r] += vec4(dot(g, val0), dot(g, val1), dot(g, val2), dot(g, val3));
         gb[r] += vec4(dot(g, val4), dot(g, val5), dot(g, val6), dot(g, val7));
       }

@@ -11,7 +11,10 @@
 // multiples of 4 (rows are vec4s). Function-scope arrays are initialised explicitly: a bare
 // `var a: array<...>;` inside a loop was not re-zeroed per iteration on Dawn + lavapipe.
 // The mask is additive and read through broadcast strides (b, h, i, j); 0 strides broadcast.
-struct U { mstride: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, hasMask: u32, scale: f32 }
+// q, k, v and o are read through layouts (offset, batch, head and row strides, in vec4s; rows
+// are contiguous), so heads can be views of a packed [B, N, 3, H, D] projection and the output
+// can be written token-major [B, N, H, Dv] (engine/ops/attention-packed.ts); lse is [B, H, Lq].
+struct U { mstride: vec4<u32>, ql: vec4<u32>, kl: vec4<u32>, vl: vec4<u32>, ol: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, hasMask: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
@@ -23,12 +26,14 @@ struct U { mstride: vec4<u32>, heads: u32, lq: u32, lk: u32, d: u32, dv: u32, ha
 // Finite stand-in for -inf: keeps exp(m_old - m_new) finite before any key was seen.
 const NEG = -3.0e38;
 
-// Chunk c (elements 4c..4c+3) of row j; rows are d/4 (q, k) or dv/4 (v, dO) vec4s long.
-fn q4(j: u32, c: u32) -> vec4<f32> { return q[j * (u.d / 4u) + c]; }
-fn k4(j: u32, c: u32) -> vec4<f32> { return k[j * (u.d / 4u) + c]; }
-fn v4(j: u32, c: u32) -> vec4<f32> { return v[j * (u.dv / 4u) + c]; }
-fn o4(j: u32, c: u32) -> vec4<f32> { return o[j * (u.dv / 4u) + c]; }
-fn setO4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { o[j * (u.dv / 4u) + c] = x; } }
+// Chunk c (elements 4c..4c+3) of the row starting at vec4 index j (see rowAt).
+fn q4(j: u32, c: u32) -> vec4<f32> { return q[j + c]; }
+fn k4(j: u32, c: u32) -> vec4<f32> { return k[j + c]; }
+fn v4(j: u32, c: u32) -> vec4<f32> { return v[j + c]; }
+fn o4(j: u32, c: u32) -> vec4<f32> { return o[j + c]; }
+fn setO4(j: u32, c: u32, x: vec4<f32>, live: bool) { if (live) { o[j + c] = x; } }
+// First vec4 of batch b, head h under layout l = (offset, batch stride, head stride, row stride).
+fn baseOf(l: vec4<u32>, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
 
 // Mask values of 8 consecutive positions from `i0` (clamped in range), or zeros without a mask.
 fn mask8(base: u32, i0: u32) -> array<vec4<f32>, 2> {
@@ -50,20 +55,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let h = bh % u.heads;
   let d4 = u.d / 4u;
   let dv4 = u.dv / 4u;
-  let kv0 = bh * u.lk; // first key row of this (batch, head)
+  let kb = baseOf(u.kl, b, h); // first key of this (batch, head)
+  let vb0 = baseOf(u.vl, b, h);
   // Rows wid.x * WG * R + r * WG + lid.x; rows past Lq repeat the last row and store nothing.
+  // qr/orow: where row r starts in q/o; lr: its index in lse.
   var qr = array<u32, R>();
+  var orow = array<u32, R>();
+  var lr = array<u32, R>();
   var live = array<bool, R>();
   var mb = array<u32, R>();
   for (var r = 0u; r < R; r++) {
     let row = wid.x * WG * R + r * WG + lid.x;
     live[r] = row < u.lq;
-    qr[r] = bh * u.lq + min(row, u.lq - 1u);
+    let i = min(row, u.lq - 1u);
+    qr[r] = baseOf(u.ql, b, h) + i * u.ql.w;
+    orow[r] = baseOf(u.ol, b, h) + i * u.ol.w;
+    lr[r] = bh * u.lq + i;
     mb[r] = b * u.mstride.x + h * u.mstride.y + min(row, u.lq - 1u) * u.mstride.z;
   }
   if (!live[0]) { return; }
   for (var c = 0u; c < dv4; c++) {
-    for (var r = 0u; r < R; r++) { setO4(qr[r], c, vec4(0.0), live[r]); }
+    for (var r = 0u; r < R; r++) { setO4(orow[r], c, vec4(0.0), live[r]); }
   }
   var m = array<f32, R>();
   var l = array<f32, R>();
@@ -72,8 +84,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var j0 = 0u; j0 < u.lk; j0 += 8u) {
     // Keys past Lk are clamped to the last key (in bounds) and masked out below.
     let last = vec4(u.lk - 1u);
-    let ja = kv0 + min(j0 + vec4(0u, 1u, 2u, 3u), last);
-    let jb = kv0 + min(j0 + vec4(4u, 5u, 6u, 7u), last);
+    let ja = kb + min(j0 + vec4(0u, 1u, 2u, 3u), last) * u.kl.w;
+    let jb = kb + min(j0 + vec4(4u, 5u, 6u, 7u), last) * u.kl.w;
+    let wa = vb0 + min(j0 + vec4(0u, 1u, 2u, 3u), last) * u.vl.w;
+    let wb = vb0 + min(j0 + vec4(4u, 5u, 6u, 7u), last) * u.vl.w;
     var sa = array<vec4<f32>, R>();
     var sb = array<vec4<f32>, R>();
     for (var c = 0u; c < d4; c++) {
@@ -102,20 +116,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       m[r] = mt;
     }
     for (var c = 0u; c < dv4; c++) {
-      let val0 = v4(ja.x, c); let val1 = v4(ja.y, c); let val2 = v4(ja.z, c); let val3 = v4(ja.w, c);
-      let val4 = v4(jb.x, c); let val5 = v4(jb.y, c); let val6 = v4(jb.z, c); let val7 = v4(jb.w, c);
+      let val0 = v4(wa.x, c); let val1 = v4(wa.y, c); let val2 = v4(wa.z, c); let val3 = v4(wa.w, c);
+      let val4 = v4(wb.x, c); let val5 = v4(wb.y, c); let val6 = v4(wb.z, c); let val7 = v4(wb.w, c);
       for (var r = 0u; r < R; r++) {
         let p0 = pa[r];
         let p1 = pb[r];
-        let a = o4(qr[r], c) * corr[r] + p0.x * val0 + p0.y * val1 + p0.z * val2 + p0.w * val3 + p1.x * val4 + p1.y * val5 + p1.z * val6 + p1.w * val7;
-        setO4(qr[r], c, a, live[r]);
+        let a = o4(orow[r], c) * corr[r] + p0.x * val0 + p0.y * val1 + p0.z * val2 + p0.w * val3 + p1.x * val4 + p1.y * val5 + p1.z * val6 + p1.w * val7;
+        setO4(orow[r], c, a, live[r]);
       }
     }
   }
 
   for (var r = 0u; r < R; r++) {
     let inv = 1.0 / l[r];
-    for (var c = 0u; c < dv4; c++) { setO4(qr[r], c, o4(qr[r], c) * inv, live[r]); }
-    if (live[r]) { lse[qr[r]] = m[r] + log(l[r]); }
+    for (var c = 0u; c < dv4; c++) { setO4(orow[r], c, o4(orow[r], c) * inv, live[r]); }
+    if (live[r]) { lse[lr[r]] = m[r] + log(l[r]); }
   }
 }

@@ -1,12 +1,24 @@
 // Launches of the fused attention kernels (shaders/attention-*.wgsl): forward with logsumexp,
 // and the three-kernel backward (delta, dQ over key blocks, dK/dV over query blocks).
-// Shapes are validated by attention.ts; here q [BH, Lq, D], k [BH, Lk, D], v [BH, Lk, Dv].
+// Shapes are validated by the callers (attention.ts, attention-packed.ts). q, k, v and the output
+// are read and written through layouts, so heads may be views of a packed projection.
 import { Tensor } from '../tensor.ts';
 import { Params, grid, launch } from './kernel.ts';
 
 /** Largest head dim (q/k and v) of the fused path (which also needs multiples of 4). */
 export const MAX_FUSED_HEAD_DIM = 128;
 const ROWS = 128; // rows (queries or keys) per workgroup: WG = 32 invocations x R = 4 rows in the shaders
+
+/**
+ * Where the rows of a [B, H, L, D] operand live in its buffer: element offset and strides of
+ * batch, head and row (each a multiple of 4; the row itself is contiguous).
+ */
+export type Layout = readonly [offset: number, batch: number, head: number, row: number];
+
+/** The layout of a contiguous [B, H, L, D] tensor. */
+export function headsMajor(heads: number, len: number, d: number): Layout {
+  return [0, heads * len * d, len * d, d];
+}
 
 export interface AttnDims {
   batch: number;
@@ -19,11 +31,22 @@ export interface AttnDims {
   /** Additive mask and its element strides over (b, h, i, j); null for none. */
   mask: Tensor | null;
   maskStrides: [number, number, number, number];
+  /** Layouts of q (and dQ), k (and dK), v (and dV), and the output (and dO). */
+  ql: Layout;
+  kl: Layout;
+  vl: Layout;
+  ol: Layout;
 }
+
+const vec4s = (l: Layout) => l.map((x) => x / 4);
 
 function uniforms(a: AttnDims): Params {
   return new Params()
     .vec4(a.maskStrides)
+    .vec4(vec4s(a.ql))
+    .vec4(vec4s(a.kl))
+    .vec4(vec4s(a.vl))
+    .vec4(vec4s(a.ol))
     .u32(a.heads, a.lq, a.lk, a.d, a.dv, a.mask ? 1 : 0)
     .f32(a.scale);
 }
@@ -33,10 +56,16 @@ function maskOrDummy(a: AttnDims): Tensor {
   return a.mask ?? Tensor.fromArray([0], [1], 'f32', 'attention-no-mask');
 }
 
-/** out [BH, Lq, Dv] and lse [BH, Lq]. */
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): { out: Tensor; lse: Tensor } {
+/** out (`outShape`, laid out as a.ol says) and lse [B, H, Lq]. */
+export function attentionForward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  a: AttnDims,
+  outShape: readonly number[] = [a.batch, a.heads, a.lq, a.dv],
+): { out: Tensor; lse: Tensor } {
   const bh = a.batch * a.heads;
-  const out = Tensor.empty([a.batch, a.heads, a.lq, a.dv], 'f32', 'scaled_dot_product_attention');
+  const out = Tensor.empty(outShape, 'f32', 'scaled_dot_product_attention');
   const lse = Tensor.empty([a.batch, a.heads, a.lq], 'f32', 'attention-lse');
   const m = maskOrDummy(a);
   launch({
@@ -51,7 +80,11 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): 
   return { out, lse };
 }
 
-/** dq, dk, dv (each null when not wanted) from dO, the forward's output and logsumexp. */
+/**
+ * dq, dk, dv (each null when not wanted) from dO, the forward's output and logsumexp. Each is
+ * written with its operand's layout into `into` (one buffer for all three, e.g. the gradient of
+ * a packed projection) or, without `into`, into a new tensor of its operand's shape.
+ */
 export function attentionBackward(
   q: Tensor,
   k: Tensor,
@@ -61,6 +94,7 @@ export function attentionBackward(
   dout: Tensor,
   a: AttnDims,
   want: { dq: boolean; dkv: boolean },
+  into: { dq?: Tensor; dk?: Tensor; dv?: Tensor } = {},
 ): { dq: Tensor | null; dk: Tensor | null; dv: Tensor | null } {
   const bh = a.batch * a.heads;
   const rows = bh * a.lq;
@@ -70,7 +104,7 @@ export function attentionBackward(
     shader: 'attention-backward-delta',
     inputs: [out, dout, lse],
     outputs: [ld],
-    uniforms: new Params().u32(rows, a.dv),
+    uniforms: new Params().vec4(a.ol).u32(rows, a.dv, a.heads, a.lq),
     workgroups: grid(rows),
   });
   const m = maskOrDummy(a);
@@ -78,7 +112,7 @@ export function attentionBackward(
     dk: Tensor | null = null,
     dv: Tensor | null = null;
   if (want.dq) {
-    dq = Tensor.empty(q.shape, 'f32', 'attention-backward-dq');
+    dq = into.dq ?? Tensor.empty(q.shape, 'f32', 'attention-backward-dq');
     launch({
       op: 'attention-backward-dq',
       shader: 'attention-backward-dq',
@@ -89,8 +123,8 @@ export function attentionBackward(
     });
   }
   if (want.dkv) {
-    dk = Tensor.empty(k.shape, 'f32', 'attention-backward-dk');
-    dv = Tensor.empty(v.shape, 'f32', 'attention-backward-dv');
+    dk = into.dk ?? Tensor.empty(k.shape, 'f32', 'attention-backward-dk');
+    dv = into.dv ?? Tensor.empty(v.shape, 'f32', 'attention-backward-dv');
     launch({
       op: 'attention-backward-dkdv',
       shader: 'attention-backward-dkdv',

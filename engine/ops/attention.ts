@@ -26,7 +26,13 @@ import { broadcastStrides } from '../shape.ts';
 import { add, mul } from './math.ts';
 import { matmul } from './matmul.ts';
 import { softmax } from './softmax.ts';
-import { attentionForward, attentionBackward, MAX_FUSED_HEAD_DIM, type AttnDims } from './attention-kernels.ts';
+import {
+  attentionForward,
+  attentionBackward,
+  headsMajor,
+  MAX_FUSED_HEAD_DIM,
+  type AttnDims,
+} from './attention-kernels.ts';
 
 const OP = 'scaled_dot_product_attention';
 
@@ -112,6 +118,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     scale: opts.scale ?? 1 / Math.sqrt(d),
     mask,
     maskStrides: [ms[0], ms[1], ms[2], ms[3]],
+    ql: headsMajor(heads, lq, d),
+    kl: headsMajor(heads, lk, d),
+    vl: headsMajor(heads, lk, dv),
+    ol: headsMajor(heads, lq, dv),
   };
   const { out, lse } = attentionForward(q, k, v, dims);
   record(out, OP, [q, k, v], (dout) => {
