@@ -78,6 +78,11 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   return softmaxLike('softmax', 'softmax', x, dim);
 }
 
+/** The gradient of softmax from its output y and dy, y * (dy - sum(dy * y)), without a graph. */
+export function softmaxBackward(y: Tensor, dy: Tensor, dim = -1): Tensor {
+  return backwardKernel('softmax', y, dy, rowLayout('softmax', y.shape, dim));
+}
+
 /** log(softmax(x)) along `dim`, computed directly (torch.log_softmax). */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   return softmaxLike('log-softmax', 'logSoftmax', x, dim);
