@@ -31,7 +31,6 @@ import {
   mean,
   matmul,
   reshape,
-  permute,
   transpose,
   expand,
   narrow,
@@ -43,9 +42,8 @@ import {
   tensor,
   zeros,
   conv2d,
-  scaledDotProductAttention,
+  packedSelfAttention,
   buildRope2d,
-  applyRope,
   dropPath,
   defaultGenerator,
   type Generator,
@@ -253,25 +251,15 @@ export class EvaAttention extends Module {
 
   /** x [B, N, D] (token 0 is cls), rope tables for the N - 1 patch tokens -> [B, N, D]. */
   forward(x: Tensor, rope: RotaryEmbedding): Tensor {
-    const [b, n, d] = x.shape;
-    const h = this.numHeads,
-      hd = d / h;
-    let q: Tensor, k: Tensor, v: Tensor;
+    let qkv: Tensor; // [B, N, 3D] = [B, N, 3, H, hd]
     if (this.qkv) {
       const bias = cat([this.q_bias!, this.k_bias!, this.v_bias!], 0); // -> [3D]
-      const qkv = add(matmul(x, this.qkv.weight, { transB: true }), bias); // [B, N, D] -> [B, N, 3D]
-      const heads = permute(reshape(qkv, [b, n, 3, h, hd]), [2, 0, 3, 1, 4]); // -> [3, B, H, N, hd]
-      [q, k, v] = [0, 1, 2].map((i) => reshape(narrow(heads, 0, i, 1), [b, h, n, hd]));
+      qkv = add(matmul(x, this.qkv.weight, { transB: true }), bias); // [B, N, D] -> [B, N, 3D]
     } else {
-      const split = (t: Tensor) => permute(reshape(t, [b, n, h, hd]), [0, 2, 1, 3]); // [B, N, D] -> [B, H, N, hd]
-      q = split(this.q_proj!.forward(x));
-      k = split(this.k_proj!.forward(x));
-      v = split(this.v_proj!.forward(x));
+      qkv = cat([this.q_proj!.forward(x), this.k_proj!.forward(x), this.v_proj!.forward(x)], 2); // -> [B, N, 3D]
     }
-    q = applyRope(q, rope.sin, rope.cos, 1);
-    k = applyRope(k, rope.sin, rope.cos, 1);
-    const o = scaledDotProductAttention(q, k, v); // [B, H, N, hd], scale hd^-0.5
-    const y = reshape(permute(o, [0, 2, 1, 3]), [b, n, d]); // -> [B, N, D]
+    // Heads split, rope on q and k (tokens 1..), attention scale hd^-0.5, heads merged: -> [B, N, D]
+    const y = packedSelfAttention(qkv, { heads: this.numHeads, rope: { sin: rope.sin, cos: rope.cos, startToken: 1 } });
     return this.proj_drop.forward(this.proj.forward(y));
   }
 }

@@ -38,6 +38,12 @@ export {
   type AttentionOptions,
   type AttentionTraining,
 } from './attention.ts';
+export {
+  packedSelfAttention,
+  packedAttentionReference,
+  type PackedAttentionOptions,
+  type PackedRope,
+} from './attention-packed.ts';
 export { buildRope2d, applyRope, type Rope2dOptions } from './rope.ts';
 export { dropPath } from './drop-path.ts';
 export { softDiceLoss, structureLoss, multilabelSoftMarginLoss, negCosineLoss } from './seg-losses.ts';
