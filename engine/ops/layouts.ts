@@ -9,11 +9,15 @@
 //   one value per row -> binary-rows.wgsl (the row is the workgroup's, no division at all);
 // - copy / write whose innermost dimension is contiguous -> strided-{copy,write}-rows.wgsl (one
 //   division per invocation, only outer dims walked);
+// - copy whose innermost output dim is strided in the source while the next one is contiguous
+//   there (a transpose of the last two dims, NCHW <-> NHWC) -> transpose-{tiled,blocked}.wgsl
+//   (a 16 x 16 workgroup-memory tile on GPUs; 4 x 4 blocks per invocation, no barriers, on CPU
+//   drivers), index math per tile or block, not per element;
 // each with vec4 loads and stores wherever sizes and offsets are multiples of 4. Anything else
-// (a transposed inner dim, negative strides, broadcasts in the middle) keeps the general kernel.
+// (negative strides, broadcasts in the middle) keeps the general kernel.
 // Each function returns false when its fast path does not apply; the caller then launches the
 // general kernel.
-import type { Tensor } from '../tensor.ts';
+import { device, type Tensor } from '../tensor.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 
 let enabled = true;
@@ -203,6 +207,52 @@ export function writeFast(op: string, src: Tensor, dst: Tensor, strides: readonl
       .i32(offset / q)
       .u32(l.cols / q),
     workgroups: grid(src.size / q),
+  });
+  return true;
+}
+
+export type TransposeKernel = 'tiled' | 'blocked';
+let transposeKernel: TransposeKernel | null = null;
+
+/** Forces one transpose kernel (tests compare both); null restores the per-adapter choice. */
+export function useTransposeKernel(k: TransposeKernel | null): void {
+  transposeKernel = k;
+}
+
+/**
+ * out[o, x, y] = src[offset + outer(o) + x + y * sy] through transpose-{tiled,blocked}.wgsl when the
+ * collapsed layout ends in a source-contiguous dim followed by a strided one.
+ */
+export function transposeFast(
+  op: string,
+  src: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): boolean {
+  if (!enabled || offset < 0 || strides.some((s) => s < 0)) return false;
+  const [cs, [st]] = collapse(shape, [strides]);
+  const r = cs.length;
+  if (r < 2 || st[r - 2] !== 1 || st[r - 1] <= 1 || r - 2 > MAX_RANK) return false;
+  const [x, y] = [cs[r - 2], cs[r - 1]];
+  const outer = out.size / (x * y);
+  const kernel = transposeKernel ?? (device().isCpuAdapter ? 'blocked' : 'tiled');
+  const per = kernel === 'tiled' ? 16 : 32; // elements per workgroup along x and y
+  const groups: [number, number, number] = [Math.ceil(y / per), Math.ceil(x / per), outer];
+  if (groups.some((g) => g > 65535)) return false;
+  launch({
+    op,
+    shader: `transpose-${kernel}`,
+    inputs: [src],
+    outputs: [out],
+    params: { T: WGSL_TYPE[src.dtype] },
+    uniforms: new Params()
+      .dims(cs.slice(0, r - 2))
+      .dims(st.slice(0, r - 2), true)
+      .u32(r - 2, x, y, st[r - 1])
+      .i32(offset),
+    workgroups: groups,
   });
   return true;
 }

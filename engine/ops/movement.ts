@@ -1,16 +1,16 @@
 // Core movement ops. reshape is a view; permute/expand/flip/slice are one strided gather
-// (strided-copy.wgsl); the backward of a gather is a strided write into zeros (strided-write.wgsl).
+// (strided-copy.wgsl, or a fast path of layouts.ts: rows, transposes); the backward of a gather is a strided write into zeros (strided-write.wgsl).
 import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 import { stridesOf } from '../shape.ts';
-import { copyFast, writeFast, fastPathsOn } from './layouts.ts';
+import { copyFast, transposeFast, writeFast, fastPathsOn } from './layouts.ts';
 
 /** Contiguous out[i] = src[offset + sum coord*stride] over `shape` (strides may be negative or 0). */
 export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: readonly number[], offset = 0): Tensor {
   const out = Tensor.empty(shape, src.dtype, op);
   if (out.size === 0) return out;
-  if (copyFast(op, src, out, shape, strides, offset)) return out;
+  if (copyFast(op, src, out, shape, strides, offset) || transposeFast(op, src, out, shape, strides, offset)) return out;
   if (shape.length > MAX_RANK) throw new Error(`${op}: rank ${shape.length} exceeds ${MAX_RANK}`);
   launch({
     op,
