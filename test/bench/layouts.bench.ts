@@ -37,11 +37,7 @@ export default async function bench(): Promise<BenchTable> {
     ],
     ['copy: heads merge permute [B, H, N, hd] -> [B, N, H, hd]', heads.size, () => permute(heads, [0, 2, 1, 3])],
     ['copy: SwiGLU chunk narrow [8, 257, 1024] -> [8, 257, 512]', h.size / 2, () => narrow(h, 2, HID, HID)],
-    [
-      'copy: patch transpose [8, 192, 256] -> [8, 256, 192] (general either way)',
-      B * C * 256,
-      () => transpose(p, 1, 2),
-    ],
+    ['copy: patch transpose [8, 192, 256] -> [8, 256, 192] (transpose kernel)', B * C * 256, () => transpose(p, 1, 2)],
   ];
   const ms: Record<string, { general: number[]; fast: number[] }> = {};
   for (let r = 0; r < rounds; r++) {
