@@ -212,6 +212,7 @@ export function writeFast(op: string, src: Tensor, dst: Tensor, strides: readonl
 }
 
 export type TransposeKernel = 'tiled' | 'blocked';
+const TRANSPOSE_SHADER: Record<TransposeKernel, string> = { tiled: 'transpose-tiled', blocked: 'transpose-blocked' };
 let transposeKernel: TransposeKernel | null = null;
 
 /** Forces one transpose kernel (tests compare both); null restores the per-adapter choice. */
@@ -243,7 +244,7 @@ export function transposeFast(
   if (groups.some((g) => g > 65535)) return false;
   launch({
     op,
-    shader: `transpose-${kernel}`,
+    shader: TRANSPOSE_SHADER[kernel],
     inputs: [src],
     outputs: [out],
     params: { T: WGSL_TYPE[src.dtype] },
