@@ -8,6 +8,9 @@
 // and the logsumexp; delta_i = rowsum(dO_i * O_i); one kernel loops over key blocks for dQ and
 // another over query blocks for dK/dV, so every output element has one writer (no atomics).
 //
+// The kernels read q, k, v and write the output through layouts (offset and batch/head/row
+// strides, attention-kernels.ts), so attention-packed.ts runs them on heads that are views of a
+// packed qkv projection and writes the output token-major, with no head split or merge copies.
 // The kernels are laid out for CPU drivers (register blocking, no workgroup memory or barriers;
 // see shaders/attention-forward.wgsl); a shared-memory tiled variant for GPUs would be chosen
 // per adapter as matmul does. `attentionReference` builds the same function from matmul and

@@ -4,7 +4,7 @@
 // so drifting machine load hits both alike. Each figure is the median over rounds of a median of
 // timed runs.
 import { tidy, randn, add, mul, permute, narrow, transpose, type Tensor } from '../../engine/index.ts';
-import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
+import { setLayoutFastPaths, useTransposeKernel } from '../../engine/ops/layouts.ts';
 import { timeit, median, fmtNum, type BenchTable } from './util.ts';
 import { envInt } from './models.ts';
 
@@ -38,6 +38,16 @@ export default async function bench(): Promise<BenchTable> {
     ['copy: heads merge permute [B, H, N, hd] -> [B, N, H, hd]', heads.size, () => permute(heads, [0, 2, 1, 3])],
     ['copy: SwiGLU chunk narrow [8, 257, 1024] -> [8, 257, 512]', h.size / 2, () => narrow(h, 2, HID, HID)],
     ['copy: patch transpose [8, 192, 256] -> [8, 256, 192] (transpose kernel)', B * C * 256, () => transpose(p, 1, 2)],
+    [
+      'copy: the same transpose through the GPU form (16x16 workgroup-memory tiles, forced)',
+      B * C * 256,
+      () => {
+        useTransposeKernel('tiled');
+        const y = transpose(p, 1, 2);
+        useTransposeKernel(null);
+        return y;
+      },
+    ],
   ];
   const ms: Record<string, { general: number[]; fast: number[] }> = {};
   for (let r = 0; r < rounds; r++) {
