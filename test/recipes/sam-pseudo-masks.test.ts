@@ -94,9 +94,11 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     const s2 = trainState(join(out, 'state.safetensors'));
     expect(s2.step).toBe(8);
     expect(s2.losses.slice(0, 2)).toEqual(s1.losses);
-    // The decoder learns: the focal + Dice loss of steps 7-8 is below 0.85 times that of steps 1-2
-    // (held-out decoder Dice is still about 0 this early, with a random backbone). Observed ratios
-    // with --seed 0, 1, 2: 0.72, 0.77, 0.66 (5.95 -> 4.30, 6.58 -> 5.05, 6.65 -> 4.36).
+    // Training lowers the loss: the focal + Dice loss of steps 7-8 is below 0.85 times that of
+    // steps 1-2. This shows the optimisation works, not yet that boxes become masks: held-out
+    // decoder Dice is still about 0 this early (random backbone), so part of the fall may be
+    // calibration. Observed ratios with --seed 0, 1, 2: 0.72, 0.77, 0.66 (5.95 -> 4.30,
+    // 6.58 -> 5.05, 6.65 -> 4.36).
     const [early, late] = [(s2.losses[0] + s2.losses[1]) / 2, (s2.losses[6] + s2.losses[7]) / 2];
     expect(late, s2.losses.join(' ')).toBeLessThan(0.85 * early);
     expect(statSync(cache).mtimeMs).toBe(cachedAt); // features were read from the cache, not recomputed
