@@ -64,7 +64,7 @@ function refuseNonFinite(tensors: Record<string, SafetensorsTensor>, source: str
 }
 
 export interface LoadOptions {
-  /** Every model key must be loaded and every (kept) file key used (default true). */
+  /** Every model key must be loaded (or kept, see `keep`) and every file key used (default true). */
   strict?: boolean;
   /** With strict: file keys the model lacks are reported, not refused (e.g. a pre-training head). */
   allowUnexpected?: boolean;
