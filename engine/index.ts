@@ -59,6 +59,10 @@ export {
   trainStateBytes,
   restoreTrainState,
   nonFiniteTensors,
+  WeightsMismatchError,
+  type LoadOptions,
+  type LoadReport,
+  type ShapeMismatch,
   type TrainState,
 } from './train/checkpoint.ts';
 export * as data from './data/index.ts';

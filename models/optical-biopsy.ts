@@ -76,24 +76,15 @@ export function encoderBytes(encoder: FrameEncoder, metadata: Record<string, str
 
 /**
  * Loads `encoder.*` weights (e.g. stage 2's encoder.safetensors) into an encoder. Other keys
- * (teacher or student heads stored alongside) are ignored; a missing encoder key or a shape
- * mismatch is an error naming the file. Returns the number of tensors loaded.
+ * (teacher or student heads stored alongside) are ignored; a missing or extra encoder key or a
+ * shape mismatch is an error naming the file. Returns the number of tensors loaded.
  */
 export function loadEncoder(encoder: FrameEncoder, bytes: Uint8Array, source: string): number {
-  const r = loadWeights(new EncoderFile(encoder), bytes, { strict: false, source });
-  if (r.missingKeys.length) {
-    const has = r.unexpectedKeys.filter((k) => k.startsWith('encoder.')).length;
-    throw new Error(
-      `${source}: ${r.missingKeys.length} encoder weight(s) missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}` +
-        (has
-          ? ` (the file's encoder.* keys belong to another architecture, e.g. ${r.unexpectedKeys.find((k) => k.startsWith('encoder.'))})`
-          : ' (the file has no encoder.* keys: pass the encoder.safetensors written by recipes/endoked/02-mil.ts)'),
-    );
+  try {
+    return loadWeights(encoder, bytes, { prefix: 'encoder.', source }).loaded;
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    if (!/has no keys starting with/.test(text)) throw e;
+    throw new Error(`${text}: pass the encoder.safetensors written by recipes/endoked/02-mil.ts`);
   }
-  const stray = r.unexpectedKeys.filter((k) => k.startsWith('encoder.'));
-  if (stray.length)
-    throw new Error(
-      `${source}: encoder.* keys the encoder does not have (another architecture?), e.g. ${stray.slice(0, 3).join(', ')}`,
-    );
-  return encoder.stateDict().size;
 }

@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { extname, join, normalize, relative, resolve } from 'node:path';
+import { extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBrowser } from './build.ts';
 import { readHeader } from './page/infer.ts';
@@ -46,8 +46,8 @@ const TYPES: Record<string, string> = {
 
 /**
  * Serves `roots` (first match wins) on 127.0.0.1:port (0 = any free port). A request the handler
- * cannot parse (a malformed %-escape) is answered 400, and any other failure 500: a bad URL never
- * stops the server. A port in use rejects with a message naming it and --port.
+ * cannot parse (a malformed %-escape) is answered 400, a path with a ".." segment 403, and any
+ * other failure 500: a bad URL never stops the server. A port in use rejects with a message naming it and --port.
  */
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
@@ -84,15 +84,21 @@ const COMPRESSIBLE = new Set(['.html', '.js', '.json', '.map', '.css']);
 const gzipped = new Map<string, { etag: string; bytes: Buffer }>();
 
 function handle(roots: string[], url: string, res: ServerResponse, headers: IncomingHttpHeaders): void {
+  const refuse = (status: 400 | 403, why: string) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(`${why} in ${JSON.stringify(url.slice(0, 200))}`);
+  };
+  // The raw path, decoded here (not through new URL, which would fold "/../" away silently): a
+  // ".." segment, before or after decoding, is refused rather than resolved.
   let decoded: string;
   try {
-    decoded = decodeURIComponent(new URL(url, 'http://x').pathname);
+    decoded = decodeURIComponent(url.split(/[?#]/)[0]);
   } catch {
-    res.writeHead(400, { 'content-type': 'text/plain' });
-    res.end(`bad request: malformed URL escape in ${JSON.stringify(url.slice(0, 200))}`);
-    return;
+    return refuse(400, 'bad request: malformed URL escape');
   }
-  const path = normalize(decoded).replace(/^(\.\.[/\\])+/, '');
+  if (!decoded.startsWith('/') || decoded.includes('\0')) return refuse(400, 'bad request: not an absolute path');
+  if (decoded.split(/[/\\]/).includes('..')) return refuse(403, 'forbidden: ".." leaves the served folders');
+  const path = normalize(decoded);
   if (path === '/checkpoints.json') {
     res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
     res.end(JSON.stringify(catalog(roots.slice(1))));
@@ -100,7 +106,8 @@ function handle(roots: string[], url: string, res: ServerResponse, headers: Inco
   }
   for (const root of roots) {
     let file = resolve(join(root, path));
-    if (!file.startsWith(resolve(root))) break;
+    const rel = relative(resolve(root), file);
+    if (rel.startsWith('..') || isAbsolute(rel)) continue; // defence in depth: never outside the root
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (existsSync(file) && statSync(file).isFile()) {
       const st = statSync(file),

@@ -17,6 +17,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { escapeXml, FONT_FAMILY, svgToPng } from './plots.ts';
 import {
   assignPatientFolds,
   rng,
@@ -270,21 +271,17 @@ export async function writeContactSheet(path: string, seed = 0): Promise<void> {
   const labelH = 26,
     W = grid.width,
     H = grid.height + labelH;
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const text = CE24_CLASSES.map(
     (c, k) =>
-      `<text x="${pad + k * (size + pad) + size / 2}" y="${grid.height + 18}" font-family="DejaVu Sans" font-size="15" fill="#eee" text-anchor="middle">${esc(c)}</text>`,
+      `<text x="${pad + k * (size + pad) + size / 2}" y="${grid.height + 18}" font-family="${FONT_FAMILY}" font-size="15" fill="#eee" text-anchor="middle">${escapeXml(c)}</text>`,
   ).join('');
-  const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${text}</svg>`);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${text}</svg>`;
   const base = await sharp(Buffer.from(grid.data), { raw: { width: W, height: grid.height, channels: 3 } })
     .extend({ bottom: labelH, background: { r: 26, g: 26, b: 26 } })
     .raw()
     .toBuffer();
   mkdirSync(resolve(path, '..'), { recursive: true });
-  await sharp(base, { raw: { width: W, height: H, channels: 3 } })
-    .composite([{ input: svg }])
-    .png()
-    .toFile(path);
+  writeFileSync(path, await svgToPng(svg, { data: base, width: W, height: H, channels: 3 }));
 }
 
 // ---- CLI ----------------------------------------------------------------------------------------

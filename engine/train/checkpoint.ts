@@ -64,38 +64,144 @@ function refuseNonFinite(tensors: Record<string, SafetensorsTensor>, source: str
 }
 
 export interface LoadOptions {
-  /** Every key and shape must match (default true). */
+  /** Every model key must be loaded (or kept, see `keep`) and every file key used (default true). */
   strict?: boolean;
+  /** With strict: file keys the model lacks are reported, not refused (e.g. a pre-training head). */
+  allowUnexpected?: boolean;
+  /** Only file keys under this prefix are read, with it stripped (e.g. 'encoder.'); others are ignored. */
+  prefix?: string;
+  /** Renames a file key (after the prefix) to the model's key; null ignores it (e.g. timm's names). */
+  mapKey?: (key: string) => string | null;
+  /**
+   * Model keys that keep their built values when the file has none, or one of another shape
+   * (e.g. a classifier head for another number of classes); reported in `kept`.
+   */
+  keep?: (key: string) => boolean;
+  /** A file tensor with as many values as the model's is reshaped to it (layouts that differ only in shape). */
+  reshape?: boolean;
   /** Names the file in errors. */
   source?: string;
   /** Load weights holding NaN/Infinity instead of refusing them. */
   allowNonFinite?: boolean;
 }
 
-/** Loads safetensors weights into `model` (strict: every key and shape must match). */
-export function loadWeights(
-  model: Module,
-  bytes: Uint8Array,
-  opts: LoadOptions = {},
-): { missingKeys: string[]; unexpectedKeys: string[]; metadata: Record<string, string> } {
+export interface ShapeMismatch {
+  key: string;
+  file: number[];
+  model: number[];
+}
+
+export interface LoadReport {
+  /** Model keys loaded from the file. */
+  loaded: number;
+  /** Model keys the file has no tensor for (kept ones included). */
+  missingKeys: string[];
+  /** File keys (after prefix and mapping) the model does not have. */
+  unexpectedKeys: string[];
+  /** Model keys kept as built (`keep`), with why. */
+  kept: { key: string; reason: 'missing' | ShapeMismatch }[];
+  metadata: Record<string, string>;
+}
+
+/** A file that does not fit the model; `report` holds what did not match. */
+export class WeightsMismatchError extends Error {
+  constructor(
+    message: string,
+    readonly report: { missingKeys: string[]; unexpectedKeys: string[]; mismatched: ShapeMismatch[] },
+  ) {
+    super(message);
+    this.name = 'WeightsMismatchError';
+  }
+}
+
+const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/**
+ * Loads safetensors weights into `model`: the one weight loader of the project. Keys can be
+ * filtered by a prefix and renamed; strict (default) refuses missing and unexpected keys, partial
+ * reports them; a shape mismatch is always an error naming the key and both shapes (unless
+ * `keep` keeps that key as built). Errors start with `source` and use PyTorch's wording.
+ */
+export function loadWeights(model: Module, bytes: Uint8Array, opts: LoadOptions = {}): LoadReport {
+  const source = opts.source ?? 'checkpoint',
+    strict = opts.strict ?? true;
   let parsed: ReturnType<typeof parseSafetensors>;
   try {
     parsed = parseSafetensors(bytes);
   } catch (e) {
-    throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${source}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  refuseNonFinite(parsed.tensors, opts.source ?? 'checkpoint', opts.allowNonFinite);
+  refuseNonFinite(parsed.tensors, source, opts.allowNonFinite);
+  const own = model.stateDict();
+  const file = new Map<string, SafetensorsTensor>(); // model key -> file tensor
+  for (const [k, v] of Object.entries(parsed.tensors)) {
+    if (opts.prefix !== undefined && !k.startsWith(opts.prefix)) continue;
+    const stripped = opts.prefix ? k.slice(opts.prefix.length) : k;
+    const key = opts.mapKey ? opts.mapKey(stripped) : stripped;
+    if (key === null) continue;
+    if (file.has(key)) throw new Error(`${source}: two tensors load into ${key} (${k} is the second)`);
+    file.set(key, v);
+  }
+  const keep = opts.keep ?? (() => false);
+  const kept: LoadReport['kept'] = [],
+    mismatched: ShapeMismatch[] = [];
+  const unexpectedKeys = [...file.keys()].filter((k) => !own.has(k));
+  const missingKeys = [...own.keys()].filter((k) => !file.has(k));
   const state = new Map<string, Tensor>();
+  const made: Tensor[] = [];
+  let loaded = 0;
   try {
-    for (const [k, v] of Object.entries(parsed.tensors)) {
-      state.set(k, tensor(v.data as ArrayLike<number>, v.shape, isFloat(v.dtype) ? 'f32' : 'i32'));
+    for (const [key, dst] of own) {
+      const v = file.get(key);
+      if (!v) {
+        if (keep(key)) {
+          kept.push({ key, reason: 'missing' });
+          state.set(key, dst); // the model's own tensor: left as it is
+        }
+        continue;
+      }
+      let shape: readonly number[] = v.shape;
+      if (!sameDims(shape, dst.shape)) {
+        const m = { key, file: [...v.shape], model: [...dst.shape] };
+        if (opts.reshape && numel(v.shape) === dst.size) shape = dst.shape;
+        else if (keep(key)) {
+          kept.push({ key, reason: m });
+          state.set(key, dst);
+          continue;
+        } else mismatched.push(m);
+      }
+      const t = tensor(v.data as ArrayLike<number>, shape, isFloat(v.dtype) ? 'f32' : 'i32');
+      made.push(t);
+      state.set(key, t);
+      loaded++;
     }
-    const r = noGrad(() => model.loadStateDict(state, { strict: opts.strict ?? true }));
-    return { ...r, metadata: parsed.metadata ?? {} };
-  } catch (e) {
-    throw new Error(`${opts.source ?? 'checkpoint'}: ${e instanceof Error ? e.message : String(e)}`);
+    const refuseUnexpected = strict && !opts.allowUnexpected;
+    if (refuseUnexpected)
+      for (const k of unexpectedKeys) {
+        const v = file.get(k)!,
+          t = tensor(v.data as ArrayLike<number>, v.shape, isFloat(v.dtype) ? 'f32' : 'i32');
+        made.push(t);
+        state.set(k, t);
+      }
+    try {
+      noGrad(() => model.loadStateDict(state, { strict }));
+    } catch (e) {
+      const report = { missingKeys: missingKeys.filter((k) => !keep(k)), unexpectedKeys, mismatched };
+      const text = e instanceof Error ? e.message : String(e);
+      const hint =
+        opts.prefix !== undefined && file.size === 0 ? ` (the file has no keys starting with "${opts.prefix}")` : '';
+      throw new WeightsMismatchError(`${source}: ${text}${hint}`, report);
+    }
+    return {
+      loaded,
+      missingKeys,
+      unexpectedKeys,
+      kept,
+      metadata: parsed.metadata ?? {},
+    };
   } finally {
-    for (const t of state.values()) t.dispose();
+    for (const t of made) t.dispose();
   }
 }
 

@@ -274,7 +274,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     weights,
     await weightsBytes(model, { config: JSON.stringify(mcfg), teacher_dim: String(teacherDim), stage: 'mim' }),
   );
-  writePng(
+  await writePng(
     join(dir, 'loss.png'),
     lineChart(
       [

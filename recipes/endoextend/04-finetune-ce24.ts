@@ -283,7 +283,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     join(dir, 'history.json'),
     JSON.stringify({ config: cfg, init: initNote, history, bestBalancedAccuracy: best }, null, 2),
   );
-  writePng(
+  await writePng(
     join(dir, 'curves.png'),
     lineChart(
       [

@@ -118,8 +118,8 @@ export async function main(argv: string[]): Promise<EvalResult | null> {
       return { name, fpr: c.fpr, tpr: c.tpr, auc: rep.auc[k] };
     })
     .filter((c) => Number.isFinite(c.auc));
-  writePng(join(dir, 'roc.png'), rocChart(curves, { title: `ROC, test (macro AUC ${rep.macroAuc.toFixed(3)})` }));
-  writePng(
+  await writePng(join(dir, 'roc.png'), rocChart(curves, { title: `ROC, test (macro AUC ${rep.macroAuc.toFixed(3)})` }));
+  await writePng(
     join(dir, 'confusion.png'),
     confusionMatrixChart(rep.confusion, names, { title: 'Confusion matrix (rows: true class)' }),
   );

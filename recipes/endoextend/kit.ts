@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensor, tidy, noGrad, softmax, type Tensor, parseSafetensors, nonFiniteTensors } from '../../engine/index.ts';
+import { tensor, tidy, noGrad, softmax, type Tensor, parseSafetensors, loadWeights } from '../../engine/index.ts';
 import { Loader, imagesToChw, DataOrder, type Sampler, type Batch } from '../../engine/data/index.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import type { ImageRecord } from '../../runtime-node/datasets.ts';
@@ -153,34 +153,25 @@ export function loadInit(model: Eva02, init: string, out: string, opts: { allowN
         ? 'recipes/endoextend/03-supervised-pretrain.ts'
         : 'a stage that writes it';
   if (!existsSync(path)) throw new Error(`${path} does not exist: run ${stage} first (or pass --init none)`);
-  const parsed = parseSafetensors(new Uint8Array(readFileSync(path)));
-  const broken = opts.allowNonFinite ? [] : nonFiniteTensors(parsed.tensors);
-  if (broken.length)
-    throw new Error(
-      `${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`,
-    );
+  const bytes = new Uint8Array(readFileSync(path));
   // A MIM student (stage 2 writes stage: 'mim' in its metadata) needs timm's renaming wherever it lives.
-  const isMim = init === 'mim' || parsed.metadata?.stage === 'mim';
-  const own = model.stateDict();
-  const state = new Map<string, Tensor>();
-  for (const [k, v] of Object.entries(parsed.tensors)) {
-    const key = isMim ? timmKeyMap(k, { qkvFused: model.cfg.qkvFused, toClassifier: true }) : k;
-    if (key === null || !own.has(key)) continue;
-    if (own.get(key)!.size !== v.data.length) {
-      if (key.startsWith('head.')) continue; // another number of classes: keep the new head
-      throw new Error(`${path}: ${k} has ${v.data.length} values, the model's ${key} has ${own.get(key)!.size}`);
-    }
-    state.set(
-      key,
-      tensor(v.data as ArrayLike<number>, own.get(key)!.shape, own.get(key)!.dtype === 'i32' ? 'i32' : 'f32'),
-    );
-  }
+  const isMim = init === 'mim' || parseSafetensors(bytes).metadata?.stage === 'mim';
+  const load = () =>
+    loadWeights(model, bytes, {
+      source: path,
+      allowUnexpected: true, // e.g. the MIM student's own head
+      mapKey: isMim ? (k) => timmKeyMap(k, { qkvFused: model.cfg.qkvFused, toClassifier: true }) : undefined,
+      keep: (k) => k.startsWith('head.'), // another number of classes: keep the new head
+      reshape: true,
+      allowNonFinite: opts.allowNonFinite,
+    });
+  let r: ReturnType<typeof load>;
   try {
-    const r = noGrad(() => model.loadStateDict(state, { strict: false }));
-    const missing = r.missingKeys.filter((k) => !k.startsWith('head.'));
-    if (missing.length) throw new Error(`${path}: no weights for ${missing.join(', ')}`);
-    return `${path} (${state.size} tensors${r.missingKeys.length ? `; new: ${r.missingKeys.join(', ')}` : ''})`;
-  } finally {
-    for (const t of state.values()) t.dispose();
+    r = load();
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    throw new Error(/NaN\/Infinity/.test(text) ? `${text}; rerun ${stage}, or pass --init none` : text);
   }
+  const fresh = r.kept.map((k) => k.key);
+  return `${path} (${r.loaded} tensors${fresh.length ? `; new: ${fresh.join(', ')}` : ''})`;
 }

@@ -20,8 +20,8 @@ import {
   confusionMatrix,
   type Interval,
 } from '../../engine/metrics/index.ts';
-import { Canvas, rocChart, confusionMatrixChart, type RGB } from '../../runtime-node/plots.ts';
-import { decodeImageResized } from '../../runtime-node/image.ts';
+import { rocChart, confusionMatrixChart, escapeXml, FONT_FAMILY, type Figure } from '../../runtime-node/plots.ts';
+import { decodeImageResized, pngBytes } from '../../runtime-node/image.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 
 export interface RealRun {
@@ -77,36 +77,40 @@ function score(preds: readonly Pred[], replicates: number, seed: number): { auc:
   return { auc: aucCi(y, s, { replicates, seed }), ba: balancedAccuracyCi(y, s, 0.5, { replicates, seed }) };
 }
 
-/** Up to `k` wrong predictions, most confident first, drawn with their captions. */
-async function errorGallery(preds: readonly Pred[], classes: string[], k: number, title: string): Promise<Canvas> {
+/** Up to `k` wrong predictions, most confident first, with their captions (frames embedded as PNG). */
+async function errorGallery(preds: readonly Pred[], classes: string[], k: number, title: string): Promise<Figure> {
   const wrong = preds
     .filter((p) => (p.p >= 0.5 ? 1 : 0) !== p.label)
     .sort((a, b) => Math.abs(b.p - 0.5) - Math.abs(a.p - 0.5))
     .slice(0, k);
   const tile = 128,
     cols = 4,
-    capH = 30,
+    capH = 36,
     pad = 6;
   const rows = Math.max(1, Math.ceil(wrong.length / cols));
-  const canvas = new Canvas(cols * (tile + pad) + pad, 24 + rows * (tile + capH + pad) + pad);
-  const ink: RGB = [20, 20, 20];
-  canvas.text(title, pad, 6, ink, { scale: 1 });
-  if (wrong.length === 0) canvas.text('no errors', pad, 30, ink);
+  const width = cols * (tile + pad) + pad,
+    height = 24 + rows * (tile + capH + pad) + pad;
+  const caption = (s: string, x: number, y: number, fill = '#141414') =>
+    `<text x="${x}" y="${y}" font-size="10" fill="${fill}">${escapeXml(s)}</text>`;
+  const body = [`<rect width="${width}" height="${height}" fill="white"/>`, caption(title, pad, 16)];
+  if (wrong.length === 0) body.push(caption('no errors', pad, 40));
   for (let n = 0; n < wrong.length; n++) {
     const w = wrong[n],
       img = await decodeImageResized(w.image, tile, tile);
     const x0 = pad + (n % cols) * (tile + pad),
       y0 = 24 + Math.floor(n / cols) * (tile + capH + pad);
-    for (let y = 0; y < tile; y++)
-      for (let x = 0; x < tile; x++) {
-        const i = 3 * (y * tile + x);
-        canvas.blend(x0 + x, y0 + y, [img.data[i], img.data[i + 1], img.data[i + 2]]);
-      }
-    canvas.text(`true ${classes[w.label]}`, x0, y0 + tile + 3, ink);
-    canvas.text(`p(${classes[1]}) ${w.p.toFixed(2)}`, x0, y0 + tile + 12, ink);
-    canvas.text(w.id.slice(0, 21), x0, y0 + tile + 21, [90, 90, 90]);
+    const href = `data:image/png;base64,${Buffer.from(pngBytes(img, 'rgb')).toString('base64')}`;
+    body.push(
+      `<image x="${x0}" y="${y0}" width="${tile}" height="${tile}" href="${href}"/>`,
+      caption(`true ${classes[w.label]}`, x0, y0 + tile + 11),
+      caption(`p(${classes[1]}) ${w.p.toFixed(2)}`, x0, y0 + tile + 22),
+      caption(w.id.slice(0, 21), x0, y0 + tile + 33, '#5a5a5a'),
+    );
   }
-  return canvas;
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT_FAMILY}">` +
+    `${body.join('')}</svg>`;
+  return { svg, width, height };
 }
 
 /** Scores every run of every task, writes the plots, and returns the report's markdown sections. */
@@ -188,19 +192,19 @@ export async function taskSections(
     );
     return { name: s.run.label, fpr: c.fpr, tpr: c.tpr, auc: s.auc.estimate };
   });
-  writePng(join(task.dir, 'roc-all.png'), rocChart(curves, { title: `ROC, ${task.name} test` }));
+  await writePng(join(task.dir, 'roc-all.png'), rocChart(curves, { title: `ROC, ${task.name} test` }));
   const pre = scored[1] ?? base; // the first pre-trained run: its confusion matrix and errors are shown
   const cm = confusionMatrix(
     pre.preds.map((p) => p.label),
     pre.preds.map((p) => (p.p >= 0.5 ? 1 : 0)),
     2,
   );
-  writePng(
+  await writePng(
     join(task.dir, `confusion-${pre.run.tag}.png`),
     confusionMatrixChart(cm, task.classes, { title: `${task.name}: ${pre.run.label}` }),
   );
   for (const s of [pre, base])
-    writePng(
+    await writePng(
       join(task.dir, `errors-${s.run.tag}.png`),
       await errorGallery(s.preds, task.classes, 12, `${task.name}, ${s.run.label}: most confident errors`),
     );

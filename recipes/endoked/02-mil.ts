@@ -628,7 +628,7 @@ export async function main(argv: string[]): Promise<void> {
     JSON.stringify(result, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n',
   );
   const x = history.map((h) => h.epoch);
-  writePng(
+  await writePng(
     join(outDir, 'loss.png'),
     plot.lineChart(
       [
@@ -638,7 +638,7 @@ export async function main(argv: string[]): Promise<void> {
       { title: 'EndoKED-MIL losses', xLabel: 'epoch', yLabel: 'loss' },
     ),
   );
-  writePng(
+  await writePng(
     join(outDir, 'auc.png'),
     plot.lineChart(
       (['Teacher1', 'Teacher2', 'Student'] as const).map((k) => ({

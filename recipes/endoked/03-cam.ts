@@ -509,7 +509,7 @@ export async function main(argv: string[]): Promise<void> {
       const w = v.slice(Math.max(0, i - 19), i + 1);
       return w.reduce((a, c) => a + c, 0) / w.length;
     });
-  writeChartPng(
+  await writeChartPng(
     join(outDir, 'loss.png'),
     plot.lineChart(
       [

@@ -384,7 +384,7 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
     const w = losses.slice(Math.max(0, i - 19), i + 1);
     return w.reduce((a, v) => a + v, 0) / w.length;
   });
-  writeChartPng(
+  await writeChartPng(
     join(out, 'loss.png'),
     plot.lineChart(
       [

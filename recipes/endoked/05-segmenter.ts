@@ -483,7 +483,7 @@ export async function main(argv: string[]): Promise<void> {
     const w = losses.slice(Math.max(0, i - 19), i + 1);
     return w.reduce((a, b) => a + b, 0) / w.length;
   });
-  writeChartPng(
+  await writeChartPng(
     join(outDir, 'loss.png'),
     plot.lineChart(
       [

@@ -564,7 +564,7 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
           : `no image accepted (${JSON.stringify(s.rejected)}): the loop stops`),
     );
     writeFileSync(join(out, 'rounds.json'), JSON.stringify(summaries, null, 2) + '\n');
-    writeChartPng(
+    await writeChartPng(
       join(out, 'rounds.png'),
       plot.lineChart(
         [

@@ -500,7 +500,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
       join(dir, 'encoder.safetensors'),
       await encoderBytes(encoder, { model: 'endoked_mil_encoder', config: JSON.stringify(config), arm }),
     );
-    writePng(
+    await writePng(
       join(dir, 'loss.png'),
       plot.lineChart([{ name: 'train loss', y: losses }], { title: `optical biopsy (${arm})`, xLabel: 'step' }),
     );
@@ -543,7 +543,7 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
       tpr: rocs[k][lvl].tpr,
       auc: r.test[lvl].auc,
     }));
-  writePng(
+  await writePng(
     join(outDir, 'roc.png'),
     plot.rocChart([...curves('frame'), ...curves('patient')], { title: 'optical biopsy: test ROC' }),
   );

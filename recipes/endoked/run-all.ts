@@ -403,7 +403,7 @@ export async function main(argv: string[]): Promise<{ report: string; rounds: Ro
   );
 
   const minutes = (performance.now() - t0) / 60000;
-  const report = writeReport(f, out, { kvasir, rounds, ran, minutes, segSteps: b.segSteps });
+  const report = await writeReport(f, out, { kvasir, rounds, ran, minutes, segSteps: b.segSteps });
   console.log(`\n${report}\nreport: ${join(out, 'report.md')} (${minutes.toFixed(1)} min)`);
   return { report, rounds };
 }
@@ -462,11 +462,11 @@ export function headline(obj: unknown, pattern: RegExp, max = 12, prefix = ''): 
   return out.slice(0, max);
 }
 
-function writeReport(
+async function writeReport(
   f: Parsed,
   out: string,
   r: { kvasir: string; rounds: RoundSummary[]; ran: Record<string, string>; minutes: number; segSteps: number },
-): string {
+): Promise<string> {
   const fmt = (v: number | null | undefined) =>
     v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4);
   const seg = (name: string) =>
@@ -488,7 +488,7 @@ function writeReport(
       `| round ${s.round}: ${s.labels} | ${s.accepted}/${s.candidates} | ${fmt(s.pseudoDice.mean)} (n=${s.pseudoDice.n}) | ${fmt(s.test?.dice)} | ${fmt(s.test?.iou)} | ${s.test && upper ? (s.test.dice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
   );
   const x = r.rounds.map((s) => s.round);
-  writeChartPng(
+  await writeChartPng(
     join(out, 'rounds.png'),
     plot.lineChart(
       [

@@ -23,6 +23,7 @@ import {
   reshape,
   device,
   loadWeights,
+  WeightsMismatchError,
   parseSafetensors,
   type Tensor,
   type Module,
@@ -161,7 +162,7 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
     const config: TocoConfig = fromMeta
       ? { ...overlay(base, cfgJson), backbone: overlay(base.backbone, parseObject(cfgJson!.backbone)) }
       : base;
-    const model = build(() => new TocoCam(config), bytes, source, kind, header, detected, notes);
+    const model = build(() => new TocoCam(config), bytes, source, kind, detected, notes);
     const im = config.backbone.imgSize,
       [h, w] = typeof im === 'number' ? [im, im] : im;
     return {
@@ -180,7 +181,7 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
     if (!fromMeta) notes.push("no decoder config in the metadata: built stage 4's decoder for 128² frames");
     const base = samConfigForSize(128);
     const config = fromMeta ? overlay(base, cfgJson) : base;
-    const model = build(() => new SamBoxModel(config), bytes, source, kind, header, detected, notes);
+    const model = build(() => new SamBoxModel(config), bytes, source, kind, detected, notes);
     return {
       kind,
       model,
@@ -216,7 +217,7 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
       }
       classes = names.map(String);
     } else if (fromMeta) notes.push('no class names in the metadata');
-    const model = build(() => new Eva02(config), bytes, source, kind, header, detected, notes);
+    const model = build(() => new Eva02(config), bytes, source, kind, detected, notes);
     const [h, w] = typeof config.imgSize === 'number' ? [config.imgSize, config.imgSize] : config.imgSize;
     return {
       kind,
@@ -238,7 +239,7 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
   if (!(size >= 32 && size % 32 === 0))
     throw new Error(`${source}: Polyp-PVT input size ${size} must be a positive multiple of 32`);
   if (!opts.segSize && !metadata.size) notes.push("no input size in the metadata: using 352 (the reference's)");
-  const model = build(() => new PolypPVT(config), bytes, source, kind, header, detected, notes);
+  const model = build(() => new PolypPVT(config), bytes, source, kind, detected, notes);
   return {
     kind,
     model,
@@ -260,7 +261,6 @@ function build<M extends Module>(
   bytes: Uint8Array,
   source: string,
   kind: ModelKind,
-  header: NonNullable<ReturnType<typeof readHeader>>,
   detected: ModelKind | null,
   notes: string[],
 ): M {
@@ -273,29 +273,23 @@ function build<M extends Module>(
   try {
     loadWeights(model, bytes, { source, strict: true });
   } catch (e) {
-    const own = model.stateDict();
     model.dispose();
-    const text = e instanceof Error ? e.message : String(e);
-    if (!/loadStateDict/.test(text)) throw e;
-    const missing = [...own.keys()].filter((k) => !(k in header.shapes)).length;
-    const unexpected = header.keys.filter((k) => !own.has(k)).length;
-    const reshaped = [...own].filter(([k, t]) => k in header.shapes && header.shapes[k].join() !== t.shape.join());
+    if (!(e instanceof WeightsMismatchError)) throw e;
+    const { missingKeys, unexpectedKeys, mismatched } = e.report;
+    const [missing, unexpected] = [missingKeys.length, unexpectedKeys.length];
     const parts = [
       missing && `${missing} weight${missing > 1 ? 's' : ''} missing`,
       unexpected && `${unexpected} unexpected`,
-      reshaped.length &&
-        `${reshaped.length} of another shape (${reshaped
+      mismatched.length &&
+        `${mismatched.length} of another shape (${mismatched
           .slice(0, 2)
-          .map(
-            ([k, t]) =>
-              `${k}: [${header.shapes[k].join(', ')}] in the checkpoint, [${t.shape.join(', ')}] in the model`,
-          )
+          .map((m) => `${m.key}: [${m.file.join(', ')}] in the checkpoint, [${m.model.join(', ')}] in the model`)
           .join('; ')})`,
     ].filter(Boolean);
     const assumed = notes.map((n) => ` ${n[0].toUpperCase()}${n.slice(1)}.`).join('');
     const hint = detected && detected !== kind ? ` It looks like a ${MODEL_NAMES[detected]} checkpoint.` : '';
     throw new Error(
-      `This checkpoint does not fit the ${MODEL_NAMES[kind]}: ${parts.join(', ')}.${assumed}${hint}\n${text}`,
+      `This checkpoint does not fit the ${MODEL_NAMES[kind]}: ${parts.join(', ')}.${assumed}${hint}\n${e.message}`,
     );
   }
   model.eval();

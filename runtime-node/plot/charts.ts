@@ -1,11 +1,12 @@
-// Training charts on the raster: loss curves (several series, legend, ticked axes, optional
+// Training charts as SVG documents: loss curves (several series, legend, ticked axes, optional
 // log scale), ROC curves per class with the AUC in the legend, and a confusion-matrix heatmap.
-// Each returns the canvas plus the mapping from data to pixels, so tests can probe the image.
+// Each returns the SVG text plus the mapping from data to pixels, so tests can probe the rendered
+// image (../plots.ts renders it to PNG with sharp).
 // Conventions follow matplotlib's defaults: the tab10 palette, "nice" ticks at 1, 2 or 5 times a
 // power of ten (Heckbert, "Nice numbers for graph labels", Graphics Gems, 1990), and for the
 // confusion matrix sklearn's ConfusionMatrixDisplay layout (true label down, predicted across)
 // with cells shaded by the fraction of their row, so rare classes stay visible.
-import { Canvas, textWidth, GLYPH_H, type RGB } from './raster.ts';
+import { frameRect, line, polyline, rect, svgDocument, text, textWidth, type RGB } from './svg.ts';
 
 export const TAB10: readonly RGB[] = [
   [31, 119, 180],
@@ -29,8 +30,13 @@ export interface Rect {
   w: number;
   h: number;
 }
-export interface Chart {
-  canvas: Canvas;
+/** An SVG document of `width` x `height` pixels. */
+export interface Figure {
+  svg: string;
+  width: number;
+  height: number;
+}
+export interface Chart extends Figure {
   plot: Rect;
   xToPx(v: number): number;
   yToPx(v: number): number;
@@ -67,29 +73,33 @@ export function formatTick(v: number): string {
 }
 
 interface Frame {
-  canvas: Canvas;
+  body: string[];
+  width: number;
+  height: number;
   plot: Rect;
-  scale: number;
+  /** Font size (pixels) and the padding derived from it. */
+  fs: number;
+  pad: number;
 }
 
-/** Canvas, title, and the plot rectangle left after the margins the labels need. */
+/** Title, and the plot rectangle left after the margins the labels need. */
 function frame(
   width: number,
   height: number,
-  s: number,
+  fs: number,
   title: string | undefined,
   leftText: number,
   bottomRows: number,
   yLabel: boolean,
 ): Frame {
-  const canvas = new Canvas(width, height);
-  const pad = 6 * s,
-    th = GLYPH_H * s;
-  const top = title ? pad * 2 + th : pad * 2;
-  if (title) canvas.text(title, width / 2, pad, INK, { scale: s, align: 'center' });
-  const left = pad + (yLabel ? th + pad : 0) + leftText + pad;
-  const bottom = pad + bottomRows * (th + pad);
-  return { canvas, scale: s, plot: { x: left, y: top, w: width - left - pad * 2, h: height - top - bottom } };
+  const body: string[] = [];
+  const pad = Math.round(fs * 0.85);
+  const top = title ? pad * 2 + fs : pad * 2;
+  if (title) body.push(text(title, width / 2, pad, { size: fs, align: 'center' }));
+  const left = pad + (yLabel ? fs + pad : 0) + leftText + pad;
+  const bottom = pad + bottomRows * (fs + pad);
+  const plot = { x: Math.round(left), y: top, w: Math.round(width - left - pad * 2), h: height - top - bottom };
+  return { body, width, height, fs, pad, plot };
 }
 
 function axes(
@@ -101,30 +111,29 @@ function axes(
   xLabel?: string,
   yLabel?: string,
 ): void {
-  const { canvas: c, plot: p, scale: s } = f,
-    pad = 6 * s,
-    th = GLYPH_H * s;
+  const { body, plot: p, fs, pad } = f;
+  const tick = Math.round(fs / 4);
   for (const t of yt) {
-    const y = Math.round(ypx(t));
-    if (y > p.y && y < p.y + p.h - 1) c.fillRect(p.x + 1, y, p.w - 2, 1, GRID);
+    const y = Math.round(ypx(t) - 0.5) + 0.5;
+    if (y > p.y + 1 && y < p.y + p.h - 1) body.push(line(p.x + 1, y, p.x + p.w - 1, y, GRID, { crisp: true }));
   }
   for (const t of xt) {
-    const x = Math.round(xpx(t));
-    if (x > p.x && x < p.x + p.w - 1) c.fillRect(x, p.y + 1, 1, p.h - 2, GRID);
+    const x = Math.round(xpx(t) - 0.5) + 0.5;
+    if (x > p.x + 1 && x < p.x + p.w - 1) body.push(line(x, p.y + 1, x, p.y + p.h - 1, GRID, { crisp: true }));
   }
-  c.rect(p.x, p.y, p.w, p.h, INK);
+  body.push(frameRect(p.x, p.y, p.w, p.h, INK));
   for (const t of yt) {
-    const y = Math.round(ypx(t));
-    c.fillRect(p.x - 2 * s, y, 2 * s, 1, INK);
-    c.text(formatTick(t), p.x - 4 * s, y, INK, { scale: s, align: 'right', baseline: 'middle' });
+    const y = Math.round(ypx(t) - 0.5) + 0.5;
+    body.push(line(p.x - tick, y, p.x, y, INK, { crisp: true }));
+    body.push(text(formatTick(t), p.x - tick - 3, y, { size: fs, align: 'right', baseline: 'middle' }));
   }
   for (const t of xt) {
-    const x = Math.round(xpx(t));
-    c.fillRect(x, p.y + p.h, 1, 2 * s, INK);
-    c.text(formatTick(t), x, p.y + p.h + pad, INK, { scale: s, align: 'center' });
+    const x = Math.round(xpx(t) - 0.5) + 0.5;
+    body.push(line(x, p.y + p.h, x, p.y + p.h + tick, INK, { crisp: true }));
+    body.push(text(formatTick(t), x, p.y + p.h + pad, { size: fs, align: 'center' }));
   }
-  if (xLabel) c.text(xLabel, p.x + p.w / 2, p.y + p.h + 2 * pad + th, INK, { scale: s, align: 'center' });
-  if (yLabel) c.text(yLabel, pad, p.y + p.h / 2, INK, { scale: s, align: 'center', vertical: true });
+  if (xLabel) body.push(text(xLabel, p.x + p.w / 2, p.y + p.h + 2 * pad + fs, { size: fs, align: 'center' }));
+  if (yLabel) body.push(text(yLabel, pad, p.y + p.h / 2, { size: fs, align: 'center', vertical: true }));
 }
 
 interface LegendItem {
@@ -136,11 +145,11 @@ interface LegendItem {
 /** A boxed legend in a corner of the plot; 'auto' takes the corner covering the fewest points. */
 function legend(f: Frame, items: LegendItem[], place: LegendPlace, points: number[]): void {
   if (place === 'none' || items.length === 0) return;
-  const { canvas: c, plot: p, scale: s } = f,
-    pad = 4 * s,
-    row = (GLYPH_H + 4) * s,
-    swatch = 14 * s;
-  const w = swatch + 3 * pad + Math.max(...items.map((i) => textWidth(i.label, s))),
+  const { body, plot: p, fs } = f,
+    pad = Math.round(fs / 2),
+    row = Math.round(fs * 1.4),
+    swatch = 2 * fs;
+  const w = swatch + 3 * pad + Math.max(...items.map((i) => textWidth(i.label, fs))),
     h = items.length * row + pad;
   const at = (pl: LegendPlace): Rect => ({
     x: pl.endsWith('right') ? p.x + p.w - w - pad : p.x + pad,
@@ -162,13 +171,17 @@ function legend(f: Frame, items: LegendItem[], place: LegendPlace, points: numbe
       }
     }
   }
-  c.fillRect(box.x, box.y, box.w, box.h, WHITE, 0.9);
-  c.rect(box.x, box.y, box.w, box.h, [170, 170, 170]);
+  body.push(rect(box.x, box.y, box.w, box.h, WHITE, 0.9), frameRect(box.x, box.y, box.w, box.h, [170, 170, 170]));
   items.forEach((it, k) => {
-    const cy = box.y + pad + k * row + (GLYPH_H * s) / 2;
-    c.line(box.x + pad, cy, box.x + pad + swatch, cy, it.color, 2 * s, it.dash ? [4 * s, 3 * s] : undefined);
-    c.text(it.label, box.x + 2 * pad + swatch, cy, INK, { scale: s, baseline: 'middle' });
+    const cy = box.y + pad + k * row + row / 2 - pad / 2;
+    const dash = it.dash ? [fs / 2, fs / 3] : undefined;
+    body.push(line(box.x + pad, cy, box.x + pad + swatch, cy, it.color, { width: 3, dash }));
+    body.push(text(it.label, box.x + 2 * pad + swatch, cy, { size: fs, baseline: 'middle' }));
   });
+}
+
+function done(f: Frame): Figure {
+  return { svg: svgDocument(f.width, f.height, f.body), width: f.width, height: f.height };
 }
 
 export interface Series {
@@ -189,14 +202,14 @@ export interface LineChartOptions {
   yMin?: number;
   yMax?: number;
   legend?: LegendPlace;
-  /** Integer text scale. Default 2. */
-  fontScale?: number;
+  /** Text size in pixels. Default 14. */
+  fontSize?: number;
   lineWidth?: number;
 }
 
 /** Curves such as train/val loss per step; x defaults to 0, 1, 2, ...; NaN values leave gaps. */
 export function lineChart(series: Series[], opts: LineChartOptions = {}): Chart {
-  const s = opts.fontScale ?? 2,
+  const fs = opts.fontSize ?? 14,
     log = opts.logY ?? false;
   const xs = series.map((se) => Float64Array.from({ length: se.y.length }, (_, i) => (se.x ? se.x[i] : i)));
   let x0 = Infinity,
@@ -252,8 +265,8 @@ export function lineChart(series: Series[], opts: LineChartOptions = {}): Chart 
     yt = niceTicks(ly0, ly1).ticks.filter((t) => t >= ly0 - 1e-12 && t <= ly1 + 1e-12);
   }
   const xt = niceTicks(x0, x1, 8).ticks.filter((t) => t >= x0 && t <= x1);
-  const leftText = Math.max(0, ...yt.map((t) => textWidth(formatTick(t), s)));
-  const f = frame(opts.width ?? 800, opts.height ?? 500, s, opts.title, leftText, opts.xLabel ? 2 : 1, !!opts.yLabel);
+  const leftText = Math.max(0, ...yt.map((t) => textWidth(formatTick(t), fs))) + fs / 4;
+  const f = frame(opts.width ?? 800, opts.height ?? 500, fs, opts.title, leftText, opts.xLabel ? 2 : 1, !!opts.yLabel);
   const p = f.plot;
   const xToPx = (v: number) => p.x + 0.5 + ((v - x0) / (x1 - x0)) * (p.w - 1);
   const yToPx = (v: number) => p.y + 0.5 + (1 - (fy(v) - ly0) / (ly1 - ly0)) * (p.h - 1);
@@ -263,7 +276,8 @@ export function lineChart(series: Series[], opts: LineChartOptions = {}): Chart 
     const color = se.color ?? TAB10[k % TAB10.length],
       path: number[] = [];
     const flush = () => {
-      if (path.length) f.canvas.strokePath(path, color, opts.lineWidth ?? 2, se.dash ? [8, 5] : undefined);
+      if (path.length)
+        f.body.push(polyline(path, color, { width: opts.lineWidth ?? 2, dash: se.dash ? [8, 5] : undefined }));
       path.length = 0;
     };
     for (let i = 0; i < se.y.length; i++) {
@@ -285,7 +299,7 @@ export function lineChart(series: Series[], opts: LineChartOptions = {}): Chart 
     opts.legend ?? 'auto',
     pts,
   );
-  return { canvas: f.canvas, plot: p, xToPx, yToPx };
+  return { ...done(f), plot: p, xToPx, yToPx };
 }
 
 export interface RocSeries {
@@ -299,48 +313,48 @@ export interface RocSeries {
 /** ROC curves on the unit square with the chance diagonal; the legend shows each AUC. */
 export function rocChart(
   curves: RocSeries[],
-  opts: { title?: string; size?: number; fontScale?: number; legend?: LegendPlace } = {},
+  opts: { title?: string; size?: number; fontSize?: number; legend?: LegendPlace } = {},
 ): Chart {
-  const s = opts.fontScale ?? 2,
+  const fs = opts.fontSize ?? 14,
     size = opts.size ?? 640;
   const ticks = [0, 0.2, 0.4, 0.6, 0.8, 1];
-  const f = frame(size, size, s, opts.title ?? 'ROC', textWidth('0.8', s), 2, true);
+  const f = frame(size, size, fs, opts.title ?? 'ROC', textWidth('0.8', fs) + fs / 4, 2, true);
   const p = f.plot;
   const xToPx = (v: number) => p.x + 0.5 + v * (p.w - 1),
     yToPx = (v: number) => p.y + 0.5 + (1 - v) * (p.h - 1);
   axes(f, ticks, ticks, xToPx, yToPx, 'False positive rate', 'True positive rate');
-  f.canvas.line(xToPx(0), yToPx(0), xToPx(1), yToPx(1), [150, 150, 150], 1.5, [6, 5]);
+  f.body.push(line(xToPx(0), yToPx(0), xToPx(1), yToPx(1), [150, 150, 150], { width: 1.5, dash: [6, 5] }));
   curves.forEach((c, k) => {
     const path: number[] = [];
     for (let i = 0; i < c.fpr.length; i++)
       if (Number.isFinite(c.fpr[i]) && Number.isFinite(c.tpr[i])) path.push(xToPx(c.fpr[i]), yToPx(c.tpr[i]));
-    f.canvas.strokePath(path, c.color ?? TAB10[k % TAB10.length], 2);
+    f.body.push(polyline(path, c.color ?? TAB10[k % TAB10.length], { width: 2 }));
   });
   const items = curves.map((c, k) => ({
     label: c.auc === undefined ? c.name : `${c.name} (AUC ${Number.isNaN(c.auc) ? 'n/a' : c.auc.toFixed(3)})`,
     color: c.color ?? TAB10[k % TAB10.length],
   }));
   legend(f, items, opts.legend ?? 'bottom-right', []);
-  return { canvas: f.canvas, plot: p, xToPx, yToPx };
+  return { ...done(f), plot: p, xToPx, yToPx };
 }
 
 /** matplotlib's "Blues" from 0 (white) to 1 (dark blue), piecewise linear. */
+const BLUES: readonly RGB[] = [
+  [247, 251, 255],
+  [198, 219, 239],
+  [107, 174, 214],
+  [33, 113, 181],
+  [8, 48, 107],
+];
 function blues(t: number): RGB {
-  const stops: RGB[] = [
-    [247, 251, 255],
-    [198, 219, 239],
-    [107, 174, 214],
-    [33, 113, 181],
-    [8, 48, 107],
-  ];
+  const stops = BLUES;
   const u = Math.max(0, Math.min(1, t)) * (stops.length - 1),
     i = Math.min(stops.length - 2, Math.floor(u)),
     a = u - i;
   return [0, 1, 2].map((c) => Math.round(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * a)) as unknown as RGB;
 }
 
-export interface ConfusionChart {
-  canvas: Canvas;
+export interface ConfusionChart extends Figure {
   plot: Rect;
   cell(trueClass: number, predClass: number): Rect;
 }
@@ -349,64 +363,60 @@ export interface ConfusionChart {
 export function confusionMatrixChart(
   counts: number[][],
   classNames: string[],
-  opts: { title?: string; fontScale?: number; cellSize?: number } = {},
+  opts: { title?: string; fontSize?: number; cellSize?: number } = {},
 ): ConfusionChart {
   const C = classNames.length,
-    s = opts.fontScale ?? 2;
+    fs = opts.fontSize ?? 14;
   if (counts.length !== C || counts.some((r) => r.length !== C))
     throw new Error(`confusionMatrixChart: counts must be ${C}x${C} for ${C} class names`);
-  const pad = 6 * s,
-    th = GLYPH_H * s;
+  const pad = Math.round(fs * 0.85);
   const maxCount = Math.max(0, ...counts.flat());
-  const cs = opts.cellSize ?? Math.max(textWidth(String(maxCount), s) + 2 * pad, th * 4);
-  const names = Math.max(...classNames.map((n) => textWidth(n, s)));
+  const cs = opts.cellSize ?? Math.round(Math.max(textWidth(String(maxCount), fs) + 2 * pad, fs * 4));
+  const names = Math.ceil(Math.max(...classNames.map((n) => textWidth(n, fs))));
   const barW = 4 * pad,
-    barText = textWidth('1.0', s);
-  const left = pad + th + pad + names + pad,
-    top = pad * 2 + th;
+    barText = textWidth('1.0', fs);
+  const left = pad + fs + pad + names + pad,
+    top = pad * 2 + fs;
   const width = Math.ceil(left + C * cs + 2 * pad + barW + pad + barText + 2 * pad);
-  const height = Math.ceil(top + C * cs + pad + names + pad + th + 2 * pad);
-  const canvas = new Canvas(width, height);
+  const height = Math.ceil(top + C * cs + pad + names + pad + fs + 2 * pad);
+  const body: string[] = [];
   const plot = { x: left, y: top, w: C * cs, h: C * cs };
-  const cell = (i: number, j: number): Rect => ({
-    x: Math.round(left + j * cs),
-    y: Math.round(top + i * cs),
-    w: Math.round(left + (j + 1) * cs) - Math.round(left + j * cs),
-    h: Math.round(top + (i + 1) * cs) - Math.round(top + i * cs),
-  });
-  canvas.text(opts.title ?? 'Confusion matrix', width / 2, pad, INK, { scale: s, align: 'center' });
+  const cell = (i: number, j: number): Rect => ({ x: left + j * cs, y: top + i * cs, w: cs, h: cs });
+  body.push(text(opts.title ?? 'Confusion matrix', width / 2, pad, { size: fs, align: 'center' }));
   for (let i = 0; i < C; i++) {
     const rowSum = counts[i].reduce((a, b) => a + b, 0);
     for (let j = 0; j < C; j++) {
       const frac = rowSum > 0 ? counts[i][j] / rowSum : 0,
         r = cell(i, j);
-      canvas.fillRect(r.x, r.y, r.w, r.h, blues(frac));
-      canvas.text(String(counts[i][j]), r.x + r.w / 2, r.y + r.h / 2, frac > 0.5 ? WHITE : INK, {
-        scale: s,
-        align: 'center',
-        baseline: 'middle',
-      });
+      body.push(rect(r.x, r.y, r.w, r.h, blues(frac)));
+      const fill = frac > 0.5 ? WHITE : INK;
+      body.push(
+        text(String(counts[i][j]), r.x + r.w / 2, r.y + r.h / 2, {
+          size: fs,
+          align: 'center',
+          baseline: 'middle',
+          fill,
+        }),
+      );
     }
-    canvas.text(classNames[i], left - pad, top + (i + 0.5) * cs, INK, { scale: s, align: 'right', baseline: 'middle' });
-    canvas.text(classNames[i], left + (i + 0.5) * cs, top + C * cs + pad, INK, {
-      scale: s,
-      align: 'right',
-      baseline: 'middle',
-      vertical: true,
-    });
+    body.push(text(classNames[i], left - pad, top + (i + 0.5) * cs, { size: fs, align: 'right', baseline: 'middle' }));
+    const under = { size: fs, align: 'right', baseline: 'middle', vertical: true } as const;
+    body.push(text(classNames[i], left + (i + 0.5) * cs, top + C * cs + pad, under));
   }
-  canvas.rect(plot.x, plot.y, plot.w, plot.h, INK);
-  canvas.text('Predicted label', left + (C * cs) / 2, top + C * cs + pad + names + pad, INK, {
-    scale: s,
-    align: 'center',
-  });
-  canvas.text('True label', pad, top + (C * cs) / 2, INK, { scale: s, align: 'center', vertical: true });
-  // Colour bar: fraction of the true class's samples.
+  body.push(frameRect(plot.x, plot.y, plot.w, plot.h, INK));
+  const xLabelY = top + C * cs + pad + names + pad;
+  body.push(text('Predicted label', left + (C * cs) / 2, xLabelY, { size: fs, align: 'center' }));
+  body.push(text('True label', pad, top + (C * cs) / 2, { size: fs, align: 'center', vertical: true }));
+  // Colour bar: fraction of the true class's samples, as a vertical gradient through the stops.
   const bx = left + C * cs + 2 * pad,
     bh = C * cs;
-  for (let y = 0; y < bh; y++) canvas.fillRect(bx, top + y, barW, 1, blues(1 - y / (bh - 1)));
-  canvas.rect(bx, top, barW, bh, INK);
+  const stops = BLUES.map((c, k) => `<stop offset="${k / (BLUES.length - 1)}" stop-color="rgb(${c.join(',')})"/>`);
+  body.push(
+    `<defs><linearGradient id="cbar" x1="0" y1="1" x2="0" y2="0">${stops.join('')}</linearGradient></defs>`,
+    `<rect x="${bx}" y="${top}" width="${barW}" height="${bh}" fill="url(#cbar)"/>`,
+    frameRect(bx, top, barW, bh, INK),
+  );
   for (const t of [0, 0.5, 1])
-    canvas.text(t.toFixed(1), bx + barW + pad / 2, top + (1 - t) * (bh - 1), INK, { scale: s, baseline: 'middle' });
-  return { canvas, plot, cell };
+    body.push(text(t.toFixed(1), bx + barW + pad / 2, top + (1 - t) * (bh - 1), { size: fs, baseline: 'middle' }));
+  return { svg: svgDocument(width, height, body), width, height, plot, cell };
 }

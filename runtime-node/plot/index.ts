@@ -1,5 +1,5 @@
-// Plots drawn into an RGBA raster (pure); ../plots.ts encodes and writes them.
-export { Canvas, textWidth, FONT, GLYPH_W, GLYPH_H, ADVANCE, type RGB, type TextOptions } from './raster.ts';
+// Charts as SVG documents (pure strings); ../plots.ts renders them to PNG with sharp.
+export { textWidth, escapeXml, FONT_FAMILY, type RGB } from './svg.ts';
 export {
   lineChart,
   rocChart,
@@ -9,6 +9,7 @@ export {
   TAB10,
   type Chart,
   type ConfusionChart,
+  type Figure,
   type Rect,
   type Series,
   type RocSeries,

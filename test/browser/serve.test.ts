@@ -1,10 +1,10 @@
 // The demo server (runtime-browser/serve.ts): a malformed URL escape is a 400 and the server keeps
-// serving; a port in use is an error naming the port and --port; text goes out gzip-compressed
+// serving; a ".." path segment (plain or %-escaped) is refused, never resolved outside the root; a port in use is an error naming the port and --port; text goes out gzip-compressed
 // when accepted, every file with an ETag (304 when unchanged); the bundle has no source map
 // unless asked for (runtime-browser/build.ts).
 import { describe, it, expect, afterAll } from 'vitest';
 import { request } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { buildBrowser } from '../../runtime-browser/build.ts';
 import { tmpdir } from 'node:os';
@@ -54,6 +54,23 @@ describe('runtime-browser/serve.ts', () => {
     }
     expect(await get(url, '/hello.txt')).toMatchObject({ status: 200, body: 'hello' });
     expect((await get(url, '/missing%20file')).status).toBe(404);
+  });
+
+  it('refuses ".." segments, plain or escaped, and never serves a file outside its roots', async () => {
+    const site = join(tmp, 'site');
+    mkdirSync(site, { recursive: true });
+    writeFileSync(join(site, 'index.html'), 'home');
+    writeFileSync(join(tmp, 'package.json'), 'SECRET'); // beside the root, one level up
+    const { server, url } = await serve([site]);
+    servers.push(server);
+    for (const bad of ['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/a/..%5c..%5cpackage.json']) {
+      const r = await get(url, bad);
+      expect(r.status, bad).toBe(403);
+      expect(r.body, bad).not.toContain('SECRET');
+    }
+    expect((await get(url, '/package.json')).status).toBe(404);
+    expect(await get(url, '/')).toMatchObject({ status: 200, body: 'home' });
+    expect(await get(url, '/index.html?v=1')).toMatchObject({ status: 200, body: 'home' });
   });
 
   it('a busy port is an error naming the port and --port', async () => {

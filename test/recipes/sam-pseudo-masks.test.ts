@@ -1,8 +1,9 @@
 // EndoKED stage 4 (recipes/endoked/04-sam-pseudo-masks.ts) end to end at tiny sizes with an
 // untrained backbone (`--backbone random`): --train on synthetic frames writes weights under SAM's
-// keys, a loss plot, held-out metrics and a feature cache, and a second run resumes; a diverging
-// run stops before checkpointing the bad step; pseudo-masks from a Kvasir-layout folder's masks
-// and from a boxes.csv with relative paths come out in the Kvasir-SEG layout. Plus the recipe's
+// keys, a loss plot, held-out metrics and a feature cache, and a second run resumes and has
+// lowered the loss by step 8; a diverging run stops before checkpointing the bad step; pseudo-masks
+// from a Kvasir-layout folder's masks and from a boxes.csv with relative paths come out in the
+// Kvasir-SEG layout. Plus the recipe's
 // helpers: components, SAM's box noise, the focal + Dice loss against a host computation.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import {
@@ -87,12 +88,19 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     const cache = join(out, 'cache', 'features-0-6-s64.safetensors');
     const cachedAt = statSync(cache).mtimeMs;
 
-    const second = await run(['--train', ...TINY, '--steps', '4', '--ckpt-every', '1', '--out', out]);
+    const second = await run(['--train', ...TINY, '--steps', '8', '--ckpt-every', '1', '--out', out]);
     expect(second.code, second.err).toBe(0);
     expect(second.out).toContain('resumed from');
     const s2 = trainState(join(out, 'state.safetensors'));
-    expect(s2.step).toBe(4);
+    expect(s2.step).toBe(8);
     expect(s2.losses.slice(0, 2)).toEqual(s1.losses);
+    // Training lowers the loss: the focal + Dice loss of steps 7-8 is below 0.85 times that of
+    // steps 1-2. This shows the optimisation works, not yet that boxes become masks: held-out
+    // decoder Dice is still about 0 this early (random backbone), so part of the fall may be
+    // calibration. Observed ratios with --seed 0, 1, 2: 0.72, 0.77, 0.66 (5.95 -> 4.30,
+    // 6.58 -> 5.05, 6.65 -> 4.36).
+    const [early, late] = [(s2.losses[0] + s2.losses[1]) / 2, (s2.losses[6] + s2.losses[7]) / 2];
+    expect(late, s2.losses.join(' ')).toBeLessThan(0.85 * early);
     expect(statSync(cache).mtimeMs).toBe(cachedAt); // features were read from the cache, not recomputed
   });
 

@@ -1,7 +1,8 @@
 // The EndoKED segmenter recipe (recipes/endoked/05-segmenter.ts) end to end on a tiny synthetic
 // polyp set: it trains a few steps of Polyp-PVT-µ at 64², evaluates, writes its outputs, and a
 // second invocation resumes from the training state (step counter and loss history continue; the
-// first steps are not trained again). A missing dataset folder is a clear error.
+// first steps are not trained again) and trains to step 8, by when the loss has fallen. A missing
+// dataset folder is a clear error.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +36,21 @@ describe('recipes/endoked/05-segmenter', () => {
 
   it('trains, evaluates and writes its outputs; a second run resumes from the training state', async () => {
     const out = join(tmp, 'run');
-    const common = ['--data', data, '--config', 'cpu', '--size', '64', '--batch-size', '4', '--out', out];
+    // lr 1e-3 (the recipe's default is the reference's 1e-4): the loss falls clearly within 8 steps.
+    const common = [
+      '--data',
+      data,
+      '--config',
+      'cpu',
+      '--size',
+      '64',
+      '--batch-size',
+      '4',
+      '--lr',
+      '1e-3',
+      '--out',
+      out,
+    ];
     const first = await run([...common, '--steps', '1']);
     expect(first.code, first.err).toBe(0);
 
@@ -69,16 +84,23 @@ describe('recipes/endoked/05-segmenter', () => {
     expect(s1.extra.step).toBe(1);
     expect(s1.extra.losses).toHaveLength(1);
 
-    // Resume (the default): continues at step 1 up to 3, keeping the first loss as it was.
-    const second = await run([...common, '--steps', '3']);
+    // Resume (the default): continues at step 1 up to 8, keeping the first loss as it was.
+    const second = await run([...common, '--steps', '8']);
     expect(second.code, second.err).toBe(0);
     expect(second.out).toMatch(/resumed from .*state\.safetensors at step 1\b/);
     const s2 = trainState(join(out, 'state.safetensors'));
-    expect(s2.extra.step).toBe(3);
-    expect(s2.extra.losses).toHaveLength(3);
+    expect(s2.extra.step).toBe(8);
+    expect(s2.extra.losses).toHaveLength(8);
     expect(s2.extra.losses.slice(0, 1)).toEqual(s1.extra.losses);
-    expect(second.out).toMatch(/training steps 1\.\.3/);
-    expect(metricsOf(out).steps).toBe(3);
+    expect(second.out).toMatch(/training steps 1\.\.8/);
+    expect(metricsOf(out).steps).toBe(8);
+    // Training lowers the loss: the mean loss of steps 6-8 is below that of steps 1-3 by more than
+    // 0.15. This shows the optimisation works; Dice on the 2 test frames is too coarse to show
+    // segmentation this early. Observed drops with this command on polyp sets of seeds 3, 4, 5:
+    // 0.30, 0.29, 0.27 (3.15 -> 2.86, 3.03 -> 2.74, 3.02 -> 2.75).
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const [early, late] = [mean(s2.extra.losses.slice(0, 3)), mean(s2.extra.losses.slice(5))];
+    expect(late, s2.extra.losses.join(' ')).toBeLessThan(early - 0.15);
     // No temporary file is left behind by the atomic writes.
     expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
