@@ -27,6 +27,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
+# DejaVu Sans: the charts are SVG rendered by sharp (librsvg + fontconfig), and their text is
+# measured and tested with this font's metrics.
+if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed'; then
+  echo "setup: installing fonts-dejavu-core"
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-dejavu-core
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   # `npm install` rather than `npm ci`: npm 11 rejects this lock file in `npm ci` over rollup's
