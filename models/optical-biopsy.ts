@@ -86,14 +86,16 @@ export function loadEncoder(encoder: FrameEncoder, bytes: Uint8Array, source: st
     throw new Error(
       `${source}: ${r.missingKeys.length} encoder weight(s) missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}` +
         (has
-          ? ` (the file's encoder.* keys belong to another architecture, e.g. ${r.unexpectedKeys.find((k) => k.startsWith('encoder.'))})`
+          ? ` (the file's encoder.* keys belong to another architecture, e.g. ` +
+            `${r.unexpectedKeys.find((k) => k.startsWith('encoder.'))})`
           : ' (the file has no encoder.* keys: pass the encoder.safetensors written by recipes/endoked/02-mil.ts)'),
     );
   }
   const stray = r.unexpectedKeys.filter((k) => k.startsWith('encoder.'));
   if (stray.length)
     throw new Error(
-      `${source}: encoder.* keys the encoder does not have (another architecture?), e.g. ${stray.slice(0, 3).join(', ')}`,
+      `${source}: encoder.* keys the encoder does not have (another architecture?), e.g. ` +
+        `${stray.slice(0, 3).join(', ')}`,
     );
   return encoder.stateDict().size;
 }

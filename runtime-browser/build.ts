@@ -1,4 +1,5 @@
-// Bundles the in-browser page with esbuild, next to index.html and the sample images. The `virtual:shaders` module is generated here from
+// Bundles the in-browser page with esbuild, next to index.html and the sample images. The `virtual:shaders` module is
+// generated here from
 // ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists). The
 // page only runs models forward, so the kernels of training alone (backward passes, optimizers,
 // augmentation, losses: TRAINING_ONLY) are left out, 58 of the 130 KB of WGSL; were one ever
@@ -22,7 +23,9 @@ const shaderPlugin: Plugin = {
   setup(b) {
     b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'virtual-shaders' }));
     b.onLoad({ filter: /.*/, namespace: 'virtual-shaders' }, () => ({
-      contents: `export default ${JSON.stringify(Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name))))};`,
+      contents:
+        `export default ` +
+        `${JSON.stringify(Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name))))};`,
       loader: 'js',
       watchDirs: [join(HERE, '..', 'shaders')],
     }));

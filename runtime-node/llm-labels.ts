@@ -191,7 +191,9 @@ export class LlmLabeller implements ReportLabeller {
     const n = this.o.retries + 1;
     if (last.unreachable) {
       throw new LlmUnreachable(
-        `LLM endpoint ${this.endpoint} is unreachable after ${n} attempt(s): ${last.message.replace(/^unreachable: /, '')}. Is the server running? Check --llm-url (e.g. http://127.0.0.1:8080 for llama-server, http://127.0.0.1:11434 for Ollama).`,
+        `LLM endpoint ${this.endpoint} is unreachable after ${n} attempt(s): ` +
+          `${last.message.replace(/^unreachable: /, '')}. Is the server running? Check --llm-url (e.g. ` +
+          `http://127.0.0.1:8080 for llama-server, http://127.0.0.1:11434 for Ollama).`,
       );
     }
     throw new Error(`LLM endpoint ${this.endpoint}: ${last.message}${last.retry ? ` (after ${n} attempt(s))` : ''}`);

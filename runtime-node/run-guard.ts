@@ -68,7 +68,8 @@ export function checkStep(step: number, values: Record<string, number>, hint?: s
   const bad = Object.entries(values).filter(([, v]) => !Number.isFinite(v));
   if (bad.length === 0) return;
   throw new NonFiniteError(
-    `${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ${hint ?? 'lower the learning rate or check the data'}`,
+    `${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ` +
+      `${hint ?? 'lower the learning rate or check the data'}`,
   );
 }
 
@@ -113,7 +114,8 @@ export function ensureWritable(dir: string, flag = '--out'): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     throw new RunGuardError(
-      `${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be saved there; pass another ${flag} or fix its permissions`,
+      `${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be ` +
+        `saved there; pass another ${flag} or fix its permissions`,
     );
   }
 }
@@ -169,14 +171,16 @@ export function acquireLock(dir: string, script: string, log: (l: string) => voi
     const other = readLock(path);
     if (other && other.pid !== process.pid && pidAlive(other.pid)) {
       throw new RunGuardError(
-        `"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ${other.started}) holds ${path}. ` +
+        `"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ` +
+          `${other.started}) holds ${path}. ` +
           `Wait for it or stop it (kill ${other.pid}), or pass another --out.`,
       );
     }
     if (other && other.pid === process.pid && held.has(path))
       throw new RunGuardError(`"${dir}" is already in use by this process (${other.script})`);
     log(
-      `taking over ${path}: ${other ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running` : 'the lock file is unreadable'}`,
+      `taking over ${path}: ` +
+        `${other ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running` : 'the lock file is unreadable'}`,
     );
     rmSync(path, { force: true });
   }
@@ -228,7 +232,8 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
   const removedTemps = cleanStaleTemps(abs);
   if (removedTemps.length)
     log(
-      `removed ${removedTemps.length} partial file(s) left by killed writers: ${removedTemps.map((p) => basename(p)).join(', ')}`,
+      `removed ${removedTemps.length} partial file(s) left by killed writers: ` +
+        `${removedTemps.map((p) => basename(p)).join(', ')}`,
     );
 
   let save: (() => Promise<void>) | null = null;
@@ -244,7 +249,8 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
     }
     stopping = true;
     process.stderr.write(
-      `\n${signal}: ${save ? 'saving the training state after the current step, then exiting (again to exit at once)' : 'exiting'}\n`,
+      `\n${signal}: ` +
+        `${save ? 'saving the training state after the current step, then exiting (again to exit at once)' : 'exiting'}\n`,
     );
     void (async () => {
       try {
@@ -337,7 +343,8 @@ export function checkDataIdentity(
 ): void {
   if (!saved) {
     log(
-      `${statePath} records no data identity (written by an older version); resuming on ${Object.values(current.paths).join(', ')}`,
+      `${statePath} records no data identity (written by an older version); resuming on ` +
+        `${Object.values(current.paths).join(', ')}`,
     );
     return;
   }
@@ -383,11 +390,14 @@ export function checkStateFields(state: unknown, fields: Record<string, FieldTyp
               : typeof v === type;
     if (!ok)
       problems.push(
-        `${path} should be ${type === 'number' ? 'a finite number' : type === 'number[]' ? 'a list of numbers' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`} but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`,
+        `${path} should be ` +
+          `${type === 'number' ? 'a finite number' : type === 'number[]' ? 'a list of numbers' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`} ` +
+          `but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`,
       );
   }
   if (problems.length)
     throw new RunGuardError(
-      `${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or pass another --out (or --no-resume) to start over.`,
+      `${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or ` +
+        `pass another --out (or --no-resume) to start over.`,
     );
 }

@@ -157,7 +157,9 @@ export function loadInit(model: Eva02, init: string, out: string, opts: { allowN
   const broken = opts.allowNonFinite ? [] : nonFiniteTensors(parsed.tensors);
   if (broken.length)
     throw new Error(
-      `${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or pass --init none`,
+      `${path}: the checkpoint is broken: NaN/Infinity in ${broken.length} tensor(s): ` +
+        `${broken.slice(0, 5).join(', ')}. It was written by a run that diverged; rerun ${stage}, or ` +
+        `pass --init none`,
     );
   // A MIM student (stage 2 writes stage: 'mim' in its metadata) needs timm's renaming wherever it lives.
   const isMim = init === 'mim' || parsed.metadata?.stage === 'mim';

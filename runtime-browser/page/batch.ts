@@ -132,7 +132,9 @@ export function renderBatch(b: BatchState): void {
   );
   document.getElementById('batch')!.hidden = false;
   document.getElementById('batch-progress')!.textContent =
-    `${b.rows.length} of ${b.total} images${b.stopped ? ' (stopped by a newer request)' : b.rows.length < b.total ? '…' : ''} · ${b.model}`;
+    `${b.rows.length} of ${b.total} ` +
+    `images${b.stopped ? ' (stopped by a newer request)' : b.rows.length < b.total ? '…' : ''} · ` +
+    `${b.model}`;
   document.getElementById('batch-table')!.innerHTML =
     `<thead><tr>${cols.map(([, t]) => `<th>${esc(t)}</th>`).join('')}</tr></thead><tbody>` +
     b.rows

@@ -16,7 +16,8 @@ const REASONS: Record<string, string> = {
 };
 
 const legend = () =>
-  `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
+  `linear-gradient(to right, ` +
+  `${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
 /** Outlines `box` (image pixels) on the view canvas. */
 export function strokeBox(box: Box, img: { width: number; height: number }, color: string, dashed = false): void {

@@ -47,8 +47,10 @@ export function modelSummary(m: LoadedModel, source: string, untrained: boolean)
       : m.kind === 'polyp-pvt'
         ? `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`
         : m.kind === 'toco-cam'
-          ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
-          : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
+          ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ` +
+            `${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
+          : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, ` +
+            `depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
   const notes = m.notes.length ? `<ul class="notes">${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
   return (
     `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${(m.numParameters / 1e6).toFixed(2)}M parameters · input ${h}×${w}
@@ -97,7 +99,8 @@ export function drawView(img: ImageBitmap, layer: Uint8ClampedArray | null): voi
 }
 
 const legend = () =>
-  `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
+  `linear-gradient(to right, ` +
+  `${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
 /** The classifier's result: top-k bars and the CAM layer of the chosen class (the top one unless chosen). */
 export function renderClassification(
@@ -124,7 +127,7 @@ export function renderClassification(
   $('result-side').innerHTML =
     `${untrained ? untrainedBadge('these probabilities and the map') : ''}<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>
     <h3 style="margin-top:14px">Class-activation map</h3>
-    <div class="row"><label for="cam-class">Class</label><select id="cam-class">${m.classes.map((n, k) => `<option value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`).join('')}</select></div>
+    <div class="row"><label for="cam-class">Class</label><select id="cam-class">${m.classes.map((n, k) => `<option ` + `value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`).join('')}</select></div>
     <div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the chosen class; exact CAM up to fc_norm's per-token normalisation.</div>
     <div class="legend" style="background:${legend()}"></div><div class="legend-labels dim"><span>low</span><span>high</span></div>`;
   return { top };

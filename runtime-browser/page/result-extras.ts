@@ -17,7 +17,8 @@ export function showDomain(
   const why = [
     ...(d.far.length
       ? [
-          `its colour statistics are far from the ${stats!.count} training frames (${d.far.join(', ')}; more than ${Z_LIMIT} sd)`,
+          `its colour statistics are far from the ${stats!.count} training frames ` +
+            `(${d.far.join(', ')}; more than ${Z_LIMIT} sd)`,
         ]
       : []),
     ...(d.lowConfidence

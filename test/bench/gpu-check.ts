@@ -320,9 +320,11 @@ export function markdown(r: Report): string {
     '',
     `Features: ${r.features.join(', ')}`,
     '',
-    `Subgroup sizes: ${a.subgroupMinSize ?? '-'}..${a.subgroupMaxSize ?? '-'}; subgroup-matrix configs: ${r.subgroupMatrixConfigs ? JSON.stringify(r.subgroupMatrixConfigs) : 'not exposed'}`,
+    `Subgroup sizes: ${a.subgroupMinSize ?? '-'}..${a.subgroupMaxSize ?? '-'}; subgroup-matrix ` +
+      `configs: ${r.subgroupMatrixConfigs ? JSON.stringify(r.subgroupMatrixConfigs) : 'not exposed'}`,
     '',
-    `Limits: ${['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension'].map((k) => `${k} ${r.limits[k]}`).join(', ')}`,
+    `Limits: ` +
+      `${['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension'].map((k) => `${k} ${r.limits[k]}`).join(', ')}`,
     '',
     `Kernel choices: ${Object.entries(r.choices)
       .map(([k, v]) => `${k} ${v}`)

@@ -158,7 +158,8 @@ const layoutProblems = (page: Page) =>
       const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''}`;
       if (e.scrollWidth > e.clientWidth + 1)
         problems.push(
-          `${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ("${(e.textContent ?? '').trim().slice(0, 40)}")`,
+          `${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ` +
+            `("${(e.textContent ?? '').trim().slice(0, 40)}")`,
         );
       if (r.right > window.innerWidth + 0.5 || r.left < -0.5)
         problems.push(

@@ -184,7 +184,8 @@ describe('inference page', () => {
       expect(pvtIntoEva.modelError).toMatch(
         /Unexpected key\(s\) in state_dict: .*"backbone\.patch_embed1\.proj\.weight"/,
       );
-      expect(pvtIntoEva.modelErrorShown).toBe(pvtIntoEva.modelError!.replace('\n', '')); // on the page: summary, then the details
+      // on the page: summary, then the details
+      expect(pvtIntoEva.modelErrorShown).toBe(pvtIntoEva.modelError!.replace('\n', ''));
       expect(wrongCount.modelErrorShown).toMatch(
         /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model;/,
       );

@@ -54,25 +54,28 @@ describe('Canvas', () => {
     expect(FONT.size).toBe(95);
   });
 
-  it('strokes: an axis-aligned line covers exactly its pixels, a diagonal one is anti-aliased, dashes leave gaps', () => {
-    const c = new Canvas(40, 40);
-    c.line(2, 10.5, 30, 10.5, [255, 0, 0], 1);
-    expect(rgb(c, 15, 10)).toEqual([255, 0, 0]);
-    expect(rgb(c, 15, 9)).toEqual([255, 255, 255]);
-    expect(rgb(c, 15, 11)).toEqual([255, 255, 255]);
-    c.line(0, 20, 39, 39, [0, 0, 255], 1.5);
-    let partial = 0;
-    for (let y = 20; y < 40; y++)
-      for (let x = 0; x < 40; x++) {
-        const r = c.getPixel(x, y)[0];
-        if (r > 0 && r < 255) partial++;
-      }
-    expect(partial).toBeGreaterThan(10);
-    const d = new Canvas(60, 5);
-    d.line(0, 2.5, 60, 2.5, [0, 0, 0], 1, [6, 4]);
-    const row = Array.from({ length: 60 }, (_, x) => (d.getPixel(x, 2)[0] < 128 ? 1 : 0)).join('');
-    expect(row.startsWith('111111' + '0000' + '111111')).toBe(true);
-  });
+  it(
+    'strokes: an axis-aligned line covers exactly its pixels, a diagonal one is anti-aliased, dashes ' + 'leave gaps',
+    () => {
+      const c = new Canvas(40, 40);
+      c.line(2, 10.5, 30, 10.5, [255, 0, 0], 1);
+      expect(rgb(c, 15, 10)).toEqual([255, 0, 0]);
+      expect(rgb(c, 15, 9)).toEqual([255, 255, 255]);
+      expect(rgb(c, 15, 11)).toEqual([255, 255, 255]);
+      c.line(0, 20, 39, 39, [0, 0, 255], 1.5);
+      let partial = 0;
+      for (let y = 20; y < 40; y++)
+        for (let x = 0; x < 40; x++) {
+          const r = c.getPixel(x, y)[0];
+          if (r > 0 && r < 255) partial++;
+        }
+      expect(partial).toBeGreaterThan(10);
+      const d = new Canvas(60, 5);
+      d.line(0, 2.5, 60, 2.5, [0, 0, 0], 1, [6, 4]);
+      const row = Array.from({ length: 60 }, (_, x) => (d.getPixel(x, 2)[0] < 128 ? 1 : 0)).join('');
+      expect(row.startsWith('111111' + '0000' + '111111')).toBe(true);
+    },
+  );
 
   it('ticks are 1, 2 or 5 times a power of ten and print short', () => {
     expect(niceTicks(0, 1).ticks.map((t) => formatTick(t))).toEqual(['0', '0.2', '0.4', '0.6', '0.8', '1']);

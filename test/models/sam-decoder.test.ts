@@ -128,32 +128,36 @@ describe('SAM decoder structure', () => {
     model.dispose();
   });
 
-  it('the CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] embedding -> 32² masks; 16-d self-attention and 8-d cross-attention heads', async () => {
-    const model = new SamPromptDecoder(SAM_DECODER.mu);
-    const layer = model.mask_decoder.transformer.layers.at(0);
-    expect([
-      layer.self_attn.headDim,
-      layer.cross_attn_token_to_image.internalDim,
-      layer.cross_attn_token_to_image.headDim,
-    ]).toEqual([16, 16, 8]);
-    model.eval();
-    const shapes = noGrad(() =>
-      tidy(() => {
-        const img = tensor(randomArray(32 * 64, 3), [1, 32, 8, 8]);
-        const boxes = tensor([4, 6, 40, 50, 10, 10, 20, 30, 0, 0, 63, 63], [3, 4]);
-        const multi = model.forward(img, { boxes }, true),
-          single = model.forward(img, { boxes }, false);
-        return [multi.masks, multi.iou, single.masks, single.iou].map((t) => [...t.shape]);
-      }),
-    );
-    expect(shapes).toEqual([
-      [3, 3, 32, 32],
-      [3, 3],
-      [3, 1, 32, 32],
-      [3, 1],
-    ]);
-    model.dispose();
-  });
+  it(
+    'the CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] embedding -> 32² masks; 16-d self-attention ' +
+      'and 8-d cross-attention heads',
+    async () => {
+      const model = new SamPromptDecoder(SAM_DECODER.mu);
+      const layer = model.mask_decoder.transformer.layers.at(0);
+      expect([
+        layer.self_attn.headDim,
+        layer.cross_attn_token_to_image.internalDim,
+        layer.cross_attn_token_to_image.headDim,
+      ]).toEqual([16, 16, 8]);
+      model.eval();
+      const shapes = noGrad(() =>
+        tidy(() => {
+          const img = tensor(randomArray(32 * 64, 3), [1, 32, 8, 8]);
+          const boxes = tensor([4, 6, 40, 50, 10, 10, 20, 30, 0, 0, 63, 63], [3, 4]);
+          const multi = model.forward(img, { boxes }, true),
+            single = model.forward(img, { boxes }, false);
+          return [multi.masks, multi.iou, single.masks, single.iou].map((t) => [...t.shape]);
+        }),
+      );
+      expect(shapes).toEqual([
+        [3, 3, 32, 32],
+        [3, 3],
+        [3, 1, 32, 32],
+        [3, 1],
+      ]);
+      model.dispose();
+    },
+  );
 
   it('the neck sits under image_encoder.neck.* (1x1 and 3x3 convs without bias, LayerNorm2d)', () => {
     const model = new SamPromptDecoder(SAM_DECODER.mu, { neckInChans: 24 });
@@ -240,25 +244,31 @@ describe('SAM decoder against PyTorch (reduced config: points, box, mask prompts
     expect(named.map(([k]) => k)).toEqual(Object.keys(r.grads));
     for (const [k, p] of named) {
       expect(p.grad, `${k}: gradient missing`).not.toBeNull();
-      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves ~1e-7 of rounding there.
+      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves ~1e-7 of rounding
+      // there.
       if (k.endsWith('k_proj.bias')) expectClose(await p.grad!.data(), r.grads[k].data, `grad ${k}`, 1e-5, 0);
       else expectCloseScaled(await p.grad!.data(), r.grads[k].data, `grad ${k}`);
     }
   });
 
-  it('multimask output: tokens 1..3, single: token 0; post-processing (up, crop, resize) as Sam.postprocess_masks', async () => {
-    const o = outs.b;
-    const multi = selectMasks(o.masks, o.iou, true),
-      single = selectMasks(o.masks, o.iou, false);
-    expect([...multi.masks.shape]).toEqual([2, 3, 16, 20]);
-    expect([...single.iou.shape]).toEqual([2, 1]);
-    const all = await o.iou.data();
-    expect(Array.from(await multi.iou.data())).toEqual([all[1], all[2], all[3], all[5], all[6], all[7]]);
-    expect(Array.from(await single.iou.data())).toEqual([all[0], all[4]]);
-    const post = noGrad(() => tidy(() => postprocessMasks(single.masks, r.config.inputImageSize, [60, 80], [45, 60])));
-    expectCloseScaled(await post.data(), r.cases.b.postprocessed!.data, 'postprocessed');
-    for (const t of [multi.masks, multi.iou, single.masks, single.iou, post]) t.dispose();
-  });
+  it(
+    'multimask output: tokens 1..3, single: token 0; post-processing (up, crop, resize) as ' + 'Sam.postprocess_masks',
+    async () => {
+      const o = outs.b;
+      const multi = selectMasks(o.masks, o.iou, true),
+        single = selectMasks(o.masks, o.iou, false);
+      expect([...multi.masks.shape]).toEqual([2, 3, 16, 20]);
+      expect([...single.iou.shape]).toEqual([2, 1]);
+      const all = await o.iou.data();
+      expect(Array.from(await multi.iou.data())).toEqual([all[1], all[2], all[3], all[5], all[6], all[7]]);
+      expect(Array.from(await single.iou.data())).toEqual([all[0], all[4]]);
+      const post = noGrad(() =>
+        tidy(() => postprocessMasks(single.masks, r.config.inputImageSize, [60, 80], [45, 60])),
+      );
+      expectCloseScaled(await post.data(), r.cases.b.postprocessed!.data, 'postprocessed');
+      for (const t of [multi.masks, multi.iou, single.masks, single.iou, post]) t.dispose();
+    },
+  );
 
   it("one image embedding per prompt ([B, C, h, w]) equals SAM's repeated [1, C, h, w]", async () => {
     const c = r.cases.b;

@@ -198,7 +198,8 @@ describe('data identity', () => {
     expect(() => checkDataIdentity(one, other, 's.safetensors')).toThrow(RunGuardError);
     expect(() => checkDataIdentity(one, other, 's.safetensors')).toThrow(
       new RegExp(
-        `s\\.safetensors was trained on other data: data ${d} \\(train: 2 ids.*this run has data /other \\(train: 2 ids`,
+        `s\\.safetensors was trained on other data: data ${d} \\(train: 2 ids.*this run has data ` +
+          `/other \\(train: 2 ids`,
       ),
     );
     // Same ids, a file changed size: refused too.

@@ -182,7 +182,8 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
     tf.reshape(tf.transpose(tf.reshape(t2d, [batch, N, HEADS, HEAD_DIM]), [0, 2, 1, 3]), [batch * HEADS, N, HEAD_DIM]);
 
   const forward = (images: TF.Tensor4D): TF.Tensor2D => {
-    let x: TF.Tensor = tf.add(tf.conv2d(images, patchW as TF.Tensor4D, PATCH, 'valid'), patchB); // [B, S, S, 3] -> [B, g, g, D]
+    // [B, S, S, 3] -> [B, g, g, D]
+    let x: TF.Tensor = tf.add(tf.conv2d(images, patchW as TF.Tensor4D, PATCH, 'valid'), patchB);
     x = tf.reshape(x, [batch, P, DIM]); // [B, g, g, D] -> [B, P, D]
     x = tf.add(tf.concat([tf.tile(cls, [batch, 1, 1]), x], 1), pos); // [B, P, D] -> [B, N, D]
     for (const blk of blocks) {
