@@ -226,7 +226,12 @@ describe('checkStateFields', () => {
         '/r/state.safetensors',
       ),
     ).toThrow(
-      /\/r\/state\.safetensors: not a usable training state of this recipe: extra\.step should be a finite number but is missing; extra\.losses should be a list of numbers but is \[1,"a"\]; data should be an object but is missing/,
+      new RegExp(
+        String.raw`\/r\/state\.safetensors: not a usable training state of this recipe: ` +
+          String.raw`extra\.step should be a finite number but is missing; extra\.losses ` +
+          String.raw`should be a list of numbers but is \[1,"a"\]; data should be an object ` +
+          String.raw`but is missing`,
+      ),
     );
   });
 });
