@@ -287,9 +287,8 @@ export function serializeSafetensors(
   for (const { name, t } of entries) {
     const b = encode(name, t);
     blobs.push(b);
-    parts.push(
-      `${JSON.stringify(name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + b.length}]}`,
-    );
+    const fields = `"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + b.length}]`;
+    parts.push(`${JSON.stringify(name)}:{${fields}}`);
     offset += b.length;
   }
   let head = utf8.encode(`{${parts.join(',')}}`);

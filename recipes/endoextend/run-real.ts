@@ -235,9 +235,13 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
       .reduce((a, [, v]) => a + v, 0) + since(tReport);
   const elapsed = (Date.now() - timings.firstStart) / 60000;
   const report = join(out, 'report.md');
+  const optional = [
+    cfg.mimSteps ? ` --mim-steps ${cfg.mimSteps}` : '',
+    cfg.epochs ? ` --epochs ${cfg.epochs}` : '',
+    cfg.limit ? ` --limit ${cfg.limit}` : '',
+  ].join('');
   const command =
-    `npx tsx recipes/endoextend/run-all.ts --data real --budget ` +
-    `${cfg.budget}${cfg.mimSteps ? ` --mim-steps ${cfg.mimSteps}` : ''}${cfg.epochs ? ` --epochs ${cfg.epochs}` : ''}${cfg.limit ? ` --limit ${cfg.limit}` : ''} ` +
+    `npx tsx recipes/endoextend/run-all.ts --data real --budget ${cfg.budget}${optional} ` +
     `--inits ${[...want].join(',')} --out ${cfg.out}`;
   writeReport(report, [
     `# EndoExtend24 on real frames, EVA-02-${cfg.size}`,
@@ -256,8 +260,9 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
       `label mappings, split, dropped rows).`,
     ...(mim
       ? [
-          `MIM final loss (-cos, mean of the last 10 steps): random conv teacher ` +
-            `${mim.finalLoss.toFixed(4)}${mimTt ? `; trained teacher (the first MIM student, frozen) ${mimTt.finalLoss.toFixed(4)}` : ''}.`,
+          `MIM final loss (-cos, mean of the last 10 steps): random conv teacher ${mim.finalLoss.toFixed(4)}` +
+            (mimTt ? `; trained teacher (the first MIM student, frozen) ${mimTt.finalLoss.toFixed(4)}` : '') +
+            '.',
           '',
         ]
       : []),

@@ -674,10 +674,13 @@ export async function main(argv: string[]): Promise<void> {
   if (k.images)
     console.log(
       `Kvasir-SEG train (${k.images}): accepted ${(100 * k.acceptanceRate!).toFixed(1)}%, mean box ` +
-        `IoU on accepted ${k.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'} (all ` +
-        `${k.meanBoxIouAll?.toFixed(3)}), CAM Dice ` +
-        `${k.meanCamDice?.toFixed(3)}${k.gradCam ? `; Grad-CAM: accepted ${(100 * k.gradCam.acceptanceRate!).toFixed(1)}%, IoU ${k.gradCam.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'}, Dice ${k.gradCam.meanDice?.toFixed(3)}` : ''}; ` +
-        `rejections ${JSON.stringify(k.rejections)}`,
+        `IoU on accepted ${k.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'} (all ${k.meanBoxIouAll?.toFixed(3)}), ` +
+        `CAM Dice ${k.meanCamDice?.toFixed(3)}` +
+        (k.gradCam
+          ? `; Grad-CAM: accepted ${(100 * k.gradCam.acceptanceRate!).toFixed(1)}%, ` +
+            `IoU ${k.gradCam.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'}, Dice ${k.gradCam.meanDice?.toFixed(3)}`
+          : '') +
+        `; rejections ${JSON.stringify(k.rejections)}`,
     );
   console.log(
     `MIL positives (${metrics.milPositives.images}): accepted ` +

@@ -253,9 +253,15 @@ export async function main(argv: string[]): Promise<void> {
   } else {
     dataRoot = resolve(f.data ?? sharedKvasir);
     if (!existsSync(dataRoot)) {
-      throw new RunGuardError(`${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there (images/, masks/, train.txt, test.txt;
-  https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), pass --data <folder>,
-  or train on generated data with --data synthetic.`);
+      throw new RunGuardError(
+        [
+          `${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there ` +
+            '(images/, masks/, train.txt, test.txt;',
+          '  https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), ' +
+            'pass --data <folder>,',
+          '  or train on generated data with --data synthetic.',
+        ].join('\n'),
+      );
     }
   }
   let train: ImageRecord[], test: ImageRecord[];

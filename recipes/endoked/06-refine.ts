@@ -455,7 +455,8 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
     code: fileHash(SEGMENTER),
   };
   const measure = { set: f.set && resolve(f.set), kvasir: f.kvasir && resolve(f.kvasir) };
-  let prev = `pseudo:${folderListingHash(pseudo)}:${fileHash(join(pseudo, 'train.txt'))}:${fileHash(join(pseudo, 'test.txt'))}`;
+  const splitHashes = `${fileHash(join(pseudo, 'train.txt'))}:${fileHash(join(pseudo, 'test.txt'))}`;
+  let prev = `pseudo:${folderListingHash(pseudo)}:${splitHashes}`;
   const summaries: RoundSummary[] = [];
   for (let k = 0; k < f.rounds; k++) {
     const dir = join(out, `round-${k}`),

@@ -110,6 +110,8 @@ const COLUMNS: [keyof BatchRow, string][] = [
 
 const cell = (v: unknown) =>
   typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v == null ? '' : String(v);
+/** A fraction as a percentage with one decimal; empty when absent. */
+const percent = (v: unknown) => (v === undefined ? '' : `${(100 * (v as number)).toFixed(1)}%`);
 
 /** The table as CSV (RFC 4180 quoting), with the model it came from in the first column. */
 export function batchCsv(b: BatchState): string {
@@ -140,7 +142,9 @@ export function renderBatch(b: BatchState): void {
     b.rows
       .map(
         (r) =>
-          `<tr${r.error ? ' class="bad"' : ''}>${cols.map(([k]) => `<td>${esc(k === 'maskArea' || k === 'p' ? (r[k] === undefined ? '' : `${(100 * (r[k] as number)).toFixed(1)}%`) : cell(r[k]))}</td>`).join('')}</tr>`,
+          `<tr${r.error ? ' class="bad"' : ''}>` +
+          cols.map(([k]) => `<td>${esc(k === 'maskArea' || k === 'p' ? percent(r[k]) : cell(r[k]))}</td>`).join('') +
+          '</tr>',
       )
       .join('') +
     '</tbody>';
