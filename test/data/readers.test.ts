@@ -92,8 +92,12 @@ describe('CSV and EndoExtend24 rows', () => {
 
   it('an unknown class names the file, the row and the class', () => {
     const mapping = { normal: 0, polyp: 1 };
-    const text =
-      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\nd,p,a.jpg,a.jpg,polyp,0,x\nd,p,b.jpg,b.jpg,gastritis,0,y\n';
+    const text = [
+      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class',
+      'd,p,a.jpg,a.jpg,polyp,0,x',
+      'd,p,b.jpg,b.jpg,gastritis,0,y',
+      '',
+    ].join('\n');
     expect(() => parseEe24Csv(text, 'train_val.csv', mapping)).toThrow(
       /train_val\.csv: row 2: unknown class "gastritis"/,
     );
