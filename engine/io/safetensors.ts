@@ -287,7 +287,8 @@ export function serializeSafetensors(
   for (const { name, t } of entries) {
     const b = encode(name, t);
     blobs.push(b);
-    const fields = `"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + b.length}]`;
+    const span = `[${offset},${offset + b.length}]`;
+    const fields = `"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":${span}`;
     parts.push(`${JSON.stringify(name)}:{${fields}}`);
     offset += b.length;
   }
