@@ -46,38 +46,34 @@ describe('preprocessing shared by the page and Node', () => {
     expect([...rgbToChw(rgb, 64, 64, 'none')]).toEqual([...chw]);
   });
 
-  it(
-    "shrinks like the recipes' sharp linear filter, keeps centres when enlarging, and is the identity " +
-      'at the same size',
-    async () => {
-      for (const [w, h] of [
-        [64, 64],
-        [96, 80],
-        [150, 150],
-      ]) {
-        const ours = resizeToRgb(rgba, w, h);
-        const theirs = (await resizeImage(frame, w, h)).data;
-        let sum = 0,
-          worst = 0;
-        for (let i = 0; i < ours.length; i++) {
-          const d = Math.abs(ours[i] - theirs[i]);
-          sum += d;
-          worst = Math.max(worst, d);
-        }
-        expect(sum / ours.length, `mean |diff| at ${w}x${h}`).toBeLessThan(0.25);
-        expect(worst, `max |diff| at ${w}x${h}`).toBeLessThanOrEqual(12);
+  it("resize: shrinks as the recipes' sharp filter, keeps centres when enlarging, identity at same size", async () => {
+    for (const [w, h] of [
+      [64, 64],
+      [96, 80],
+      [150, 150],
+    ]) {
+      const ours = resizeToRgb(rgba, w, h);
+      const theirs = (await resizeImage(frame, w, h)).data;
+      let sum = 0,
+        worst = 0;
+      for (let i = 0; i < ours.length; i++) {
+        const d = Math.abs(ours[i] - theirs[i]);
+        sum += d;
+        worst = Math.max(worst, d);
       }
-      const row = {
-        width: 4,
-        height: 1,
-        data: rgbToRgba(new Uint8Array([0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0]), 4, 1),
-      };
-      expect([...resizeToRgb(row, 8, 1)].filter((_, i) => i % 3 === 0)).toEqual([0, 64, 191, 191, 64, 0, 0, 0]);
-      expect([...resizeToRgb(rgba, 200, 176)]).toEqual([...frame.data]);
-      const flat = { width: 7, height: 5, data: new Uint8Array(7 * 5 * 4).fill(93) };
-      expect(new Set(resizeToRgb(flat, 3, 11))).toEqual(new Set([93]));
-    },
-  );
+      expect(sum / ours.length, `mean |diff| at ${w}x${h}`).toBeLessThan(0.25);
+      expect(worst, `max |diff| at ${w}x${h}`).toBeLessThanOrEqual(12);
+    }
+    const row = {
+      width: 4,
+      height: 1,
+      data: rgbToRgba(new Uint8Array([0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0]), 4, 1),
+    };
+    expect([...resizeToRgb(row, 8, 1)].filter((_, i) => i % 3 === 0)).toEqual([0, 64, 191, 191, 64, 0, 0, 0]);
+    expect([...resizeToRgb(rgba, 200, 176)]).toEqual([...frame.data]);
+    const flat = { width: 7, height: 5, data: new Uint8Array(7 * 5 * 4).fill(93) };
+    expect(new Set(resizeToRgb(flat, 3, 11))).toEqual(new Set([93]));
+  });
 
   it('checksums RGB only and rejects bad sizes', () => {
     const other = { ...rgba, data: rgba.data.slice() };

@@ -248,33 +248,29 @@ describe('EVA-02 configs, init and checkpoint keys', () => {
     expect(device().liveBuffers).toBe(base);
   });
 
-  it(
-    'µ MIM in train mode with drop path and dropout: a step has finite loss and every gradient; eval ' +
-      'is deterministic',
-    async () => {
-      const base = device().liveBuffers;
-      const cfg = eva02Config('mu', { depth: 2, dropPathRate: 0.5, projDropRate: 0.1, posDropRate: 0.1 });
-      const model = new Eva02Mim(cfg, 32, { generator: new Generator(8) });
-      const rows = [0, 1].map((s) => Array.from({ length: 64 }, (_, i) => ((i * 7 + s * 3) % 5 < 2 ? 1 : 0)));
-      const mask = mimMask(rows);
-      const x = noGrad(() => new Generator(9).uniform([2, 3, 64, 64], -1, 1));
-      const teacher = noGrad(() => new Generator(10).normal([2, 64, 32]));
-      const loss = tidy(() => {
-        const l = model.loss(model.forward(x, mask), teacher, mask);
-        backward(l);
-        return l;
-      });
-      const v = await loss.item();
-      expect(Number.isFinite(v) && v >= -1 && v <= 1, `loss ${v}`).toBe(true);
-      for (const [k, p] of model.namedParameters()) expect(p.grad, `gradient of ${k}`).not.toBeNull();
-      model.eval();
-      const [a, b] = [0, 1].map(() => noGrad(() => tidy(() => model.forward(x, mask))));
-      expectClose(await a.data(), await b.data(), 'eval forward twice', 0, 0);
-      for (const t of [loss, a, b, x, teacher, mask.weight, mask.index]) t.dispose();
-      model.dispose();
-      expect(device().liveBuffers).toBe(base);
-    },
-  );
+  it('µ MIM with drop path and dropout: finite loss and every gradient in train mode; eval deterministic', async () => {
+    const base = device().liveBuffers;
+    const cfg = eva02Config('mu', { depth: 2, dropPathRate: 0.5, projDropRate: 0.1, posDropRate: 0.1 });
+    const model = new Eva02Mim(cfg, 32, { generator: new Generator(8) });
+    const rows = [0, 1].map((s) => Array.from({ length: 64 }, (_, i) => ((i * 7 + s * 3) % 5 < 2 ? 1 : 0)));
+    const mask = mimMask(rows);
+    const x = noGrad(() => new Generator(9).uniform([2, 3, 64, 64], -1, 1));
+    const teacher = noGrad(() => new Generator(10).normal([2, 64, 32]));
+    const loss = tidy(() => {
+      const l = model.loss(model.forward(x, mask), teacher, mask);
+      backward(l);
+      return l;
+    });
+    const v = await loss.item();
+    expect(Number.isFinite(v) && v >= -1 && v <= 1, `loss ${v}`).toBe(true);
+    for (const [k, p] of model.namedParameters()) expect(p.grad, `gradient of ${k}`).not.toBeNull();
+    model.eval();
+    const [a, b] = [0, 1].map(() => noGrad(() => tidy(() => model.forward(x, mask))));
+    expectClose(await a.data(), await b.data(), 'eval forward twice', 0, 0);
+    for (const t of [loss, a, b, x, teacher, mask.weight, mask.index]) t.dispose();
+    model.dispose();
+    expect(device().liveBuffers).toBe(base);
+  });
 
   it('maps original EVA-02 and MIM checkpoint keys to timm keys', () => {
     const sep = { qkvFused: false };

@@ -128,36 +128,32 @@ describe('SAM decoder structure', () => {
     model.dispose();
   });
 
-  it(
-    'the CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] embedding -> 32² masks; 16-d self-attention ' +
-      'and 8-d cross-attention heads',
-    async () => {
-      const model = new SamPromptDecoder(SAM_DECODER.mu);
-      const layer = model.mask_decoder.transformer.layers.at(0);
-      expect([
-        layer.self_attn.headDim,
-        layer.cross_attn_token_to_image.internalDim,
-        layer.cross_attn_token_to_image.headDim,
-      ]).toEqual([16, 16, 8]);
-      model.eval();
-      const shapes = noGrad(() =>
-        tidy(() => {
-          const img = tensor(randomArray(32 * 64, 3), [1, 32, 8, 8]);
-          const boxes = tensor([4, 6, 40, 50, 10, 10, 20, 30, 0, 0, 63, 63], [3, 4]);
-          const multi = model.forward(img, { boxes }, true),
-            single = model.forward(img, { boxes }, false);
-          return [multi.masks, multi.iou, single.masks, single.iou].map((t) => [...t.shape]);
-        }),
-      );
-      expect(shapes).toEqual([
-        [3, 3, 32, 32],
-        [3, 3],
-        [3, 1, 32, 32],
-        [3, 1],
-      ]);
-      model.dispose();
-    },
-  );
+  it('CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] -> 32² masks; 16-d self-, 8-d cross-attention', async () => {
+    const model = new SamPromptDecoder(SAM_DECODER.mu);
+    const layer = model.mask_decoder.transformer.layers.at(0);
+    expect([
+      layer.self_attn.headDim,
+      layer.cross_attn_token_to_image.internalDim,
+      layer.cross_attn_token_to_image.headDim,
+    ]).toEqual([16, 16, 8]);
+    model.eval();
+    const shapes = noGrad(() =>
+      tidy(() => {
+        const img = tensor(randomArray(32 * 64, 3), [1, 32, 8, 8]);
+        const boxes = tensor([4, 6, 40, 50, 10, 10, 20, 30, 0, 0, 63, 63], [3, 4]);
+        const multi = model.forward(img, { boxes }, true),
+          single = model.forward(img, { boxes }, false);
+        return [multi.masks, multi.iou, single.masks, single.iou].map((t) => [...t.shape]);
+      }),
+    );
+    expect(shapes).toEqual([
+      [3, 3, 32, 32],
+      [3, 3],
+      [3, 1, 32, 32],
+      [3, 1],
+    ]);
+    model.dispose();
+  });
 
   it('the neck sits under image_encoder.neck.* (1x1 and 3x3 convs without bias, LayerNorm2d)', () => {
     const model = new SamPromptDecoder(SAM_DECODER.mu, { neckInChans: 24 });

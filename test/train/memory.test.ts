@@ -21,52 +21,48 @@ class MLP extends Module {
 
 describe('memory', () => {
   for (const flat of [true, false]) {
-    it(
-      `live buffers return to the baseline after every one of 100 training steps ` +
-        `(${flat ? 'flattened' : 'unflattened'} parameters)`,
-      async () => {
-        const start = device().liveBuffers;
-        manualSeed(0);
-        const x = tensor(randomArray(16 * 6, 3), [16, 6]);
-        const y = tensor(
-          Array.from({ length: 16 }, (_, i) => i % 3),
-          [16],
-          'i32',
-        );
-        const model = new MLP();
-        if (flat) model.flattenParameters();
-        const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05), { lr: 1e-3 });
-        const ema = new ModelEma(model, { decay: 0.99 });
-        const baseline = device().liveBuffers;
-        const counts: number[] = [];
-        let last = NaN;
-        for (let step = 0; step < 100; step++) {
-          const loss = tidy(() => {
-            opt.setLr(cosineLr(step, { baseLr: 1e-3, totalSteps: 100, warmupSteps: 10 }));
-            const l = crossEntropy(model.forward(x), y);
-            backward(l);
-            clipGradNorm(model.parameters(), 1.0);
-            opt.step();
-            ema.update(model);
-            opt.zeroGrad();
-            return l;
-          });
-          if (step % 20 === 19) last = await loss.item();
-          loss.dispose();
-          counts.push(device().liveBuffers);
-        }
-        expect(Number.isFinite(last)).toBe(true);
-        expect(
-          counts.filter((c) => c !== baseline),
-          `live buffers per step (baseline ${baseline})`,
-        ).toEqual([]);
-        ema.dispose();
-        opt.dispose();
-        model.dispose();
-        x.dispose();
-        y.dispose();
-        expect(device().liveBuffers).toBe(start);
-      },
-    );
+    it(`live buffers at the baseline after each of 100 steps (${flat ? 'flat' : 'separate'} parameters)`, async () => {
+      const start = device().liveBuffers;
+      manualSeed(0);
+      const x = tensor(randomArray(16 * 6, 3), [16, 6]);
+      const y = tensor(
+        Array.from({ length: 16 }, (_, i) => i % 3),
+        [16],
+        'i32',
+      );
+      const model = new MLP();
+      if (flat) model.flattenParameters();
+      const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05), { lr: 1e-3 });
+      const ema = new ModelEma(model, { decay: 0.99 });
+      const baseline = device().liveBuffers;
+      const counts: number[] = [];
+      let last = NaN;
+      for (let step = 0; step < 100; step++) {
+        const loss = tidy(() => {
+          opt.setLr(cosineLr(step, { baseLr: 1e-3, totalSteps: 100, warmupSteps: 10 }));
+          const l = crossEntropy(model.forward(x), y);
+          backward(l);
+          clipGradNorm(model.parameters(), 1.0);
+          opt.step();
+          ema.update(model);
+          opt.zeroGrad();
+          return l;
+        });
+        if (step % 20 === 19) last = await loss.item();
+        loss.dispose();
+        counts.push(device().liveBuffers);
+      }
+      expect(Number.isFinite(last)).toBe(true);
+      expect(
+        counts.filter((c) => c !== baseline),
+        `live buffers per step (baseline ${baseline})`,
+      ).toEqual([]);
+      ema.dispose();
+      opt.dispose();
+      model.dispose();
+      x.dispose();
+      y.dispose();
+      expect(device().liveBuffers).toBe(start);
+    });
   }
 });
