@@ -33,8 +33,8 @@
 // Usage:
 //   npx tsx recipes/endoked/05-segmenter.ts --data synthetic --out runs/segmenter-synthetic
 //   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --train --backbone runs/segmenter-synthetic/weights.safetensors
-//   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --boxes-from-masks ../shared/data/kvasir-seg --out
-// runs/endoked/04-sam/kvasir
+//   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --boxes-from-masks ../shared/data/kvasir-seg \
+//     --out runs/endoked/04-sam/kvasir
 // Deviations: frames are resized to S x S (SAM keeps the aspect ratio and pads to 1024²), so
 // post-processing is bilinear to S, no crop, bilinear to the original size, threshold 0.
 import { existsSync, mkdirSync, readFileSync, symlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';

@@ -240,8 +240,8 @@ describe('SAM decoder against PyTorch (reduced config: points, box, mask prompts
     expect(named.map(([k]) => k)).toEqual(Object.keys(r.grads));
     for (const [k, p] of named) {
       expect(p.grad, `${k}: gradient missing`).not.toBeNull();
-      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves ~1e-7 of rounding
-      // there.
+      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves
+      // ~1e-7 of rounding there.
       if (k.endsWith('k_proj.bias')) expectClose(await p.grad!.data(), r.grads[k].data, `grad ${k}`, 1e-5, 0);
       else expectCloseScaled(await p.grad!.data(), r.grads[k].data, `grad ${k}`);
     }
