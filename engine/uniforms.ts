@@ -65,17 +65,20 @@ export function checkUniforms(op: string, shader: string, code: string, words: r
     const f = at.get(4 * i);
     if (!f)
       throw new Error(
-        `${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U (padding or past its end)`,
+        `${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U ` +
+          `(padding or past its end)`,
       );
     // u32 and i32 share their bit pattern for the values sizes and offsets take; float vs integer never does.
     if ((f.kind === 'f') !== (kind === 'f'))
       throw new Error(
-        `${where}: uniform field '${f.field}' (byte ${f.offset}) is ${NAME[f.kind]} in the shader, but the op packs a ${NAME[kind]}`,
+        `${where}: uniform field '${f.field}' (byte ${f.offset}) is ${NAME[f.kind]} in the shader, ` +
+          `but the op packs a ${NAME[kind]}`,
       );
   });
   const missing = fields.find((f) => f.offset >= 4 * words.length);
   if (missing)
     throw new Error(
-      `${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op (${words.length} words given)`,
+      `${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op ` +
+        `(${words.length} words given)`,
     );
 }

@@ -235,7 +235,8 @@ export class AbmilHead extends Module {
       : this.attention!.forward(x); // [n, 1]
     const scores = reshape(a, [a.shape[0]]);
     const attention = softmax(transpose(a, 0, 1), 1); // softmax over instances: [1, n]
-    return { logits: this.top_layer.forward(matmul(attention, x)), scores, attention }; // [1, n] x [n, L] -> [1, L] -> [1, 2]
+    // [1, n] x [n, L] -> [1, L] -> [1, 2]
+    return { logits: this.top_layer.forward(matmul(attention, x)), scores, attention };
   }
 }
 
@@ -287,9 +288,11 @@ export class DsmilHead extends Module {
     const q = this.q_dsmil.forward(x); // [n, L]
     const critical = argmax(c, 0); // the top instance per class: [2] (i32; torch.sort(..., descending)[0])
     const qMax = this.q_dsmil.forward(indexSelect(x, 0, critical)); // [2, L]
-    const attention = softmax(div(matmul(q, qMax, { transB: true }), Math.sqrt(this.L)), 0); // [n, 2], softmax over instances
+    // [n, 2], softmax over instances
+    const attention = softmax(div(matmul(q, qMax, { transB: true }), Math.sqrt(this.L)), 0);
     const b = matmul(attention, v, { transA: true }); // [2, n] x [n, L] -> [2, L]
-    const logits = reshape(this.fcc_dsmil.forward(reshape(b, [1, 2, this.L])), [1, 2]); // [1, 2, L] -> [1, 2, 1] -> [1, 2]
+    // [1, 2, L] -> [1, 2, 1] -> [1, 2]
+    const logits = reshape(this.fcc_dsmil.forward(reshape(b, [1, 2, this.L])), [1, 2]);
     const scores = reshape(narrow(softmax(c, 1), 1, 1, 1), [n]);
     return { logits, instanceLogits: c, scores, attention };
   }

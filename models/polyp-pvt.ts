@@ -153,7 +153,8 @@ export class SAM extends Module {
     const [n, , h, w] = x.shape;
     const s = this.planeMid,
       m = this.mids;
-    const e = narrow(softmax(interpolate(edge, { size: [h, w], mode: 'nearest' }), 1), 1, 1, 1); // [B, C', h, w] -> [B, 1, h, w]
+    // [B, C', h, w] -> [B, 1, h, w]
+    const e = narrow(softmax(interpolate(edge, { size: [h, w], mode: 'nearest' }), 1), 1, 1, 1);
     const state = reshape(this.conv_state.forward(x), [n, s, h * w]); // [B, S, HW]
     const proj = this.conv_proj.forward(x); // [B, S, h, w]
     const priors = adaptiveAvgPool2d(mul(proj, e), m + 2); // [B, S, m+2, m+2]
@@ -162,7 +163,8 @@ export class SAM extends Module {
       s,
       m * m,
     ]); // -> [B, S, N]
-    const assign = softmax(matmul(anchor, reshape(proj, [n, s, h * w]), { transA: true }), 1); // [B, N, S] x [B, S, HW] -> [B, N, HW]
+    // [B, N, S] x [B, S, HW] -> [B, N, HW]
+    const assign = softmax(matmul(anchor, reshape(proj, [n, s, h * w]), { transA: true }), 1);
     const nodes = matmul(state, assign, { transB: true }); // [B, S, HW] x [B, HW, N] -> [B, S, N]
     const rel = this.gcn.forward(nodes);
     const back = reshape(matmul(rel, assign), [n, s, h, w]); // [B, S, N] x [B, N, HW] -> [B, S, h, w]
@@ -247,7 +249,8 @@ export class PolypPVT extends Module {
       this.Translayer3_1.forward(x3),
       this.Translayer2_1.forward(x2),
     );
-    const t2 = interpolate(this.Translayer2_0.forward(cim), { scaleFactor: 0.5, mode: 'bilinear', alignCorners: true }); // down05
+    // down05
+    const t2 = interpolate(this.Translayer2_0.forward(cim), { scaleFactor: 0.5, mode: 'bilinear', alignCorners: true });
     const sam = this.SAM.forward(cfm, t2);
     const up8 = (t: Tensor) => interpolate(t, { scaleFactor: 8, mode: 'bilinear', alignCorners: false });
     return [up8(this.out_CFM.forward(cfm)), up8(this.out_SAM.forward(sam))];

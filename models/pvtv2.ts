@@ -147,10 +147,12 @@ export class Attention extends Module {
   forward(x: Tensor, h: number, w: number): Tensor {
     const [b, n, c] = x.shape;
     const hd = c / this.numHeads;
-    const heads = (t: Tensor) => permute(reshape(t, [b, t.shape[1], this.numHeads, hd]), [0, 2, 1, 3]); // [B, L, C] -> [B, h, L, hd]
+    // [B, L, C] -> [B, h, L, hd]
+    const heads = (t: Tensor) => permute(reshape(t, [b, t.shape[1], this.numHeads, hd]), [0, 2, 1, 3]);
     const q = heads(this.q.forward(x));
     let src = x;
-    if (this.sr && this.norm) src = this.norm.forward(mapToTokens(this.sr.forward(tokensToMap(x, h, w)))); // [B, N, C] -> [B, N/sr², C]
+    // [B, N, C] -> [B, N/sr², C]
+    if (this.sr && this.norm) src = this.norm.forward(mapToTokens(this.sr.forward(tokensToMap(x, h, w))));
     const [k, v] = split(this.kv.forward(src), c, -1); // [B, L, 2C] -> 2 x [B, L, C]
     const o = scaledDotProductAttention(q, heads(k), heads(v)); // scale hd^-1/2 -> [B, h, N, hd]
     return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [b, n, c])); // [B, h, N, hd] -> [B, N, C]

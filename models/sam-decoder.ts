@@ -60,7 +60,9 @@ export interface SamDecoderConfig extends PromptEncoderConfig {
   iouHeadHiddenDim: number;
 }
 
-/** build_sam.py's decoder (`sam`), and the CPU preset (spec §4: 32-d, 2 heads, internal 16, MLP 64, 8x8 -> 32² masks). */
+/**
+ * build_sam.py's decoder (`sam`), and the CPU preset (spec §4: 32-d, 2 heads, internal 16, MLP 64, 8x8 -> 32² masks).
+ */
 export const SAM_DECODER: Record<'sam' | 'mu', SamDecoderConfig> = {
   sam: {
     embedDim: 256,
@@ -90,7 +92,9 @@ export const SAM_DECODER: Record<'sam' | 'mu', SamDecoderConfig> = {
   },
 };
 
-/** SAM's attention: separate q/k/v projections to embed_dim / downsample_rate, heads, out_proj. Batch-first [B, L, D]. */
+/**
+ * SAM's attention: separate q/k/v projections to embed_dim / downsample_rate, heads, out_proj. Batch-first [B, L, D].
+ */
 const attention = (d: number, heads: number, downsampleRate = 1) =>
   new MultiheadAttention(d, heads, { separate: true, downsampleRate, batchFirst: true });
 
@@ -168,11 +172,13 @@ export class TwoWayAttentionBlock extends Module {
     queries = this.norm1.forward(queries);
     let q = add(queries, queryPe),
       k = add(keys, keyPe);
-    queries = this.norm2.forward(add(queries, this.cross_attn_token_to_image.forward(q, k, keys))); // tokens attend to the image
+    // tokens attend to the image
+    queries = this.norm2.forward(add(queries, this.cross_attn_token_to_image.forward(q, k, keys)));
     queries = this.norm3.forward(add(queries, this.mlp.forward(queries)));
     q = add(queries, queryPe);
     k = add(keys, keyPe);
-    keys = this.norm4.forward(add(keys, this.cross_attn_image_to_token.forward(k, q, queries))); // the image attends to the tokens
+    // the image attends to the tokens
+    keys = this.norm4.forward(add(keys, this.cross_attn_image_to_token.forward(k, q, queries)));
     return [queries, keys];
   }
 }
@@ -192,7 +198,8 @@ export class TwoWayTransformer extends Module {
 
   /** image [B, D, h, w], its PE [B, D, h, w], tokens [B, Nt, D] -> [tokens [B, Nt, D], image tokens [B, hw, D]]. */
   forward(image: Tensor, imagePe: Tensor, pointEmbedding: Tensor): [Tensor, Tensor] {
-    const flat = (t: Tensor) => transpose(reshape(t, [t.shape[0], t.shape[1], t.shape[2] * t.shape[3]]), 1, 2); // [B, D, h, w] -> [B, hw, D]
+    // [B, D, h, w] -> [B, hw, D]
+    const flat = (t: Tensor) => transpose(reshape(t, [t.shape[0], t.shape[1], t.shape[2] * t.shape[3]]), 1, 2);
     const keyPe = flat(imagePe);
     let queries = pointEmbedding,
       keys = flat(image);
@@ -268,7 +275,8 @@ export class MaskDecoder extends Module {
       ),
       1,
     ); // [B, T, D/8]
-    const masks = reshape(matmul(hyper, reshape(up, [b, c, uh * uw])), [b, this.numMaskTokens, uh, uw]); // [B, T, D/8] x [B, D/8, HW] -> [B, T, 4h, 4w]
+    // [B, T, D/8] x [B, D/8, HW] -> [B, T, 4h, 4w]
+    const masks = reshape(matmul(hyper, reshape(up, [b, c, uh * uw])), [b, this.numMaskTokens, uh, uw]);
     return { masks, iou: this.iou_prediction_head.forward(token(hs, 0)) };
   }
 

@@ -70,7 +70,10 @@ export class PositionEmbeddingRandom extends Module {
   }
 }
 
-/** Point prompts: coordinates [B, N, 2] in input-image pixels (x, y), labels [B, N] (1 positive, 0 negative, -1 padding). */
+/**
+ * Point prompts: coordinates [B, N, 2] in input-image pixels (x, y), labels [B, N] (1 positive, 0 negative, -1
+ * padding).
+ */
 export interface PointPrompts {
   coords: Tensor;
   labels: Tensor;
@@ -195,7 +198,10 @@ export class PromptEncoder extends Module {
   }
 }
 
-/** SAM's image-encoder neck: Conv1x1 (no bias) -> LayerNorm2d -> Conv3x3 (no bias) -> LayerNorm2d; keys 0.weight, 1.*, 2.weight, 3.*. */
+/**
+ * SAM's image-encoder neck: Conv1x1 (no bias) -> LayerNorm2d -> Conv3x3 (no bias) -> LayerNorm2d; keys 0.weight, 1.*,
+ * 2.weight, 3.*.
+ */
 export class SamNeck extends Sequential {
   constructor(
     readonly inChans: number,

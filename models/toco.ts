@@ -360,7 +360,10 @@ export function ptcLabels(
 
 // ---- CAM inference (no grad) and Grad-CAM --------------------------------------------------------
 
-/** ToCo's normalisation per (image, class) plane: cam - min, then / (max + 1e-5) (cam += maxpool(-cam); cam /= maxpool(cam) + 1e-5). */
+/**
+ * ToCo's normalisation per (image, class) plane: cam - min, then / (max + 1e-5) (cam += maxpool(-cam); cam /=
+ * maxpool(cam) + 1e-5).
+ */
 export function normaliseCam(cam: Tensor): Tensor {
   const shifted = sub(cam, min(cam, [2, 3], true)); // [B, K, H, W]
   return div(shifted, add(max(shifted, [2, 3], true), 1e-5));

@@ -1,10 +1,11 @@
-// Bundles the in-browser page with esbuild, next to index.html and the sample images. The `virtual:shaders` module is generated here from
-// ../shaders/*.wgsl, so the browser runs exactly the WGSL Node runs (no second copy exists). The
-// page only runs models forward, so the kernels of training alone (backward passes, optimizers,
-// augmentation, losses: TRAINING_ONLY) are left out, 58 of the 130 KB of WGSL; were one ever
-// needed, the engine's error names it ("no shader named 'x.wgsl' was given to the engine").
-// The source map is written only when asked (--sourcemap): it is twice the bundle's size and a
-// user of the page has no use for it; a stale one from an earlier build is removed.
+// Bundles the in-browser page with esbuild, next to index.html and the sample images. The
+// `virtual:shaders` module is generated here from ../shaders/*.wgsl, so the browser runs exactly
+// the WGSL Node runs (no second copy exists). The page only runs models forward, so the kernels of
+// training alone (backward passes, optimizers, augmentation, losses: TRAINING_ONLY) are left out,
+// 58 of the 130 KB of WGSL; were one ever needed, the engine's error names it ("no shader named
+// 'x.wgsl' was given to the engine"). The source map is written only when asked (--sourcemap): it
+// is twice the bundle's size and a user of the page has no use for it; a stale one from an earlier
+// build is removed.
 // Usage: npx tsx runtime-browser/build.ts [--out dist/browser] [--sourcemap]
 import { build, type Plugin } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -17,12 +18,17 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** Shader names of training alone: the page never dispatches them. */
 export const TRAINING_ONLY = /backward|^optim-|^augment-|^cross-entropy/;
 
+/** Every shader the page may dispatch, by name. */
+function inferenceShaders(): Record<string, string> {
+  return Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name)));
+}
+
 const shaderPlugin: Plugin = {
   name: 'virtual-shaders',
   setup(b) {
     b.onResolve({ filter: /^virtual:shaders$/ }, () => ({ path: 'shaders', namespace: 'virtual-shaders' }));
     b.onLoad({ filter: /.*/, namespace: 'virtual-shaders' }, () => ({
-      contents: `export default ${JSON.stringify(Object.fromEntries(Object.entries(loadShaders()).filter(([name]) => !TRAINING_ONLY.test(name))))};`,
+      contents: `export default ${JSON.stringify(inferenceShaders())};`,
       loader: 'js',
       watchDirs: [join(HERE, '..', 'shaders')],
     }));

@@ -33,7 +33,8 @@ export async function main(argv: string[]): Promise<void> {
   const stats = statsOf(features, get('of'));
   writeFileSync(get('out'), JSON.stringify(stats, null, 2) + '\n');
   console.log(
-    `${list.length} frames: mean ${stats.mean.map((v) => v.toFixed(1)).join(', ')}; sd ${stats.std.map((v) => v.toFixed(1)).join(', ')} -> ${get('out')}`,
+    `${list.length} frames: mean ${stats.mean.map((v) => v.toFixed(1)).join(', ')}; sd ` +
+      `${stats.std.map((v) => v.toFixed(1)).join(', ')} -> ${get('out')}`,
   );
 }
 

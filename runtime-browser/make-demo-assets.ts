@@ -193,7 +193,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const [decoder, segmenter, out] = args.slice(sb + 1, sb + 4);
     if (!out)
       throw new Error(
-        "--sam-bundle needs DECODER SEGMENTER OUT: stage 4's weights.safetensors, the Polyp-PVT-µ weights it ran over (--backbone), the file to write",
+        "--sam-bundle needs DECODER SEGMENTER OUT: stage 4's weights.safetensors, the Polyp-PVT-µ " +
+          'weights it ran over (--backbone), the file to write',
       );
     const dec = new Uint8Array(readFileSync(decoder));
     const cfg = JSON.parse(parseSafetensors(dec).metadata?.config ?? 'null') as { inputImageSize?: number[] } | null;

@@ -4,7 +4,8 @@
 // Usage:
 //   npx tsx runtime-browser/make-model-card.ts --weights runs/x/weights.safetensors --metrics runs/x/metrics.json \
 //     --name polyp-pvt-mu-kvasir --title "..." --task "..." --trained-on "..." --command "..." \
-//     --scores-on "..." --score "Dice=test.meanDice" [--score ...] [--note "..."] [--default --sample "Colonoscopy: polyp"] [--date YYYY-MM-DD]
+//     --scores-on "..." --score "Dice=test.meanDice" [--score ...] [--note "..."] \
+//     [--default --sample "Colonoscopy: polyp"] [--date YYYY-MM-DD]
 //     [--input-stats stats.json]   (written by input-stats.ts from the training frames: the out-of-domain hint)
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';

@@ -248,7 +248,8 @@ export function readClassFolders(root: string, opts: ClassFolderOptions = {}): L
   }
   if (records.length === 0)
     throw new Error(
-      `${what}: no images in class folders under "${root}"${skipped.length ? ` (${summariseSkipped(root, skipped)})` : ''}`,
+      `${what}: no images in class folders under ` +
+        `"${root}"${skipped.length ? ` (${summariseSkipped(root, skipped)})` : ''}`,
     );
   return finish({ root, records, skipped }, opts);
 }
@@ -323,7 +324,8 @@ export function readEe24Csv(csvPath: string, opts: Ee24Options = {}): Listing {
   }
   if (missing.length)
     throw new Error(
-      `${csvPath}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+      `${csvPath}: ${missing.length} row(s) name images that do not exist: ` +
+        `${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
     );
   if (records.length === 0) throw new Error(`${csvPath}: no usable rows`);
   return finish({ root: imageRoot, records, skipped }, opts);
@@ -430,7 +432,8 @@ export function readReportSet(root: string, opts: ReaderOptions = {}): ReportSet
     });
     if (missing.length)
       throw new Error(
-        `${framesCsv}: ${missing.length} row(s) name frames that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+        `${framesCsv}: ${missing.length} row(s) name frames that do not exist: ` +
+          `${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
       );
     for (const p of patients)
       if (p.frames.length === 0) throw new Error(`${framesCsv}: patient "${p.patientId}" (in ${csv}) has no frames`);
@@ -493,7 +496,8 @@ export function readPolypGenFrames(root: string, opts: ReaderOptions = {}): List
   }
   if (!records.some((r) => r.label === 1) || !records.some((r) => r.label === 0)) {
     throw new Error(
-      `${what}: "${root}" needs frames in both positive/centre_<C>/ and negative/centre_<C>/seq<N>/ (found ${records.length} frame(s))`,
+      `${what}: "${root}" needs frames in both positive/centre_<C>/ and negative/centre_<C>/seq<N>/ ` +
+        `(found ${records.length} frame(s))`,
     );
   }
   return finish({ root, records, skipped }, opts);
@@ -516,7 +520,8 @@ export async function loadSegSample(record: ImageRecord, size?: readonly [number
   let [image, mask] = await Promise.all([decodeImage(record.imagePath), readMask(record.maskPath)]);
   if (image.width !== mask.width || image.height !== mask.height) {
     throw new Error(
-      `size mismatch: image "${record.imagePath}" is ${image.width}x${image.height} but its mask "${record.maskPath}" is ${mask.width}x${mask.height}`,
+      `size mismatch: image "${record.imagePath}" is ${image.width}x${image.height} but its mask ` +
+        `"${record.maskPath}" is ${mask.width}x${mask.height}`,
     );
   }
   if (size) {

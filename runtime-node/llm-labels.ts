@@ -9,14 +9,20 @@
 // other HTTP errors fail at once. Every error names the endpoint URL.
 import type { ReportDecision, ReportLabeller, ReportLabelValue } from '../engine/data/index.ts';
 
-export const LLM_SYSTEM_PROMPT = `You label colonoscopy reports (English or Chinese) for one question: did THIS examination find at least one polyp (adenoma, serrated lesion, polypoid lesion; a polyp removed during this examination counts)?
-Rules:
-- Negated findings ("no polyps", "未见息肉") are not polyps.
-- History, indications and previous polypectomies ("history of polyps", "surveillance after polypectomy, no recurrence", "息肉切除术后复查") are not findings of this examination.
-- Findings that proved to be something else (a fold, stool, pseudopolyps, "假性息肉") are not polyps.
-- A polyp that was seen but not removed ("polypectomy not required", "无需切除") is a polyp.
-- Hedged findings ("possible polyp", "probably a polyp", "考虑息肉", "可能为息肉") and unconfirmed suspicions are "uncertain".
-Answer with one JSON object and nothing else: {"label": 1 | 0 | "uncertain", "evidence": "<the shortest phrase copied from the report that decided>"}`;
+export const LLM_SYSTEM_PROMPT = [
+  'You label colonoscopy reports (English or Chinese) for one question: did THIS examination find at least one ' +
+    'polyp (adenoma, serrated lesion, polypoid lesion; a polyp removed during this examination counts)?',
+  'Rules:',
+  '- Negated findings ("no polyps", "未见息肉") are not polyps.',
+  '- History, indications and previous polypectomies ("history of polyps", "surveillance after polypectomy, no ' +
+    'recurrence", "息肉切除术后复查") are not findings of this examination.',
+  '- Findings that proved to be something else (a fold, stool, pseudopolyps, "假性息肉") are not polyps.',
+  '- A polyp that was seen but not removed ("polypectomy not required", "无需切除") is a polyp.',
+  '- Hedged findings ("possible polyp", "probably a polyp", "考虑息肉", "可能为息肉") and unconfirmed suspicions ' +
+    'are "uncertain".',
+  'Answer with one JSON object and nothing else: ' +
+    '{"label": 1 | 0 | "uncertain", "evidence": "<the shortest phrase copied from the report that decided>"}',
+].join('\n');
 
 export interface LlmOptions {
   /** Server base URL (http://host:port, .../v1) or the full .../chat/completions URL. */
@@ -191,7 +197,9 @@ export class LlmLabeller implements ReportLabeller {
     const n = this.o.retries + 1;
     if (last.unreachable) {
       throw new LlmUnreachable(
-        `LLM endpoint ${this.endpoint} is unreachable after ${n} attempt(s): ${last.message.replace(/^unreachable: /, '')}. Is the server running? Check --llm-url (e.g. http://127.0.0.1:8080 for llama-server, http://127.0.0.1:11434 for Ollama).`,
+        `LLM endpoint ${this.endpoint} is unreachable after ${n} attempt(s): ` +
+          `${last.message.replace(/^unreachable: /, '')}. Is the server running? Check --llm-url (e.g. ` +
+          `http://127.0.0.1:8080 for llama-server, http://127.0.0.1:11434 for Ollama).`,
       );
     }
     throw new Error(`LLM endpoint ${this.endpoint}: ${last.message}${last.retry ? ` (after ${n} attempt(s))` : ''}`);

@@ -38,7 +38,9 @@ export function readPathologySet(
   const csv = existsSync(path) && statSync(path).isDirectory() ? join(path, 'labels.csv') : path;
   if (!existsSync(csv))
     throw new Error(
-      `pathology set: "${csv}" does not exist (expected labels.csv with columns frame_path, patient_id, pathology; write a synthetic one with: npx tsx runtime-node/synth.ts --kind pathology --out DIR)`,
+      `pathology set: "${csv}" does not exist (expected labels.csv with columns frame_path, ` +
+        `patient_id, pathology; write a synthetic one with: npx tsx runtime-node/synth.ts --kind ` +
+        `pathology --out DIR)`,
     );
   const classes = opts.classes ?? 2;
   const group = PATHOLOGY_GROUPS[classes];
@@ -101,7 +103,8 @@ export function readPathologySet(
   });
   if (missing.length)
     throw new Error(
-      `${csv}: ${missing.length} row(s) name images that do not exist: ${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
+      `${csv}: ${missing.length} row(s) name images that do not exist: ` +
+        `${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}`,
     );
   return { root, csv, records, classNames: [...group.classes] };
 }

@@ -48,7 +48,10 @@ export class Progress {
     const frac = total > 0 ? Math.min(1, this.done / total) : 1;
     const width = 24;
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '·');
-    const line = `${label} ${bar} ${this.done}/${total} ${(frac * 100).toFixed(0)}% ${rate >= 1 ? rate.toFixed(1) + ` ${unit}/s` : (1 / Math.max(rate, 1e-9)).toFixed(1) + ` s/${unit}`} elapsed ${clock(elapsed)} eta ${clock(eta)}${this.info ? '  ' + this.info : ''}`;
+    const line =
+      `${label} ${bar} ${this.done}/${total} ${(frac * 100).toFixed(0)}% ` +
+      `${rate >= 1 ? rate.toFixed(1) + ` ${unit}/s` : (1 / Math.max(rate, 1e-9)).toFixed(1) + ` s/${unit}`} ` +
+      `elapsed ${clock(elapsed)} eta ${clock(eta)}${this.info ? '  ' + this.info : ''}`;
     if (this.tty) this.stream.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
     else this.stream.write(line + '\n');
   }

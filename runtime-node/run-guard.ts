@@ -68,7 +68,8 @@ export function checkStep(step: number, values: Record<string, number>, hint?: s
   const bad = Object.entries(values).filter(([, v]) => !Number.isFinite(v));
   if (bad.length === 0) return;
   throw new NonFiniteError(
-    `${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ${hint ?? 'lower the learning rate or check the data'}`,
+    `${bad.map(([k, v]) => `${k} is ${v}`).join(', ')} at step ${step}: ${NO_CHECKPOINT}; ` +
+      `${hint ?? 'lower the learning rate or check the data'}`,
   );
 }
 
@@ -113,7 +114,8 @@ export function ensureWritable(dir: string, flag = '--out'): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     throw new RunGuardError(
-      `${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be saved there; pass another ${flag} or fix its permissions`,
+      `${flag} "${dir}" is not writable (${code || (e as Error).message}): checkpoints could not be ` +
+        `saved there; pass another ${flag} or fix its permissions`,
     );
   }
 }
@@ -169,15 +171,17 @@ export function acquireLock(dir: string, script: string, log: (l: string) => voi
     const other = readLock(path);
     if (other && other.pid !== process.pid && pidAlive(other.pid)) {
       throw new RunGuardError(
-        `"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ${other.started}) holds ${path}. ` +
+        `"${dir}" is in use by another run: pid ${other.pid} (${other.script}, started ` +
+          `${other.started}) holds ${path}. ` +
           `Wait for it or stop it (kill ${other.pid}), or pass another --out.`,
       );
     }
     if (other && other.pid === process.pid && held.has(path))
       throw new RunGuardError(`"${dir}" is already in use by this process (${other.script})`);
-    log(
-      `taking over ${path}: ${other ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running` : 'the lock file is unreadable'}`,
-    );
+    const why = other
+      ? `its owner, pid ${other.pid} (${other.script}, started ${other.started}), is no longer running`
+      : 'the lock file is unreadable';
+    log(`taking over ${path}: ${why}`);
     rmSync(path, { force: true });
   }
   throw new RunGuardError(`cannot take the lock ${path}: another run keeps re-creating it`);
@@ -228,7 +232,8 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
   const removedTemps = cleanStaleTemps(abs);
   if (removedTemps.length)
     log(
-      `removed ${removedTemps.length} partial file(s) left by killed writers: ${removedTemps.map((p) => basename(p)).join(', ')}`,
+      `removed ${removedTemps.length} partial file(s) left by killed writers: ` +
+        `${removedTemps.map((p) => basename(p)).join(', ')}`,
     );
 
   let save: (() => Promise<void>) | null = null;
@@ -243,9 +248,10 @@ export function startRun(dir: string, opts: StartOptions): RunGuard {
       process.exit(code);
     }
     stopping = true;
-    process.stderr.write(
-      `\n${signal}: ${save ? 'saving the training state after the current step, then exiting (again to exit at once)' : 'exiting'}\n`,
-    );
+    const what = save
+      ? 'saving the training state after the current step, then exiting (again to exit at once)'
+      : 'exiting';
+    process.stderr.write(`\n${signal}: ${what}\n`);
     void (async () => {
       try {
         if (inFlight) await inFlight.catch(() => undefined);
@@ -337,7 +343,8 @@ export function checkDataIdentity(
 ): void {
   if (!saved) {
     log(
-      `${statePath} records no data identity (written by an older version); resuming on ${Object.values(current.paths).join(', ')}`,
+      `${statePath} records no data identity (written by an older version); resuming on ` +
+        `${Object.values(current.paths).join(', ')}`,
     );
     return;
   }
@@ -345,12 +352,13 @@ export function checkDataIdentity(
     (k) => saved.lists[k]?.sha256 !== current.lists[k]?.sha256,
   );
   if (differ.length === 0) return;
-  const desc = (d: DataIdentity) =>
-    `${Object.entries(d.paths)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(
-        ', ',
-      )} (${differ.map((k) => `${k}: ${d.lists[k]?.count ?? 0} ids, sha256 ${d.lists[k]?.sha256.slice(0, 12) ?? 'none'}`).join('; ')})`;
+  const desc = (d: DataIdentity) => {
+    const paths = Object.entries(d.paths).map(([k, v]) => `${k} ${v}`);
+    const lists = differ.map(
+      (k) => `${k}: ${d.lists[k]?.count ?? 0} ids, sha256 ${d.lists[k]?.sha256.slice(0, 12) ?? 'none'}`,
+    );
+    return `${paths.join(', ')} (${lists.join('; ')})`;
+  };
   throw new RunGuardError(
     `${statePath} was trained on other data: ${desc(saved)}; this run has ${desc(current)}. ` +
       'Pass the same data to continue, or another --out (or --no-resume) to start over.',
@@ -360,6 +368,13 @@ export function checkDataIdentity(
 // ---- restored state fields ----------------------------------------------------------------------
 
 export type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'number[]' | 'array';
+
+/** What a state field of `type` must hold, in words ("a finite number", "an object"). */
+function expected(type: FieldType): string {
+  if (type === 'number') return 'a finite number';
+  if (type === 'number[]') return 'a list of numbers';
+  return `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`;
+}
 
 /**
  * Checks dotted paths of a restored state (`{ 'extra.step': 'number', data: 'object' }`); throws
@@ -383,11 +398,13 @@ export function checkStateFields(state: unknown, fields: Record<string, FieldTyp
               : typeof v === type;
     if (!ok)
       problems.push(
-        `${path} should be ${type === 'number' ? 'a finite number' : type === 'number[]' ? 'a list of numbers' : `a${/^[aeiou]/.test(type) ? 'n' : ''} ${type}`} but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`,
+        `${path} should be ${expected(type)} ` +
+          `but is ${v === undefined ? 'missing' : JSON.stringify(v).slice(0, 60)}`,
       );
   }
   if (problems.length)
     throw new RunGuardError(
-      `${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or pass another --out (or --no-resume) to start over.`,
+      `${source}: not a usable training state of this recipe: ${problems.join('; ')}. Delete it or ` +
+        `pass another --out (or --no-resume) to start over.`,
     );
 }

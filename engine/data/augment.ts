@@ -161,7 +161,8 @@ export function augmentBatch(
   const [b, , h, w] = images.shape;
   if (masks && (masks.ndim !== 4 || masks.shape[0] !== b || masks.shape[2] !== h || masks.shape[3] !== w)) {
     throw new Error(
-      `augmentBatch: masks ${fmt(masks.shape)} do not match images ${fmt(images.shape)} (expected [${b}, C, ${h}, ${w}])`,
+      `augmentBatch: masks ${fmt(masks.shape)} do not match images ${fmt(images.shape)} (expected ` +
+        `[${b}, C, ${h}, ${w}])`,
     );
   }
   const ps = params ?? Array.from({ length: b }, () => sampleParams(cfg, h, w, rng));

@@ -34,7 +34,9 @@
 export type Box = [x0: number, y0: number, x1: number, y1: number];
 
 export interface Component {
-  /** 0 for the background row (all zero pixels), 1..n for foreground components in raster order of their first pixel. */
+  /**
+   * 0 for the background row (all zero pixels), 1..n for foreground components in raster order of their first pixel.
+   */
   label: number;
   /** Pixel count. */
   area: number;
@@ -145,7 +147,9 @@ export function thresholdMask(values: ArrayLike<number>, threshold: number): Uin
   return out;
 }
 
-/** Maps a box from a `fromW x fromH` grid to `toW x toH` pixels, growing outwards so it still covers what it covered. */
+/**
+ * Maps a box from a `fromW x fromH` grid to `toW x toH` pixels, growing outwards so it still covers what it covered.
+ */
 export function scaleBox(b: Box, fromW: number, fromH: number, toW: number, toH: number): Box {
   const sx = toW / fromW,
     sy = toH / fromH;

@@ -249,7 +249,8 @@ export function applyLabelMapping<T extends { dataset: string; original_class: s
     const m = Object.hasOwn(mapping, r.dataset) ? mapping[r.dataset] : undefined;
     if (!m)
       throw new Error(
-        `${file}: row ${k + 1}: dataset "${r.dataset}" has no label mapping (mapped datasets: ${Object.keys(mapping).join(', ')})`,
+        `${file}: row ${k + 1}: dataset "${r.dataset}" has no label mapping (mapped datasets: ` +
+          `${Object.keys(mapping).join(', ')})`,
       );
     if (!Object.hasOwn(m, r.original_class))
       throw new Error(

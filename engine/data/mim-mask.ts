@@ -68,7 +68,8 @@ export class MaskingGenerator {
     this.numMaskingPatches = opts.numMaskingPatches ?? Math.round((opts.maskRatio ?? 0.4) * n);
     if (!Number.isInteger(this.numMaskingPatches) || this.numMaskingPatches < 0 || this.numMaskingPatches > n) {
       throw new Error(
-        `MaskingGenerator: numMaskingPatches must be an integer in [0, ${n}] for a ${this.height}x${this.width} grid, got ${this.numMaskingPatches}`,
+        `MaskingGenerator: numMaskingPatches must be an integer in [0, ${n}] for a ` +
+          `${this.height}x${this.width} grid, got ${this.numMaskingPatches}`,
       );
     }
     this.minNumPatches = opts.minNumPatches ?? 16;

@@ -48,25 +48,46 @@ type ClauseClass = 'history' | 'pseudo' | 'unconfirmed' | 'negated' | 'hedged' |
 
 // ---- English ------------------------------------------------------------------------------------
 // Finding nouns, matched on the lower-cased clause; abbreviations on the original case.
-const EN_FINDING =
-  /\b(polyps?|polypoid (?:lesions?|areas?|growths?|mucosa)|adenomas?|adenomatous (?:polyps?|lesions?)|(?:sessile )?serrated (?:lesions?|adenomas?|polyps?)|laterally spreading (?:tumou?rs?|lesions?))\b/;
+const EN_FINDING = new RegExp(
+  String.raw`\b(polyps?|polypoid (?:lesions?|areas?|growths?|mucosa)|adenomas?|` +
+    String.raw`adenomatous (?:polyps?|lesions?)|(?:sessile )?serrated (?:lesions?|` +
+    String.raw`adenomas?|polyps?)|laterally spreading (?:tumou?rs?|lesions?))\b`,
+);
 const EN_ABBREV = /\b(SSLs?|SSA\/Ps?|SSAs?|TVAs?|TAs?|LSTs?)\b/;
 const EN_PROCEDURE = /\b(polypectom(?:y|ies)|emr|endoscopic mucosal resection|(?:cold|hot) snare)\b/;
-const EN_HISTORY =
-  /^\s*(indications?|reason|history|hx|h\/o|s\/p)\b|\b(history of|h\/o|hx of|s\/p|status post|previous(?:ly)?|prior|surveillance (?:after|for|of)|follow[- ]up (?:of|after|for)|known|family history)\b/;
+const EN_HISTORY = new RegExp(
+  String.raw`^\s*(indications?|reason|history|hx|h\/o|s\/p)\b|\b(history of|` +
+    String.raw`h\/o|hx of|s\/p|status post|previous(?:ly)?|prior|surveillance (?:after|` +
+    String.raw`for|of)|follow[- ]up (?:of|after|for)|known|family history)\b`,
+);
 const EN_CURRENT = /\b(recurren(?:t|ce)|residual)\b/;
-const EN_PSEUDO =
-  /\b(proved|proven|turned out|was found|shown) to be\b|\bpseudo-?polyps?\b|\bnot a (?:true |real )?polyp\b|\b(?:was|were) (?:only |just )?(?:a |an )?(?:fold|folds|stool|bubbles?|lipoma|artefact|artifact)\b/;
-const EN_UNCONFIRMED =
-  /\b(not|never) (?:been )?confirmed\b|\bunconfirmed\b|\bcould not be (?:confirmed|reproduced|found again)\b|\bunlikely\b/;
-const EN_HEDGE =
-  /\b(possible|possibly|probable|probably|suspected|suspicious|suspicion|questionable|likely|may be|might be|may represent|equivocal|query|cannot be (?:excluded|ruled out)|could not be (?:excluded|ruled out)|not excluded)\b|\?\s*polyp/;
+const EN_PSEUDO = new RegExp(
+  String.raw`\b(proved|proven|turned out|was found|shown) to be\b|\bpseudo-?polyps?\b|` +
+    String.raw`\bnot a (?:true |real )?polyp\b|\b(?:was|were) (?:only |just )?(?:a |` +
+    String.raw`an )?(?:fold|folds|stool|bubbles?|lipoma|artefact|artifact)\b`,
+);
+const EN_UNCONFIRMED = new RegExp(
+  String.raw`\b(not|never) (?:been )?confirmed\b|\bunconfirmed\b|\bcould not be (?:confirmed|` +
+    String.raw`reproduced|found again)\b|\bunlikely\b`,
+);
+const EN_HEDGE = new RegExp(
+  String.raw`\b(possible|possibly|probable|probably|suspected|suspicious|` +
+    String.raw`suspicion|questionable|likely|may be|might be|may represent|` +
+    String.raw`equivocal|query|cannot be (?:excluded|ruled out)|could not be (?:excluded|` +
+    String.raw`ruled out)|not excluded)\b|\?\s*polyp`,
+);
 const EN_NEG_PRE =
   /\b(no|not|without|free of|negative for|absence of|absent|none|neither|nor|rule[sd]? out|excluded)\b/g;
-const EN_NEG_POST =
-  /^[^.]{0,40}?\b((?:was|were|is|are)? ?not (?:seen|found|identified|detected|present|visuali[sz]ed|noted|observed|demonstrated)|absent|excluded|ruled out)\b/;
-const EN_ZERO =
-  /(?<![\d.])\b(?:0|zero)\s+polyps?\b|\bpolyps?\s*(?:count|number)?\s*[:=-]\s*(none|nil|0|zero|absent|not seen)\b|\b(number of polyps|polyp count)\s*[:=]?\s*(0|zero|none)\b/;
+const EN_NEG_POST = new RegExp(
+  String.raw`^[^.]{0,40}?\b((?:was|were|is|are)? ?not (?:seen|found|identified|` +
+    String.raw`detected|present|visuali[sz]ed|noted|observed|demonstrated)|` +
+    String.raw`absent|excluded|ruled out)\b`,
+);
+const EN_ZERO = new RegExp(
+  String.raw`(?<![\d.])\b(?:0|zero)\s+polyps?\b|\bpolyps?\s*(?:count|number)?\s*[:=-]\s*(none|` +
+    String.raw`nil|0|zero|absent|not seen)\b|\b(number of polyps|polyp count)\s*[:=]?\s*(0|` +
+    String.raw`zero|none)\b`,
+);
 const EN_BREAK =
   /\b(after|following|post|but|however|except|apart|besides|although|though|which|whereas|removed|resected)\b/;
 
@@ -102,6 +123,7 @@ const ZH_FINDING = /息肉|腺瘤|侧向发育型|LST/;
 const ZH_HISTORY = /术后|既往|病史|曾行|曾于|复查|随访/;
 const ZH_PSEUDO = /假性息肉|(证实|实|确认)为(皱襞|粪|气泡|脂肪瘤)|非息肉/;
 const ZH_UNCONFIRMED = /未(能)?证实|未再见/;
+const ZH_CURRENT = /(复发|残留)(息肉|病灶)|见.{0,4}(复发|残留)/;
 const ZH_HEDGE = /考虑|可能|疑似|疑为|可疑|待排|不除外|不能除外|倾向/;
 const ZH_NEG =
   /(未见|未发现|未及|未检出|未见明显|无明显|无|没有|排除|否认)[^的]{0,6}?(息肉|腺瘤|侧向发育型)|(息肉|腺瘤)[^，。；]{0,4}?(未见|消失)|0枚息肉|零枚/;
@@ -113,8 +135,8 @@ function chineseClass(s: string): ClauseClass | null {
     if (ZH_PSEUDO.test(t)) return 'pseudo';
     return /隆起/.test(t) && ZH_HEDGE.test(t) ? 'hedged' : null; // 可疑隆起: a suspected lesion
   }
-  if (ZH_HISTORY.test(t) && !/(复发|残留)(息肉|病灶)|见.{0,4}(复发|残留)/.test(t.replace(/未见.{0,4}(复发|残留)/g, '')))
-    return 'history';
+  // History, unless a recurrence or residue is seen now (not "未见复发", none seen).
+  if (ZH_HISTORY.test(t) && !ZH_CURRENT.test(t.replace(/未见.{0,4}(复发|残留)/g, ''))) return 'history';
   if (ZH_PSEUDO.test(t)) return 'pseudo';
   if (!ZH_FINDING.test(t)) return /未|无需|不需|无须/.test(t) ? null : 'positive';
   if (ZH_UNCONFIRMED.test(t)) return 'unconfirmed';
@@ -130,7 +152,11 @@ const CJK = /[\u4e00-\u9fff]/;
 export function clauses(report: string): string[] {
   return report
     .split(
-      /(?<=[.!?])\s+|[\n;；。！？]|(?<!\d),(?!\d)|，|\b(?=(?:but|however|except|apart from|other than|although|whereas)\b)|(?=但|另见)/i,
+      new RegExp(
+        String.raw`(?<=[.!?])\s+|[\n;；。！？]|(?<!\d),(?!\d)|，|\b(?=(?:but|however|` +
+          String.raw`except|apart from|other than|although|whereas)\b)|(?=但|另见)`,
+        'i',
+      ),
     )
     .map((c) => (c ?? '').trim())
     .filter((c) => c.length > 0);
@@ -258,7 +284,10 @@ export function reportLabelMetrics(
 
 /** The confusion table as text: rows truth, columns predicted. */
 export function formatConfusion(m: ReportLabelMetrics): string {
-  const row = (t: '0' | '1') =>
-    `truth ${t}      ${String(m.confusion[t]['0']).padStart(6)} ${String(m.confusion[t]['1']).padStart(6)} ${String(m.confusion[t].uncertain).padStart(10)}`;
+  const row = (t: '0' | '1') => {
+    const c = m.confusion[t];
+    const cells = [String(c['0']).padStart(6), String(c['1']).padStart(6), String(c.uncertain).padStart(10)];
+    return `truth ${t}      ${cells.join(' ')}`;
+  };
   return ['             pred 0 pred 1  uncertain', row('0'), row('1')].join('\n');
 }

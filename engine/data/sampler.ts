@@ -224,7 +224,9 @@ export class DataOrder {
   loadStateDict(s: DataOrderState): void {
     if (s.numSamples !== this.sampler.numSamples || s.batchSize !== this.batchSize || s.dropLast !== this.dropLast) {
       throw new Error(
-        `DataOrder.loadStateDict: saved numSamples=${s.numSamples}, batchSize=${s.batchSize}, dropLast=${s.dropLast} but this order has numSamples=${this.sampler.numSamples}, batchSize=${this.batchSize}, dropLast=${this.dropLast}`,
+        `DataOrder.loadStateDict: saved numSamples=${s.numSamples}, batchSize=${s.batchSize}, ` +
+          `dropLast=${s.dropLast} but this order has numSamples=${this.sampler.numSamples}, ` +
+          `batchSize=${this.batchSize}, dropLast=${this.dropLast}`,
       );
     }
     this.rng.setState(s.epochRng);

@@ -14,8 +14,8 @@
 // The reader checks what the reference checks: offsets contiguous from 0 to the end of the file,
 // each span equal to the tensor's size, a header under 100 MB.
 //
-// Types: F32 -> Float32Array; F64 -> Float64Array (test fixtures keep float64 values exactly); F16 and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps
-// the raw Uint16Array bits); I32 -> Int32Array; I64 -> Int32Array after checking that every value
+// Types: F32 -> Float32Array; F64 -> Float64Array (test fixtures keep float64 values exactly);
+// F16 and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps the raw Uint16Array bits); I32 -> Int32Array; I64 -> Int32Array after checking that every value
 // fits (the engine has no 64-bit integers), or BigInt64Array with {int64: 'bigint'}; U8 and
 // BOOL -> Uint8Array. The writer accepts those arrays (or plain number arrays) back; F16/BF16 from
 // floats round to nearest even, and values that came from F16/BF16 (NaN payloads included) come
@@ -125,12 +125,14 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Pa
     if (end < begin) fail(`tensor '${name}': data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLength)
       fail(
-        `tensor '${name}': data_offsets [${begin}, ${end}] are out of range: the data section has ${dataLength} bytes (truncated?)`,
+        `tensor '${name}': data_offsets [${begin}, ${end}] are out of range: the data section has ` +
+          `${dataLength} bytes (truncated?)`,
       );
     const size = numel * DTYPES[e.dtype as SafetensorsDType].bytes;
     if (end - begin !== size)
       fail(
-        `tensor '${name}': shape ${fmt(e.shape)} of ${e.dtype} needs ${size} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+        `tensor '${name}': shape ${fmt(e.shape)} of ${e.dtype} needs ${size} bytes but data_offsets ` +
+          `[${begin}, ${end}] span ${end - begin}`,
       );
     spans.push({ name, begin, end });
   }
@@ -140,17 +142,20 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Pa
     const s = spans[i];
     if (s.begin < at)
       fail(
-        `tensor '${s.name}': data_offsets [${s.begin}, ${s.end}] overlap tensor '${spans[i - 1].name}' [${spans[i - 1].begin}, ${spans[i - 1].end}]`,
+        `tensor '${s.name}': data_offsets [${s.begin}, ${s.end}] overlap tensor ` +
+          `'${spans[i - 1].name}' [${spans[i - 1].begin}, ${spans[i - 1].end}]`,
       );
     if (s.begin > at)
       fail(
-        `tensor '${s.name}': data_offsets begin at ${s.begin} but the previous tensor ends at ${at}: offsets must be contiguous`,
+        `tensor '${s.name}': data_offsets begin at ${s.begin} but the previous tensor ends at ${at}: ` +
+          `offsets must be contiguous`,
       );
     at = s.end;
   }
   if (at !== dataLength)
     fail(
-      `the data section has ${dataLength} bytes but the tensors cover ${at}: ${dataLength - at} unexpected trailing bytes`,
+      `the data section has ${dataLength} bytes but the tensors cover ${at}: ${dataLength - at} ` +
+        `unexpected trailing bytes`,
     );
 
   const tensors: Record<string, SafetensorsTensor> = {};
@@ -192,7 +197,8 @@ function decode(name: string, dtype: SafetensorsDType, buf: ArrayBuffer, opts: P
           hi = words[2 * i + 1];
         if (!((hi === 0 && lo < 0x80000000) || (hi === 0xffffffff && lo >= 0x80000000))) {
           fail(
-            `tensor '${name}': I64 value ${new BigInt64Array(buf)[i]} at index ${i} does not fit in int32; parse with {int64: 'bigint'}`,
+            `tensor '${name}': I64 value ${new BigInt64Array(buf)[i]} at index ${i} does not fit in ` +
+              `int32; parse with {int64: 'bigint'}`,
           );
         }
         out[i] = lo | 0;
@@ -280,9 +286,9 @@ export function serializeSafetensors(
   for (const { name, t } of entries) {
     const b = encode(name, t);
     blobs.push(b);
-    parts.push(
-      `${JSON.stringify(name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + b.length}]}`,
-    );
+    const span = `[${offset},${offset + b.length}]`;
+    const fields = `"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":${span}`;
+    parts.push(`${JSON.stringify(name)}:{${fields}}`);
     offset += b.length;
   }
   let head = utf8.encode(`{${parts.join(',')}}`);

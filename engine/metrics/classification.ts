@@ -131,7 +131,8 @@ function checkMulti(what: string, probs: ArrayLike<number>, labels: ArrayLike<nu
     throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}`);
   if (probs.length !== labels.length * numClasses) {
     throw new Error(
-      `${what}: probs has ${probs.length} values, expected [n=${labels.length}, C=${numClasses}] = ${labels.length * numClasses}`,
+      `${what}: probs has ${probs.length} values, expected [n=${labels.length}, C=${numClasses}] = ` +
+        `${labels.length * numClasses}`,
     );
   }
   checkLabels(what, labels, numClasses);
@@ -196,7 +197,8 @@ function oneVsRest(
     if (Number.isNaN(perClass[c])) {
       const name = classNames?.[c] !== undefined ? ` (${classNames[c]})` : '';
       warnings.push(
-        `${what}: class ${c}${name} has ${support === 0 ? 'no positive' : 'no negative'} samples; it is undefined (NaN) and left out of the averages`,
+        `${what}: class ${c}${name} has ${support === 0 ? 'no positive' : 'no negative'} samples; it ` +
+          `is undefined (NaN) and left out of the averages`,
       );
       continue;
     }

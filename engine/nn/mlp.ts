@@ -87,7 +87,8 @@ export class Mlp extends Module {
 
   /** [..., in] -> [..., out] (useConv: [N, in, H, W] -> [N, out, H, W]). */
   forward(x: Tensor): Tensor {
-    const h = this.norm.forward(this.drop1.forward(this.act.forward(this.fc1.forward(x)))); // [..., in] -> [..., hidden]
+    // [..., in] -> [..., hidden]
+    const h = this.norm.forward(this.drop1.forward(this.act.forward(this.fc1.forward(x))));
     return this.drop2.forward(this.fc2.forward(h)); // [..., hidden] -> [..., out]
   }
 }

@@ -67,7 +67,8 @@ export class Module {
       // Modules hidden in a plain array or object would silently drop out of the state.
       if (Array.isArray(v) && v.some((x) => x instanceof Module)) {
         throw new Error(
-          `${this.constructor.name}: field '${k}' is an array of modules; use ModuleList so their parameters are registered`,
+          `${this.constructor.name}: field '${k}' is an array of modules; use ModuleList so their ` +
+            `parameters are registered`,
         );
       }
       if (
@@ -76,7 +77,8 @@ export class Module {
         Object.values(v).some((x) => x instanceof Module || isParameter(x))
       ) {
         throw new Error(
-          `${this.constructor.name}: field '${k}' is a plain object holding modules or parameters; make it a Module so they are registered`,
+          `${this.constructor.name}: field '${k}' is a plain object holding modules or parameters; ` +
+            `make it a Module so they are registered`,
         );
       }
       out.push([k, v]);
@@ -180,7 +182,8 @@ export class Module {
       if (!src) continue;
       if (!sameShape(src.shape, dst.shape)) {
         problems.push(
-          `size mismatch for ${k}: copying a param with shape ${fmt(src.shape)} from checkpoint, the shape in current model is ${fmt(dst.shape)}.`,
+          `size mismatch for ${k}: copying a param with shape ${fmt(src.shape)} from checkpoint, the ` +
+            `shape in current model is ${fmt(dst.shape)}.`,
         );
       } else if (src.dtype !== dst.dtype && (src.dtype === 'f16' || dst.dtype === 'f16')) {
         problems.push(`dtype mismatch for ${k}: checkpoint has ${src.dtype}, the model has ${dst.dtype}.`);

@@ -197,7 +197,8 @@ export class ConvTranspose2d extends Module {
   private outputPaddingFor(x: Tensor, outputSize: readonly number[]): [number, number] {
     if (x.ndim !== 4 || outputSize.length < 2)
       throw new Error(
-        `ConvTranspose2d: expected input [N, C, H, W] and output_size [OH, OW], got ${fmt(x.shape)} and ${fmt(outputSize)}`,
+        `ConvTranspose2d: expected input [N, C, H, W] and output_size [OH, OW], got ${fmt(x.shape)} ` +
+          `and ${fmt(outputSize)}`,
       );
     const size = outputSize.slice(-2);
     return [0, 1].map((i) => {
@@ -205,7 +206,8 @@ export class ConvTranspose2d extends Module {
         (x.shape[2 + i] - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + 1;
       if (size[i] < min || size[i] >= min + this.stride[i]) {
         throw new Error(
-          `ConvTranspose2d: requested output size ${fmt(size)} for input ${fmt(x.shape)}; dim ${i} must lie in [${min}, ${min + this.stride[i] - 1}]`,
+          `ConvTranspose2d: requested output size ${fmt(size)} for input ${fmt(x.shape)}; dim ${i} ` +
+            `must lie in [${min}, ${min + this.stride[i] - 1}]`,
         );
       }
       return size[i] - min;
@@ -238,7 +240,8 @@ abstract class BatchNormBase extends Module {
     const { eps = 1e-5, momentum = 0.1, affine = true } = opts;
     if (typeof momentum !== 'number')
       throw new Error(
-        `${this.constructor.name}: momentum must be a number (the cumulative average, momentum = None, is not supported)`,
+        `${this.constructor.name}: momentum must be a number (the cumulative average, momentum = ` +
+          `None, is not supported)`,
       );
     [this.eps, this.momentum] = [eps, momentum];
     this.weight = affine ? parameter(ones([numFeatures])) : null;

@@ -42,7 +42,8 @@ export class ModelEma {
     const sd = model.stateDict();
     if (sd.size !== this.names.length || this.names.some((n) => !sd.has(n))) {
       throw new Error(
-        `ModelEma.update: the model's state_dict keys differ from the averaged model's (${sd.size} vs ${this.names.length} entries)`,
+        `ModelEma.update: the model's state_dict keys differ from the averaged model's (${sd.size} ` +
+          `vs ${this.names.length} entries)`,
       );
     }
     noGrad(() => {

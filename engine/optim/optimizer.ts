@@ -242,7 +242,9 @@ export abstract class Optimizer<O extends OptimizerOptions> {
   loadStateDict(sd: OptimizerState): void {
     if (sd.steps.length !== this.entries.length || sd.groups.length !== this.paramGroups.length) {
       throw new Error(
-        `${this.kernel.name}.loadStateDict: state has ${sd.steps.length} parameters in ${sd.groups.length} groups, the optimizer ${this.entries.length} in ${this.paramGroups.length}`,
+        `${this.kernel.name}.loadStateDict: state has ${sd.steps.length} parameters in ` +
+          `${sd.groups.length} groups, the optimizer ${this.entries.length} in ` +
+          `${this.paramGroups.length}`,
       );
     }
     noGrad(() =>

@@ -57,7 +57,8 @@ function refuseNonFinite(tensors: Record<string, SafetensorsTensor>, source: str
   const bad = nonFiniteTensors(tensors);
   if (bad.length) {
     throw new Error(
-      `${source}: the checkpoint is broken: NaN/Infinity in ${bad.length} tensor(s): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}. ` +
+      `${source}: the checkpoint is broken: NaN/Infinity in ${bad.length} tensor(s): ` +
+        `${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}. ` +
         'It was written by a run that diverged; use an earlier checkpoint or retrain (allowNonFinite loads it anyway)',
     );
   }
@@ -271,14 +272,17 @@ export function restoreTrainState<Extra>(
   const metaText = parsed.metadata?.train_state;
   if (!metaText)
     throw new Error(
-      `${source}: not a training-state checkpoint (no train_state metadata); a weights-only file loads with loadWeights()`,
+      `${source}: not a training-state checkpoint (no train_state metadata); a weights-only file ` +
+        `loads with loadWeights()`,
     );
   let meta: Meta<Extra>;
   try {
     meta = JSON.parse(metaText) as Meta<Extra>;
   } catch (e) {
     throw new Error(
-      `${source}: the train_state metadata is not valid JSON (${e instanceof Error ? e.message : String(e)}); the file is corrupt: delete it or start over with another --out`,
+      `${source}: the train_state metadata is not valid JSON ` +
+        `(${e instanceof Error ? e.message : String(e)}); the file is corrupt: delete it or start over ` +
+        `with another --out`,
     );
   }
   if (meta === null || typeof meta !== 'object')

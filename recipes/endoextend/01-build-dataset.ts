@@ -157,7 +157,9 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
   const summary = [
     '# Merged dataset (EE24-style)',
     '',
-    `Sources: ${[...new Set(rows.map((r) => r.dataset))].join(', ')}; ${rows.length} frames kept, ${dropped} dropped by the label mapping; ${new Set(rows.map((r) => r.patient_id)).size} patients.`,
+    `Sources: ${[...new Set(rows.map((r) => r.dataset))].join(', ')}; ${rows.length} frames kept, ` +
+      `${dropped} dropped by the label mapping; ${new Set(rows.map((r) => r.patient_id)).size} ` +
+      `patients.`,
     '',
     '```',
     formatTable(table),
@@ -165,7 +167,8 @@ export async function main(argv: string[]): Promise<DatasetInfo | RealDatasetInf
     '',
     `Patient-wise folds (frames): ${foldSizes.join(', ')} (fold 0 = validation); no patient is in two folds.`,
     '',
-    `CE24 task: ${trainval.records.length} train+val frames, ${test.records.length} test frames, ${classes.length} classes.`,
+    `CE24 task: ${trainval.records.length} train+val frames, ${test.records.length} test frames, ` +
+      `${classes.length} classes.`,
     '',
     '```',
     formatTable(countTable(rowsOf(trainval.records, trainval.root))),

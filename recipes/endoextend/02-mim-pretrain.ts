@@ -130,7 +130,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   const cfg = FLAGS.parse(argv);
   if (!cfg) return null;
   const dir = ensureDir(join(cfg.out, cfg.tag));
-  const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' }); // writable, locked, no stale partial files
+  // writable, locked, no stale partial files
+  const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' });
   await initNode();
 
   // ---- data: unlabelled frames --------------------------------------------------------------
@@ -157,7 +158,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   let teacher: { forward(x: Tensor): Tensor };
   if (cfg.teacher) {
     const t = new Eva02(modelConfig(cfg.teacherSize, 0));
-    loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false }); // refuses NaN/Inf weights
+    // refuses NaN/Inf weights
+    loadWeights(t, readIfExists(cfg.teacher) ?? new Uint8Array(), { source: cfg.teacher, strict: false });
     t.eval();
     teacherDim = t.cfg.embedDim;
     // Frozen: no graph through the teacher (backward would otherwise run through it every step).
@@ -260,7 +262,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
       const [lv, nv] = await Promise.all([loss.item(), norm.item()]);
       loss.dispose();
       norm.dispose();
-      checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`); // before any checkpoint
+      // before any checkpoint
+      checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`);
       losses.push(lv);
       done = step + 1;
       bar.tick(1, `loss ${lv.toFixed(4)}`);
@@ -302,7 +305,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   );
   guard.close();
   console.log(
-    `MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ${finalLoss.toFixed(4)} (last 10); weights ${weights}`,
+    `MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ` +
+      `${finalLoss.toFixed(4)} (last 10); weights ${weights}`,
   );
   return { finalLoss, weights };
 }

@@ -122,7 +122,8 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   const cfg = FLAGS.parse(argv);
   if (!cfg) return null;
   const dir = join(cfg.out, cfg.tag);
-  const guard = startRun(dir, { script: 'recipes/endoextend/04-finetune-ce24.ts' }); // writable, locked, no stale partial files
+  // writable, locked, no stale partial files
+  const guard = startRun(dir, { script: 'recipes/endoextend/04-finetune-ce24.ts' });
   await initNode();
 
   // ---- data: train/val folds of the task (or of the merged set), fold 0 validates --------------
@@ -139,7 +140,8 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   const labels = Int32Array.from(train.map((r) => r.label!));
   const sampler = new WeightedRandomSampler(inverseFrequencyWeights(labels), train.length);
   console.log(
-    `${cfg.data.toUpperCase()}: ${train.length} training frames, ${val.length} validation frames, ${classes.length} classes`,
+    `${cfg.data.toUpperCase()}: ${train.length} training frames, ${val.length} validation frames, ` +
+      `${classes.length} classes`,
   );
 
   // ---- model and optimiser ---------------------------------------------------------------------
@@ -251,7 +253,8 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
       lr: opt.paramGroups[0].lr,
     });
     console.log(
-      `epoch ${epoch + 1}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val balanced accuracy ${rep.balancedAccuracy.toFixed(4)}, macro AUC ${rep.macroAuc.toFixed(4)}`,
+      `epoch ${epoch + 1}: train loss ${(lossSum / stepsPerEpoch).toFixed(4)}, val balanced accuracy ` +
+        `${rep.balancedAccuracy.toFixed(4)}, macro AUC ${rep.macroAuc.toFixed(4)}`,
     );
     if (rep.balancedAccuracy > best) {
       best = rep.balancedAccuracy;

@@ -221,7 +221,9 @@ function loadOrWriteSplit(
     const missing = task.filter((f) => !split.has(rel(f)));
     if (missing.length)
       throw new Error(
-        `${cfg.splitFile} does not list ${missing.length} frame(s) of ${root} (e.g. ${rel(missing[0])}): the data changed; delete the file to write a new split (the test set changes with it)`,
+        `${cfg.splitFile} does not list ${missing.length} frame(s) of ${root} (e.g. ` +
+          `${rel(missing[0])}): the data changed; delete the file to write a new split (the test set ` +
+          `changes with it)`,
       );
     const bad = rows.filter((r) => !['train', 'val', 'test'].includes(r.split));
     if (bad.length)
@@ -239,7 +241,8 @@ function loadOrWriteSplit(
     serialiseCsv([['frame', 'group', 'split'], ...task.map((f) => [rel(f), f.group, split.get(rel(f))!])]),
   );
   console.log(
-    `wrote the split to ${cfg.splitFile} (seed ${cfg.seed}; test ${cfg.testFraction}, val ${cfg.valFraction} of each source x label, whole groups)`,
+    `wrote the split to ${cfg.splitFile} (seed ${cfg.seed}; test ${cfg.testFraction}, val ` +
+      `${cfg.valFraction} of each source x label, whole groups)`,
   );
   return split;
 }
@@ -346,14 +349,19 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
     lines.push(
       `### Task: ${name}`,
       '',
-      `${rows.length} frames kept, ${got.skipped.length} rows of other sources dropped by its label mapping (mapped to null).`,
+      `${rows.length} frames kept, ${got.skipped.length} rows of other sources dropped by its label ` +
+        `mapping (mapped to null).`,
       '',
       '| source | class | train | val | test | groups |',
       '|---|---|---|---|---|---|',
       ...[...new Set(rows.map((r) => `${r.dataset}\u0000${r.class}`))].sort().map((k) => {
         const [ds, cls] = k.split('\u0000'),
           rs = rows.filter((r) => r.dataset === ds && r.class === cls);
-        return `| ${ds} | ${cls} | ${rs.filter((r) => r.fold === 1).length} | ${rs.filter((r) => r.fold === 0).length} | ${rs.filter((r) => r.fold < 0).length} | ${new Set(rs.map((r) => r.patient_id)).size} |`;
+        return (
+          `| ${ds} | ${cls} | ${rs.filter((r) => r.fold === 1).length} | ` +
+          `${rs.filter((r) => r.fold === 0).length} | ${rs.filter((r) => r.fold < 0).length} | ` +
+          `${new Set(rs.map((r) => r.patient_id)).size} |`
+        );
       }),
       '',
     );
@@ -361,9 +369,14 @@ export async function buildRealDataset(argv: readonly string[]): Promise<RealDat
   const summary = [
     '# Real frames: merged table and tasks',
     '',
-    `Sources in ${root}: ${merged.records.length} frames kept in the merged table, ${merged.skipped.length} dropped by its label mapping${cfg.limit ? ` (--limit ${cfg.limit} per source x label x split)` : ''}.`,
-    `Split file: ${resolve(cfg.splitFile)} (whole groups; fold 0 = val, 1 = train, -1 = test). Groups: PolypGen negatives by sequence; every other frame is its own group (WCEBleedGen and Kvasir-SEG have no patient ids, so a random split is optimistic).`,
-    `Frames cached at ${cfg.cacheSize}x${cfg.cacheSize} after field-of-view normalisation (engine/data/fov-square.ts) in ${cacheDir}.`,
+    `Sources in ${root}: ${merged.records.length} frames kept in the merged table, ` +
+      `${merged.skipped.length} dropped by its label ` +
+      `mapping${cfg.limit ? ` (--limit ${cfg.limit} per source x label x split)` : ''}.`,
+    `Split file: ${resolve(cfg.splitFile)} (whole groups; fold 0 = val, 1 = train, -1 = test). ` +
+      `Groups: PolypGen negatives by sequence; every other frame is its own group (WCEBleedGen and ` +
+      `Kvasir-SEG have no patient ids, so a random split is optimistic).`,
+    `Frames cached at ${cfg.cacheSize}x${cfg.cacheSize} after field-of-view normalisation ` +
+      `(engine/data/fov-square.ts) in ${cacheDir}.`,
     '',
     '```',
     formatTable(countTable(merged.records.map((r) => ({ dataset: r.dataset!, class: r.className! })))),

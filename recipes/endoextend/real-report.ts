@@ -133,7 +133,8 @@ export async function taskSections(
     '',
     task.counts,
     '',
-    `| fine-tuning init | test AUC [95% CI] | balanced acc. [95% CI] | ΔAUC vs scratch [paired 95% CI] | ΔBA vs scratch [paired 95% CI] | AUC CIs overlap scratch's? | fine-tune min |`,
+    `| fine-tuning init | test AUC [95% CI] | balanced acc. [95% CI] | ΔAUC vs scratch [paired 95% ` +
+      `CI] | ΔBA vs scratch [paired 95% CI] | AUC CIs overlap scratch's? | fine-tune min |`,
     '|---|---|---|---|---|---|---|',
   ];
   for (const s of scored) {
@@ -157,7 +158,10 @@ export async function taskSections(
           o,
         );
     md.push(
-      `| ${s.run.label} | ${ci(s.auc)} | ${ci(s.ba)} | ${dAuc ? signed(dAuc) : '-'} | ${dBa ? signed(dBa) : '-'} | ${isBase ? '-' : intervalsOverlap(s.auc, base.auc) ? 'yes' : '**no**'} | ${s.run.minutes.toFixed(1)} |`,
+      `| ${s.run.label} | ${ci(s.auc)} | ${ci(s.ba)} | ${dAuc ? signed(dAuc) : '-'} | ` +
+        `${dBa ? signed(dBa) : '-'} | ` +
+        `${isBase ? '-' : intervalsOverlap(s.auc, base.auc) ? 'yes' : '**no**'} | ` +
+        `${s.run.minutes.toFixed(1)} |`,
     );
   }
   md.push('');
@@ -168,7 +172,8 @@ export async function taskSections(
     md.push(
       `Per source (test frames; PolypGen's centres are its upstream 7/7/7 regrouping):`,
       '',
-      `| source | frames (${task.classes[1]}/${task.classes[0]}) | ${scored.map((s) => `${s.run.label}: AUC / BA`).join(' | ')} |`,
+      `| source | frames (${task.classes[1]}/${task.classes[0]}) | ` +
+        `${scored.map((s) => `${s.run.label}: AUC / BA`).join(' | ')} |`,
       `|---|---|${scored.map(() => '---|').join('')}`,
     );
     for (const src of sources) {
@@ -179,7 +184,9 @@ export async function taskSections(
       });
       const sub = base.preds.filter((p) => p.dataset === src);
       md.push(
-        `| ${src} | ${sub.filter((p) => p.label === 1).length}/${sub.filter((p) => p.label === 0).length} | ${cells.join(' | ')} |`,
+        `| ${src} | ` +
+          `${sub.filter((p) => p.label === 1).length}/${sub.filter((p) => p.label === 0).length} | ` +
+          `${cells.join(' | ')} |`,
       );
     }
     md.push('');

@@ -107,12 +107,16 @@ export async function main(
 
   const minutes = (performance.now() - t0) / 60000;
   const row = (name: string, r: EvalResult, val: number) =>
-    `| ${name} | ${r.macroAuc.toFixed(4)} | ${r.balancedAccuracy.toFixed(4)} | ${r.challengeScore.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.mAP.toFixed(4)} | ${val.toFixed(4)} |`;
+    `| ${name} | ${r.macroAuc.toFixed(4)} | ${r.balancedAccuracy.toFixed(4)} | ` +
+    `${r.challengeScore.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.mAP.toFixed(4)} | ` +
+    `${val.toFixed(4)} |`;
   const report = [
     `# EndoExtend24 pipeline, EVA-02-${cfg.size}`,
     '',
-    `Data: ${info.ee24.frames} merged pre-training frames (EE24-style), ${info.ce24.frames} CE24 train+val frames, ${info.ce24.testFrames} CE24 test frames (${info.classes.length} classes).`,
-    `MIM pre-training final loss (-cos): ${mim.finalLoss.toFixed(4)}. EE24 supervised pre-training best val balanced accuracy: ${ee24.bestBalancedAccuracy.toFixed(4)}.`,
+    `Data: ${info.ee24.frames} merged pre-training frames (EE24-style), ${info.ce24.frames} CE24 ` +
+      `train+val frames, ${info.ce24.testFrames} CE24 test frames (${info.classes.length} classes).`,
+    `MIM pre-training final loss (-cos): ${mim.finalLoss.toFixed(4)}. EE24 supervised pre-training ` +
+      `best val balanced accuracy: ${ee24.bestBalancedAccuracy.toFixed(4)}.`,
     `Run time: ${minutes.toFixed(1)} min.`,
     '',
     '## CE24 test set: pre-trained vs from scratch (same fine-tuning budget)',

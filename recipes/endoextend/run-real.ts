@@ -59,7 +59,9 @@ export const RUN_REAL_FLAGS = defineFlags(
     inits: {
       type: 'string',
       default: 'scratch,mim,mim-tt',
-      help: 'initialisations to fine-tune from (mim-tt: MIM against the first MIM student as teacher); processes may split them',
+      help:
+        'initialisations to fine-tune from (mim-tt: MIM against the first MIM student as teacher); ' +
+        'processes may split them',
     },
     limit: { type: 'int', default: 0, min: 0, help: 'frames per source x label x split (0: all; smoke tests)' },
     dataRoot: { type: 'string', default: join(REPO, '..', 'shared', 'data'), help: 'the real sources' },
@@ -217,7 +219,8 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
   const minutes = since(t0);
   if (!want.has('scratch')) {
     console.log(
-      `\ndone in ${minutes.toFixed(1)} min; no report: it compares with the scratch baseline (run again with --inits including scratch)`,
+      `\ndone in ${minutes.toFixed(1)} min; no report: it compares with the scratch baseline (run ` +
+        `again with --inits including scratch)`,
     );
     return null;
   }
@@ -232,30 +235,54 @@ export async function main(argv: string[]): Promise<{ report: string; minutes: n
       .reduce((a, [, v]) => a + v, 0) + since(tReport);
   const elapsed = (Date.now() - timings.firstStart) / 60000;
   const report = join(out, 'report.md');
-  const command = `npx tsx recipes/endoextend/run-all.ts --data real --budget ${cfg.budget}${cfg.mimSteps ? ` --mim-steps ${cfg.mimSteps}` : ''}${cfg.epochs ? ` --epochs ${cfg.epochs}` : ''}${cfg.limit ? ` --limit ${cfg.limit}` : ''} --inits ${[...want].join(',')} --out ${cfg.out}`;
+  const optional = [
+    cfg.mimSteps ? ` --mim-steps ${cfg.mimSteps}` : '',
+    cfg.epochs ? ` --epochs ${cfg.epochs}` : '',
+    cfg.limit ? ` --limit ${cfg.limit}` : '',
+  ].join('');
+  const command =
+    `npx tsx recipes/endoextend/run-all.ts --data real --budget ${cfg.budget}${optional} ` +
+    `--inits ${[...want].join(',')} --out ${cfg.out}`;
   writeReport(report, [
     `# EndoExtend24 on real frames, EVA-02-${cfg.size}`,
     '',
-    `Command: \`${command}\` (budget ${cfg.budget}: ${mimSteps} MIM steps per teacher, ${epochs} fine-tuning epochs for every initialisation, batch ${cfg.batch}, seed ${cfg.seed}).`,
-    `Wall time: ${total.toFixed(1)} min of stages, summed over the processes and invocations that built this folder; ${elapsed.toFixed(1)} min from the first stage's start to this report (stages may run in parallel processes, each resuming the others' finished work). Data ${m('data')}, MIM random teacher ${m('mim')}${mimTt ? `, MIM trained teacher ${m('mim-trained-teacher')}` : ''}, fine-tuning + evaluation per run below. A CPU Vulkan driver shared with other work: times vary with load. Figures from one seed.`,
+    `Command: \`${command}\` (budget ${cfg.budget}: ${mimSteps} MIM steps per teacher, ${epochs} ` +
+      `fine-tuning epochs for every initialisation, batch ${cfg.batch}, seed ${cfg.seed}).`,
+    `Wall time: ${total.toFixed(1)} min of stages, summed over the processes and invocations that ` +
+      `built this folder; ${elapsed.toFixed(1)} min from the first stage's start to this report ` +
+      `(stages may run in parallel processes, each resuming the others' finished work). Data ` +
+      `${m('data')}, MIM random teacher ` +
+      `${m('mim')}${mimTt ? `, MIM trained teacher ${m('mim-trained-teacher')}` : ''}, fine-tuning + ` +
+      `evaluation per run below. A CPU Vulkan driver shared with other work: times vary with load. ` +
+      `Figures from one seed.`,
     '',
-    `Data: ${info.ee24.frames} real frames pre-train with MIM, unlabelled (see summary.md: sources, label mappings, split, dropped rows).`,
+    `Data: ${info.ee24.frames} real frames pre-train with MIM, unlabelled (see summary.md: sources, ` +
+      `label mappings, split, dropped rows).`,
     ...(mim
       ? [
-          `MIM final loss (-cos, mean of the last 10 steps): random conv teacher ${mim.finalLoss.toFixed(4)}${mimTt ? `; trained teacher (the first MIM student, frozen) ${mimTt.finalLoss.toFixed(4)}` : ''}.`,
+          `MIM final loss (-cos, mean of the last 10 steps): random conv teacher ${mim.finalLoss.toFixed(4)}` +
+            (mimTt ? `; trained teacher (the first MIM student, frozen) ${mimTt.finalLoss.toFixed(4)}` : '') +
+            '.',
           '',
         ]
       : []),
     'Intervals: percentile bootstrap, 95%, resampling test frames within each class, ' +
-      `${cfg.replicates} resamples, seed ${cfg.seed}. "Δ vs scratch" resamples the same frames for both models (paired); the overlap column compares the two marginal AUC intervals, which is the weaker test.`,
-    'Balanced accuracy thresholds p(finding) at 0.5 (the argmax). The fine-tuned checkpoint is the epoch with the best validation balanced accuracy.',
+      `${cfg.replicates} resamples, seed ${cfg.seed}. "Δ vs scratch" resamples the same frames for ` +
+      `both models (paired); the overlap column compares the two marginal AUC intervals, which is ` +
+      `the weaker test.`,
+    'Balanced accuracy thresholds p(finding) at 0.5 (the argmax). The fine-tuned checkpoint is the ' +
+      'epoch with the best validation balanced accuracy.',
     '',
-    'Caveats: WCEBleedGen has no patient ids, so frames of one patient can be in train and test (optimistic for every init alike). MIM saw the test frames unlabelled. Frames are field-of-view normalised (engine/data/fov-square.ts) against the overlay and border shortcuts the READMEs warn about.',
+    'Caveats: WCEBleedGen has no patient ids, so frames of one patient can be in train and test ' +
+      '(optimistic for every init alike). MIM saw the test frames unlabelled. Frames are field-of-view ' +
+      'normalised (engine/data/fov-square.ts) against the overlay and border shortcuts the READMEs ' +
+      'warn about.',
     '',
     '## Results',
     '',
     ...sections,
-    'Per-run details: <task>/<tag>/history.json, metrics.json, predictions.csv, curves.png; mim*/log.json, loss.png; timings.json.',
+    'Per-run details: <task>/<tag>/history.json, metrics.json, predictions.csv, curves.png; ' +
+      'mim*/log.json, loss.png; timings.json.',
     '',
   ]);
   console.log(`\nreport: ${report} (${minutes.toFixed(1)} min)`);

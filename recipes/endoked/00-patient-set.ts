@@ -154,7 +154,8 @@ export function composePatients(frames: readonly ImageRecord[], o: ComposeOption
     throw new Error(`--bag-frames ${lo},${hi}: need two integers 2 <= lo <= hi`);
   if (!(Number.isInteger(kLo) && Number.isInteger(kHi) && kLo >= 1 && kHi >= kLo && 2 * kHi < lo)) {
     throw new Error(
-      `--polyp-per-bag ${kLo},${kHi}: need integers 1 <= lo <= hi with 2*hi < the smallest bag (${lo}) so that most frames of a positive bag are normal`,
+      `--polyp-per-bag ${kLo},${kHi}: need integers 1 <= lo <= hi with 2*hi < the smallest bag ` +
+        `(${lo}) so that most frames of a positive bag are normal`,
     );
   }
   const centres = [...new Set(frames.map((f) => f.centre ?? ''))].sort();
@@ -259,7 +260,10 @@ export function summaryTable(patients: readonly PatientBag[]): string {
     .sort(([a], [b]) => naturalCompare(a.replace('|all', '|~'), b.replace('|all', '|~')))
     .map(([k, r]) => {
       const [split, centre] = k.split('|');
-      return `${split.padEnd(6)} ${centre.padEnd(10)} ${String(r.p).padStart(8)}  ${String(r.pos).padStart(8)}  ${String(r.f).padStart(6)}  ${String(r.pf).padStart(12)}`;
+      return (
+        `${split.padEnd(6)} ${centre.padEnd(10)} ${String(r.p).padStart(8)}  ` +
+        `${String(r.pos).padStart(8)}  ${String(r.f).padStart(6)}  ${String(r.pf).padStart(12)}`
+      );
     });
   return [head, ...lines].join('\n');
 }
@@ -293,7 +297,8 @@ export async function main(argv: string[]): Promise<string | undefined> {
       const source = f.source ? resolve(f.source) : resolve(ROOT, '..', 'shared', 'data', 'polypgen-frames');
       if (!existsSync(source))
         throw new FlagError(
-          `${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ../shared/data/polypgen-frames/README.md)`,
+          `${FLAGS.script}: --source "${source}" does not exist (PolypGen frames; see ` +
+            `../shared/data/polypgen-frames/README.md)`,
         );
       if (f.bagFrames.length !== 2 || f.polypPerBag.length !== 2)
         throw new FlagError(`${FLAGS.script}: --bag-frames and --polyp-per-bag take two numbers, lo,hi`);

@@ -106,7 +106,11 @@ function fmt(x: number): string {
 }
 
 function summary(name: string, m: ReportLabelMetrics): string {
-  return `${name}: n ${m.n}, decided ${m.decided} (coverage ${fmt(m.coverage)}), accuracy ${fmt(m.accuracy)}, precision ${fmt(m.precision)}, recall ${fmt(m.recall)}, F1 ${fmt(m.f1)}, accuracy with guesses ${fmt(m.accuracyWithGuesses)}`;
+  return (
+    `${name}: n ${m.n}, decided ${m.decided} (coverage ${fmt(m.coverage)}), accuracy ` +
+    `${fmt(m.accuracy)}, precision ${fmt(m.precision)}, recall ${fmt(m.recall)}, F1 ${fmt(m.f1)}, ` +
+    `accuracy with guesses ${fmt(m.accuracyWithGuesses)}`
+  );
 }
 
 export async function main(argv: string[]): Promise<{ out: string; metrics?: unknown }> {
@@ -187,7 +191,8 @@ export async function main(argv: string[]): Promise<{ out: string; metrics?: unk
   const counts = { 1: 0, 0: 0, uncertain: 0 };
   for (const d of decisions) counts[d.label]++;
   console.log(
-    `labels: ${counts[1]} polyp, ${counts[0]} none, ${counts.uncertain} uncertain (${seconds.toFixed(1)} s) -> ${join(out, 'labels.csv')}`,
+    `labels: ${counts[1]} polyp, ${counts[0]} none, ${counts.uncertain} uncertain ` +
+      `(${seconds.toFixed(1)} s) -> ${join(out, 'labels.csv')}`,
   );
 
   // Evaluation, only when the CSV carries truth labels.
@@ -246,7 +251,8 @@ export async function main(argv: string[]): Promise<{ out: string; metrics?: unk
   }
   for (const [g, m] of Object.entries(groups)) console.log(summary(g, m));
   console.log(
-    `naive keyword baseline: accuracy ${fmt(naiveM.accuracy)}, precision ${fmt(naiveM.precision)}, recall ${fmt(naiveM.recall)}`,
+    `naive keyword baseline: accuracy ${fmt(naiveM.accuracy)}, precision ${fmt(naiveM.precision)}, ` +
+      `recall ${fmt(naiveM.recall)}`,
   );
   if (metrics.errors.length)
     console.log(`${metrics.errors.length} decided report(s) disagree with the truth (listed in metrics.json)`);

@@ -85,7 +85,9 @@ export const FLAGS = defineFlags(
     set: {
       type: 'string',
       default: 'synthetic',
-      help: "patient set folder, or 'synthetic' / 'real' (out/endoked/{synthetic,real}-set, built once by 00-patient-set.ts)",
+      help:
+        "patient set folder, or 'synthetic' / 'real' (out/endoked/{synthetic,real}-set, built once by " +
+        '00-patient-set.ts)',
     },
     labels: {
       type: 'string',
@@ -252,7 +254,8 @@ export async function main(argv: string[]): Promise<void> {
     const file = resolve(f.labels);
     if (!existsSync(file))
       fail(
-        `--labels "${file}" does not exist (stage 1 writes it: recipes/endoked/01-report-labels.ts --out DIR -> DIR/labels.csv)`,
+        `--labels "${file}" does not exist (stage 1 writes it: recipes/endoked/01-report-labels.ts ` +
+          `--out DIR -> DIR/labels.csv)`,
       );
     for (const r of parseCsvTable(readFileSync(file, 'utf8'), file, ['patient_id', 'label']).rows) {
       const v = r.label.trim();
@@ -295,8 +298,10 @@ export async function main(argv: string[]): Promise<void> {
   if (!trainBags.some((i) => bags[i].label === 1) || !trainBags.some((i) => bags[i].label === 0))
     fail('the training bags need both labels (1 and 0)');
   console.log(
-    `set: ${setDir}: ${bags.length} patients, ${frames.length} frames; train ${trainBags.length} bags / ${trainFrames.length} frames` +
-      ` (${bags.filter((b) => b.split === 'train' && b.label === 'uncertain').length} uncertain left out), test ${testBags.length} bags`,
+    `set: ${setDir}: ${bags.length} patients, ${frames.length} frames; train ${trainBags.length} ` +
+      `bags / ${trainFrames.length} frames` +
+      ` (${bags.filter((b) => b.split === 'train' && b.label === 'uncertain').length} uncertain left ` +
+      `out), test ${testBags.length} bags`,
   );
 
   // ---- frames: decode + resize once, cached on disk as bytes ------------------------------------
@@ -353,7 +358,9 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`resumed from ${statePath} after epoch ${epoch}`);
   }
   console.log(
-    `model: EndoKED-MIL ${f.model} (${S}², encoder ${config.channels.join('-')}${f.gated ? ', gated ABMIL' : ''}), ${(model.numParameters() / 1e3).toFixed(1)}k parameters; ${f.optimizer} lr ${f.lr}`,
+    `model: EndoKED-MIL ${f.model} (${S}², encoder ` +
+      `${config.channels.join('-')}${f.gated ? ', gated ABMIL' : ''}), ` +
+      `${(model.numParameters() / 1e3).toFixed(1)}k parameters; ${f.optimizer} lr ${f.lr}`,
   );
   const [w1, w2] = f.teacherLossWeight;
   const teachers = [model.teacher1, model.teacher2];
@@ -547,8 +554,13 @@ export async function main(argv: string[]): Promise<void> {
       test,
     });
     console.log(
-      `epoch ${epoch}: teacher ${history.at(-1)!.teacherLoss.toFixed(4)} (${skipped} positive bags skipped), student ${history.at(-1)!.studentLoss.toFixed(4)};` +
-        ` test bag AUC ${fmt3(test.bagAucTeacher1)}/${fmt3(test.bagAucTeacher2)}/${fmt3(test.bagAucStudent)}, instance AUC ${fmt3(test.instanceAucTeacher1)}/${fmt3(test.instanceAucTeacher2)}/${fmt3(test.instanceAucStudent)} (T1/T2/student)`,
+      `epoch ${epoch}: teacher ${history.at(-1)!.teacherLoss.toFixed(4)} (${skipped} positive bags ` +
+        `skipped), student ${history.at(-1)!.studentLoss.toFixed(4)};` +
+        ` test bag AUC ` +
+        `${fmt3(test.bagAucTeacher1)}/${fmt3(test.bagAucTeacher2)}/${fmt3(test.bagAucStudent)}, ` +
+        `instance AUC ` +
+        `${fmt3(test.instanceAucTeacher1)}/${fmt3(test.instanceAucTeacher2)}/${fmt3(test.instanceAucStudent)} ` +
+        `(T1/T2/student)`,
     );
     writeAtomic(
       statePath,
@@ -651,13 +663,19 @@ export async function main(argv: string[]): Promise<void> {
   );
   const t = result.test;
   console.log(
-    `train: bag AUC T1 ${fmt3(result.train.bagAucTeacher1)}, T2 ${fmt3(result.train.bagAucTeacher2)}, student ${fmt3(result.train.bagAucStudent)}; instance AUC T1 ${fmt3(result.train.instanceAucTeacher1)}, T2 ${fmt3(result.train.instanceAucTeacher2)}, student ${fmt3(result.train.instanceAucStudent)}`,
+    `train: bag AUC T1 ${fmt3(result.train.bagAucTeacher1)}, T2 ` +
+      `${fmt3(result.train.bagAucTeacher2)}, student ${fmt3(result.train.bagAucStudent)}; instance AUC ` +
+      `T1 ${fmt3(result.train.instanceAucTeacher1)}, T2 ${fmt3(result.train.instanceAucTeacher2)}, ` +
+      `student ${fmt3(result.train.instanceAucStudent)}`,
   );
   console.log(
-    `test: bag AUC T1 ${fmt3(t.bagAucTeacher1)}, T2 ${fmt3(t.bagAucTeacher2)}, student ${fmt3(t.bagAucStudent)}; instance AUC T1 ${fmt3(t.instanceAucTeacher1)}, T2 ${fmt3(t.instanceAucTeacher2)}, student ${fmt3(t.instanceAucStudent)}`,
+    `test: bag AUC T1 ${fmt3(t.bagAucTeacher1)}, T2 ${fmt3(t.bagAucTeacher2)}, student ` +
+      `${fmt3(t.bagAucStudent)}; instance AUC T1 ${fmt3(t.instanceAucTeacher1)}, T2 ` +
+      `${fmt3(t.instanceAucTeacher2)}, student ${fmt3(t.instanceAucStudent)}`,
   );
   console.log(
-    `selection (student ≥ ${f.select} in positive patients): ${result.selection.all.selected} frames, precision ${fmt3(result.selection.all.precision)}; wall ${result.wallSeconds} s`,
+    `selection (student ≥ ${f.select} in positive patients): ${result.selection.all.selected} ` +
+      `frames, precision ${fmt3(result.selection.all.precision)}; wall ${result.wallSeconds} s`,
   );
   console.log(
     `wrote ${outDir}/frame_scores.csv, encoder.safetensors, metrics.json, state.safetensors, loss.png, auc.png`,

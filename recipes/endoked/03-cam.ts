@@ -107,7 +107,9 @@ const FLAGS = defineFlags('recipes/endoked/03-cam.ts', 'EndoKED stage 3: ToCo CA
   publicPositives: {
     type: 'boolean',
     default: true,
-    help: "the set's public-positives.csv (train-split polyp frames in no bag) as extra positives, when the set has one",
+    help:
+      "the set's public-positives.csv (train-split polyp frames in no bag) as extra positives, when " +
+      'the set has one',
   },
   out: { type: 'string', default: 'runs/endoked/03-cam', help: 'output folder' },
   cache: { type: 'string', default: 'out/endoked/frame-cache', help: 'decoded, resized frames are cached here' },
@@ -247,7 +249,8 @@ export async function main(argv: string[]): Promise<void> {
   if (!existsSync(join(setDir, 'frames.csv')))
     fail(
       'set',
-      `"${setDir}" has no frames.csv; build the patient set first (recipes/endoked/00-patient-set.ts) or point --set at one`,
+      `"${setDir}" has no frames.csv; build the patient set first ` +
+        `(recipes/endoked/00-patient-set.ts) or point --set at one`,
     );
 
   // ---- data: the patient set (truth, split), the frame scores, Kvasir-SEG train ----------------------
@@ -306,7 +309,8 @@ export async function main(argv: string[]): Promise<void> {
           const path = resolveIn(setDir, r.frame_path);
           if (truth.frame.has(path))
             throw new Error(
-              `${publicCsv}: ${r.frame_path} is also in a bag (frames.csv); rebuild the set with 00-patient-set.ts --force`,
+              `${publicCsv}: ${r.frame_path} is also in a bag (frames.csv); rebuild the set with ` +
+                `00-patient-set.ts --force`,
             );
           return {
             path,
@@ -330,7 +334,8 @@ export async function main(argv: string[]): Promise<void> {
   if (nPos === 0)
     fail(
       f.scoresFromTruth ? 'set' : 'scores',
-      `no positives: no frame with student >= ${f.posThreshold} in a positive train patient, no public positives and no --kvasir`,
+      `no positives: no frame with student >= ${f.posThreshold} in a positive train patient, no ` +
+        `public positives and no --kvasir`,
     );
   if (negatives.length === 0)
     fail(f.scoresFromTruth ? 'set' : 'scores', 'no negatives: no frame of a negative train patient');
@@ -338,7 +343,9 @@ export async function main(argv: string[]): Promise<void> {
     ? frames.filter((x) => x.truth === 1).length / frames.filter((x) => x.truth !== undefined).length
     : null;
   console.log(
-    `train: ${frames.length} MIL positives (precision vs true frame labels ${milPrecision === null ? 'n/a' : milPrecision.toFixed(3)}), ${kvasirPos.length} Kvasir-SEG train positives, ${publicPos.length} public positives, ${negatives.length} negatives`,
+    `train: ${frames.length} MIL positives (precision vs true frame labels ` +
+      `${milPrecision === null ? 'n/a' : milPrecision.toFixed(3)}), ${kvasirPos.length} Kvasir-SEG ` +
+      `train positives, ${publicPos.length} public positives, ${negatives.length} negatives`,
   );
 
   const gpu = await initNode();
@@ -357,7 +364,8 @@ export async function main(argv: string[]): Promise<void> {
     if (r.missingKeys.length)
       fail(
         'init',
-        `${path} lacks encoder keys, e.g. ${r.missingKeys.slice(0, 3).join(', ')} (expected Eva02Mim keys at the same size)`,
+        `${path} lacks encoder keys, e.g. ${r.missingKeys.slice(0, 3).join(', ')} (expected Eva02Mim ` +
+          `keys at the same size)`,
       );
     console.log(`init: encoder from ${path} (${r.unexpectedKeys.length} keys unused)`);
   }
@@ -374,7 +382,8 @@ export async function main(argv: string[]): Promise<void> {
     seed: f.seed,
   });
   console.log(
-    `model: ToCo on EVA-02 (D ${f.dim}, depth ${f.depth}, patch ${f.patch}, ${S}²), ${(model.numParameters() / 1e6).toFixed(3)}M parameters`,
+    `model: ToCo on EVA-02 (D ${f.dim}, depth ${f.depth}, patch ${f.patch}, ${S}²), ` +
+      `${(model.numParameters() / 1e6).toFixed(3)}M parameters`,
   );
 
   interface Extra {
@@ -399,7 +408,8 @@ export async function main(argv: string[]): Promise<void> {
     if (e.size !== S || e.dim !== f.dim || e.depth !== f.depth || e.patch !== f.patch)
       fail(
         'out',
-        `${statePath} is from a run with size ${e.size}, dim ${e.dim}, depth ${e.depth}, patch ${e.patch}; use another --out or --no-resume`,
+        `${statePath} is from a run with size ${e.size}, dim ${e.dim}, depth ${e.depth}, patch ` +
+          `${e.patch}; use another --out or --no-resume`,
       );
     ({ step, losses, seconds } = e);
     ptcs = e.ptc;
@@ -654,17 +664,27 @@ export async function main(argv: string[]): Promise<void> {
     },
     kvasirTrain: summarise(per.filter((r) => r.source === 'kvasir')),
     milPositives: summarise(per.filter((r) => r.source === 'mil')),
-    note: 'box IoU against the union box of each true mask at the original size; CAM Dice at the CAM size against the nearest-resized true mask; masks are used only to measure',
+    note:
+      'box IoU against the union box of each true mask at the original size; CAM Dice at the CAM size ' +
+      'against the nearest-resized true mask; masks are used only to measure',
     perImage: per,
   };
   writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   const k = metrics.kvasirTrain;
   if (k.images)
     console.log(
-      `Kvasir-SEG train (${k.images}): accepted ${(100 * k.acceptanceRate!).toFixed(1)}%, mean box IoU on accepted ${k.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'} (all ${k.meanBoxIouAll?.toFixed(3)}), CAM Dice ${k.meanCamDice?.toFixed(3)}${k.gradCam ? `; Grad-CAM: accepted ${(100 * k.gradCam.acceptanceRate!).toFixed(1)}%, IoU ${k.gradCam.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'}, Dice ${k.gradCam.meanDice?.toFixed(3)}` : ''}; rejections ${JSON.stringify(k.rejections)}`,
+      `Kvasir-SEG train (${k.images}): accepted ${(100 * k.acceptanceRate!).toFixed(1)}%, mean box ` +
+        `IoU on accepted ${k.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'} (all ${k.meanBoxIouAll?.toFixed(3)}), ` +
+        `CAM Dice ${k.meanCamDice?.toFixed(3)}` +
+        (k.gradCam
+          ? `; Grad-CAM: accepted ${(100 * k.gradCam.acceptanceRate!).toFixed(1)}%, ` +
+            `IoU ${k.gradCam.meanBoxIouAccepted?.toFixed(3) ?? 'n/a'}, Dice ${k.gradCam.meanDice?.toFixed(3)}`
+          : '') +
+        `; rejections ${JSON.stringify(k.rejections)}`,
     );
   console.log(
-    `MIL positives (${metrics.milPositives.images}): accepted ${metrics.milPositives.images ? (100 * metrics.milPositives.acceptanceRate!).toFixed(1) : 'n/a'}%`,
+    `MIL positives (${metrics.milPositives.images}): accepted ` +
+      `${metrics.milPositives.images ? (100 * metrics.milPositives.acceptanceRate!).toFixed(1) : 'n/a'}%`,
   );
   console.log(`wrote ${outDir}: boxes.csv, cams/, cam.safetensors, metrics.json, loss.png`);
   optimizer.dispose();
@@ -880,7 +900,10 @@ function dice(a: Uint8Array, b: ArrayLike<number>): number {
   return sa + sb === 0 ? 1 : (2 * inter) / (sa + sb);
 }
 
-/** The image (upscaled to >= 128 px) with the CAM as a heat map, the box (green accepted, red rejected) and the true box (white). */
+/**
+ * The image (upscaled to >= 128 px) with the CAM as a heat map, the box (green accepted, red rejected) and the true box
+ * (white).
+ */
 function writeOverlay(
   path: string,
   rgb: Uint8Array,

@@ -33,7 +33,8 @@
 // Usage:
 //   npx tsx recipes/endoked/05-segmenter.ts --data synthetic --out runs/segmenter-synthetic
 //   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --train --backbone runs/segmenter-synthetic/weights.safetensors
-//   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --boxes-from-masks ../shared/data/kvasir-seg --out runs/endoked/04-sam/kvasir
+//   npx tsx recipes/endoked/04-sam-pseudo-masks.ts --boxes-from-masks ../shared/data/kvasir-seg \
+//     --out runs/endoked/04-sam/kvasir
 // Deviations: frames are resized to S x S (SAM keeps the aspect ratio and pads to 1024²), so
 // post-processing is bilinear to S, no crop, bilinear to the original size, threshold 0.
 import { existsSync, mkdirSync, readFileSync, symlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -136,7 +137,9 @@ const FLAGS = defineFlags(
       default: 2e-3,
       min: 0,
       exclusiveMin: true,
-      help: 'AdamW learning rate (SAM: 8e-4 at 256 images per batch over 90k steps; higher here for a short run of a small decoder)',
+      help:
+        'AdamW learning rate (SAM: 8e-4 at 256 images per batch over 90k steps; higher here for a ' +
+        'short run of a small decoder)',
     },
     weightDecay: { type: 'number', default: 0.1, min: 0, help: 'AdamW weight decay (SAM: 0.1)' },
     boxNoise: { type: 'number', default: 0.1, min: 0, help: 'box noise std as a fraction of the box side (SAM: 0.1)' },
@@ -177,7 +180,8 @@ export async function main(argv: string[]): Promise<void> {
   const backbonePath = f.backbone === 'random' ? 'random' : resolve(ROOT, f.backbone);
   if (backbonePath !== 'random' && !existsSync(backbonePath)) {
     throw new FlagError(
-      `${FLAGS.script}: --backbone ${backbonePath} does not exist; train one with\n  npx tsx recipes/endoked/05-segmenter.ts --data synthetic --out runs/segmenter-synthetic`,
+      `${FLAGS.script}: --backbone ${backbonePath} does not exist; train one with\n  npx tsx ` +
+        `recipes/endoked/05-segmenter.ts --data synthetic --out runs/segmenter-synthetic`,
     );
   }
   if (!f.train && !f.boxes && !f.boxesFromMasks)
@@ -267,7 +271,9 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
   const data = await syntheticInstances(f, backbone, 0, f.trainImages, join(out, 'cache'), backboneId);
   const val = await syntheticInstances(f, backbone, 1_000_000, f.valImages, join(out, 'cache'), backboneId);
   console.log(
-    `synthetic: ${f.trainImages} frames, ${data.instances.length} polyp instances (+${val.instances.length} held out); features in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `synthetic: ${f.trainImages} frames, ${data.instances.length} polyp instances ` +
+      `(+${val.instances.length} held out); features in ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   manualSeed(f.seed);
   const config = decoderConfig(f.size);
@@ -277,7 +283,9 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
   const order = new DataOrder(new RandomSampler(data.instances.length), { batchSize: f.batchSize, seed: f.seed });
   const noise = new Rng(f.seed + 1);
   console.log(
-    `model: SAM decoder (${config.embedDim}-d, ${config.numHeads} heads, grid ${config.imageEmbeddingSize.join('x')}) + neck, ${(model.numParameters() / 1e3).toFixed(1)}k parameters`,
+    `model: SAM decoder (${config.embedDim}-d, ${config.numHeads} heads, grid ` +
+      `${config.imageEmbeddingSize.join('x')}) + neck, ${(model.numParameters() / 1e3).toFixed(1)}k ` +
+      `parameters`,
   );
 
   interface Extra {
@@ -297,7 +305,8 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
     const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
     if (r.extra.size !== f.size || r.extra.batchSize !== f.batchSize || r.extra.trainImages !== f.trainImages) {
       throw new Error(
-        `${statePath} was written with size ${r.extra.size}, batch ${r.extra.batchSize}, ${r.extra.trainImages} frames; use another --out or --no-resume`,
+        `${statePath} was written with size ${r.extra.size}, batch ${r.extra.batchSize}, ` +
+          `${r.extra.trainImages} frames; use another --out or --no-resume`,
       );
     }
     ({ step, losses, seconds } = r.extra);
@@ -353,7 +362,8 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
       const target = tensor(targets, [b, 1, m, m]);
       const per = samMaskLoss(masks, target); // [B, T]
       const t = per.shape[1];
-      const maskLoss = mean(add(reshape(narrow(per, 1, 0, 1), [b]), min(narrow(per, 1, 1, t - 1), 1))); // single + best multimask
+      // single + best multimask
+      const maskLoss = mean(add(reshape(narrow(per, 1, 0, 1), [b]), min(narrow(per, 1, 1, t - 1), 1)));
       const l = add(maskLoss, mseLoss(iou, maskIou(masks, target)));
       backward(l);
       return l;
@@ -441,10 +451,12 @@ async function train(f: Parsed, backbone: PolypPVT, backbonePath: string): Promi
   };
   writeFileSync(join(out, 'train-metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   console.log(
-    `held-out synthetic (${val.instances.length} polyps, ${m}² masks): mean Dice decoder ${metrics.heldOut.meanDiceDecoder.toFixed(4)}, box ${metrics.heldOut.meanDiceBox.toFixed(4)}`,
+    `held-out synthetic (${val.instances.length} polyps, ${m}² masks): mean Dice decoder ` +
+      `${metrics.heldOut.meanDiceDecoder.toFixed(4)}, box ${metrics.heldOut.meanDiceBox.toFixed(4)}`,
   );
   console.log(
-    `trained ${step} steps in ${seconds.toFixed(0)} s; wrote ${out}/weights.safetensors, state.safetensors, loss.png, train-metrics.json`,
+    `trained ${step} steps in ${seconds.toFixed(0)} s; wrote ${out}/weights.safetensors, ` +
+      `state.safetensors, loss.png, train-metrics.json`,
   );
   optimizer.dispose();
   model.dispose();
@@ -489,7 +501,10 @@ function readBoxes(csv: string, imagesDir?: string): Target[] {
   return [...byPath.values()];
 }
 
-/** One box per mask component (>= 0.1% of the image) of a Kvasir-layout folder's train.txt images; writes <out>/boxes.csv. */
+/**
+ * One box per mask component (>= 0.1% of the image) of a Kvasir-layout folder's train.txt images; writes
+ * <out>/boxes.csv.
+ */
 async function boxesFromMasks(
   dir: string,
   out: string,
@@ -538,7 +553,8 @@ async function pseudoMasks(f: Parsed, backbone: PolypPVT): Promise<void> {
     ? await boxesFromMasks(fromMasks, out, f.jitter, f.seed, f.limit)
     : readBoxes(resolve(f.boxes!), f.images && resolve(f.images)).slice(0, f.limit);
   if (targets.length === 0) throw new Error('no accepted boxes to turn into masks');
-  const ids = uniqueIds(targets.map((t) => t.path)); // stems, folder-prefixed where they collide (PolypGen's centre_A/img1, centre_B/img1)
+  // stems, folder-prefixed where they collide (PolypGen's centre_A/img1, centre_B/img1)
+  const ids = uniqueIds(targets.map((t) => t.path));
   const perImage: { id: string; boxes: number; dice?: number; diceBox?: number }[] = [];
   let embedMs = 0,
     decodeMs = 0,
@@ -560,7 +576,8 @@ async function pseudoMasks(f: Parsed, backbone: PolypPVT): Promise<void> {
       const bin = noGrad(() =>
         tidy(() => {
           const { masks } = model.forward(emb, { boxes: tensor(scaled, [1, 4]) }, false); // [1, 1, S/2, S/2]
-          return gt(postprocessMasks(masks, config.inputImageSize, [f.size, f.size], [h, w]), 0); // SAM's mask_threshold 0
+          // SAM's mask_threshold 0
+          return gt(postprocessMasks(masks, config.inputImageSize, [f.size, f.size], [h, w]), 0);
         }),
       );
       const v = await bin.data();
@@ -619,10 +636,13 @@ async function pseudoMasks(f: Parsed, backbone: PolypPVT): Promise<void> {
   writeFileSync(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   if (scored.length)
     console.log(
-      `${scored.length} images: mean Dice decoder ${metrics.meanDice!.toFixed(4)}, box as the mask ${metrics.meanDiceBox!.toFixed(4)}`,
+      `${scored.length} images: mean Dice decoder ${metrics.meanDice!.toFixed(4)}, box as the mask ` +
+        `${metrics.meanDiceBox!.toFixed(4)}`,
     );
   console.log(
-    `embedding ${metrics.msPerImageEmbedding.toFixed(1)} ms/image, decoder ${metrics.msPerBoxDecoder.toFixed(1)} ms/box (median ${metrics.msPerBoxDecoderMedian?.toFixed(1)}; with post-processing and readback); wrote ${out}`,
+    `embedding ${metrics.msPerImageEmbedding.toFixed(1)} ms/image, decoder ` +
+      `${metrics.msPerBoxDecoder.toFixed(1)} ms/box (median ` +
+      `${metrics.msPerBoxDecoderMedian?.toFixed(1)}; with post-processing and readback); wrote ${out}`,
   );
   model.dispose();
 }

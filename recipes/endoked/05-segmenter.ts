@@ -186,7 +186,9 @@ export const FLAGS = defineFlags(
       type: 'string',
       default: 'headers',
       choices: ['headers', 'full'] as const,
-      help: 'start-of-run check of every file: headers, sizes and end markers (fast), or a full decode (also counts empty masks)',
+      help:
+        'start-of-run check of every file: headers, sizes and end markers (fast), or a full decode ' +
+        '(also counts empty masks)',
     },
     init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
     out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
@@ -222,17 +224,20 @@ export async function main(argv: string[]): Promise<void> {
   const resume = f.resume; // continue from <out>/state.safetensors when present
   const outDir = resolve(f.out ?? join(ROOT, 'runs', `segmenter-${configName}`));
   const initPath = f.init ? resolve(f.init) : undefined; // PVTv2 backbone weights to start from
-  const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)); // Python's round()
+  // Python's round()
+  const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
   if (trainSize % sizeMultiple !== 0) {
     const lo = Math.max(sizeMultiple, Math.floor(trainSize / sizeMultiple) * sizeMultiple);
     throw new RunGuardError(
-      `${SCRIPT}: --size ${trainSize} is not a multiple of ${sizeMultiple} (Polyp-PVT's stride): use --size ${lo} or ${lo + sizeMultiple}`,
+      `${SCRIPT}: --size ${trainSize} is not a multiple of ${sizeMultiple} (Polyp-PVT's stride): use ` +
+        `--size ${lo} or ${lo + sizeMultiple}`,
     );
   }
   const scaledSizes = rates.map((r) => roundHalfEven((trainSize * r) / sizeMultiple) * sizeMultiple);
   if (scaledSizes.some((s) => s < sizeMultiple))
     throw new RunGuardError(
-      `${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must be at least ${sizeMultiple}: use --size 64 or more`,
+      `${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must ` +
+        `be at least ${sizeMultiple}: use --size 64 or more`,
     );
   if (initPath && !existsSync(initPath)) throw new RunGuardError(`${SCRIPT}: --init "${initPath}" does not exist`);
 
@@ -248,9 +253,15 @@ export async function main(argv: string[]): Promise<void> {
   } else {
     dataRoot = resolve(f.data ?? sharedKvasir);
     if (!existsSync(dataRoot)) {
-      throw new RunGuardError(`${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there (images/, masks/, train.txt, test.txt;
-  https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), pass --data <folder>,
-  or train on generated data with --data synthetic.`);
+      throw new RunGuardError(
+        [
+          `${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there ` +
+            '(images/, masks/, train.txt, test.txt;',
+          '  https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), ' +
+            'pass --data <folder>,',
+          '  or train on generated data with --data synthetic.',
+        ].join('\n'),
+      );
     }
   }
   let train: ImageRecord[], test: ImageRecord[];
@@ -259,7 +270,8 @@ export async function main(argv: string[]): Promise<void> {
     test = readKvasirSeg(dataRoot, { split: 'test', log: null }).records;
   } catch (e) {
     throw new RunGuardError(
-      `${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, masks/, train.txt, test.txt; or use --data synthetic)`,
+      `${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, ` +
+        `masks/, train.txt, test.txt; or use --data synthetic)`,
     );
   }
   // --out: writable, ours alone, no partial files of killed runs; Ctrl-C saves (see onStop below).
@@ -279,13 +291,17 @@ export async function main(argv: string[]): Promise<void> {
     const c = await checkSegSplit(recs, f.checkData);
     if (c.problems.length) {
       throw new RunGuardError(
-        `${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ${c.problems.join('\n  ')}\n` +
+        `${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ` +
+          `${c.problems.join('\n  ')}\n` +
           `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`,
       );
     }
     if (c.masksRead > 0 && c.emptyMasks === c.masksRead) {
       console.warn(
-        `warning: every ${name} mask read (${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice would be meaningless`,
+        `warning: every ${name} mask read ` +
+          `(${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ` +
+          `${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice ` +
+          `would be meaningless`,
       );
     }
   }
@@ -319,7 +335,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   const optimizer = new AdamW(model.parameters(), { lr, weightDecay });
   console.log(
-    `model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ${scaledSizes.join('/')}, batch ${batchSize}`,
+    `model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ` +
+      `${scaledSizes.join('/')}, batch ${batchSize}`,
   );
 
   interface Extra {
@@ -355,7 +372,9 @@ export async function main(argv: string[]): Promise<void> {
     const e = r.extra;
     if (e.modelPreset !== modelPreset || e.trainSize !== trainSize || e.batchSize !== batchSize) {
       throw new RunGuardError(
-        `${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out or --no-resume.`,
+        `${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ` +
+          `${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out ` +
+          `or --no-resume.`,
       );
     }
     checkDataIdentity(e.dataIdentity, identity, statePath);
@@ -366,7 +385,8 @@ export async function main(argv: string[]): Promise<void> {
     for (const g of optimizer.paramGroups) {
       if (g.lr !== lr || g.weightDecay !== weightDecay)
         console.log(
-          `note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing with --lr ${lr} --weight-decay ${weightDecay}`,
+          `note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing ` +
+            `with --lr ${lr} --weight-decay ${weightDecay}`,
         );
       g.lr = lr;
       g.initialLr = lr;
@@ -405,7 +425,8 @@ export async function main(argv: string[]): Promise<void> {
   const deadline = maxMinutes ? started + maxMinutes * 60_000 : Infinity;
   if (step < totalSteps) {
     console.log(
-      `training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} optimizer steps each) -> ${outDir}`,
+      `training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} ` +
+        `optimizer steps each) -> ${outDir}`,
     );
     const bar = new Progress({ total: totalSteps, label: 'train', unit: 'step' });
     bar.set(step);
@@ -552,7 +573,8 @@ export async function main(argv: string[]): Promise<void> {
       );
     } catch (e) {
       throw new Error(
-        `evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ${e instanceof Error ? e.message : String(e)}`,
+        `evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ` +
+          `${e instanceof Error ? e.message : String(e)}`,
       );
     }
     const masks = samples.map((s) => s.mask);
@@ -605,8 +627,10 @@ export async function main(argv: string[]): Promise<void> {
   };
   writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   console.log(
-    `test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, mean IoU ${metrics.test.meanIou.toFixed(4)}` +
-      ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ${metrics.test.minMax.meanIou.toFixed(4)})`,
+    `test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, ` +
+      `mean IoU ${metrics.test.meanIou.toFixed(4)}` +
+      ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ` +
+      `${metrics.test.minMax.meanIou.toFixed(4)})`,
   );
   console.log(`wrote ${join(outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
   optimizer.dispose();

@@ -100,12 +100,16 @@ export const FLAGS = defineFlags(
     samInRounds: {
       type: 'boolean',
       default: false,
-      help: 're-prompt the stage-4 decoder with the predicted box instead of using the prediction (released default: off)',
+      help:
+        're-prompt the stage-4 decoder with the predicted box instead of using the prediction ' +
+        '(released default: off)',
     },
     samArgs: {
       type: 'string',
       default: '',
-      help: 'extra flags for 04-sam-pseudo-masks.ts with --sam-in-rounds, space-separated, given with "=": --sam-args="--weights W --backbone B"',
+      help:
+        'extra flags for 04-sam-pseudo-masks.ts with --sam-in-rounds, space-separated, given with "=": ' +
+        '--sam-args="--weights W --backbone B"',
     },
     config: {
       type: 'string',
@@ -451,7 +455,8 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
     code: fileHash(SEGMENTER),
   };
   const measure = { set: f.set && resolve(f.set), kvasir: f.kvasir && resolve(f.kvasir) };
-  let prev = `pseudo:${folderListingHash(pseudo)}:${fileHash(join(pseudo, 'train.txt'))}:${fileHash(join(pseudo, 'test.txt'))}`;
+  const splitHashes = `${fileHash(join(pseudo, 'train.txt'))}:${fileHash(join(pseudo, 'test.txt'))}`;
+  let prev = `pseudo:${folderListingHash(pseudo)}:${splitHashes}`;
   const summaries: RoundSummary[] = [];
   for (let k = 0; k < f.rounds; k++) {
     const dir = join(out, `round-${k}`),
@@ -476,7 +481,8 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
         let rows: LabelRow[] = [];
         if (k > 0 && !existsSync(join(dir, 'labels.csv'))) {
           console.log(
-            `round ${k}: re-labelling ${pool.length} images with the round-${k - 1} segmenter (>= ${f.threshold} after min-max)`,
+            `round ${k}: re-labelling ${pool.length} images with the round-${k - 1} segmenter (>= ` +
+              `${f.threshold} after min-max)`,
           );
           const bar = new Progress({ total: pool.length, label: 'relabel', unit: 'img' });
           const p = await loadPredictor(join(out, `round-${k - 1}`, 'segmenter', 'weights.safetensors'));
@@ -558,7 +564,8 @@ export async function main(argv: string[]): Promise<RoundSummary[] | null> {
     const fmt = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
     const s = summaries[k];
     console.log(
-      `round ${k}: ${s.accepted}/${s.candidates} accepted, pseudo-mask Dice ${fmt(s.pseudoDice.mean)} (n=${s.pseudoDice.n}); ` +
+      `round ${k}: ${s.accepted}/${s.candidates} accepted, pseudo-mask Dice ` +
+        `${fmt(s.pseudoDice.mean)} (n=${s.pseudoDice.n}); ` +
         (s.test
           ? `test Dice ${s.test.dice.toFixed(4)}, IoU ${s.test.iou.toFixed(4)}`
           : `no image accepted (${JSON.stringify(s.rejected)}): the loop stops`),

@@ -199,7 +199,10 @@ const compose = (a: M3, b: M3): M3 => [
   a[3] * b[1] + a[4] * b[4],
   a[3] * b[2] + a[4] * b[5] + a[5],
 ];
-/** torchvision RandomAffine(degrees 0, translate .1, scale .8-1.2, shear 10) as an output -> input map in [0, 1] coordinates. */
+/**
+ * torchvision RandomAffine(degrees 0, translate .1, scale .8-1.2, shear 10) as an output -> input map in [0, 1]
+ * coordinates.
+ */
 function randomAffineInverse(r: Rng): M3 {
   const tx = r.uniform(-0.1, 0.1),
     ty = r.uniform(-0.1, 0.1),
@@ -226,7 +229,8 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
     );
   if (initPath && !existsSync(initPath))
     throw new FlagError(
-      `${FLAGS.script}: --init "${initPath}" does not exist (run recipes/endoked/02-mil.ts first, or leave --init out to train from scratch)`,
+      `${FLAGS.script}: --init "${initPath}" does not exist (run recipes/endoked/02-mil.ts first, or ` +
+        `leave --init out to train from scratch)`,
     );
   const arms: Arm[] = f.compare ? ['mil-init', 'scratch'] : [initPath ? 'mil-init' : 'scratch'];
   // The encoder's architecture: stage 2 stores its MilConfig in encoder.safetensors' metadata.
@@ -283,7 +287,8 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
       );
   }
   const count = (rs: PathologyRecord[]) =>
-    `${rs.length} frames / ${new Set(rs.map((r) => r.patientId)).size} patients, ${rs.filter((r) => r.label === 1).length} neoplastic frames`;
+    `${rs.length} frames / ${new Set(rs.map((r) => r.patientId)).size} patients, ` +
+    `${rs.filter((r) => r.label === 1).length} neoplastic frames`;
   console.log(`data: ${set.csv}: train ${count(train)}; test ${count(test)}`);
   const images: RgbImage[] = [];
   for (let i = 0; i < records.length; i += 32)
@@ -366,7 +371,8 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
       const r = restoreTrainState<Extra>(saved, { model: net, optimizer: opt, generator: defaultGenerator }, statePath);
       if (r.extra.signature !== signature)
         throw new Error(
-          `${statePath} was written by a run with other settings (${r.extra.signature}); this run: ${signature}. Use another --out or --no-resume.`,
+          `${statePath} was written by a run with other settings (${r.extra.signature}); this run: ` +
+            `${signature}. Use another --out or --no-resume.`,
         );
       ({ step, losses, seconds } = r.extra);
       order.loadStateDict(r.data!);
@@ -404,11 +410,13 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
           onehot[2 * k + r.label] = 1;
         });
         const params = batch.map(() => sampleParams(augment, S, S, augRng));
-        for (const p of params) p.affine = compose(p.affine, randomAffineInverse(augRng)); // crop/flips, then the affine, as torchvision's order
+        // crop/flips, then the affine, as torchvision's order
+        for (const p of params) p.affine = compose(p.affine, randomAffineInverse(augRng));
         const loss = tidy(() => {
           const x = augmentBatch(tensor(chw.data, chw.shape), null, augment, augRng, params).images;
           const prob = softmax(net.forward(x), -1); // [B, 2]
-          const l = neg(mean(sum(mul(tensor(onehot, [batch.length, 2]), log(add(prob, 1e-5))), 1))); // the reference's NLL
+          // the reference's NLL
+          const l = neg(mean(sum(mul(tensor(onehot, [batch.length, 2]), log(add(prob, 1e-5))), 1)));
           backward(l);
           opt.step();
           opt.zeroGrad();
@@ -418,7 +426,9 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
         loss.dispose();
         if (!Number.isFinite(v)) {
           throw new Error(
-            `[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint (${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower --lr.`,
+            `[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint ` +
+              `(${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower ` +
+              `--lr.`,
           );
         }
         step++;
@@ -506,7 +516,9 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
     );
     const t = result.test;
     console.log(
-      `[${arm}] test AUC frame ${t.frame.auc.toFixed(4)}, polyp ${t.polyp.auc.toFixed(4)}, patient ${t.patient.auc.toFixed(4)}; frame sensitivity ${t.frame.sensitivity.toFixed(3)}, specificity ${t.frame.specificity.toFixed(3)} at ${t.frame.threshold.toFixed(3)}`,
+      `[${arm}] test AUC frame ${t.frame.auc.toFixed(4)}, polyp ${t.polyp.auc.toFixed(4)}, patient ` +
+        `${t.patient.auc.toFixed(4)}; frame sensitivity ${t.frame.sensitivity.toFixed(3)}, specificity ` +
+        `${t.frame.specificity.toFixed(3)} at ${t.frame.threshold.toFixed(3)}`,
     );
     const patients = groupScores(test, ptest, (r) => r.patientId);
     const roc = {
@@ -578,11 +590,15 @@ function splitByPatient(records: PathologyRecord[], seed: number): void {
 function reportTable(rs: ArmResult[], op: string): string {
   const n = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3));
   const lines = [
-    `| init | steps | frame AUC | polyp AUC | patient AUC | frame sens. | frame spec. | patient sens. | patient spec. |`,
+    `| init | steps | frame AUC | polyp AUC | patient AUC | frame sens. | frame spec. | patient ` +
+      `sens. | patient spec. |`,
     `|---|---|---|---|---|---|---|---|---|`,
     ...rs.map(
       (r) =>
-        `| ${r.arm}${r.init ? ` (${r.init.split('/').slice(-2).join('/')})` : ''} | ${r.steps} | ${n(r.test.frame.auc)} | ${n(r.test.polyp.auc)} | ${n(r.test.patient.auc)} | ${n(r.test.frame.sensitivity)} | ${n(r.test.frame.specificity)} | ${n(r.test.patient.sensitivity)} | ${n(r.test.patient.specificity)} |`,
+        `| ${r.arm}${r.init ? ` (${r.init.split('/').slice(-2).join('/')})` : ''} | ${r.steps} | ` +
+        `${n(r.test.frame.auc)} | ${n(r.test.polyp.auc)} | ${n(r.test.patient.auc)} | ` +
+        `${n(r.test.frame.sensitivity)} | ${n(r.test.frame.specificity)} | ` +
+        `${n(r.test.patient.sensitivity)} | ${n(r.test.patient.specificity)} |`,
     ),
   ];
   return (

@@ -37,7 +37,8 @@ const script = (name: string) => join(HERE, name);
 
 export const FLAGS = defineFlags(
   'recipes/endoked/run-all.ts',
-  'EndoKED end to end: reports -> MIL -> CAM -> SAM-style decoder -> segmenter rounds, with baselines (npm run endoked).',
+  'EndoKED end to end: reports -> MIL -> CAM -> SAM-style decoder -> segmenter rounds, with ' +
+    'baselines (npm run endoked).',
   {
     data: {
       type: 'string',
@@ -63,7 +64,9 @@ export const FLAGS = defineFlags(
     samInRounds: {
       type: 'boolean',
       default: false,
-      help: 'rounds >= 1 re-prompt the stage-4 decoder with the predicted boxes (06-refine.ts --sam-in-rounds; released: off)',
+      help:
+        'rounds >= 1 re-prompt the stage-4 decoder with the predicted boxes (06-refine.ts ' +
+        '--sam-in-rounds; released: off)',
     },
     segSteps: {
       type: 'int',
@@ -450,7 +453,10 @@ const readJson = (p: string): Record<string, unknown> | null => {
   }
 };
 
-/** Numeric leaves of a metrics object whose path matches `pattern` (arrays, i.e. histories and per-image lists, skipped). */
+/**
+ * Numeric leaves of a metrics object whose path matches `pattern` (arrays, i.e. histories and per-image lists,
+ * skipped).
+ */
 export function headline(obj: unknown, pattern: RegExp, max = 12, prefix = ''): [string, number][] {
   const out: [string, number][] = [];
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return out;
@@ -485,7 +491,9 @@ async function writeReport(
   const testName = f.data === 'real' ? 'Kvasir-SEG test (100 images)' : 'synthetic test split';
   const rows = r.rounds.map(
     (s) =>
-      `| round ${s.round}: ${s.labels} | ${s.accepted}/${s.candidates} | ${fmt(s.pseudoDice.mean)} (n=${s.pseudoDice.n}) | ${fmt(s.test?.dice)} | ${fmt(s.test?.iou)} | ${s.test && upper ? (s.test.dice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
+      `| round ${s.round}: ${s.labels} | ${s.accepted}/${s.candidates} | ${fmt(s.pseudoDice.mean)} ` +
+      `(n=${s.pseudoDice.n}) | ${fmt(s.test?.dice)} | ${fmt(s.test?.iou)} | ` +
+      `${s.test && upper ? (s.test.dice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
   );
   const x = r.rounds.map((s) => s.round);
   await writeChartPng(
@@ -517,8 +525,11 @@ async function writeReport(
   const text = [
     `# EndoKED end to end: ${f.data} data, ${f.config} config${f.quick ? ' (quick smoke run: not a measurement)' : ''}`,
     '',
-    `Command: \`${cmd}\`. Wall time of this invocation: ${r.minutes.toFixed(1)} min (stages reused from earlier runs cost nothing).`,
-    `Segmenter budget for every training below: ${r.segSteps} steps (05-segmenter.ts --steps), ${f.config} preset. Test figures: ${testName}, binarised at 0.5, from the last checkpoint of each training (no selection on the test set).`,
+    `Command: \`${cmd}\`. Wall time of this invocation: ${r.minutes.toFixed(1)} min (stages reused ` +
+      `from earlier runs cost nothing).`,
+    `Segmenter budget for every training below: ${r.segSteps} steps (05-segmenter.ts --steps), ` +
+      `${f.config} preset. Test figures: ${testName}, binarised at 0.5, from the last checkpoint of ` +
+      `each training (no selection on the test set).`,
     '',
     '## Stages',
     '',
@@ -549,14 +560,20 @@ async function writeReport(
     '',
     '| labels | accepted / candidates | pseudo-mask Dice vs true | test Dice | test IoU | Dice / real-mask Dice |',
     '|---|---|---|---|---|---|',
-    `| real masks (upper bound, ${f.data === 'real' ? 'Kvasir-SEG train' : 'synthetic train split'}) | all | 1 | ${fmt(upper?.test.meanDice)} | ${fmt(upper?.test.meanIou)} | 1 |`,
-    `| CAM boxes filled as masks (baseline) | accepted boxes | see 04-pseudo | ${fmt(box?.test.meanDice)} | ${fmt(box?.test.meanIou)} | ${box && upper ? (box.test.meanDice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
+    `| real masks (upper bound, ${f.data === 'real' ? 'Kvasir-SEG train' : 'synthetic train split'}) ` +
+      `| all | 1 | ${fmt(upper?.test.meanDice)} | ${fmt(upper?.test.meanIou)} | 1 |`,
+    `| CAM boxes filled as masks (baseline) | accepted boxes | see 04-pseudo | ` +
+      `${fmt(box?.test.meanDice)} | ${fmt(box?.test.meanIou)} | ` +
+      `${box && upper ? (box.test.meanDice / upper.test.meanDice).toFixed(3) : 'n/a'} |`,
     ...rows,
     '',
     r.rounds.some((s) => !s.test)
-      ? `The loop stopped at round ${r.rounds.find((s) => !s.test)!.round}: no re-labelled image passed the box rule (${JSON.stringify(r.rounds.find((s) => !s.test)!.rejected)}); at --threshold ${f.threshold} the normalised maps of a weak segmenter cover the frame.\n`
+      ? `The loop stopped at round ${r.rounds.find((s) => !s.test)!.round}: no re-labelled image ` +
+        `passed the box rule (${JSON.stringify(r.rounds.find((s) => !s.test)!.rejected)}); at ` +
+        `--threshold ${f.threshold} the normalised maps of a weak segmenter cover the frame.\n`
       : '',
-    `![rounds](rounds.png) ![refine](06-refine${f.threshold === 0.01 ? '' : `-t${f.threshold}`}${f.samInRounds ? '-sam' : ''}/rounds.png)`,
+    `![rounds](rounds.png) ` +
+      `![refine](06-refine${f.threshold === 0.01 ? '' : `-t${f.threshold}`}${f.samInRounds ? '-sam' : ''}/rounds.png)`,
     '',
     '![MIL](02-mil/auc.png) ![MIL loss](02-mil/loss.png)',
     '',

@@ -110,6 +110,8 @@ const COLUMNS: [keyof BatchRow, string][] = [
 
 const cell = (v: unknown) =>
   typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v == null ? '' : String(v);
+/** A fraction as a percentage with one decimal; empty when absent. */
+const percent = (v: unknown) => (v === undefined ? '' : `${(100 * (v as number)).toFixed(1)}%`);
 
 /** The table as CSV (RFC 4180 quoting), with the model it came from in the first column. */
 export function batchCsv(b: BatchState): string {
@@ -132,13 +134,17 @@ export function renderBatch(b: BatchState): void {
   );
   document.getElementById('batch')!.hidden = false;
   document.getElementById('batch-progress')!.textContent =
-    `${b.rows.length} of ${b.total} images${b.stopped ? ' (stopped by a newer request)' : b.rows.length < b.total ? '…' : ''} · ${b.model}`;
+    `${b.rows.length} of ${b.total} ` +
+    `images${b.stopped ? ' (stopped by a newer request)' : b.rows.length < b.total ? '…' : ''} · ` +
+    `${b.model}`;
   document.getElementById('batch-table')!.innerHTML =
     `<thead><tr>${cols.map(([, t]) => `<th>${esc(t)}</th>`).join('')}</tr></thead><tbody>` +
     b.rows
       .map(
         (r) =>
-          `<tr${r.error ? ' class="bad"' : ''}>${cols.map(([k]) => `<td>${esc(k === 'maskArea' || k === 'p' ? (r[k] === undefined ? '' : `${(100 * (r[k] as number)).toFixed(1)}%`) : cell(r[k]))}</td>`).join('')}</tr>`,
+          `<tr${r.error ? ' class="bad"' : ''}>` +
+          cols.map(([k]) => `<td>${esc(k === 'maskArea' || k === 'p' ? percent(r[k]) : cell(r[k]))}</td>`).join('') +
+          '</tr>',
       )
       .join('') +
     '</tbody>';

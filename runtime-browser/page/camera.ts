@@ -21,13 +21,16 @@ export async function openCamera(video: HTMLVideoElement): Promise<void> {
   const media = navigator.mediaDevices;
   if (!media?.getUserMedia)
     throw new Error(
-      'this browser offers no camera access here (navigator.mediaDevices is missing; it needs https:// or http://localhost)',
+      'this browser offers no camera access here (navigator.mediaDevices is missing; it needs ' +
+        'https:// or http://localhost)',
     );
   try {
     stream = await media.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
   } catch (e) {
     throw new Error(
-      `the camera could not be opened (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); allow camera access for this page, or check that a camera is connected`,
+      `the camera could not be opened ` +
+        `(${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); allow camera access for this ` +
+        `page, or check that a camera is connected`,
     );
   }
   video.srcObject = stream;

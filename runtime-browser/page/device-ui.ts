@@ -60,7 +60,9 @@ export function showDevice(d: BrowserDevice, hasF16: boolean): { cpuFallback: bo
       : null;
   const how =
     c.how === 'measured' || c.how === 'remembered'
-      ? `${c.how === 'measured' ? 'measured now' : 'measured on an earlier visit'}: core ${ms?.core?.toFixed(1) ?? '?'} ms, compatibility ${ms?.compatibility?.toFixed(1) ?? '?'} ms per test workload; the faster is used`
+      ? `${c.how === 'measured' ? 'measured now' : 'measured on an earlier visit'}: core ` +
+        `${ms?.core?.toFixed(1) ?? '?'} ms, compatibility ${ms?.compatibility?.toFixed(1) ?? '?'} ms ` +
+        `per test workload; the faster is used`
       : c.how === 'requested'
         ? 'as requested (featureLevel in the address)'
         : c.how === 'same adapter'
@@ -82,7 +84,8 @@ export function showDevice(d: BrowserDevice, hasF16: boolean): { cpuFallback: bo
     (cpuFallback
       ? ' This adapter runs WebGPU on the CPU (no usable GPU was offered), so models run much slower than on a GPU.'
       : cpuFallback === null
-        ? ' The browser does not say which device runs this adapter (Chromium tells with --enable-webgpu-developer-features); it may be a CPU implementation.'
+        ? ' The browser does not say which device runs this adapter (Chromium tells with ' +
+          '--enable-webgpu-developer-features); it may be a CPU implementation.'
         : '');
   return { cpuFallback, renderer };
 }

@@ -16,7 +16,8 @@ const REASONS: Record<string, string> = {
 };
 
 const legend = () =>
-  `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
+  `linear-gradient(to right, ` +
+  `${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
 /** Outlines `box` (image pixels) on the view canvas. */
 export function strokeBox(box: Box, img: { width: number; height: number }, color: string, dashed = false): void {
@@ -51,15 +52,22 @@ export function renderCam(r: CamBox, img: ImageBitmap, overlay: boolean, thresho
   const verdict = d.accepted
     ? `<b style="color:#3dff8a">accepted</b>`
     : `<b style="color:#ff8f8f">rejected</b>: <span id="cam-reason">${d.reason}</span> (${REASONS[d.reason] ?? ''})`;
-  $('result-side').innerHTML = `<h3>ToCo CAM → EndoKED box</h3>${untrainedNote(untrained, 'the heat map and the box')}
-    <div class="kv">Polyp score (sigmoid of the GMP logit): <b>${r.prob.toFixed(3)}</b></div>
-    <div class="kv">Box: ${verdict}</div>
-    <div class="kv">${b ? `x0 ${b[0]}, y0 ${b[1]}, x1 ${b[2]}, y1 ${b[3]} (image pixels, x1/y1 exclusive)` : 'no box'}</div>
-    <div class="kv">Components kept: ${d.kept.length}; largest box ${(100 * d.areaFraction).toFixed(1)}% of the image</div>
-    <div class="legend" style="background:${legend()}"></div><div class="legend-labels dim"><span>0</span><span>1</span></div>
-    <div class="dim" style="margin-top:8px">EndoKED's rule: 8-connected regions of CAM &gt; ${threshold}, the region with the most pixels dropped as background,
-    the largest remaining box kept; rejected when the foreground touches a border, the box is outside 1–35% of the image, or three or more regions remain.
-    The page runs on the whole image (stage 3 first crops real frames to the endoscope's field of view).</div>`;
+  const boxText = b ? `x0 ${b[0]}, y0 ${b[1]}, x1 ${b[2]}, y1 ${b[3]} (image pixels, x1/y1 exclusive)` : 'no box';
+  $('result-side').innerHTML = [
+    `<h3>ToCo CAM → EndoKED box</h3>${untrainedNote(untrained, 'the heat map and the box')}`,
+    `<div class="kv">Polyp score (sigmoid of the GMP logit): <b>${r.prob.toFixed(3)}</b></div>`,
+    `<div class="kv">Box: ${verdict}</div>`,
+    `<div class="kv">${boxText}</div>`,
+    `<div class="kv">Components kept: ${d.kept.length}; ` +
+      `largest box ${(100 * d.areaFraction).toFixed(1)}% of the image</div>`,
+    `<div class="legend" style="background:${legend()}"></div>` +
+      '<div class="legend-labels dim"><span>0</span><span>1</span></div>',
+    `<div class="dim" style="margin-top:8px">EndoKED's rule: 8-connected regions of CAM &gt; ${threshold}, ` +
+      'the region with the most pixels dropped as background,',
+    'the largest remaining box kept; rejected when the foreground touches a border, the box is outside 1–35% ' +
+      'of the image, or three or more regions remain.',
+    "The page runs on the whole image (stage 3 first crops real frames to the endoscope's field of view).</div>",
+  ].join('\n');
 }
 
 /** The box-prompt view: the image, the last mask and its box; the side panel with IoU and timings. */
@@ -79,17 +87,22 @@ export function renderSam(
     ? `mask logits > 0 (${last.size[0]}×${last.size[1]}, upsampled)`
     : 'drag a box on the image, or type one below';
   const b = last?.box;
-  $('result-side').innerHTML = `<h3>Box prompt → mask</h3>${untrainedNote(untrained, 'the masks and IoUs')}
-    <div class="kv">Image embedding (backbone + neck, once per image): ${embedMs.toFixed(1)} ms</div>
-    ${
-      last
-        ? `<div class="kv">Box: x0 ${b![0]}, y0 ${b![1]}, x1 ${b![2]}, y1 ${b![3]}</div>
-    <div class="kv">Predicted IoU: <b id="sam-iou">${last.iou.toFixed(3)}</b></div>
-    <div class="kv">Decoder time for this box: <b id="sam-ms">${last.ms.toFixed(1)} ms</b> (prompt encoder + decoder + readback)</div>
-    <div class="kv">Boxes so far: ${count}</div>`
-        : '<div class="dim">No box yet.</div>'
-    }
-    <div class="dim" style="margin-top:8px">SAM's prompt encoder and two-way mask decoder (single-mask output) over the frozen PVTv2 backbone with SAM's neck, as stage 4 runs them.</div>`;
+  const boxLines = last
+    ? [
+        `<div class="kv">Box: x0 ${b![0]}, y0 ${b![1]}, x1 ${b![2]}, y1 ${b![3]}</div>`,
+        `<div class="kv">Predicted IoU: <b id="sam-iou">${last.iou.toFixed(3)}</b></div>`,
+        `<div class="kv">Decoder time for this box: <b id="sam-ms">${last.ms.toFixed(1)} ms</b> ` +
+          '(prompt encoder + decoder + readback)</div>',
+        `<div class="kv">Boxes so far: ${count}</div>`,
+      ]
+    : ['<div class="dim">No box yet.</div>'];
+  $('result-side').innerHTML = [
+    `<h3>Box prompt → mask</h3>${untrainedNote(untrained, 'the masks and IoUs')}`,
+    `<div class="kv">Image embedding (backbone + neck, once per image): ${embedMs.toFixed(1)} ms</div>`,
+    ...boxLines,
+    `<div class="dim" style="margin-top:8px">SAM's prompt encoder and two-way mask decoder (single-mask output) ` +
+      "over the frozen PVTv2 backbone with SAM's neck, as stage 4 runs them.</div>",
+  ].join('\n');
 }
 
 const sigmoidAll = (a: Float32Array) => a.map((v) => 1 / (1 + Math.exp(-v)));

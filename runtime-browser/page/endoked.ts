@@ -184,7 +184,8 @@ export async function samDecodeBox(
   // One readback for the mask and its IoU: each read is a round trip to the GPU process in a browser.
   const both = noGrad(() =>
     tidy(() => {
-      const { masks, iou } = m.sam.forward(embedding, { boxes: tensor(scaled, [1, 4]) }, false); // [1, 1, 4h, 4w], [1, 1]
+      // [1, 1, 4h, 4w], [1, 1]
+      const { masks, iou } = m.sam.forward(embedding, { boxes: tensor(scaled, [1, 4]) }, false);
       return cat([reshape(masks, [n]), reshape(iou, [1])], 0);
     }),
   );
@@ -194,7 +195,9 @@ export async function samDecodeBox(
   return { box, logits: Float32Array.from(data.subarray(0, n)), size, iou: data[n], ms };
 }
 
-/** A box given by the user in image pixels: ordered, clamped to the image, at least 1 px; null if empty or not finite. */
+/**
+ * A box given by the user in image pixels: ordered, clamped to the image, at least 1 px; null if empty or not finite.
+ */
 export function normaliseBox(b: readonly number[], width: number, height: number): Box | null {
   if (b.length !== 4 || b.some((v) => !Number.isFinite(v))) return null;
   const x0 = Math.max(0, Math.min(b[0], b[2])),

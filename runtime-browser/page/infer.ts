@@ -139,8 +139,10 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
   }
   if (header.keys.some((k) => k.startsWith('mask_decoder.')) && (opts.kind ?? 'auto') === 'auto') {
     throw new Error(
-      `${source}: this is a SAM decoder without its image backbone (04-sam-pseudo-masks.ts writes the two apart); join it with the segmenter it ran over:\n` +
-        'npx tsx runtime-browser/make-demo-assets.ts --sam-bundle <stage 4 weights.safetensors> <its --backbone weights> <out.safetensors>',
+      `${source}: this is a SAM decoder without its image backbone (04-sam-pseudo-masks.ts writes ` +
+        `the two apart); join it with the segmenter it ran over:\n` +
+        'npx tsx runtime-browser/make-demo-assets.ts --sam-bundle <stage 4 weights.safetensors> <its ' +
+        '--backbone weights> <out.safetensors>',
     );
   }
   const metadata = header.metadata,
@@ -152,7 +154,8 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
   else if (detected) kind = detected;
   else
     throw new Error(
-      `${source}: cannot tell which model this checkpoint is for (no 'config' metadata and no EVA-02, Polyp-PVT, ToCo or SAM-decoder keys); choose the model by hand`,
+      `${source}: cannot tell which model this checkpoint is for (no 'config' metadata and no ` +
+        `EVA-02, Polyp-PVT, ToCo or SAM-decoder keys); choose the model by hand`,
     );
 
   if (kind === 'toco-cam') {
@@ -200,7 +203,8 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
     const config = overlay(EVA02_PRESETS.mu, fromMeta ? cfgJson : null);
     if (config.numClasses < 1)
       throw new Error(
-        `${source}: this EVA-02 checkpoint has no classification head (numClasses ${config.numClasses}; a pre-training checkpoint?)`,
+        `${source}: this EVA-02 checkpoint has no classification head (numClasses ` +
+          `${config.numClasses}; a pre-training checkpoint?)`,
       );
     let classes = Array.from({ length: config.numClasses }, (_, i) => `class ${i}`);
     if (metadata.classes) {
@@ -212,7 +216,8 @@ export function loadCheckpoint(data: Uint8Array, opts: LoadOptions = {}): Loaded
       }
       if (!Array.isArray(names) || names.length !== config.numClasses) {
         throw new Error(
-          `${source}: the metadata lists ${Array.isArray(names) ? names.length : 'no'} class names, the model config has numClasses ${config.numClasses}`,
+          `${source}: the metadata lists ${Array.isArray(names) ? names.length : 'no'} class names, ` +
+            `the model config has numClasses ${config.numClasses}`,
         );
       }
       classes = names.map(String);
@@ -299,7 +304,8 @@ function build<M extends Module>(
 // NaN/Infinity weights are refused when a checkpoint loads (engine loadWeights: "the checkpoint is
 // broken"); finite weights can still overflow: then the result is not shown as a 0% mask either.
 const BROKEN_OUTPUT =
-  "The model's output is NaN/Infinity: this checkpoint is broken (it was probably written by a training run that diverged); load another one";
+  "The model's output is NaN/Infinity: this checkpoint is broken (it was probably written by a " +
+  'training run that diverged); load another one';
 
 export interface StageTimes {
   upload: number;

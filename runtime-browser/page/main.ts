@@ -343,7 +343,9 @@ function clearResult(note: string): void {
 }
 let EMPTY_TEXT = '';
 
-/** Runs the model on the current picture and shows the result; `live` (camera frames) keeps the last one up meanwhile. */
+/**
+ * Runs the model on the current picture and shows the result; `live` (camera frames) keeps the last one up meanwhile.
+ */
 async function run(current: () => boolean, live = false): Promise<void> {
   if (!model || !picture) return;
   const m = model,
@@ -496,7 +498,9 @@ function segmentBox(raw: number[]): void {
       showError('result-error', null);
       const box = normaliseBox(raw, picture.pixels.width, picture.pixels.height);
       if (!box) {
-        state.resultError = `The box [${raw.join(', ')}] is empty or outside the ${picture.pixels.width}×${picture.pixels.height} image.`;
+        state.resultError =
+          `The box [${raw.join(', ')}] is empty or outside the ` +
+          `${picture.pixels.width}×${picture.pixels.height} image.`;
         showError('result-error', state.resultError);
         return;
       }
@@ -692,7 +696,8 @@ async function main(): Promise<void> {
   state.selfCheck = await selfCheck();
   timing('self-check', now() - t1);
   $('selfcheck').textContent =
-    `Self-check (MLP + softmax, ${state.selfCheck.length} outputs) ok in ${(now() - t1).toFixed(0)} ms; device acquired in ${state.timings['acquire device'].toFixed(0)} ms.`;
+    `Self-check (MLP + softmax, ${state.selfCheck.length} outputs) ok in ${(now() - t1).toFixed(0)} ` +
+    `ms; device acquired in ${state.timings['acquire device'].toFixed(0)} ms.`;
   wire();
   await Promise.all([listSamples(), listCheckpoints()]);
   for (const id of ['model-controls', 'image-controls']) ($(id) as HTMLFieldSetElement).disabled = false;

@@ -47,12 +47,16 @@ export function modelSummary(m: LoadedModel, source: string, untrained: boolean)
       : m.kind === 'polyp-pvt'
         ? `PVTv2 dims ${m.config.backbone.embedDims.join('/')}, decoder ${m.config.channel} channels`
         : m.kind === 'toco-cam'
-          ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
-          : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
+          ? `EVA-02 trunk ${m.config.backbone.embedDim}-d, depth ${m.config.backbone.depth}, patch ` +
+            `${m.config.backbone.patchSize}; aux classifier at block ${m.config.auxLayer}`
+          : `frozen PVTv2-µ + SAM's neck; decoder ${m.config.embedDim}-d, ${m.config.numHeads} heads, ` +
+            `depth ${m.config.depth}; embedding ${m.config.imageEmbeddingSize.join('×')}`;
   const notes = m.notes.length ? `<ul class="notes">${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
+  const params = `${(m.numParameters / 1e6).toFixed(2)}M parameters`;
+  const norm = m.norm === 'imagenet' ? '(ImageNet mean/std)' : '(RGB in [0, 1])';
   return (
-    `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${(m.numParameters / 1e6).toFixed(2)}M parameters · input ${h}×${w}
-    ${m.norm === 'imagenet' ? '(ImageNet mean/std)' : '(RGB in [0, 1])'}</div><div class="dim">${esc(what)} · ${esc(source)}</div>${notes}` +
+    `<div class="kv"><b>${MODEL_NAMES[m.kind]}</b> · ${params} · input ${h}×${w}\n    ${norm}</div>` +
+    `<div class="dim">${esc(what)} · ${esc(source)}</div>${notes}` +
     (untrained ? untrainedBadge('its outputs') : '')
   );
 }
@@ -97,7 +101,8 @@ export function drawView(img: ImageBitmap, layer: Uint8ClampedArray | null): voi
 }
 
 const legend = () =>
-  `linear-gradient(to right, ${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
+  `linear-gradient(to right, ` +
+  `${[0, 0.2, 0.4, 0.6, 0.8, 1].map((t) => `rgb(${heatColor(t).map(Math.round).join(',')}) ${t * 100}%`).join(', ')})`;
 
 /** The classifier's result: top-k bars and the CAM layer of the chosen class (the top one unless chosen). */
 export function renderClassification(
@@ -116,17 +121,28 @@ export function renderClassification(
   $('caption').textContent = `class activation of “${m.classes[c]}” on the ${gh}×${gw} patch grid`;
   const bars = top
     .map(
-      (k) => `<div class="name${k === c ? ' first' : ''}">${esc(m.classes[k])}</div>
-    <div class="track${k === c ? ' first' : ''}"><div class="fill" style="width:${(100 * r.probs[k]).toFixed(1)}%"></div></div>
-    <div class="pct">${(100 * r.probs[k]).toFixed(1)}%</div>`,
+      (k) =>
+        `<div class="name${k === c ? ' first' : ''}">${esc(m.classes[k])}</div>\n` +
+        `<div class="track${k === c ? ' first' : ''}">` +
+        `<div class="fill" style="width:${(100 * r.probs[k]).toFixed(1)}%"></div></div>\n` +
+        `<div class="pct">${(100 * r.probs[k]).toFixed(1)}%</div>`,
     )
     .join('');
-  $('result-side').innerHTML =
-    `${untrained ? untrainedBadge('these probabilities and the map') : ''}<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>
-    <h3 style="margin-top:14px">Class-activation map</h3>
-    <div class="row"><label for="cam-class">Class</label><select id="cam-class">${m.classes.map((n, k) => `<option value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`).join('')}</select></div>
-    <div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the chosen class; exact CAM up to fc_norm's per-token normalisation.</div>
-    <div class="legend" style="background:${legend()}"></div><div class="legend-labels dim"><span>low</span><span>high</span></div>`;
+  const options = m.classes
+    .map(
+      (n, k) => `<option value="${k}"${k === c ? ' selected' : ''}>${esc(n)}${k === top[0] ? ' (top)' : ''}</option>`,
+    )
+    .join('');
+  $('result-side').innerHTML = [
+    (untrained ? untrainedBadge('these probabilities and the map') : '') +
+      `<h3>Top ${top.length} of ${r.probs.length} classes (softmax)</h3><div class="bars">${bars}</div>`,
+    '<h3 style="margin-top:14px">Class-activation map</h3>',
+    `<div class="row"><label for="cam-class">Class</label><select id="cam-class">${options}</select></div>`,
+    '<div class="dim">Each patch token through the mean-pool head alone, head(fc_norm(token)), for the chosen ' +
+      "class; exact CAM up to fc_norm's per-token normalisation.</div>",
+    `<div class="legend" style="background:${legend()}"></div>` +
+      '<div class="legend-labels dim"><span>low</span><span>high</span></div>',
+  ].join('\n');
   return { top };
 }
 
@@ -144,11 +160,15 @@ export function renderSegmentation(
   let maxP = 0;
   for (const p of r.prob) maxP = Math.max(maxP, p);
   $('caption').textContent = `sigmoid(P1 + P2) > ${view.threshold.toFixed(2)}, upsampled from ${sh}×${sw}`;
-  $('result-side').innerHTML = `${untrained ? untrainedBadge('this mask') : ''}<h3>Polyp mask</h3>
-    <div class="kv">Mask area: <b>${(100 * area).toFixed(1)}%</b> of the image</div>
-    <div class="kv">Highest pixel probability: ${maxP.toFixed(3)}</div>
-    <div class="kv"><span class="swatch" style="background:rgba(0,214,170,.6)"></span>mask <span class="swatch" style="background:#ffec3d;margin-left:10px"></span>contour</div>
-    <div class="dim" style="margin-top:8px">Polyp-PVT's two outputs (the CFM and SAM heads, each upsampled ×8) are summed as logits, as the reference's test script does.
-    For box-prompted masks load a SAM box-prompt checkpoint.</div>`;
+  $('result-side').innerHTML = [
+    `${untrained ? untrainedBadge('this mask') : ''}<h3>Polyp mask</h3>`,
+    `<div class="kv">Mask area: <b>${(100 * area).toFixed(1)}%</b> of the image</div>`,
+    `<div class="kv">Highest pixel probability: ${maxP.toFixed(3)}</div>`,
+    '<div class="kv"><span class="swatch" style="background:rgba(0,214,170,.6)"></span>mask ' +
+      '<span class="swatch" style="background:#ffec3d;margin-left:10px"></span>contour</div>',
+    `<div class="dim" style="margin-top:8px">Polyp-PVT's two outputs (the CFM and SAM heads, each upsampled ×8) ` +
+      "are summed as logits, as the reference's test script does.",
+    'For box-prompted masks load a SAM box-prompt checkpoint.</div>',
+  ].join('\n');
   return { area };
 }

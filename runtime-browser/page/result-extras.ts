@@ -17,7 +17,8 @@ export function showDomain(
   const why = [
     ...(d.far.length
       ? [
-          `its colour statistics are far from the ${stats!.count} training frames (${d.far.join(', ')}; more than ${Z_LIMIT} sd)`,
+          `its colour statistics are far from the ${stats!.count} training frames ` +
+            `(${d.far.join(', ')}; more than ${Z_LIMIT} sd)`,
         ]
       : []),
     ...(d.lowConfidence
@@ -37,7 +38,8 @@ export function showScore(
 ): NonNullable<PageState['truth']> {
   const { dice, iou } = scoreAgainst(seg.prob, seg.size, truth.pixels, threshold);
   $('gt-score').innerHTML =
-    `Dice <b id="gt-dice">${dice.toFixed(3)}</b> · IoU <b id="gt-iou">${iou.toFixed(3)}</b> <span class="dim">(${truth.name.replace(/[&<>"]/g, '')}, > ${threshold.toFixed(2)})</span>`;
+    `Dice <b id="gt-dice">${dice.toFixed(3)}</b> · IoU <b id="gt-iou">${iou.toFixed(3)}</b> ` +
+    `<span class="dim">(${truth.name.replace(/[&<>"]/g, '')}, > ${threshold.toFixed(2)})</span>`;
   return { name: truth.name, width: truth.pixels.width, height: truth.pixels.height, threshold, dice, iou };
 }
 

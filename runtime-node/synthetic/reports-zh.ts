@@ -66,8 +66,9 @@ export function buildReportZh(r: Rng, label: 0 | 1, findings: PolypFinding[]): {
   if (label === 1) {
     const n = findings.length;
     if (n >= 2 && findings.every((f) => f.certain) && r.bool(0.5)) {
+      const largest = Math.max(...findings.map((f) => f.sizeMm));
       body.push(
-        `${r.pick(SEG_ZH[findings[0].segment])}见${n === 2 ? '两' : '多'}枚息肉，最大约${Math.max(...findings.map((f) => f.sizeMm))}mm，均予切除。`,
+        `${r.pick(SEG_ZH[findings[0].segment])}见${n === 2 ? '两' : '多'}枚息肉，最大约${largest}mm，均予切除。`,
       );
     } else for (const f of findings) body.push(positive(r, f));
     if (r.bool(0.35))

@@ -158,7 +158,8 @@ function buildReport(r: Rng, label: 0 | 1, findings: PolypFinding[]): { text: st
       r.bool(0.5)
     ) {
       body.push(
-        `Two polyps (${findings[0].sizeMm} mm and ${findings[1].sizeMm} mm) were seen in the ${r.pick(SEGMENT_NAMES[findings[0].segment])}; both were removed.`,
+        `Two polyps (${findings[0].sizeMm} mm and ${findings[1].sizeMm} mm) were seen in the ` +
+          `${r.pick(SEGMENT_NAMES[findings[0].segment])}; both were removed.`,
       );
     } else for (const f of findings) body.push(positiveSentence(r, f));
     if (r.bool(0.35)) {
@@ -172,7 +173,8 @@ function buildReport(r: Rng, label: 0 | 1, findings: PolypFinding[]): { text: st
     else if (hard < 0.18) body.push('History of adenomatous polyps.');
     else if (hard < 0.26) {
       body.push(
-        `A questionable polypoid area in the ${r.pick(SEGMENT_NAMES[r.pick(SEGMENTS)])} was not confirmed on re-inspection.`,
+        `A questionable polypoid area in the ${r.pick(SEGMENT_NAMES[r.pick(SEGMENTS)])} was not ` +
+          `confirmed on re-inspection.`,
       );
       certain = false;
     } else if (hard < 0.32)
@@ -186,7 +188,8 @@ function buildReport(r: Rng, label: 0 | 1, findings: PolypFinding[]): { text: st
     lines.push(
       certain
         ? r.pick([
-            `Impression: ${n === 1 ? 'one polyp' : `${n} polyps`} removed; surveillance colonoscopy in ${r.pick([3, 5])} years.`,
+            `Impression: ${n === 1 ? 'one polyp' : `${n} polyps`} removed; surveillance colonoscopy ` +
+              `in ${r.pick([3, 5])} years.`,
             'Conclusion: colonic polyps.',
             `Impression: ${n > 1 ? 'polyps' : 'polyp'} as above.`,
           ])

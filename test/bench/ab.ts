@@ -50,8 +50,13 @@ for (let r = 0; r < rounds; r++) {
     if (!line) throw new Error(`${which} (round ${r + 1}) printed no result: ${p.stderr.slice(-500)}`);
     const res = JSON.parse(line) as Run;
     runs[which].push(res);
+    const glue =
+      res.glueShare === undefined
+        ? ''
+        : `, glue ${(100 * res.glueShare).toFixed(1)}% of ${(res.kernelMs! / 1000).toFixed(2)} s kernel time`;
     console.error(
-      `round ${r + 1} ${which}: ${(res.msPerStep / 1000).toFixed(2)} s/step, ${(res.cpuMsPerStep / 1000).toFixed(2)} CPU-s/step${res.glueShare !== undefined ? `, glue ${(100 * res.glueShare).toFixed(1)}% of ${(res.kernelMs! / 1000).toFixed(2)} s kernel time` : ''} (load ${loadavg()[0].toFixed(1)})`,
+      `round ${r + 1} ${which}: ${(res.msPerStep / 1000).toFixed(2)} s/step, ` +
+        `${(res.cpuMsPerStep / 1000).toFixed(2)} CPU-s/step${glue} (load ${loadavg()[0].toFixed(1)})`,
     );
   }
 }
@@ -90,16 +95,21 @@ console.log(
 const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
 const s = (x: number) => (x / 1000).toFixed(2);
 console.log(
-  `\n| checkout | wall s/step median (min-max) | CPU s/step median (min-max) | glue share of kernel time |\n|---|---|---|---|`,
+  '\n| checkout | wall s/step median (min-max) | CPU s/step median (min-max) | glue share of kernel time |\n' +
+    '|---|---|---|---|',
 );
 console.log(
-  `| base (${resolve(base)}) | ${s(b.median)} (${s(b.min)}-${s(b.max)}) | ${s(b.cpu)} (${s(b.cpuMin)}-${s(b.cpuMax)}) | ${pct(b.glue)} |`,
+  `| base (${resolve(base)}) | ${s(b.median)} (${s(b.min)}-${s(b.max)}) | ${s(b.cpu)} ` +
+    `(${s(b.cpuMin)}-${s(b.cpuMax)}) | ${pct(b.glue)} |`,
 );
 console.log(
-  `| head (${head}) | ${s(t.median)} (${s(t.min)}-${s(t.max)}) | ${s(t.cpu)} (${s(t.cpuMin)}-${s(t.cpuMax)}) | ${pct(t.glue)} |`,
+  `| head (${head}) | ${s(t.median)} (${s(t.min)}-${s(t.max)}) | ${s(t.cpu)} ` +
+    `(${s(t.cpuMin)}-${s(t.cpuMax)}) | ${pct(t.glue)} |`,
 );
+const load = loadavg()
+  .map((x) => x.toFixed(1))
+  .join(' ');
 console.log(
-  `\nspeedup ${(b.median / t.median).toFixed(2)}x wall, ${(b.cpu / t.cpu).toFixed(2)}x CPU time, over ${rounds} alternating rounds; CPU ${cpus()[0]?.model}; ${runs.this[0].adapter}; load ${loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ')}`,
+  `\nspeedup ${(b.median / t.median).toFixed(2)}x wall, ${(b.cpu / t.cpu).toFixed(2)}x CPU time, ` +
+    `over ${rounds} alternating rounds; CPU ${cpus()[0]?.model}; ${runs.this[0].adapter}; load ${load}`,
 );

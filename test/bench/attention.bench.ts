@@ -71,8 +71,11 @@ export default async function (): Promise<BenchTable> {
     columns: ['shape', 'path', 'forward ms', 'forward + backward ms', 'peak MiB above inputs', 'fused vs reference'],
     rows,
     notes: [
-      'Medians after 1 warm-up run: 7 runs at N = 257, 2 at N = 1024 (a CPU driver is slow). Peak: device().resetPeak() before one forward + backward, peakLiveBytes after, minus the live bytes of q, k, v.',
-      'Backward = sum(out).backward(): the reference materialises [B, H, N, N] scores and probabilities; the fused path keeps O and a logsumexp per row.',
+      'Medians after 1 warm-up run: 7 runs at N = 257, 2 at N = 1024 (a CPU driver is slow). Peak: ' +
+        'device().resetPeak() before one forward + backward, peakLiveBytes after, minus the live bytes ' +
+        'of q, k, v.',
+      'Backward = sum(out).backward(): the reference materialises [B, H, N, N] scores and ' +
+        'probabilities; the fused path keeps O and a logsumexp per row.',
     ],
   };
 }

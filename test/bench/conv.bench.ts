@@ -159,8 +159,10 @@ export default async function (): Promise<BenchTable[]> {
   }
   const notes = cpu
     ? [
-        `CPU driver: each figure is the median of only ${rounds} timed runs after 1 warm-up (the direct kernel takes seconds per run); expect +-20% noise and compare ratios within one run.`,
-        'GFLOP/CPU-s = FLOPs per second of CPU time this process used (lavapipe runs in-process): steadier than wall time when other processes load the machine.',
+        `CPU driver: each figure is the median of only ${rounds} timed runs after 1 warm-up (the ` +
+          `direct kernel takes seconds per run); expect +-20% noise and compare ratios within one run.`,
+        'GFLOP/CPU-s = FLOPs per second of CPU time this process used (lavapipe runs in-process): ' +
+          'steadier than wall time when other processes load the machine.',
       ]
     : [`Median of ${rounds} timed runs after 1 warm-up.`];
   return [

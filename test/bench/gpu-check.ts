@@ -311,6 +311,15 @@ async function timings(f: ReturnType<typeof FLAGS.parse> & object, log: (l: stri
   return out;
 }
 
+/** The adapter limits the table shows: the ones that bound buffer and dispatch sizes. */
+const LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupsPerDimension',
+];
+
 export function markdown(r: Report): string {
   const a = r.adapter;
   const lines = [
@@ -320,9 +329,10 @@ export function markdown(r: Report): string {
     '',
     `Features: ${r.features.join(', ')}`,
     '',
-    `Subgroup sizes: ${a.subgroupMinSize ?? '-'}..${a.subgroupMaxSize ?? '-'}; subgroup-matrix configs: ${r.subgroupMatrixConfigs ? JSON.stringify(r.subgroupMatrixConfigs) : 'not exposed'}`,
+    `Subgroup sizes: ${a.subgroupMinSize ?? '-'}..${a.subgroupMaxSize ?? '-'}; subgroup-matrix ` +
+      `configs: ${r.subgroupMatrixConfigs ? JSON.stringify(r.subgroupMatrixConfigs) : 'not exposed'}`,
     '',
-    `Limits: ${['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension'].map((k) => `${k} ${r.limits[k]}`).join(', ')}`,
+    `Limits: ${LIMITS.map((k) => `${k} ${r.limits[k]}`).join(', ')}`,
     '',
     `Kernel choices: ${Object.entries(r.choices)
       .map(([k, v]) => `${k} ${v}`)

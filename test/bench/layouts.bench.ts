@@ -77,7 +77,8 @@ export default async function bench(): Promise<BenchTable> {
       return [name, n, rate(n, g), rate(n, f), fmtNum(g / f) + 'x'];
     }),
     notes: [
-      `Median over ${rounds} alternating rounds of the median of 3 timed runs (4 ops each, after a warm-up); wall time including dispatch.`,
+      `Median over ${rounds} alternating rounds of the median of 3 timed runs (4 ops each, after a ` +
+        `warm-up); wall time including dispatch.`,
     ],
   };
 }

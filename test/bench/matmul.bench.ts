@@ -87,7 +87,8 @@ export default async function (): Promise<BenchTable[]> {
       columns: ['size', 'kernel', 'median ms', 'GFLOP/s', 'vs naive'],
       rows,
       notes: [
-        `Chosen on this adapter: ${chosen}. Target${cpu ? '' : ' (set for CPU drivers)'}: chosen kernel >= 4x naive at 512^3; ` +
+        `Chosen on this adapter: ${chosen}. Target${cpu ? '' : ' (set for CPU drivers)'}: chosen ` +
+          `kernel >= 4x naive at 512^3; ` +
           `measured ${fmtNum(ratio512)}x: ${ratio512 >= 4 ? 'met' : 'NOT met'}.`,
       ],
     },

@@ -23,8 +23,10 @@ const profile = argv.includes('--profile');
 const attention = flag('attention', ''); // fused | unfused: force the attention training path
 
 /** Ops whose kernels only move or combine elements (the "glue" of the speed issue). */
-export const GLUE =
-  /^(add|sub|mul|div|neg|maximum|minimum|where|permute|transpose|slice|slice-backward|narrow|expand|clone|cat|flip|full|zeros|ones|fill|reshape|strided|.*-backward-zero)$/;
+export const GLUE = new RegExp(
+  String.raw`^(add|sub|mul|div|neg|maximum|minimum|where|permute|transpose|slice|slice-backward|` +
+    String.raw`narrow|expand|clone|cat|flip|full|zeros|ones|fill|reshape|strided|.*-backward-zero)$`,
+);
 
 const imp = (p: string) => import(pathToFileURL(join(root, p)).href);
 const rt = await imp('runtime-node/index.ts');

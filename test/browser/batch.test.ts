@@ -32,7 +32,8 @@ beforeAll(async () => {
   if (m.kind !== 'polyp-pvt') throw new Error('the default model is not a segmenter');
   const files: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const img = polypSample(77, i, { width: 160 + 16 * i, height: 144, polyps: 1 }).image; // PNG: both sides decode the same pixels
+    // PNG: both sides decode the same pixels
+    const img = polypSample(77, i, { width: 160 + 16 * i, height: 144, polyps: 1 }).image;
     files.push(join(tmp, `frame-${i}.png`));
     writeFileSync(files[i], pngBytes(img));
     const r = await segment(

@@ -155,10 +155,12 @@ const layoutProblems = (page: Page) =>
       if (cs.overflowX === 'auto' || cs.overflowX === 'scroll' || e.tagName === 'SELECT' || e.tagName === 'INPUT')
         continue;
       const r = e.getBoundingClientRect();
-      const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''}`;
+      const cls = e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '';
+      const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${cls}`;
       if (e.scrollWidth > e.clientWidth + 1)
         problems.push(
-          `${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ("${(e.textContent ?? '').trim().slice(0, 40)}")`,
+          `${name}: content ${e.scrollWidth} px in a ${e.clientWidth} px box ` +
+            `("${(e.textContent ?? '').trim().slice(0, 40)}")`,
         );
       if (r.right > window.innerWidth + 0.5 || r.left < -0.5)
         problems.push(

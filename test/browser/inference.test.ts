@@ -176,20 +176,36 @@ describe('inference page', () => {
         expect(failed.image?.checksum).toBe(sample.image?.checksum);
       }
       expect(pvtIntoEva.modelError).toMatch(
-        /^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\n/,
+        new RegExp(
+          String.raw`^This checkpoint does not fit the EVA-02 classifier: \d+ weights ` +
+            String.raw`missing, \d+ unexpected\. No EVA-02 config in the metadata: built ` +
+            String.raw`the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\n`,
+        ),
       );
       expect(pvtIntoEva.modelError).toMatch(
-        /\n\/polyp-pvt-mu-demo\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token", "pos_embed"/,
+        new RegExp(
+          String.raw`\n\/polyp-pvt-mu-demo\.safetensors: loadStateDict: Error\(s\) in ` +
+            String.raw`loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: ` +
+            String.raw`"cls_token", "pos_embed"`,
+        ),
       );
       expect(pvtIntoEva.modelError).toMatch(
         /Unexpected key\(s\) in state_dict: .*"backbone\.patch_embed1\.proj\.weight"/,
       );
-      expect(pvtIntoEva.modelErrorShown).toBe(pvtIntoEva.modelError!.replace('\n', '')); // on the page: summary, then the details
+      // on the page: summary, then the details
+      expect(pvtIntoEva.modelErrorShown).toBe(pvtIntoEva.modelError!.replace('\n', ''));
       expect(wrongCount.modelErrorShown).toMatch(
-        /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model;/,
+        new RegExp(
+          String.raw`^This checkpoint does not fit the EVA-02 classifier: 2 of another ` +
+            String.raw`shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in ` +
+            String.raw`the model;`,
+        ),
       );
       expect(wrongCount.modelErrorShown).toMatch(
-        /size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/,
+        new RegExp(
+          String.raw`size mismatch for head\.weight: copying a param with shape \[7, 64\] ` +
+            String.raw`from checkpoint, the shape in current model is \[10, 64\]`,
+        ),
       );
     }, 240_000);
   }

@@ -120,7 +120,11 @@ describe('result outputs', () => {
     expect(page.state.domain.far).toEqual(node.far);
     expect(node.far.length).toBeGreaterThan(0);
     expect(page.ood).toMatch(
-      /^Out-of-domain hint: its colour statistics are far from the 900 training frames \(luma spread -\d\.\d sd; more than 3 sd\)\. Do not trust this answer\.$/,
+      new RegExp(
+        String.raw`^Out-of-domain hint: its colour statistics are far from the 900 training ` +
+          String.raw`frames \(luma spread -\d\.\d sd; more than 3 sd\)\. Do not trust this ` +
+          String.raw`answer\.$`,
+      ),
     );
     expect(r.for.image).toBe('Colonoscopy: polyp');
     const truth = await rgba(join(tmp, 'truth.png'));

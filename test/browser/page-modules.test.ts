@@ -46,7 +46,7 @@ describe('preprocessing shared by the page and Node', () => {
     expect([...rgbToChw(rgb, 64, 64, 'none')]).toEqual([...chw]);
   });
 
-  it("shrinks like the recipes' sharp linear filter, keeps centres when enlarging, and is the identity at the same size", async () => {
+  it("resize: shrinks as the recipes' sharp filter, keeps centres when enlarging, identity at same size", async () => {
     for (const [w, h] of [
       [64, 64],
       [96, 80],
@@ -141,7 +141,13 @@ describe('checkpoints for the page', () => {
     const eva = readFileSync(ckpt.eva02),
       pvt = readFileSync(ckpt.polypPvt);
     expect(() => loadCheckpoint(pvt, { kind: 'eva02', source: 'pvt.safetensors' })).toThrow(
-      /^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, \d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\npvt\.safetensors: loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing key\(s\) in state_dict: "cls_token"/,
+      new RegExp(
+        String.raw`^This checkpoint does not fit the EVA-02 classifier: \d+ weights missing, ` +
+          String.raw`\d+ unexpected\. No EVA-02 config in the metadata: built the EVA-02 ` +
+          String.raw`µ preset\. It looks like a Polyp-PVT segmenter checkpoint\.\npvt\.safetensors: ` +
+          String.raw`loadStateDict: Error\(s\) in loading state_dict for Eva02:\n {2}Missing ` +
+          String.raw`key\(s\) in state_dict: "cls_token"`,
+      ),
     );
     expect(() => loadCheckpoint(eva, { kind: 'polyp-pvt', source: 'eva' })).toThrow(
       /loadStateDict: Error\(s\) in loading state_dict for PolypPVT/,
@@ -154,7 +160,15 @@ describe('checkpoints for the page', () => {
     });
     seven.dispose();
     expect(() => loadCheckpoint(bytes, { source: 'seven' })).toThrow(
-      /^This checkpoint does not fit the EVA-02 classifier: 2 of another shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the model; head\.bias: \[7\] in the checkpoint, \[10\] in the model\)\. No EVA-02 config in the metadata: built the EVA-02 µ preset\.\nseven: loadStateDict: .*\n {2}size mismatch for head\.weight: copying a param with shape \[7, 64\] from checkpoint, the shape in current model is \[10, 64\]/,
+      new RegExp(
+        String.raw`^This checkpoint does not fit the EVA-02 classifier: 2 of another ` +
+          String.raw`shape \(head\.weight: \[7, 64\] in the checkpoint, \[10, 64\] in the ` +
+          String.raw`model; head\.bias: \[7\] in the checkpoint, \[10\] in the model\)\. ` +
+          String.raw`No EVA-02 config in the metadata: built the EVA-02 µ preset\.\nseven: ` +
+          String.raw`loadStateDict: .*\n {2}size mismatch for head\.weight: copying a param ` +
+          String.raw`with shape \[7, 64\] from checkpoint, the shape in current model is ` +
+          String.raw`\[10, 64\]`,
+      ),
     );
     expect(() => loadCheckpoint(named, { source: 'named' })).toThrow(
       /named: the metadata lists 2 class names, the model config has numClasses 7/,
@@ -172,7 +186,8 @@ describe('checkpoints for the page', () => {
     const bytes = serializeSafetensors(tensors, p.metadata ?? {});
     expect(() => loadCheckpoint(bytes, { source: 'nan.safetensors' })).toThrow(
       new RegExp(
-        `^nan\\.safetensors: the checkpoint is broken: NaN/Infinity in 1 tensor\\(s\\): ${key.replace(/\./g, '\\.')} \\(3 of \\d+ values\\)`,
+        `^nan\\.safetensors: the checkpoint is broken: NaN/Infinity in 1 tensor\\(s\\): ` +
+          `${key.replace(/\./g, '\\.')} \\(3 of \\d+ values\\)`,
       ),
     );
   });

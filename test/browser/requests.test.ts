@@ -38,21 +38,24 @@ function harness() {
 }
 
 describe('Requests: the newest request wins', () => {
-  it('rapid requests of one lane: the first runs (told it is stale), the middle ones never run, the last runs', async () => {
-    const { r, log, busy, job, drain } = harness();
-    for (const n of ['a', 'b', 'c', 'd']) r.submit(job('image', n));
-    expect(busy).toEqual(['a']);
-    await drain();
-    expect(log).toEqual([
-      'b:superseded',
-      'c:superseded',
-      'a ran, current=false',
-      'a:superseded',
-      'd ran, current=true',
-      'd:done',
-    ]);
-    expect(busy).toEqual(['a', 'd', null]);
-  });
+  it(
+    'rapid requests of one lane: the first runs (told it is stale), the middle ones never run, the ' + 'last runs',
+    async () => {
+      const { r, log, busy, job, drain } = harness();
+      for (const n of ['a', 'b', 'c', 'd']) r.submit(job('image', n));
+      expect(busy).toEqual(['a']);
+      await drain();
+      expect(log).toEqual([
+        'b:superseded',
+        'c:superseded',
+        'a ran, current=false',
+        'a:superseded',
+        'd ran, current=true',
+        'd:done',
+      ]);
+      expect(busy).toEqual(['a', 'd', null]);
+    },
+  );
 
   it('a new model does not drop a waiting image; waiting lanes run model, image, box', async () => {
     const { r, log, job, drain } = harness();

@@ -79,7 +79,8 @@ describe('runtime-browser/serve.ts', () => {
     const port = Number(new URL(url).port);
     await expect(serve([tmp], port)).rejects.toThrow(
       new RegExp(
-        `^port ${port} on 127\\.0\\.0\\.1 is already in use .*: choose another with --port <n>, or --port 0 for any free port`,
+        `^port ${port} on 127\\.0\\.0\\.1 is already in use .*: choose another with --port <n>, or ` +
+          `--port 0 for any free port`,
       ),
     );
   });

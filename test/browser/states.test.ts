@@ -87,80 +87,84 @@ interface Now {
 }
 
 describe('page states (swiftshader-core)', () => {
-  it('busy state, coalesced clicks, failed loads keep the model, results belong to their image, untrained labelled', async () => {
-    const out = (await driveUx('swiftshader-core', url, 'states', ARTIFACTS, join(tmp, 'args.json'))) as Record<
-      string,
-      Snap & Now
-    > & { pageErrors: string[]; rapid: Snap & { runsDuring: number } };
-    expect(out.pageErrors).toEqual([]);
+  it(
+    'busy state, coalesced clicks, failed loads keep the model, results belong to their image, ' + 'untrained labelled',
+    async () => {
+      const out = (await driveUx('swiftshader-core', url, 'states', ARTIFACTS, join(tmp, 'args.json'))) as Record<
+        string,
+        Snap & Now
+      > & { pageErrors: string[]; rapid: Snap & { runsDuring: number } };
+      expect(out.pageErrors).toEqual([]);
 
-    // The list: both demo checkpoints say they are untrained; the pre-training checkpoint is left out.
-    const opts = out.ready.options;
-    expect(
-      opts
-        .filter((o) => /polyp-pvt-mu-demo|eva02-mu-demo/.test(o))
-        .every((o) => /untrained \(random weights\)/.test(o)),
-    ).toBe(true);
-    expect(opts.some((o) => /polyp-pvt-mu-demo/.test(o))).toBe(true);
-    expect(opts.some((o) => /mim/.test(o))).toBe(false);
+      // The list: both demo checkpoints say they are untrained; the pre-training checkpoint is left out.
+      const opts = out.ready.options;
+      expect(
+        opts
+          .filter((o) => /polyp-pvt-mu-demo|eva02-mu-demo/.test(o))
+          .every((o) => /untrained \(random weights\)/.test(o)),
+      ).toBe(true);
+      expect(opts.some((o) => /polyp-pvt-mu-demo/.test(o))).toBe(true);
+      expect(opts.some((o) => /mim/.test(o))).toBe(false);
 
-    // The first result, its timings and its untrained warning belong to the first image.
-    const first = out.first;
-    expect(first.state.result?.for.image).toBe('Colonoscopy: polyp');
-    expect(first.resultShown).toBe(true);
-    expect(first.timingsRunTitle).toBe('Image: Colonoscopy: polyp');
-    expect(first.timingsRun).toMatch(/forward/);
-    expect(first.modelInfo).toMatch(/Untrained \(random weights\)/);
-    expect(first.resultSide).toMatch(/Untrained \(random weights\): this mask mean nothing/);
-    expect(first.busyShown).toBe(false);
+      // The first result, its timings and its untrained warning belong to the first image.
+      const first = out.first;
+      expect(first.state.result?.for.image).toBe('Colonoscopy: polyp');
+      expect(first.resultShown).toBe(true);
+      expect(first.timingsRunTitle).toBe('Image: Colonoscopy: polyp');
+      expect(first.timingsRun).toMatch(/forward/);
+      expect(first.modelInfo).toMatch(/Untrained \(random weights\)/);
+      expect(first.resultSide).toMatch(/Untrained \(random weights\): this mask mean nothing/);
+      expect(first.busyShown).toBe(false);
 
-    // Another image: busy at once, the old mask and its timings gone before the new one exists.
-    const now = out.switchNow;
-    expect(now).toMatchObject({ busy: true, busyShown: true, result: null, resultShown: false, timingsRun: '' });
-    expect(now.resultEmpty).toMatch(/on Colonoscopy: polyp \(2\)…$/);
-    expect(out.switched.state.result?.for.image).toBe('Colonoscopy: polyp (2)');
-    expect(out.switched.state.image?.name).toBe('Colonoscopy: polyp (2)');
-    expect(out.switched.timingsRunTitle).toBe('Image: Colonoscopy: polyp (2)');
+      // Another image: busy at once, the old mask and its timings gone before the new one exists.
+      const now = out.switchNow;
+      expect(now).toMatchObject({ busy: true, busyShown: true, result: null, resultShown: false, timingsRun: '' });
+      expect(now.resultEmpty).toMatch(/on Colonoscopy: polyp \(2\)…$/);
+      expect(out.switched.state.result?.for.image).toBe('Colonoscopy: polyp (2)');
+      expect(out.switched.state.image?.name).toBe('Colonoscopy: polyp (2)');
+      expect(out.switched.timingsRunTitle).toBe('Image: Colonoscopy: polyp (2)');
 
-    // Four clicks in a row: only the last runs; the others are superseded, none is shown.
-    expect(out.rapidNow).toMatchObject({ busy: true, busyShown: true, result: null, resultShown: false });
-    expect(out.rapid.state.result?.for.image).toBe('Colonoscopy: polyp');
-    expect(out.rapid.state.image?.name).toBe('Colonoscopy: polyp');
-    expect(out.rapid.runsDuring).toBe(1);
-    expect(out.rapid.state.outcomes.superseded - out.switched.state.outcomes.superseded).toBe(3);
+      // Four clicks in a row: only the last runs; the others are superseded, none is shown.
+      expect(out.rapidNow).toMatchObject({ busy: true, busyShown: true, result: null, resultShown: false });
+      expect(out.rapid.state.result?.for.image).toBe('Colonoscopy: polyp');
+      expect(out.rapid.state.image?.name).toBe('Colonoscopy: polyp');
+      expect(out.rapid.runsDuring).toBe(1);
+      expect(out.rapid.state.outcomes.superseded - out.switched.state.outcomes.superseded).toBe(3);
 
-    // Failed loads: the model, its result and the image stay; the error is shown.
-    for (const [snap, error] of [
-      [out.missing, /HTTP 404/],
-      [out.wrongKind, /^This checkpoint does not fit the EVA-02 classifier/],
-    ] as const) {
-      expect(snap.state.model?.source).toBe('/polyp-pvt-mu-demo.safetensors');
-      expect(snap.state.modelError).toMatch(error);
-      expect(snap.modelError).not.toBeNull();
-      expect(snap.resultShown).toBe(true);
-      expect(snap.state.result?.for.image).toBe('Colonoscopy: polyp');
-    }
+      // Failed loads: the model, its result and the image stay; the error is shown.
+      for (const [snap, error] of [
+        [out.missing, /HTTP 404/],
+        [out.wrongKind, /^This checkpoint does not fit the EVA-02 classifier/],
+      ] as const) {
+        expect(snap.state.model?.source).toBe('/polyp-pvt-mu-demo.safetensors');
+        expect(snap.state.modelError).toMatch(error);
+        expect(snap.modelError).not.toBeNull();
+        expect(snap.resultShown).toBe(true);
+        expect(snap.state.result?.for.image).toBe('Colonoscopy: polyp');
+      }
 
-    // An image that does not decode: its error, no result; the next image clears the error.
-    expect(out.badImage.imageError).toMatch(/not-an-image\.png: cannot decode this image/);
-    expect(out.badImage).toMatchObject({ resultShown: false, timingsRun: '' });
-    expect(out.badImage.state.result).toBeNull();
-    expect(out.afterBadImage.imageError).toBeNull();
-    expect(out.afterBadImage.state.result?.for.image).toBe('Colonoscopy: polyp (2)');
+      // An image that does not decode: its error, no result; the next image clears the error.
+      expect(out.badImage.imageError).toMatch(/not-an-image\.png: cannot decode this image/);
+      expect(out.badImage).toMatchObject({ resultShown: false, timingsRun: '' });
+      expect(out.badImage.state.result).toBeNull();
+      expect(out.afterBadImage.imageError).toBeNull();
+      expect(out.afterBadImage.state.result?.for.image).toBe('Colonoscopy: polyp (2)');
 
-    // The untrained classifier: labelled on its summary and its probabilities.
-    expect(out.eva.state.result?.kind).toBe('eva02');
-    expect(out.eva.state.model?.untrained).toBe(true);
-    expect(out.eva.resultSide).toMatch(/Untrained \(random weights\): these probabilities and the map mean nothing/);
-    expect(out.eva.state.outcomes.failed).toBe(0);
-    // The map of any class: the caption names the chosen one, the top one at first.
-    const top = (out.eva.state.result as unknown as { top: { name: string }[] }).top[0].name;
-    expect((out.eva as unknown as { caption: string }).caption).toBe(
-      `class activation of “${top}” on the 8×8 patch grid`,
-    );
-    expect((out.camClass as unknown as { caption: string }).caption).toBe(
-      `class activation of “${CE24_CLASSES[3]}” on the 8×8 patch grid`,
-    );
-    expect((out.camClass.state as unknown as { view: { camClass: number } }).view.camClass).toBe(3);
-  }, 300_000);
+      // The untrained classifier: labelled on its summary and its probabilities.
+      expect(out.eva.state.result?.kind).toBe('eva02');
+      expect(out.eva.state.model?.untrained).toBe(true);
+      expect(out.eva.resultSide).toMatch(/Untrained \(random weights\): these probabilities and the map mean nothing/);
+      expect(out.eva.state.outcomes.failed).toBe(0);
+      // The map of any class: the caption names the chosen one, the top one at first.
+      const top = (out.eva.state.result as unknown as { top: { name: string }[] }).top[0].name;
+      expect((out.eva as unknown as { caption: string }).caption).toBe(
+        `class activation of “${top}” on the 8×8 patch grid`,
+      );
+      expect((out.camClass as unknown as { caption: string }).caption).toBe(
+        `class activation of “${CE24_CLASSES[3]}” on the 8×8 patch grid`,
+      );
+      expect((out.camClass.state as unknown as { view: { camClass: number } }).view.camClass).toBe(3);
+    },
+    300_000,
+  );
 });

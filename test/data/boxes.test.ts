@@ -131,7 +131,8 @@ describe('endokedBox: one rule at a time', () => {
 
   it('keeps the component with the largest bounding box (pick largest-box), or the most pixels (released loop)', () => {
     // An L-shaped sparse component with a big box but few pixels, and a compact one with more pixels.
-    const m = rects(W, H, [2, 2, 3, 10], [2, 9, 10, 10], [12, 12, 17, 17]); // L: 15 px, box 8x8=64; square: 25 px, box 25
+    // L: 15 px, box 8x8=64; square: 25 px, box 25
+    const m = rects(W, H, [2, 2, 3, 10], [2, 9, 10, 10], [12, 12, 17, 17]);
     const largest = endokedBox(m, W, H);
     expect(largest).toMatchObject({ accepted: true, box: [2, 2, 10, 10] });
     expect(largest.areaFraction).toBeCloseTo(64 / 400, 12);
@@ -152,7 +153,8 @@ describe('endokedBox: one rule at a time', () => {
   });
 
   it('rule order: border before area before component count', () => {
-    const m = rects(W, H, [0, 0, 1, 1], [5, 5, 6, 6], [8, 8, 9, 9], [11, 11, 12, 12]); // all tiny, 4 components, on the border
+    // all tiny, 4 components, on the border
+    const m = rects(W, H, [0, 0, 1, 1], [5, 5, 6, 6], [8, 8, 9, 9], [11, 11, 12, 12]);
     expect(endokedBox(m, W, H).reason).toBe('touches-border');
     const m2 = rects(W, H, [3, 3, 4, 4], [5, 5, 6, 6], [8, 8, 9, 9]);
     expect(endokedBox(m2, W, H).reason).toBe('area-too-small');

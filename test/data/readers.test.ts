@@ -92,8 +92,12 @@ describe('CSV and EndoExtend24 rows', () => {
 
   it('an unknown class names the file, the row and the class', () => {
     const mapping = { normal: 0, polyp: 1 };
-    const text =
-      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class\nd,p,a.jpg,a.jpg,polyp,0,x\nd,p,b.jpg,b.jpg,gastritis,0,y\n';
+    const text = [
+      'dataset,patient_id,frame_path,proposed_name,class,fold,original_class',
+      'd,p,a.jpg,a.jpg,polyp,0,x',
+      'd,p,b.jpg,b.jpg,gastritis,0,y',
+      '',
+    ].join('\n');
     expect(() => parseEe24Csv(text, 'train_val.csv', mapping)).toThrow(
       /train_val\.csv: row 2: unknown class "gastritis"/,
     );
@@ -266,68 +270,71 @@ describe('readers on the synthetic layouts', () => {
     ).toBe(true);
   });
 
-  it('patient set with frames.csv as the bag list: paths outside the set, absolute or relative; optional columns', () => {
-    const root = join(dir, 'crafted-set'),
-      elsewhere = join(dir, 'frames-elsewhere');
-    mkdirSync(root, { recursive: true });
-    mkdirSync(join(elsewhere, 'seqA'), { recursive: true });
-    const src = readReportSet(join(dir, 'reports'), { log: null })
-      .patients.flatMap((p) => p.frames)
-      .slice(0, 3);
-    for (const [k, f] of src.entries()) cpSync(f.imagePath, join(elsewhere, 'seqA', `f${k}.jpg`));
-    writeFileSync(
-      join(root, 'reports.csv'),
-      serialiseCsv([
-        ['patient_id', 'label', 'certain', 'report', 'split', 'centre'],
-        ['p1', 0, 1, 'No polyps, "clean" colon.', 'train', 'A'],
-        ['p2', 1, 0, 'Possible polyp,\nbiopsied.', 'test', ''],
-      ]),
-    );
-    writeFileSync(
-      join(root, 'frames.csv'),
-      serialiseCsv([
-        ['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence'],
-        ['p1', '../frames-elsewhere/seqA/f0.jpg', 0, '', 'A', 'seqA'],
-        ['p1', join(elsewhere, 'seqA', 'f1.jpg'), 0, '', 'A', 'seqA'],
-        ['p2', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
-        ['p9', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
-      ]),
-    );
-    const set = readReportSet(root, { log: null });
-    expect(set.patients.map((p) => [p.patientId, p.label, p.certain, p.split, p.centre, p.frames.length])).toEqual([
-      ['p1', 0, true, 'train', 'A', 2],
-      ['p2', 1, false, 'test', undefined, 1],
-    ]);
-    expect(set.patients[1].report).toBe('Possible polyp,\nbiopsied.');
-    expect(set.patients[0].frames.map((f) => [f.imagePath, f.label, f.centre, f.sequence])).toEqual([
-      [join(elsewhere, 'seqA', 'f0.jpg'), 0, 'A', 'seqA'],
-      [join(elsewhere, 'seqA', 'f1.jpg'), 0, 'A', 'seqA'],
-    ]);
-    expect(set.patients[1].frames[0]).toMatchObject({ label: 1, split: 'test' });
-    expect(set.skipped).toEqual([
-      { path: join(elsewhere, 'seqA', 'f2.jpg'), reason: 'frame of a patient without a report' },
-    ]);
-    // Errors name the file, the row and the fix.
-    const frames = readFileSync(join(root, 'frames.csv'), 'utf8');
-    writeFileSync(join(root, 'frames.csv'), frames.replace('f1.jpg', 'missing.jpg'));
-    expect(() => readReportSet(root, { log: null })).toThrow(
-      /frames\.csv: 1 row\(s\) name frames that do not exist: row 2: .*missing\.jpg/,
-    );
-    writeFileSync(join(root, 'frames.csv'), frames.replace(/\np2,[^\n]*/, ''));
-    expect(() => readReportSet(root, { log: null })).toThrow(/patient "p2" \(in .*reports\.csv\) has no frames/);
-    writeFileSync(join(root, 'frames.csv'), frames);
-    writeFileSync(
-      join(root, 'reports.csv'),
-      readFileSync(join(root, 'reports.csv'), 'utf8').replace(',test,', ',val,'),
-    );
-    expect(() => readReportSet(root, { log: null })).toThrow(
-      /reports\.csv: row 2: split "val" is not train, test or empty/,
-    );
-    rmSync(join(root, 'frames.csv'));
-    expect(() => readReportSet(root, { log: null })).toThrow(
-      /report set \(no frames\.csv\): folder ".*patients" does not exist/,
-    );
-  });
+  it(
+    'patient set with frames.csv as the bag list: paths outside the set, absolute or relative; ' + 'optional columns',
+    () => {
+      const root = join(dir, 'crafted-set'),
+        elsewhere = join(dir, 'frames-elsewhere');
+      mkdirSync(root, { recursive: true });
+      mkdirSync(join(elsewhere, 'seqA'), { recursive: true });
+      const src = readReportSet(join(dir, 'reports'), { log: null })
+        .patients.flatMap((p) => p.frames)
+        .slice(0, 3);
+      for (const [k, f] of src.entries()) cpSync(f.imagePath, join(elsewhere, 'seqA', `f${k}.jpg`));
+      writeFileSync(
+        join(root, 'reports.csv'),
+        serialiseCsv([
+          ['patient_id', 'label', 'certain', 'report', 'split', 'centre'],
+          ['p1', 0, 1, 'No polyps, "clean" colon.', 'train', 'A'],
+          ['p2', 1, 0, 'Possible polyp,\nbiopsied.', 'test', ''],
+        ]),
+      );
+      writeFileSync(
+        join(root, 'frames.csv'),
+        serialiseCsv([
+          ['patient_id', 'frame_path', 'polyp', 'mask_path', 'centre', 'sequence'],
+          ['p1', '../frames-elsewhere/seqA/f0.jpg', 0, '', 'A', 'seqA'],
+          ['p1', join(elsewhere, 'seqA', 'f1.jpg'), 0, '', 'A', 'seqA'],
+          ['p2', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
+          ['p9', '../frames-elsewhere/seqA/f2.jpg', 1, '', '', ''],
+        ]),
+      );
+      const set = readReportSet(root, { log: null });
+      expect(set.patients.map((p) => [p.patientId, p.label, p.certain, p.split, p.centre, p.frames.length])).toEqual([
+        ['p1', 0, true, 'train', 'A', 2],
+        ['p2', 1, false, 'test', undefined, 1],
+      ]);
+      expect(set.patients[1].report).toBe('Possible polyp,\nbiopsied.');
+      expect(set.patients[0].frames.map((f) => [f.imagePath, f.label, f.centre, f.sequence])).toEqual([
+        [join(elsewhere, 'seqA', 'f0.jpg'), 0, 'A', 'seqA'],
+        [join(elsewhere, 'seqA', 'f1.jpg'), 0, 'A', 'seqA'],
+      ]);
+      expect(set.patients[1].frames[0]).toMatchObject({ label: 1, split: 'test' });
+      expect(set.skipped).toEqual([
+        { path: join(elsewhere, 'seqA', 'f2.jpg'), reason: 'frame of a patient without a report' },
+      ]);
+      // Errors name the file, the row and the fix.
+      const frames = readFileSync(join(root, 'frames.csv'), 'utf8');
+      writeFileSync(join(root, 'frames.csv'), frames.replace('f1.jpg', 'missing.jpg'));
+      expect(() => readReportSet(root, { log: null })).toThrow(
+        /frames\.csv: 1 row\(s\) name frames that do not exist: row 2: .*missing\.jpg/,
+      );
+      writeFileSync(join(root, 'frames.csv'), frames.replace(/\np2,[^\n]*/, ''));
+      expect(() => readReportSet(root, { log: null })).toThrow(/patient "p2" \(in .*reports\.csv\) has no frames/);
+      writeFileSync(join(root, 'frames.csv'), frames);
+      writeFileSync(
+        join(root, 'reports.csv'),
+        readFileSync(join(root, 'reports.csv'), 'utf8').replace(',test,', ',val,'),
+      );
+      expect(() => readReportSet(root, { log: null })).toThrow(
+        /reports\.csv: row 2: split "val" is not train, test or empty/,
+      );
+      rmSync(join(root, 'frames.csv'));
+      expect(() => readReportSet(root, { log: null })).toThrow(
+        /report set \(no frames\.csv\): folder ".*patients" does not exist/,
+      );
+    },
+  );
 
   describe('bad inputs', () => {
     let bad = '';

@@ -200,16 +200,19 @@ describe('training path by adapter', () => {
     }
   }
 
-  it('auto: CPU drivers train through the unfused graph, GPUs through the fused kernels; inference stays fused', async () => {
-    const expected = device().isCpuAdapter ? 'unfused' : 'fused';
-    expect(attentionTrainingPath(2, 3, 17, 17)).toBe(expected);
-    const auto = await trace(true);
-    expect(auto.shaders.includes('attention-backward-dq')).toBe(expected === 'fused');
-    expect(auto.shaders.includes('attention-forward')).toBe(expected === 'fused');
-    expect((await trace(false)).shaders).toContain('attention-forward');
-    // Scores too large to materialise keep the fused path on any adapter.
-    expect(attentionTrainingPath(64, 16, 4096, 4096)).toBe('fused');
-  });
+  it(
+    'auto: CPU drivers train through the unfused graph, GPUs through the fused kernels; inference ' + 'stays fused',
+    async () => {
+      const expected = device().isCpuAdapter ? 'unfused' : 'fused';
+      expect(attentionTrainingPath(2, 3, 17, 17)).toBe(expected);
+      const auto = await trace(true);
+      expect(auto.shaders.includes('attention-backward-dq')).toBe(expected === 'fused');
+      expect(auto.shaders.includes('attention-forward')).toBe(expected === 'fused');
+      expect((await trace(false)).shaders).toContain('attention-forward');
+      // Scores too large to materialise keep the fused path on any adapter.
+      expect(attentionTrainingPath(64, 16, 4096, 4096)).toBe('fused');
+    },
+  );
 
   it('the knob forces either path, and both give the same output and gradients', async () => {
     setAttentionTraining('fused');

@@ -90,25 +90,28 @@ describe('device layer', () => {
     expect(() => add(t, t)).toThrow(/add: input tensor \[2, 3\].*disposed/);
   });
 
-  it('DEBUG=1 prints each flush with its ops, and times kernels with timestamp queries when the adapter has them', async () => {
-    const dev = device();
-    const lines: string[] = [];
-    const log = dev as unknown as { log: (l: string) => void };
-    const prevLog = log.log;
-    log.log = (l: string) => lines.push(l);
-    dev.debug = 1;
-    try {
-      await sum(exp(zeros([1000]))).data();
-      await dev.sync();
-      await new Promise((r) => setTimeout(r, 50));
-      await dev.sync();
-    } finally {
-      dev.debug = 0;
-      log.log = prevLog;
-    }
-    expect(lines.some((l) => /^\[flush\] submit \d+: \d+ dispatches \(.*exp x1/.test(l))).toBe(true);
-    if (!dev.hasTimestamps) return;
-    expect(lines.some((l) => /^\[gpu\] exp \d+\.\d us$/.test(l))).toBe(true);
-    expect(dev.timingReport()).toMatch(/exp\s+\d+ x/);
-  });
+  it(
+    'DEBUG=1 prints each flush with its ops, and times kernels with timestamp queries when the adapter ' + 'has them',
+    async () => {
+      const dev = device();
+      const lines: string[] = [];
+      const log = dev as unknown as { log: (l: string) => void };
+      const prevLog = log.log;
+      log.log = (l: string) => lines.push(l);
+      dev.debug = 1;
+      try {
+        await sum(exp(zeros([1000]))).data();
+        await dev.sync();
+        await new Promise((r) => setTimeout(r, 50));
+        await dev.sync();
+      } finally {
+        dev.debug = 0;
+        log.log = prevLog;
+      }
+      expect(lines.some((l) => /^\[flush\] submit \d+: \d+ dispatches \(.*exp x1/.test(l))).toBe(true);
+      if (!dev.hasTimestamps) return;
+      expect(lines.some((l) => /^\[gpu\] exp \d+\.\d us$/.test(l))).toBe(true);
+      expect(dev.timingReport()).toMatch(/exp\s+\d+ x/);
+    },
+  );
 });

@@ -121,7 +121,8 @@ describe('norm behaviour', () => {
   it('training updates running stats in place (unbiased variance), outside autograd', async () => {
     const rm = tensor([0, 0], [2]),
       rv = tensor([1, 1], [2]);
-    const x = requiresGrad(tensor([1, 2, 3, 4, 10, 20, 30, 40], [2, 2, 2])); // channel 0: 1,2,10,20; channel 1: 3,4,30,40
+    // channel 0: 1,2,10,20; channel 1: 3,4,30,40
+    const x = requiresGrad(tensor([1, 2, 3, 4, 10, 20, 30, 40], [2, 2, 2]));
     const y = batchNorm(x, rm, rv, null, null, true, 0.5);
     expect(rm.requiresGrad).toBe(false);
     expect(rm.gradFn).toBeNull();

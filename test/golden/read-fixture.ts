@@ -37,7 +37,8 @@ export function readFixture<T = unknown>(family: string): T {
   const extra = Object.keys(tensors).filter((k) => !used.has(k));
   if (extra.length)
     throw new Error(
-      `${numbers}: ${extra.length} tensor(s) the index does not use (${extra.slice(0, 3).join(', ')}): regenerate both (npm run golden -- ${family})`,
+      `${numbers}: ${extra.length} tensor(s) the index does not use ` +
+        `(${extra.slice(0, 3).join(', ')}): regenerate both (npm run golden -- ${family})`,
     );
   return tree as T;
 }

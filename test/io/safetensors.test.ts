@@ -115,7 +115,9 @@ describe('serializeSafetensors', () => {
     expect(n % 8).toBe(0);
     const text = new TextDecoder().decode(out.subarray(8, 8 + n));
     expect(text.trimEnd()).toBe(
-      '{"__metadata__":{"a":"b"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"m":{"dtype":"BOOL","shape":[1],"data_offsets":[8,9]}}',
+      '{"__metadata__":{"a":"b"},' +
+        '"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
+        '"m":{"dtype":"BOOL","shape":[1],"data_offsets":[8,9]}}',
     );
     expect(/^ *$/.test(text.slice(text.trimEnd().length))).toBe(true);
     expect(Array.from(parseSafetensors(out).tensors.w.data as Float32Array)).toEqual([1, 2]);

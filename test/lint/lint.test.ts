@@ -1,7 +1,7 @@
 // The lint rules over small hand-made module graphs: each rule fires on the case it exists for
 // and stays quiet on the allowed one (npm run lint runs them over the real tree).
 import { describe, it, expect } from 'vitest';
-import { checkCycles, checkLayers, checkUnused } from './rules.ts';
+import { MAX_LINE, checkCycles, checkLayers, checkLineLength, checkUnused } from './rules.ts';
 import type { Edge, ExportInfo, RepoGraph } from './graph.ts';
 
 const edge = (from: string, to: string, typeOnly = false): Edge => ({ from, to, typeOnly, line: 1 });
@@ -51,7 +51,7 @@ describe('lint rules', () => {
     ]);
   });
 
-  it('an export nobody uses is reported unless it is public API or used in its own file; so is a module nobody imports', () => {
+  it('an export used nowhere (not public, not used in its file) is reported; so is a module nobody imports', () => {
     const g = graph(
       [edge('models/a.ts', 'engine/index.ts'), edge('recipes/x/01-run.ts', 'models/a.ts')],
       [
@@ -66,5 +66,18 @@ describe('lint rules', () => {
       "unused models/a.ts 'dead'",
       'unused-file models/orphan.ts file',
     ]);
+  });
+
+  it('a line over 120 characters is reported with its number; a URL in a comment is exempt', () => {
+    expect(MAX_LINE).toBe(120);
+    const long = `const s = '${'x'.repeat(120)}';`;
+    const text = ['ok', 'y'.repeat(120), long, '  // see https://example.org/' + 'p'.repeat(120)].join('\n');
+    expect(checkLineLength('a.ts', text).map((f) => `${f.rule} ${f.line}`)).toEqual(['max-len 3']);
+    // Code points, not UTF-16 units: 120 CJK characters or emoji fit.
+    expect(checkLineLength('a.ts', '息'.repeat(120) + '\n' + '😀'.repeat(120))).toEqual([]);
+    // The exemption is for comments only: a URL in a string still counts.
+    const url = `const u = 'https://example.org/${'p'.repeat(120)}';`;
+    expect(checkLineLength('a.ts', url).map((f) => f.line)).toEqual([1]);
+    expect(checkLineLength('a.ts', ' * ' + 'z'.repeat(118)).map((f) => f.line)).toEqual([1]);
   });
 });

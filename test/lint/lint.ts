@@ -1,11 +1,14 @@
 // `npm run lint`: the import rules of the layer diagram and the unused-code finder
-// (rules.ts), over the module graph the TypeScript compiler builds (graph.ts). Prints one line a
+// (rules.ts), over the module graph the TypeScript compiler builds (graph.ts), and the line-length
+// limit over every tracked TypeScript and JavaScript module. Prints one line a
 // finding (`file:line: rule: message`) and exits 1 if there is any. `--graph` prints the layer
 // picture instead: which area imports which, with edge counts.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGraph, type RepoGraph } from './graph.ts';
-import { ENTRIES, checkCycles, checkLayers, checkUnused, type Finding } from './rules.ts';
+import { ENTRIES, checkCycles, checkLayers, checkLineLength, checkUnused, type Finding } from './rules.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,9 +36,20 @@ export function layerPicture(g: RepoGraph): string {
   return [...by].map(([a, bs]) => `${a} -> ${bs.join(', ')}`).join('\n');
 }
 
+/** Tracked (and new, not ignored) .ts and .mjs files, relative to root. */
+function sourceFiles(root: string): string[] {
+  return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mjs'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter((f) => f && existsSync(join(root, f))); // a deleted file stays listed until committed
+}
+
 export function lint(root = ROOT): Finding[] {
   const g = buildGraph(root, ENTRIES);
-  return [...checkCycles(g), ...checkLayers(g), ...checkUnused(g)];
+  const long = sourceFiles(root).flatMap((f) => checkLineLength(f, readFileSync(join(root, f), 'utf8')));
+  return [...checkCycles(g), ...checkLayers(g), ...checkUnused(g), ...long];
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

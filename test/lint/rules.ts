@@ -2,7 +2,7 @@
 // and the checks over the module graph: no import cycles, each area imports only the areas below
 // it, code outside engine/ reaches the engine only through the package entries, and inside
 // engine/ a lower layer never imports a higher one. Plus the dead-code checks: exports nobody
-// uses and files nobody imports.
+// uses and files nobody imports, and the line-length limit Prettier cannot enforce alone.
 import type { RepoGraph } from './graph.ts';
 
 /** package.json `exports`: the engine's public entry points. */
@@ -173,5 +173,24 @@ export function checkUnused(g: RepoGraph): Finding[] {
       message: 'no file imports this module and it is not a script: delete it or list it in test/lint/rules.ts ROOTS',
     });
   }
+  return out;
+}
+
+/** Prettier's print width (.prettierrc); the source lines it cannot break must keep to it too. */
+export const MAX_LINE = 120;
+
+/**
+ * Lines longer than MAX_LINE characters (code points). Prettier wraps code at this width but never
+ * breaks strings, template literals, regular expressions or comments, so those are checked here.
+ * A comment line holding a URL is exempt: a URL cannot be broken and stay usable.
+ */
+export function checkLineLength(file: string, text: string, max = MAX_LINE): Finding[] {
+  const out: Finding[] = [];
+  text.split('\n').forEach((line, i) => {
+    const n = [...line].length;
+    if (n <= max) return;
+    if (/^\s*(\/\/|\/?\*)/.test(line) && /\b[a-z][a-z0-9+.-]*:\/\/\S/i.test(line)) return;
+    out.push({ file, line: i + 1, rule: 'max-len', message: `${n} characters, more than ${max}: break the line` });
+  });
   return out;
 }

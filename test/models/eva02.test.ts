@@ -248,7 +248,7 @@ describe('EVA-02 configs, init and checkpoint keys', () => {
     expect(device().liveBuffers).toBe(base);
   });
 
-  it('µ MIM in train mode with drop path and dropout: a step has finite loss and every gradient; eval is deterministic', async () => {
+  it('µ MIM with drop path and dropout: finite loss and every gradient in train mode; eval deterministic', async () => {
     const base = device().liveBuffers;
     const cfg = eva02Config('mu', { depth: 2, dropPathRate: 0.5, projDropRate: 0.1, posDropRate: 0.1 });
     const model = new Eva02Mim(cfg, 32, { generator: new Generator(8) });

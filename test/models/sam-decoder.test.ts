@@ -128,7 +128,7 @@ describe('SAM decoder structure', () => {
     model.dispose();
   });
 
-  it('the CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] embedding -> 32² masks; 16-d self-attention and 8-d cross-attention heads', async () => {
+  it('CPU preset (spec §4 SAM-decoder-µ): [32, 8, 8] -> 32² masks; 16-d self-, 8-d cross-attention', async () => {
     const model = new SamPromptDecoder(SAM_DECODER.mu);
     const layer = model.mask_decoder.transformer.layers.at(0);
     expect([
@@ -240,25 +240,31 @@ describe('SAM decoder against PyTorch (reduced config: points, box, mask prompts
     expect(named.map(([k]) => k)).toEqual(Object.keys(r.grads));
     for (const [k, p] of named) {
       expect(p.grad, `${k}: gradient missing`).not.toBeNull();
-      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves ~1e-7 of rounding there.
+      // softmax ignores a bias added to every key, so k_proj.bias has a zero gradient: f32 leaves
+      // ~1e-7 of rounding there.
       if (k.endsWith('k_proj.bias')) expectClose(await p.grad!.data(), r.grads[k].data, `grad ${k}`, 1e-5, 0);
       else expectCloseScaled(await p.grad!.data(), r.grads[k].data, `grad ${k}`);
     }
   });
 
-  it('multimask output: tokens 1..3, single: token 0; post-processing (up, crop, resize) as Sam.postprocess_masks', async () => {
-    const o = outs.b;
-    const multi = selectMasks(o.masks, o.iou, true),
-      single = selectMasks(o.masks, o.iou, false);
-    expect([...multi.masks.shape]).toEqual([2, 3, 16, 20]);
-    expect([...single.iou.shape]).toEqual([2, 1]);
-    const all = await o.iou.data();
-    expect(Array.from(await multi.iou.data())).toEqual([all[1], all[2], all[3], all[5], all[6], all[7]]);
-    expect(Array.from(await single.iou.data())).toEqual([all[0], all[4]]);
-    const post = noGrad(() => tidy(() => postprocessMasks(single.masks, r.config.inputImageSize, [60, 80], [45, 60])));
-    expectCloseScaled(await post.data(), r.cases.b.postprocessed!.data, 'postprocessed');
-    for (const t of [multi.masks, multi.iou, single.masks, single.iou, post]) t.dispose();
-  });
+  it(
+    'multimask output: tokens 1..3, single: token 0; post-processing (up, crop, resize) as ' + 'Sam.postprocess_masks',
+    async () => {
+      const o = outs.b;
+      const multi = selectMasks(o.masks, o.iou, true),
+        single = selectMasks(o.masks, o.iou, false);
+      expect([...multi.masks.shape]).toEqual([2, 3, 16, 20]);
+      expect([...single.iou.shape]).toEqual([2, 1]);
+      const all = await o.iou.data();
+      expect(Array.from(await multi.iou.data())).toEqual([all[1], all[2], all[3], all[5], all[6], all[7]]);
+      expect(Array.from(await single.iou.data())).toEqual([all[0], all[4]]);
+      const post = noGrad(() =>
+        tidy(() => postprocessMasks(single.masks, r.config.inputImageSize, [60, 80], [45, 60])),
+      );
+      expectCloseScaled(await post.data(), r.cases.b.postprocessed!.data, 'postprocessed');
+      for (const t of [multi.masks, multi.iou, single.masks, single.iou, post]) t.dispose();
+    },
+  );
 
   it("one image embedding per prompt ([B, C, h, w]) equals SAM's repeated [1, C, h, w]", async () => {
     const c = r.cases.b;

@@ -80,13 +80,16 @@ function tokenLabels(): Uint8Array[] {
 }
 
 describe('ToCo CAM classifier against PyTorch', () => {
-  it('state_dict keys and shapes equal the reference network (encoder.*, classifier.weight, aux_classifier.weight)', () => {
-    const model = build();
-    expect([...model.stateDict().keys()]).toEqual(FX.train.keys);
-    expect([...model.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual(
-      FX.train.keys.map((k) => [k, FX.train.state[k].shape]),
-    );
-  });
+  it(
+    'state_dict keys and shapes equal the reference network (encoder.*, classifier.weight, ' + 'aux_classifier.weight)',
+    () => {
+      const model = build();
+      expect([...model.stateDict().keys()]).toEqual(FX.train.keys);
+      expect([...model.stateDict()].map(([k, t]) => [k, [...t.shape]])).toEqual(
+        FX.train.keys.map((k) => [k, FX.train.state[k].shape]),
+      );
+    },
+  );
 
   it('logits, CAMs, PTC, loss and every parameter gradient', async () => {
     const base = device().liveBuffers;

@@ -147,7 +147,8 @@ describe('Module', () => {
     expect(msg).toContain('Missing key(s) in state_dict: "blocks.0.norm1.bias", "head.weight".');
     expect(msg).toContain('Unexpected key(s) in state_dict: "head.bias".');
     expect(msg).toContain(
-      'size mismatch for patch_embed.weight: copying a param with shape [3, 8] from checkpoint, the shape in current model is [8, 4].',
+      'size mismatch for patch_embed.weight: copying a param with shape [3, 8] from checkpoint, the ' +
+        'shape in current model is [8, 4].',
     );
     // Not strict: missing/unexpected are reported, shape mismatches still fail.
     expect(() => net.loadStateDict(sd, { strict: false })).toThrow(/size mismatch for patch_embed\.weight/);
@@ -384,54 +385,57 @@ describe('flat parameters', () => {
     );
   });
 
-  it('flattenParameters keeps values, grads and keys; one flat buffer; training matches the unflattened model', async () => {
-    const base = device().liveBuffers;
-    manualSeed(1);
-    const a = new Net();
-    manualSeed(1);
-    const b = new Net();
-    const before = await Promise.all(b.parameters().map(async (p) => Array.from(await p.data())));
-    const buffersBefore = device().liveBuffers;
-    b.flattenParameters();
-    // Every parameter buffer became a window of one flat buffer.
-    expect(device().liveBuffers).toBe(buffersBefore - b.parameters().length + 1);
-    expect([...b.stateDict().keys()]).toEqual(TORCH_STATE_KEYS);
-    const homes = b.parameters().map((p) => flatHomeOf(p)!);
-    expect(homes.every((h) => h && h.slab === homes[0].slab && h.offset % 64 === 0)).toBe(true);
-    expect(b.blocks.at(0).attn.qkv.weight).toBe(b.stateDict().get('blocks.0.attn.qkv.weight'));
-    const after = await Promise.all(b.parameters().map(async (p) => Array.from(await p.data())));
-    expect(after).toEqual(before);
-    // Same data, same optimizer: identical parameters after three steps.
-    const x = tensor(randomArray(5 * 4, 3), [5, 4]);
-    const run = (net: Net) => {
-      manualSeed(7); // the same dropout masks for both runs
-      const opt = new AdamW(net.parameters(), { lr: 1e-2 });
-      for (let k = 0; k < 3; k++) {
-        tidy(() => {
-          let h = net.patch_embed.forward(x);
-          for (const blk of net.blocks) h = blk.mlp.forward(blk.norm1.forward(h));
-          backward(sum(mul(net.head.forward(net.norm.forward(h)), net.head.forward(net.norm.forward(h)))));
-          opt.step();
-          net.zeroGrad();
-        });
+  it(
+    'flattenParameters keeps values, grads and keys; one flat buffer; training matches the unflattened ' + 'model',
+    async () => {
+      const base = device().liveBuffers;
+      manualSeed(1);
+      const a = new Net();
+      manualSeed(1);
+      const b = new Net();
+      const before = await Promise.all(b.parameters().map(async (p) => Array.from(await p.data())));
+      const buffersBefore = device().liveBuffers;
+      b.flattenParameters();
+      // Every parameter buffer became a window of one flat buffer.
+      expect(device().liveBuffers).toBe(buffersBefore - b.parameters().length + 1);
+      expect([...b.stateDict().keys()]).toEqual(TORCH_STATE_KEYS);
+      const homes = b.parameters().map((p) => flatHomeOf(p)!);
+      expect(homes.every((h) => h && h.slab === homes[0].slab && h.offset % 64 === 0)).toBe(true);
+      expect(b.blocks.at(0).attn.qkv.weight).toBe(b.stateDict().get('blocks.0.attn.qkv.weight'));
+      const after = await Promise.all(b.parameters().map(async (p) => Array.from(await p.data())));
+      expect(after).toEqual(before);
+      // Same data, same optimizer: identical parameters after three steps.
+      const x = tensor(randomArray(5 * 4, 3), [5, 4]);
+      const run = (net: Net) => {
+        manualSeed(7); // the same dropout masks for both runs
+        const opt = new AdamW(net.parameters(), { lr: 1e-2 });
+        for (let k = 0; k < 3; k++) {
+          tidy(() => {
+            let h = net.patch_embed.forward(x);
+            for (const blk of net.blocks) h = blk.mlp.forward(blk.norm1.forward(h));
+            backward(sum(mul(net.head.forward(net.norm.forward(h)), net.head.forward(net.norm.forward(h)))));
+            opt.step();
+            net.zeroGrad();
+          });
+        }
+        return opt;
+      };
+      const oa = run(a),
+        ob = run(b);
+      const pa = a.parameters(),
+        pb = b.parameters();
+      for (let i = 0; i < pa.length; i++)
+        expect(Array.from(await pb[i].data()), `parameter ${i}`).toEqual(Array.from(await pa[i].data()));
+      oa.dispose();
+      ob.dispose();
+      for (const m of [a, b]) {
+        m.dispose();
+        m.scratch.dispose();
       }
-      return opt;
-    };
-    const oa = run(a),
-      ob = run(b);
-    const pa = a.parameters(),
-      pb = b.parameters();
-    for (let i = 0; i < pa.length; i++)
-      expect(Array.from(await pb[i].data()), `parameter ${i}`).toEqual(Array.from(await pa[i].data()));
-    oa.dispose();
-    ob.dispose();
-    for (const m of [a, b]) {
-      m.dispose();
-      m.scratch.dispose();
-    }
-    x.dispose();
-    expect(device().liveBuffers).toBe(base);
-  });
+      x.dispose();
+      expect(device().liveBuffers).toBe(base);
+    },
+  );
 
   it('an optimizer also works on parameters added after flattening (copied in and out)', async () => {
     const net = new Sequential(new Linear(3, 3)).flattenParameters();

@@ -354,37 +354,40 @@ describe('vision layers', () => {
 });
 
 describe('DropPath', () => {
-  it('identity in eval and at p = 0; in training each sample is kept (x / keep) or dropped, and so is its gradient', async () => {
-    const x = requiresGrad(ones([400, 3]));
-    const dp = new DropPath(0.3, true, new Generator(9));
-    expect(dp.eval().forward(x)).toBe(x);
-    expect(new DropPath(0).forward(x)).toBe(x);
-    dp.train();
-    const y = tidy(() => {
-      const out = dp.forward(x);
-      backward(sum(out));
-      return out;
-    });
-    const v = Array.from(await y.data());
-    const g = Array.from(await x.grad!.data());
-    let kept = 0;
-    for (let i = 0; i < 400; i++) {
-      const row = v.slice(3 * i, 3 * i + 3);
-      expect(row[0] === 0 || Math.abs(row[0] - 1 / 0.7) < 1e-6, `row ${i}: ${row}`).toBe(true);
-      expect(
-        row.every((r) => r === row[0]),
-        `row ${i} is one decision`,
-      ).toBe(true);
-      expect(g.slice(3 * i, 3 * i + 3)).toEqual(row); // d(sum)/dx is the mask itself
-      if (row[0] !== 0) kept++;
-    }
-    // Binomial(400, 0.7): mean 280, sd 9.2.
-    expect(kept).toBeGreaterThan(280 - 46);
-    expect(kept).toBeLessThan(280 + 46);
-    y.dispose();
-    x.grad?.dispose();
-    x.dispose();
-  });
+  it(
+    'identity in eval and at p = 0; in training each sample is kept (x / keep) or dropped, and so is ' + 'its gradient',
+    async () => {
+      const x = requiresGrad(ones([400, 3]));
+      const dp = new DropPath(0.3, true, new Generator(9));
+      expect(dp.eval().forward(x)).toBe(x);
+      expect(new DropPath(0).forward(x)).toBe(x);
+      dp.train();
+      const y = tidy(() => {
+        const out = dp.forward(x);
+        backward(sum(out));
+        return out;
+      });
+      const v = Array.from(await y.data());
+      const g = Array.from(await x.grad!.data());
+      let kept = 0;
+      for (let i = 0; i < 400; i++) {
+        const row = v.slice(3 * i, 3 * i + 3);
+        expect(row[0] === 0 || Math.abs(row[0] - 1 / 0.7) < 1e-6, `row ${i}: ${row}`).toBe(true);
+        expect(
+          row.every((r) => r === row[0]),
+          `row ${i} is one decision`,
+        ).toBe(true);
+        expect(g.slice(3 * i, 3 * i + 3)).toEqual(row); // d(sum)/dx is the mask itself
+        if (row[0] !== 0) kept++;
+      }
+      // Binomial(400, 0.7): mean 280, sd 9.2.
+      expect(kept).toBeGreaterThan(280 - 46);
+      expect(kept).toBeLessThan(280 + 46);
+      y.dispose();
+      x.grad?.dispose();
+      x.dispose();
+    },
+  );
 
   it('scaleByKeep = false keeps samples unscaled', async () => {
     const x = ones([200, 2]);

@@ -152,7 +152,8 @@ describe('LLM labeller without a server', () => {
     const llm = new LlmLabeller({ url: `http://127.0.0.1:${port}`, model: 'm', retries: 1, backoffMs: 10 });
     await expect(llm.label('x')).rejects.toThrow(
       new RegExp(
-        `LLM endpoint http://127\\.0\\.0\\.1:${port}/v1/chat/completions is unreachable after 2 attempt\\(s\\): ECONNREFUSED.*Check --llm-url`,
+        `LLM endpoint http://127\\.0\\.0\\.1:${port}/v1/chat/completions is unreachable after 2 ` +
+          `attempt\\(s\\): ECONNREFUSED.*Check --llm-url`,
       ),
     );
   });

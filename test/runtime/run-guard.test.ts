@@ -198,7 +198,8 @@ describe('data identity', () => {
     expect(() => checkDataIdentity(one, other, 's.safetensors')).toThrow(RunGuardError);
     expect(() => checkDataIdentity(one, other, 's.safetensors')).toThrow(
       new RegExp(
-        `s\\.safetensors was trained on other data: data ${d} \\(train: 2 ids.*this run has data /other \\(train: 2 ids`,
+        `s\\.safetensors was trained on other data: data ${d} \\(train: 2 ids.*this run has data ` +
+          `/other \\(train: 2 ids`,
       ),
     );
     // Same ids, a file changed size: refused too.
@@ -225,7 +226,12 @@ describe('checkStateFields', () => {
         '/r/state.safetensors',
       ),
     ).toThrow(
-      /\/r\/state\.safetensors: not a usable training state of this recipe: extra\.step should be a finite number but is missing; extra\.losses should be a list of numbers but is \[1,"a"\]; data should be an object but is missing/,
+      new RegExp(
+        String.raw`\/r\/state\.safetensors: not a usable training state of this recipe: ` +
+          String.raw`extra\.step should be a finite number but is missing; extra\.losses ` +
+          String.raw`should be a list of numbers but is \[1,"a"\]; data should be an object ` +
+          String.raw`but is missing`,
+      ),
     );
   });
 });

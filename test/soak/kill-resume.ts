@@ -188,7 +188,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       };
       kills.push(k);
       log(
-        `kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state step ${stepBefore} -> ${k.stepAfter}` +
+        `kill ${kills.length}/${o.kills}: ${signal} ${kind}; exit ${r.code ?? 'by signal'}; state ` +
+          `step ${stepBefore} -> ${k.stepAfter}` +
           (k.partialLeft.length ? `; left the partial file ${k.partialLeft.join(', ')} (removed by the next run)` : ''),
       );
       if (signal !== 'SIGKILL' && r.code !== (signal === 'SIGINT' ? 130 : 143))
@@ -200,7 +201,9 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     const strayFiles = readdirSync(out).filter((f) => f.startsWith('.'));
     log(`resumed: ${resumed.length} steps, losses ${resumed.map((v) => v.toFixed(4)).join(' ')}`);
     log(
-      `identical to the uninterrupted curve: ${JSON.stringify(resumed) === JSON.stringify(reference)}; stray files: ${strayFiles.length ? strayFiles.join(', ') : 'none'}`,
+      `identical to the uninterrupted curve: ` +
+        `${JSON.stringify(resumed) === JSON.stringify(reference)}; stray files: ` +
+        `${strayFiles.length ? strayFiles.join(', ') : 'none'}`,
     );
     return { reference, resumed, kills, strayFiles, restarts, seconds: (performance.now() - t0) / 1000 };
   } finally {
@@ -228,7 +231,8 @@ export async function main(argv: string[]): Promise<boolean | null> {
     return m;
   }, {});
   console.log(
-    `kills: ${JSON.stringify(byKind)}; ${r.kills.filter((k) => k.partialLeft.length).length} left a partial checkpoint file; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`,
+    `kills: ${JSON.stringify(byKind)}; ${r.kills.filter((k) => k.partialLeft.length).length} left a ` +
+      `partial checkpoint file; restarts ${r.restarts}; ${r.seconds.toFixed(0)} s`,
   );
   const ok = JSON.stringify(r.resumed) === JSON.stringify(r.reference) && r.strayFiles.length === 0;
   console.log(ok ? 'PASS' : 'FAIL');

@@ -21,7 +21,7 @@ class MLP extends Module {
 
 describe('memory', () => {
   for (const flat of [true, false]) {
-    it(`live buffers return to the baseline after every one of 100 training steps (${flat ? 'flattened' : 'unflattened'} parameters)`, async () => {
+    it(`live buffers at the baseline after each of 100 steps (${flat ? 'flat' : 'separate'} parameters)`, async () => {
       const start = device().liveBuffers;
       manualSeed(0);
       const x = tensor(randomArray(16 * 6, 3), [16, 6]);

@@ -182,7 +182,8 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
     tf.reshape(tf.transpose(tf.reshape(t2d, [batch, N, HEADS, HEAD_DIM]), [0, 2, 1, 3]), [batch * HEADS, N, HEAD_DIM]);
 
   const forward = (images: TF.Tensor4D): TF.Tensor2D => {
-    let x: TF.Tensor = tf.add(tf.conv2d(images, patchW as TF.Tensor4D, PATCH, 'valid'), patchB); // [B, S, S, 3] -> [B, g, g, D]
+    // [B, S, S, 3] -> [B, g, g, D]
+    let x: TF.Tensor = tf.add(tf.conv2d(images, patchW as TF.Tensor4D, PATCH, 'valid'), patchB);
     x = tf.reshape(x, [batch, P, DIM]); // [B, g, g, D] -> [B, P, D]
     x = tf.add(tf.concat([tf.tile(cls, [batch, 1, 1]), x], 1), pos); // [B, P, D] -> [B, N, D]
     for (const blk of blocks) {
@@ -210,13 +211,23 @@ function buildModel(tf: typeof TF, batch: number, size: number) {
   return { vars, consts, forward };
 }
 
+export interface TfjsVitSession {
+  adapter: string;
+  tfjsVersion: string;
+  /** Loss of every step so far (same batch each step: it should go down). */
+  losses: number[];
+  /** One training step; resolves with its wall time (ms) once the GPU is idle. */
+  step(): Promise<number>;
+  /** Disposes everything and releases the device; returns the tensors leaked per step. */
+  close(): number;
+}
+
 /**
- * Median wall time of one SGD training step of the EVA-02-Ti-shaped ViT on tfjs's WebGPU backend
- * (Dawn). Sets up tfjs, runs `warmup` untimed steps and `steps` timed ones (each ends with the GPU
- * idle), disposes everything and releases the device.
+ * Sets up tfjs's WebGPU backend and the EVA-02-Ti-shaped ViT, ready to run SGD training steps.
+ * Call it once per process (tfjs keeps global state).
  */
-export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitResult> {
-  const { batch, size, steps, warmup, pollingBackoff = true } = opts;
+export async function tfjsVitSession(opts: Omit<TfjsVitOptions, 'steps' | 'warmup'>): Promise<TfjsVitSession> {
+  const { batch, size, pollingBackoff = true } = opts;
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   Object.assign(globalThis, globals);
   if (pollingBackoff) installPollingBackoff();
@@ -239,7 +250,7 @@ export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitRes
   // The backend registers itself on import, only if navigator.gpu exists by then.
   const tf = await loadTfjs();
   tf.enableProdMode(); // skips tfjs's debug-time argument checks, as a deployment would
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjsVitTrainStep: the tfjs WebGPU backend did not initialise');
+  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjsVitSession: the tfjs WebGPU backend did not initialise');
   await tf.ready();
   const backend = tf.backend() as unknown as WebGPUBackend;
   const gpuDevice = backend.device;
@@ -255,7 +266,11 @@ export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitRes
   );
   const opt = tf.train.sgd(1e-3);
   const losses: number[] = [];
+  let steps = 0,
+    before = -1;
   const step = async (): Promise<number> => {
+    // Tensors alive after the first step, to count leaks per step at close.
+    if (steps++ === 1) before = tf.memory().numTensors;
     const t0 = performance.now();
     const loss = opt.minimize(
       () => tf.losses.softmaxCrossEntropy(labels, model.forward(images)) as TF.Scalar,
@@ -264,38 +279,48 @@ export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitRes
     );
     const value = (await loss!.data())[0]; // flushes every recorded command, the SGD updates included
     loss!.dispose();
-    if (!Number.isFinite(value)) throw new Error(`tfjsVitTrainStep: non-finite loss ${value}`);
+    if (!Number.isFinite(value)) throw new Error(`tfjsVitSession: non-finite loss ${value}`);
     losses.push(value);
     await gpuDevice.queue.onSubmittedWorkDone();
     return performance.now() - t0;
   };
+  const close = (): number => {
+    const leaked = before < 0 ? 0 : (tf.memory().numTensors - before) / (steps - 1);
+    opt.dispose();
+    tf.dispose([images, labels, ...model.consts]);
+    tf.disposeVariables();
+    tf.removeBackend('webgpu'); // disposes the backend's buffers
+    gpuDevice.destroy();
+    // Dropping the polyfill releases the create() object (held by its closure) so Node can exit.
+    delete (globalThis as { navigator?: unknown }).navigator;
+    return leaked;
+  };
+  return { adapter: adapterName, tfjsVersion: tf.version_core, losses, step, close };
+}
 
+/**
+ * Median wall time of one SGD training step of the EVA-02-Ti-shaped ViT on tfjs's WebGPU backend
+ * (Dawn): `warmup` untimed steps, then `steps` timed ones (each ends with the GPU idle).
+ */
+export async function tfjsVitTrainStep(opts: TfjsVitOptions): Promise<TfjsVitResult> {
+  const { batch, steps, warmup } = opts;
+  const s = await tfjsVitSession(opts);
   const tw = performance.now();
-  for (let i = 0; i < warmup; i++) await step();
+  for (let i = 0; i < warmup; i++) await s.step();
   const warmupMs = performance.now() - tw;
-  const before = tf.memory().numTensors;
   const stepsMs: number[] = [];
-  for (let i = 0; i < steps; i++) stepsMs.push(await step());
-  const leaked = tf.memory().numTensors - before;
-
-  opt.dispose();
-  tf.dispose([images, labels, ...model.consts]);
-  tf.disposeVariables();
-  if (leaked > 0) process.stderr.write(`tfjsVitTrainStep: ${leaked} tensors leaked per ${steps} steps\n`);
-  tf.removeBackend('webgpu'); // disposes the backend's buffers
-  gpuDevice.destroy();
-  // Dropping the polyfill releases the create() object (held by its closure) so Node can exit.
-  delete (globalThis as { navigator?: unknown }).navigator;
-
+  for (let i = 0; i < steps; i++) stepsMs.push(await s.step());
+  const leaked = s.close();
+  if (leaked > 0) process.stderr.write(`tfjsVitTrainStep: ${leaked} tensors leaked per step\n`);
   const msPerStep = median(stepsMs);
   return {
     msPerStep,
     imagesPerSec: (batch * 1000) / msPerStep,
     backend: 'tfjs-webgpu',
-    adapter: adapterName,
+    adapter: s.adapter,
     stepsMs,
     warmupMs,
-    losses,
-    tfjsVersion: tf.version_core,
+    losses: s.losses,
+    tfjsVersion: s.tfjsVersion,
   };
 }

@@ -3,6 +3,8 @@ with the engine's benches. Prints one JSON line on stdout.
 
   /usr/bin/python3 test/bench/peers/torch_bench.py --model vit [--batch 8] [--size 224] [--steps 2] [--warmup 1]
   /usr/bin/python3 test/bench/peers/torch_bench.py --model pvt [--batch 8] [--size 352] [--steps 2] [--warmup 1]
+With --serve it follows the step protocol of README.md instead: warm-up, a ready line, then one
+timed step per `step` line on stdin, so a bench can alternate it with other engines.
 
 Models (written from recipes/SPEC.md, no timm):
 - vit: EVA-02 Ti (§1.2; timm `eva.py` eva02_tiny_patch14_224, BAAI EVA-02 `modeling_finetune.py`,
@@ -144,8 +146,11 @@ def run(args):
     params = sum(p.numel() for p in model.parameters())
 
     losses = []
+    cpu_times = [] if args.serve else None
 
     def step():
+        if cpu_times is not None:
+            c0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn()
@@ -158,20 +163,40 @@ def run(args):
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
             raise RuntimeError(f'non-finite loss {losses[-1]}')
-        return (time.perf_counter() - t0) * 1e3
+        ms = (time.perf_counter() - t0) * 1e3
+        if cpu_times is not None:
+            cpu_times.append((time.process_time() - c0) * 1e3)
+        return ms
 
     tw = time.perf_counter()
     for _ in range(args.warmup):
         step()
     warmup_ms = (time.perf_counter() - tw) * 1e3
+    meta = {
+        'peer': 'torch', 'model': 'eva02-ti' if args.model == 'vit' else 'polyp-pvt-b2', 'batch': B, 'size': S,
+        'threads': torch.get_num_threads(), 'ompWaitPolicy': os.environ['OMP_WAIT_POLICY'],
+        'torch': torch.__version__, 'params': params,
+    }
+    if args.serve:
+        serve(step, losses, cpu_times, {**meta, 'warmupMs': warmup_ms})
+        return None
     steps_ms = [step() for _ in range(args.steps)]
     ms = statistics.median(steps_ms)
     return {
-        'peer': 'torch', 'model': 'eva02-ti' if args.model == 'vit' else 'polyp-pvt-b2',
-        'batch': B, 'size': S, 'steps': args.steps, 'warmup': args.warmup,
-        'threads': torch.get_num_threads(), 'ompWaitPolicy': os.environ['OMP_WAIT_POLICY'], 'torch': torch.__version__, 'params': params,
+        **meta, 'steps': args.steps, 'warmup': args.warmup,
         'msPerStep': ms, 'imagesPerSec': B * 1e3 / ms, 'stepsMs': steps_ms, 'warmupMs': warmup_ms, 'losses': losses,
     }
+
+
+def serve(step, losses, cpu_times, ready):
+    """The step protocol: a ready line, then one timed step per `step` line on stdin."""
+    print(json.dumps({'ready': True, **ready}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != 'step':
+            break
+        ms = step()
+        print(json.dumps({'ms': ms, 'cpuMs': cpu_times[-1], 'loss': losses[-1]}), flush=True)
+    print(json.dumps({'done': True}), flush=True)
 
 
 def main():
@@ -182,6 +207,7 @@ def main():
     ap.add_argument('--steps', type=int, default=2)
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--serve', action='store_true', help='step protocol on stdin/stdout (README.md)')
     args = ap.parse_args()
     if args.size is None:
         args.size = 224 if args.model == 'vit' else 352
@@ -195,9 +221,10 @@ def main():
     try:
         out = run(args)
     except Exception as e:  # one JSON line either way, so the spawning bench can report it
-        print(json.dumps({'error': f'{type(e).__name__}: {e}'}))
+        print(json.dumps({'error': f'{type(e).__name__}: {e}'}), flush=True)
         sys.exit(1)
-    print(json.dumps(out))
+    if out is not None:
+        print(json.dumps(out))
 
 
 if __name__ == '__main__':
