@@ -37,6 +37,8 @@ export interface Dispatch {
   uniforms: ArrayBuffer;
   /** Each packed word's kind: checked against the shader's struct U when the pipeline is made. */
   words?: readonly UniformWord[];
+  /** The struct U field each word was packed as (undefined where packed positionally). */
+  names?: readonly (string | undefined)[];
   workgroups: [number, number?, number?];
 }
 
@@ -204,6 +206,7 @@ export class Device {
     shader: string,
     params?: Record<string, string | number>,
     words?: readonly UniformWord[],
+    names?: readonly (string | undefined)[],
   ): GPUComputePipeline {
     const key = params
       ? `${shader}\u0000${Object.keys(params)
@@ -214,7 +217,7 @@ export class Device {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = this.source(shader, params);
-      if (words) checkUniforms(op, shader, code, words);
+      if (words) checkUniforms(op, shader, code, words, names);
       if (this.debug >= 2) this.log(`[wgsl] ${op} (${shader}.wgsl)\n${code}`);
       this.openWindow();
       const module = this.gpu.createShaderModule({ label: `${op}:${shader}`, code });
@@ -230,7 +233,7 @@ export class Device {
 
   dispatch(d: Dispatch): void {
     if (this.lost) throw new Error(this.lost);
-    const pipe = this.pipeline(d.op, d.shader, d.params, d.words);
+    const pipe = this.pipeline(d.op, d.shader, d.params, d.words, d.names);
     const w = this.openWindow();
     if (w.arenaUsed + d.uniforms.byteLength > ARENA_BYTES) {
       this.flush();
