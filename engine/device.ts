@@ -6,11 +6,13 @@
 // - Buffers come from a pool with size classes; a released buffer is reused only after the
 //   submit that last used it has completed (queue.writeBuffer runs ahead of recorded work, so an
 //   early reuse would overwrite data a pending dispatch still reads).
-// - Pipelines are cached by shader text and labelled with their op; validation and WGSL errors
-//   are collected per window with error scopes and rethrown as JS errors naming the op.
+// - Pipelines are cached by kernel name + template parameters and labelled with their op
+//   (pipelines.ts: synchronous compile on first dispatch, or asynchronous ahead of time through
+//   precompile/warm-up); validation and WGSL errors are collected per window with error scopes
+//   and rethrown as JS errors naming the op.
 // References: tfjs-backend-webgpu (buffer manager, release after submit), jax-js (pipeline cache).
-import { fillTemplate } from './shader.ts';
-import { checkUniforms, type UniformWord } from './uniforms.ts';
+import type { UniformWord } from './uniforms.ts';
+import { PipelineCache, kernelKey, type KernelSpec } from './pipelines.ts';
 
 export type Debug = 0 | 1 | 2 | 3;
 
@@ -74,11 +76,12 @@ export class Device {
   debug: Debug;
   /** A human-readable adapter name for logs and benchmark tables. */
   adapterName = 'unknown adapter';
-  private readonly shaders: Record<string, string>;
   private readonly log: (line: string) => void;
   private readonly awaitGpu: <T>(p: Promise<T>) => Promise<T>;
   private readonly flushEvery: number;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines: PipelineCache;
+  /** While precompile() runs its dry forward: the kernels it dispatches, by key. */
+  private dry: Map<string, KernelSpec> | null = null;
   private readonly free = new Map<string, GPUBuffer[]>();
   private win: Window | null = null;
   private submitted = 0;
@@ -95,7 +98,6 @@ export class Device {
 
   constructor(o: DeviceOptions) {
     this.gpu = o.device;
-    this.shaders = o.shaders;
     this.isCpuAdapter = o.isCpuAdapter;
     this.hasF16 = o.device.features.has('shader-f16');
     this.hasTimestamps = o.device.features.has('timestamp-query');
@@ -104,6 +106,7 @@ export class Device {
     this.log = o.log ?? ((l) => console.log(l));
     this.awaitGpu = o.awaitGpu ?? ((p) => p);
     this.flushEvery = o.flushEvery ?? 256;
+    this.pipelines = new PipelineCache(o.device, o.shaders, this.log, () => this.debug);
     void o.device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lost = `WebGPU device lost: ${info.message}`;
     });
@@ -191,9 +194,7 @@ export class Device {
 
   /** The WGSL of a kernel after template filling (tests and DEBUG use it). */
   source(shader: string, params?: Record<string, string | number>): string {
-    const text = this.shaders[shader];
-    if (text === undefined) throw new Error(`no shader named '${shader}.wgsl' was given to the engine`);
-    return params ? fillTemplate(text, params, shader) : text;
+    return this.pipelines.source(shader, params);
   }
 
   /**
@@ -201,39 +202,45 @@ export class Device {
    * the template and hashing the whole WGSL on every dispatch cost more than the dispatch). A new
    * pipeline's uniform layout is checked against the words the op packs.
    */
-  pipeline(
-    op: string,
-    shader: string,
-    params?: Record<string, string | number>,
-    words?: readonly UniformWord[],
-    names?: readonly (string | undefined)[],
-  ): GPUComputePipeline {
-    const key = params
-      ? `${shader}\u0000${Object.keys(params)
-          .sort()
-          .map((k) => `${k}=${params[k]}`)
-          .join('\u0000')}`
-      : shader;
-    let p = this.pipelines.get(key);
-    if (!p) {
-      const code = this.source(shader, params);
-      if (words) checkUniforms(op, shader, code, words, names);
-      if (this.debug >= 2) this.log(`[wgsl] ${op} (${shader}.wgsl)\n${code}`);
-      this.openWindow();
-      const module = this.gpu.createShaderModule({ label: `${op}:${shader}`, code });
-      p = this.gpu.createComputePipeline({
-        label: `${op}:${shader}`,
-        layout: 'auto',
-        compute: { module, entryPoint: 'main' },
-      });
-      this.pipelines.set(key, p);
-    }
-    return p;
+  pipeline(k: KernelSpec): GPUComputePipeline {
+    const key = kernelKey(k.shader, k.params);
+    if (!this.pipelines.has(key)) this.openWindow(); // its compile errors land in the window's error scope
+    return this.pipelines.get(key, k);
+  }
+
+  /**
+   * Compiles ahead of time, with createComputePipelineAsync, every kernel `work` dispatches (or
+   * the listed kernels): `work` runs in a dry mode where dispatches and copies are not recorded,
+   * so its outputs hold garbage and it must not read tensors back. Returns how many pipelines it
+   * compiled. See pipelines.ts for how this meets the synchronous dispatch path.
+   */
+  async precompile(work: (() => void) | readonly KernelSpec[]): Promise<number> {
+    if (this.dry) throw new Error('precompile: already running (warm-ups do not nest)');
+    let kernels: Iterable<KernelSpec>;
+    if (typeof work === 'function') {
+      this.flush();
+      const seen = new Map<string, KernelSpec>();
+      this.dry = seen;
+      try {
+        work();
+      } finally {
+        this.dry = null;
+      }
+      kernels = seen.values();
+    } else kernels = work;
+    const n = await this.pipelines.compile(kernels, this.awaitGpu);
+    if (this.debug >= 1) this.log(`[warmup] ${n} pipelines compiled ahead of time`);
+    return n;
   }
 
   dispatch(d: Dispatch): void {
     if (this.lost) throw new Error(this.lost);
-    const pipe = this.pipeline(d.op, d.shader, d.params, d.words, d.names);
+    if (this.dry) {
+      const key = kernelKey(d.shader, d.params);
+      if (!this.pipelines.has(key) && !this.dry.has(key)) this.dry.set(key, d);
+      return;
+    }
+    const pipe = this.pipeline(d);
     const w = this.openWindow();
     if (w.arenaUsed + d.uniforms.byteLength > ARENA_BYTES) {
       this.flush();
@@ -274,6 +281,7 @@ export class Device {
 
   /** Copies `bytes` bytes between storage buffers inside the current window. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (this.dry) return;
     const w = this.openWindow();
     this.endPass(w);
     w.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
@@ -426,6 +434,7 @@ export class Device {
     peakLiveBytes: number;
     allocatedBytes: number;
     pipelines: number;
+    compiles: { sync: number; async: number };
   } {
     return {
       liveBuffers: this.liveBuffers,
@@ -433,6 +442,7 @@ export class Device {
       peakLiveBytes: this.peakLiveBytes,
       allocatedBytes: this.allocatedBytes,
       pipelines: this.pipelines.size,
+      compiles: { ...this.pipelines.compiles },
     };
   }
 

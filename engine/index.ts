@@ -15,6 +15,8 @@ export {
   type TypedArray,
 } from './tensor.ts';
 export { requiresGrad, detach, type GradNode } from './graph.ts';
+export { warmup } from './warmup.ts';
+export type { KernelSpec } from './pipelines.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
 export * as metrics from './metrics/index.ts';

@@ -27,6 +27,7 @@ import {
 import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import {
   loadCheckpoint,
+  warmupModel,
   classify,
   segment,
   type LoadedModel,
@@ -124,6 +125,7 @@ async function openCheckpoint(
     const kind = $<HTMLSelectElement>('model-kind').value as LoadedModel['kind'] | 'auto';
     next = loadCheckpoint(bytes, { kind, source });
     await device().sync(); // the weight uploads and copies
+    await warmupModel(next); // compile the forward's pipelines now, off the first image's path
     still(current);
     const t2 = now();
     model?.model.dispose();
