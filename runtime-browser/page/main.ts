@@ -13,7 +13,7 @@
 import { initBrowser } from '../index.ts';
 import { selfCheck } from './selfcheck.ts';
 import { preprocess, rgbChecksum, type RgbaImage } from './preprocess.ts';
-import { device, type Tensor } from '../../engine/index.ts';
+import { device, setFlags, flagsFromQuery, type Tensor } from '../../engine/index.ts';
 import {
   camAndBox,
   samEmbed,
@@ -683,6 +683,7 @@ async function main(): Promise<void> {
   wireAdapterControl(pref);
   const t0 = now();
   const got = await initBrowser({ featureLevel: pref, storage: globalThis.localStorage ?? null });
+  setFlags(flagsFromQuery(new URLSearchParams(location.search))); // ?engine.debug=1&engine.matmul=tiled ...
   timing('acquire device', now() - t0);
   state.featureLevel = got.featureLevel;
   state.adapter = got.adapterName;
