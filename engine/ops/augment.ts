@@ -14,7 +14,7 @@ export function augmentBlur(x: Tensor, params: Tensor, dir: 0 | 1): Tensor {
     shader: 'augment-blur',
     inputs: [x, params],
     outputs: [out],
-    uniforms: new Params().u32(b, c, h, w, dir),
+    uniforms: new Params().u32({ b, c, h, w, dir }),
     workgroups: grid(out.size),
   });
   return out;
@@ -35,7 +35,7 @@ export function augmentWarp(
     shader: 'augment-warp',
     inputs: [x, params],
     outputs: [out],
-    uniforms: new Params().u32(b, c, hin, win, size[0], size[1], steps, 8 + 2 * steps, mode),
+    uniforms: new Params().u32({ b, c, hin, win, hout: size[0], wout: size[1], steps, stride: 8 + 2 * steps, mode }),
     workgroups: grid(out.size),
   });
   return out;

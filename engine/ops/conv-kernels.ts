@@ -209,7 +209,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
     shader: 'conv2d-backward-weight-sum',
     inputs: [partial],
     outputs: [dw],
-    uniforms: new Params().u32(dw.size, splits),
+    uniforms: new Params().u32({ n: dw.size, splits }),
     workgroups: grid(dw.size),
   });
   partial.dispose();
