@@ -304,7 +304,8 @@ export class Device {
    * GPU time in ns of each region (the dispatches one callback records), recorded back to back
    * now, after the work recorded so far: each region is a compute pass with timestamp writes, or
    * without timestamp queries its own submit, timed from the previous submit's completion to its
-   * own (onSubmittedWorkDone). Regions must only dispatch (no copies or readbacks).
+   * own (onSubmittedWorkDone). Regions must only dispatch (no copies or readbacks), a few
+   * kernels each (their uniforms share one window's arena).
    */
   timeRegions(regions: readonly (() => void)[]): Promise<number[]> {
     this.flush();

@@ -33,6 +33,7 @@ export function measuredChoice<C extends string>(
     measureStats.hits++;
     return won;
   }
+  if (candidates.length < 2) return fallback; // nothing to choose between
   if (!pending.has(key) && !d.dryRun) {
     const done = d
       .timeRegions(candidates.map((c) => () => run(c)))
