@@ -56,7 +56,9 @@ export function augmentColor(
     shader: 'augment-color',
     inputs: [x, params, greyMean],
     outputs: [out],
-    uniforms: new Params().u32(b, h * w).f32(...mean, ...std),
+    uniforms: new Params()
+      .u32({ b, hw: h * w })
+      .f32({ m0: mean[0], m1: mean[1], m2: mean[2], s0: std[0], s1: std[1], s2: std[2] }),
     workgroups: grid(b * h * w),
   });
   return out;
