@@ -10,8 +10,8 @@
 // The real forward then finds every pipeline cached; a kernel warm-up did not foresee still
 // compiles on the synchronous path when it is first dispatched (the fallback, counted in
 // `compiles.sync`, so a test can assert that a warmed-up forward compiles nothing).
-// Reference: WebGPU spec, GPUDevice.createComputePipelineAsync; tfjs-backend-webgpu's
-// parallel compilation (compileAndRun with `WEBGPU_ENGINE_COMPILE_ONLY`, then checkCompileCompletionAsync).
+// Reference: WebGPU spec, GPUDevice.createComputePipelineAsync; tfjs's backends offer the same
+// idea (run a model once only to compile its programs in parallel, then wait for the compiles).
 import { fillTemplate } from './shader.ts';
 import { checkUniforms, type UniformWord } from './uniforms.ts';
 
