@@ -1,16 +1,21 @@
 // The device layer: the only code in the engine that calls WebGPU.
 //
 // - Ops record dispatches into one shared command encoder (one compute pass per window); the
-//   window is submitted on readback, on an explicit flush, or every `flushEvery` dispatches.
+//   window is submitted on readback, on an explicit flush, or every `flushEvery` dispatches (a
+//   knob, engine/flags.ts, like `debug`).
 // - Uniforms of a window are packed into one arena buffer, written once just before submit.
 // - Buffers come from a pool with size classes; a released buffer is reused only after the
 //   submit that last used it has completed (queue.writeBuffer runs ahead of recorded work, so an
 //   early reuse would overwrite data a pending dispatch still reads).
-// - Pipelines are cached by shader text and labelled with their op; validation and WGSL errors
-//   are collected per window with error scopes and rethrown as JS errors naming the op.
+// - Pipelines are cached by kernel name + template parameters and labelled with their op
+//   (pipelines.ts: synchronous compile on first dispatch, or asynchronous ahead of time through
+//   precompile/warm-up); validation and WGSL errors are collected per window with error scopes
+//   and rethrown as JS errors naming the op.
 // References: tfjs-backend-webgpu (buffer manager, release after submit), jax-js (pipeline cache).
-import { fillTemplate } from './shader.ts';
-import { checkUniforms, type UniformWord } from './uniforms.ts';
+import type { UniformWord } from './uniforms.ts';
+import { knobs, setFlag } from './flags.ts';
+import { PipelineCache, kernelKey, type KernelSpec } from './pipelines.ts';
+import { OpTimes } from './op-times.ts';
 
 export type Debug = 0 | 1 | 2 | 3;
 
@@ -20,10 +25,12 @@ export interface DeviceOptions {
   shaders: Record<string, string>;
   /** `adapter.info.architecture === 'software'` etc.: used to choose kernels. */
   isCpuAdapter: boolean;
+  /** Sets the `debug` knob (engine/flags.ts) when given. */
   debug?: Debug;
   log?: (line: string) => void;
   /** Wraps every wait on the GPU (lets a runtime throttle its event polling). */
   awaitGpu?: <T>(p: Promise<T>) => Promise<T>;
+  /** Sets the `flushEvery` knob (engine/flags.ts) when given. */
   flushEvery?: number;
 }
 
@@ -37,6 +44,8 @@ export interface Dispatch {
   uniforms: ArrayBuffer;
   /** Each packed word's kind: checked against the shader's struct U when the pipeline is made. */
   words?: readonly UniformWord[];
+  /** The struct U field each word was packed as (undefined where packed positionally). */
+  names?: readonly (string | undefined)[];
   workgroups: [number, number?, number?];
 }
 
@@ -69,14 +78,22 @@ export class Device {
   readonly hasF16: boolean;
   readonly hasTimestamps: boolean;
   readonly limits: GPUSupportedLimits;
-  debug: Debug;
+  /** The `debug` knob (engine/flags.ts): setting it here sets the knob. */
+  get debug(): Debug {
+    return knobs.debug as Debug;
+  }
+  set debug(level: Debug) {
+    setFlag('debug', level);
+  }
   /** A human-readable adapter name for logs and benchmark tables. */
   adapterName = 'unknown adapter';
-  private readonly shaders: Record<string, string>;
   private readonly log: (line: string) => void;
   private readonly awaitGpu: <T>(p: Promise<T>) => Promise<T>;
-  private readonly flushEvery: number;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines: PipelineCache;
+  /** While precompile() runs its dry forward: the kernels it dispatches, by key. */
+  private dry: Map<string, KernelSpec> | null = null;
+  /** While timeRegions() records: dispatches go into its timed pass, and nothing flushes. */
+  private timing = false;
   private readonly free = new Map<string, GPUBuffer[]>();
   private win: Window | null = null;
   private submitted = 0;
@@ -89,19 +106,24 @@ export class Device {
   allocatedBytes = 0;
   peakLiveBytes = 0;
   private liveBytes = 0;
-  private readonly timings = new Map<string, { n: number; ns: number }>();
+  private readonly opTimes = new OpTimes();
 
   constructor(o: DeviceOptions) {
     this.gpu = o.device;
-    this.shaders = o.shaders;
     this.isCpuAdapter = o.isCpuAdapter;
     this.hasF16 = o.device.features.has('shader-f16');
     this.hasTimestamps = o.device.features.has('timestamp-query');
     this.limits = o.device.limits;
-    this.debug = o.debug ?? 0;
+    if (o.debug !== undefined) setFlag('debug', o.debug);
+    if (o.flushEvery !== undefined) setFlag('flushEvery', o.flushEvery);
     this.log = o.log ?? ((l) => console.log(l));
     this.awaitGpu = o.awaitGpu ?? ((p) => p);
-    this.flushEvery = o.flushEvery ?? 256;
+    this.pipelines = new PipelineCache(
+      o.device,
+      o.shaders,
+      (l) => this.log(l),
+      () => this.debug,
+    );
     void o.device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lost = `WebGPU device lost: ${info.message}`;
     });
@@ -173,14 +195,8 @@ export class Device {
     // Padding to a multiple of 4 bytes, as writeBuffer requires.
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const n = Math.ceil(bytes.byteLength / 4) * 4;
-    const src =
-      n === bytes.byteLength
-        ? bytes
-        : (() => {
-            const p = new Uint8Array(n);
-            p.set(bytes);
-            return p;
-          })();
+    let src = bytes;
+    if (n !== bytes.byteLength) (src = new Uint8Array(n)).set(bytes);
     if (n > 0) this.gpu.queue.writeBuffer(buf, 0, src);
     return buf;
   }
@@ -189,9 +205,7 @@ export class Device {
 
   /** The WGSL of a kernel after template filling (tests and DEBUG use it). */
   source(shader: string, params?: Record<string, string | number>): string {
-    const text = this.shaders[shader];
-    if (text === undefined) throw new Error(`no shader named '${shader}.wgsl' was given to the engine`);
-    return params ? fillTemplate(text, params, shader) : text;
+    return this.pipelines.source(shader, params);
   }
 
   /**
@@ -199,38 +213,45 @@ export class Device {
    * the template and hashing the whole WGSL on every dispatch cost more than the dispatch). A new
    * pipeline's uniform layout is checked against the words the op packs.
    */
-  pipeline(
-    op: string,
-    shader: string,
-    params?: Record<string, string | number>,
-    words?: readonly UniformWord[],
-  ): GPUComputePipeline {
-    const key = params
-      ? `${shader}\u0000${Object.keys(params)
-          .sort()
-          .map((k) => `${k}=${params[k]}`)
-          .join('\u0000')}`
-      : shader;
-    let p = this.pipelines.get(key);
-    if (!p) {
-      const code = this.source(shader, params);
-      if (words) checkUniforms(op, shader, code, words);
-      if (this.debug >= 2) this.log(`[wgsl] ${op} (${shader}.wgsl)\n${code}`);
-      this.openWindow();
-      const module = this.gpu.createShaderModule({ label: `${op}:${shader}`, code });
-      p = this.gpu.createComputePipeline({
-        label: `${op}:${shader}`,
-        layout: 'auto',
-        compute: { module, entryPoint: 'main' },
-      });
-      this.pipelines.set(key, p);
-    }
-    return p;
+  pipeline(k: KernelSpec): GPUComputePipeline {
+    const key = kernelKey(k.shader, k.params);
+    if (!this.pipelines.has(key)) this.openWindow(); // its compile errors land in the window's error scope
+    return this.pipelines.get(key, k);
+  }
+
+  /**
+   * Compiles ahead of time, with createComputePipelineAsync, every kernel `work` dispatches (or
+   * the listed kernels): `work` runs in a dry mode where dispatches and copies are not recorded,
+   * so its outputs hold garbage and it must not read tensors back. Returns how many pipelines it
+   * compiled. See pipelines.ts for how this meets the synchronous dispatch path.
+   */
+  async precompile(work: (() => void) | readonly KernelSpec[]): Promise<number> {
+    if (this.dry) throw new Error('precompile: already running (warm-ups do not nest)');
+    let kernels: Iterable<KernelSpec>;
+    if (typeof work === 'function') {
+      this.flush();
+      const seen = new Map<string, KernelSpec>();
+      this.dry = seen;
+      try {
+        work();
+      } finally {
+        this.dry = null;
+      }
+      kernels = seen.values();
+    } else kernels = work;
+    const n = await this.pipelines.compile(kernels, this.awaitGpu);
+    if (this.debug >= 1) this.log(`[warmup] ${n} pipelines compiled ahead of time`);
+    return n;
   }
 
   dispatch(d: Dispatch): void {
     if (this.lost) throw new Error(this.lost);
-    const pipe = this.pipeline(d.op, d.shader, d.params, d.words);
+    if (this.dry) {
+      const key = kernelKey(d.shader, d.params);
+      if (!this.pipelines.has(key) && !this.dry.has(key)) this.dry.set(key, d);
+      return;
+    }
+    const pipe = this.pipeline(d);
     const w = this.openWindow();
     if (w.arenaUsed + d.uniforms.byteLength > ARENA_BYTES) {
       this.flush();
@@ -245,7 +266,7 @@ export class Device {
     d.buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
     const group = this.gpu.createBindGroup({ label: d.op, layout: pipe.getBindGroupLayout(0), entries });
     const [x, y = 1, z = 1] = d.workgroups;
-    const timed = this.debug >= 1 && this.hasTimestamps;
+    const timed = this.debug >= 1 && this.hasTimestamps && !this.timing;
     if (timed) {
       this.endPass(w);
       const qs = this.gpu.createQuerySet({ label: d.op, type: 'timestamp', count: 2 });
@@ -257,7 +278,7 @@ export class Device {
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(x, y, z);
       pass.end();
-      this.recordTiming(w, qs, d.op);
+      this.pendingTimings.push({ op: d.op, read: this.timestamps(w, qs, 2, `${d.op}:ts`) });
     } else {
       w.pass ??= w.encoder.beginComputePass({ label: 'window' });
       w.pass.setPipeline(pipe);
@@ -266,11 +287,63 @@ export class Device {
     }
     w.dispatches++;
     if (this.debug >= 1) w.ops.push(d.op);
-    if (w.dispatches >= this.flushEvery) this.flush();
+    if (w.dispatches >= knobs.flushEvery && !this.timing) this.flush();
+  }
+
+  /** True while precompile() runs its dry forward (dispatches are not recorded). */
+  get dryRun(): boolean {
+    return this.dry !== null;
+  }
+
+  /** Logs a line when the `debug` knob is at least `level`. */
+  note(level: Debug, line: string): void {
+    if (this.debug >= level) this.log(line);
+  }
+
+  /**
+   * GPU time in ns of each region (the dispatches one callback records), recorded back to back
+   * now, after the work recorded so far: each region is a compute pass with timestamp writes, or
+   * without timestamp queries its own submit, timed from the previous submit's completion to its
+   * own (onSubmittedWorkDone). Regions must only dispatch (no copies or readbacks), a few
+   * kernels each (their uniforms share one window's arena).
+   */
+  timeRegions(regions: readonly (() => void)[]): Promise<number[]> {
+    this.flush();
+    if (!this.hasTimestamps) {
+      const done = (): Promise<number> => this.gpu.queue.onSubmittedWorkDone().then(() => performance.now());
+      const marks = [done()];
+      for (const run of regions) {
+        run();
+        this.flush();
+        marks.push(done());
+      }
+      return this.awaitGpu(Promise.all(marks)).then((t) => regions.map((_, i) => (t[i + 1] - t[i]) * 1e6));
+    }
+    const n = regions.length;
+    const qs = this.gpu.createQuerySet({ label: 'measure', type: 'timestamp', count: 2 * n });
+    const w = this.openWindow();
+    this.timing = true;
+    try {
+      regions.forEach((run, i) => {
+        this.endPass(w);
+        w.pass = w.encoder.beginComputePass({
+          label: 'measure',
+          timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+        run();
+      });
+    } finally {
+      this.timing = false;
+    }
+    this.endPass(w);
+    const read = this.timestamps(w, qs, 2 * n, 'measure');
+    this.flush();
+    return read().then((t) => regions.map((_, i) => Number(t[2 * i + 1] - t[2 * i])));
   }
 
   /** Copies `bytes` bytes between storage buffers inside the current window. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (this.dry) return;
     const w = this.openWindow();
     this.endPass(w);
     w.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
@@ -308,14 +381,20 @@ export class Device {
     }
   }
 
-  private pendingTimings: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; op: string }[] = [];
+  private pendingTimings: { op: string; read: () => Promise<bigint[]> }[] = [];
 
-  private recordTiming(w: Window, qs: GPUQuerySet, op: string): void {
-    const resolve = this.gpu.createBuffer({ label: `${op}:ts`, size: 16, usage: 0x200 | 0x04 }); // QUERY_RESOLVE | COPY_SRC
-    const read = this.gpu.createBuffer({ label: `${op}:ts-read`, size: 16, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
-    w.encoder.resolveQuerySet(qs, 0, 2, resolve, 0);
-    w.encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
-    this.pendingTimings.push({ qs, resolve, read, op });
+  /** Resolves `count` timestamps of `qs` at the end of the window; the reader maps them once submitted. */
+  private timestamps(w: Window, qs: GPUQuerySet, count: number, label: string): () => Promise<bigint[]> {
+    const resolve = this.gpu.createBuffer({ label, size: 8 * count, usage: 0x200 | 0x04 }); // QUERY_RESOLVE | COPY_SRC
+    const read = this.gpu.createBuffer({ label, size: 8 * count, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
+    w.encoder.resolveQuerySet(qs, 0, count, resolve, 0);
+    w.encoder.copyBufferToBuffer(resolve, 0, read, 0, 8 * count);
+    return async () => {
+      await this.awaitGpu(read.mapAsync(1));
+      const t = [...new BigUint64Array(read.getMappedRange().slice(0))];
+      for (const b of [read, resolve, qs]) b.destroy();
+      return t;
+    };
   }
 
   /** Submits the recorded window. Cheap when nothing is recorded. */
@@ -342,28 +421,15 @@ export class Device {
     }
   }
 
-  private async collectTiming(t: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; op: string }): Promise<void> {
-    await t.read.mapAsync(1);
-    const [b, e] = new BigUint64Array(t.read.getMappedRange().slice(0));
-    t.read.destroy();
-    t.resolve.destroy();
-    t.qs.destroy();
-    const s = this.timings.get(t.op) ?? { n: 0, ns: 0 };
-    s.n++;
-    s.ns += Number(e - b);
-    this.timings.set(t.op, s);
+  private async collectTiming(t: { op: string; read: () => Promise<bigint[]> }): Promise<void> {
+    const [b, e] = await t.read();
+    this.opTimes.add(t.op, Number(e - b));
     if (this.debug >= 1) this.log(`[gpu] ${t.op} ${(Number(e - b) / 1e3).toFixed(1)} us`);
   }
 
   /** Per-op GPU time (DEBUG>=1 with timestamp queries), most expensive first. */
   timingReport(): string {
-    const rows = [...this.timings].sort((a, b) => b[1].ns - a[1].ns);
-    return rows
-      .map(
-        ([op, s]) =>
-          `${op.padEnd(28)} ${String(s.n).padStart(6)} x ${(s.ns / s.n / 1e3).toFixed(1).padStart(9)} us = ${(s.ns / 1e6).toFixed(2)} ms`,
-      )
-      .join('\n');
+    return this.opTimes.report();
   }
 
   /** Throws the first validation/WGSL/out-of-memory error seen so far, naming the op. */
@@ -417,56 +483,14 @@ export class Device {
     this.free.clear();
   }
 
-  stats(): {
-    liveBuffers: number;
-    liveBytes: number;
-    peakLiveBytes: number;
-    allocatedBytes: number;
-    pipelines: number;
-  } {
-    return {
-      liveBuffers: this.liveBuffers,
-      liveBytes: this.liveBytes,
-      peakLiveBytes: this.peakLiveBytes,
-      allocatedBytes: this.allocatedBytes,
-      pipelines: this.pipelines.size,
-    };
+  /** Buffer and pipeline counts (tests and benchmarks read them). */
+  stats() {
+    const { liveBuffers, liveBytes, peakLiveBytes, allocatedBytes } = this;
+    const compiles = { ...this.pipelines.compiles };
+    return { liveBuffers, liveBytes, peakLiveBytes, allocatedBytes, pipelines: this.pipelines.size, compiles };
   }
 
   resetPeak(): void {
     this.peakLiveBytes = this.liveBytes;
   }
-}
-
-// ---- what every runtime asks of an adapter ---------------------------------------------------
-
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
-
-/**
- * The device request every runtime makes: the adapter's own limits (compatibility adapters and
- * Dawn default to far lower ones) and the optional features the engine can use.
- */
-export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
-  const requiredLimits: Record<string, number> = {};
-  for (const key in adapter.limits) {
-    const v = (adapter.limits as unknown as Record<string, number>)[key];
-    if (typeof v === 'number') requiredLimits[key] = v;
-  }
-  return {
-    requiredLimits,
-    requiredFeatures: OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
-    label: 'engine',
-  };
-}
-
-/** CPU drivers (lavapipe, SwiftShader) want barrier-free register-blocked kernels. */
-export function isCpuAdapter(info: GPUAdapterInfo): boolean {
-  return (
-    info.architecture === 'software' ||
-    /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device} ${info.architecture}`)
-  );
-}
-
-export function describeAdapter(info: GPUAdapterInfo): string {
-  return `${info.vendor} ${info.architecture} ${info.description || info.device}`.trim() || 'WebGPU adapter';
 }

@@ -1,6 +1,7 @@
 // The engine's public API. Pure TypeScript: it never touches fs, fetch, navigator or process;
 // a runtime (runtime-node/, runtime-browser/) hands it a GPUDevice and the shader text.
-export { Device, deviceDescriptor, isCpuAdapter, describeAdapter, type DeviceOptions, type Debug } from './device.ts';
+export { Device, type DeviceOptions, type Debug } from './device.ts';
+export { deviceDescriptor, isCpuAdapter, describeAdapter } from './adapter.ts';
 export {
   Tensor,
   tidy,
@@ -15,6 +16,21 @@ export {
   type TypedArray,
 } from './tensor.ts';
 export { requiresGrad, detach, type GradNode } from './graph.ts';
+export { warmup } from './warmup.ts';
+export {
+  knobs,
+  setFlag,
+  setFlags,
+  resetFlags,
+  flagsFromEnv,
+  flagsFromQuery,
+  flagsHelp,
+  envName,
+  KNOBS,
+  type KnobName,
+  type KnobValues,
+} from './flags.ts';
+export type { KernelSpec } from './pipelines.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
 export * as metrics from './metrics/index.ts';

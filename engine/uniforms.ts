@@ -1,6 +1,6 @@
 // The uniform contract between an op and its shader, checked once per pipeline: the words an op
-// packs (ops/kernel.ts Params records each word's kind) must land on the fields of the shader's
-// `struct U` at their WGSL offsets (vec4 and arrays of vec4 aligned to 16 bytes, scalars to 4), with
+// packs (ops/kernel.ts Params records each word's kind, and the field name the op gives it) must
+// land on the fields of the shader's `struct U` at their WGSL offsets, under the same names (vec4 and arrays of vec4 aligned to 16 bytes, scalars to 4), with
 // a float where the shader reads a float and an integer where it reads an integer, and every
 // field must be written. A mismatch is an error naming the op, the shader and the field, instead
 // of a kernel that silently reads the wrong numbers (a field type it does not model, e.g. a matrix,
@@ -19,11 +19,11 @@ interface FieldWord {
 const SCALAR: Record<string, UniformWord> = { u32: 'u', i32: 'i', f32: 'f' };
 
 /**
- * The words of `struct U` in a filled shader, by byte offset; null if the shader has no such
- * struct, or uses a field type this check does not model (then the shader goes unchecked).
+ * The words of `struct <name>` (default U) in a filled shader, by byte offset; null if the shader
+ * has no such struct, or uses a field type this check does not model (then it goes unchecked).
  */
-export function uniformWords(code: string): FieldWord[] | null {
-  const m = /struct\s+U\s*\{([^}]*)\}/.exec(code.replace(/\/\/.*$/gm, ''));
+export function uniformWords(code: string, struct = 'U'): FieldWord[] | null {
+  const m = new RegExp(`struct\\s+${struct}\\s*\\{([^}]*)\\}`).exec(code.replace(/\/\/.*$/gm, ''));
   if (!m) return null;
   const out: FieldWord[] = [];
   let offset = 0;
@@ -55,18 +55,36 @@ export function uniformWords(code: string): FieldWord[] | null {
 
 const NAME: Record<UniformWord, string> = { u: 'u32', i: 'i32', f: 'f32' };
 
-/** Throws if the packed words do not match the shader's `struct U`. */
-export function checkUniforms(op: string, shader: string, code: string, words: readonly UniformWord[]): void {
+/**
+ * Throws if the packed words do not match the shader's `struct U`. `names[i]` is the field the op
+ * says word i belongs to (undefined for a word packed without a name: then only its offset and kind
+ * are checked).
+ */
+export function checkUniforms(
+  op: string,
+  shader: string,
+  code: string,
+  words: readonly UniformWord[],
+  names: readonly (string | undefined)[] = [],
+): void {
   const fields = uniformWords(code);
   const where = `${op} (${shader}.wgsl)`;
   if (!fields) return;
   const at = new Map(fields.map((w) => [w.offset, w]));
+  const declared = new Set(fields.map((f) => f.field));
   words.forEach((kind, i) => {
-    const f = at.get(4 * i);
+    const f = at.get(4 * i),
+      name = names[i];
+    if (name !== undefined && !declared.has(name))
+      throw new Error(`${where}: the op packs uniform '${name}', which struct U has no field for`);
     if (!f)
       throw new Error(
         `${where}: uniform word ${i} (byte ${4 * i}, ${NAME[kind]}) falls on no field of struct U ` +
           `(padding or past its end)`,
+      );
+    if (name !== undefined && name !== f.field)
+      throw new Error(
+        `${where}: the op packs uniform '${name}' at byte ${4 * i}, where struct U has field '${f.field}' (fields out of order)`,
       );
     // u32 and i32 share their bit pattern for the values sizes and offsets take; float vs integer never does.
     if ((f.kind === 'f') !== (kind === 'f'))
@@ -81,4 +99,33 @@ export function checkUniforms(op: string, shader: string, code: string, words: r
       `${where}: uniform field '${missing.field}' (byte ${missing.offset}) is not packed by the op ` +
         `(${words.length} words given)`,
     );
+}
+
+/**
+ * Byte offset of each named f32 field of `struct <struct>` (a per-element table in a storage
+ * buffer, e.g. the optimizers' hyperparameter rows), checked against the names the op writes: a
+ * name the struct lacks, a field the op does not write, or a non-f32 field is an error naming the
+ * op, the shader and the field. Returns the offsets in words and the row length in words.
+ */
+export function rowLayout(
+  op: string,
+  shader: string,
+  code: string,
+  struct: string,
+  names: readonly string[],
+): { offsets: Map<string, number>; words: number } {
+  const where = `${op} (${shader}.wgsl)`;
+  const fields = uniformWords(code, struct);
+  if (!fields) throw new Error(`${where}: no struct ${struct} of scalars and vectors in the shader`);
+  const offsets = new Map<string, number>();
+  for (const f of fields) {
+    if (f.kind !== 'f') throw new Error(`${where}: field '${f.field}' of struct ${struct} is ${NAME[f.kind]}, not f32`);
+    if (!offsets.has(f.field)) offsets.set(f.field, f.offset / 4);
+  }
+  for (const n of names)
+    if (!offsets.has(n)) throw new Error(`${where}: the op writes '${n}', which struct ${struct} has no field for`);
+  for (const f of offsets.keys())
+    if (!names.includes(f)) throw new Error(`${where}: field '${f}' of struct ${struct} is not written by the op`);
+  // An array<S> of f32-only structs has a stride of 4 bytes per field (WGSL: size rounded to align 4).
+  return { offsets, words: fields.length };
 }

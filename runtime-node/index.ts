@@ -4,7 +4,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
-import { Device, setDevice, deviceDescriptor, isCpuAdapter, describeAdapter, type Debug } from '../engine/index.ts';
+import {
+  Device,
+  setDevice,
+  deviceDescriptor,
+  isCpuAdapter,
+  describeAdapter,
+  setFlags,
+  flagsFromEnv,
+  type Debug,
+} from '../engine/index.ts';
 import { installPollingBackoff, gpuWait } from './polling.ts';
 
 export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'shaders');
@@ -21,7 +30,9 @@ let gpu: GPU | null = null;
 let current: Device | null = null;
 
 export interface NodeInitOptions {
+  /** Overrides the DEBUG environment variable. */
   debug?: Debug;
+  /** Overrides ENGINE_FLUSH_EVERY. */
   flushEvery?: number;
   powerPreference?: GPUPowerPreference;
 }
@@ -34,6 +45,9 @@ Mesa 25 from bookworm-backports; Debian 12's own Mesa 22 is too old for Dawn):
 
 export async function initNode(opts: NodeInitOptions = {}): Promise<Device> {
   if (current) return current;
+  // Engine knobs from the environment (DEBUG, ENGINE_*; engine/flags.ts): a bad value or an
+  // unknown ENGINE_ variable fails here, naming it, before any device is made.
+  setFlags(flagsFromEnv(process.env));
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   Object.assign(globalThis, globals);
   installPollingBackoff();
@@ -41,13 +55,11 @@ export async function initNode(opts: NodeInitOptions = {}): Promise<Device> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER);
   const gpuDevice = await adapter.requestDevice(deviceDescriptor(adapter));
-  const envDebug = Number(process.env.DEBUG ?? 0);
-  const debug = (opts.debug ?? (Number.isFinite(envDebug) ? Math.min(3, Math.max(0, envDebug)) : 0)) as Debug;
   current = new Device({
     device: gpuDevice,
     shaders: loadShaders(),
     isCpuAdapter: isCpuAdapter(adapter.info),
-    debug,
+    debug: opts.debug,
     flushEvery: opts.flushEvery,
     awaitGpu: gpuWait,
     log: (l) => process.stderr.write(l + '\n'),

@@ -5,16 +5,16 @@
 // calls less than 5 ms apart; gpuWait() starts a new one. clearImmediate is wrapped so a
 // backed-off callback can be cleared.
 // Measured on lavapipe: long GPU work 40-60% faster (see PLATFORM.md, `npm run bench`).
+import { knobs, setFlag } from '../engine/index.ts';
 
 const SPIN_MS = 2;
 const GAP_MS = 5;
 let installed = false;
-let enabled = true;
 let last = -Infinity;
 
-/** Turns the back-off off (plain setImmediate spinning) or back on; benchmarks compare the two. */
+/** Turns the back-off off (plain setImmediate spinning) or back on (the `pollingBackoff` knob); benchmarks compare the two. */
 export function setPollingBackoff(on: boolean): void {
-  enabled = on;
+  setFlag('pollingBackoff', on);
 }
 
 /**
@@ -37,7 +37,7 @@ export function installPollingBackoff(): void {
     const now = performance.now();
     if (now - last > GAP_MS) streakStart = now;
     last = now;
-    if (!enabled || now - streakStart < SPIN_MS) return realSet(fn, ...args);
+    if (!knobs.pollingBackoff || now - streakStart < SPIN_MS) return realSet(fn, ...args);
     return setTimeout(fn, 1, ...args);
   }) as unknown as typeof setImmediate;
   globalThis.setImmediate = Object.assign(set, { __promisify__: realSet.__promisify__ });

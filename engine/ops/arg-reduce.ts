@@ -27,7 +27,7 @@ function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number, keepdim: boo
     inputs: [x],
     outputs: [out],
     params: { T: WGSL_TYPE[x.dtype], BEATS: op === 'argmax' ? 'b > a' : 'b < a', ISNAN: NAN[x.dtype] },
-    uniforms: new Params().u32(l.rows, l.len, l.inner),
+    uniforms: new Params().u32({ rows: l.rows, len: l.len, inner: l.inner }),
     workgroups: grid(l.rows, 1),
   });
   return out;

@@ -26,6 +26,7 @@
 import { Tensor, device, fmt, isGradEnabled } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { broadcastStrides } from '../shape.ts';
+import { ATTENTION_TRAINING_CHOICES, knobs, setFlag } from '../flags.ts';
 import { add, mul } from './math.ts';
 import { matmul } from './matmul.ts';
 import { softmax } from './softmax.ts';
@@ -39,19 +40,19 @@ import {
 
 const OP = 'scaled_dot_product_attention';
 
-export type AttentionTraining = 'auto' | 'fused' | 'unfused';
-let training: AttentionTraining = 'auto';
+export type AttentionTraining = (typeof ATTENTION_TRAINING_CHOICES)[number];
 /** Bytes of materialised scores above which training keeps the fused path on any adapter. */
 const SCORES_LIMIT = 256 * 2 ** 20;
 
-/** Forces the path a differentiated attention takes ('auto': by adapter, see the header). */
+/** Forces the path a differentiated attention takes (the `attentionTraining` knob, engine/flags.ts). */
 export function setAttentionTraining(mode: AttentionTraining): void {
-  training = mode;
+  setFlag('attentionTraining', mode);
 }
 
 /** The path a differentiated attention with these sizes takes on the current device. */
 export function attentionTrainingPath(batch: number, heads: number, lq: number, lk: number): 'fused' | 'unfused' {
-  if (training !== 'auto') return training;
+  const training = knobs.attentionTraining;
+  if (training === 'fused' || training === 'unfused') return training;
   return device().isCpuAdapter && batch * heads * lq * lk * 4 <= SCORES_LIMIT ? 'unfused' : 'fused';
 }
 

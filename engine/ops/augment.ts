@@ -14,7 +14,7 @@ export function augmentBlur(x: Tensor, params: Tensor, dir: 0 | 1): Tensor {
     shader: 'augment-blur',
     inputs: [x, params],
     outputs: [out],
-    uniforms: new Params().u32(b, c, h, w, dir),
+    uniforms: new Params().u32({ b, c, h, w, dir }),
     workgroups: grid(out.size),
   });
   return out;
@@ -35,7 +35,7 @@ export function augmentWarp(
     shader: 'augment-warp',
     inputs: [x, params],
     outputs: [out],
-    uniforms: new Params().u32(b, c, hin, win, size[0], size[1], steps, 8 + 2 * steps, mode),
+    uniforms: new Params().u32({ b, c, hin, win, hout: size[0], wout: size[1], steps, stride: 8 + 2 * steps, mode }),
     workgroups: grid(out.size),
   });
   return out;
@@ -56,7 +56,9 @@ export function augmentColor(
     shader: 'augment-color',
     inputs: [x, params, greyMean],
     outputs: [out],
-    uniforms: new Params().u32(b, h * w).f32(...mean, ...std),
+    uniforms: new Params()
+      .u32({ b, hw: h * w })
+      .f32({ m0: mean[0], m1: mean[1], m2: mean[2], s0: std[0], s1: std[1], s2: std[2] }),
     workgroups: grid(b * h * w),
   });
   return out;

@@ -56,9 +56,10 @@ function rowEligible(g: ConvGeom): boolean {
 
 function uniforms(g: ConvGeom, hasBias: boolean, splits = 1): Params {
   return new Params()
-    .u32(g.n, g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.groups, g.kh, g.kw, g.sh, g.sw)
-    .i32(g.ph, g.pw)
-    .u32(g.dh, g.dw, hasBias ? 1 : 0, splits);
+    .u32({ n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, oh: g.oh, ow: g.ow, groups: g.groups })
+    .u32({ kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw })
+    .i32({ ph: g.ph, pw: g.pw })
+    .u32({ dh: g.dh, dw: g.dw, hasBias: hasBias ? 1 : 0, splits });
 }
 
 /** Output channels per invocation of the blocked kernels: as many as the group has, up to `max`. */
@@ -209,7 +210,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
     shader: 'conv2d-backward-weight-sum',
     inputs: [partial],
     outputs: [dw],
-    uniforms: new Params().u32(dw.size, splits),
+    uniforms: new Params().u32({ n: dw.size, splits }),
     workgroups: grid(dw.size),
   });
   partial.dispose();

@@ -69,7 +69,7 @@ export class Generator {
       shader: 'random',
       inputs: [],
       outputs: [out],
-      uniforms: new Params().u32(n, this.seed, this.counter, mode).f32(p0, p1),
+      uniforms: new Params().u32({ n, seed: this.seed, counter: this.counter, mode }).f32({ p0, p1 }),
       workgroups: grid(n),
     });
     this.counter = (this.counter + (mode === 1 ? 2 * n : n)) >>> 0;

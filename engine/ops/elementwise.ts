@@ -74,7 +74,7 @@ export function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0): Tensor {
     inputs: [x],
     outputs: [out],
     params: { TI: ty(x.dtype), TO: ty(outType), EXPR: def.expr },
-    uniforms: new Params().u32(x.size / q).f32(p0, p1),
+    uniforms: new Params().u32({ n: x.size / q }).f32({ p0, p1 }),
     workgroups: grid(x.size / q),
   });
   return out;
@@ -130,7 +130,7 @@ export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
     inputs: [a, b],
     outputs: [out],
     params: { TA: t, TB: t, TO: WGSL_TYPE[outType], EXPR: def.expr },
-    uniforms: new Params().dims(cs).dims(sa).dims(sb).u32(out.size, cs.length),
+    uniforms: new Params().dims('shape', cs).dims('sa', sa).dims('sb', sb).u32({ n: out.size, rank: cs.length }),
     workgroups: grid(out.size),
   });
   return out;
@@ -158,7 +158,12 @@ export function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
     inputs: [cond, a, b],
     outputs: [out],
     params: { TC: WGSL_TYPE[cond.dtype], T: WGSL_TYPE[a.dtype] },
-    uniforms: new Params().dims(cs).dims(sc).dims(sa).dims(sb).u32(out.size, cs.length),
+    uniforms: new Params()
+      .dims('shape', cs)
+      .dims('sc', sc)
+      .dims('sa', sa)
+      .dims('sb', sb)
+      .u32({ n: out.size, rank: cs.length }),
     workgroups: grid(out.size),
   });
   return out;

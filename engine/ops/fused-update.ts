@@ -23,7 +23,7 @@ export function optimizerUpdate(
     params: template,
     inputs: [owner, hyper, grads],
     outputs: [params, ...states],
-    uniforms: new Params().u32(size),
+    uniforms: new Params().u32({ n: size }),
     workgroups: grid(size),
   });
 }
@@ -35,7 +35,7 @@ export function emaUpdate(value: Tensor, ema: Tensor, decay: number): void {
     shader: 'optim-ema',
     inputs: [value],
     outputs: [ema],
-    uniforms: new Params().u32(ema.size).f32(decay),
+    uniforms: new Params().u32({ n: ema.size }).f32({ decay }),
     workgroups: grid(ema.size),
   });
 }

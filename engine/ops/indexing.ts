@@ -73,7 +73,11 @@ function gatherRaw(op: string, x: Tensor, d: number, index: Tensor, shape: Shape
     inputs: [x, index],
     outputs: [out],
     params: { T: WGSL_TYPE[x.dtype] },
-    uniforms: new Params().dims(shape).dims(istr).dims(stridesOf(x.shape)).u32(out.size, shape.length, d, x.shape[d]),
+    uniforms: new Params()
+      .dims('shape', shape)
+      .dims('istr', istr)
+      .dims('xstr', stridesOf(x.shape))
+      .u32({ n: out.size, rank: shape.length, dim: d, size: x.shape[d] }),
     workgroups: grid(out.size),
   });
   return out;
@@ -136,7 +140,12 @@ function scatterAddLoop(
     inputs: [x, index, src],
     outputs: [out],
     params: { T: WGSL_TYPE[x.dtype] },
-    uniforms: new Params().dims(x.shape).dims(ishape).dims(istr).dims(stridesOf(src.shape)).u32(out.size, x.ndim, d),
+    uniforms: new Params()
+      .dims('shape', x.shape)
+      .dims('ishape', ishape)
+      .dims('istr', istr)
+      .dims('sstr', stridesOf(src.shape))
+      .u32({ n: out.size, rank: x.ndim, dim: d }),
     workgroups: grid(out.size),
   });
   return out;
@@ -184,7 +193,7 @@ function indexAddSorted(x: Tensor, d: number, index: Tensor, src: Tensor): Tenso
       shader: 'index-sort',
       inputs: [index],
       outputs: [pairs],
-      uniforms: new Params().u32(n, m, size, mode, k, j),
+      uniforms: new Params().u32({ n, m, size, mode, k, j }),
       workgroups: grid(m),
     });
   sort(0, 0, 0);
@@ -194,7 +203,7 @@ function indexAddSorted(x: Tensor, d: number, index: Tensor, src: Tensor): Tenso
     shader: 'index-offsets',
     inputs: [pairs],
     outputs: [offsets],
-    uniforms: new Params().u32(m, size),
+    uniforms: new Params().u32({ m, size }),
     workgroups: grid(size + 1),
   });
   const out = Tensor.empty(x.shape, x.dtype, 'indexAdd');
@@ -204,12 +213,12 @@ function indexAddSorted(x: Tensor, d: number, index: Tensor, src: Tensor): Tenso
     inputs: [x, src, pairs, offsets],
     outputs: [out],
     params: { T: WGSL_TYPE[x.dtype] },
-    uniforms: new Params().u32(
-      out.size,
+    uniforms: new Params().u32({
+      n: out.size,
       size,
-      x.shape.slice(d + 1).reduce((a, b) => a * b, 1),
-      n,
-    ),
+      post: x.shape.slice(d + 1).reduce((a, b) => a * b, 1),
+      count: n,
+    }),
     workgroups: grid(out.size),
   });
   pairs.dispose();

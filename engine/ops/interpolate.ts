@@ -51,9 +51,10 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
     throw new Error(`${op}: output size [${oh}, ${ow}] from input ${fmt(x.shape)} must be positive integers`);
   if (h < 1 || w < 1) throw new Error(`${op}: input ${fmt(x.shape)} has an empty plane`);
   const align = opts.mode === 'bilinear' && (opts.alignCorners ?? false);
-  const u = new Params()
-    .u32(n * c, h, w, oh, ow, align ? 1 : 0)
-    .f32(axisScale(opts.mode, align, h, oh, sf?.[0] ?? null), axisScale(opts.mode, align, w, ow, sf?.[1] ?? null));
+  const u = new Params().u32({ nc: n * c, h, w, oh, ow, align: align ? 1 : 0 }).f32({
+    sh: axisScale(opts.mode, align, h, oh, sf?.[0] ?? null),
+    sw: axisScale(opts.mode, align, w, ow, sf?.[1] ?? null),
+  });
   const [fwd, bwd] =
     opts.mode === 'bilinear'
       ? ['interpolate-bilinear', 'interpolate-bilinear-backward']

@@ -6,67 +6,73 @@ import type { UniformWord } from '../uniforms.ts';
 
 export const MAX_RANK = 8;
 
-/** Builds the uniform block of a dispatch. */
+/** Named scalars of one kind, in the order of the shader's struct U: `.u32({ rows, len })`. */
+type Named = Record<string, number>;
+
+/**
+ * Builds the uniform block of a dispatch. Fields are named after the shader's `struct U`
+ * (`.u32({ n: size }).f32({ decay })`, `.dims('shape', x.shape)`): the device checks the names,
+ * offsets and kinds against the struct once per pipeline. The positional forms (`.u32(a, b)`)
+ * still pack words checked by offset and kind only.
+ */
 export class Params {
   private readonly view = new DataView(new ArrayBuffer(512));
   private n = 0;
   private scalars = false;
   /** The kind of each packed word, checked once per pipeline against the shader's struct U. */
   readonly words: UniformWord[] = [];
+  /** The struct field each word was packed as (undefined: packed positionally). */
+  readonly names: (string | undefined)[] = [];
 
-  /** An array<vec4<u32>, 2> field (8 slots): a shape or strides, right-aligned is the caller's choice. */
-  dims(values: readonly number[], signed = false): this {
+  private put(kind: UniformWord, value: number, name: string | undefined): void {
+    if (kind === 'u') this.view.setUint32(this.n, value >>> 0, true);
+    else if (kind === 'i') this.view.setInt32(this.n, value, true);
+    else this.view.setFloat32(this.n, value, true);
+    this.n += 4;
+    this.words.push(kind);
+    this.names.push(name);
+  }
+
+  /** An array<vec4<u32 or i32>, 2> field (8 slots): a shape or strides, right-aligned is the caller's choice. */
+  dims(name: string, values: readonly number[], signed?: boolean): this;
+  dims(values: readonly number[], signed?: boolean): this;
+  dims(a: string | readonly number[], b?: readonly number[] | boolean, c = false): this {
+    const [name, values, signed] = typeof a === 'string' ? [a, b as readonly number[], c] : [undefined, a, !!b];
     if (this.scalars) throw new Error('Params: dims() fields must come before scalar fields');
     if (values.length > MAX_RANK) throw new Error(`Params: rank ${values.length} exceeds ${MAX_RANK}`);
-    for (let i = 0; i < MAX_RANK; i++) {
-      const v = values[i] ?? 0;
-      if (signed) this.view.setInt32(this.n, v, true);
-      else this.view.setUint32(this.n, v, true);
-      this.n += 4;
-      this.words.push(signed ? 'i' : 'u');
-    }
+    for (let i = 0; i < MAX_RANK; i++) this.put(signed ? 'i' : 'u', values[i] ?? 0, name);
     return this;
   }
 
   /** A vec4<u32> field (up to 4 values). */
-  vec4(values: readonly number[]): this {
+  vec4(name: string, values: readonly number[]): this;
+  vec4(values: readonly number[]): this;
+  vec4(a: string | readonly number[], b?: readonly number[]): this {
+    const [name, values] = typeof a === 'string' ? [a, b!] : [undefined, a];
     if (this.scalars) throw new Error('Params: vec4() fields must come before scalar fields');
-    for (let i = 0; i < 4; i++) {
-      this.view.setUint32(this.n, values[i] ?? 0, true);
-      this.n += 4;
-      this.words.push('u');
+    for (let i = 0; i < 4; i++) this.put('u', values[i] ?? 0, name);
+    return this;
+  }
+
+  private scalar(kind: UniformWord, xs: readonly (number | Named)[]): this {
+    this.scalars = true;
+    for (const x of xs) {
+      if (typeof x === 'number') this.put(kind, x, undefined);
+      else for (const name in x) this.put(kind, x[name], name);
     }
     return this;
   }
 
-  u32(...xs: number[]): this {
-    this.scalars = true;
-    for (const x of xs) {
-      this.view.setUint32(this.n, x >>> 0, true);
-      this.n += 4;
-      this.words.push('u');
-    }
-    return this;
+  u32(...xs: number[] | [Named]): this {
+    return this.scalar('u', xs);
   }
 
-  i32(...xs: number[]): this {
-    this.scalars = true;
-    for (const x of xs) {
-      this.view.setInt32(this.n, x, true);
-      this.n += 4;
-      this.words.push('i');
-    }
-    return this;
+  i32(...xs: number[] | [Named]): this {
+    return this.scalar('i', xs);
   }
 
-  f32(...xs: number[]): this {
-    this.scalars = true;
-    for (const x of xs) {
-      this.view.setFloat32(this.n, x, true);
-      this.n += 4;
-      this.words.push('f');
-    }
-    return this;
+  f32(...xs: number[] | [Named]): this {
+    return this.scalar('f', xs);
   }
 
   bytes(): ArrayBuffer {
@@ -102,6 +108,7 @@ export function launch(l: Launch): void {
     buffers,
     uniforms: l.uniforms.bytes(),
     words: l.uniforms.words,
+    names: l.uniforms.names,
     workgroups: l.workgroups,
   });
 }

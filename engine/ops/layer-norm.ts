@@ -57,7 +57,7 @@ export function layerNorm(
     // A missing weight or bias binds x as a stand-in the kernel does not read (flags say so).
     inputs: [x, weight ?? x, bias ?? x],
     outputs: [y, mean, rstd],
-    uniforms: new Params().u32(rows, len, weight ? 1 : 0, bias ? 1 : 0).f32(eps),
+    uniforms: new Params().u32({ rows, len, hasWeight: weight ? 1 : 0, hasBias: bias ? 1 : 0 }).f32({ eps }),
     workgroups: grid(rows, 1),
   });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
@@ -92,7 +92,7 @@ function layerNormBackwardInput(
     shader: 'layer-norm-backward',
     inputs: [x, weight ?? x, mean, rstd, dy],
     outputs: [dx],
-    uniforms: new Params().u32(rows, len, weight ? 1 : 0),
+    uniforms: new Params().u32({ rows, len, hasWeight: weight ? 1 : 0 }),
     workgroups: grid(rows, 1),
   });
   return dx;
@@ -117,7 +117,7 @@ function layerNormBackwardParams(
     shader: 'layer-norm-backward-params',
     inputs: [x, mean, rstd, dy],
     outputs: [pw, pb],
-    uniforms: new Params().u32(rows, len, chunk),
+    uniforms: new Params().u32({ rows, len, chunk }),
     workgroups: [Math.ceil(len / 64), chunks],
   });
   // [chunks, len] -> normalizedShape

@@ -96,7 +96,7 @@ export function binaryFast(
       inputs: [a, b],
       outputs: [out],
       params: { TA: ta, TB: tb, TO: v ? `vec4<${k.outType}>` : k.outType, XA: xa, XB: xb, EXPR: k.expr },
-      uniforms: new Params().u32(v ? n / 4 : n),
+      uniforms: new Params().u32({ n: v ? n / 4 : n }),
       workgroups: grid(v ? n / 4 : n),
     });
     return true;
@@ -124,7 +124,7 @@ export function binaryFast(
     inputs: [a, b],
     outputs: [out],
     params: { TA: ta, TB: tb, TO: v ? `vec4<${k.outType}>` : k.outType, XA: xa, XB: xb, EXPR: k.expr },
-    uniforms: new Params().u32(rows, w, ra, rb),
+    uniforms: new Params().u32({ rows, cols: w, ra, rb }),
     workgroups: g,
   });
   return true;
@@ -170,14 +170,15 @@ export function copyFast(
     outputs: [out],
     params: { T: l.vec ? `vec4<${t}>` : t },
     uniforms: new Params()
-      .dims(l.outer)
+      .dims('shape', l.outer)
       .dims(
+        'strides',
         l.ostr.map((s) => s / q),
         true,
       )
-      .u32(out.size / q, l.outer.length)
-      .i32(offset / q)
-      .u32(l.cols / q),
+      .u32({ n: out.size / q, rank: l.outer.length })
+      .i32({ offset: offset / q })
+      .u32({ cols: l.cols / q }),
     workgroups: grid(out.size / q),
   });
   return true;
@@ -198,14 +199,15 @@ export function writeFast(op: string, src: Tensor, dst: Tensor, strides: readonl
     outputs: [dst],
     params: { T: l.vec ? `vec4<${t}>` : t },
     uniforms: new Params()
-      .dims(l.outer)
+      .dims('shape', l.outer)
       .dims(
+        'strides',
         l.ostr.map((s) => s / q),
         true,
       )
-      .u32(src.size / q, l.outer.length)
-      .i32(offset / q)
-      .u32(l.cols / q),
+      .u32({ n: src.size / q, rank: l.outer.length })
+      .i32({ offset: offset / q })
+      .u32({ cols: l.cols / q }),
     workgroups: grid(src.size / q),
   });
   return true;

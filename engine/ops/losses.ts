@@ -108,7 +108,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
             shader: 'cross-entropy-probs',
             inputs: [logits, target, w],
             outputs: [loss, stats],
-            uniforms: new Params().u32(rows, C, inner, hasWeight).f32(labelSmoothing),
+            uniforms: new Params().u32({ rows, len: C, inner, hasWeight }).f32({ smoothing: labelSmoothing }),
             workgroups: grid(rows, 1),
           }
         : {
@@ -116,7 +116,10 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
             shader: 'cross-entropy',
             inputs: [logits, target, w],
             outputs: [loss, rowWeight!, stats],
-            uniforms: new Params().u32(rows, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing),
+            uniforms: new Params()
+              .u32({ rows, len: C, inner, hasWeight })
+              .i32({ ignoreIndex })
+              .f32({ smoothing: labelSmoothing }),
             workgroups: grid(rows, 1),
           },
     );
@@ -131,7 +134,9 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
               shader: 'cross-entropy-probs-backward',
               inputs: [logits, target, w, stats, dl],
               outputs: [dx],
-              uniforms: new Params().u32(logits.size, C, inner, hasWeight).f32(labelSmoothing),
+              uniforms: new Params()
+                .u32({ n: logits.size, len: C, inner, hasWeight })
+                .f32({ smoothing: labelSmoothing }),
               workgroups: grid(logits.size),
             }
           : {
@@ -139,7 +144,10 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
               shader: 'cross-entropy-backward',
               inputs: [logits, target, w, stats, dl],
               outputs: [dx],
-              uniforms: new Params().u32(logits.size, C, inner, hasWeight).i32(ignoreIndex).f32(labelSmoothing),
+              uniforms: new Params()
+                .u32({ n: logits.size, len: C, inner, hasWeight })
+                .i32({ ignoreIndex })
+                .f32({ smoothing: labelSmoothing }),
               workgroups: grid(logits.size),
             },
       );

@@ -10,8 +10,10 @@
 //   classic GPU scheme (Volkov & Demmel, "Benchmarking GPUs to tune dense linear algebra", 2008;
 //   tfjs-backend-webgpu's matmul_packed).
 // Benchmarks: `npm run bench matmul`.
-import { device, type Tensor } from '../tensor.ts';
+import { Tensor, device } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
+import { knobs, setFlag } from '../flags.ts';
+import { measuredChoice, sizeBucket } from '../measure.ts';
 
 export interface MatmulArgs {
   a: Tensor;
@@ -43,19 +45,17 @@ const SHADER: Record<MatmulKernelName, string> = {
   tiled: 'matmul-tiled',
 };
 
-let forced: MatmulKernelName | null = null;
-
-/** Forces one kernel (tests and benchmarks compare them); null restores the per-adapter choice. */
+/** Forces one kernel (the `matmul` knob, engine/flags.ts); null restores the per-adapter choice. */
 export function useMatmulKernel(name: MatmulKernelName | null): void {
   if (name !== null && !MATMUL_KERNELS.includes(name)) {
     throw new Error(`useMatmulKernel: unknown kernel '${name}', expected one of ${MATMUL_KERNELS.join(', ')}`);
   }
-  forced = name;
+  setFlag('matmul', name ?? 'auto');
 }
 
 /** The forced kernel if any, else register blocking on CPU drivers and shared-memory tiles on GPUs. */
 export function chooseMatmulKernel(): MatmulKernelName {
-  if (forced) return forced;
+  if (knobs.matmul !== 'auto' && knobs.matmul !== 'auto-measure') return knobs.matmul;
   return device().isCpuAdapter ? 'blocked' : 'tiled';
 }
 
@@ -69,8 +69,27 @@ function uniforms(x: MatmulArgs, nb: number): Params {
 }
 
 export function matmulKernel(x: MatmulArgs): void {
+  launchMatmul(x, knobs.matmul === 'auto-measure' ? measuredMatmul(x) : chooseMatmulKernel());
+}
+
+/** `auto-measure`: every kernel that fits times itself once per shape class (engine/measure.ts). */
+function measuredMatmul(x: MatmulArgs): MatmulKernelName {
   const nb = x.batch.reduce((p, d) => p * d, 1);
-  const name = chooseMatmulKernel();
+  const max = device().limits.maxComputeWorkgroupsPerDimension;
+  const fits = MATMUL_KERNELS.filter((k) => grid(x, nb, k).workgroups.every((w) => w <= max));
+  const cls = [nb, x.m, x.n, x.k].map(sizeBucket).join('x');
+  return measuredChoice('matmul', cls, fits, chooseMatmulKernel(), (k) => {
+    const scratch = Tensor.empty(x.out.shape, x.out.dtype, 'matmul-measure');
+    launchMatmul({ ...x, out: scratch }, k);
+    scratch.dispose();
+  });
+}
+
+function grid(
+  x: MatmulArgs,
+  nb: number,
+  name: MatmulKernelName,
+): { workgroups: [number, number, number]; params?: Record<string, number> } {
   let workgroups: [number, number, number];
   let params: Record<string, number> | undefined;
   switch (name) {
@@ -85,6 +104,12 @@ export function matmulKernel(x: MatmulArgs): void {
       workgroups = [Math.ceil(x.n / TILE), Math.ceil(x.m / TILE), nb];
       break;
   }
+  return { workgroups, params };
+}
+
+function launchMatmul(x: MatmulArgs, name: MatmulKernelName): void {
+  const nb = x.batch.reduce((p, d) => p * d, 1);
+  const { workgroups, params } = grid(x, nb, name);
   const max = device().limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
     throw new Error(

@@ -98,18 +98,19 @@ function chunking(l: Layout): { chunks: number; chunkLen: number } {
 }
 
 function addressing(p: Params, l: Layout, chunks: number, chunkLen: number): Params {
-  return p.u32(
-    l.groups,
-    l.count,
+  const { groups, count, gInner, gOuterStride, gInnerStride, inner, outerStride, innerStride } = l;
+  return p.u32({
+    groups,
+    count,
     chunks,
     chunkLen,
-    l.gInner,
-    l.gOuterStride,
-    l.gInnerStride,
-    l.inner,
-    l.outerStride,
-    l.innerStride,
-  );
+    gInner,
+    gOuterStride,
+    gInnerStride,
+    inner,
+    outerStride,
+    innerStride,
+  });
 }
 
 function stats(op: string, x: Tensor, l: Layout, eps: number): { mean: Tensor; rstd: Tensor; bvar: Tensor } {
@@ -131,7 +132,7 @@ function stats(op: string, x: Tensor, l: Layout, eps: number): { mean: Tensor; r
     shader: 'norm-stats-merge',
     inputs: [part],
     outputs: [mean, rstd, bvar],
-    uniforms: new Params().u32(l.groups, chunks).f32(eps),
+    uniforms: new Params().u32({ groups: l.groups, chunks }).f32({ eps }),
     workgroups: grid(l.groups),
   });
   part.dispose();
@@ -169,8 +170,9 @@ function apply(
       inputs: [x, mean, second, w, b],
       outputs: [y],
       uniforms: new Params()
-        .u32(d.c, d.s, x.size, l.gN, l.cpg, l.gC, l.gS, flags | (weight ? W : 0) | (bias ? B : 0))
-        .f32(eps),
+        .u32({ c: d.c, s: d.s, total: x.size, gN: l.gN, cpg: l.cpg, gC: l.gC, gS: l.gS })
+        .u32({ flags: flags | (weight ? W : 0) | (bias ? B : 0) })
+        .f32({ eps }),
       workgroups: grid(x.size),
     }),
   );
@@ -200,8 +202,8 @@ function reduceGrad(
       inputs: [x, dy, mean, second, w],
       outputs: [part],
       uniforms: addressing(new Params(), by, chunks, chunkLen)
-        .u32(d.c, d.s, map.gN, map.cpg, map.gC, map.gS, flags | (weight ? W : 0))
-        .f32(eps),
+        .u32({ c: d.c, s: d.s, gN: map.gN, cpg: map.cpg, gC: map.gC, gS: map.gS, flags: flags | (weight ? W : 0) })
+        .f32({ eps }),
       workgroups: grid(by.groups * chunks, 1),
     }),
   );
@@ -231,8 +233,9 @@ function gradInput(
       inputs: [x, dy, mean, second, w, s],
       outputs: [dx],
       uniforms: new Params()
-        .u32(d.c, d.s, x.size, map.gN, map.cpg, map.gC, map.gS, flags | (weight ? W : 0), map.groups)
-        .f32(map.count, eps),
+        .u32({ c: d.c, s: d.s, total: x.size, gN: map.gN, cpg: map.cpg, gC: map.gC, gS: map.gS })
+        .u32({ flags: flags | (weight ? W : 0), groups: map.groups })
+        .f32({ count: map.count, eps }),
       workgroups: grid(x.size),
     }),
   );
@@ -310,7 +313,7 @@ export function batchNorm(
       shader: 'batch-norm-running-stats',
       inputs: [mean, bvar],
       outputs: [runningMean, runningVar],
-      uniforms: new Params().u32(d.c).f32(momentum, l.count / (l.count - 1)),
+      uniforms: new Params().u32({ c: d.c }).f32({ momentum, unbias: l.count / (l.count - 1) }),
       workgroups: grid(d.c),
     });
   }

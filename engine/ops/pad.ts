@@ -63,10 +63,10 @@ export function pad(x: Tensor, pads: readonly number[], mode: PadMode = 'constan
       outputs: [out],
       params: { T: WGSL_TYPE[x.dtype] },
       uniforms: new Params()
-        .dims(shape)
-        .dims(x.shape)
-        .dims(left, true)
-        .u32(out.size, x.ndim, mode === 'replicate' ? 1 : 0, bits),
+        .dims('shape', shape)
+        .dims('inShape', x.shape)
+        .dims('left', left, true)
+        .u32({ n: out.size, rank: x.ndim, mode: mode === 'replicate' ? 1 : 0, bits }),
       workgroups: grid(out.size),
     });
   }
@@ -94,7 +94,11 @@ function padReplicateBackward(dy: Tensor, inShape: readonly number[], pads: numb
       shader: 'pad-replicate-backward',
       inputs: [dy],
       outputs: [dx],
-      uniforms: new Params().dims(dy.shape).dims(inShape).dims(left, true).u32(dx.size, inShape.length),
+      uniforms: new Params()
+        .dims('shape', dy.shape)
+        .dims('inShape', inShape)
+        .dims('left', left, true)
+        .u32({ n: dx.size, rank: inShape.length }),
       workgroups: grid(dx.size),
     });
   }

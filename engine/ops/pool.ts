@@ -56,7 +56,9 @@ function windowOf(op: string, x: Tensor, kernel: IntPair, stride: IntPair | unde
 }
 
 function windowParams(q: Window): Params {
-  return new Params().u32(q.nc, q.h, q.w, q.oh, q.ow, q.kh, q.kw, q.sh, q.sw).i32(q.ph, q.pw);
+  return new Params()
+    .u32({ nc: q.nc, h: q.h, w: q.w, oh: q.oh, ow: q.ow, kh: q.kh, kw: q.kw, sh: q.sh, sw: q.sw })
+    .i32({ ph: q.ph, pw: q.pw });
 }
 
 /**
@@ -132,13 +134,13 @@ export function avgPool2d(
   const [n, c, h] = x.shape;
   const flag = countIncludePad ? 1 : 0;
   const passW = new Params()
-    .u32(n * c * h, q.w, 1, q.ow, q.kw, q.sw)
-    .i32(q.pw)
-    .u32(flag); // [N, C, H, W] -> [N, C, H, OW]
+    .u32({ outer: n * c * h, len: q.w, inner: 1, olen: q.ow, k: q.kw, s: q.sw })
+    .i32({ p: q.pw })
+    .u32({ flag }); // [N, C, H, W] -> [N, C, H, OW]
   const passH = new Params()
-    .u32(n * c, q.h, q.ow, q.oh, q.kh, q.sh)
-    .i32(q.ph)
-    .u32(flag); // [N, C, H, OW] -> [N, C, OH, OW]
+    .u32({ outer: n * c, len: q.h, inner: q.ow, olen: q.oh, k: q.kh, s: q.sh })
+    .i32({ p: q.ph })
+    .u32({ flag }); // [N, C, H, OW] -> [N, C, OH, OW]
   const run = (name: string, shader: string, src: Tensor, shape: number[], u: Params): Tensor => {
     const out = Tensor.empty(shape, 'f32', name);
     if (out.size > 0 && src.size > 0)
@@ -162,7 +164,7 @@ function adaptive(op: string, x: Tensor, outputSize: IntPair, shaders: [string, 
   const [oh, ow] = pair(op, 'outputSize', outputSize, 1);
   const [n, c, h, w] = x.shape;
   if (h < 1 || w < 1) throw new Error(`${op}: input ${fmt(x.shape)} has an empty plane`);
-  return pool(op, x, oh, ow, new Params().u32(n * c, h, w, oh, ow), shaders, withIndices);
+  return pool(op, x, oh, ow, new Params().u32({ nc: n * c, h, w, oh, ow }), shaders, withIndices);
 }
 
 /** adaptive_avg_pool2d(x, outputSize): [N, C, H, W] -> [N, C, oh, ow]. */

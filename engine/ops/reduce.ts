@@ -69,9 +69,9 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
       outputs: [out],
       params,
       uniforms: new Params()
-        .dims(g.kshape)
-        .dims(g.kstr)
-        .u32(rows, count, g.kshape.length, g.rstr[0] ?? 0),
+        .dims('kshape', g.kshape)
+        .dims('kstrides', g.kstr)
+        .u32({ rows, count, krank: g.kshape.length, rstride: g.rstr[0] ?? 0 }),
       workgroups: grid(rows),
     });
     return out;
@@ -83,11 +83,11 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
     outputs: [out],
     params,
     uniforms: new Params()
-      .dims(g.kshape)
-      .dims(g.kstr)
-      .dims(g.rshape)
-      .dims(g.rstr)
-      .u32(rows, count, g.kshape.length, g.rshape.length),
+      .dims('kshape', g.kshape)
+      .dims('kstrides', g.kstr)
+      .dims('rshape', g.rshape)
+      .dims('rstrides', g.rstr)
+      .u32({ rows, count, krank: g.kshape.length, rrank: g.rshape.length }),
     workgroups: grid(rows, 1),
   });
   return out;

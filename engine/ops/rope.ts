@@ -67,7 +67,7 @@ function rotate(x: Tensor, sin: Tensor, cos: Tensor, start: number, transpose: b
       shader: 'rope',
       inputs: [x, sin, cos],
       outputs: [y],
-      uniforms: new Params().u32(pairs, n, d, start, transpose ? 1 : 0),
+      uniforms: new Params().u32({ pairs, n, d, start, transpose: transpose ? 1 : 0 }),
       workgroups: grid(pairs),
     });
   }

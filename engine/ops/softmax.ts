@@ -17,7 +17,7 @@ import { Params, grid, launch } from './kernel.ts';
 import { rowLayout, type RowLayout } from '../shape.ts';
 
 function rowParams(l: RowLayout): Params {
-  return new Params().u32(l.rows, l.len, l.inner);
+  return new Params().u32({ rows: l.rows, len: l.len, inner: l.inner });
 }
 
 type Kind = 'softmax' | 'log-softmax';

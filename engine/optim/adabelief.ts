@@ -8,7 +8,7 @@
 // Only rectify = false and amsgrad = false (the settings EndoExtend24 uses) are implemented.
 // Defaults as the package: lr 1e-3, betas (0.9, 0.999), eps 1e-16, wd 0, weight_decouple on.
 import type { Tensor } from '../tensor.ts';
-import { Optimizer, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
+import { Optimizer, type HyperRow, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 import { checkAdamOptions, type AdamOptions } from './adam.ts';
 
 export interface AdaBeliefOptions extends AdamOptions {
@@ -40,7 +40,7 @@ export class AdaBelief extends Optimizer<AdaBeliefOptions> {
       {
         name: 'AdaBelief',
         shader: 'optim-adam',
-        params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * (g - m) * (g - m) + h1.x' },
+        params: { SECOND: 'h.beta2 * v0 + (1.0 - h.beta2) * (g - m) * (g - m) + h.eps' },
         states: ['exp_avg', 'exp_avg_var'],
       },
     );
@@ -51,18 +51,17 @@ export class AdaBelief extends Optimizer<AdaBeliefOptions> {
     }
   }
 
-  protected hyper(g: ParamGroup<AdaBeliefOptions>, step: number, row: Float32Array): void {
+  protected hyper(g: ParamGroup<AdaBeliefOptions>, step: number): HyperRow {
     const lr = g.lr * g.lrScale;
     const [b1, b2] = g.betas;
-    const pMul = !g.weightDecouple ? 1 : g.fixedDecay ? 1 - g.weightDecay : 1 - lr * g.weightDecay;
-    row.set([
-      pMul,
-      g.weightDecouple ? 0 : g.weightDecay,
-      b1,
-      b2,
-      g.eps,
-      lr / (1 - b1 ** step),
-      Math.sqrt(1 - b2 ** step),
-    ]);
+    return {
+      p_mul: !g.weightDecouple ? 1 : g.fixedDecay ? 1 - g.weightDecay : 1 - lr * g.weightDecay,
+      wd: g.weightDecouple ? 0 : g.weightDecay,
+      beta1: b1,
+      beta2: b2,
+      eps: g.eps,
+      step_size: lr / (1 - b1 ** step),
+      sqrt_bc2: Math.sqrt(1 - b2 ** step),
+    };
   }
 }

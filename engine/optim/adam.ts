@@ -3,7 +3,7 @@
 // update order (PyTorch 1.13 _single_tensor_adam / adamw): Adam adds wd·p to the gradient, AdamW
 // multiplies p by 1 - lr·wd first. One dispatch per flat slab (shaders/optim-adam.wgsl).
 import type { Tensor } from '../tensor.ts';
-import { Optimizer, type OptimizerOptions, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
+import { Optimizer, type HyperRow, type OptimizerOptions, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 
 export interface AdamOptions extends OptimizerOptions {
   betas: readonly [number, number];
@@ -23,7 +23,7 @@ export class Adam extends Optimizer<AdamOptions> {
       {
         name,
         shader: 'optim-adam',
-        params: { SECOND: 'h0.w * v0 + (1.0 - h0.w) * g * g' },
+        params: { SECOND: 'h.beta2 * v0 + (1.0 - h.beta2) * g * g' },
         states: ['exp_avg', 'exp_avg_sq'],
       },
     );
@@ -31,18 +31,18 @@ export class Adam extends Optimizer<AdamOptions> {
     for (const g of this.paramGroups) checkAdamOptions(name, g);
   }
 
-  protected hyper(g: ParamGroup<AdamOptions>, step: number, row: Float32Array): void {
+  protected hyper(g: ParamGroup<AdamOptions>, step: number): HyperRow {
     const lr = g.lr * g.lrScale;
     const [b1, b2] = g.betas;
-    row.set([
-      this.decoupled ? 1 - lr * g.weightDecay : 1,
-      this.decoupled ? 0 : g.weightDecay,
-      b1,
-      b2,
-      g.eps,
-      lr / (1 - b1 ** step),
-      Math.sqrt(1 - b2 ** step),
-    ]);
+    return {
+      p_mul: this.decoupled ? 1 - lr * g.weightDecay : 1,
+      wd: this.decoupled ? 0 : g.weightDecay,
+      beta1: b1,
+      beta2: b2,
+      eps: g.eps,
+      step_size: lr / (1 - b1 ** step),
+      sqrt_bc2: Math.sqrt(1 - b2 ** step),
+    };
   }
 }
 

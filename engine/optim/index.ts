@@ -9,6 +9,7 @@ export {
   type ParamGroup,
   type ParamGroupSpec,
   type OptimizerState,
+  type HyperRow,
   type LayerDecayOptions,
 } from './optimizer.ts';
 export { SGD, type SGDOptions } from './sgd.ts';

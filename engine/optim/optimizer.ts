@@ -11,18 +11,21 @@
 // chunk never straddles two parameters).
 //
 // A step: copy each .grad into the gradient slab (encoder copies, not dispatches), upload one row
-// of 8 floats per parameter (group lr, weight decay, betas, bias corrections for that
-// parameter's own step count, 0 when it has no grad: skipped, as PyTorch skips grad-less
-// parameters), then one dispatch per slab updates every parameter of every group. The rows change
+// per parameter (the shader's `struct Hyper`: group lr, weight decay, betas, bias corrections for
+// that parameter's own step count; `has_grad` 0 when it has no grad: skipped, as PyTorch skips
+// grad-less parameters), then one dispatch per slab updates every parameter of every group. Each
+// optimizer names its row fields (hyper() returns them by name); the first step lays them out by
+// the shader's struct and fails naming the optimizer, shader and field if the two disagree. The rows change
 // each step, the pipeline never does (no per-step shader or uniform specialisation).
 // References: PyTorch torch/optim/optimizer.py (param groups, per-parameter state and step),
 // Apex FusedAdam / multi-tensor apply (one kernel for all parameters), timm
 // optim_factory.param_groups_weight_decay and param_groups_layer_decay, BEiT
 // (Bao et al. 2021, github.com/microsoft/unilm beit/optim_factory.py: get_layer_id_for_vit).
-import { Tensor, fmt, noGrad } from '../tensor.ts';
+import { Tensor, device, fmt, noGrad } from '../tensor.ts';
 import { optimizerUpdate } from '../ops/fused-update.ts';
 import { FLAT_CHUNK, copy_, flatHomeOf, packFlat } from '../flat.ts';
 import { zeros } from '../ops/creation.ts';
+import { rowLayout } from '../uniforms.ts';
 
 export interface OptimizerOptions {
   lr: number;
@@ -46,7 +49,15 @@ export type ParamGroup<O extends OptimizerOptions = OptimizerOptions> = O & {
   name?: string;
 };
 
-export const ROW = 8;
+/** One parameter's row of the shader's `struct Hyper`, by field name (`has_grad` is the base's). */
+export type HyperRow = Record<string, number>;
+
+/** Where each named field goes in a row of struct Hyper (in f32 words). */
+interface HyperLayout {
+  offsets: [string, number][];
+  hasGrad: number;
+  words: number;
+}
 
 interface Entry {
   param: Tensor;
@@ -88,6 +99,7 @@ export abstract class Optimizer<O extends OptimizerOptions> {
   private readonly entries: Entry[] = [];
   private readonly slabs: Slab[] = [];
   private readonly owned: Tensor[] = [];
+  private layout: HyperLayout | null = null;
 
   constructor(params: readonly Tensor[] | readonly ParamGroupSpec<O>[], defaults: O, kernel: OptimizerKernel) {
     this.kernel = kernel;
@@ -117,8 +129,22 @@ export abstract class Optimizer<O extends OptimizerOptions> {
     noGrad(() => this.build());
   }
 
-  /** Writes row[0..6] of `param`'s hyperparameters for its `step`-th update (1-based). */
-  protected abstract hyper(group: ParamGroup<O>, step: number, row: Float32Array): void;
+  /** A parameter's hyperparameters for its `step`-th update (1-based), named as the shader's struct Hyper. */
+  protected abstract hyper(group: ParamGroup<O>, step: number): HyperRow;
+
+  /** Field offsets of struct Hyper for the names hyper() writes, checked once. */
+  private rowLayout(sample: HyperRow): HyperLayout {
+    if (this.layout) return this.layout;
+    const { name, shader, params } = this.kernel;
+    const names = [...Object.keys(sample), 'has_grad'];
+    const { offsets, words } = rowLayout(name, shader, device().source(shader, params), 'Hyper', names);
+    this.layout = {
+      offsets: [...offsets].filter(([n]) => n !== 'has_grad'),
+      hasGrad: offsets.get('has_grad')!,
+      words,
+    };
+    return this.layout;
+  }
 
   private build(): void {
     const all = this.paramGroups.flatMap((g, gi) => g.params.map((p) => [p, gi] as const));
@@ -175,7 +201,7 @@ export abstract class Optimizer<O extends OptimizerOptions> {
           );
         }
       }
-      const rows = new Float32Array(this.entries.length * ROW);
+      let rows = new Float32Array(0);
       let active = 0;
       this.entries.forEach((e, k) => {
         const g = e.param.grad;
@@ -183,9 +209,12 @@ export abstract class Optimizer<O extends OptimizerOptions> {
         copy_(e.grad, g, name);
         if (e.local) copy_(e.local, e.param, name);
         e.step++;
-        const row = rows.subarray(k * ROW, (k + 1) * ROW);
-        this.hyper(this.paramGroups[e.group], e.step, row);
-        row[ROW - 1] = 1;
+        const values = this.hyper(this.paramGroups[e.group], e.step);
+        const l = this.rowLayout(values);
+        if (rows.length === 0) rows = new Float32Array(this.entries.length * l.words);
+        const at = k * l.words;
+        for (const [field, off] of l.offsets) rows[at + off] = values[field];
+        rows[at + l.hasGrad] = 1;
         active++;
       });
       if (active > 0) {

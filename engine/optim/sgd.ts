@@ -4,7 +4,7 @@
 //   d = nesterov ? d + momentum·buf : buf;  p -= lr·d
 // One dispatch per flat slab (shaders/optim-sgd.wgsl).
 import type { Tensor } from '../tensor.ts';
-import { Optimizer, type OptimizerOptions, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
+import { Optimizer, type HyperRow, type OptimizerOptions, type ParamGroup, type ParamGroupSpec } from './optimizer.ts';
 
 export interface SGDOptions extends OptimizerOptions {
   momentum: number;
@@ -31,7 +31,14 @@ export class SGD extends Optimizer<SGDOptions> {
     }
   }
 
-  protected hyper(g: ParamGroup<SGDOptions>, step: number, row: Float32Array): void {
-    row.set([g.lr * g.lrScale, g.weightDecay, g.momentum, g.dampening, g.nesterov ? 1 : 0, step === 1 ? 1 : 0, 0]);
+  protected hyper(g: ParamGroup<SGDOptions>, step: number): HyperRow {
+    return {
+      lr: g.lr * g.lrScale,
+      wd: g.weightDecay,
+      momentum: g.momentum,
+      dampening: g.dampening,
+      nesterov: g.nesterov ? 1 : 0,
+      first: step === 1 ? 1 : 0,
+    };
   }
 }

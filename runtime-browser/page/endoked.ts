@@ -59,6 +59,14 @@ export interface CamBox {
   times: { upload: number; forward: number; readback: number; boxRule: number };
 }
 
+/** The first class's multi-scale CAM [S * S] and probability [1] of x [1, 3, S, S] (also the page's warm-up). */
+export function camOutputs(model: TocoCam, x: Tensor, scales: readonly number[] = CAM_SCALES): [Tensor, Tensor] {
+  const [, , h, w] = x.shape;
+  const c = multiScaleCam(model, x, { scales }).cam; // [1, K, S, S]
+  const l = model.logits(model.features(x).x4, 'main'); // [1, K]
+  return [reshape(narrow(c, 1, 0, 1), [h * w]), sigmoid(narrow(l, 1, 0, 1))];
+}
+
 /** ToCo CAM of one image [3, S, S] (ImageNet-normalised) and EndoKED's box for an original `width x height` image. */
 export async function camAndBox(
   model: TocoCam,
@@ -74,13 +82,7 @@ export async function camAndBox(
   const x = tensor(input, [1, 3, h, w]);
   await device().sync();
   const t1 = now();
-  const [cam, logit] = noGrad(() =>
-    tidy(() => {
-      const c = multiScaleCam(model, x, { scales }).cam; // [1, K, S, S]
-      const l = model.logits(model.features(x).x4, 'main'); // [1, K]
-      return [reshape(narrow(c, 1, 0, 1), [h * w]), sigmoid(narrow(l, 1, 0, 1))];
-    }),
-  );
+  const [cam, logit] = noGrad(() => tidy(() => camOutputs(model, x, scales)));
   await device().sync();
   const t2 = now();
   const camData = new Float32Array(await cam.data()),

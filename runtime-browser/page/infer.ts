@@ -22,6 +22,8 @@ import {
   narrow,
   reshape,
   device,
+  warmup,
+  zeros,
   loadWeights,
   WeightsMismatchError,
   parseSafetensors,
@@ -32,7 +34,8 @@ import { Eva02, EVA02_PRESETS, gridSize, type Eva02Config } from '../../models/e
 import { PolypPVT, POLYP_PVT, type PolypPvtConfig } from '../../models/polyp-pvt.ts';
 import { TocoCam, TOCO_PRESETS, type TocoConfig } from '../../models/toco.ts';
 import type { SamDecoderConfig } from '../../models/sam-decoder.ts';
-import { SamBoxModel, samConfigForSize } from './endoked.ts';
+import { SamBoxModel, samConfigForSize, camOutputs } from './endoked.ts';
+import { backboneFeaturesOf } from '../../models/polyp-pvt.ts';
 import type { Normalization } from './preprocess.ts';
 
 export type ModelKind = 'eva02' | 'polyp-pvt' | 'toco-cam' | 'sam-box';
@@ -343,15 +346,7 @@ export async function classify(
   const x = tensor(input, [1, 3, h, w]);
   await device().sync();
   const t1 = now();
-  const [probs, cam] = noGrad(() =>
-    tidy(() => {
-      const feats = m.model.forwardFeatures(x); // [1, 1 + N, D]
-      const p = softmax(m.model.forwardHead(feats), -1); // -> [1, C]
-      const patches = narrow(feats, 1, 1, gh * gw); // -> [1, N, D]
-      const scores = m.model.head.forward(m.model.fc_norm.forward(patches)); // -> [1, N, C]
-      return [p, scores];
-    }),
-  );
+  const [probs, cam] = noGrad(() => tidy(() => eva02Outputs(m, x)));
   await device().sync();
   const t2 = now();
   const out = { probs: new Float32Array(await probs.data()), cam: new Float32Array(await cam.data()) };
@@ -361,6 +356,15 @@ export async function classify(
   if (out.cam.length !== gh * gw * c)
     throw new Error(`classify: CAM has ${out.cam.length} values, expected ${gh}x${gw}x${c}`);
   return { ...out, grid: [gh, gw], times: { upload: t1 - t0, forward: t2 - t1, readback: t3 - t2 } };
+}
+
+/** Probabilities [1, C] and per-patch scores [1, N, C] of EVA-02 on x [1, 3, H, W]. */
+function eva02Outputs(m: Extract<LoadedModel, { kind: 'eva02' }>, x: Tensor): [Tensor, Tensor] {
+  const [gh, gw] = gridSize(m.config);
+  const feats = m.model.forwardFeatures(x); // [1, 1 + N, D]
+  const p = softmax(m.model.forwardHead(feats), -1); // -> [1, C]
+  const patches = narrow(feats, 1, 1, gh * gw); // -> [1, N, D]
+  return [p, m.model.head.forward(m.model.fc_norm.forward(patches))]; // -> [1, N, C]
 }
 
 export interface Segmentation {
@@ -380,12 +384,7 @@ export async function segment(
   const x = tensor(input, [1, 3, h, w]);
   await device().sync();
   const t1 = now();
-  const prob: Tensor = noGrad(() =>
-    tidy(() => {
-      const [p1, p2] = m.model.forward(x); // 2 x [1, 1, H, W]
-      return reshape(sigmoid(add(p1, p2)), [h * w]);
-    }),
-  );
+  const prob: Tensor = noGrad(() => tidy(() => pvtProb(m, x)));
   await device().sync();
   const t2 = now();
   const out = new Float32Array(await prob.data());
@@ -394,4 +393,33 @@ export async function segment(
   prob.dispose();
   if (!out.every(Number.isFinite)) throw new Error(BROKEN_OUTPUT);
   return { prob: out, size: [h, w], times: { upload: t1 - t0, forward: t2 - t1, readback: t3 - t2 } };
+}
+
+/** sigmoid(P1 + P2) [H * W] of Polyp-PVT on x [1, 3, H, W]. */
+function pvtProb(m: Extract<LoadedModel, { kind: 'polyp-pvt' }>, x: Tensor): Tensor {
+  const [p1, p2] = m.model.forward(x); // 2 x [1, 1, H, W]
+  return reshape(sigmoid(add(p1, p2)), [x.shape[2] * x.shape[3]]);
+}
+
+/**
+ * Compiles the pipelines of a model's inference ahead of its first image (engine `warmup`: a dry
+ * forward on a blank input names the kernels, they compile asynchronously), so the first result
+ * does not wait on shader compiles. Resolves to the number of pipelines compiled.
+ */
+export function warmupModel(m: LoadedModel): Promise<number> {
+  const [h, w] = m.inputSize;
+  const x = () => zeros([1, 3, h, w]);
+  switch (m.kind) {
+    case 'eva02':
+      return warmup(() => eva02Outputs(m, x()));
+    case 'polyp-pvt':
+      return warmup(() => pvtProb(m, x()));
+    case 'toco-cam':
+      return warmup(() => camOutputs(m.model, x()));
+    case 'sam-box':
+      return warmup(() => {
+        const embedding = m.model.sam.embedImage(backboneFeaturesOf(m.model.segmenter, x()));
+        m.model.sam.forward(embedding, { boxes: tensor([0, 0, w, h], [1, 4]) }, false);
+      });
+  }
 }

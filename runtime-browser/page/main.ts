@@ -13,7 +13,7 @@
 import { initBrowser } from '../index.ts';
 import { selfCheck } from './selfcheck.ts';
 import { preprocess, rgbChecksum, type RgbaImage } from './preprocess.ts';
-import { device, type Tensor } from '../../engine/index.ts';
+import { device, setFlags, flagsFromQuery, type Tensor } from '../../engine/index.ts';
 import {
   camAndBox,
   samEmbed,
@@ -27,6 +27,7 @@ import {
 import { renderCam, renderSam, wireBoxPrompt } from './endoked-ui.ts';
 import {
   loadCheckpoint,
+  warmupModel,
   classify,
   segment,
   type LoadedModel,
@@ -124,6 +125,7 @@ async function openCheckpoint(
     const kind = $<HTMLSelectElement>('model-kind').value as LoadedModel['kind'] | 'auto';
     next = loadCheckpoint(bytes, { kind, source });
     await device().sync(); // the weight uploads and copies
+    await warmupModel(next); // compile the forward's pipelines now, off the first image's path
     still(current);
     const t2 = now();
     model?.model.dispose();
@@ -685,6 +687,7 @@ async function main(): Promise<void> {
   wireAdapterControl(pref);
   const t0 = now();
   const got = await initBrowser({ featureLevel: pref, storage: globalThis.localStorage ?? null });
+  setFlags(flagsFromQuery(new URLSearchParams(location.search))); // ?engine.debug=1&engine.matmul=tiled ...
   timing('acquire device', now() - t0);
   state.featureLevel = got.featureLevel;
   state.adapter = got.adapterName;
