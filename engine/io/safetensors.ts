@@ -14,12 +14,12 @@
 // The reader checks what the reference checks: offsets contiguous from 0 to the end of the file,
 // each span equal to the tensor's size, a header under 100 MB.
 //
-// Types: F32 -> Float32Array; F64 -> Float64Array (test fixtures keep float64 values exactly);
-// F16 and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps the raw Uint16Array bits); I32 -> Int32Array; I64 -> Int32Array after checking that every value
-// fits (the engine has no 64-bit integers), or BigInt64Array with {int64: 'bigint'}; U8 and
-// BOOL -> Uint8Array. The writer accepts those arrays (or plain number arrays) back; F16/BF16 from
-// floats round to nearest even, and values that came from F16/BF16 (NaN payloads included) come
-// back with the same bits.
+// Types: F32 -> Float32Array; F64 -> Float64Array (test fixtures keep float64 values exactly); F16
+// and BF16 -> Float32Array (exact widening; {half: 'bits'} keeps the raw Uint16Array bits); I32 ->
+// Int32Array; I64 -> Int32Array after checking that every value fits (the engine has no 64-bit
+// integers), or BigInt64Array with {int64: 'bigint'}; U8 and BOOL -> Uint8Array. The writer accepts
+// those arrays (or plain number arrays) back; F16/BF16 from floats round to nearest even, and
+// values that came from F16/BF16 (NaN payloads included) come back with the same bits.
 
 import { halfToFloatBits, floatBitsToHalf, floatBitsToBf16 } from '../f16.ts';
 
