@@ -26,6 +26,7 @@ import { broadcastStrides } from '../shape.ts';
 import { add, mul } from './math.ts';
 import { matmul } from './matmul.ts';
 import { softmax } from './softmax.ts';
+import { autocastActive } from './autocast.ts';
 import { attentionForward, attentionBackward, MAX_FUSED_HEAD_DIM, type AttnDims } from './attention-kernels.ts';
 
 const OP = 'scaled_dot_product_attention';
@@ -92,6 +93,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const fusable = (n: number) => n <= MAX_FUSED_HEAD_DIM && n % 4 === 0;
   const differentiated = isGradEnabled() && [q, k, v, mask].some((t) => t?.requiresGrad);
   if (
+    autocastActive() || // f16 matmuls and an f32 softmax (autocast.ts); the fused kernels are f32
     !fusable(d) ||
     !fusable(dv) ||
     (mask?.requiresGrad && isGradEnabled()) ||
