@@ -9,10 +9,11 @@
 // .grad is the input gradient; parameters used inside `fn` (leaves, reached by closure)
 // accumulate their .grad directly, as in PyTorch's reentrant variant. A non-leaf tensor that `fn`
 // reaches by closure would make the inner walk run into the outer graph: that is an error here
-// (pass such tensors as inputs).
+// (pass such tensors as inputs). The replay runs under the autocast state of the forward.
 import { Tensor, enableGrad, isGradEnabled, noGrad, tidy } from '../tensor.ts';
 import { detach, requiresGrad } from '../graph.ts';
 import { backward } from '../autograd.ts';
+import { autocast, autocastActive } from '../ops/autocast.ts';
 import { defaultGenerator, type Generator, type GeneratorState } from '../ops/creation.ts';
 
 export interface CheckpointOptions {
@@ -30,6 +31,8 @@ export function checkpoint(
   if (!isGradEnabled()) return fn(...inputs);
   const gens = [defaultGenerator, ...(opts.generators ?? []).filter((g) => g !== defaultGenerator)];
   const states = gens.map((g) => g.getState());
+  // The replay runs in the backward, outside any autocast scope: it re-enters this one's state.
+  const amp = autocastActive();
   // The recorded node below is what makes y require grad; fn's own graph is never built.
   // The forward runs in grad mode like the replay (some ops pick another kernel when no grad is
   // recorded: the fused attention forward, say), so the output is bit-identical to the replay's
@@ -39,7 +42,7 @@ export function checkpoint(
   // Set by hand, not by record(): parameters read by fn require grad even where no input does
   // (the first block's input), and PyTorch's reentrant variant losing their grads is a known trap.
   out.requiresGrad = true;
-  out.gradFn = { op: 'checkpoint', inputs: [...inputs], backward: (dy) => replay(fn, inputs, gens, states, dy) };
+  out.gradFn = { op: 'checkpoint', inputs: [...inputs], backward: (dy) => replay(fn, inputs, gens, states, amp, dy) };
   return out;
 }
 
@@ -48,6 +51,7 @@ function replay(
   inputs: readonly Tensor[],
   gens: Generator[],
   states: GeneratorState[],
+  amp: boolean,
   dy: Tensor,
 ): (Tensor | null)[] {
   const now = gens.map((g) => g.getState());
@@ -58,7 +62,7 @@ function replay(
         const leaves = inputs.map((x) =>
           requiresGrad(detach(x), x.requiresGrad && (x.dtype === 'f32' || x.dtype === 'f16')),
         );
-        const y = fn(...leaves);
+        const y = autocast(() => fn(...leaves), { enabled: amp });
         if (!y.requiresGrad) return inputs.map(() => null);
         assertNoOuterGraph(y, leaves[0].id);
         noGrad(() => backward(y, dy));

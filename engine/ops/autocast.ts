@@ -18,14 +18,14 @@ import { Params, grid, launch, WGSL_TYPE } from './kernel.ts';
 let depth = 0;
 let warned = false;
 
-/** Runs `fn` with autocast on (enabled = false runs it as is, as torch.autocast(enabled=False)). */
+/** Runs `fn` with autocast on; enabled: false turns it off inside, as torch.autocast(enabled=False). */
 export function autocast<T>(fn: () => T, opts: { enabled?: boolean } = {}): T {
-  if (opts.enabled === false) return fn();
-  depth++;
+  const prev = depth;
+  depth = opts.enabled === false ? 0 : depth + 1;
   try {
     return fn();
   } finally {
-    depth--;
+    depth = prev;
   }
 }
 

@@ -19,6 +19,7 @@ import {
   gelu,
   matmul,
   dropout,
+  autocast,
 } from '../../engine/index.ts';
 import { checkpoint, type Module } from '../../engine/nn/index.ts';
 import { Eva02, eva02Config } from '../../models/eva02.ts';
@@ -52,6 +53,32 @@ describe('checkpoint', () => {
     const run = async (ckpt: boolean) => {
       manualSeed(7);
       tidy(() => backward(sum(mul(ckpt ? checkpoint(fn, [x]) : fn(x), x))));
+      const out = [await x.grad!.data(), await w.grad!.data()];
+      for (const t of [x, w]) {
+        t.grad!.dispose();
+        t.grad = null;
+      }
+      return out as Float32Array[];
+    };
+    expectSameBits(await run(false), await run(true));
+    for (const t of [x, w]) t.dispose();
+  });
+
+  it('replays under the autocast state of the forward', async () => {
+    const w = requiresGrad(randn([8, 8]).keep());
+    const x = requiresGrad(randn([4, 8]).keep());
+    const fn = (z: Tensor) => gelu(matmul(gelu(matmul(z, w)), w));
+    const run = async (ckpt: boolean) => {
+      tidy(() =>
+        backward(
+          sum(
+            mul(
+              autocast(() => (ckpt ? checkpoint(fn, [x]) : fn(x))),
+              x,
+            ),
+          ),
+        ),
+      );
       const out = [await x.grad!.data(), await w.grad!.data()];
       for (const t of [x, w]) {
         t.grad!.dispose();
