@@ -3,7 +3,6 @@ export * from './math.ts';
 export * from './reduce.ts';
 export * from './movement.ts';
 export * from './matmul.ts';
-export { autocast, autocastActive } from './autocast.ts';
 export * from './creation.ts';
 export { broadcastShapes } from '../shape.ts';
 export { useMatmulKernel, chooseMatmulKernel, MATMUL_KERNELS, type MatmulKernelName } from './matmul-kernels.ts';
