@@ -16,6 +16,8 @@ export interface AmpRunOptions {
   batch: number;
   /** Distinct batches cycled through (a fixed training set). */
   batches?: number;
+  /** Called after each step (progress lines in the benchmark). */
+  onStep?: (step: number, loss: number) => void;
 }
 
 export interface AmpRun {
@@ -99,6 +101,7 @@ export async function trainMu(kind: AmpModel, amp: boolean, o: AmpRunOptions): P
       opt.zeroGrad();
       losses.push(v);
       times.push(performance.now() - t0);
+      o.onStep?.(i, v);
     }
   } finally {
     for (const d of data) for (const t of [d.x, d.y]) t.dispose();

@@ -19,8 +19,12 @@ export default async function bench(): Promise<BenchTable> {
   ];
   const rows: string[][] = [];
   for (const [kind, o] of runs) {
-    const f32 = await trainMu(kind, false, o);
-    const amp = await trainMu(kind, true, o);
+    const progress = (mode: string) => (i: number, loss: number) => {
+      if ((i + 1) % 25 === 0)
+        console.error(`[amp bench] ${kind} ${mode} step ${i + 1}/${steps} loss ${loss.toFixed(4)}`);
+    };
+    const f32 = await trainMu(kind, false, { ...o, onStep: progress('f32') });
+    const amp = await trainMu(kind, true, { ...o, onStep: progress('amp') });
     const curve = (l: number[]) =>
       `${fmtNum(l[0])} → ${fmtNum(l.at(-1)!)} (last ${tail}: ${fmtNum(mean(l.slice(-tail)))})`;
     rows.push([
