@@ -1,6 +1,6 @@
 // dtype conversion y = O(x) between f32 and f16 over a contiguous tensor (autocast's casts).
-// WGSL's f32 -> f16 conversion rounds to nearest even; out-of-range values become +-inf on the
-// drivers tested (the dynamic loss scaler relies on seeing them).
+// On lavapipe (amp-autocast.test.ts) the conversion rounds to nearest even and out-of-range values
+// become +-inf, as the dynamic loss scaler needs; WGSL leaves out-of-range results to the driver.
 enable f16;
 alias I = {{TI}};
 alias O = {{TO}};
