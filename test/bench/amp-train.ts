@@ -16,7 +16,7 @@ export interface AmpRunOptions {
   batch: number;
   /** Distinct batches cycled through (a fixed training set). */
   batches?: number;
-  /** Scales every input image by (1 + perturb): an f32 control run perturbed at f16's rounding size. */
+  /** Scales each input pixel by 1 +- perturb (random signs): an f32 control perturbed at f16's rounding size. */
   perturb?: number;
   /** Called after each step (progress lines in the benchmark). */
   onStep?: (step: number, loss: number) => void;
@@ -38,6 +38,12 @@ function lcg(seed: number): () => number {
   };
 }
 
+/** Each value times 1 +- p, signs from their own stream (the data stream is left as it was). */
+function jitter(img: Float32Array, p: number): void {
+  const r = lcg(99);
+  for (let i = 0; i < img.length; i++) img[i] *= r() < 0.5 ? 1 - p : 1 + p;
+}
+
 interface Data {
   x: Tensor;
   y: Tensor;
@@ -55,7 +61,7 @@ function syntheticData(kind: AmpModel, o: AmpRunOptions): Data[] {
       labels.forEach((c, b) => {
         for (let i = 0; i < px; i++) img[b * px + i] = templates[c][i] + (r() * 2 - 1);
       });
-      if (o.perturb) for (let i = 0; i < img.length; i++) img[i] *= 1 + o.perturb;
+      if (o.perturb) jitter(img, o.perturb);
       return { x: tensor(img, [o.batch, 3, s, s]).keep(), y: tensor(labels, [o.batch], 'i32').keep() };
     }
     const mask = new Float32Array(o.batch * s * s);
@@ -68,7 +74,7 @@ function syntheticData(kind: AmpModel, o: AmpRunOptions): Data[] {
           for (let c = 0; c < 3; c++) img[((b * 3 + c) * s + i) * s + j] = 0.3 + 0.4 * m + 0.3 * (r() - 0.5);
         }
     }
-    if (o.perturb) for (let i = 0; i < img.length; i++) img[i] *= 1 + o.perturb;
+    if (o.perturb) jitter(img, o.perturb);
     return { x: tensor(img, [o.batch, 3, s, s]).keep(), y: tensor(mask, [o.batch, 1, s, s]).keep() };
   });
 }

@@ -26,8 +26,9 @@ export default async function bench(): Promise<BenchTable> {
     };
     const f32 = await trainMu(kind, false, { ...o, onStep: progress('f32') });
     const amp = await trainMu(kind, true, { ...o, onStep: progress('amp') });
-    // Control: f32 again with inputs scaled by 1 + 2^-11 (one f16 rounding): how far two f32
-    // trajectories drift apart from a perturbation of that size alone.
+    // Control: f32 again with each input pixel scaled by 1 +- 2^-11 (one f16 rounding; random signs,
+    // since a uniform scale would be undone by the LayerNorms): how far two f32 trajectories drift
+    // apart from a perturbation of that size alone.
     const ctl = await trainMu(kind, false, { ...o, perturb: 2 ** -11, onStep: progress('f32 control') });
     const gap = (a: number[], b: number[]) =>
       Math.abs(mean(a.slice(-tail)) - mean(b.slice(-tail))) / mean(b.slice(-tail));
@@ -58,7 +59,7 @@ export default async function bench(): Promise<BenchTable> {
     notes: [
       'Same seed, weights and data; amp = matmuls (Linear, attention) on f16 operands with f32 accumulation, ' +
         'f32 softmax/norms/losses/convs, f32 master weights, dynamic loss scaling (init 2^16). ' +
-        'control: a second f32 run with every input scaled by 1 + 2^-11, the size of one f16 rounding.',
+        'control: a second f32 run with each input pixel scaled by 1 ± 2^-11 (random signs), the size of one f16 rounding.',
     ],
   };
 }
