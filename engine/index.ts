@@ -33,6 +33,8 @@ export {
 export type { KernelSpec } from './pipelines.ts';
 export { backward } from './autograd.ts';
 export * from './ops/index.ts';
+// A scope, not an op (no kernel of its own): matmul reads it. The loss scaler is in optim/.
+export { autocast, autocastActive } from './ops/autocast.ts';
 export * as metrics from './metrics/index.ts';
 export {
   parseSafetensors,

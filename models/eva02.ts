@@ -58,6 +58,7 @@ import {
   Identity,
   ModuleList,
   init,
+  checkpoint,
 } from '../engine/nn/index.ts';
 
 // ---- config -------------------------------------------------------------------------------------
@@ -90,6 +91,8 @@ export interface Eva02Config {
   dropPathRate: number;
   /** The head's initial weights are scaled by this (timm: 0.001). */
   headInitScale: number;
+  /** Recompute each block in the backward instead of storing its activations (training only). */
+  checkpointBlocks?: boolean;
 }
 
 export type Eva02Preset = 'mu' | 'ti' | 's' | 'b' | 'l';
@@ -344,6 +347,7 @@ interface Trunk extends Module {
   pos_drop: Dropout;
   rope: RotaryEmbedding;
   blocks: ModuleList<EvaBlock>;
+  readonly cfg: Eva02Config;
 }
 
 function makeBlocks(cfg: Eva02Config, generator: Generator): ModuleList<EvaBlock> {
@@ -356,7 +360,10 @@ function runTrunk(m: Trunk, x: Tensor): Tensor {
   const [b, , d] = x.shape;
   let t = add(cat([expand(m.cls_token, [b, 1, d]), x], 1), m.pos_embed); // -> [B, 1 + L, D]
   t = m.pos_drop.forward(t);
-  for (const blk of m.blocks) t = blk.forward(t, m.rope);
+  for (const blk of m.blocks) {
+    const run = (z: Tensor) => blk.forward(z, m.rope);
+    t = m.cfg.checkpointBlocks && m.training ? checkpoint(run, [t], { generators: [blk.generator] }) : run(t);
+  }
   return t;
 }
 

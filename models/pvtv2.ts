@@ -25,7 +25,7 @@ import {
   dropPath,
   scaledDotProductAttention,
 } from '../engine/index.ts';
-import { Module, Linear, LayerNorm, ModuleList, init, Conv2d } from '../engine/nn/index.ts';
+import { Module, Linear, LayerNorm, ModuleList, init, Conv2d, checkpoint } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
   inChans: number;
@@ -39,6 +39,8 @@ export interface PvtV2Config {
   dropPathRate: number;
   /** eps of the block and stage LayerNorms (the reference's norm_layer). */
   normEps: number;
+  /** Recompute each block in the backward instead of storing its activations (training only). */
+  checkpointBlocks?: boolean;
 }
 
 type Shared = Omit<PvtV2Config, 'embedDims' | 'depths' | 'numHeads' | 'mlpRatios'>;
@@ -286,7 +288,10 @@ export class PyramidVisionTransformerV2 extends Module {
     for (const [embed, blocks, norm] of stages) {
       const e = embed.forward(y);
       let t = e.x;
-      for (const blk of blocks) t = blk.forward(t, e.h, e.w);
+      for (const blk of blocks) {
+        const run = (z: Tensor) => blk.forward(z, e.h, e.w);
+        t = this.config.checkpointBlocks && this.training ? checkpoint(run, [t]) : run(t);
+      }
       y = tokensToMap(norm.forward(t), e.h, e.w); // [B, N, C] -> [B, C, H, W]
       outs.push(y);
     }

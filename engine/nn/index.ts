@@ -26,3 +26,4 @@ export * as init from './init.ts';
 export * from './vision.ts';
 export * from './attention.ts';
 export * from './mlp.ts';
+export { checkpoint, type CheckpointOptions } from './checkpoint.ts';

@@ -37,6 +37,7 @@ import {
   MAX_FUSED_HEAD_DIM,
   type AttnDims,
 } from './attention-kernels.ts';
+import { autocastActive } from './autocast.ts';
 
 const OP = 'scaled_dot_product_attention';
 
@@ -102,6 +103,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const fusable = (n: number) => n <= MAX_FUSED_HEAD_DIM && n % 4 === 0;
   const differentiated = isGradEnabled() && [q, k, v, mask].some((t) => t?.requiresGrad);
   if (
+    autocastActive() || // f16 matmuls and an f32 softmax (autocast.ts); the fused kernels are f32
     !fusable(d) ||
     !fusable(dv) ||
     (mask?.requiresGrad && isGradEnabled()) ||

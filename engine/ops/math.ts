@@ -3,6 +3,7 @@
 import { Tensor } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { unary, binary, whereRaw, lift, type Operand } from './elementwise.ts';
+import { castFloat } from './autocast.ts';
 
 // ---- binary arithmetic (tensor or scalar operands, broadcasting) -----------------------------
 
@@ -192,8 +193,9 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   return record(unary(fwd, x), 'gelu', [x], (dy) => [mul(dy, unary(grad, x))]);
 }
 
-export function cast(x: Tensor, dtype: 'f32' | 'i32' | 'u32'): Tensor {
+export function cast(x: Tensor, dtype: 'f32' | 'i32' | 'u32' | 'f16'): Tensor {
   if (x.dtype === dtype) return x.view(x.shape, 'cast');
+  if (dtype === 'f16' || x.dtype === 'f16') return castFloat(x, dtype); // differentiable (autocast.ts)
   return unary(dtype === 'f32' ? 'cast_f32' : dtype === 'i32' ? 'cast_i32' : 'cast_u32', x);
 }
 

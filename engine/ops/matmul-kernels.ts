@@ -44,6 +44,12 @@ const SHADER: Record<MatmulKernelName, string> = {
   blocked: 'matmul-blocked',
   tiled: 'matmul-tiled',
 };
+// f16 operands (autocast.ts): the same kernels reading halves, accumulating in f32.
+const SHADER_F16: Record<MatmulKernelName, string> = {
+  naive: 'matmul-naive-f16',
+  blocked: 'matmul-blocked-f16',
+  tiled: 'matmul-tiled-f16',
+};
 
 /** Forces one kernel (the `matmul` knob, engine/flags.ts); null restores the per-adapter choice. */
 export function useMatmulKernel(name: MatmulKernelName | null): void {
@@ -118,7 +124,7 @@ function launchMatmul(x: MatmulArgs, name: MatmulKernelName): void {
   }
   launch({
     op: 'matmul',
-    shader: SHADER[name],
+    shader: (x.a.dtype === 'f16' ? SHADER_F16 : SHADER)[name],
     params,
     inputs: [x.a, x.b],
     outputs: [x.out],

@@ -6,6 +6,7 @@ import { Tensor, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { matmulKernel } from './matmul-kernels.ts';
+import { halfOperands } from './autocast.ts';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -14,8 +15,10 @@ export interface MatmulOptions {
 
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const { transA = false, transB = false } = opts;
-  if (a.dtype !== 'f32' || b.dtype !== 'f32')
-    throw new Error(`matmul: expected f32 inputs, got ${a.dtype} and ${b.dtype}`);
+  const half = halfOperands(a, b); // autocast: f16 operands, f16 kernel (autocast.ts)
+  if (half) return matmul(half[0], half[1], opts);
+  if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f16'))
+    throw new Error(`matmul: expected f32 inputs, got ${a.dtype} and ${b.dtype} (or two f16)`);
   if (a.ndim < 1 || b.ndim < 1)
     throw new Error(`matmul: inputs must have at least 1 dim, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   // 1-d operands as in torch.matmul: a vector is a row (left) or a column (right), dropped after.

@@ -25,3 +25,4 @@ export {
   type CosineOptions,
   type PolyWarmupOptions,
 } from './schedule.ts';
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad-scaler.ts';

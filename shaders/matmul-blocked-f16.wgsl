@@ -1,0 +1,72 @@
+// Register-blocked f16 matmul (autocast) for CPU drivers: matmul-blocked.wgsl with f16 operands,
+// widened to f32 as they are loaded; f32 accumulation; each result rounded to f16 and stored
+// widened to f32, as matmul-naive-f16.wgsl (its reference).
+enable f16;
+struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f16>;
+@group(0) @binding(2) var<storage, read> b: array<f16>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+const TM = {{TM}}u;
+const TN4 = {{TN4}}u;
+
+@compute @workgroup_size({{WGX}}, {{WGY}})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let r0 = gid.y * TM;
+  let c0 = gid.x * TN4 * 4u;
+  let bi = gid.z;
+  if (r0 >= u.m || c0 >= u.n || bi >= u.batch) { return; }
+  var rem = bi;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let s = u.bshape[d];
+    oa += (rem % s) * u.bsa[d];
+    ob += (rem % s) * u.bsb[d];
+    rem = rem / s;
+  }
+  var ra: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { ra[i] = oa + min(r0 + i, u.m - 1u) * u.sam; }
+  var cb: array<vec4<u32>, TN4>;
+  for (var j = 0u; j < TN4; j++) {
+    cb[j] = ob + min(vec4u(c0 + 4u * j) + vec4u(0u, 1u, 2u, 3u), vec4u(u.n - 1u)) * u.sbn;
+  }
+  var acc: array<vec4<f32>, TM * TN4>;
+  for (var k = 0u; k < u.k; k++) {
+    let ka = k * u.sak;
+    let kb = k * u.sbk;
+    var bv: array<vec4<f32>, TN4>;
+    for (var j = 0u; j < TN4; j++) {
+      let o = cb[j] + kb;
+      bv[j] = vec4f(f32(b[o.x]), f32(b[o.y]), f32(b[o.z]), f32(b[o.w]));
+    }
+    for (var i = 0u; i < TM; i++) {
+      let av = f32(a[ra[i] + ka]);
+      for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += av * bv[j]; }
+    }
+  }
+  let oc = bi * u.m * u.n;
+  for (var i = 0u; i < TM; i++) {
+    let r = r0 + i;
+    if (r >= u.m) { break; }
+    for (var j = 0u; j < TN4; j++) {
+      for (var l = 0u; l < 4u; l++) {
+        let col = c0 + 4u * j + l;
+        if (col < u.n) { c[oc + r * u.n + col] = round_f16(acc[i * TN4 + j][l]); }
+      }
+    }
+  }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
+}

@@ -1,0 +1,44 @@
+// Reference f16 matmul (autocast): matmul-naive.wgsl with f16 operands. Products of two halves
+// are exact in f32 and the sum accumulates in f32; the result is rounded to f16 and stored widened
+// to f32 (an f16 op's output, cast back for the f32 ops that read it). The other f16 kernels are
+// checked against this one.
+enable f16;
+struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f16>;
+@group(0) @binding(2) var<storage, read> b: array<f16>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let col = gid.x;
+  let row = gid.y;
+  let bi = gid.z;
+  if (row >= u.m || col >= u.n || bi >= u.batch) { return; }
+  var rem = bi;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let s = u.bshape[d];
+    oa += (rem % s) * u.bsa[d];
+    ob += (rem % s) * u.bsb[d];
+    rem = rem / s;
+  }
+  var acc = 0.0;
+  for (var k = 0u; k < u.k; k++) {
+    acc += f32(a[oa + row * u.sam + k * u.sak]) * f32(b[ob + k * u.sbk + col * u.sbn]);
+  }
+  c[bi * u.m * u.n + row * u.n + col] = round_f16(acc);
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
+}

@@ -1,0 +1,77 @@
+// Shared-memory tiled f16 matmul (autocast) for GPUs: matmul-tiled.wgsl with f16 operands staged
+// as f16 in workgroup memory (half the bytes per tile), products and sums in f32; each result
+// rounded to f16 and stored widened to f32, as matmul-naive-f16.wgsl (its reference).
+enable f16;
+struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f16>;
+@group(0) @binding(2) var<storage, read> b: array<f16>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+const T = 64u;   // tile rows and columns
+const BK = 16u;  // K-step
+const P = 65u;   // padded row pitch of the staged tiles (avoids bank conflicts on stores)
+var<workgroup> As: array<f16, 1040>;  // [BK][P], As[kk * P + row]
+var<workgroup> Bs: array<f16, 1040>;  // [BK][P], Bs[kk * P + col]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r0 = wid.y * T;
+  let c0 = wid.x * T;
+  let bi = wid.z;
+  let t = lid.y * 16u + lid.x;
+  var rem = bi;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let s = u.bshape[d];
+    oa += (rem % s) * u.bsa[d];
+    ob += (rem % s) * u.bsb[d];
+    rem = rem / s;
+  }
+  let afastk = u.sak <= u.sam;
+  let bfastn = u.sbn <= u.sbk;
+  var acc: array<vec4<f32>, 4>;
+  for (var k0 = 0u; k0 < u.k; k0 += BK) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = t + 256u * q;
+      let ar = select(e % T, e / BK, afastk);
+      let ak = select(e / T, e % BK, afastk);
+      var av = 0.0h;
+      if (r0 + ar < u.m && k0 + ak < u.k) { av = a[oa + (r0 + ar) * u.sam + (k0 + ak) * u.sak]; }
+      As[ak * P + ar] = av;
+      let bn = select(e / BK, e % T, bfastn);
+      let bk = select(e % BK, e / T, bfastn);
+      var bv = 0.0h;
+      if (c0 + bn < u.n && k0 + bk < u.k) { bv = b[ob + (k0 + bk) * u.sbk + (c0 + bn) * u.sbn]; }
+      Bs[bk * P + bn] = bv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let bv = vec4f(vec4h(Bs[kk * P + lid.x], Bs[kk * P + lid.x + 16u], Bs[kk * P + lid.x + 32u], Bs[kk * P + lid.x + 48u]));
+      for (var i = 0u; i < 4u; i++) { acc[i] += f32(As[kk * P + lid.y + 16u * i]) * bv; }
+    }
+    workgroupBarrier();
+  }
+  let oc = bi * u.m * u.n;
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + lid.y + 16u * i;
+    if (r >= u.m) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = c0 + lid.x + 16u * j;
+      if (col < u.n) { c[oc + r * u.n + col] = round_f16(acc[i][j]); }
+    }
+  }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
+}
