@@ -136,7 +136,8 @@ export class Device {
     const size = sizeClass(bytes);
     if (size > this.limits.maxStorageBufferBindingSize) {
       throw new Error(
-        `${op}: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`,
+        `${op}: a tensor of ${bytes} bytes exceeds this adapter's ` +
+          `maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`,
       );
     }
     const key = `s${size}`;

@@ -48,13 +48,15 @@ export const KNOBS = {
     0,
     0,
     3,
-    '1: a line per flush (its dispatches by op) and, with timestamp queries, each kernel GPU time; 2: adds the WGSL of every new pipeline; 3: adds buffer allocations',
+    '1: a line per flush (its dispatches by op) and, with timestamp queries, each kernel GPU time; ' +
+      '2: adds the WGSL of every new pipeline; 3: adds buffer allocations',
   ),
   flushEvery: int(256, 1, 1 << 20, 'dispatches recorded into one command buffer before it is submitted'),
   matmul: oneOf(
     MATMUL_CHOICES,
     'auto',
-    'matmul kernel: auto (blocked on CPU drivers, tiled on GPUs), naive / blocked / tiled, or auto-measure (time each once per shape class on this device, keep the fastest)',
+    'matmul kernel: auto (blocked on CPU drivers, tiled on GPUs), naive / blocked / tiled, ' +
+      'or auto-measure (time each once per shape class on this device, keep the fastest)',
   ),
   attentionTraining: oneOf(
     ATTENTION_TRAINING_CHOICES,

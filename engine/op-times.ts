@@ -16,7 +16,8 @@ export class OpTimes {
       .sort((a, b) => b[1].ns - a[1].ns)
       .map(
         ([op, s]) =>
-          `${op.padEnd(28)} ${String(s.n).padStart(6)} x ${(s.ns / s.n / 1e3).toFixed(1).padStart(9)} us = ${(s.ns / 1e6).toFixed(2)} ms`,
+          `${op.padEnd(28)} ${String(s.n).padStart(6)} x ` +
+          `${(s.ns / s.n / 1e3).toFixed(1).padStart(9)} us = ${(s.ns / 1e6).toFixed(2)} ms`,
       )
       .join('\n');
   }

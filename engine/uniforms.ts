@@ -1,6 +1,7 @@
 // The uniform contract between an op and its shader, checked once per pipeline: the words an op
 // packs (ops/kernel.ts Params records each word's kind, and the field name the op gives it) must
-// land on the fields of the shader's `struct U` at their WGSL offsets, under the same names (vec4 and arrays of vec4 aligned to 16 bytes, scalars to 4), with
+// land on the fields of the shader's `struct U` at their WGSL offsets, under the same names (vec4
+// and arrays of vec4 aligned to 16 bytes, scalars to 4), with
 // a float where the shader reads a float and an integer where it reads an integer, and every
 // field must be written. A mismatch is an error naming the op, the shader and the field, instead
 // of a kernel that silently reads the wrong numbers (a field type it does not model, e.g. a matrix,
@@ -84,7 +85,8 @@ export function checkUniforms(
       );
     if (name !== undefined && name !== f.field)
       throw new Error(
-        `${where}: the op packs uniform '${name}' at byte ${4 * i}, where struct U has field '${f.field}' (fields out of order)`,
+        `${where}: the op packs uniform '${name}' at byte ${4 * i}, ` +
+          `where struct U has field '${f.field}' (fields out of order)`,
       );
     // u32 and i32 share their bit pattern for the values sizes and offsets take; float vs integer never does.
     if ((f.kind === 'f') !== (kind === 'f'))

@@ -67,7 +67,8 @@ export function serve(roots: string[], port = 0): Promise<{ server: Server; url:
       fail(
         e.code === 'EADDRINUSE'
           ? new Error(
-              `port ${port} on 127.0.0.1 is already in use (another server, or this demo already running?): choose another with --port <n>, or --port 0 for any free port`,
+              `port ${port} on 127.0.0.1 is already in use (another server, or this demo already running?): ` +
+                `choose another with --port <n>, or --port 0 for any free port`,
             )
           : e,
       ),
@@ -206,7 +207,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(
-      `runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number (0..65535; 0 = any free port)`,
+      `runtime-browser/serve.ts: --port ${JSON.stringify(raw ?? '')} is not a port number ` +
+        `(0..65535; 0 = any free port)`,
     );
     process.exit(1);
   }

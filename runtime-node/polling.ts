@@ -12,7 +12,10 @@ const GAP_MS = 5;
 let installed = false;
 let last = -Infinity;
 
-/** Turns the back-off off (plain setImmediate spinning) or back on (the `pollingBackoff` knob); benchmarks compare the two. */
+/**
+ * Turns the back-off off (plain setImmediate spinning) or back on (the `pollingBackoff` knob);
+ * benchmarks compare the two.
+ */
 export function setPollingBackoff(on: boolean): void {
   setFlag('pollingBackoff', on);
 }

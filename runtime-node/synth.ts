@@ -273,7 +273,8 @@ export async function writeContactSheet(path: string, seed = 0): Promise<void> {
     H = grid.height + labelH;
   const text = CE24_CLASSES.map(
     (c, k) =>
-      `<text x="${pad + k * (size + pad) + size / 2}" y="${grid.height + 18}" font-family="${FONT_FAMILY}" font-size="15" fill="#eee" text-anchor="middle">${escapeXml(c)}</text>`,
+      `<text x="${pad + k * (size + pad) + size / 2}" y="${grid.height + 18}" ` +
+      `font-family="${FONT_FAMILY}" font-size="15" fill="#eee" text-anchor="middle">${escapeXml(c)}</text>`,
   ).join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${text}</svg>`;
   const base = await sharp(Buffer.from(grid.data), { raw: { width: W, height: grid.height, channels: 3 } })
@@ -334,7 +335,8 @@ export async function main(argv: string[]): Promise<void> {
       const k = a.nCapsule ?? n ?? 2000;
       const rows = await writeCapsuleSet(join(out, 'capsule'), k, { seed, width, height, folds: a.folds, force });
       console.log(
-        `capsule: ${rows.length} frames, ${new Set(rows.map((r) => r.patient_id)).size} patients -> ${join(out, 'capsule')}`,
+        `capsule: ${rows.length} frames, ${new Set(rows.map((r) => r.patient_id)).size} patients ` +
+          `-> ${join(out, 'capsule')}`,
       );
     }
     if (kind === 'reports' || kind === 'all') {

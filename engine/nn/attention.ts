@@ -113,7 +113,8 @@ export class MultiheadAttention extends Module {
     const internal = embedDim / downsampleRate;
     if (!Number.isInteger(internal) || !Number.isInteger(internal / numHeads) || internal / numHeads < 1) {
       throw new Error(
-        `MultiheadAttention: embed_dim ${embedDim} / downsample_rate ${downsampleRate} = ${internal} must be divisible by num_heads ${numHeads}`,
+        `MultiheadAttention: embed_dim ${embedDim} / downsample_rate ${downsampleRate} = ${internal} ` +
+          `must be divisible by num_heads ${numHeads}`,
       );
     }
     if (!(dropout >= 0 && dropout <= 1))
@@ -146,13 +147,15 @@ export class MultiheadAttention extends Module {
   forward(query: Tensor, key: Tensor = query, value: Tensor = key, masks: AttentionMasks = {}): Tensor {
     const unbatched = query.ndim === 2;
     this.checkInputs(query, key, value, unbatched);
-    const toBatchFirst = (t: Tensor) => (unbatched ? unsqueeze(t, 0) : this.batchFirst ? t : transpose(t, 0, 1)); // [L, N, C] -> [N, L, C]
+    // [L, N, C] -> [N, L, C]
+    const toBatchFirst = (t: Tensor) => (unbatched ? unsqueeze(t, 0) : this.batchFirst ? t : transpose(t, 0, 1));
     const qb = toBatchFirst(query);
     const kb = key === query ? qb : toBatchFirst(key);
     const vb = value === key ? kb : toBatchFirst(value);
     const [n, lq, lk] = [qb.shape[0], qb.shape[1], kb.shape[1]];
     const [q, k, v] = this.project(qb, kb, vb, query === key && key === value);
-    const heads = (t: Tensor, l: number) => permute(reshape(t, [n, l, this.numHeads, this.headDim]), [0, 2, 1, 3]); // [N, L, E'] -> [N, H, L, E'/H]
+    // [N, L, E'] -> [N, H, L, E'/H]
+    const heads = (t: Tensor, l: number) => permute(reshape(t, [n, l, this.numHeads, this.headDim]), [0, 2, 1, 3]);
     const mask = this.combinedMask(masks, n, lq, lk, unbatched);
     const o = this.attend(heads(q, lq), heads(k, lk), heads(v, lk), mask); // -> [N, H, Lq, E'/H]
     const merged = reshape(transpose(o, 1, 2), [n, lq, this.internalDim]); // [N, H, Lq, E'/H] -> [N, Lq, E']
@@ -169,7 +172,8 @@ export class MultiheadAttention extends Module {
       const y = matmul(x, w, { transB: true }); // [N, L, C] -> [N, L, E]
       return bias ? add(y, bias) : y;
     };
-    if (this.in_proj_weight && self) return split(lin(q, this.in_proj_weight, this.in_proj_bias), e, 2); // one [N, L, 3E] projection
+    // one [N, L, 3E] projection
+    if (this.in_proj_weight && self) return split(lin(q, this.in_proj_weight, this.in_proj_bias), e, 2);
     const b = this.in_proj_bias ? split(this.in_proj_bias, e) : [null, null, null];
     if (this.in_proj_weight) {
       const w = this.in_proj_weight;
@@ -181,7 +185,8 @@ export class MultiheadAttention extends Module {
   private attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
     if (!(this.training && this.dropout > 0)) return scaledDotProductAttention(q, k, v, { mask });
     // Dropout acts on the weights, which the fused kernel never forms: the explicit route.
-    let s = mul(matmul(q, k, { transB: true }), 1 / Math.sqrt(this.headDim)); // [N, H, Lq, D] x [N, H, Lk, D] -> [N, H, Lq, Lk]
+    // [N, H, Lq, D] x [N, H, Lk, D] -> [N, H, Lq, Lk]
+    let s = mul(matmul(q, k, { transB: true }), 1 / Math.sqrt(this.headDim));
     if (mask) s = add(s, mask);
     return matmul(dropout(softmax(s, -1), this.dropout, true, this.generator), v); // -> [N, H, Lq, Dv]
   }
@@ -198,7 +203,8 @@ export class MultiheadAttention extends Module {
         mask = reshape(additive(am), [n, h, lq, lk]);
       } else {
         throw new Error(
-          `MultiheadAttention: attn_mask ${fmt(am.shape)} must be [${lq}, ${lk}] or [${n * h}, ${lq}, ${lk}] (N * num_heads, Lq, Lk)`,
+          `MultiheadAttention: attn_mask ${fmt(am.shape)} must be [${lq}, ${lk}] ` +
+            `or [${n * h}, ${lq}, ${lk}] (N * num_heads, Lq, Lk)`,
         );
       }
     }
@@ -225,7 +231,8 @@ export class MultiheadAttention extends Module {
     for (const [name, t, c] of named) {
       if (t.ndim !== rank || t.shape[rank - 1] !== c) {
         throw new Error(
-          `MultiheadAttention: ${name} ${fmt(t.shape)} must be ${layout.replace('C', String(c))} (query is ${fmt(query.shape)})`,
+          `MultiheadAttention: ${name} ${fmt(t.shape)} must be ${layout.replace('C', String(c))} ` +
+            `(query is ${fmt(query.shape)})`,
         );
       }
     }
@@ -236,13 +243,15 @@ export class MultiheadAttention extends Module {
       (key.shape[batchDim] !== query.shape[batchDim] || value.shape[batchDim] !== query.shape[batchDim])
     ) {
       throw new Error(
-        `MultiheadAttention: query ${fmt(query.shape)}, key ${fmt(key.shape)} and value ${fmt(value.shape)} have different batch sizes (layout ${layout})`,
+        `MultiheadAttention: query ${fmt(query.shape)}, key ${fmt(key.shape)} and value ${fmt(value.shape)} ` +
+          `have different batch sizes (layout ${layout})`,
       );
     }
     const ls = unbatched ? 0 : seqDim;
     if (key.shape[ls] !== value.shape[ls])
       throw new Error(
-        `MultiheadAttention: key ${fmt(key.shape)} and value ${fmt(value.shape)} must have the same length (layout ${layout})`,
+        `MultiheadAttention: key ${fmt(key.shape)} and value ${fmt(value.shape)} ` +
+          `must have the same length (layout ${layout})`,
       );
   }
 }

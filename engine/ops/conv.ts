@@ -59,7 +59,8 @@ function check(
     );
   if (!Number.isInteger(groups) || groups < 1 || outCh % groups !== 0 || inCh !== x.shape[1]) {
     throw new Error(
-      `${op}: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} do not match with groups=${groups} (input channels ${x.shape[1]}, expected ${inCh}; channels must divide by groups)`,
+      `${op}: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} do not match with groups=${groups} ` +
+        `(input channels ${x.shape[1]}, expected ${inCh}; channels must divide by groups)`,
     );
   }
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outCh))
@@ -79,7 +80,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
   if (oh < 1 || ow < 1)
     throw new Error(
-      `${op}: input ${fmt(x.shape)} is smaller than the dilated kernel ${kh}x${kw} (dilation ${dh}, ${dw}; padding ${ph}, ${pw})`,
+      `${op}: input ${fmt(x.shape)} is smaller than the dilated kernel ${kh}x${kw} ` +
+        `(dilation ${dh}, ${dw}; padding ${ph}, ${pw})`,
     );
   const g: ConvGeom = { n, cin, h, w, cout, oh, ow, groups, kh, kw, sh, sw, ph, pw, dh, dw };
   const y = conv2dKernel(x, weight, bias, g, op); // [N, Cin, H, W] -> [N, Cout, OH, OW]
@@ -171,7 +173,8 @@ export function convTranspose2d(
   const [oph, opw] = pair(op, 'outputPadding', opts.outputPadding, 0, 0);
   if (oph >= Math.max(sh, dh) || opw >= Math.max(sw, dw)) {
     throw new Error(
-      `${op}: outputPadding (${oph}, ${opw}) must be smaller than stride or dilation (stride ${sh}, ${sw}; dilation ${dh}, ${dw})`,
+      `${op}: outputPadding (${oph}, ${opw}) must be smaller than stride or dilation ` +
+        `(stride ${sh}, ${sw}; dilation ${dh}, ${dw})`,
     );
   }
   const [n, cin, h, w] = x.shape;

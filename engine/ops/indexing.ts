@@ -90,7 +90,8 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normDim('gather', dim, x.shape);
   if (index.ndim !== x.ndim || index.shape.some((s, i) => i !== d && s > x.shape[i])) {
     throw new Error(
-      `gather: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and no larger size outside dim ${d}`,
+      `gather: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} ` +
+        `and no larger size outside dim ${d}`,
     );
   }
   const y = gatherRaw('gather', x, d, index, index.shape, stridesOf(index.shape));
@@ -163,7 +164,8 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
     index.shape.every((s, i) => s <= src.shape[i] && (i === d || s <= x.shape[i]));
   if (!fits) {
     throw new Error(
-      `scatterAdd: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} and src ${fmt(src.shape)}, be no larger than src, and no larger than input outside dim ${d}`,
+      `scatterAdd: index ${fmt(index.shape)} must have the rank of input ${fmt(x.shape)} ` +
+        `and src ${fmt(src.shape)}, be no larger than src, and no larger than input outside dim ${d}`,
     );
   }
   const y = scatterAddLoop('scatterAdd', x, d, index, src, index.shape, stridesOf(index.shape));

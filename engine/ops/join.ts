@@ -76,7 +76,8 @@ export function split(x: Tensor, sizeOrSections: number | number[], dim = 0): Te
     const total = sizes.reduce((a, b) => a + b, 0);
     if (sizes.some((s) => !Number.isInteger(s) || s < 0) || total !== n) {
       throw new Error(
-        `split: sections ${JSON.stringify(sizes)} must be non-negative integers summing to ${n} (dim ${d} of ${fmt(x.shape)})`,
+        `split: sections ${JSON.stringify(sizes)} must be non-negative integers summing to ${n} ` +
+          `(dim ${d} of ${fmt(x.shape)})`,
       );
     }
   }

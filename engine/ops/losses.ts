@@ -87,12 +87,14 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const probs = target.dtype === 'f32';
   if (probs ? !sameShape(target.shape, logits.shape) : target.dtype !== 'i32') {
     throw new Error(
-      `${op}: target ${fmt(target.shape)} (${target.dtype}) does not fit logits ${fmt(logits.shape)}: expected i32 class indices of shape ${fmt(rowShape)} or f32 probabilities of shape ${fmt(logits.shape)}`,
+      `${op}: target ${fmt(target.shape)} (${target.dtype}) does not fit logits ${fmt(logits.shape)}: ` +
+        `expected i32 class indices of shape ${fmt(rowShape)} or f32 probabilities of shape ${fmt(logits.shape)}`,
     );
   }
   if (!probs && !sameShape(target.shape, rowShape)) {
     throw new Error(
-      `${op}: target ${fmt(target.shape)} (i32 class indices) must have shape ${fmt(rowShape)} for logits ${fmt(logits.shape)}`,
+      `${op}: target ${fmt(target.shape)} (i32 class indices) must have shape ${fmt(rowShape)} ` +
+        `for logits ${fmt(logits.shape)}`,
     );
   }
   const hasWeight = weight ? 1 : 0;
@@ -189,7 +191,9 @@ export async function validateIndices(
     const t = data[i];
     if (t !== ignoreIndex && (t < 0 || t >= numClasses)) {
       throw new Error(
-        `${op}: target index ${t} at flat position ${i} of target ${fmt(target.shape)} is out of bounds for ${numClasses} classes (expected 0 <= t < ${numClasses}, or ignoreIndex ${ignoreIndex})`,
+        `${op}: target index ${t} at flat position ${i} of target ${fmt(target.shape)} ` +
+          `is out of bounds for ${numClasses} classes ` +
+          `(expected 0 <= t < ${numClasses}, or ignoreIndex ${ignoreIndex})`,
       );
     }
   }

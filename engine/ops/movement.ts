@@ -1,5 +1,6 @@
 // Core movement ops. reshape is a view; permute/expand/flip/slice are one strided gather
-// (strided-copy.wgsl, or a fast path of layouts.ts: rows, transposes); the backward of a gather is a strided write into zeros (strided-write.wgsl).
+// (strided-copy.wgsl, or a fast path of layouts.ts: rows, transposes); the backward of a gather is
+// a strided write into zeros (strided-write.wgsl).
 import { Tensor, fmt, numel, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';

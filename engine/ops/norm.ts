@@ -19,7 +19,8 @@ import { narrow, reshape } from './movement.ts';
 interface Layout {
   groups: number;
   count: number;
-  // element j of group g: (g / gInner) * gOuterStride + (g % gInner) * gInnerStride + (j / inner) * outerStride + (j % inner) * innerStride
+  // element j of group g: (g / gInner) * gOuterStride + (g % gInner) * gInnerStride
+  //   + (j / inner) * outerStride + (j % inner) * innerStride
   gInner: number;
   gOuterStride: number;
   gInnerStride: number;
@@ -207,7 +208,8 @@ function reduceGrad(
       workgroups: grid(by.groups * chunks, 1),
     }),
   );
-  const total = chunks === 1 ? part.view([2, by.groups], `${op}-backward`) : sum(part, 2); // [2, groups, chunks] -> [2, groups]
+  // [2, groups, chunks] -> [2, groups]
+  const total = chunks === 1 ? part.view([2, by.groups], `${op}-backward`) : sum(part, 2);
   part.dispose(); // a view keeps the storage alive
   return total;
 }

@@ -20,7 +20,8 @@ function padGeometry(
 ): { left: number[]; out: number[] } {
   if (pads.length % 2 !== 0 || pads.length / 2 > shape.length) {
     throw new Error(
-      `${op}: pads ${JSON.stringify(pads)} must be (left, right) pairs for at most the ${shape.length} dims of ${fmt(shape)}`,
+      `${op}: pads ${JSON.stringify(pads)} must be (left, right) pairs ` +
+        `for at most the ${shape.length} dims of ${fmt(shape)}`,
     );
   }
   if (pads.some((p) => !Number.isInteger(p)))

@@ -92,7 +92,8 @@ export function applyRope(x: Tensor, sin: Tensor, cos: Tensor, startToken = 0): 
   ] as const) {
     if (t.ndim !== 2 || t.shape[0] !== n - startToken || t.shape[1] !== d || t.dtype !== 'f32') {
       throw new Error(
-        `${op}: ${name} must be f32 [${n - startToken}, ${d}] for x ${fmt(x.shape)} with startToken ${startToken}, got ${fmt(t.shape)} ${t.dtype}`,
+        `${op}: ${name} must be f32 [${n - startToken}, ${d}] for x ${fmt(x.shape)} ` +
+          `with startToken ${startToken}, got ${fmt(t.shape)} ${t.dtype}`,
       );
     }
   }

@@ -1,5 +1,6 @@
 // The demo server (runtime-browser/serve.ts): a malformed URL escape is a 400 and the server keeps
-// serving; a ".." path segment (plain or %-escaped) is refused, never resolved outside the root; a port in use is an error naming the port and --port; text goes out gzip-compressed
+// serving; a ".." path segment (plain or %-escaped) is refused, never resolved outside the root;
+// a port in use is an error naming the port and --port; text goes out gzip-compressed
 // when accepted, every file with an ETag (304 when unchanged); the bundle has no source map
 // unless asked for (runtime-browser/build.ts).
 import { describe, it, expect, afterAll } from 'vitest';

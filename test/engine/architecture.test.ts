@@ -29,7 +29,7 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('only the device layer (engine/device.ts and its pipeline cache engine/pipelines.ts) calls the WebGPU device API', () => {
+  it('only the device layer (engine/device.ts, its pipeline cache pipelines.ts) calls the WebGPU device API', () => {
     const offenders: string[] = [];
     const api = new RegExp(
       String.raw`\.(createBuffer|createComputePipeline|createBindGroup|createShaderModule|` +

@@ -16,7 +16,7 @@ function reference(a: number[], b: number[], m: number, k: number, n: number): n
 }
 
 describe('auto-measure kernel choice', () => {
-  it('times every matmul kernel once per shape class, caches the winner, and the cache is hit the second time', async () => {
+  it('times each matmul kernel once per shape class, caches the winner, hits the cache the second time', async () => {
     const [m, k, n] = [33, 47, 29];
     const av = Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13 - 0.5);
     const bv = Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5);

@@ -61,7 +61,8 @@ describe('uniform contract', () => {
       "layerNorm (layer-norm.wgsl): the op packs uniform 'lenght', which struct U has no field for",
     );
     expect(named(new Params().u32({ len: 3, rows: 2 }).f32({ eps: 1e-5 }))).toThrow(
-      "layerNorm (layer-norm.wgsl): the op packs uniform 'len' at byte 0, where struct U has field 'rows' (fields out of order)",
+      "layerNorm (layer-norm.wgsl): the op packs uniform 'len' at byte 0, " +
+        "where struct U has field 'rows' (fields out of order)",
     );
     expect(named(new Params().u32({ rows: 2, len: 3 }))).toThrow(
       "layerNorm (layer-norm.wgsl): uniform field 'eps' (byte 8) is not packed by the op (2 words given)",

@@ -78,7 +78,8 @@ describe('recipes/endoked/03-cam', () => {
       expect(existsSync(join(out, f)), f).toBe(true);
     expect(trainStep(join(out, 'state.safetensors'))).toBe(2);
 
-    // boxes.csv: one row per MIL positive (true polyp frames of positive train-split patients here), the contract's columns.
+    // boxes.csv: one row per MIL positive (true polyp frames of positive train-split patients here),
+    // the contract's columns.
     const held = testPatients(set);
     const frames = parseCsvTable(readFileSync(join(set, 'frames.csv'), 'utf8'), 'frames.csv').rows;
     const positives = frames
@@ -116,11 +117,12 @@ describe('recipes/endoked/03-cam', () => {
     expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).steps).toBe(3);
   }, 300_000);
 
-  it('reads a stage-2 frame_scores.csv: positives are student >= threshold in positive bags, negatives the lowest scores', async () => {
+  it('reads stage-2 frame_scores.csv: positives student >= threshold in positive bags, negatives lowest', async () => {
     const frames = parseCsvTable(readFileSync(join(set, 'frames.csv'), 'utf8'), 'frames.csv').rows;
     const bag = new Map<string, number>();
     for (const r of frames) bag.set(r.patient_id, Math.max(bag.get(r.patient_id) ?? 0, Number(r.polyp)));
-    // Scores: every true polyp frame 0.9 except the first of the train split (0.7: below 0.8, not selected), normal frames 0.1.
+    // Scores: every true polyp frame 0.9 except the first of the train split (0.7: below 0.8, not
+    // selected), normal frames 0.1.
     const held = testPatients(set);
     let first = true;
     const scoreRows = frames.map((r) => {
@@ -154,7 +156,7 @@ describe('recipes/endoked/03-cam', () => {
     expect(m.kvasirTrain.gradCam ?? null).toBeNull();
   }, 300_000);
 
-  it('public positives join the pool; --no-kvasir-train keeps Kvasir-SEG out of training but gives it boxes', async () => {
+  it('public positives join the pool; --no-kvasir-train keeps Kvasir-SEG out of training, gives it boxes', async () => {
     const kvasir = join(tmp, 'kvasir');
     await writePolypSet(kvasir, 6, { seed: 9, width: 40, height: 40, force: true });
     const trainIds = readFileSync(join(kvasir, 'train.txt'), 'utf8').split(/\r?\n/).filter(Boolean);

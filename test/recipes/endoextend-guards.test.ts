@@ -82,10 +82,10 @@ describe('EndoExtend24 recipe guards', () => {
       '1',
     ]);
     expect(r.code).toBe(1);
-    const m =
-      /(loss|gradient norm) is (NaN|-?Infinity).* at step (\d+): no checkpoint was written for this step, so the last good one is kept; lower --lr/.exec(
-        r.err,
-      );
+    const m = new RegExp(
+      String.raw`(loss|gradient norm) is (NaN|-?Infinity).* at step (\d+): ` +
+        String.raw`no checkpoint was written for this step, so the last good one is kept; lower --lr`,
+    ).exec(r.err);
     expect(m, r.err.slice(-2000)).not.toBeNull();
     const failedAt = Number(m![3]);
     const dir = join(out, 'mim');
@@ -122,7 +122,10 @@ describe('EndoExtend24 recipe guards', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.err, r.err.slice(-2000)).toMatch(
-      /(loss|gradient norm) is (NaN|-?Infinity).* at step \d+: no checkpoint was written for this step, so the last good one is kept; lower --lr/,
+      new RegExp(
+        String.raw`(loss|gradient norm) is (NaN|-?Infinity).* at step \d+: ` +
+          String.raw`no checkpoint was written for this step, so the last good one is kept; lower --lr`,
+      ),
     );
     expect(r.err).not.toMatch(/rocAuc/);
     for (const f of ['state.safetensors', 'best.safetensors', 'history.json'])

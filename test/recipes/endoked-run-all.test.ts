@@ -191,7 +191,8 @@ describe.skipIf(absent.length > 0)(
       const sam = (await main([...argv, '--sam-in-rounds']))!;
       expect(existsSync(join(out, '06-refine-sam', 'round-1', 'labels.csv'))).toBe(true);
       expect(sam.rounds[1].labels).toBe('stage 4: decoder prompted with round-0 predicted boxes');
-      expect({ ...sam.rounds[0], trainSeconds: 0 }).toEqual({ ...first.rounds[0], trainSeconds: 0 }); // round 0 retrained in its own folder, same result
+      // round 0 retrained in its own folder, same result
+      expect({ ...sam.rounds[0], trainSeconds: 0 }).toEqual({ ...first.rounds[0], trainSeconds: 0 });
       expect(sam.report).toContain('`npm run endoked -- --quick --sam-in-rounds`');
       expect(sam.report).toContain('04-decoder reused');
     }, 1_200_000);

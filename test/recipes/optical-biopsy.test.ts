@@ -70,11 +70,18 @@ describe('optical-biopsy model', () => {
     const enc = new MilEncoder(MIL.mu);
     const none = serializeSafetensors({ 'head.weight': { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
     expect(() => loadEncoder(enc, none, 'x.safetensors')).toThrow(
-      /^x\.safetensors: [\s\S]*Missing key\(s\)[\s\S]*no keys starting with "encoder\."\): pass the encoder\.safetensors written by recipes\/endoked\/02-mil\.ts$/,
+      new RegExp(
+        String.raw`^x\.safetensors: [\s\S]*Missing key\(s\)[\s\S]*no keys starting with "encoder\."\): ` +
+          String.raw`pass the encoder\.safetensors written by recipes\/endoked\/02-mil\.ts$`,
+      ),
     );
     const other = await encoderBytes(new MilEncoder(MIL.small));
     expect(() => loadEncoder(enc, other, 'y.safetensors')).toThrow(
-      /^y\.safetensors: [\s\S]*size mismatch for features\.\S+: copying a param with shape \[\d+(, \d+)*\] from checkpoint, the shape in current model is \[\d+(, \d+)*\]/,
+      new RegExp(
+        String.raw`^y\.safetensors: [\s\S]*size mismatch for features\.\S+: ` +
+          String.raw`copying a param with shape \[\d+(, \d+)*\] from checkpoint, ` +
+          String.raw`the shape in current model is \[\d+(, \d+)*\]`,
+      ),
     );
   });
 });
@@ -201,7 +208,10 @@ describe('recipes/endoked/07-optical-biopsy', () => {
     ]);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(
-      /\[scratch\] loss is (NaN|Infinity) at step 2: stopped before writing a checkpoint \(.*state\.safetensors keeps step 1\)/,
+      new RegExp(
+        String.raw`\[scratch\] loss is (NaN|Infinity) at step 2: ` +
+          String.raw`stopped before writing a checkpoint \(.*state\.safetensors keeps step 1\)`,
+      ),
     );
     const s = stateOf(join(nan, 'scratch', 'state.safetensors'));
     expect(s.extra.step).toBe(1);

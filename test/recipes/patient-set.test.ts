@@ -162,7 +162,7 @@ describe('the patient-set CLI', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('--data real on a crafted PolypGen tree: frames stay in place, read back with split, centre, sequence', async () => {
+  it('--data real on a crafted PolypGen tree: frames stay in place, read back with split, centre, seq', async () => {
     const src = join(dir, 'polypgen');
     const img = { width: 24, height: 16, data: new Uint8Array(24 * 16 * 3).fill(90) };
     for (const centre of ['A', 'B']) {

@@ -251,7 +251,8 @@ describe('06-refine: rounds', () => {
         .split('\n')
         .sort(),
     ).toEqual([...testIds].sort());
-    expect(existsSync(join(out, 'round-1', 'data', 'metrics.json'))).toBe(true); // stage 4's decoder wrote this layout, not the prediction path
+    // stage 4's decoder wrote this layout, not the prediction path
+    expect(existsSync(join(out, 'round-1', 'data', 'metrics.json'))).toBe(true);
     expect(s[1].test).not.toBeNull();
   }, 900_000);
 
@@ -266,7 +267,7 @@ describe('06-refine: rounds', () => {
     expect(() => writeRoundData(join(tmp, 'leak'), rows, pseudo)).toThrow(/test image/);
   });
 
-  it('runs round 0 and round 1 with the segmenter, reuses finished rounds, redoes only what a flag changes, stops when nothing is accepted', async () => {
+  it('segmenter rounds 0, 1: reuses done rounds, redoes what a flag changes, stops if none accepted', async () => {
     const out = join(tmp, 'run');
     // 8 steps at 64² leave a weak segmenter: at the released 0.01 its normalised maps cover the frame
     // (rejected: touches-border); at 0.9 about half the images give an acceptable blob (measured here).

@@ -152,7 +152,9 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     const csv = join(data, 'boxes.csv');
     writeFileSync(
       csv,
-      `image_path,x0,y0,x1,y1,accepted,reason\nimages/${ids[0]}.jpg,10,8,50,40,1,\nimages/${ids[1]}.jpg,0,0,80,64,0,area-too-large\n`,
+      'image_path,x0,y0,x1,y1,accepted,reason\n' +
+        `images/${ids[0]}.jpg,10,8,50,40,1,\n` +
+        `images/${ids[1]}.jpg,0,0,80,64,0,area-too-large\n`,
     );
     const out2 = join(tmp, 'pseudo2');
     const r2 = await run(['--backbone', 'random', '--size', '64', '--weights', weights, '--boxes', csv, '--out', out2]);

@@ -48,7 +48,7 @@ describe('recipes/endoked/05-segmenter guards', () => {
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('rejects out-of-range flags and a size that is not a multiple of 32, naming them, before touching --out', async () => {
+  it('rejects out-of-range flags and a size not a multiple of 32, naming them, before touching --out', async () => {
     const out = join(tmp, 'never');
     const cases: [string[], RegExp][] = [
       [['--steps', '0'], /--steps "0" is out of range: it must be ≥ 1/],
@@ -136,7 +136,10 @@ describe('recipes/endoked/05-segmenter guards', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/continuing with --lr 1000000 --weight-decay 1/);
     expect(r.err).toMatch(
-      /at rate [\d.]+ is (NaN|-?Infinity).* at step 1: no checkpoint was written for this step, so the last good one is kept; lower --lr/,
+      new RegExp(
+        String.raw`at rate [\d.]+ is (NaN|-?Infinity).* at step 1: ` +
+          String.raw`no checkpoint was written for this step, so the last good one is kept; lower --lr`,
+      ),
     );
     expect(readFileSync(join(out, 'state.safetensors')).equals(state)).toBe(true);
     expect(readFileSync(join(out, 'weights.safetensors')).equals(weights)).toBe(true);
@@ -149,7 +152,8 @@ describe('recipes/endoked/05-segmenter guards', () => {
     expect(o.code).toBe(1);
     expect(o.err).toMatch(
       new RegExp(
-        `state\\.safetensors was trained on other data: data ${data} \\(train: 18 ids.*this run has data ${other} \\(train: 18 ids`,
+        `state\\.safetensors was trained on other data: data ${data} \\(train: 18 ids.*` +
+          `this run has data ${other} \\(train: 18 ids`,
       ),
     );
     expect(readFileSync(join(out, 'state.safetensors')).equals(state)).toBe(true);
@@ -178,7 +182,8 @@ describe('recipes/endoked/05-segmenter guards', () => {
     ]);
     expect(a.code).toBe(1);
     expect(a.err).toContain(
-      `${noLosses}: not a usable training state of this recipe: extra.losses should be a list of numbers but is missing`,
+      `${noLosses}: not a usable training state of this recipe: ` +
+        `extra.losses should be a list of numbers but is missing`,
     );
     expect(b.code).toBe(1);
     expect(b.err).toContain(`${torn}: the train_state metadata is not valid JSON`);
