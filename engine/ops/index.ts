@@ -5,6 +5,7 @@ export * from './movement.ts';
 export * from './matmul.ts';
 export * from './creation.ts';
 export { addInPlace } from './elementwise.ts';
+export { swiglu } from './swiglu.ts';
 export { broadcastShapes } from '../shape.ts';
 export { useMatmulKernel, chooseMatmulKernel, MATMUL_KERNELS, type MatmulKernelName } from './matmul-kernels.ts';
 export { softmax, logSoftmax } from './softmax.ts';
