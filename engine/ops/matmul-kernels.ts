@@ -9,9 +9,11 @@
 // - tiled: 64x64 shared-memory tiles, 16x16 workgroups, 4x4 per invocation, K-step 16: the
 //   classic GPU scheme (Volkov & Demmel, "Benchmarking GPUs to tune dense linear algebra", 2008;
 //   tfjs-backend-webgpu's matmul_packed).
+// Each kernel stores through a fused epilogue (engine/ops/epilogue.ts: how to add one).
 // Benchmarks: `npm run bench matmul`.
 import { device, type Tensor } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
+import { epilogueParams, type Epilogue } from './epilogue.ts';
 
 export interface MatmulArgs {
   a: Tensor;
@@ -28,6 +30,8 @@ export interface MatmulArgs {
   sak: number;
   sbk: number;
   sbn: number;
+  /** Work fused into the output store (a bias add); none by default. */
+  epilogue?: Epilogue;
 }
 
 export const MATMUL_KERNELS = ['naive', 'blocked', 'tiled'] as const;
@@ -72,7 +76,7 @@ export function matmulKernel(x: MatmulArgs): void {
   const nb = x.batch.reduce((p, d) => p * d, 1);
   const name = chooseMatmulKernel();
   let workgroups: [number, number, number];
-  let params: Record<string, number> | undefined;
+  let params: Record<string, string | number> = {};
   switch (name) {
     case 'naive':
       workgroups = [Math.ceil(x.n / 8), Math.ceil(x.m / 8), nb];
@@ -94,8 +98,8 @@ export function matmulKernel(x: MatmulArgs): void {
   launch({
     op: 'matmul',
     shader: SHADER[name],
-    params,
-    inputs: [x.a, x.b],
+    params: { ...params, ...epilogueParams(x.epilogue) },
+    inputs: [x.a, x.b, ...(x.epilogue?.inputs ?? [])],
     outputs: [x.out],
     uniforms: uniforms(x, nb),
     workgroups,
