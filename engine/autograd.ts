@@ -62,10 +62,11 @@ export function backward(root: Tensor, cotangent?: Tensor): void {
         const shaped = sameShape(dx.shape, x.shape) ? dx : sumTo(dx, x.shape);
         const prev = grads.get(x);
         if (!prev) return set(x, shaped);
-        const usedLater = dxs.some((d, j) => j > i && d === shaped);
+        // A later input of this node may be handed the same tensor (a pass-through dy).
+        const pending = (d: Tensor) => dxs.some((e, j) => j > i && e === d);
         let total: Tensor;
-        if (prev !== shaped && owned(prev, 1)) total = addInPlace(prev, shaped);
-        else if (prev !== shaped && !usedLater && owned(shaped, 0)) total = addInPlace(shaped, prev);
+        if (prev !== shaped && owned(prev, 1) && !pending(prev)) total = addInPlace(prev, shaped);
+        else if (prev !== shaped && owned(shaped, 0) && !pending(shaped)) total = addInPlace(shaped, prev);
         else total = add(prev, shaped);
         hold(prev, -1);
         set(x, total);

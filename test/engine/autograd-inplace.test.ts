@@ -20,6 +20,7 @@ import {
   device,
   type Tensor,
 } from '../../engine/index.ts';
+import { record } from '../../engine/graph.ts';
 import { checkFiniteDifferences, expectClose } from '../helpers.ts';
 
 /** Labels of the buffers acquired while `fn` runs. */
@@ -90,6 +91,20 @@ describe('in-place gradient accumulation', () => {
     );
     // A broadcast operand: its gradient comes back through sumTo (a fresh tensor) twice.
     await checkFiniteDifferences((x, w) => add(mul(x, w), mul(add(x, w), x)), [{ shape: [3, 1] }, { shape: [3, 4] }]);
+  });
+
+  it('a gradient a later input of the same node receives is not overwritten', async () => {
+    // A node whose backward gives input 0 a fresh tensor and input 1 its dy unchanged, where x's
+    // pending gradient is that same dy (root = add(x, t) hands dy to x and to t).
+    const x = requiresGrad(tensor([1, 2, 3], [3]));
+    const z = requiresGrad(tensor([4, 5, 6], [3]));
+    tidy(() => {
+      const t = record(add(x, z), 'test', [x, z], (dy) => [mul(dy, 2), dy]);
+      backward(sum(mul(add(x, t), tensor([1, 10, 100], [3]))));
+    });
+    expectClose(await x.grad!.data(), [3, 30, 300], 'x.grad', 0, 0);
+    expectClose(await z.grad!.data(), [1, 10, 100], 'z.grad', 0, 0);
+    for (const t of [x.grad!, z.grad!, x, z]) t.dispose();
   });
 
   it("the caller's cotangent is read, not written", async () => {
