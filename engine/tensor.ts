@@ -110,6 +110,11 @@ class Storage {
 
 let nextId = 1;
 
+/** The id the next tensor will get (ids only grow): tensors with an id at or above it are newer. */
+export function nextTensorId(): number {
+  return nextId;
+}
+
 export class Tensor {
   readonly id = nextId++;
   readonly shape: Shape;
@@ -177,6 +182,15 @@ export class Tensor {
     const s = this.storage;
     if (!s) this.buffer(op);
     return { buffer: s!.buffer, offset: s!.offset, size: Math.max(4, Math.ceil(s!.bytes / 4) * 4) };
+  }
+
+  /**
+   * True when no other live tensor shares these bytes (no views of them, not a window of a larger
+   * buffer, not a buffer with windows): an in-place write is then visible through this tensor only.
+   */
+  get soleOwner(): boolean {
+    const s = this.storage;
+    return s !== null && s.refs === 1 && s.parent === null;
   }
 
   /** Byte offset of this tensor inside its GPU buffer (0 unless it is a window of a flat buffer). */

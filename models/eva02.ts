@@ -35,8 +35,7 @@ import {
   expand,
   narrow,
   cat,
-  chunk,
-  silu,
+  swiglu,
   indexSelect,
   cosineSimilarity,
   tensor,
@@ -282,8 +281,9 @@ export class GluMlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const [a, g] = chunk(this.fc1.forward(x), 2, -1); // [..., D] -> 2 x [..., H]
-    return this.drop2.forward(this.fc2.forward(this.drop1.forward(mul(silu(a), g))));
+    // One fused kernel reads both halves of fc1's [..., 2H] output in place (no chunk copies).
+    const h = swiglu(this.fc1.forward(x)); // [..., D] -> [..., 2H] -> [..., H]
+    return this.drop2.forward(this.fc2.forward(this.drop1.forward(h)));
   }
 }
 
@@ -306,7 +306,7 @@ export class SwiGLU extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const hgated = mul(silu(this.fc1_g.forward(x)), this.fc1_x.forward(x)); // [..., D] -> [..., H]
+    const hgated = swiglu(this.fc1_g.forward(x), this.fc1_x.forward(x)); // [..., D] -> [..., H]
     return this.drop2.forward(this.fc2.forward(this.norm.forward(this.drop1.forward(hgated))));
   }
 }

@@ -8,7 +8,11 @@ struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+{{EPILOGUE_INPUTS}}
+@group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
+
+// Applied to each output as it is stored: v unchanged, or a fused bias add (engine/ops/epilogue.ts).
+fn epilogue(v: f32, row: u32, col: u32, i: u32) -> f32 { return {{EPILOGUE}}; }
 
 const TM = {{TM}}u;
 const TN4 = {{TN4}}u;
@@ -55,7 +59,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     for (var j = 0u; j < TN4; j++) {
       for (var l = 0u; l < 4u; l++) {
         let col = c0 + 4u * j + l;
-        if (col < u.n) { c[oc + r * u.n + col] = acc[i * TN4 + j][l]; }
+        let o = oc + r * u.n + col;
+        if (col < u.n) { c[o] = epilogue(acc[i * TN4 + j][l], r, col, o); }
       }
     }
   }

@@ -7,7 +7,12 @@ struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<f16>;
 @group(0) @binding(2) var<storage, read> b: array<f16>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+{{EPILOGUE_INPUTS}}
+@group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
+
+// Applied to each output before its rounding to f16: v unchanged, or a fused bias add
+// (engine/ops/epilogue.ts), so an autocast linear's output is one f16 rounding of x W^T + b.
+fn epilogue(v: f32, row: u32, col: u32, i: u32) -> f32 { return {{EPILOGUE}}; }
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -28,7 +33,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var k = 0u; k < u.k; k++) {
     acc += f32(a[oa + row * u.sam + k * u.sak]) * f32(b[ob + k * u.sbk + col * u.sbn]);
   }
-  c[bi * u.m * u.n + row * u.n + col] = round_f16(acc);
+  let i = bi * u.m * u.n + row * u.n + col;
+  c[i] = round_f16(epilogue(acc, row, col, i));
 }
 
 // Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written

@@ -6,7 +6,12 @@ struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<f16>;
 @group(0) @binding(2) var<storage, read> b: array<f16>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+{{EPILOGUE_INPUTS}}
+@group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
+
+// Applied to each output before its rounding to f16: v unchanged, or a fused bias add
+// (engine/ops/epilogue.ts), so an autocast linear's output is one f16 rounding of x W^T + b.
+fn epilogue(v: f32, row: u32, col: u32, i: u32) -> f32 { return {{EPILOGUE}}; }
 
 const T = 64u;   // tile rows and columns
 const BK = 16u;  // K-step
@@ -59,7 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     if (r >= u.m) { break; }
     for (var j = 0u; j < 4u; j++) {
       let col = c0 + lid.x + 16u * j;
-      if (col < u.n) { c[oc + r * u.n + col] = round_f16(acc[i][j]); }
+      let o = oc + r * u.n + col;
+      if (col < u.n) { c[o] = round_f16(epilogue(acc[i][j], r, col, o)); }
     }
   }
 }

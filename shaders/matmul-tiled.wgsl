@@ -9,7 +9,11 @@ struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+{{EPILOGUE_INPUTS}}
+@group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
+
+// Applied to each output as it is stored: v unchanged, or a fused bias add (engine/ops/epilogue.ts).
+fn epilogue(v: f32, row: u32, col: u32, i: u32) -> f32 { return {{EPILOGUE}}; }
 
 const T = 64u;   // tile rows and columns
 const BK = 16u;  // K-step
@@ -62,7 +66,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     if (r >= u.m) { break; }
     for (var j = 0u; j < 4u; j++) {
       let col = c0 + lid.x + 16u * j;
-      if (col < u.n) { c[oc + r * u.n + col] = acc[i][j]; }
+      let o = oc + r * u.n + col;
+      if (col < u.n) { c[o] = epilogue(acc[i][j], r, col, o); }
     }
   }
 }

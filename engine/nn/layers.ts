@@ -4,7 +4,7 @@
 // a = sqrt(5) for the weight); LayerNorm: weight ones, bias zeros; Embedding: weight ~ N(0, 1).
 // Every layer computes `forward(x)`.
 import { Tensor, fmt } from '../tensor.ts';
-import { add, matmul } from '../ops/index.ts';
+import { linear } from '../ops/index.ts';
 import { defaultGenerator, type Generator } from '../ops/creation.ts';
 import { layerNorm } from '../ops/layer-norm.ts';
 import { embedding } from '../ops/indexing.ts';
@@ -43,8 +43,7 @@ export class Linear extends Module {
         `Linear: input ${fmt(x.shape)} has last dim ${x.shape[x.ndim - 1]}, expected in_features ${this.inFeatures}`,
       );
     }
-    const y = matmul(x, this.weight, { transB: true }); // [..., in] -> [..., out]
-    return this.bias ? add(y, this.bias) : y;
+    return linear(x, this.weight, this.bias); // [..., in] -> [..., out], the bias fused into the matmul
   }
 }
 

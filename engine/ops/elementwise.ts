@@ -1,6 +1,6 @@
 // Elementwise ops: unary (unary.wgsl, one WGSL expression each), binary with broadcasting
 // (binary.wgsl), where (where.wgsl) and comparisons. Backward rules are composites of these ops.
-import { Tensor, fmt, type DType, type Shape } from '../tensor.ts';
+import { Tensor, fmt, isGradEnabled, type DType, type Shape } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
 import { broadcastShapes, broadcastStrides, stridesOf } from '../shape.ts';
@@ -139,6 +139,40 @@ export function binary(name: BinaryName, a: Tensor, b: Tensor): Tensor {
 /** A scalar operand as a 1-element tensor of the other operand's dtype. */
 export function lift(x: Operand, like: Tensor): Tensor {
   return typeof x === 'number' ? Tensor.fromArray([x], [], like.dtype, 'scalar') : x;
+}
+
+// ---- in-place accumulation ------------------------------------------------------------------
+
+/**
+ * acc += x in place (acc's bytes are rewritten; nothing is allocated) and returns acc. Both must be
+ * f32 or i32 of one shape, in distinct buffers, and outside the graph: writing into a tensor that
+ * autograd may read back would corrupt its backward. The caller vouches that no other tensor
+ * shares acc's bytes (autograd checks `Tensor.soleOwner`).
+ */
+export function addInPlace(acc: Tensor, x: Tensor): Tensor {
+  if (acc.dtype !== x.dtype || (acc.dtype !== 'f32' && acc.dtype !== 'i32'))
+    throw new Error(`addInPlace: expected two f32 or two i32 tensors, got ${acc.dtype} and ${x.dtype}`);
+  if (acc.shape.length !== x.shape.length || acc.shape.some((d, i) => d !== x.shape[i]))
+    throw new Error(`addInPlace: shapes differ (${fmt(acc.shape)} += ${fmt(x.shape)}); in-place adds do not broadcast`);
+  if (isGradEnabled() && (acc.requiresGrad || x.requiresGrad))
+    throw new Error(
+      'addInPlace: an operand requires grad; in-place writes are for tensors outside the graph (use add)',
+    );
+  if (acc.buffer('addInPlace') === x.buffer('addInPlace'))
+    throw new Error('addInPlace: the accumulator and the addend share a buffer; use add');
+  if (acc.size === 0) return acc;
+  const q = acc.size % 4 === 0 ? 4 : 1;
+  const t = WGSL_TYPE[acc.dtype];
+  launch({
+    op: 'addInPlace',
+    shader: 'add-inplace',
+    inputs: [x],
+    outputs: [acc],
+    params: { T: q === 4 ? `vec4<${t}>` : t },
+    uniforms: new Params().u32(acc.size / q),
+    workgroups: grid(acc.size / q),
+  });
+  return acc;
 }
 
 // ---- where ----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ export * from './reduce.ts';
 export * from './movement.ts';
 export * from './matmul.ts';
 export * from './creation.ts';
+export { addInPlace } from './elementwise.ts';
+export { swiglu } from './swiglu.ts';
 export { broadcastShapes } from '../shape.ts';
 export { useMatmulKernel, chooseMatmulKernel, MATMUL_KERNELS, type MatmulKernelName } from './matmul-kernels.ts';
 export { softmax, logSoftmax } from './softmax.ts';

@@ -9,11 +9,11 @@
 // - tiled: 64x64 shared-memory tiles, 16x16 workgroups, 4x4 per invocation, K-step 16: the
 //   classic GPU scheme (Volkov & Demmel, "Benchmarking GPUs to tune dense linear algebra", 2008;
 //   tfjs-backend-webgpu's matmul_packed).
+// Each kernel stores through a fused epilogue (engine/ops/epilogue.ts: how to add one).
 // Benchmarks: `npm run bench matmul`.
 import { Tensor, device } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
-import { knobs, setFlag } from '../flags.ts';
-import { measuredChoice, sizeBucket } from '../measure.ts';
+import { epilogueParams, type Epilogue } from './epilogue.ts';
 
 export interface MatmulArgs {
   a: Tensor;
@@ -30,6 +30,8 @@ export interface MatmulArgs {
   sak: number;
   sbk: number;
   sbn: number;
+  /** Work fused into the output store (a bias add); none by default. */
+  epilogue?: Epilogue;
 }
 
 export const MATMUL_KERNELS = ['naive', 'blocked', 'tiled'] as const;
@@ -95,9 +97,9 @@ function grid(
   x: MatmulArgs,
   nb: number,
   name: MatmulKernelName,
-): { workgroups: [number, number, number]; params?: Record<string, number> } {
+): { workgroups: [number, number, number]; params: Record<string, string | number> } {
   let workgroups: [number, number, number];
-  let params: Record<string, number> | undefined;
+  let params: Record<string, string | number> = {};
   switch (name) {
     case 'naive':
       workgroups = [Math.ceil(x.n / 8), Math.ceil(x.m / 8), nb];
@@ -119,14 +121,15 @@ function launchMatmul(x: MatmulArgs, name: MatmulKernelName): void {
   const max = device().limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
     throw new Error(
-      `matmul: batch ${nb}, m ${x.m}, n ${x.n} needs ${workgroups.join('x')} workgroups of the ${name} kernel; this adapter allows ${max} per dimension`,
+      `matmul: batch ${nb}, m ${x.m}, n ${x.n} needs ${workgroups.join('x')} workgroups of the ${name} ` +
+        `kernel; this adapter allows ${max} per dimension`,
     );
   }
   launch({
     op: 'matmul',
     shader: (x.a.dtype === 'f16' ? SHADER_F16 : SHADER)[name],
-    params,
-    inputs: [x.a, x.b],
+    params: { ...params, ...epilogueParams(x.epilogue) },
+    inputs: [x.a, x.b, ...(x.epilogue?.inputs ?? [])],
     outputs: [x.out],
     uniforms: uniforms(x, nb),
     workgroups,

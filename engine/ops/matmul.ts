@@ -1,12 +1,15 @@
-// Matmul and batched matmul with batch broadcasting and transpose flags. Transposes are folded
-// into strides (no copy); the kernel is chosen per adapter (see matmul-kernels.ts).
+// Matmul and batched matmul with batch broadcasting and transpose flags, and linear (x W^T + b,
+// torch.nn.functional.linear). Transposes are folded into strides (no copy); the kernel is chosen
+// per adapter (see matmul-kernels.ts).
 // Backward: dA = dC @ op(B)^T, dB = op(A)^T @ dC, each reduced over broadcast batch dims by
 // autograd's sumTo.
 import { Tensor, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { matmulKernel } from './matmul-kernels.ts';
-import { halfOperands } from './autocast.ts';
+import { autocastActive, halfOperands } from './autocast.ts';
+import { add } from './math.ts';
+import { sum } from './reduce.ts';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -87,5 +90,81 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       dA && (a.ndim === 1 ? dA.view(dA.shape.slice(0, -2).concat(a.shape[0]), 'matmul-backward') : dA),
       dB && (b.ndim === 1 ? dB.view(dB.shape.slice(0, -2).concat(b.shape[0]), 'matmul-backward') : dB),
     ];
+  });
+}
+
+/**
+ * y = x W^T + b (torch.nn.functional.linear): x [..., in], weight [out, in], bias [out] or none.
+ * The leading dims are flattened into the rows of one 2-d product whose store adds the bias (a
+ * fused epilogue, engine/ops/epilogue.ts): no separate add pass forward. Backward, the same
+ * flattening makes dW one product over all rows (a batched matmul gave one dW per batch element,
+ * summed afterwards): dx = dy W, dW = dy^T x, db = the row sum of dy.
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  // Under autocast the product runs through matmul's f16 path (differentiable casts, f16 kernels)
+  // and the bias is added in f32 after it: the fused kernel below is f32 only in its backward.
+  if (autocastActive()) {
+    const y = matmul(x, weight, { transB: true });
+    return bias ? add(y, bias) : y;
+  }
+  if (x.dtype !== 'f32' || weight.dtype !== 'f32' || (bias && bias.dtype !== 'f32'))
+    throw new Error(
+      `linear: expected f32 tensors, got x ${x.dtype}, weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`,
+    );
+  if (weight.ndim !== 2) throw new Error(`linear: weight must be [out, in], got ${fmt(weight.shape)}`);
+  const [outF, inF] = weight.shape;
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== inF)
+    throw new Error(
+      `linear: input ${fmt(x.shape)} does not end in the weight's in_features ${inF} (weight ${fmt(weight.shape)})`,
+    );
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF))
+    throw new Error(`linear: bias ${fmt(bias.shape)} must be [${outF}] for weight ${fmt(weight.shape)}`);
+  const lead = x.shape.slice(0, -1);
+  const rows = lead.reduce((p, d) => p * d, 1);
+  const out = Tensor.empty([...lead, outF], 'f32', 'linear');
+  // a [rows, in] row-major; b = W read transposed (W[n, k] at n * in + k).
+  const product = (
+    a: Tensor,
+    b: Tensor,
+    y: Tensor,
+    m: number,
+    n: number,
+    k: number,
+    strides: number[],
+    withBias: boolean,
+  ) =>
+    matmulKernel({
+      a,
+      b,
+      out: y,
+      batch: [],
+      m,
+      n,
+      k,
+      bsa: [],
+      bsb: [],
+      sam: strides[0],
+      sak: strides[1],
+      sbk: strides[2],
+      sbn: strides[3],
+      epilogue: withBias && bias ? { name: 'bias', inputs: [bias] } : undefined,
+    });
+  if (out.size > 0) product(x, weight, out, rows, outF, inF, [inF, 1, 1, inF], true);
+  return record(out, 'linear', bias ? [x, weight, bias] : [x, weight], (dy) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      // Written straight into a tensor of x's shape (not a view of a product), so the backward
+      // walk may accumulate into it in place.
+      dx = Tensor.empty(x.shape, 'f32', 'linear-backward');
+      // dy [rows, out] @ W [out, in]
+      if (dx.size > 0) product(dy, weight, dx, rows, inF, outF, [outF, 1, inF, 1], false);
+    }
+    const dy2 = dy.view([rows, outF], 'linear-backward');
+    const x2 = x.view([rows, inF], 'linear-backward');
+    const dw = weight.requiresGrad ? matmul(dy2, x2, { transA: true }) : null; // [out, in]
+    const db = bias?.requiresGrad ? sum(dy2, 0) : null; // [out]
+    dy2.dispose();
+    x2.dispose();
+    return [dx, dw, db];
   });
 }

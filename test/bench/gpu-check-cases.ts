@@ -1,8 +1,9 @@
 // The correctness half of `npm run gpu-check`: every kernel path the engine can select (each
-// matmul and conv2d kernel forced in turn, fused and unfused attention training, the layout fast
-// paths on and off) runs the PyTorch golden cases (test/golden/fixtures, float64 references of
-// outputs and input gradients) and reports pass/fail with the worst error, instead of stopping at
-// the first failure, so one run on a borrowed GPU shows everything that is wrong.
+// matmul and conv2d kernel forced in turn, linear's fused bias epilogue with each matmul kernel,
+// the fused SwiGLU, fused and unfused attention training, the layout fast paths on and off) runs
+// the PyTorch golden cases (test/golden/fixtures, float64 references of outputs and input
+// gradients) and reports pass/fail with the worst error, instead of stopping at the first
+// failure, so one run on a borrowed GPU shows everything that is wrong.
 import { readFixture } from '../golden/read-fixture.ts';
 import {
   Tensor,
@@ -16,6 +17,8 @@ import {
   sub,
   div,
   matmul,
+  linear,
+  swiglu,
   transpose,
   softmax,
   logSoftmax,
@@ -189,10 +192,18 @@ export async function kernelChecks(log: (line: string) => void = () => {}): Prom
   };
   const core = load('core');
   const matmuls = core.filter((c) => c.name.startsWith('matmul'));
+  const linears = load('linear');
   try {
     for (const k of MATMUL_KERNELS) {
       useMatmulKernel(k);
       await suite(`matmul ${k}`, matmuls, (c) => CORE[c.name]);
+      await suite(
+        `linear (fused bias epilogue) ${k}`,
+        linears,
+        () =>
+          ([x, w, b]) =>
+            linear(x, w, b),
+      );
     }
   } finally {
     useMatmulKernel(null);
@@ -219,6 +230,9 @@ export async function kernelChecks(log: (line: string) => void = () => {}): Prom
     ['softmax', 'log_softmax', 'layer_norm'].some((p) => c.name.startsWith(p + '/')),
   );
   await suite('softmax, log_softmax, layer_norm', nn, (c) => NN[c.name.split('/')[0]]);
+  await suite('swiglu (fused forward and backward)', load('swiglu'), (c) =>
+    c.name.startsWith('packed/') ? ([x]) => swiglu(x) : ([a, g]) => swiglu(a, g),
+  );
   const glue = [
     ...core
       .filter((c) => ['add_broadcast', 'mul_broadcast', 'div'].includes(c.name))
