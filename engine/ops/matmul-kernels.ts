@@ -13,6 +13,8 @@
 // Benchmarks: `npm run bench matmul`.
 import { Tensor, device } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
+import { knobs, setFlag } from '../flags.ts';
+import { measuredChoice, sizeBucket } from '../measure.ts';
 import { epilogueParams, type Epilogue } from './epilogue.ts';
 
 export interface MatmulArgs {
