@@ -155,7 +155,8 @@ function validate(cfg: Eva02Config): void {
   const hd = cfg.embedDim / cfg.numHeads;
   if (!Number.isInteger(hd) || hd % 4 !== 0)
     throw new Error(
-      `Eva02: embedDim ${cfg.embedDim} / numHeads ${cfg.numHeads} must be an integer head dim divisible by 4 (2-D RoPE)`,
+      `Eva02: embedDim ${cfg.embedDim} / numHeads ${cfg.numHeads} must be an integer head dim ` +
+        'divisible by 4 (2-D RoPE)',
     );
   if (gh < 1 || gw < 1)
     throw new Error(`Eva02: imgSize ${JSON.stringify(cfg.imgSize)} is smaller than patchSize ${cfg.patchSize}`);
@@ -351,7 +352,8 @@ interface Trunk extends Module {
 }
 
 function makeBlocks(cfg: Eva02Config, generator: Generator): ModuleList<EvaBlock> {
-  const rate = (i: number) => (cfg.depth > 1 ? (cfg.dropPathRate * i) / (cfg.depth - 1) : 0); // torch.linspace(0, rate, depth)
+  // torch.linspace(0, rate, depth)
+  const rate = (i: number) => (cfg.depth > 1 ? (cfg.dropPathRate * i) / (cfg.depth - 1) : 0);
   return new ModuleList(Array.from({ length: cfg.depth }, (_, i) => new EvaBlock(cfg, rate(i), generator)));
 }
 

@@ -88,7 +88,8 @@ function assertNoOuterGraph(root: Tensor, startId: number): void {
     if (!t.gradFn) continue;
     if (t.id < startId) {
       throw new Error(
-        `checkpoint: fn reads a tensor made by ${t.op} outside it that carries a graph; pass it to checkpoint as an input`,
+        `checkpoint: fn reads a tensor made by ${t.op} outside it that carries a graph; ` +
+          'pass it to checkpoint as an input',
       );
     }
     for (const x of t.gradFn.inputs)

@@ -79,7 +79,8 @@ function check(qkv: Tensor, opts: PackedAttentionOptions): Dims {
     ] as const) {
       if (t.ndim !== 2 || t.shape[0] !== n - start || t.shape[1] !== d || t.dtype !== 'f32')
         throw new Error(
-          `${OP}: rope ${name} must be f32 [${n - start}, ${d}] for qkv ${fmt(qkv.shape)} with startToken ${start}, got ${fmt(t.shape)} ${t.dtype}`,
+          `${OP}: rope ${name} must be f32 [${n - start}, ${d}] for qkv ${fmt(qkv.shape)} ` +
+            `with startToken ${start}, got ${fmt(t.shape)} ${t.dtype}`,
         );
     }
   }

@@ -78,7 +78,8 @@ function check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): void {
   const [bv, hv, lv] = v.shape;
   if (bk !== b || bv !== b || hk !== h || hv !== h || lv !== lk || dk !== d) {
     throw new Error(
-      `${OP}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not match (expected q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv])`,
+      `${OP}: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} do not match ` +
+        '(expected q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv])',
     );
   }
   if (lq === 0 || lk === 0 || d === 0 || v.shape[3] === 0)

@@ -45,7 +45,8 @@ export function castFloat(x: Tensor, dtype: DType): Tensor {
   const float = (t: DType) => t === 'f32' || t === 'f16';
   if (!float(x.dtype) || !float(dtype) || (dtype === 'f16' && !device().hasF16)) {
     throw new Error(
-      `cast: cannot convert ${fmt(x.shape)} from ${x.dtype} to ${dtype}${dtype === 'f16' ? ' (needs f32 input and shader-f16)' : ''}`,
+      `cast: cannot convert ${fmt(x.shape)} from ${x.dtype} to ${dtype}` +
+        (dtype === 'f16' ? ' (needs f32 input and shader-f16)' : ''),
     );
   }
   const y = Tensor.empty(x.shape, dtype, 'cast');

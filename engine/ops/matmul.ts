@@ -35,7 +35,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     : [b2.shape[b2.ndim - 2], b2.shape[b2.ndim - 1]];
   if (ka !== kb) {
     throw new Error(
-      `matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ka} vs ${kb})`,
+      `matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ` +
+        `${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ka} vs ${kb})`,
     );
   }
   const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));

@@ -38,7 +38,8 @@ export default async function bench(): Promise<BenchTable> {
       `${kind} µ ${o.size}², batch ${o.batch}, ${steps} steps`,
       curve(f32.losses),
       curve(amp.losses),
-      `${(100 * meanRelDiff(f32.losses, amp.losses, tail)).toFixed(2)}% (control ${(100 * meanRelDiff(f32.losses, ctl.losses, tail)).toFixed(2)}%)`,
+      `${(100 * meanRelDiff(f32.losses, amp.losses, tail)).toFixed(2)}% ` +
+        `(control ${(100 * meanRelDiff(f32.losses, ctl.losses, tail)).toFixed(2)}%)`,
       `${(100 * gap(amp.losses, f32.losses)).toFixed(2)}% (control ${(100 * gap(ctl.losses, f32.losses)).toFixed(2)}%)`,
       `${amp.skipped} (scale ${amp.finalScale})`,
       `${fmtNum(f32.msPerStep)} / ${fmtNum(amp.msPerStep)} = ${(amp.msPerStep / f32.msPerStep).toFixed(2)}`,
@@ -59,7 +60,8 @@ export default async function bench(): Promise<BenchTable> {
     notes: [
       'Same seed, weights and data; amp = matmuls (Linear, attention) on f16 operands with f32 accumulation, ' +
         'f32 softmax/norms/losses/convs, f32 master weights, dynamic loss scaling (init 2^16). ' +
-        'control: a second f32 run with each input pixel scaled by 1 ± 2^-11 (random signs), the size of one f16 rounding.',
+        'control: a second f32 run with each input pixel scaled by 1 ± 2^-11 (random signs), ' +
+        'the size of one f16 rounding.',
     ],
   };
 }

@@ -21,7 +21,8 @@ describe('autocast training', () => {
       const rel = meanRelDiff(f32.losses, amp.losses, half);
       console.log(
         `${kind}: mean |Δloss|/loss over last ${half} = ${(100 * rel).toFixed(3)}%; ` +
-          `f32 ${f32.losses[0].toFixed(4)} -> ${f32.losses.at(-1)!.toFixed(4)}, amp ${amp.losses[0].toFixed(4)} -> ${amp.losses.at(-1)!.toFixed(4)}; ` +
+          `f32 ${f32.losses[0].toFixed(4)} -> ${f32.losses.at(-1)!.toFixed(4)}, ` +
+          `amp ${amp.losses[0].toFixed(4)} -> ${amp.losses.at(-1)!.toFixed(4)}; ` +
           `skipped ${amp.skipped}; ms/step f32 ${f32.msPerStep.toFixed(0)} amp ${amp.msPerStep.toFixed(0)}`,
       );
       expect(rel).toBeLessThan(0.05);
