@@ -4,10 +4,14 @@
 // are clamped to the last one (loads stay in range, the inner loop has no branches) and their
 // results are not stored. On a CPU Vulkan driver loads dominate, so the lever is arithmetic per
 // load: TM + 4*TN4 loads feed 4*TM*TN4 multiply-adds per k.
+// Element type: the template's T is f32, or f16 under autocast (ENABLE then turns on f16); products
+// and sums are f32 either way, and an f16 result is rounded to f16 (ROUND = round_f16) and stored
+// widened to f32, for the f32 ops that read it (engine/ops/autocast.ts).
+{{ENABLE}}
 struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> b: array<{{T}}>;
 {{EPILOGUE_INPUTS}}
 @group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
 
@@ -45,10 +49,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     var bv: array<vec4<f32>, TN4>;
     for (var j = 0u; j < TN4; j++) {
       let o = cb[j] + kb;
-      bv[j] = vec4f(b[o.x], b[o.y], b[o.z], b[o.w]);
+      bv[j] = vec4f(f32(b[o.x]), f32(b[o.y]), f32(b[o.z]), f32(b[o.w]));
     }
     for (var i = 0u; i < TM; i++) {
-      let av = a[ra[i] + ka];
+      let av = f32(a[ra[i] + ka]);
       for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += av * bv[j]; }
     }
   }
@@ -60,8 +64,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       for (var l = 0u; l < 4u; l++) {
         let col = c0 + 4u * j + l;
         let o = oc + r * u.n + col;
-        if (col < u.n) { c[o] = epilogue(acc[i * TN4 + j][l], r, col, o); }
+        if (col < u.n) { c[o] = {{ROUND}}(epilogue(acc[i * TN4 + j][l], r, col, o)); }
       }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

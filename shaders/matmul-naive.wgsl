@@ -1,10 +1,14 @@
 // Reference matmul: one invocation per output element. C[b] = op(A[b]) @ op(B[b]), where op
 // transposes through strides (sam/sak, sbk/sbn), and batch indices broadcast through per-input
 // batch strides (0 on a broadcast dimension). Every faster matmul is checked against this one.
+// Element type: the template's T is f32, or f16 under autocast (ENABLE then turns on f16); products
+// and sums are f32 either way, and an f16 result is rounded to f16 (ROUND = round_f16) and stored
+// widened to f32, for the f32 ops that read it (engine/ops/autocast.ts).
+{{ENABLE}}
 struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> b: array<{{T}}>;
 {{EPILOGUE_INPUTS}}
 @group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
 
@@ -28,8 +32,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
   var acc = 0.0;
   for (var k = 0u; k < u.k; k++) {
-    acc += a[oa + row * u.sam + k * u.sak] * b[ob + k * u.sbk + col * u.sbn];
+    acc += f32(a[oa + row * u.sam + k * u.sak]) * f32(b[ob + k * u.sbk + col * u.sbn]);
   }
   let i = bi * u.m * u.n + row * u.n + col;
-  c[i] = epilogue(acc, row, col, i);
+  c[i] = {{ROUND}}(epilogue(acc, row, col, i));
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

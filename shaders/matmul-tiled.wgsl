@@ -5,10 +5,14 @@
 // consecutive invocations walking whichever of its two dims has the smaller stride, so both
 // plain and transposed operands load coalesced. Same uniforms and semantics as matmul-naive.wgsl.
 // Correct on CPU drivers too, where barriers make it slow (matmul-blocked.wgsl is chosen there).
+// Element type: the template's T is f32, or f16 under autocast (ENABLE then turns on f16); products
+// and sums are f32 either way, and an f16 result is rounded to f16 (ROUND = round_f16) and stored
+// widened to f32, for the f32 ops that read it (engine/ops/autocast.ts).
+{{ENABLE}}
 struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> b: array<{{T}}>;
 {{EPILOGUE_INPUTS}}
 @group(0) @binding({{OUT}}) var<storage, read_write> c: array<f32>;
 
@@ -18,8 +22,8 @@ fn epilogue(v: f32, row: u32, col: u32, i: u32) -> f32 { return {{EPILOGUE}}; }
 const T = 64u;   // tile rows and columns
 const BK = 16u;  // K-step
 const P = 65u;   // padded row pitch of the staged tiles (avoids bank conflicts on stores)
-var<workgroup> As: array<f32, 1040>;  // [BK][P], As[kk * P + row]
-var<workgroup> Bs: array<f32, 1040>;  // [BK][P], Bs[kk * P + col]
+var<workgroup> As: array<{{T}}, 1040>;  // [BK][P], As[kk * P + row]
+var<workgroup> Bs: array<{{T}}, 1040>;  // [BK][P], Bs[kk * P + col]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -44,19 +48,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let e = t + 256u * q;
       let ar = select(e % T, e / BK, afastk);
       let ak = select(e / T, e % BK, afastk);
-      var av = 0.0;
+      var av = {{T}}(0.0);
       if (r0 + ar < u.m && k0 + ak < u.k) { av = a[oa + (r0 + ar) * u.sam + (k0 + ak) * u.sak]; }
       As[ak * P + ar] = av;
       let bn = select(e / BK, e % T, bfastn);
       let bk = select(e % BK, e / T, bfastn);
-      var bv = 0.0;
+      var bv = {{T}}(0.0);
       if (c0 + bn < u.n && k0 + bk < u.k) { bv = b[ob + (k0 + bk) * u.sbk + (c0 + bn) * u.sbn]; }
       Bs[bk * P + bn] = bv;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      let bv = vec4f(Bs[kk * P + lid.x], Bs[kk * P + lid.x + 16u], Bs[kk * P + lid.x + 32u], Bs[kk * P + lid.x + 48u]);
-      for (var i = 0u; i < 4u; i++) { acc[i] += As[kk * P + lid.y + 16u * i] * bv; }
+      let bv = vec4f(vec4<{{T}}>(Bs[kk * P + lid.x], Bs[kk * P + lid.x + 16u], Bs[kk * P + lid.x + 32u],
+                                 Bs[kk * P + lid.x + 48u]));
+      for (var i = 0u; i < 4u; i++) { acc[i] += f32(As[kk * P + lid.y + 16u * i]) * bv; }
     }
     workgroupBarrier();
   }
@@ -67,7 +72,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var j = 0u; j < 4u; j++) {
       let col = c0 + lid.x + 16u * j;
       let o = oc + r * u.n + col;
-      if (col < u.n) { c[o] = epilogue(acc[i][j], r, col, o); }
+      if (col < u.n) { c[o] = {{ROUND}}(epilogue(acc[i][j], r, col, o)); }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

@@ -48,12 +48,15 @@ const SHADER: Record<MatmulKernelName, string> = {
   blocked: 'matmul-blocked',
   tiled: 'matmul-tiled',
 };
-// f16 operands (autocast.ts): the same kernels reading halves, accumulating in f32.
-const SHADER_F16: Record<MatmulKernelName, string> = {
-  naive: 'matmul-naive-f16',
-  blocked: 'matmul-blocked-f16',
-  tiled: 'matmul-tiled-f16',
-};
+/**
+ * The element type's template values. f16 operands (autocast.ts) go through the same three kernels,
+ * read as halves, accumulated in f32, each result rounded to f16 and stored widened to f32.
+ */
+function elementParams(dtype: string): Record<string, string> {
+  return dtype === 'f16'
+    ? { T: 'f16', ENABLE: 'enable f16;', ROUND: 'round_f16' }
+    : { T: 'f32', ENABLE: '', ROUND: '' };
+}
 
 /** Forces one kernel (the `matmul` knob, engine/flags.ts); null restores the per-adapter choice. */
 export function useMatmulKernel(name: MatmulKernelName | null): void {
@@ -129,8 +132,8 @@ function launchMatmul(x: MatmulArgs, name: MatmulKernelName): void {
   }
   launch({
     op: 'matmul',
-    shader: (x.a.dtype === 'f16' ? SHADER_F16 : SHADER)[name],
-    params: { ...params, ...epilogueParams(x.epilogue) },
+    shader: SHADER[name],
+    params: { ...params, ...elementParams(x.a.dtype), ...epilogueParams(x.epilogue) },
     inputs: [x.a, x.b, ...(x.epilogue?.inputs ?? [])],
     outputs: [x.out],
     uniforms: uniforms(x, nb),
