@@ -41,14 +41,15 @@ export interface AttnDims {
 const vec4s = (l: Layout) => l.map((x) => x / 4);
 
 function uniforms(a: AttnDims): Params {
+  const { heads, lq, lk, d, dv, scale } = a;
   return new Params()
-    .vec4(a.maskStrides)
-    .vec4(vec4s(a.ql))
-    .vec4(vec4s(a.kl))
-    .vec4(vec4s(a.vl))
-    .vec4(vec4s(a.ol))
-    .u32(a.heads, a.lq, a.lk, a.d, a.dv, a.mask ? 1 : 0)
-    .f32(a.scale);
+    .vec4('mstride', a.maskStrides)
+    .vec4('ql', vec4s(a.ql))
+    .vec4('kl', vec4s(a.kl))
+    .vec4('vl', vec4s(a.vl))
+    .vec4('ol', vec4s(a.ol))
+    .u32({ heads, lq, lk, d, dv, hasMask: a.mask ? 1 : 0 })
+    .f32({ scale });
 }
 
 /** A 1-element stand-in bound where the shader declares a mask but the call has none. */
@@ -104,7 +105,7 @@ export function attentionBackward(
     shader: 'attention-backward-delta',
     inputs: [out, dout, lse],
     outputs: [ld],
-    uniforms: new Params().vec4(a.ol).u32(rows, a.dv, a.heads, a.lq),
+    uniforms: new Params().vec4('ol', a.ol).u32({ rows, dv: a.dv, heads: a.heads, lq: a.lq }),
     workgroups: grid(rows),
   });
   const m = maskOrDummy(a);

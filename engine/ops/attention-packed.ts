@@ -124,7 +124,9 @@ function splitHeads(qkv: Tensor, x: Dims, withV: boolean, qscale: number): Tenso
     shader: 'rope-heads',
     inputs: [qkv, sin, cos],
     outputs: out,
-    uniforms: new Params().u32(pairs, perPart, x.n, x.h, x.d, x.start, x.rope ? 1 : 0).f32(qscale),
+    uniforms: new Params()
+      .u32({ pairs, perPart, n: x.n, heads: x.h, d: x.d, start: x.start, hasRope: x.rope ? 1 : 0 })
+      .f32({ qscale }),
     workgroups: grid(pairs),
   });
   if (!x.rope) [sin, cos].forEach((t) => t.dispose());
@@ -144,7 +146,9 @@ function mergeHeads(dq: Tensor, dk: Tensor, dv: Tensor | null, x: Dims, qscale: 
     shader: 'rope-heads-backward',
     inputs: [dq, dk, dv ?? unused[0], sin, cos],
     outputs: [dx],
-    uniforms: new Params().u32(pairs, parts, x.n, x.h, x.d, x.start, x.rope ? 1 : 0).f32(qscale),
+    uniforms: new Params()
+      .u32({ pairs, parts, n: x.n, heads: x.h, d: x.d, start: x.start, hasRope: x.rope ? 1 : 0 })
+      .f32({ qscale }),
     workgroups: grid(pairs),
   });
   if (!x.rope) [sin, cos].forEach((t) => t.dispose());

@@ -57,7 +57,7 @@ export function castFloat(x: Tensor, dtype: DType): Tensor {
       params: { TI: WGSL_TYPE[x.dtype], TO: WGSL_TYPE[dtype] },
       inputs: [x],
       outputs: [y],
-      uniforms: new Params().u32(y.size),
+      uniforms: new Params().u32({ n: y.size }),
       workgroups: grid(y.size),
     });
   }

@@ -169,7 +169,7 @@ export function addInPlace(acc: Tensor, x: Tensor): Tensor {
     inputs: [x],
     outputs: [acc],
     params: { T: q === 4 ? `vec4<${t}>` : t },
-    uniforms: new Params().u32(acc.size / q),
+    uniforms: new Params().u32({ n: acc.size / q }),
     workgroups: grid(acc.size / q),
   });
   return acc;

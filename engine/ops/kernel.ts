@@ -12,8 +12,8 @@ type Named = Record<string, number>;
 /**
  * Builds the uniform block of a dispatch. Fields are named after the shader's `struct U`
  * (`.u32({ n: size }).f32({ decay })`, `.dims('shape', x.shape)`): the device checks the names,
- * offsets and kinds against the struct once per pipeline. The positional forms (`.u32(a, b)`)
- * still pack words checked by offset and kind only.
+ * offsets and kinds against the struct once per pipeline. There is no positional form: a field
+ * without a name could not be checked.
  */
 export class Params {
   private readonly view = new DataView(new ArrayBuffer(512));
@@ -21,10 +21,10 @@ export class Params {
   private scalars = false;
   /** The kind of each packed word, checked once per pipeline against the shader's struct U. */
   readonly words: UniformWord[] = [];
-  /** The struct field each word was packed as (undefined: packed positionally). */
-  readonly names: (string | undefined)[] = [];
+  /** The struct field each word was packed as. */
+  readonly names: string[] = [];
 
-  private put(kind: UniformWord, value: number, name: string | undefined): void {
+  private put(kind: UniformWord, value: number, name: string): void {
     if (kind === 'u') this.view.setUint32(this.n, value >>> 0, true);
     else if (kind === 'i') this.view.setInt32(this.n, value, true);
     else this.view.setFloat32(this.n, value, true);
@@ -34,10 +34,7 @@ export class Params {
   }
 
   /** An array<vec4<u32 or i32>, 2> field (8 slots): a shape or strides, right-aligned is the caller's choice. */
-  dims(name: string, values: readonly number[], signed?: boolean): this;
-  dims(values: readonly number[], signed?: boolean): this;
-  dims(a: string | readonly number[], b?: readonly number[] | boolean, c = false): this {
-    const [name, values, signed] = typeof a === 'string' ? [a, b as readonly number[], c] : [undefined, a, !!b];
+  dims(name: string, values: readonly number[], signed = false): this {
     if (this.scalars) throw new Error('Params: dims() fields must come before scalar fields');
     if (values.length > MAX_RANK) throw new Error(`Params: rank ${values.length} exceeds ${MAX_RANK}`);
     for (let i = 0; i < MAX_RANK; i++) this.put(signed ? 'i' : 'u', values[i] ?? 0, name);
@@ -45,34 +42,28 @@ export class Params {
   }
 
   /** A vec4<u32> field (up to 4 values). */
-  vec4(name: string, values: readonly number[]): this;
-  vec4(values: readonly number[]): this;
-  vec4(a: string | readonly number[], b?: readonly number[]): this {
-    const [name, values] = typeof a === 'string' ? [a, b!] : [undefined, a];
+  vec4(name: string, values: readonly number[]): this {
     if (this.scalars) throw new Error('Params: vec4() fields must come before scalar fields');
     for (let i = 0; i < 4; i++) this.put('u', values[i] ?? 0, name);
     return this;
   }
 
-  private scalar(kind: UniformWord, xs: readonly (number | Named)[]): this {
+  private scalar(kind: UniformWord, fields: Named): this {
     this.scalars = true;
-    for (const x of xs) {
-      if (typeof x === 'number') this.put(kind, x, undefined);
-      else for (const name in x) this.put(kind, x[name], name);
-    }
+    for (const name in fields) this.put(kind, fields[name], name);
     return this;
   }
 
-  u32(...xs: number[] | [Named]): this {
-    return this.scalar('u', xs);
+  u32(fields: Named): this {
+    return this.scalar('u', fields);
   }
 
-  i32(...xs: number[] | [Named]): this {
-    return this.scalar('i', xs);
+  i32(fields: Named): this {
+    return this.scalar('i', fields);
   }
 
-  f32(...xs: number[] | [Named]): this {
-    return this.scalar('f', xs);
+  f32(fields: Named): this {
+    return this.scalar('f', fields);
   }
 
   bytes(): ArrayBuffer {

@@ -251,10 +251,10 @@ export function transposeFast(
     outputs: [out],
     params: { T: WGSL_TYPE[src.dtype] },
     uniforms: new Params()
-      .dims(cs.slice(0, r - 2))
-      .dims(st.slice(0, r - 2), true)
-      .u32(r - 2, x, y, st[r - 1])
-      .i32(offset),
+      .dims('shape', cs.slice(0, r - 2))
+      .dims('strides', st.slice(0, r - 2), true)
+      .u32({ rank: r - 2, x, y, sy: st[r - 1] })
+      .i32({ offset }),
     workgroups: groups,
   });
   return true;

@@ -74,11 +74,12 @@ export function chooseMatmulKernel(): MatmulKernelName {
 
 function uniforms(x: MatmulArgs, nb: number): Params {
   const pad = (v: number[], fill: number) => [...Array(4 - v.length).fill(fill), ...v];
+  const { m, n, k, sam, sak, sbk, sbn } = x;
   return new Params()
-    .vec4(pad(x.batch, 1))
-    .vec4(pad(x.bsa, 0))
-    .vec4(pad(x.bsb, 0))
-    .u32(nb, x.m, x.n, x.k, x.sam, x.sak, x.sbk, x.sbn);
+    .vec4('bshape', pad(x.batch, 1))
+    .vec4('bsa', pad(x.bsa, 0))
+    .vec4('bsb', pad(x.bsb, 0))
+    .u32({ batch: nb, m, n, k, sam, sak, sbk, sbn });
 }
 
 export function matmulKernel(x: MatmulArgs): void {

@@ -19,7 +19,11 @@ export function stridedCopy(op: string, src: Tensor, shape: Shape, strides: read
     inputs: [src],
     outputs: [out],
     params: { T: WGSL_TYPE[src.dtype] },
-    uniforms: new Params().dims(shape).dims(strides, true).u32(out.size, shape.length).i32(offset),
+    uniforms: new Params()
+      .dims('shape', shape)
+      .dims('strides', strides, true)
+      .u32({ n: out.size, rank: shape.length })
+      .i32({ offset }),
     workgroups: grid(out.size),
   });
   return out;
@@ -36,7 +40,11 @@ export function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: read
     inputs: [src],
     outputs: [dst],
     params: { T: WGSL_TYPE[src.dtype] },
-    uniforms: new Params().dims(src.shape).dims(strides, true).u32(src.size, src.ndim).i32(offset),
+    uniforms: new Params()
+      .dims('shape', src.shape)
+      .dims('strides', strides, true)
+      .u32({ n: src.size, rank: src.ndim })
+      .i32({ offset }),
     workgroups: grid(src.size),
   });
 }
@@ -56,7 +64,7 @@ export function fill(shape: Shape, value: number, dtype: Tensor['dtype'] = 'f32'
     inputs: [],
     outputs: [out],
     params: { T: q === 4 ? 'vec4<u32>' : 'u32' },
-    uniforms: new Params().u32(out.size / q, bits.getUint32(0, true)),
+    uniforms: new Params().u32({ n: out.size / q, bits: bits.getUint32(0, true) }),
     workgroups: grid(out.size / q),
   });
   return out;
@@ -212,7 +220,7 @@ function narrowBackward(xs: Shape, ys: readonly number[], starts: readonly numbe
     inputs: [dy],
     outputs: [dx],
     params: { T: q === 4 ? `vec4<${t}>` : t },
-    uniforms: new Params().u32(dx.size / q, cols / q, lo / q, hi / q),
+    uniforms: new Params().u32({ n: dx.size / q, cols: cols / q, lo: lo / q, hi: hi / q }),
     workgroups: grid(dx.size / q),
   });
   return dx;

@@ -43,7 +43,9 @@ export function swiglu(a: Tensor, g?: Tensor): Tensor {
       inputs: [a, g ?? a],
       outputs: [out],
       params: { T },
-      uniforms: g ? new Params().u32(rows, w, w, w, 0) : new Params().u32(rows, w, 2 * w, 2 * w, w),
+      uniforms: new Params().u32(
+        g ? { rows, cols: w, lda: w, ldg: w, og: 0 } : { rows, cols: w, lda: 2 * w, ldg: 2 * w, og: w },
+      ),
       workgroups: rowGrid(op, w, rows),
     });
   }
@@ -57,7 +59,7 @@ export function swiglu(a: Tensor, g?: Tensor): Tensor {
           inputs: [a, dy],
           outputs: [dx],
           params: { T },
-          uniforms: new Params().u32(rows, w),
+          uniforms: new Params().u32({ rows, cols: w }),
           workgroups: rowGrid(op, w, rows),
         });
       }
@@ -72,7 +74,7 @@ export function swiglu(a: Tensor, g?: Tensor): Tensor {
         inputs: [a, g, dy],
         outputs: [da, dg],
         params: { T },
-        uniforms: new Params().u32(rows, w),
+        uniforms: new Params().u32({ rows, cols: w }),
         workgroups: rowGrid(op, w, rows),
       });
     }

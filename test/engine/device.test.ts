@@ -55,7 +55,7 @@ describe('device layer', () => {
       shader: 'fill',
       inputs: [zeros([4])],
       outputs: [out],
-      uniforms: new Params().u32(4, 0),
+      uniforms: new Params().u32({ n: 4, bits: 0 }),
       workgroups: [1],
     });
     await expect(out.data()).rejects.toThrow(/bogus-op/);
