@@ -37,7 +37,8 @@ import {
   type AugmentConfig,
 } from '../../engine/data/index.ts';
 import { lineChart } from '../../runtime-node/plots.ts';
-import { Eva02, Eva02Mim, mimMask, gridSize } from '../../models/eva02.ts';
+import { Eva02, gridSize } from '../../models/eva02.ts';
+import { Eva02Mim, mimMask } from '../../models/eva02-mim.ts';
 import { PatchTeacher } from '../../models/patch-teacher.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { readEe24Csv, readKvasirSeg, type ImageRecord } from '../../runtime-node/datasets.ts';

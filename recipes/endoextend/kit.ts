@@ -9,7 +9,8 @@ import { tensor, tidy, noGrad, softmax, type Tensor, parseSafetensors, loadWeigh
 import { Loader, imagesToChw, DataOrder, type Sampler, type Batch } from '../../engine/data/index.ts';
 import { decodeImageResized } from '../../runtime-node/image.ts';
 import type { ImageRecord } from '../../runtime-node/datasets.ts';
-import { eva02Config, timmKeyMap, type Eva02, type Eva02Config } from '../../models/eva02.ts';
+import { eva02Config, type Eva02, type Eva02Config } from '../../models/eva02.ts';
+import { timmKeyMap } from '../../models/eva02-mim.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -5,16 +5,8 @@
 // Parameter counts of the real sizes are computed from the config (too large for lavapipe).
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, backward, device, crossEntropy, noGrad, Generator, std, mean } from '../../engine/index.ts';
-import {
-  Eva02,
-  Eva02Mim,
-  eva02Config,
-  gridSize,
-  hiddenFeatures,
-  mimMask,
-  timmKeyMap,
-  type Eva02Config,
-} from '../../models/eva02.ts';
+import { Eva02, eva02Config, gridSize, hiddenFeatures, type Eva02Config } from '../../models/eva02.ts';
+import { Eva02Mim, mimMask, timmKeyMap } from '../../models/eva02-mim.ts';
 import { expectClose, fromEncoded, type Encoded } from '../helpers.ts';
 import { readFixture } from '../golden/read-fixture.ts';
 
