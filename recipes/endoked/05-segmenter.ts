@@ -80,13 +80,8 @@ import { diceIou } from '../../engine/metrics/index.ts';
 import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import {
-  readKvasirSeg,
-  loadSegSample,
-  checkSegSplit,
-  type ImageRecord,
-  type SegSample,
-} from '../../runtime-node/datasets.ts';
+import { readKvasirSeg, type ImageRecord } from '../../runtime-node/datasets.ts';
+import { loadSegSample, checkSegSplit, type SegSample } from '../../runtime-node/seg-samples.ts';
 import { maskContour, resizeImage, writePng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { Progress } from '../../runtime-node/progress.ts';

@@ -21,9 +21,8 @@ import {
   type Ee24Row,
 } from '../../engine/data/index.ts';
 import { polypSample, reportSet, CE24_CLASSES, CAPSULE_SOURCES } from '../../runtime-node/synthetic/index.ts';
+import { findSizeMismatches, loadSegSample } from '../../runtime-node/seg-samples.ts';
 import {
-  findSizeMismatches,
-  loadSegSample,
   readClassFolders,
   readClassMapping,
   readClinicDb,

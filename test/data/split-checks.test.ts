@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { readMask } from '../../runtime-node/image.ts';
-import { checkSegSplit, readKvasirSeg } from '../../runtime-node/datasets.ts';
+import { readKvasirSeg } from '../../runtime-node/datasets.ts';
+import { checkSegSplit } from '../../runtime-node/seg-samples.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'split-checks-'));
