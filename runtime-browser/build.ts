@@ -5,12 +5,15 @@
 // 58 of the 130 KB of WGSL; were one ever needed, the engine's error names it ("no shader named
 // 'x.wgsl' was given to the engine"). The source map is written only when asked (--sourcemap): it
 // is twice the bundle's size and a user of the page has no use for it; a stale one from an earlier
-// build is removed.
+// build is removed. Each text file (the bundle, its map, index.html, samples/index.json) gets a
+// gzip sibling (app.js.gz, ...) written once here at level 9, which the demo server (serve.ts,
+// sirv with `gzip`) sends to a browser that accepts gzip, so no request compresses anything.
 // Usage: npx tsx runtime-browser/build.ts [--out dist/browser] [--sourcemap]
 import { build, type Plugin } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { loadShaders } from '../runtime-node/index.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -40,7 +43,7 @@ export async function buildBrowser(
   opts: { sourcemap?: boolean } = {},
 ): Promise<string> {
   mkdirSync(outDir, { recursive: true });
-  if (!opts.sourcemap) rmSync(join(outDir, 'app.js.map'), { force: true });
+  if (!opts.sourcemap) for (const f of ['app.js.map', 'app.js.map.gz']) rmSync(join(outDir, f), { force: true });
   await build({
     entryPoints: [join(HERE, 'page', 'main.ts')],
     bundle: true,
@@ -61,6 +64,12 @@ export async function buildBrowser(
     copyFileSync(index, join(outDir, 'samples', 'index.json'));
     for (const { file } of JSON.parse(readFileSync(index, 'utf8')) as { file: string }[])
       copyFileSync(join(samples, file), join(outDir, 'samples', file));
+  }
+  const text = ['app.js', 'index.html', join('samples', 'index.json'), ...(opts.sourcemap ? ['app.js.map'] : [])];
+  for (const f of text) {
+    const path = join(outDir, f);
+    if (existsSync(path)) writeFileSync(path + '.gz', gzipSync(readFileSync(path), { level: 9 }));
+    else rmSync(path + '.gz', { force: true });
   }
   return outDir;
 }

@@ -1,58 +1,66 @@
-// A static server on 127.0.0.1 for the in-browser page (WebGPU needs a secure context, and
-// http://127.0.0.1 is one). Serves dist/browser plus read-only extra roots (checkpoints, samples),
-// and /checkpoints.json: the servable models among the .safetensors files under the extra roots
-// (page/catalog.ts: each described from its header, with its model card when one sits next to
-// it; training states, named state.safetensors by the recipes, feature caches under cache/, and
-// files that are no model the page can run left out), which the page offers to load.
+// The demo server on 127.0.0.1 for the in-browser page (WebGPU needs a secure context, and
+// http://127.0.0.1 is one). Files come from sirv (lukeed/sirv), one handler per root, tried in
+// order (dist/browser first, then read-only extra roots: checkpoints, samples), then a 404. Our
+// own handler keeps the one route that is no file, /checkpoints.json: the servable models among
+// the .safetensors files under the extra roots (page/catalog.ts: each described from its header,
+// with its model card when one sits next to it; training states, named state.safetensors by the
+// recipes, feature caches under cache/, and files that are no model the page can run left out),
+// which the page offers to load.
 // `npm run demo` serves runtime-browser/models/ (the small trained checkpoints committed with
 // their cards), out/ and runs/.
-// Files are served with an ETag (size + modification time) and `cache-control: no-cache`, so a
-// browser keeps them and revalidates (304 when unchanged: a reload does not download a checkpoint
-// again), and text (the bundle, HTML, JSON) gzip-compressed when the browser accepts it
-// (compressed once per file version). The bundle's source map is built and served only with
-// --sourcemap.
+// sirv runs in its `dev` mode: it looks each request up on disk rather than listing the roots once
+// at start, so a checkpoint a recipe writes into out/ or runs/ while the demo runs is served, and a
+// rebuilt bundle is picked up. Every file goes out with an ETag (size + modification time) and
+// `cache-control: no-cache`, so a browser keeps it and revalidates (304 when unchanged: a reload
+// does not download a checkpoint again). Text is gzip-compressed by the build (build.ts writes
+// app.js.gz, index.html.gz, ... beside each file), and sirv sends that sibling to a browser that
+// accepts gzip. sirv never serves a path outside its root (a ".." segment, plain or %-escaped,
+// resolves outside it and is not found; a malformed %-escape is looked up as written and not
+// found). The bundle's source map is built and served only with --sourcemap.
 // Usage: npx tsx runtime-browser/serve.ts [--port 8080] [--no-build] [--sourcemap]
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import {
-  createReadStream,
-  existsSync,
-  readdirSync,
-  statSync,
-  openSync,
-  readSync,
-  closeSync,
-  readFileSync,
-} from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { existsSync, readdirSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
-import { extname, isAbsolute, join, normalize, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sirv, { type RequestHandler } from 'sirv';
 import { buildBrowser } from './build.ts';
 import { readHeader } from './page/infer.ts';
 import { describeHeader, checkCard, sortCatalog, type CatalogEntry } from './page/catalog.ts';
 
 export const MODELS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'models');
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.map': 'application/json',
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.safetensors': 'application/octet-stream',
-  '.css': 'text/css',
-};
-
 /**
- * Serves `roots` (first match wins) on 127.0.0.1:port (0 = any free port). A request the handler
- * cannot parse (a malformed %-escape) is answered 400, a path with a ".." segment 403, and any
- * other failure 500: a bad URL never stops the server. A port in use rejects with a message naming it and --port.
+ * Serves `roots` (first match wins) on 127.0.0.1:port (0 = any free port). A request no root
+ * holds is a 404, and any failure in our handler a 500: a bad URL never stops the server. A port
+ * in use rejects with a message naming it and --port.
  */
 export function serve(roots: string[], port = 0): Promise<{ server: Server; url: string }> {
+  const files: RequestHandler[] = roots.map((r) =>
+    sirv(r, {
+      dev: true,
+      etag: true,
+      gzip: true,
+      // sirv knows no type for .safetensors and would send an empty content-type.
+      setHeaders: (res, pathname) => {
+        if (pathname.endsWith('.safetensors')) res.setHeader('content-type', 'application/octet-stream');
+      },
+    }),
+  );
   const server = createServer((req, res) => {
     try {
-      handle(roots, req.url ?? '/', res, req.headers);
+      const path = (req.url ?? '/').split(/[?#]/)[0];
+      if (path === '/checkpoints.json') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(catalog(roots.slice(1))));
+        return;
+      }
+      const tryRoot = (i: number): void => {
+        if (i < files.length) return files[i](req, res, () => tryRoot(i + 1));
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end(`not found: ${path.slice(0, 200)}`);
+      };
+      tryRoot(0);
     } catch (e) {
       if (res.headersSent) {
         res.destroy();
@@ -78,67 +86,6 @@ export function serve(roots: string[], port = 0): Promise<{ server: Server; url:
       ok({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : port}/` });
     });
   });
-}
-
-const COMPRESSIBLE = new Set(['.html', '.js', '.json', '.map', '.css']);
-/** gzip of each text file version (path -> its ETag and bytes), made on first request. */
-const gzipped = new Map<string, { etag: string; bytes: Buffer }>();
-
-function handle(roots: string[], url: string, res: ServerResponse, headers: IncomingHttpHeaders): void {
-  const refuse = (status: 400 | 403, why: string) => {
-    res.writeHead(status, { 'content-type': 'text/plain' });
-    res.end(`${why} in ${JSON.stringify(url.slice(0, 200))}`);
-  };
-  // The raw path, decoded here (not through new URL, which would fold "/../" away silently): a
-  // ".." segment, before or after decoding, is refused rather than resolved.
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(url.split(/[?#]/)[0]);
-  } catch {
-    return refuse(400, 'bad request: malformed URL escape');
-  }
-  if (!decoded.startsWith('/') || decoded.includes('\0')) return refuse(400, 'bad request: not an absolute path');
-  if (decoded.split(/[/\\]/).includes('..')) return refuse(403, 'forbidden: ".." leaves the served folders');
-  const path = normalize(decoded);
-  if (path === '/checkpoints.json') {
-    res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
-    res.end(JSON.stringify(catalog(roots.slice(1))));
-    return;
-  }
-  for (const root of roots) {
-    let file = resolve(join(root, path));
-    const rel = relative(resolve(root), file);
-    if (rel.startsWith('..') || isAbsolute(rel)) continue; // defence in depth: never outside the root
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
-    if (existsSync(file) && statSync(file).isFile()) {
-      const st = statSync(file),
-        ext = extname(file),
-        etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-      const head = {
-        'content-type': TYPES[ext] ?? 'application/octet-stream',
-        'cache-control': 'no-cache',
-        etag,
-        vary: 'accept-encoding',
-      };
-      if (headers['if-none-match'] === etag) {
-        res.writeHead(304, head);
-        res.end();
-        return;
-      }
-      if (COMPRESSIBLE.has(ext) && /\bgzip\b/.test(String(headers['accept-encoding'] ?? ''))) {
-        let z = gzipped.get(file);
-        if (z?.etag !== etag) gzipped.set(file, (z = { etag, bytes: gzipSync(readFileSync(file), { level: 9 }) }));
-        res.writeHead(200, { ...head, 'content-encoding': 'gzip', 'content-length': z.bytes.length });
-        res.end(z.bytes);
-        return;
-      }
-      res.writeHead(200, { ...head, 'content-length': st.size });
-      createReadStream(file).pipe(res);
-      return;
-    }
-  }
-  res.writeHead(404, { 'content-type': 'text/plain' });
-  res.end(`not found: ${path}`);
 }
 
 /** The servable checkpoints under `roots` (a URL served from two roots is listed once, as the first serves it). */
