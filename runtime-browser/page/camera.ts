@@ -2,7 +2,7 @@
 // video source the browser offers as one, such as a capture card), frame after frame: each frame
 // is grabbed from a <video> element, run and drawn as a single image's result, and the frames per
 // second (whole loop: grab, preprocess, upload, forward, readback, draw) are shown. The loop is
-// one request (main.ts): picking an image, starting a batch or pressing Stop ends it.
+// one request (images.ts): picking an image, starting a batch or pressing Stop ends it.
 import type { RgbaImage } from './preprocess.ts';
 
 export interface CameraState {

@@ -1,7 +1,7 @@
 // DOM side of the page's EndoKED modes: the ToCo CAM heat map with EndoKED's box (or why the box
 // rule rejected it), and the box-prompt mode (drag a box on the image with the pointer, or type
 // it into the x0/y0/x1/y1 fields) with the decoder's mask, predicted IoU and timings. The numbers
-// come from endoked.ts; main.ts owns the state and the order of actions.
+// come from endoked.ts; result.ts decides what runs and when, state.ts holds the state.
 import { heatLayer, maskLayer, heatColor } from './overlay.ts';
 import { $, drawView, viewSize, untrainedBadge } from './render.ts';
 import type { CamBox, BoxMask } from './endoked.ts';

@@ -1,5 +1,5 @@
 // DOM rendering for the page: the image with its overlay, the top-k bars, the mask summary, the
-// model summary and the timing tables. Everything here only draws; main.ts decides what to draw.
+// model summary and the timing tables. Everything here only draws; its callers decide what to draw.
 import { heatColor, heatLayer, maskLayer, column, topK } from './overlay.ts';
 import { MODEL_NAMES, type Classification, type LoadedModel, type Segmentation } from './infer.ts';
 import type { ModelCard } from './catalog.ts';

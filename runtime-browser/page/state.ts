@@ -1,7 +1,13 @@
-// The page's state as the browser tests read it (`globalThis.__page`): what is loaded, what ran on
-// which image, what failed, and how the requests settled. main.ts writes it; nothing reads it back.
-import type { ModelKind } from './infer.ts';
-import type { ModelCard } from './catalog.ts';
+// The page's state, in two parts. `state`: what the browser tests read (`globalThis.__page`): what
+// is loaded, what ran on which image, what failed, and how the requests settled; the page's modules
+// write it and nothing reads it back. `live`: the working objects the modules share (the loaded
+// model, the decoded picture, the last run's outputs and tensors), which stay out of `__page`
+// because they hold GPU buffers and bitmaps.
+import type { Tensor } from '../../engine/index.ts';
+import type { ModelKind, LoadedModel, Classification, Segmentation } from './infer.ts';
+import type { CamBox, BoxMask } from './endoked.ts';
+import type { RgbaImage } from './preprocess.ts';
+import type { ModelCard, CatalogEntry } from './catalog.ts';
 import type { AdapterChoice } from '../index.ts';
 import type { BatchState } from './batch.ts';
 import type { CameraState } from './camera.ts';
@@ -110,3 +116,43 @@ export const state: PageState = {
   camera: null,
 };
 (globalThis as unknown as { __page: PageState }).__page = state;
+
+/** The image the results are for: a decoded file or sample, or the camera's last frame. */
+export interface Picture {
+  bitmap: ImageBitmap;
+  pixels: RgbaImage;
+  name: string;
+  checksum: string;
+  decodeMs: number;
+}
+
+/** The last result's outputs, kept to redraw it (threshold, overlay, CAM class) and to run box prompts. */
+export type LastRun =
+  | { kind: 'eva02'; r: Classification }
+  | { kind: 'polyp-pvt'; r: Segmentation }
+  | { kind: 'toco-cam'; r: CamBox }
+  | { kind: 'sam-box'; embedding: Tensor; embedMs: number; last: BoxMask | null; count: number };
+
+export interface Live {
+  model: LoadedModel | null;
+  picture: Picture | null;
+  lastRun: LastRun | null;
+  /** The served checkpoints (/checkpoints.json), with their model cards. */
+  catalog: CatalogEntry[];
+  /** A ground-truth mask for the shown image (cleared with its result). */
+  truth: { name: string; pixels: RgbaImage } | null;
+  /** The result panel's text when there is no result (index.html's, read at start). */
+  emptyText: string;
+  /** Whether the camera loop should go on (the toggle's second press clears it). */
+  cameraWanted: boolean;
+}
+
+export const live: Live = {
+  model: null,
+  picture: null,
+  lastRun: null,
+  catalog: [],
+  truth: null,
+  emptyText: '',
+  cameraWanted: false,
+};
