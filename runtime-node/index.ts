@@ -79,3 +79,4 @@ export async function shutdown(): Promise<void> {
 }
 export * from './image.ts';
 export * from './datasets.ts';
+export * from './report-sets.ts';

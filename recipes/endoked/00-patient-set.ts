@@ -9,7 +9,7 @@
 //                               CSVs point at them) with reports written from each bag's label.
 //                               -> out/endoked/real-set/
 //
-// Produces (contract: runtime-node/datasets.ts readReportSet):
+// Produces (contract: runtime-node/report-sets.ts readReportSet):
 //   reports.csv  patient_id,label,certain,n_frames,report,split,centre   (label: truth, evaluation only)
 //   frames.csv   patient_id,frame_path,polyp,mask_path,centre,sequence   (polyp: truth, evaluation only)
 //   set.json     how the set was built (flags, source, counts)
@@ -47,13 +47,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rng, serialiseCsv, shuffle } from '../../engine/data/index.ts';
 import { reportForLabel } from '../../runtime-node/synthetic/index.ts';
-import {
-  naturalCompare,
-  readPolypGenFrames,
-  readReportSet,
-  type ImageRecord,
-  type PatientBag,
-} from '../../runtime-node/datasets.ts';
+import { naturalCompare, readPolypGenFrames, type ImageRecord } from '../../runtime-node/datasets.ts';
+import { readReportSet, type PatientBag } from '../../runtime-node/report-sets.ts';
 import { writeReportSet } from '../../runtime-node/synth.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
 

@@ -68,7 +68,7 @@ import {
   type ScoreRange,
 } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readReportSet, type PatientBag } from '../../runtime-node/datasets.ts';
+import { readReportSet, type PatientBag } from '../../runtime-node/report-sets.ts';
 import { decodeImage, resizeImage } from '../../runtime-node/image.ts';
 import { main as buildPatientSet } from './00-patient-set.ts';
 import { Progress } from '../../runtime-node/progress.ts';

@@ -29,8 +29,8 @@ import {
   readEe24Csv,
   readImageMaskFolders,
   readKvasirSeg,
-  readReportSet,
 } from '../../runtime-node/datasets.ts';
+import { readReportSet } from '../../runtime-node/report-sets.ts';
 import { decodeImage, readMask, writeMaskPng, writePng } from '../../runtime-node/image.ts';
 import { writeCapsuleSet, writePolypSet, writeReportSet } from '../../runtime-node/synth.ts';
 

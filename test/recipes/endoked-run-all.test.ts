@@ -19,7 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withStamp, stampOf } from '../../recipes/endoked/pipeline.ts';
-import { main, headline } from '../../recipes/endoked/run-all.ts';
+import { main } from '../../recipes/endoked/run-all.ts';
+import { headline } from '../../recipes/endoked/run-all-report.ts';
+import { STAGE_SCRIPTS } from '../../recipes/endoked/run-all-stages.ts';
 
 describe('pipeline stamps', () => {
   let tmp: string;
@@ -111,15 +113,9 @@ describe('pipeline stamps', () => {
 });
 
 // Every stage script must be in the checkout for the end-to-end run; the test names any that is not.
-const STAGES = [
-  '00-patient-set.ts',
-  '01-report-labels.ts',
-  '02-mil.ts',
-  '03-cam.ts',
-  '04-sam-pseudo-masks.ts',
-  '05-segmenter.ts',
-];
-const absent = STAGES.filter((s) => !existsSync(fileURLToPath(new URL(`../../recipes/endoked/${s}`, import.meta.url))));
+const absent = STAGE_SCRIPTS.filter(
+  (s) => !existsSync(fileURLToPath(new URL(`../../recipes/endoked/${s}`, import.meta.url))),
+);
 
 describe.skipIf(absent.length > 0)(
   `npm run endoked -- --quick${absent.length ? ` (skipped: ${absent.join(', ')} not in this checkout)` : ''}`,
@@ -195,6 +191,15 @@ describe.skipIf(absent.length > 0)(
       expect({ ...sam.rounds[0], trainSeconds: 0 }).toEqual({ ...first.rounds[0], trainSeconds: 0 });
       expect(sam.report).toContain('`npm run endoked -- --quick --sam-in-rounds`');
       expect(sam.report).toContain('04-decoder reused');
+
+      // --stop-after: the stages up to it (all reused here), then a report of their times only.
+      const part = (await main([...argv, '--stop-after', '02-mil']))!;
+      expect(part.rounds).toEqual([]);
+      expect(part.report).toBe(
+        '# EndoKED run stopped after 02-mil (--stop-after)\n\n' +
+          'Stage times: 00-set reused, 01-report-labels reused, 02-mil reused.\n',
+      );
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toBe(part.report);
     }, 1_200_000);
   },
 );

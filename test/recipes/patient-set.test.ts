@@ -11,7 +11,8 @@ import {
   type ComposedPatient,
   type ComposeOptions,
 } from '../../recipes/endoked/00-patient-set.ts';
-import { readPolypGenFrames, readReportSet, type ImageRecord, type PatientBag } from '../../runtime-node/datasets.ts';
+import { readPolypGenFrames, type ImageRecord } from '../../runtime-node/datasets.ts';
+import { readReportSet, type PatientBag } from '../../runtime-node/report-sets.ts';
 import { writeJpeg } from '../../runtime-node/image.ts';
 
 const POLYPGEN = resolve(__dirname, '..', '..', '../shared/data/polypgen-frames');
