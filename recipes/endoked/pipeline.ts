@@ -6,7 +6,8 @@
 //   that still parses process.argv at top level runs as a child process with the same arguments.
 //   Either way the caller gets the same outputs on disk and a thrown error naming the stage.
 // - withStamp: a stage folder is reused when a stamp file in it records the same key (a hash of
-//   the script's source, its flags and its input files). A different key wipes the folder before
+//   the stage's code (codeHash: its script and the recipe modules it imports), its flags and its
+//   input files). A different key wipes the folder before
 //   the stage runs again; a stage that was interrupted under the same key resumes from its own
 //   checkpoints (a pending stamp records the key it was started with).
 import { spawn } from 'node:child_process';
@@ -61,6 +62,30 @@ export const sha256 = (data: string | Uint8Array): string => createHash('sha256'
 /** Content hash of a file ('missing' when absent): used for the small CSV/TXT files stages exchange. */
 export function fileHash(path: string): string {
   return existsSync(path) && statSync(path).isFile() ? sha256(readFileSync(path)) : 'missing';
+}
+
+/**
+ * Hash of a stage's own code: the script and, transitively, every module it imports from its own
+ * folder (a split recipe's stages live in sibling files such as cam-train.ts). Engine and model
+ * code is left out on purpose: an edit there does not silently redo hours of stages; start a new
+ * --out to rerun on changed engine code.
+ */
+export function codeHash(script: string): string {
+  const dir = dirname(resolve(script));
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file) || !existsSync(file)) return;
+    seen.add(file);
+    const src = readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/\bfrom\s+'\.\/([\w.-]+\.ts)'/g)) visit(join(dir, m[1]));
+  };
+  visit(resolve(script));
+  return sha256(
+    [...seen]
+      .sort()
+      .map((f) => `${basename(f)}\t${fileHash(f)}`)
+      .join('\n'),
+  );
 }
 
 /** A cheap identity for a folder of many files: every file's relative name and size (not contents). */

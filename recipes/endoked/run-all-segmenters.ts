@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCsvTable } from '../../engine/data/index.ts';
 import { imageSize } from '../../runtime-node/image.ts';
-import { fileHash, folderListingHash, withStamp } from './pipeline.ts';
+import { codeHash, fileHash, folderListingHash, withStamp } from './pipeline.ts';
 import { main as refine, readPool, writeRoundData, type LabelRow, type RoundSummary } from './06-refine.ts';
 import { stage, stageDir, type PseudoMasks, type Run, type StageOut } from './run-all-stages.ts';
 import type { RunFlags } from './run-all.ts';
@@ -90,7 +90,7 @@ export async function boxMaskBaseline(run: Run, boxes: string, kvasir: string): 
     {
       boxes: fileHash(boxes),
       test: fileHash(join(kvasir, 'test.txt')),
-      code: fileHash(fileURLToPath(new URL('./06-refine.ts', import.meta.url))),
+      code: codeHash(fileURLToPath(new URL('./06-refine.ts', import.meta.url))),
     },
     async () => {
       writeRoundData(boxData, await boxRows(boxes), kvasir);

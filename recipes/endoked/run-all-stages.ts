@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writePolypSet } from '../../runtime-node/synth.ts';
-import { fileHash, runStage, withStamp } from './pipeline.ts';
+import { codeHash, fileHash, runStage, withStamp } from './pipeline.ts';
 import { budgetFor, type Budget } from './run-all-budget.ts';
 import type { RunFlags } from './run-all.ts';
 
@@ -55,7 +55,7 @@ export async function stage(
   upstream: string[] = [],
 ): Promise<StageOut> {
   const key = {
-    script: fileHash(script(file)),
+    script: codeHash(script(file)),
     args,
     inputs: inputs.map((p) => [relative(run.out, p), fileHash(p)]),
     upstream,
