@@ -29,7 +29,10 @@ import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { parseCsvTable } from '../../engine/data/index.ts';
 import { fileHash, folderListingHash, runStage, withStamp } from './pipeline.ts';
-import { main as refine, readPool, truthIndex, writeRoundData, type LabelRow, type RoundSummary } from './06-refine.ts';
+import { main as refine } from './06-refine.ts';
+import { readPool, truthIndex, writeRoundData } from './refine-data.ts';
+import type { LabelRow } from './refine-labels.ts';
+import type { RoundSummary } from './refine-rounds.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
