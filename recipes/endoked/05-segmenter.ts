@@ -48,6 +48,8 @@
 //   (the reference resizes them bilinearly from the start); test masks are used at full size.
 // - No ImageNet weights are bundled; --init loads PVTv2 backbone weights from a safetensors file
 //   (keys as the reference's pvt_v2_b*.pth, i.e. without the "backbone." prefix).
+// The parts: segmenter-data.ts (the folder, its split checks, the batches), segmenter-train.ts
+// (model, resume, the multi-rate loop and its checkpoints), seg-eval.ts (test Dice/IoU, overlays).
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -7,7 +7,7 @@
 // continues from its checkpoint. Reference: zwyang6/ENDOKED EndoKED_WSSS/datasets/
 // data_processing_refining/ (a5_... predictions as labels; a4_... SAM prompted with the boxes).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCsvTable } from '../../engine/data/index.ts';
 import * as plot from '../../runtime-node/plot/index.ts';
@@ -36,7 +36,7 @@ export function sourceHash(script: string): string {
     for (const m of src.matchAll(/from\s+'(\.\/[^']+\.ts)'/g)) visit(join(dirname(file), m[1]));
   };
   visit(script);
-  return sha256([...parts].map(([f, h]) => `${f.slice(HERE.length + 1)} ${h}`).join('\n'));
+  return sha256([...parts].map(([f, h]) => `${relative(dirname(script), f)} ${h}`).join('\n'));
 }
 
 export interface SegMetrics {

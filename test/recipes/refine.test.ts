@@ -25,6 +25,7 @@ import { maskBox } from '../../engine/data/boxes.ts';
 import { main } from '../../recipes/endoked/06-refine.ts';
 import { relabel, relabelPool, type PoolItem } from '../../recipes/endoked/refine-labels.ts';
 import { writeRoundData } from '../../recipes/endoked/refine-data.ts';
+import { sourceHash } from '../../recipes/endoked/refine-rounds.ts';
 import { uniqueIds } from '../../recipes/endoked/pipeline.ts';
 import { runScript } from '../helpers.ts';
 
@@ -94,6 +95,26 @@ describe('06-refine: one image re-labelled from a prediction', () => {
     expect(
       uniqueIds(['/d/centre_A/img1.jpg', '/d/centre_B/img1.jpg', '/d/centre_A/img2.jpg', '/e/centre_A/img1.png']),
     ).toEqual(['centre_A_img1', 'centre_B_img1', 'img2', 'centre_A_img1_1']);
+  });
+
+  it("a round's code hash covers the sibling modules its script imports, transitively, and nothing else", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'refine-src-'));
+    try {
+      writeFileSync(join(dir, 'entry.ts'), "import { b } from './b.ts';\nimport type { T } from './entry.ts';\n");
+      writeFileSync(join(dir, 'b.ts'), "import {\n  c,\n} from './c.ts';\nexport const b = c;\n");
+      writeFileSync(join(dir, 'c.ts'), 'export const c = 1;\n');
+      writeFileSync(join(dir, 'other.ts'), 'export const o = 1;\n');
+      const h0 = sourceHash(join(dir, 'entry.ts'));
+      writeFileSync(join(dir, 'other.ts'), 'export const o = 2;\n');
+      expect(sourceHash(join(dir, 'entry.ts'))).toBe(h0);
+      writeFileSync(join(dir, 'c.ts'), 'export const c = 2;\n');
+      const h1 = sourceHash(join(dir, 'entry.ts'));
+      expect(h1).not.toBe(h0);
+      writeFileSync(join(dir, 'entry.ts'), "import { b } from './b.ts';\nimport type { T } from './entry.ts';\n// x\n");
+      expect(sourceHash(join(dir, 'entry.ts'))).not.toBe(h1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
