@@ -48,57 +48,25 @@
 //   (the reference resizes them bilinearly from the start); test masks are used at full size.
 // - No ImageNet weights are bundled; --init loads PVTv2 backbone weights from a safetensors file
 //   (keys as the reference's pvt_v2_b*.pth, i.e. without the "backbone." prefix).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// The parts: segmenter-data.ts (the folder, its split checks, the batches), segmenter-train.ts
+// (model, resume, the multi-rate loop and its checkpoints), seg-eval.ts (test Dice/IoU, overlays).
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  tidy,
-  noGrad,
-  backward,
-  tensor,
-  add,
-  sigmoid,
-  narrow,
-  manualSeed,
-  defaultGenerator,
-  AdamW,
-  clipGradValue,
-  gradNorm,
-  RandomSampler,
-  DataOrder,
-  Loader,
-  imagesToChw,
-  masksToChw,
-  trainStateBytes,
-  restoreTrainState,
-  weightsBytes,
-  loadWeights,
-  type Tensor,
-  interpolate,
-} from '../../engine/index.ts';
-import { diceIou } from '../../engine/metrics/index.ts';
-import type { MaskImage, RgbImage } from '../../engine/data/index.ts';
-import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readKvasirSeg, type ImageRecord } from '../../runtime-node/datasets.ts';
-import { loadSegSample, checkSegSplit, type SegSample } from '../../runtime-node/seg-samples.ts';
-import { maskContour, resizeImage, writePng } from '../../runtime-node/image.ts';
-import { writePolypSet } from '../../runtime-node/synth.ts';
-import { Progress } from '../../runtime-node/progress.ts';
-import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
-import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
-import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
+import { startRun, RunGuardError } from '../../runtime-node/run-guard.ts';
 import {
-  startRun,
-  checkStep,
-  dataIdentity,
-  checkDataIdentity,
-  checkStateFields,
-  RunGuardError,
-  type DataIdentity,
-} from '../../runtime-node/run-guard.ts';
-import { upsampleBilinear, maxDevicePixels } from './seg-eval.ts';
+  openData,
+  identityOf,
+  checkSplits,
+  trainOrder,
+  trainLoader,
+  type SegData,
+  type SegSettings,
+} from './segmenter-data.ts';
+import { buildModel, resumeState, train, saveWeightsAndLoss, type TrainRun } from './segmenter-train.ts';
+import { evaluateTest, maxDevicePixels, type ImageScore } from './seg-eval.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCRIPT = 'recipes/endoked/05-segmenter.ts';
@@ -191,34 +159,12 @@ export const FLAGS = defineFlags(
   },
 );
 
-export async function main(argv: string[]): Promise<void> {
-  const f = FLAGS.parse(argv);
-  if (!f) return;
-  const configName = f.config;
-  const cpu = configName === 'cpu';
-  const modelPreset = cpu ? 'mu' : 'b2'; // Polyp-PVT preset: 'mu' (spec §4, tiny) or 'b2' (the paper's)
+/** The run's settings: the flags, and the constants this recipe fixes (each with its reason). */
+function settings(f: NonNullable<ReturnType<typeof FLAGS.parse>>): SegSettings {
+  const cpu = f.config === 'cpu';
   const trainSize = f.size ?? (cpu ? 96 : 352); // base training/test resolution (square), a multiple of 32
   const rates = [0.75, 1, 1.25]; // multi-scale rates, one optimizer step each (reference: 0.75, 1, 1.25)
   const sizeMultiple = 32; // scaled sizes are rounded to this; 32 = the backbone's stride (see header)
-  const batchSize = f.batchSize; // reference 24; 8 keeps lavapipe and GPU memory small at 448²
-  const epochs = f.epochs ?? (cpu ? 2 : 100); // passes over train.txt (ignored when --steps is given)
-  const maxSteps = f.steps; // total batches to train for (overrides --epochs)
-  const maxMinutes = f.maxMinutes; // wall-clock budget for this invocation's training
-  const { lr, weightDecay, threshold } = f; // AdamW (reference 1e-4 / 1e-4); Dice/IoU binarisation
-  const clipValue = f.clip; // gradient clamp by value (reference clip_gradient)
-  const faithfulBce = true; // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
-  const evalBatch = 8; // test images per forward
-  const ckptEvery = f.ckptEvery ?? (cpu ? 25 : 200); // steps between training-state checkpoints
-  const logEvery = 10; // steps between loss lines in the log
-  const numOverlays = 8; // test images drawn as overlays (evenly spaced over test.txt)
-  const prefetch = 2; // batches decoded ahead of the one training
-  const cacheDecoded = cpu; // keep decoded, resized training images in memory (small at 96²)
-  const seed = 0; // model init, data order and drop path
-  const syntheticN = f.syntheticN; // images in the synthetic set (--data synthetic)
-  const syntheticSize = 256; // synthetic frame size (pixels, square)
-  const resume = f.resume; // continue from <out>/state.safetensors when present
-  const outDir = resolve(f.out ?? join(ROOT, 'runs', `segmenter-${configName}`));
-  const initPath = f.init ? resolve(f.init) : undefined; // PVTv2 backbone weights to start from
   // Python's round()
   const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
   if (trainSize % sizeMultiple !== 0) {
@@ -234,434 +180,125 @@ export async function main(argv: string[]): Promise<void> {
       `${SCRIPT}: --size ${trainSize} gives rate sizes ${scaledSizes.join('/')}; the smallest must ` +
         `be at least ${sizeMultiple}: use --size 64 or more`,
     );
+  const initPath = f.init ? resolve(f.init) : undefined; // PVTv2 backbone weights to start from
   if (initPath && !existsSync(initPath)) throw new RunGuardError(`${SCRIPT}: --init "${initPath}" does not exist`);
+  return {
+    script: SCRIPT,
+    root: ROOT,
+    data: f.data,
+    configName: f.config,
+    modelPreset: cpu ? 'mu' : 'b2', // Polyp-PVT preset: 'mu' (spec §4, tiny) or 'b2' (the paper's)
+    trainSize,
+    rates,
+    scaledSizes,
+    batchSize: f.batchSize, // reference 24; 8 keeps lavapipe and GPU memory small at 448²
+    epochs: f.epochs ?? (cpu ? 2 : 100), // passes over train.txt (ignored when --steps is given)
+    maxSteps: f.steps, // total batches to train for (overrides --epochs)
+    maxMinutes: f.maxMinutes, // wall-clock budget for this invocation's training
+    lr: f.lr, // AdamW (reference 1e-4)
+    weightDecay: f.weightDecay, // AdamW (reference 1e-4)
+    threshold: f.threshold, // Dice/IoU binarisation
+    clipValue: f.clip, // gradient clamp by value (reference clip_gradient)
+    faithfulBce: true, // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
+    evalBatch: 8, // test images per forward
+    ckptEvery: f.ckptEvery ?? (cpu ? 25 : 200), // steps between training-state checkpoints
+    logEvery: 10, // steps between loss lines in the log
+    numOverlays: 8, // test images drawn as overlays (evenly spaced over test.txt)
+    prefetch: 2, // batches decoded ahead of the one training
+    cacheDecoded: cpu, // keep decoded, resized training images in memory (small at 96²)
+    seed: 0, // model init, data order and drop path
+    syntheticN: f.syntheticN, // images in the synthetic set (--data synthetic)
+    syntheticSize: 256, // synthetic frame size (pixels, square)
+    checkData: f.checkData,
+    resume: f.resume, // continue from <out>/state.safetensors when present
+    outDir: resolve(f.out ?? join(ROOT, 'runs', `segmenter-${f.config}`)),
+    initPath,
+  };
+}
 
-  // ---- data --------------------------------------------------------------------------------------
-  const sharedKvasir = resolve(ROOT, '..', 'shared', 'data', 'kvasir-seg');
-  let dataRoot: string;
-  if (f.data === 'synthetic' || (f.data === undefined && !existsSync(sharedKvasir))) {
-    dataRoot = join(ROOT, 'out', 'synthetic', `polyp-n${syntheticN}-s${syntheticSize}-seed${seed}`);
-    if (!existsSync(join(dataRoot, 'test.txt'))) {
-      console.log(`writing the synthetic polyp set (${syntheticN} frames, ${syntheticSize}²) to ${dataRoot}`);
-      await writePolypSet(dataRoot, syntheticN, { seed, width: syntheticSize, height: syntheticSize, force: true });
-    }
-  } else {
-    dataRoot = resolve(f.data ?? sharedKvasir);
-    if (!existsSync(dataRoot)) {
-      throw new RunGuardError(
-        [
-          `${SCRIPT}: dataset folder "${dataRoot}" does not exist. Put Kvasir-SEG there ` +
-            '(images/, masks/, train.txt, test.txt;',
-          '  https://datasets.simula.no/kvasir-seg/ with the PraNet/Polyp-PVT test split of 100 ids), ' +
-            'pass --data <folder>,',
-          '  or train on generated data with --data synthetic.',
-        ].join('\n'),
-      );
-    }
-  }
-  let train: ImageRecord[], test: ImageRecord[];
-  try {
-    train = readKvasirSeg(dataRoot, { split: 'train' }).records;
-    test = readKvasirSeg(dataRoot, { split: 'test', log: null }).records;
-  } catch (e) {
-    throw new RunGuardError(
-      `${SCRIPT}: ${e instanceof Error ? e.message : e}\n  (expected the Kvasir-SEG layout: images/, ` +
-        `masks/, train.txt, test.txt; or use --data synthetic)`,
-    );
-  }
-  // --out: writable, ours alone, no partial files of killed runs; Ctrl-C saves (see onStop below).
-  const guard = startRun(outDir, { script: SCRIPT });
-  const identity = dataIdentity(
-    { data: dataRoot },
-    {
-      train: train.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
-      test: test.map((r) => ({ id: r.id, files: [r.imagePath, r.maskPath] })),
-    },
-  );
-  // Every file of both splits, before any training: a bad one fails now, all named at once.
-  for (const [name, recs] of [
-    ['train', train],
-    ['test', test],
-  ] as const) {
-    const c = await checkSegSplit(recs, f.checkData);
-    if (c.problems.length) {
-      throw new RunGuardError(
-        `${SCRIPT}: ${c.problems.length} bad file(s) in the ${name} split of ${dataRoot}:\n  ` +
-          `${c.problems.join('\n  ')}\n` +
-          `Fix or remove them (and their ids in ${name}.txt), or pass another --data.`,
-      );
-    }
-    if (c.masksRead > 0 && c.emptyMasks === c.masksRead) {
-      console.warn(
-        `warning: every ${name} mask read ` +
-          `(${c.masksRead}${c.masksRead < recs.length ? ` spread over ${recs.length}` : ''}) in ` +
-          `${dataRoot} is empty (no foreground pixel): check the masks' format; training and Dice ` +
-          `would be meaningless`,
-      );
-    }
-  }
+export async function main(argv: string[]): Promise<void> {
+  const f = FLAGS.parse(argv);
+  if (!f) return;
+  const s = settings(f);
+  const data = await openData(s);
+  // --out: writable, ours alone, no partial files of killed runs; Ctrl-C saves (segmenter-train.ts).
+  const guard = startRun(s.outDir, { script: SCRIPT });
+  const identity = identityOf(data);
+  await checkSplits(s, data);
   const gpu = await initNode();
   console.log(`device: ${gpu.adapterName}`);
-  console.log(`data: ${dataRoot} (${train.length} train / ${test.length} test)`);
+  console.log(`data: ${data.dataRoot} (${data.train.length} train / ${data.test.length} test)`);
 
-  const cache = new Map<number, SegSample>();
-  async function loadTrain(i: number): Promise<SegSample> {
-    const hit = cache.get(i);
-    if (hit) return hit;
-    const s = await loadSegSample(train[i], [trainSize, trainSize]);
-    if (cacheDecoded) cache.set(i, s);
-    return s;
-  }
-  const order = new DataOrder(new RandomSampler(train.length), { batchSize, seed });
-  const batchesPerEpoch = order.batchesPerEpoch;
-  const totalSteps = maxSteps ?? epochs * batchesPerEpoch;
-
-  // ---- model, optimizer, resume ------------------------------------------------------------------
-  manualSeed(seed);
-  const model = polypPvt(modelPreset);
-  model.flattenParameters();
-  if (initPath) {
-    const r = loadWeights(model.backbone, new Uint8Array(readFileSync(initPath)), { strict: false, source: initPath });
-    console.log(
-      `init: backbone from ${initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`,
-    );
-    if (r.missingKeys.length)
-      throw new RunGuardError(`${initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
-  }
-  const optimizer = new AdamW(model.parameters(), { lr, weightDecay });
-  console.log(
-    `model: Polyp-PVT ${modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ` +
-      `${scaledSizes.join('/')}, batch ${batchSize}`,
-  );
-
-  interface Extra {
-    step: number;
-    losses: number[];
-    seconds: number;
-    config: string;
-    modelPreset: string;
-    trainSize: number;
-    batchSize: number;
-    dataIdentity?: DataIdentity;
-  }
-  const statePath = join(outDir, 'state.safetensors');
-  let step = 0,
-    losses: number[] = [],
-    seconds = 0;
-  const saved = resume ? readIfExists(statePath) : null;
-  if (saved) {
-    const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
-    checkStateFields(
-      r,
-      {
-        'extra.step': 'number',
-        'extra.losses': 'number[]',
-        'extra.seconds': 'number',
-        'extra.trainSize': 'number',
-        'extra.batchSize': 'number',
-        'extra.modelPreset': 'string',
-        data: 'object',
-      },
-      statePath,
-    );
-    const e = r.extra;
-    if (e.modelPreset !== modelPreset || e.trainSize !== trainSize || e.batchSize !== batchSize) {
-      throw new RunGuardError(
-        `${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ` +
-          `${e.batchSize}; this run has ${modelPreset}, ${trainSize}, ${batchSize}. Use another --out ` +
-          `or --no-resume.`,
-      );
-    }
-    checkDataIdentity(e.dataIdentity, identity, statePath);
-    ({ step, losses, seconds } = e);
-    order.loadStateDict(r.data!);
-    // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
-    // applies from this step on, and says so, instead of being silently replaced by the state's.
-    for (const g of optimizer.paramGroups) {
-      if (g.lr !== lr || g.weightDecay !== weightDecay)
-        console.log(
-          `note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing ` +
-            `with --lr ${lr} --weight-decay ${weightDecay}`,
-        );
-      g.lr = lr;
-      g.initialLr = lr;
-      g.weightDecay = weightDecay;
-    }
-    console.log(`resumed from ${statePath} at step ${step}`);
-  }
-  const loader = new Loader({
-    order,
-    prefetch,
-    load: loadTrain,
-    collate: (items: SegSample[]) => ({
-      images: imagesToChw(items.map((s) => s.image)),
-      masks: masksToChw(items.map((s) => s.mask)),
-    }),
-  });
-  async function checkpoint(): Promise<void> {
-    const extra: Extra = {
-      step,
-      losses,
-      seconds,
-      config: configName,
-      modelPreset,
-      trainSize,
-      batchSize,
-      dataIdentity: identity,
-    };
-    writeAtomic(
-      statePath,
-      await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }),
-    );
-  }
-
-  // ---- training loop -----------------------------------------------------------------------------
-  const started = performance.now();
-  const deadline = maxMinutes ? started + maxMinutes * 60_000 : Infinity;
-  if (step < totalSteps) {
-    console.log(
-      `training steps ${step}..${totalSteps} (${batchesPerEpoch} per epoch, ${rates.length} ` +
-        `optimizer steps each) -> ${outDir}`,
-    );
-    const bar = new Progress({ total: totalSteps, label: 'train', unit: 'step' });
-    bar.set(step);
-    model.train();
-    guard.onStop(checkpoint); // SIGINT/SIGTERM: the state after the last whole step
-    while (step < totalSteps && performance.now() < deadline) {
-      await guard.step(async () => {
-        const t0 = performance.now();
-        const { batch, data } = await loader.next();
-        const checks: { rate: number; loss: Tensor; norm: Tensor }[] = [];
-        for (const [k, size] of scaledSizes.entries()) {
-          const [loss, norm] = tidy(() => {
-            let x = tensor(data.images.data, data.images.shape),
-              y = tensor(data.masks.data, data.masks.shape);
-            if (size !== trainSize) {
-              // [B, C, S, S] -> [B, C, size, size]
-              x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
-              y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
-            }
-            const l = polypPvtLoss(model.forward(x), y, { faithfulBce });
-            backward(l);
-            const n = gradNorm(model.parameters()); // before clamping: a NaN/Inf gradient shows here
-            clipGradValue(model.parameters(), clipValue);
-            optimizer.step();
-            optimizer.zeroGrad();
-            return [l, n];
-          });
-          checks.push({ rate: rates[k], loss, norm });
-        }
-        // Every rate's loss and gradient norm, before anything reaches a checkpoint: a diverging
-        // 1.25 step must not be saved (the reference logs only the rate-1 loss).
-        const values = await Promise.all(checks.flatMap((c) => [c.loss.item(), c.norm.item()]));
-        for (const c of checks) {
-          c.loss.dispose();
-          c.norm.dispose();
-        }
-        checkStep(
-          step,
-          Object.fromEntries(
-            checks.flatMap((c, k) => [
-              [`loss at rate ${c.rate}`, values[2 * k]],
-              [`gradient norm at rate ${c.rate}`, values[2 * k + 1]],
-            ]),
-          ),
-          `lower --lr (now ${lr}) or check the data`,
-        );
-        const value = values[2 * rates.indexOf(1)]; // the reference logs the rate-1 loss
-        losses.push(value);
-        step++;
-        seconds += (performance.now() - t0) / 1000;
-        bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
-        if (step % logEvery === 0 && !process.stderr.isTTY)
-          console.log(`step ${step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
-        if (step % ckptEvery === 0 || step === totalSteps) await checkpoint();
-      });
-    }
-    if (step < totalSteps) {
-      await checkpoint();
-      console.log(`stopped at step ${step} after --max-minutes ${maxMinutes}; run again to continue`);
-    }
-    guard.onStop(null); // the final state is on disk; a signal from here on just exits
-  } else {
-    console.log(`already trained to step ${step} (>= ${totalSteps}); evaluating only`);
-  }
-  writeAtomic(
-    join(outDir, 'weights.safetensors'),
-    await weightsBytes(model, {
-      model: 'polyp_pvt',
-      preset: modelPreset,
-      config: JSON.stringify(model.config),
-      size: String(trainSize),
-    }),
-  );
-  const smooth = losses.map((_, i) => {
-    const w = losses.slice(Math.max(0, i - 19), i + 1);
-    return w.reduce((a, b) => a + b, 0) / w.length;
-  });
-  await writeChartPng(
-    join(outDir, 'loss.png'),
-    plot.lineChart(
-      [
-        { name: 'loss (rate 1)', y: losses, color: [170, 190, 215] },
-        { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] },
-      ],
-      {
-        title: `Polyp-PVT ${modelPreset} ${trainSize}x${trainSize}: structure loss P1+P2`,
-        xLabel: 'step (batch)',
-        yLabel: 'loss',
-      },
-    ),
-  );
-
-  // ---- test: Dice / IoU at each mask's own resolution ----------------------------------------------
-  /**
-   * sigmoid(P1 + P2) of a batch, each upsampled to its mask's size and read back. A mask over the
-   * device's buffer limit (about 33.5 Mpx of f32) is upsampled on the CPU from the map at the
-   * training size instead (the same bilinear, align_corners=False).
-   */
-  const MAX_DEVICE_PIXELS = maxDevicePixels(gpu.limits);
-  async function predict(images: RgbImage[], sizes: [number, number][]): Promise<Float32Array[]> {
-    const maps = noGrad(() =>
-      tidy(() => {
-        const [p1, p2] = model.forward(tensor(imagesToChw(images).data, [images.length, 3, trainSize, trainSize]));
-        const logits = add(p1, p2); // [B, 1, S, S]
-        return sizes.map(([h, w], i) =>
-          h * w > MAX_DEVICE_PIXELS
-            ? narrow(logits, 0, i, 1)
-            : sigmoid(interpolate(narrow(logits, 0, i, 1), { size: [h, w], mode: 'bilinear', alignCorners: false })),
-        );
-      }),
-    );
-    const out: Float32Array[] = [];
-    for (const [i, m] of maps.entries()) {
-      const [h, w] = sizes[i];
-      let p: Float32Array = Float32Array.from(await m.data());
-      m.dispose();
-      if (h * w > MAX_DEVICE_PIXELS) {
-        // logits at trainSize: upsample, then sigmoid
-        p = upsampleBilinear(p, trainSize, trainSize, h, w);
-        for (let k = 0; k < p.length; k++) p[k] = 1 / (1 + Math.exp(-p[k]));
-      }
-      out.push(p);
-    }
-    return out;
-  }
-
-  model.eval();
-  const overlayAt = new Set(
-    Array.from({ length: Math.min(numOverlays, test.length) }, (_, k) =>
-      Math.floor((k * test.length) / Math.min(numOverlays, test.length)),
-    ),
-  );
-  const perImage: { id: string; dice: number; iou: number; diceMinMax: number; iouMinMax: number }[] = [];
-  const evalBar = new Progress({ total: test.length, label: 'test ', unit: 'img' });
-  for (let i = 0; i < test.length; i += evalBatch) {
-    const recs = test.slice(i, i + evalBatch);
-    let probs: Float32Array[], samples: SegSample[];
-    try {
-      samples = await Promise.all(recs.map((r) => loadSegSample(r))); // full size: the masks are scored there
-      const inputs = await Promise.all(samples.map((s) => resizeImage(s.image, trainSize, trainSize)));
-      probs = await predict(
-        inputs,
-        samples.map((s) => [s.mask.height, s.mask.width]),
-      );
-    } catch (e) {
-      throw new Error(
-        `evaluating ${recs.map((r) => `${r.imagePath} (${r.id})`).join(', ')}: ` +
-          `${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    const masks = samples.map((s) => s.mask);
-    for (let k = 0; k < recs.length; k++) {
-      const p = probs[k];
-      let lo = Infinity,
-        hi = -Infinity;
-      for (const v of p) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      const mm = p.map((v) => (v - lo) / (hi - lo + 1e-8)); // the reference Test.py's normalisation
-      const a = diceIou(p, masks[k].data, threshold),
-        b = diceIou(mm, masks[k].data, threshold);
-      perImage.push({ id: recs[k].id, dice: a.dice, iou: a.iou, diceMinMax: b.dice, iouMinMax: b.iou });
-      if (overlayAt.has(i + k))
-        await writeOverlay(join(outDir, 'overlays', `${recs[k].id}.png`), samples[k].image, masks[k], p, threshold);
-    }
-    evalBar.tick(recs.length);
-  }
-  const mean = (g: (r: (typeof perImage)[number]) => number) =>
-    perImage.reduce((s, r) => s + g(r), 0) / perImage.length;
-  const metrics = {
-    config: configName,
-    model: `polyp_pvt_${modelPreset}`,
-    parameters: model.numParameters(),
-    data: dataRoot,
-    numTrain: train.length,
-    numTest: test.length,
-    trainSize,
-    scaledSizes,
-    batchSize,
-    lr,
-    weightDecay,
-    clipValue,
-    faithfulBce,
-    steps: step,
-    optimizerSteps: step * rates.length,
-    epochs: step / batchesPerEpoch,
-    trainSeconds: Math.round(seconds),
-    finalLoss: losses.length ? losses[losses.length - 1] : null,
-    device: gpu.adapterName,
-    test: {
-      threshold,
-      meanDice: mean((r) => r.dice),
-      meanIou: mean((r) => r.iou),
-      minMax: { meanDice: mean((r) => r.diceMinMax), meanIou: mean((r) => r.iouMinMax) },
-    },
-    perImage,
+  const order = trainOrder(s, data);
+  const { model, optimizer } = buildModel(s);
+  const progress = resumeState(s, model, optimizer, order, identity);
+  const run: TrainRun = {
+    model,
+    optimizer,
+    loader: trainLoader(s, data, order),
+    identity,
+    progress,
+    totalSteps: s.maxSteps ?? s.epochs * order.batchesPerEpoch,
+    batchesPerEpoch: order.batchesPerEpoch,
   };
-  writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
-  console.log(
-    `test (${test.length} images, >${threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, ` +
-      `mean IoU ${metrics.test.meanIou.toFixed(4)}` +
-      ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ` +
-      `${metrics.test.minMax.meanIou.toFixed(4)})`,
-  );
-  console.log(`wrote ${join(outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
+  await train(s, run, guard);
+  await saveWeightsAndLoss(s, model, progress.losses);
+
+  const perImage = await evaluateTest(model, data.test, {
+    size: s.trainSize,
+    batch: s.evalBatch,
+    threshold: s.threshold,
+    numOverlays: s.numOverlays,
+    overlayDir: join(s.outDir, 'overlays'),
+    maxPixels: maxDevicePixels(gpu.limits),
+  });
+  report(s, run, data, perImage, gpu.adapterName);
   optimizer.dispose();
   model.dispose();
   guard.close();
   await shutdown();
 }
 
-if (isMain(import.meta.url)) runMain(main);
-
-// ---- overlays --------------------------------------------------------------------------------------
-/** The image with the predicted mask tinted blue and the ground truth's contour in green, at most 512 px wide/high. */
-async function writeOverlay(
-  path: string,
-  image: RgbImage,
-  gt: MaskImage,
-  prob: Float32Array,
-  threshold: number,
-): Promise<void> {
-  const { width: w, height: h } = gt;
-  if (image.width !== w || image.height !== h) image = await resizeImage(image, w, h);
-  const TINT = [30, 110, 255]; // predicted-mask tint (blue shows on the red of colonoscopy frames)
-  const t = Math.max(1, Math.round(Math.max(w, h) / 256)); // contour thickness
-  const contour = await maskContour(gt, t);
-  const out = new Uint8Array(image.data);
-  for (let p = 0; p < w * h; p++) {
-    const o = 3 * p;
-    if (prob[p] > threshold) for (let c = 0; c < 3; c++) out[o + c] = Math.round(0.45 * out[o + c] + 0.55 * TINT[c]);
-    if (contour[p]) {
-      out[o] = 40;
-      out[o + 1] = 230;
-      out[o + 2] = 60;
-    }
-  }
-  let img: RgbImage = { width: w, height: h, data: out };
-  const scale = Math.min(1, 512 / Math.max(w, h));
-  if (scale < 1) img = await resizeImage(img, Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale)));
-  writePng(path, img);
+/** metrics.json (the run's settings, training totals, test means and per-image scores) and the summary line. */
+function report(s: SegSettings, run: TrainRun, data: SegData, perImage: ImageScore[], device: string): void {
+  const { step, losses, seconds } = run.progress;
+  const mean = (g: (r: ImageScore) => number) => perImage.reduce((a, r) => a + g(r), 0) / perImage.length;
+  const metrics = {
+    config: s.configName,
+    model: `polyp_pvt_${s.modelPreset}`,
+    parameters: run.model.numParameters(),
+    data: data.dataRoot,
+    numTrain: data.train.length,
+    numTest: data.test.length,
+    trainSize: s.trainSize,
+    scaledSizes: s.scaledSizes,
+    batchSize: s.batchSize,
+    lr: s.lr,
+    weightDecay: s.weightDecay,
+    clipValue: s.clipValue,
+    faithfulBce: s.faithfulBce,
+    steps: step,
+    optimizerSteps: step * s.rates.length,
+    epochs: step / run.batchesPerEpoch,
+    trainSeconds: Math.round(seconds),
+    finalLoss: losses.length ? losses[losses.length - 1] : null,
+    device,
+    test: {
+      threshold: s.threshold,
+      meanDice: mean((r) => r.dice),
+      meanIou: mean((r) => r.iou),
+      minMax: { meanDice: mean((r) => r.diceMinMax), meanIou: mean((r) => r.iouMinMax) },
+    },
+    perImage,
+  };
+  writeFileSync(join(s.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  console.log(
+    `test (${data.test.length} images, >${s.threshold}): mean Dice ${metrics.test.meanDice.toFixed(4)}, ` +
+      `mean IoU ${metrics.test.meanIou.toFixed(4)}` +
+      ` (min-max normalised: Dice ${metrics.test.minMax.meanDice.toFixed(4)}, IoU ` +
+      `${metrics.test.minMax.meanIou.toFixed(4)})`,
+  );
+  console.log(`wrote ${join(s.outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
 }
+
+if (isMain(import.meta.url)) runMain(main);

@@ -39,52 +39,17 @@
 // Deviations: the MIL-µ encoder (a small CNN) instead of ResNet-18, and its input size (32² for
 // mu; --image-size overrides; reference 224²); batch 32 with drop-last (BatchNorm1d needs two
 // samples).
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+// The parts: biopsy-data.ts (the set and its patient split), biopsy-train.ts (one arm's
+// training), biopsy-metrics.ts (AUC, operating point, per-polyp/patient scores), biopsy-report.ts
+// (each arm's files, the comparison table and ROC).
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  tidy,
-  noGrad,
-  backward,
-  tensor,
-  softmax,
-  log,
-  add,
-  mul,
-  sum,
-  mean,
-  neg,
-  manualSeed,
-  defaultGenerator,
-  SGD,
-  Adam,
-  RandomSampler,
-  DataOrder,
-  Rng,
-  imagesToChw,
-  augmentBatch,
-  sampleParams,
-  trainStateBytes,
-  restoreTrainState,
-  weightsBytes,
-  metrics,
-  type AugmentConfig,
-  type Tensor,
-  parseSafetensors,
-} from '../../engine/index.ts';
-import { serialiseCsv, type RgbImage } from '../../engine/data/index.ts';
-import { OpticalBiopsyNet, encoderBytes, loadEncoder } from '../../models/optical-biopsy.ts';
-import { MIL, MilEncoder, type MilConfig } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readPathologySet, type PathologyRecord } from '../../runtime-node/pathology-set.ts';
-import { decodeImageResized } from '../../runtime-node/image.ts';
-import { writePathologySet } from '../../runtime-node/synth.ts';
-import { Progress } from '../../runtime-node/progress.ts';
-import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
-import { writePng } from '../../runtime-node/plots.ts';
-import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, FlagError, isMain, runMain } from '../../runtime-node/flags.ts';
-import { binaryReport, groupScores, type BinaryReport } from './biopsy-metrics.ts';
+import { openData } from './biopsy-data.ts';
+import { armContext, readInit, trainArm, type Arm } from './biopsy-train.ts';
+import { evaluateArm, writeComparison, type ArmResult } from './biopsy-report.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -169,59 +134,11 @@ export const FLAGS = defineFlags(
   },
 );
 
-const NORMALIZE = {
-  mean: [0.4738405, 0.30310306, 0.20231445] as [number, number, number],
-  std: [0.2768913, 0.2088029, 0.16106644] as [number, number, number],
-};
-type Arm = 'mil-init' | 'scratch';
-interface Extra {
-  step: number;
-  losses: number[];
-  seconds: number;
-  signature: string;
-}
-export interface ArmResult {
-  arm: Arm;
-  init: string | null;
-  steps: number;
-  seconds: number;
-  finalLoss: number;
-  train: { frame: BinaryReport };
-  test: { frame: BinaryReport; polyp: BinaryReport; patient: BinaryReport };
-}
-
-type M3 = [number, number, number, number, number, number];
-const compose = (a: M3, b: M3): M3 => [
-  a[0] * b[0] + a[1] * b[3],
-  a[0] * b[1] + a[1] * b[4],
-  a[0] * b[2] + a[1] * b[5] + a[2],
-  a[3] * b[0] + a[4] * b[3],
-  a[3] * b[1] + a[4] * b[4],
-  a[3] * b[2] + a[4] * b[5] + a[5],
-];
-/**
- * torchvision RandomAffine(degrees 0, translate .1, scale .8-1.2, shear 10) as an output -> input map in [0, 1]
- * coordinates.
- */
-function randomAffineInverse(r: Rng): M3 {
-  const tx = r.uniform(-0.1, 0.1),
-    ty = r.uniform(-0.1, 0.1),
-    s = r.uniform(0.8, 1.2),
-    sh = Math.tan((r.uniform(-10, 10) * Math.PI) / 180);
-  // forward: p' = c + t + s [[1, sh], [0, 1]] (p - c); inverse: p = c + (1/s) [[1, -sh], [0, 1]] (p' - c - t)
-  const a = 1 / s,
-    b = -sh / s,
-    e = 1 / s,
-    ox = 0.5 + tx,
-    oy = 0.5 + ty;
-  return [a, b, 0.5 - a * ox - b * oy, 0, e, 0.5 - e * oy];
-}
+export type BiopsyFlags = NonNullable<ReturnType<typeof FLAGS.parse>>;
 
 export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResult>> | null> {
-  const parsed = FLAGS.parse(argv);
-  if (!parsed) return null;
-  const f = parsed;
-  const outDir = resolve(f.out);
+  const f = FLAGS.parse(argv);
+  if (!f) return null;
   const initPath = f.init ? resolve(f.init) : undefined;
   if (f.compare && !initPath)
     throw new FlagError(
@@ -233,379 +150,32 @@ export async function main(argv: string[]): Promise<Partial<Record<Arm, ArmResul
         `leave --init out to train from scratch)`,
     );
   const arms: Arm[] = f.compare ? ['mil-init', 'scratch'] : [initPath ? 'mil-init' : 'scratch'];
-  // The encoder's architecture: stage 2 stores its MilConfig in encoder.safetensors' metadata.
-  let config: MilConfig = MIL[f.model];
-  const initBytes = initPath ? new Uint8Array(readFileSync(initPath)) : undefined;
-  if (initBytes) {
-    let meta: Record<string, string> | undefined;
-    try {
-      meta = parseSafetensors(initBytes).metadata;
-    } catch (e) {
-      throw new FlagError(
-        `${FLAGS.script}: --init "${initPath}" is not a safetensors file (${e instanceof Error ? e.message : e})`,
-      );
-    }
-    if (meta?.config) config = { ...MIL[f.model], ...(JSON.parse(meta.config) as Partial<MilConfig>) };
-    else console.log(`${initPath} has no config metadata: assuming the --model ${f.model} encoder`);
-  }
-  if (f.imageSize) config = { ...config, imageSize: f.imageSize };
-  const S = config.imageSize;
-
-  // ---- data: frames decoded once at the training size; a patient-wise 70/30 split ----------------
-  let dataPath: string;
-  if (f.data === 'synthetic') {
-    dataPath = join(ROOT, 'out', 'endoked', `pathology-set-n${f.syntheticPatients}-s${f.syntheticSize}-seed${f.seed}`);
-    if (!existsSync(join(dataPath, 'labels.csv'))) {
-      console.log(
-        `writing the synthetic pathology set (${f.syntheticPatients} patients, ${f.syntheticSize}²) to ${dataPath}`,
-      );
-      await writePathologySet(dataPath, f.syntheticPatients, {
-        seed: f.seed,
-        width: f.syntheticSize,
-        height: f.syntheticSize,
-        force: true,
-      });
-    }
-  } else dataPath = resolve(f.data);
-  const set = readPathologySet(dataPath, { classes: 2 });
-  const records = set.records;
-  if (records.some((r) => !r.split)) splitByPatient(records, f.seed);
-  const train = records.filter((r) => r.split === 'train'),
-    test = records.filter((r) => r.split === 'test');
-  if (f.jitter.length !== 4 || f.jitter[3] > 0.5)
-    throw new FlagError(
-      `${FLAGS.script}: --jitter needs 4 values (brightness,contrast,saturation,hue), hue at most 0.5`,
-    );
-  for (const [name, rs] of [
-    ['train', train],
-    ['test', test],
-  ] as const) {
-    const pos = rs.filter((r) => r.label === 1).length;
-    if (pos === 0 || pos === rs.length)
-      throw new Error(
-        `${set.csv}: the ${name} split has ${rs.length} frames, ${pos} neoplastic: it needs both classes`,
-      );
-  }
-  const count = (rs: PathologyRecord[]) =>
-    `${rs.length} frames / ${new Set(rs.map((r) => r.patientId)).size} patients, ` +
-    `${rs.filter((r) => r.label === 1).length} neoplastic frames`;
-  console.log(`data: ${set.csv}: train ${count(train)}; test ${count(test)}`);
-  const images: RgbImage[] = [];
-  for (let i = 0; i < records.length; i += 32)
-    images.push(...(await Promise.all(records.slice(i, i + 32).map((r) => decodeImageResized(r.imagePath, S, S)))));
-  const imageOf = new Map(records.map((r, i) => [r, images[i]]));
-
+  const enc = readInit(f, initPath, FLAGS.script); // the encoder's architecture: stage 2 stores it in --init
+  const data = await openData(f, ROOT, FLAGS.script, enc.config.imageSize);
   const gpu = await initNode();
+  const { channels, blocksPerStage, imageSize } = enc.config;
   console.log(
-    `device: ${gpu.adapterName}; encoder: MilEncoder ${config.channels.join('-')} x${config.blocksPerStage} at ${S}²`,
+    `device: ${gpu.adapterName}; encoder: MilEncoder ${channels.join('-')} x${blocksPerStage} at ${imageSize}²`,
   );
-  const augment: AugmentConfig = {
-    size: [S, S],
-    hflip: 0.5,
-    vflip: 0.5,
-    randomResizedCrop: { p: 1, scale: [0.75, 1], ratio: [0.75, 1.33] },
-    colorJitter: { p: 1, brightness: f.jitter[0], contrast: f.jitter[1], saturation: f.jitter[2], hue: f.jitter[3] },
-    normalize: NORMALIZE,
-  };
-  const evalCfg: AugmentConfig = { size: [S, S], normalize: NORMALIZE };
-  const signature = JSON.stringify({
-    data: set.csv,
-    config,
-    jitter: f.jitter,
-    batch: f.batchSize,
-    optimizer: f.optimizer,
-    lr: f.lr,
-    momentum: f.momentum,
-    seed: f.seed,
-  });
-
-  /** Eval-mode neoplastic probabilities of the given frames. */
-  async function predict(net: OpticalBiopsyNet, rs: PathologyRecord[]): Promise<Float64Array> {
-    net.eval();
-    const out = new Float64Array(rs.length);
-    for (let i = 0; i < rs.length; i += 64) {
-      const chunk = rs.slice(i, i + 64),
-        chw = imagesToChw(chunk.map((r) => imageOf.get(r)!));
-      const p = tidy(() =>
-        noGrad(() => {
-          const x = augmentBatch(tensor(chw.data, chw.shape), null, evalCfg, new Rng(0)).images;
-          return softmax(net.forward(x), -1); // [B, 2]
-        }),
-      );
-      const d = await p.data();
-      p.dispose();
-      for (let k = 0; k < chunk.length; k++) out[i + k] = d[2 * k + 1];
-    }
-    net.train();
-    return out;
-  }
-
-  // ---- one arm: build, (init), train with checkpoints, evaluate ------------------------------------
-  async function runArm(
-    arm: Arm,
-  ): Promise<{ result: ArmResult; roc: Record<'frame' | 'patient', metrics.RocCurve> } | null> {
-    const dir = join(outDir, arm);
-    mkdirSync(dir, { recursive: true });
-    manualSeed(f.seed); // both arms draw the same head (and, for scratch, encoder) initialisation
-    const encoder = new MilEncoder(config);
-    const net = new OpticalBiopsyNet(encoder, encoder.outDim, 2);
-    const init = arm === 'mil-init' ? initPath! : null;
-    if (init) console.log(`[${arm}] encoder from ${init} (${loadEncoder(encoder, initBytes!, init)} tensors)`);
-    net.flattenParameters();
-    const opt =
-      f.optimizer === 'adam'
-        ? new Adam(net.parameters(), { lr: f.lr })
-        : new SGD(net.parameters(), { lr: f.lr, momentum: f.momentum });
-    const order = new DataOrder(new RandomSampler(train.length), {
-      batchSize: Math.min(f.batchSize, train.length),
-      dropLast: true,
-      seed: f.seed,
-    });
-    const augRng = new Rng(f.seed + 1);
-    const statePath = join(dir, 'state.safetensors');
-    let step = 0,
-      losses: number[] = [],
-      seconds = 0;
-    const saved = f.resume ? readIfExists(statePath) : null;
-    if (saved) {
-      const r = restoreTrainState<Extra>(saved, { model: net, optimizer: opt, generator: defaultGenerator }, statePath);
-      if (r.extra.signature !== signature)
-        throw new Error(
-          `${statePath} was written by a run with other settings (${r.extra.signature}); this run: ` +
-            `${signature}. Use another --out or --no-resume.`,
-        );
-      ({ step, losses, seconds } = r.extra);
-      order.loadStateDict(r.data!);
-      augRng.setState(r.rngs!.augment);
-      console.log(`[${arm}] resumed from ${statePath} at step ${step}`);
-    }
-    let savedAt = saved ? step : -1;
-    const checkpoint = async () => {
-      writeAtomic(
-        statePath,
-        await trainStateBytes<Extra>({
-          model: net,
-          optimizer: opt,
-          generator: defaultGenerator,
-          data: order.stateDict(),
-          rngs: { augment: augRng.getState() },
-          extra: { step, losses, seconds, signature },
-        }),
-      );
-      savedAt = step;
-    };
-    const started = performance.now(),
-      deadline = f.maxMinutes ? started + f.maxMinutes * 60_000 : Infinity;
-    if (step < f.steps) {
-      const bar = new Progress({ total: f.steps, label: `train ${arm}`, unit: 'step' });
-      bar.set(step);
-      net.train();
-      while (step < f.steps && performance.now() < deadline) {
-        const t0 = performance.now();
-        const { indices } = order.nextBatch();
-        const batch = Array.from(indices, (i) => train[i]);
-        const chw = imagesToChw(batch.map((r) => imageOf.get(r)!));
-        const onehot = new Float32Array(batch.length * 2);
-        batch.forEach((r, k) => {
-          onehot[2 * k + r.label] = 1;
-        });
-        const params = batch.map(() => sampleParams(augment, S, S, augRng));
-        // crop/flips, then the affine, as torchvision's order
-        for (const p of params) p.affine = compose(p.affine, randomAffineInverse(augRng));
-        const loss = tidy(() => {
-          const x = augmentBatch(tensor(chw.data, chw.shape), null, augment, augRng, params).images;
-          const prob = softmax(net.forward(x), -1); // [B, 2]
-          // the reference's NLL
-          const l = neg(mean(sum(mul(tensor(onehot, [batch.length, 2]), log(add(prob, 1e-5))), 1)));
-          backward(l);
-          opt.step();
-          opt.zeroGrad();
-          return l;
-        });
-        const v = await loss.item();
-        loss.dispose();
-        if (!Number.isFinite(v)) {
-          throw new Error(
-            `[${arm}] loss is ${v} at step ${step + 1}: stopped before writing a checkpoint ` +
-              `(${savedAt >= 0 ? `${statePath} keeps step ${savedAt}` : 'none was written'}). Lower ` +
-              `--lr.`,
-          );
-        }
-        step++;
-        losses.push(v);
-        seconds += (performance.now() - t0) / 1000;
-        bar.tick(1, `loss ${v.toFixed(4)}`);
-        if (step % f.ckptEvery === 0 || step === f.steps) await checkpoint();
-      }
-      if (step < f.steps) {
-        await checkpoint();
-        console.log(
-          `[${arm}] stopped at step ${step}/${f.steps} (--max-minutes); run the same command again to continue`,
-        );
-        opt.dispose();
-        net.dispose();
-        return null;
-      }
-    }
-
-    // ---- evaluation ---------------------------------------------------------------------------------
-    const [ptrain, ptest] = [await predict(net, train), await predict(net, test)];
-    const trainFrame = binaryReport(
-      train.map((r) => r.label),
-      ptrain,
-      f.operatingPoint,
-      f.threshold,
-    );
-    const level = (
-      rs: PathologyRecord[],
-      p: Float64Array,
-      trainP: Float64Array,
-      key: (r: PathologyRecord) => string,
-    ) => {
-      const g = groupScores(rs, p, key),
-        gt = groupScores(train, trainP, key);
-      return binaryReport(g.labels, g.scores, f.operatingPoint, f.threshold, { labels: gt.labels, scores: gt.scores });
-    };
-    const result: ArmResult = {
-      arm,
-      init,
-      steps: step,
-      seconds: Math.round(seconds),
-      finalLoss: losses[losses.length - 1],
-      train: { frame: trainFrame },
-      test: {
-        frame: binaryReport(
-          test.map((r) => r.label),
-          ptest,
-          f.operatingPoint,
-          f.threshold,
-          { labels: train.map((r) => r.label), scores: Array.from(ptrain) },
-        ),
-        polyp: level(test, ptest, ptrain, (r) => r.polypId),
-        patient: level(test, ptest, ptrain, (r) => r.patientId),
-      },
-    };
-    writeFileSync(join(dir, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
-    const rows: (string | number)[][] = [
-      ['frame_path', 'patient_id', 'polyp_id', 'pathology', 'label', 'split', 'score'],
-    ];
-    for (const [rs, p] of [
-      [train, ptrain],
-      [test, ptest],
-    ] as const)
-      rs.forEach((r, k) =>
-        rows.push([
-          relative(dir, r.imagePath),
-          r.patientId,
-          r.polypId,
-          r.pathology,
-          r.label,
-          r.split!,
-          p[k].toFixed(6),
-        ]),
-      );
-    writeFileSync(join(dir, 'predictions.csv'), serialiseCsv(rows));
-    writeAtomic(join(dir, 'weights.safetensors'), await weightsBytes(net, { arm, init: init ?? '' }));
-    writeAtomic(
-      join(dir, 'encoder.safetensors'),
-      await encoderBytes(encoder, { model: 'endoked_mil_encoder', config: JSON.stringify(config), arm }),
-    );
-    await writePng(
-      join(dir, 'loss.png'),
-      plot.lineChart([{ name: 'train loss', y: losses }], { title: `optical biopsy (${arm})`, xLabel: 'step' }),
-    );
-    const t = result.test;
-    console.log(
-      `[${arm}] test AUC frame ${t.frame.auc.toFixed(4)}, polyp ${t.polyp.auc.toFixed(4)}, patient ` +
-        `${t.patient.auc.toFixed(4)}; frame sensitivity ${t.frame.sensitivity.toFixed(3)}, specificity ` +
-        `${t.frame.specificity.toFixed(3)} at ${t.frame.threshold.toFixed(3)}`,
-    );
-    const patients = groupScores(test, ptest, (r) => r.patientId);
-    const roc = {
-      frame: metrics.rocCurve(
-        test.map((r) => r.label),
-        ptest,
-      ),
-      patient: metrics.rocCurve(patients.labels, patients.scores),
-    };
-    opt.dispose();
-    net.dispose();
-    return { result, roc };
-  }
+  const ctx = armContext(f, resolve(f.out), enc, data);
 
   const results: Partial<Record<Arm, ArmResult>> = {},
-    rocs: Record<'frame' | 'patient', metrics.RocCurve>[] = [];
+    done: Awaited<ReturnType<typeof evaluateArm>>[] = [];
   try {
     for (const arm of arms) {
-      const r = await runArm(arm);
+      const { state, done: trained } = await trainArm(ctx, arm);
+      const r = trained ? await evaluateArm(ctx, state) : null;
+      state.opt.dispose();
+      state.net.dispose();
       if (!r) return results; // out of --max-minutes: rerun to continue
       results[arm] = r.result;
-      rocs.push(r.roc);
+      done.push(r);
     }
   } finally {
     await shutdown();
   }
-
-  // ---- the comparison: metrics.json, report.md, roc.png --------------------------------------------
-  const done = arms.map((a) => results[a]!);
-  const curves = (lvl: 'frame' | 'patient') =>
-    done.map((r, k) => ({
-      name: `${r.arm} ${lvl}`,
-      fpr: rocs[k][lvl].fpr,
-      tpr: rocs[k][lvl].tpr,
-      auc: r.test[lvl].auc,
-    }));
-  await writePng(
-    join(outDir, 'roc.png'),
-    plot.rocChart([...curves('frame'), ...curves('patient')], { title: 'optical biopsy: test ROC' }),
-  );
-  const summary = {
-    config: { ...f, data: set.csv },
-    numTrainFrames: train.length,
-    numTestFrames: test.length,
-    device: gpu.adapterName,
-    arms: results,
-  };
-  writeFileSync(join(outDir, 'metrics.json'), JSON.stringify(summary, null, 2) + '\n');
-  writeFileSync(
-    join(outDir, 'report.md'),
-    reportTable(done, f.operatingPoint === 'youden' ? "Youden's J on the train split" : `fixed ${f.threshold}`),
-  );
-  console.log(`\n${reportTable(done, '')}\nwrote ${join(outDir, 'metrics.json')}, report.md, roc.png`);
+  await writeComparison(ctx, done, gpu.adapterName);
   return results;
-}
-
-/** A fixed 70/30 split by patient (seeded), for sets without a split column. */
-function splitByPatient(records: PathologyRecord[], seed: number): void {
-  const ids = [...new Set(records.map((r) => r.patientId))].sort();
-  const r = new Rng(seed + 0x5eed);
-  for (let i = ids.length - 1; i > 0; i--) {
-    const j = r.below(i + 1);
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
-  const train = new Set(ids.slice(0, Math.floor(0.7 * ids.length)));
-  for (const rec of records) rec.split = train.has(rec.patientId) ? 'train' : 'test';
-}
-
-function reportTable(rs: ArmResult[], op: string): string {
-  const n = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3));
-  const lines = [
-    `| init | steps | frame AUC | polyp AUC | patient AUC | frame sens. | frame spec. | patient ` +
-      `sens. | patient spec. |`,
-    `|---|---|---|---|---|---|---|---|---|`,
-    ...rs.map(
-      (r) =>
-        `| ${r.arm}${r.init ? ` (${r.init.split('/').slice(-2).join('/')})` : ''} | ${r.steps} | ` +
-        `${n(r.test.frame.auc)} | ${n(r.test.polyp.auc)} | ${n(r.test.patient.auc)} | ` +
-        `${n(r.test.frame.sensitivity)} | ${n(r.test.frame.specificity)} | ` +
-        `${n(r.test.patient.sensitivity)} | ${n(r.test.patient.specificity)} |`,
-    ),
-  ];
-  return (
-    (op ? `Optical biopsy, test split (non-neoplastic vs neoplastic); operating point: ${op}.\n\n` : '') +
-    lines.join('\n') +
-    '\n'
-  );
 }
 
 if (isMain(import.meta.url)) runMain(main);

@@ -99,3 +99,37 @@ export function groupScores<R extends { label: number }>(
   const ids = [...acc.keys()];
   return { ids, labels: ids.map((k) => acc.get(k)!.label), scores: ids.map((k) => acc.get(k)!.sum / acc.get(k)!.n) };
 }
+
+/**
+ * An arm's reports: the train split's frame level, and the test split's frame, polyp and patient
+ * levels, each level's operating point chosen on the train scores at that level.
+ */
+export function splitReports<R extends { label: number; polypId: string; patientId: string }>(
+  train: readonly R[],
+  test: readonly R[],
+  ptrain: Float64Array,
+  ptest: Float64Array,
+  op: 'youden' | 'fixed',
+  fixed: number,
+): { train: { frame: BinaryReport }; test: { frame: BinaryReport; polyp: BinaryReport; patient: BinaryReport } } {
+  const trainLabels = train.map((r) => r.label);
+  const level = (key: (r: R) => string) => {
+    const g = groupScores(test, ptest, key),
+      gt = groupScores(train, ptrain, key);
+    return binaryReport(g.labels, g.scores, op, fixed, { labels: gt.labels, scores: gt.scores });
+  };
+  return {
+    train: { frame: binaryReport(trainLabels, ptrain, op, fixed) },
+    test: {
+      frame: binaryReport(
+        test.map((r) => r.label),
+        ptest,
+        op,
+        fixed,
+        { labels: trainLabels, scores: Array.from(ptrain) },
+      ),
+      polyp: level((r) => r.polypId),
+      patient: level((r) => r.patientId),
+    },
+  };
+}

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as plot from '../../runtime-node/plot/index.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
-import type { RoundSummary } from './06-refine.ts';
+import type { RoundSummary } from './refine-rounds.ts';
 import type { RunFlags } from './run-all.ts';
 import { refineFolder } from './run-all-segmenters.ts';
 import type { Run } from './run-all-stages.ts';

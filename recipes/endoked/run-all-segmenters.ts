@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { parseCsvTable } from '../../engine/data/index.ts';
 import { imageSize } from '../../runtime-node/image.ts';
 import { codeHash, fileHash, folderListingHash, withStamp } from './pipeline.ts';
-import { main as refine, readPool, writeRoundData, type LabelRow, type RoundSummary } from './06-refine.ts';
+import { main as refine } from './06-refine.ts';
+import { readPool, writeRoundData } from './refine-data.ts';
+import type { LabelRow } from './refine-labels.ts';
+import type { RoundSummary } from './refine-rounds.ts';
 import { stage, stageDir, type PseudoMasks, type Run, type StageOut } from './run-all-stages.ts';
 import type { RunFlags } from './run-all.ts';
 

@@ -23,7 +23,7 @@
 import { join } from 'node:path';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import type { RoundSummary } from './06-refine.ts';
+import type { RoundSummary } from './refine-rounds.ts';
 import { writeReport, writeStoppedReport } from './run-all-report.ts';
 import { boxMaskBaseline, realMaskBaseline, refineRounds } from './run-all-segmenters.ts';
 import {

@@ -10,7 +10,10 @@ describe('codeHash', () => {
   it('follows sibling imports transitively and nothing else', () => {
     const d = mkdtempSync(join(tmpdir(), 'codehash-'));
     const put = (f: string, s: string) => writeFileSync(join(d, f), s);
-    put('01-stage.ts', "import { a } from './stage-a.ts';\nimport {\n  x,\n} from '../../engine/index.ts';\n");
+    put(
+      '01-stage.ts',
+      "import { a } from './stage-a.ts';\nimport type { T } from './01-stage.ts';\nimport {\n  x,\n} from '../../engine/index.ts';\n",
+    );
     put('stage-a.ts', "export { b } from './stage-b.ts';\nexport const a = 1;\n");
     put('stage-b.ts', 'export const b = 2;\n');
     put('other.ts', 'export const c = 3;\n');

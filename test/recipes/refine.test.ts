@@ -22,14 +22,10 @@ import { readMask, writeMaskPng } from '../../runtime-node/image.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
 import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import { maskBox } from '../../engine/data/boxes.ts';
-import {
-  main,
-  relabel,
-  relabelPool,
-  uniqueIds,
-  writeRoundData,
-  type PoolItem,
-} from '../../recipes/endoked/06-refine.ts';
+import { main } from '../../recipes/endoked/06-refine.ts';
+import { relabel, relabelPool, type PoolItem } from '../../recipes/endoked/refine-labels.ts';
+import { writeRoundData } from '../../recipes/endoked/refine-data.ts';
+import { uniqueIds } from '../../recipes/endoked/pipeline.ts';
 import { runScript } from '../helpers.ts';
 
 const W = 32,

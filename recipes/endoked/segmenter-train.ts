@@ -1,0 +1,281 @@
+// The training side of the segmenter recipe (05-segmenter.ts, spec §2.5; [K] zwyang6/ENDOKED
+// EndoKED_SEG/Train.py = DengPingFan/Polyp-PVT): Polyp-PVT with optional PVTv2 backbone weights,
+// AdamW on every parameter, the multi-rate loop (each batch at rates 0.75 / 1 / 1.25 of the
+// training size, one zero_grad / forward / backward / clamp / step per rate), resumable atomic
+// checkpoints, and the guards: every rate's loss and gradient norm is checked before a checkpoint
+// is written, Ctrl-C / SIGTERM saves after the current step, and a state of another model, size,
+// batch or data is not resumed. Then the weights under the reference's keys and the loss curve.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  tidy,
+  backward,
+  tensor,
+  manualSeed,
+  defaultGenerator,
+  AdamW,
+  clipGradValue,
+  gradNorm,
+  trainStateBytes,
+  restoreTrainState,
+  weightsBytes,
+  loadWeights,
+  interpolate,
+  type DataOrder,
+  type Tensor,
+} from '../../engine/index.ts';
+import { polypPvt, polypPvtLoss, type PolypPVT } from '../../models/polyp-pvt.ts';
+import { Progress } from '../../runtime-node/progress.ts';
+import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
+import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
+import * as plot from '../../runtime-node/plot/index.ts';
+import {
+  checkStep,
+  checkDataIdentity,
+  checkStateFields,
+  RunGuardError,
+  type DataIdentity,
+  type RunGuard,
+} from '../../runtime-node/run-guard.ts';
+import type { SegSettings, TrainLoader } from './segmenter-data.ts';
+
+/** Where training stands: saved in every checkpoint, continued on resume. */
+export interface TrainProgress {
+  step: number;
+  /** The rate-1 loss of every step so far. */
+  losses: number[];
+  seconds: number;
+}
+
+interface Extra extends TrainProgress {
+  config: string;
+  modelPreset: string;
+  trainSize: number;
+  batchSize: number;
+  dataIdentity?: DataIdentity;
+}
+
+/** Polyp-PVT (seeded), its backbone from --init when given, and AdamW. */
+export function buildModel(s: SegSettings): { model: PolypPVT; optimizer: AdamW } {
+  manualSeed(s.seed);
+  const model = polypPvt(s.modelPreset);
+  model.flattenParameters();
+  if (s.initPath) {
+    const r = loadWeights(model.backbone, new Uint8Array(readFileSync(s.initPath)), {
+      strict: false,
+      source: s.initPath,
+    });
+    console.log(
+      `init: backbone from ${s.initPath} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`,
+    );
+    if (r.missingKeys.length)
+      throw new RunGuardError(`${s.initPath}: backbone keys missing, e.g. ${r.missingKeys.slice(0, 3).join(', ')}`);
+  }
+  const optimizer = new AdamW(model.parameters(), { lr: s.lr, weightDecay: s.weightDecay });
+  console.log(
+    `model: Polyp-PVT ${s.modelPreset}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; sizes ` +
+      `${s.scaledSizes.join('/')}, batch ${s.batchSize}`,
+  );
+  return { model, optimizer };
+}
+
+export const statePathOf = (s: SegSettings) => join(s.outDir, 'state.safetensors');
+
+/**
+ * Restores model, optimizer, RNG and data order from <out>/state.safetensors (with --resume,
+ * when present) after checking it was trained on the same model, size, batch and data.
+ */
+export function resumeState(
+  s: SegSettings,
+  model: PolypPVT,
+  optimizer: AdamW,
+  order: DataOrder,
+  identity: DataIdentity,
+): TrainProgress {
+  const statePath = statePathOf(s);
+  const saved = s.resume ? readIfExists(statePath) : null;
+  if (!saved) return { step: 0, losses: [], seconds: 0 };
+  const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
+  checkStateFields(
+    r,
+    {
+      'extra.step': 'number',
+      'extra.losses': 'number[]',
+      'extra.seconds': 'number',
+      'extra.trainSize': 'number',
+      'extra.batchSize': 'number',
+      'extra.modelPreset': 'string',
+      data: 'object',
+    },
+    statePath,
+  );
+  const e = r.extra;
+  if (e.modelPreset !== s.modelPreset || e.trainSize !== s.trainSize || e.batchSize !== s.batchSize) {
+    throw new RunGuardError(
+      `${statePath} was written by a run with model ${e.modelPreset}, size ${e.trainSize}, batch ` +
+        `${e.batchSize}; this run has ${s.modelPreset}, ${s.trainSize}, ${s.batchSize}. Use another --out ` +
+        `or --no-resume.`,
+    );
+  }
+  checkDataIdentity(e.dataIdentity, identity, statePath);
+  order.loadStateDict(r.data!);
+  // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
+  // applies from this step on, and says so, instead of being silently replaced by the state's.
+  for (const g of optimizer.paramGroups) {
+    if (g.lr !== s.lr || g.weightDecay !== s.weightDecay)
+      console.log(
+        `note: ${statePath} trained with lr ${g.lr}, weight decay ${g.weightDecay}; continuing ` +
+          `with --lr ${s.lr} --weight-decay ${s.weightDecay}`,
+      );
+    g.lr = s.lr;
+    g.initialLr = s.lr;
+    g.weightDecay = s.weightDecay;
+  }
+  console.log(`resumed from ${statePath} at step ${e.step}`);
+  return { step: e.step, losses: e.losses, seconds: e.seconds };
+}
+
+export interface TrainRun {
+  model: PolypPVT;
+  optimizer: AdamW;
+  loader: TrainLoader;
+  identity: DataIdentity;
+  progress: TrainProgress;
+  totalSteps: number;
+  batchesPerEpoch: number;
+}
+
+/**
+ * One batch at every rate, one optimizer step each; returns each rate's loss and gradient norm
+ * (before clamping: a NaN/Inf gradient shows there), still on the device.
+ */
+function multiRateStep(
+  s: SegSettings,
+  run: TrainRun,
+  data: Awaited<ReturnType<TrainLoader['next']>>['data'],
+): { rate: number; loss: Tensor; norm: Tensor }[] {
+  const { model, optimizer } = run;
+  return s.scaledSizes.map((size, k) => {
+    const [loss, norm] = tidy(() => {
+      let x = tensor(data.images.data, data.images.shape),
+        y = tensor(data.masks.data, data.masks.shape);
+      if (size !== s.trainSize) {
+        // [B, C, S, S] -> [B, C, size, size]
+        x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
+        y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
+      }
+      const l = polypPvtLoss(model.forward(x), y, { faithfulBce: s.faithfulBce });
+      backward(l);
+      const n = gradNorm(model.parameters());
+      clipGradValue(model.parameters(), s.clipValue);
+      optimizer.step();
+      optimizer.zeroGrad();
+      return [l, n];
+    });
+    return { rate: s.rates[k], loss, norm };
+  });
+}
+
+/** Trains to run.totalSteps or --max-minutes, checkpointing every ckptEvery steps and at the end. */
+export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Promise<void> {
+  const p = run.progress;
+  if (p.step >= run.totalSteps) {
+    console.log(`already trained to step ${p.step} (>= ${run.totalSteps}); evaluating only`);
+    return;
+  }
+  const checkpoint = async (): Promise<void> => {
+    const extra: Extra = {
+      step: p.step,
+      losses: p.losses,
+      seconds: p.seconds,
+      config: s.configName,
+      modelPreset: s.modelPreset,
+      trainSize: s.trainSize,
+      batchSize: s.batchSize,
+      dataIdentity: run.identity,
+    };
+    const { model, optimizer, loader } = run;
+    writeAtomic(
+      statePathOf(s),
+      await trainStateBytes({ model, optimizer, generator: defaultGenerator, data: loader.stateDict(), extra }),
+    );
+  };
+  const started = performance.now();
+  const deadline = s.maxMinutes ? started + s.maxMinutes * 60_000 : Infinity;
+  console.log(
+    `training steps ${p.step}..${run.totalSteps} (${run.batchesPerEpoch} per epoch, ${s.rates.length} ` +
+      `optimizer steps each) -> ${s.outDir}`,
+  );
+  const bar = new Progress({ total: run.totalSteps, label: 'train', unit: 'step' });
+  bar.set(p.step);
+  run.model.train();
+  guard.onStop(checkpoint); // SIGINT/SIGTERM: the state after the last whole step
+  while (p.step < run.totalSteps && performance.now() < deadline) {
+    await guard.step(async () => {
+      const t0 = performance.now();
+      const { batch, data } = await run.loader.next();
+      const checks = multiRateStep(s, run, data);
+      // Every rate's loss and gradient norm, before anything reaches a checkpoint: a diverging
+      // 1.25 step must not be saved (the reference logs only the rate-1 loss).
+      const values = await Promise.all(checks.flatMap((c) => [c.loss.item(), c.norm.item()]));
+      for (const c of checks) {
+        c.loss.dispose();
+        c.norm.dispose();
+      }
+      checkStep(
+        p.step,
+        Object.fromEntries(
+          checks.flatMap((c, k) => [
+            [`loss at rate ${c.rate}`, values[2 * k]],
+            [`gradient norm at rate ${c.rate}`, values[2 * k + 1]],
+          ]),
+        ),
+        `lower --lr (now ${s.lr}) or check the data`,
+      );
+      const value = values[2 * s.rates.indexOf(1)]; // the reference logs the rate-1 loss
+      p.losses.push(value);
+      p.step++;
+      p.seconds += (performance.now() - t0) / 1000;
+      bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+      if (p.step % s.logEvery === 0 && !process.stderr.isTTY)
+        console.log(`step ${p.step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+      if (p.step % s.ckptEvery === 0 || p.step === run.totalSteps) await checkpoint();
+    });
+  }
+  if (p.step < run.totalSteps) {
+    await checkpoint();
+    console.log(`stopped at step ${p.step} after --max-minutes ${s.maxMinutes}; run again to continue`);
+  }
+  guard.onStop(null); // the final state is on disk; a signal from here on just exits
+}
+
+/** weights.safetensors (the model alone, the reference's keys) and loss.png (rate-1 loss, 20-step mean). */
+export async function saveWeightsAndLoss(s: SegSettings, model: PolypPVT, losses: number[]): Promise<void> {
+  writeAtomic(
+    join(s.outDir, 'weights.safetensors'),
+    await weightsBytes(model, {
+      model: 'polyp_pvt',
+      preset: s.modelPreset,
+      config: JSON.stringify(model.config),
+      size: String(s.trainSize),
+    }),
+  );
+  const smooth = losses.map((_, i) => {
+    const w = losses.slice(Math.max(0, i - 19), i + 1);
+    return w.reduce((a, b) => a + b, 0) / w.length;
+  });
+  await writeChartPng(
+    join(s.outDir, 'loss.png'),
+    plot.lineChart(
+      [
+        { name: 'loss (rate 1)', y: losses, color: [170, 190, 215] },
+        { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] },
+      ],
+      {
+        title: `Polyp-PVT ${s.modelPreset} ${s.trainSize}x${s.trainSize}: structure loss P1+P2`,
+        xLabel: 'step (batch)',
+        yLabel: 'loss',
+      },
+    ),
+  );
+}
