@@ -64,6 +64,8 @@ export { MaskingGenerator, blockwiseMasks, type MaskingOptions } from './data/mi
 export { Loader, imagesToChw, masksToChw, type LoaderOptions } from './data/loader.ts';
 export {
   augmentBatch,
+  composeAffine,
+  type Affine2x3,
   sampleParams,
   endoExtendTrainAugment,
   type AugmentConfig,

@@ -46,9 +46,9 @@ export function endoExtendTrainAugment(size: number): AugmentConfig {
   };
 }
 
-type M3 = [number, number, number, number, number, number]; // rows of a 2x3 affine map
+export type Affine2x3 = [number, number, number, number, number, number]; // rows of a 2x3 affine map
 
-function compose(a: M3, b: M3): M3 {
+export function composeAffine(a: Affine2x3, b: Affine2x3): Affine2x3 {
   // (a ∘ b)(p) = a(b(p))
   return [
     a[0] * b[0] + a[1] * b[3],
@@ -60,11 +60,11 @@ function compose(a: M3, b: M3): M3 {
   ];
 }
 
-const IDENTITY: M3 = [1, 0, 0, 0, 1, 0];
+const IDENTITY: Affine2x3 = [1, 0, 0, 0, 1, 0];
 
 /** Per-sample parameters, drawn once and shared by an image and its mask. */
 export interface SampleParams {
-  affine: M3;
+  affine: Affine2x3;
   xs: number[];
   ys: number[];
   color: [number, number, number, number];
@@ -73,22 +73,22 @@ export interface SampleParams {
 
 export function sampleParams(cfg: AugmentConfig, inH: number, inW: number, rng: Rng): SampleParams {
   // Maps are built from output back to input: out -> crop -> rot90 -> vflip -> hflip -> input.
-  let toInput: M3 = IDENTITY;
-  if (rng.bool(cfg.hflip ?? 0)) toInput = compose(toInput, [-1, 0, 1, 0, 1, 0]);
-  if (rng.bool(cfg.vflip ?? 0)) toInput = compose(toInput, [1, 0, 0, 0, -1, 1]);
+  let toInput: Affine2x3 = IDENTITY;
+  if (rng.bool(cfg.hflip ?? 0)) toInput = composeAffine(toInput, [-1, 0, 1, 0, 1, 0]);
+  if (rng.bool(cfg.vflip ?? 0)) toInput = composeAffine(toInput, [1, 0, 0, 0, -1, 1]);
   let [h, w] = [inH, inW];
   if (rng.bool(cfg.rot90 ?? 0)) {
     const k = rng.randint(1, 3);
     // np.rot90 once (counter-clockwise): out(u, v) reads in(1 - v, u) in normalised coordinates.
     for (let i = 0; i < k; i++) {
-      toInput = compose(toInput, [0, -1, 1, 1, 0, 0]);
+      toInput = composeAffine(toInput, [0, -1, 1, 1, 0, 0]);
       [h, w] = [w, h];
     }
   }
   const rrc = cfg.randomResizedCrop;
   if (rrc && rng.bool(rrc.p ?? 1)) {
     const [x0, y0, cw, ch] = resizedCropBox(h, w, rrc.scale, rrc.ratio, rng);
-    toInput = compose(toInput, [cw / w, 0, x0 / w, 0, ch / h, y0 / h]);
+    toInput = composeAffine(toInput, [cw / w, 0, x0 / w, 0, ch / h, y0 / h]);
   }
   const gd = cfg.gridDistortion;
   const steps = gd?.steps ?? 1;

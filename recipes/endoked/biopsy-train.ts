@@ -28,6 +28,8 @@ import {
   Rng,
   imagesToChw,
   augmentBatch,
+  composeAffine,
+  type Affine2x3,
   sampleParams,
   trainStateBytes,
   restoreTrainState,
@@ -110,20 +112,11 @@ export function armContext(f: BiopsyFlags, outDir: string, enc: EncoderInit, dat
   return { ...enc, f, outDir, data, augment, evalCfg: { size: [S, S], normalize: NORMALIZE }, signature };
 }
 
-type M3 = [number, number, number, number, number, number];
-const compose = (a: M3, b: M3): M3 => [
-  a[0] * b[0] + a[1] * b[3],
-  a[0] * b[1] + a[1] * b[4],
-  a[0] * b[2] + a[1] * b[5] + a[2],
-  a[3] * b[0] + a[4] * b[3],
-  a[3] * b[1] + a[4] * b[4],
-  a[3] * b[2] + a[4] * b[5] + a[5],
-];
 /**
  * torchvision RandomAffine(degrees 0, translate .1, scale .8-1.2, shear 10) as an output -> input map in [0, 1]
  * coordinates.
  */
-function randomAffineInverse(r: Rng): M3 {
+function randomAffineInverse(r: Rng): Affine2x3 {
   const tx = r.uniform(-0.1, 0.1),
     ty = r.uniform(-0.1, 0.1),
     s = r.uniform(0.8, 1.2),
@@ -232,7 +225,7 @@ export async function trainArm(ctx: ArmContext, arm: Arm): Promise<{ state: ArmS
     });
     const params = batch.map(() => sampleParams(ctx.augment, S, S, augRng));
     // crop/flips, then the affine, as torchvision's order
-    for (const p of params) p.affine = compose(p.affine, randomAffineInverse(augRng));
+    for (const p of params) p.affine = composeAffine(p.affine, randomAffineInverse(augRng));
     const loss = tidy(() => {
       const x = augmentBatch(tensor(chw.data, chw.shape), null, ctx.augment, augRng, params).images;
       const prob = softmax(net.forward(x), -1); // [B, 2]
