@@ -84,39 +84,24 @@ export function evaluate(set: MilBags, s: Scores, which: number[]): Record<strin
   const maxOf = (v: Float32Array, b: number) => bags[b].frames.reduce((m, fi) => Math.max(m, v[fi]), -Infinity);
   const fr = which.flatMap((b) => bags[b].frames).filter((fi) => !Number.isNaN(frames[fi].truth));
   const inPos = fr.filter((fi) => bags[frames[fi].bag].truth === 1);
-  const truth = which.map((b) => bags[b].truth),
-    auc = metrics.rocAuc;
+  const auc = metrics.rocAuc,
+    truth = which.map((b) => bags[b].truth);
+  const bagAuc = (score: (b: number) => number) => auc(truth, which.map(score));
+  const frameAuc = (v: Float32Array, ids: number[]) =>
+    auc(
+      ids.map((fi) => frames[fi].truth),
+      ids.map((fi) => v[fi]),
+    );
   return {
     bags: which.length,
     frames: fr.length,
-    bagAucTeacher1: auc(
-      truth,
-      which.map((b) => s.bag1[b]),
-    ),
-    bagAucTeacher2: auc(
-      truth,
-      which.map((b) => s.bag2[b]),
-    ),
-    bagAucStudent: auc(
-      truth,
-      which.map((b) => maxOf(s.st, b)),
-    ),
-    instanceAucTeacher1: auc(
-      fr.map((fi) => frames[fi].truth),
-      fr.map((fi) => s.t1[fi]),
-    ),
-    instanceAucTeacher2: auc(
-      fr.map((fi) => frames[fi].truth),
-      fr.map((fi) => s.t2[fi]),
-    ),
-    instanceAucStudent: auc(
-      fr.map((fi) => frames[fi].truth),
-      fr.map((fi) => s.st[fi]),
-    ),
-    instanceAucStudentInPositiveBags: auc(
-      inPos.map((fi) => frames[fi].truth),
-      inPos.map((fi) => s.st[fi]),
-    ),
+    bagAucTeacher1: bagAuc((b) => s.bag1[b]),
+    bagAucTeacher2: bagAuc((b) => s.bag2[b]),
+    bagAucStudent: bagAuc((b) => maxOf(s.st, b)),
+    instanceAucTeacher1: frameAuc(s.t1, fr),
+    instanceAucTeacher2: frameAuc(s.t2, fr),
+    instanceAucStudent: frameAuc(s.st, fr),
+    instanceAucStudentInPositiveBags: frameAuc(s.st, inPos),
   };
 }
 
