@@ -127,6 +127,11 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (!f.train && !f.boxes && !f.boxesFromMasks)
     throw new FlagError(`${FLAGS.script}: give --train, --boxes boxes.csv or --boxes-from-masks DIR`);
+  if (!f.train && f.boxes && !f.boxesFromMasks && !existsSync(resolve(f.boxes)))
+    throw new FlagError(
+      `${FLAGS.script}: --boxes ${resolve(f.boxes)} does not exist; stage 3 (recipes/endoked/03-cam.ts) ` +
+        `writes <out>/boxes.csv, or use --boxes-from-masks DIR`,
+    );
   const weightsPath = resolve(ROOT, f.weights ?? 'runs/endoked/04-sam/weights.safetensors');
   if (!f.train && !existsSync(weightsPath))
     throw new FlagError(

@@ -203,6 +203,10 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     expect(d.code).toBe(1);
     expect(d.err).toMatch(/--weights .*nope-weights\.safetensors does not exist; train the decoder first with --train/);
     expect(existsSync(noWeights)).toBe(false);
+    const e = await run(['--backbone', 'random', '--boxes', join(tmp, 'nope-boxes.csv'), '--out', noWeights]);
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/--boxes .*nope-boxes\.csv does not exist; stage 3/);
+    expect(existsSync(noWeights)).toBe(false);
   });
 });
 
