@@ -31,51 +31,16 @@
 // (debug upper bound: the student learns the true frame labels, the reference's commented-out
 // line). Frames are FOV-cropped (engine/data/fov.ts, --fov), resized to the model's size
 // (reference 512²) and normalised with the reference's mean/std.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// The stages live beside this entry: mil-bags.ts (bags, labels, split, frame cache), mil-train.ts
+// (model, resume, teacher and student passes), mil-scores.ts (scores, metrics, output files).
+import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  tidy,
-  noGrad,
-  backward,
-  tensor,
-  add,
-  mul,
-  softmax,
-  narrow,
-  reshape,
-  manualSeed,
-  defaultGenerator,
-  SGD,
-  Adam,
-  Module,
-  trainStateBytes,
-  restoreTrainState,
-  weightsBytes,
-  metrics,
-  shuffle,
-  type Tensor,
-} from '../../engine/index.ts';
-import { parseCsvTable, serialiseCsv, rng, prepareFrame } from '../../engine/data/index.ts';
-import {
-  endoKedMil,
-  abmilLoss,
-  dsmilLoss,
-  studentLoss,
-  pseudoLabels,
-  MIL,
-  type MilEncoder,
-  type ScoreRange,
-} from '../../models/mil.ts';
+import { MIL } from '../../models/mil.ts';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
-import { readReportSet, type PatientBag } from '../../runtime-node/report-sets.ts';
-import { decodeImage, resizeImage } from '../../runtime-node/image.ts';
-import { main as buildPatientSet } from './00-patient-set.ts';
-import { Progress } from '../../runtime-node/progress.ts';
-import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
-import { writePng } from '../../runtime-node/plots.ts';
-import * as plot from '../../runtime-node/plot/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
+import { readBags, loadFrames, frameUploader } from './mil-bags.ts';
+import { startRun, trainEpochs } from './mil-train.ts';
+import { writeOutputs } from './mil-scores.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FLAGS = defineFlags(
@@ -189,46 +154,16 @@ export const FLAGS = defineFlags(
   },
 );
 
-const MEAN = [0.315, 0.205, 0.136],
-  STD = [0.307, 0.216, 0.152]; // the reference's frame normalisation
-
-interface Bag {
-  id: string;
-  label: number | 'uncertain';
-  truth: number;
-  split: 'train' | 'test';
-  centre: string;
-  frames: number[];
-}
-interface Frame {
-  path: string;
-  bag: number;
-  truth: number;
-}
-interface EpochLog {
-  epoch: number;
-  teacherLoss: number;
-  studentLoss: number;
-  skipped: number;
-  test: Record<string, number>;
-}
-interface Extra {
-  epoch: number;
-  ranges: ScoreRange[];
-  history: EpochLog[];
-  seconds: number;
-  signature: string;
-}
+export type MilFlags = NonNullable<ReturnType<typeof FLAGS.parse>>;
 
 export async function main(argv: string[]): Promise<void> {
   const f = FLAGS.parse(argv);
   if (!f) return;
   const started = performance.now();
-  const fail = (m: string): never => {
-    throw new Error(`02-mil: ${m}`);
-  };
   if (f.teacherLossWeight.length !== 2 || f.plMergeWeight.length !== 2)
-    fail('--teacher-loss-weight and --pl-merge-weight take two numbers each (ABMIL,DSMIL), e.g. 1,1 and 0.5,0.5');
+    throw new Error(
+      '02-mil: --teacher-loss-weight and --pl-merge-weight take two numbers each (ABMIL,DSMIL), e.g. 1,1 and 0.5,0.5',
+    );
   const config = {
     ...MIL[f.model as 'mu' | 'small'],
     gated: f.gated,
@@ -237,491 +172,29 @@ export async function main(argv: string[]): Promise<void> {
     ...(f.headInit ? { headInit: f.headInit } : {}),
     ...(f.encoderNorm ? { encoderNorm: f.encoderNorm } : {}),
   };
-  const S = config.imageSize;
   const outDir = resolve(f.out ?? join(ROOT, 'runs', 'endoked', '02-mil'));
 
-  // ---- data: bags, labels, split ----------------------------------------------------------------
-  const named = f.set === 'synthetic' || f.set === 'real';
-  const setDir = named ? join(ROOT, 'out', 'endoked', `${f.set}-set`) : resolve(f.set);
-  if (named && !existsSync(join(setDir, 'reports.csv'))) await buildPatientSet(['--data', f.set]);
-  if (!existsSync(join(setDir, 'reports.csv')))
-    fail(
-      `--set "${setDir}" has no reports.csv; build one with recipes/endoked/00-patient-set.ts or pass --set synthetic`,
-    );
-  const patients: (PatientBag & { split?: string; centre?: string })[] = readReportSet(setDir).patients;
-  const used = new Map<string, number | 'uncertain'>();
-  if (f.labels) {
-    const file = resolve(f.labels);
-    if (!existsSync(file))
-      fail(
-        `--labels "${file}" does not exist (stage 1 writes it: recipes/endoked/01-report-labels.ts ` +
-          `--out DIR -> DIR/labels.csv)`,
-      );
-    for (const r of parseCsvTable(readFileSync(file, 'utf8'), file, ['patient_id', 'label']).rows) {
-      const v = r.label.trim();
-      if (v !== '0' && v !== '1' && v !== 'uncertain')
-        fail(`${file}: patient ${r.patient_id}: label "${v}" is not 1, 0 or uncertain`);
-      used.set(r.patient_id.trim(), v === 'uncertain' ? 'uncertain' : Number(v));
-    }
-    const missing = patients.filter((p) => !used.has(p.patientId));
-    if (missing.length)
-      fail(`${file} has no label for ${missing.length} patient(s) of the set, e.g. ${missing[0].patientId}`);
-    console.log(`labels: ${file}`);
-  } else {
-    for (const p of patients) used.set(p.patientId, p.label);
-    console.log("labels: truth labels (no stage-1 file given) — the set's reports.csv label column");
-  }
-  const splitRng = rng(f.seed, 'mil-split');
-  const hasSplit = patients.every((p) => p.split === 'train' || p.split === 'test');
-  if (!hasSplit)
-    console.log(
-      `split: the set has no split column; seeded patient-wise split, ${Math.round(f.testFraction * 100)}% test`,
-    );
-  const frames: Frame[] = [];
-  const bags: Bag[] = patients.map((p, b) => {
-    const idx = p.frames.map((r) => frames.push({ path: r.imagePath, bag: b, truth: r.label ?? NaN }) - 1);
-    const split = hasSplit ? (p.split as 'train' | 'test') : splitRng.random() < f.testFraction ? 'test' : 'train';
-    return {
-      id: p.patientId,
-      label: used.get(p.patientId)!,
-      truth: p.label,
-      split,
-      centre: p.centre ?? 'all',
-      frames: idx,
-    };
-  });
-  const trainBags = bags
-    .map((_, i) => i)
-    .filter((i) => bags[i].split === 'train' && bags[i].label !== 'uncertain' && bags[i].frames.length >= 2);
-  const testBags = bags.map((_, i) => i).filter((i) => bags[i].split === 'test');
-  const trainFrames = trainBags.flatMap((i) => bags[i].frames);
-  if (!trainBags.some((i) => bags[i].label === 1) || !trainBags.some((i) => bags[i].label === 0))
-    fail('the training bags need both labels (1 and 0)');
-  console.log(
-    `set: ${setDir}: ${bags.length} patients, ${frames.length} frames; train ${trainBags.length} ` +
-      `bags / ${trainFrames.length} frames` +
-      ` (${bags.filter((b) => b.split === 'train' && b.label === 'uncertain').length} uncertain left ` +
-      `out), test ${testBags.length} bags`,
-  );
-
-  // ---- frames: decode + resize once, cached on disk as bytes ------------------------------------
+  // Bags from the report set with their labels and split; frames decoded + resized once, cached as bytes.
+  const set = await readBags(f, ROOT);
   const pixels = await loadFrames(
-    frames.map((x) => x.path),
-    S,
+    set.frames.map((x) => x.path),
+    config.imageSize,
     f.fov,
     join(outDir, 'cache'),
   );
-  const upload = (idx: readonly number[]): Tensor => {
-    const n = idx.length,
-      plane = S * S,
-      out = new Float32Array(n * 3 * plane);
-    idx.forEach((fi, k) => {
-      const src = pixels.subarray(fi * 3 * plane, (fi + 1) * 3 * plane);
-      for (let c = 0; c < 3; c++)
-        for (let p = 0; p < plane; p++) out[(k * 3 + c) * plane + p] = (src[p * 3 + c] / 255 - MEAN[c]) / STD[c];
-    });
-    return tensor(out, [n, 3, S, S]); // HWC bytes -> [n, 3, S, S] normalised
-  };
+  const upload = frameUploader(pixels, config.imageSize);
 
-  // ---- model, optimizer, resume -----------------------------------------------------------------
+  // Model and optimizer (resumed from <out>/state.safetensors), then the teacher/student epochs.
   const gpu = await initNode();
   console.log(`device: ${gpu.adapterName}`);
-  manualSeed(f.seed);
-  const model = endoKedMil(config);
-  model.flattenParameters();
-  const optimizer =
-    f.optimizer === 'adam' ? new Adam(model.parameters(), { lr: f.lr }) : new SGD(model.parameters(), { lr: f.lr });
-  const signature = JSON.stringify({
-    config,
-    optimizer: f.optimizer,
-    lr: f.lr,
-    set: setDir,
-    labels: f.labels ?? null,
-    seed: f.seed,
-  });
-  const statePath = join(outDir, 'state.safetensors');
-  let epoch = 0,
-    ranges: ScoreRange[] = [
-      { min: 0, max: 1 },
-      { min: 0, max: 1 },
-    ],
-    history: EpochLog[] = [],
-    seconds = 0;
-  const saved = f.resume ? readIfExists(statePath) : null;
-  if (saved) {
-    const r = restoreTrainState<Extra>(saved, { model, optimizer, generator: defaultGenerator }, statePath);
-    if (r.extra.signature !== signature)
-      fail(
-        `${statePath} was written by another configuration (${r.extra.signature}); use another --out or --no-resume`,
-      );
-    ({ epoch, ranges, history, seconds } = r.extra);
-    console.log(`resumed from ${statePath} after epoch ${epoch}`);
-  }
-  console.log(
-    `model: EndoKED-MIL ${f.model} (${S}², encoder ` +
-      `${config.channels.join('-')}${f.gated ? ', gated ABMIL' : ''}), ` +
-      `${(model.numParameters() / 1e3).toFixed(1)}k parameters; ${f.optimizer} lr ${f.lr}`,
-  );
-  const [w1, w2] = f.teacherLossWeight;
-  const teachers = [model.teacher1, model.teacher2];
-  const setTeacherMode = (train: boolean) => {
-    for (const t of teachers) {
-      if (train) t.train();
-      else t.eval();
-    }
-  };
+  const run = startRun(f, config, set.setDir, outDir);
+  await trainEpochs(run, f, set, upload, outDir);
 
-  // ---- evaluation: every frame's scores, bag probabilities ---------------------------------------
-  type Scores = { t1: Float32Array; t2: Float32Array; st: Float32Array; bag1: Float32Array; bag2: Float32Array };
-  async function score(which: number[]): Promise<Scores> {
-    model.eval();
-    const s: Scores = {
-      t1: new Float32Array(frames.length),
-      t2: new Float32Array(frames.length),
-      st: new Float32Array(frames.length),
-      bag1: new Float32Array(bags.length),
-      bag2: new Float32Array(bags.length),
-    };
-    for (const b of which) {
-      const idx = bags[b].frames;
-      const outs = noGrad(() =>
-        tidy(() => {
-          const feat = model.encoder.forward(upload(idx));
-          const o1 = model.teacher1.forward(feat),
-            o2 = model.teacher2.forward(feat);
-          const p1 = (t: Tensor) => narrow(softmax(t, 1), 1, 1, 1);
-          return [
-            o1.scores,
-            o2.scores,
-            reshape(p1(model.student.forward(feat)), [idx.length]),
-            p1(o1.logits),
-            p1(o2.logits),
-          ];
-        }),
-      );
-      const [a, c, st, b1, b2] = await Promise.all(outs.map((t) => t.data()));
-      idx.forEach((fi, k) => {
-        s.t1[fi] = a[k];
-        s.t2[fi] = c[k];
-        s.st[fi] = st[k];
-      });
-      s.bag1[b] = b1[0];
-      s.bag2[b] = b2[0];
-      for (const t of outs) t.dispose();
-    }
-    return s;
-  }
-  const maxOf = (s: Float32Array, b: number) => bags[b].frames.reduce((m, fi) => Math.max(m, s[fi]), -Infinity);
-  function evaluate(s: Scores, which: number[]): Record<string, number> {
-    const fr = which.flatMap((b) => bags[b].frames).filter((fi) => !Number.isNaN(frames[fi].truth));
-    const inPos = fr.filter((fi) => bags[frames[fi].bag].truth === 1);
-    const truth = which.map((b) => bags[b].truth),
-      auc = metrics.rocAuc;
-    return {
-      bags: which.length,
-      frames: fr.length,
-      bagAucTeacher1: auc(
-        truth,
-        which.map((b) => s.bag1[b]),
-      ),
-      bagAucTeacher2: auc(
-        truth,
-        which.map((b) => s.bag2[b]),
-      ),
-      bagAucStudent: auc(
-        truth,
-        which.map((b) => maxOf(s.st, b)),
-      ),
-      instanceAucTeacher1: auc(
-        fr.map((fi) => frames[fi].truth),
-        fr.map((fi) => s.t1[fi]),
-      ),
-      instanceAucTeacher2: auc(
-        fr.map((fi) => frames[fi].truth),
-        fr.map((fi) => s.t2[fi]),
-      ),
-      instanceAucStudent: auc(
-        fr.map((fi) => frames[fi].truth),
-        fr.map((fi) => s.st[fi]),
-      ),
-      instanceAucStudentInPositiveBags: auc(
-        inPos.map((fi) => frames[fi].truth),
-        inPos.map((fi) => s.st[fi]),
-      ),
-    };
-  }
-
-  // ---- training -----------------------------------------------------------------------------------
-  mkdirSync(outDir, { recursive: true });
-  const deadline = f.maxMinutes ? performance.now() + f.maxMinutes * 60_000 : Infinity;
-  const studentSteps = Math.ceil(trainFrames.length / f.batchSize);
-  const bar = new Progress({ total: f.epochs * (trainBags.length + studentSteps), label: 'mil', unit: 'step' });
-  bar.set(epoch * (trainBags.length + studentSteps));
-  const finite = (v: number, what: string) => {
-    if (!Number.isFinite(v))
-      fail(`${what} became ${v} at epoch ${epoch + 1}; no checkpoint written for this epoch (try a lower --lr)`);
-  };
-  while (epoch < f.epochs && performance.now() < deadline) {
-    const t0 = performance.now(),
-      r = rng(f.seed, 'mil-epoch', epoch);
-    // 1. teacher pass over bags
-    model.train();
-    model.student.eval();
-    const kept: number[][] = [[], []];
-    let tLoss = 0,
-      tSteps = 0,
-      skipped = 0;
-    for (const b of shuffle([...trainBags], r)) {
-      const bag = bags[b];
-      if (epoch > f.smoothE && bag.label === 1) {
-        skipped++;
-        bar.tick(1);
-        continue;
-      } // StuFilter
-      const idx = bag.frames.length > f.maxBag ? shuffle([...bag.frames], r).slice(0, f.maxBag) : bag.frames;
-      const outs = tidy(() => {
-        const feat = model.encoder.forward(upload(idx));
-        const o1 = model.teacher1.forward(feat),
-          o2 = model.teacher2.forward(feat);
-        const y = bag.label as number;
-        const loss = add(mul(abmilLoss(o1, y), w1), mul(dsmilLoss(o2, y, { doubleSoftmax: f.doubleSoftmax }), w2));
-        backward(loss);
-        optimizer.step();
-        optimizer.zeroGrad();
-        return [loss, o1.scores, o2.scores];
-      });
-      const [l, s1, s2] = await Promise.all(outs.map((t) => t.data()));
-      for (const t of outs) t.dispose();
-      finite(l[0], 'the teacher loss');
-      kept[0].push(...s1);
-      kept[1].push(...s2);
-      tLoss += l[0];
-      tSteps++;
-      bar.tick(1, `epoch ${epoch + 1} teacher ${(tLoss / tSteps).toFixed(4)}`);
-    }
-    if (kept[0].length) ranges = kept.map((v) => ({ min: Math.min(...v), max: Math.max(...v) }));
-    // 2. student pass over instances
-    model.train();
-    setTeacherMode(f.plTeacherMode === 'train');
-    const order = shuffle([...trainFrames], r);
-    let sLoss = 0;
-    for (let i = 0; i < order.length; i += f.batchSize) {
-      const idx = order.slice(i, i + f.batchSize);
-      if (idx.length < 2) {
-        bar.tick(1);
-        continue;
-      } // BatchNorm needs 2 values per channel in train mode
-      const pos = tensor(
-        idx.map((fi) => (bags[frames[fi].bag].label === 1 ? 1 : 0)),
-        [idx.length],
-      );
-      const loss = tidy(() => {
-        const feat = model.encoder.forward(upload(idx));
-        const pl = f.plOracle
-          ? tensor(
-              idx.map((fi) => frames[fi].truth || 0),
-              [idx.length],
-            )
-          : noGrad(() =>
-              pseudoLabels(
-                [model.teacher1.forward(feat).scores, model.teacher2.forward(feat).scores],
-                ranges,
-                f.plMergeWeight,
-                pos,
-              ),
-            );
-        const l = studentLoss(model.student.forward(feat), pl, f.lambda);
-        backward(l);
-        optimizer.step();
-        optimizer.zeroGrad();
-        return l;
-      });
-      pos.dispose();
-      const v = await loss.item();
-      loss.dispose();
-      finite(v, 'the student loss');
-      sLoss += v * idx.length;
-      bar.tick(1, `epoch ${epoch + 1} student ${(sLoss / Math.min(order.length, i + f.batchSize)).toFixed(4)}`);
-    }
-    const test = evaluate(await score(testBags), testBags);
-    epoch++;
-    seconds += (performance.now() - t0) / 1000;
-    history.push({
-      epoch,
-      teacherLoss: tSteps ? tLoss / tSteps : NaN,
-      studentLoss: sLoss / trainFrames.length,
-      skipped,
-      test,
-    });
-    console.log(
-      `epoch ${epoch}: teacher ${history.at(-1)!.teacherLoss.toFixed(4)} (${skipped} positive bags ` +
-        `skipped), student ${history.at(-1)!.studentLoss.toFixed(4)};` +
-        ` test bag AUC ` +
-        `${fmt3(test.bagAucTeacher1)}/${fmt3(test.bagAucTeacher2)}/${fmt3(test.bagAucStudent)}, ` +
-        `instance AUC ` +
-        `${fmt3(test.instanceAucTeacher1)}/${fmt3(test.instanceAucTeacher2)}/${fmt3(test.instanceAucStudent)} ` +
-        `(T1/T2/student)`,
-    );
-    writeAtomic(
-      statePath,
-      await trainStateBytes<Extra>({
-        model,
-        optimizer,
-        generator: defaultGenerator,
-        extra: { epoch, ranges, history, seconds, signature },
-      }),
-    );
-  }
-  if (epoch < f.epochs)
-    console.log(`stopped after epoch ${epoch} of ${f.epochs} (--max-minutes ${f.maxMinutes}); run again to continue`);
-
-  // ---- outputs ------------------------------------------------------------------------------------
-  const all = await score(bags.map((_, i) => i));
-  const norm = (v: number, t: number) =>
-    Math.min(1, Math.max(0, (v - ranges[t].min) / (ranges[t].max - ranges[t].min)));
-  const r6 = (v: number) => Number(v.toFixed(6));
-  writeFileSync(
-    join(outDir, 'frame_scores.csv'),
-    serialiseCsv([
-      ['frame_path', 'patient_id', 'bag_label', 'teacher1', 'teacher2', 'student'],
-      ...frames.map((x, fi) => [
-        x.path,
-        bags[x.bag].id,
-        bags[x.bag].label,
-        r6(norm(all.t1[fi], 0)),
-        r6(norm(all.t2[fi], 1)),
-        r6(all.st[fi]),
-      ]),
-    ]),
-  );
-  writeAtomic(
-    join(outDir, 'encoder.safetensors'),
-    await weightsBytes(new EncoderOnly(model.encoder), {
-      model: 'endoked_mil_encoder',
-      config: JSON.stringify(config),
-    }),
-  );
-  const selection = (which: number[]) => {
-    const sel = which
-      .filter((b) => bags[b].label === 1)
-      .flatMap((b) => bags[b].frames)
-      .filter((fi) => all.st[fi] >= f.select);
-    const tp = sel.filter((fi) => frames[fi].truth === 1).length;
-    return { selected: sel.length, truePositives: tp, precision: sel.length ? tp / sel.length : NaN };
-  };
-  const centres = [...new Set(testBags.map((b) => bags[b].centre))].sort();
-  const result = {
-    set: setDir,
-    labels: f.labels ? resolve(f.labels) : 'truth labels (no stage-1 file given)',
-    model: f.model,
-    config,
-    device: gpu.adapterName,
-    flags: f,
-    epochs: epoch,
-    trainSeconds: Math.round(seconds),
-    ranges,
-    test: evaluate(all, testBags),
-    train: evaluate(all, trainBags),
-    perCentre: Object.fromEntries(
-      centres.map((c) => [
-        c,
-        evaluate(
-          all,
-          testBags.filter((b) => bags[b].centre === c),
-        ),
-      ]),
-    ),
-    selection: { threshold: f.select, all: selection(bags.map((_, i) => i)), test: selection(testBags) },
-    history,
-    wallSeconds: Math.round((performance.now() - started) / 1000),
-  };
-  writeFileSync(
-    join(outDir, 'metrics.json'),
-    JSON.stringify(result, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n',
-  );
-  const x = history.map((h) => h.epoch);
-  await writePng(
-    join(outDir, 'loss.png'),
-    plot.lineChart(
-      [
-        { name: 'teacher (bag) loss', x, y: history.map((h) => h.teacherLoss) },
-        { name: 'student loss', x, y: history.map((h) => h.studentLoss) },
-      ],
-      { title: 'EndoKED-MIL losses', xLabel: 'epoch', yLabel: 'loss' },
-    ),
-  );
-  await writePng(
-    join(outDir, 'auc.png'),
-    plot.lineChart(
-      (['Teacher1', 'Teacher2', 'Student'] as const).map((k) => ({
-        name: `instance AUC ${k}`,
-        x,
-        y: history.map((h) => h.test[`instanceAuc${k}`] ?? NaN),
-      })),
-      { title: 'test instance AUC (true frame labels)', xLabel: 'epoch', yLabel: 'AUC' },
-    ),
-  );
-  const t = result.test;
-  console.log(
-    `train: bag AUC T1 ${fmt3(result.train.bagAucTeacher1)}, T2 ` +
-      `${fmt3(result.train.bagAucTeacher2)}, student ${fmt3(result.train.bagAucStudent)}; instance AUC ` +
-      `T1 ${fmt3(result.train.instanceAucTeacher1)}, T2 ${fmt3(result.train.instanceAucTeacher2)}, ` +
-      `student ${fmt3(result.train.instanceAucStudent)}`,
-  );
-  console.log(
-    `test: bag AUC T1 ${fmt3(t.bagAucTeacher1)}, T2 ${fmt3(t.bagAucTeacher2)}, student ` +
-      `${fmt3(t.bagAucStudent)}; instance AUC T1 ${fmt3(t.instanceAucTeacher1)}, T2 ` +
-      `${fmt3(t.instanceAucTeacher2)}, student ${fmt3(t.instanceAucStudent)}`,
-  );
-  console.log(
-    `selection (student ≥ ${f.select} in positive patients): ${result.selection.all.selected} ` +
-      `frames, precision ${fmt3(result.selection.all.precision)}; wall ${result.wallSeconds} s`,
-  );
-  console.log(
-    `wrote ${outDir}/frame_scores.csv, encoder.safetensors, metrics.json, state.safetensors, loss.png, auc.png`,
-  );
-  optimizer.dispose();
-  model.dispose();
+  // Every frame scored; frame_scores.csv, encoder.safetensors, metrics.json and the plots.
+  await writeOutputs({ f, config, set, upload, run, outDir, device: gpu.adapterName, started });
+  run.optimizer.dispose();
+  run.model.dispose();
   await shutdown();
-}
-
-const fmt3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
-
-/** The encoder alone, under the key prefix `encoder.` (stage 7 initialises from it). */
-class EncoderOnly extends Module {
-  constructor(readonly encoder: MilEncoder) {
-    super();
-  }
-}
-
-/** Frames decoded, FOV-cropped (fov), resized to S² (RGB bytes, HWC), cached in `dir` keyed by the path list. */
-async function loadFrames(paths: string[], S: number, fov: boolean, dir: string): Promise<Uint8Array> {
-  const key = hash(`${S}\n${fov}\n${paths.join('\n')}`),
-    file = join(dir, `frames-${S}-${key}.u8`);
-  const size = paths.length * S * S * 3;
-  if (existsSync(file)) {
-    const b = new Uint8Array(readFileSync(file));
-    if (b.length === size) return b;
-  }
-  const out = new Uint8Array(size),
-    bar = new Progress({ total: paths.length, label: 'decode', unit: 'frame' });
-  for (let i = 0; i < paths.length; i += 8) {
-    await Promise.all(
-      paths.slice(i, i + 8).map(async (p, k) => {
-        const img = await decodeImage(p);
-        out.set((await resizeImage(fov ? prepareFrame(img).image : img, S, S)).data, (i + k) * S * S * 3);
-      }),
-    );
-    bar.tick(Math.min(8, paths.length - i));
-  }
-  writeAtomic(file, out);
-  return out;
-}
-
-function hash(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h.toString(16).padStart(8, '0');
 }
 
 if (isMain(import.meta.url)) runMain(main);

@@ -4,7 +4,8 @@
 // - Image side: PVTv2-µ from a Polyp-PVT-µ segmenter (05-segmenter.ts weights; its backbone only).
 //   Features = [x2, up(x3), up(x4)] at stride 8 (bilinear), so a size-S frame gives
 //   [32 + 64 + 128 = 224, S/8, S/8]; SAM's neck (trainable, in the decoder model) maps them to the
-//   decoder's width. Frames go in as [0, 1] RGB resized to S x S, as the segmenter saw them.
+//   decoder's width. Frames go in as [0, 1] RGB resized to S x S, as the segmenter saw them; the
+//   decoder for frames of size S is SAM-decoder-µ on that S/8 grid (decoderConfig).
 // - Losses (Kirillov et al. 2023, arXiv 2304.02643, §A "Training algorithm"): focal (alpha 0.25,
 //   gamma 2, detectron2's sigmoid_focal_loss) and Dice on sigmoid probabilities, 20:1, per sample
 //   and mask token; the IoU head regresses the IoU of each thresholded mask with MSE.
@@ -33,6 +34,12 @@ import {
 } from '../../engine/index.ts';
 import { imagesToChw, type MaskImage, type RgbImage } from '../../engine/data/index.ts';
 import { polypPvt, backboneFeaturesOf, type PolypPVT } from '../../models/polyp-pvt.ts';
+import { SAM_DECODER, type SamDecoderConfig } from '../../models/sam-decoder.ts';
+
+/** The decoder for frames of size S: SAM-decoder-µ's widths (spec §4) on an S/8 grid. */
+export function decoderConfig(size: number): SamDecoderConfig {
+  return { ...SAM_DECODER.mu, imageEmbeddingSize: [size / 8, size / 8], inputImageSize: [size, size] };
+}
 
 /** Polyp-PVT-µ with the segmenter's weights ('random': seeded initial weights, for tests only). Eval mode, frozen. */
 export function loadBackbone(weights: Uint8Array | 'random', source: string): PolypPVT {

@@ -189,6 +189,24 @@ describe('recipes/endoked/04-sam-pseudo-masks', () => {
     expect(b.err).toMatch(/give --train, --boxes boxes.csv or --boxes-from-masks DIR/);
     const c = await run(['--train', '--backbone', 'random', '--size', '48']);
     expect(c.err).toMatch(/--size 48 must be a multiple of 32/);
+    const noWeights = join(tmp, 'no-weights');
+    const d = await run([
+      '--backbone',
+      'random',
+      '--boxes-from-masks',
+      data,
+      '--weights',
+      join(tmp, 'nope-weights.safetensors'),
+      '--out',
+      noWeights,
+    ]);
+    expect(d.code).toBe(1);
+    expect(d.err).toMatch(/--weights .*nope-weights\.safetensors does not exist; train the decoder first with --train/);
+    expect(existsSync(noWeights)).toBe(false);
+    const e = await run(['--backbone', 'random', '--boxes', join(tmp, 'nope-boxes.csv'), '--out', noWeights]);
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/--boxes .*nope-boxes\.csv does not exist; stage 3/);
+    expect(existsSync(noWeights)).toBe(false);
   });
 });
 
