@@ -7,13 +7,11 @@ import { join } from 'node:path';
 import { codeHash } from '../../recipes/endoked/pipeline.ts';
 
 describe('codeHash', () => {
-  it('follows sibling imports transitively and nothing else', () => {
+  it('follows sibling imports transitively (a module importing itself included) and nothing else', () => {
     const d = mkdtempSync(join(tmpdir(), 'codehash-'));
     const put = (f: string, s: string) => writeFileSync(join(d, f), s);
-    put(
-      '01-stage.ts',
-      "import { a } from './stage-a.ts';\nimport type { T } from './01-stage.ts';\nimport {\n  x,\n} from '../../engine/index.ts';\n",
-    );
+    const head = "import { a } from './stage-a.ts';\nimport type { T } from './01-stage.ts';\n";
+    put('01-stage.ts', head + "import {\n  x,\n} from '../../engine/index.ts';\n");
     put('stage-a.ts', "export { b } from './stage-b.ts';\nexport const a = 1;\n");
     put('stage-b.ts', 'export const b = 2;\n');
     put('other.ts', 'export const c = 3;\n');
@@ -24,7 +22,7 @@ describe('codeHash', () => {
     put('stage-b.ts', 'export const b = 5;\n');
     const h1 = codeHash(join(d, '01-stage.ts'));
     expect(h1).not.toBe(h0);
-    put('01-stage.ts', "import { a } from './stage-a.ts';\n// edited\n");
+    put('01-stage.ts', head + '// edited\n');
     expect(codeHash(join(d, '01-stage.ts'))).not.toBe(h1);
   });
 });
