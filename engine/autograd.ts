@@ -11,7 +11,7 @@
 // inputs) or as a view (reshape): the gradient was made during this walk (so it is no user
 // cotangent or saved forward tensor), no other tensor shares its bytes (`soleOwner`), and no other
 // pending entry or later input of the same node holds it. Otherwise a new sum is allocated.
-import { Tensor, noGrad, fmt, nextTensorId, type Shape } from './tensor.ts';
+import { Tensor, noGrad, fmt, nextTensorId } from './tensor.ts';
 import { add, addInPlace, sumTo } from './ops/index.ts';
 import { sameShape } from './shape.ts';
 

@@ -3,7 +3,7 @@
 // and split; frames named relative to the CSV. Read by recipes/endoked/07-optical-biopsy.ts;
 // written synthetically by `npx tsx runtime-node/synth.ts --kind pathology`.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, join, relative } from 'node:path';
+import { dirname, extname, isAbsolute, join } from 'node:path';
 import { parseCsvTable } from '../engine/data/index.ts';
 import { PATHOLOGY_GROUPS, type PathologyClasses } from './synthetic/index.ts';
 import type { ImageRecord, ReaderOptions } from './datasets.ts';

@@ -1,8 +1,7 @@
 // Test helpers: golden fixtures (PyTorch, float64) and on-device finite differences.
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { Tensor, tensor, tidy, backward, requiresGrad, mul, sum, add, noGrad, type DType } from '../engine/index.ts';
 import { readFixture } from './golden/read-fixture.ts';

@@ -1,9 +1,9 @@
 // Elementwise ops: unary (unary.wgsl, one WGSL expression each), binary with broadcasting
 // (binary.wgsl), where (where.wgsl) and comparisons. Backward rules are composites of these ops.
-import { Tensor, fmt, isGradEnabled, type DType, type Shape } from '../tensor.ts';
+import { Tensor, fmt, isGradEnabled, type DType } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch, WGSL_TYPE, MAX_RANK } from './kernel.ts';
-import { broadcastShapes, broadcastStrides, stridesOf } from '../shape.ts';
+import { broadcastShapes, broadcastStrides } from '../shape.ts';
 import { collapse, binaryFast, fastPathsOn } from './layouts.ts';
 
 export type Operand = Tensor | number;

@@ -2,7 +2,7 @@
 // §2.5): soft Dice, Polyp-PVT's structure loss (weighted BCE + weighted IoU), multilabel soft
 // margin (ToCo's classification loss) and the negative cosine similarity of EVA-02's MIM.
 import { Tensor, fmt, noGrad } from '../tensor.ts';
-import { add, sub, mul, div, abs, sigmoid, softplus, sqrt, safeSqrt, clamp, neg } from './math.ts';
+import { add, sub, mul, div, abs, sigmoid, softplus, safeSqrt, clamp, neg } from './math.ts';
 import { sum, mean } from './reduce.ts';
 import { avgPool2d } from './pool.ts';
 

@@ -11,7 +11,7 @@
 // 197+ tokens, 1000-class logits, layer-norm widths of 192-1024), where one thread per row would
 // serialise the whole row on one lane; short rows (length 1-16) waste lanes but cost little in
 // absolute terms. A non-last axis is read through a stride (`inner`) instead of a transpose.
-import { Tensor, fmt, type Shape } from '../tensor.ts';
+import { Tensor, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { rowLayout, type RowLayout } from '../shape.ts';

@@ -17,7 +17,6 @@
 //     (the real frames in ../shared/data: see real-data.ts; `--data real --help` lists its flags)
 import { writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   countTable,
   formatTable,

@@ -18,7 +18,7 @@ import {
   type Tensor,
 } from '../../engine/index.ts';
 import { serialiseCsv } from '../../engine/data/index.ts';
-import type { EndoKedMil, MilConfig, MilEncoder, ScoreRange } from '../../models/mil.ts';
+import type { EndoKedMil, MilConfig, MilEncoder } from '../../models/mil.ts';
 import { writeAtomic } from '../../runtime-node/checkpoint.ts';
 import { writePng } from '../../runtime-node/plots.ts';
 import * as plot from '../../runtime-node/plot/index.ts';

@@ -11,7 +11,6 @@
 //   and mask token; the IoU head regresses the IoU of each thresholded mask with MSE.
 // - Box noise: each coordinate moves by N(0, (10% of the box side)²), at most 20 pixels (SAM §A).
 import {
-  cat,
   add,
   sub,
   mul,
@@ -22,7 +21,6 @@ import {
   softplus,
   pow,
   gt,
-  interpolate,
   noGrad,
   tidy,
   tensor,

@@ -29,7 +29,6 @@ import {
   setAttentionTraining,
   attentionTrainingPath,
   scaledDotProductAttention,
-  type Tensor,
 } from '../../engine/index.ts';
 import { conv2d } from '../../engine/ops/conv.ts';
 import { chooseConvKernel } from '../../engine/ops/conv-kernels.ts';
