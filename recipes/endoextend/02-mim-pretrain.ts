@@ -15,8 +15,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy,
-  backward,
   manualSeed,
   defaultGenerator,
   narrow,
@@ -27,7 +25,7 @@ import {
   weightsBytes,
   loadWeights,
 } from '../../engine/index.ts';
-import { AdamW, clipGradNorm, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
+import { AdamW, cosineLr, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import {
   RandomSampler,
   Rng,
@@ -63,6 +61,9 @@ import {
   join,
   REPO,
   IMAGENET,
+  TRAIN_STEP_FLAGS,
+  TrainStep,
+  type ScalerState,
 } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
@@ -124,6 +125,7 @@ export const FLAGS = defineFlags(
     tag: { type: 'string', default: 'mim', help: 'subfolder of this run (another teacher: another tag)' },
     checkpointEvery: { type: 'int', default: 25, min: 1, help: 'steps between resumable checkpoints' },
     seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, masks, augmentation and data order' },
+    ...TRAIN_STEP_FLAGS,
   },
 );
 
@@ -133,7 +135,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   const dir = ensureDir(join(cfg.out, cfg.tag));
   // writable, locked, no stale partial files
   const guard = startRun(dir, { script: 'recipes/endoextend/02-mim-pretrain.ts' });
-  await initNode();
+  const dev = await initNode();
 
   // ---- data: unlabelled frames --------------------------------------------------------------
   const csv = join(cfg.out, 'ee24.csv');
@@ -174,12 +176,14 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   } else {
     teacher = new PatchTeacher(mcfg.patchSize, teacherDim);
   }
-  const model = new Eva02Mim(mcfg, teacherDim);
+  // mcfg (saved with the weights) leaves checkpointBlocks out: it is how this run trains, not the model.
+  const model = new Eva02Mim({ ...mcfg, checkpointBlocks: cfg.checkpointBlocks }, teacherDim);
   model.flattenParameters();
   const opt = new AdamW(
     paramGroupsWeightDecay(model.namedParameters(), cfg.weightDecay, ['cls_token', 'pos_embed', 'mask_token']),
     { lr: cfg.lr, betas: [0.9, 0.98], eps: 1e-6 },
   );
+  const trainStep = new TrainStep(cfg, dev.hasF16);
   const masker = new MaskingGenerator({ height: gh, width: gw, maskRatio: cfg.maskRatio, minNumPatches: cfg.minBlock });
   const rngs = { mask: new Rng(cfg.seed + 1), augment: new Rng(cfg.seed + 2) };
   const augment: AugmentConfig = {
@@ -203,7 +207,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   );
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ step: number; losses: number[]; dataIdentity?: DataIdentity }>(
+    const r = restoreTrainState<{ step: number; losses: number[]; dataIdentity?: DataIdentity; scaler?: ScalerState }>(
       saved,
       { model, optimizer: opt, generator: defaultGenerator },
       statePath,
@@ -224,7 +228,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     loader.loadStateDict(r.data!);
     rngs.mask.setState(r.rngs!.mask);
     rngs.augment.setState(r.rngs!.augment);
-    console.log(`resuming MIM pre-training at step ${step}/${cfg.steps}`);
+    trainStep.loadStateDict(r.extra.scaler, statePath);
+    console.log(`resuming MIM pre-training at step ${step}/${cfg.steps}${trainStep.status()}`);
   }
 
   // ---- the loop ------------------------------------------------------------------------------
@@ -237,7 +242,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
         generator: defaultGenerator,
         data: loader.stateDict(),
         rngs: { mask: rngs.mask.getState(), augment: rngs.augment.getState() },
-        extra: { step: done, losses, dataIdentity: identity },
+        extra: { step: done, losses, dataIdentity: identity, scaler: trainStep.stateDict() },
       }),
     );
   let done = step; // steps completed (what Ctrl-C saves)
@@ -248,26 +253,20 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
     await guard.step(async () => {
       const { data } = await loader.next();
       const masks = blockwiseMasks(masker, data.n, rngs.mask);
-      const [loss, norm] = tidy(() => {
-        opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
+      opt.setLr(cosineLr(step, { baseLr: cfg.lr, totalSteps: cfg.steps, warmupSteps: cfg.warmup, minLr: cfg.minLr }));
+      const r = await trainStep.run(opt, model.parameters(), cfg.clip, () => {
         const { images } = augmentBatch(batchImages(data), null, augment, rngs.augment);
         const mask = mimMask(Array.from({ length: data.n }, (_, b) => masks.subarray(b * gh * gw, (b + 1) * gh * gw)));
         const target = teacher.forward(images); // [B, L, T], frozen
-        const l = model.loss(model.forward(images, mask), target, mask);
-        backward(l);
-        const n = clipGradNorm(model.parameters(), cfg.clip);
-        opt.step();
-        opt.zeroGrad();
-        return [l, n];
+        return model.loss(model.forward(images, mask), target, mask);
       });
-      const [lv, nv] = await Promise.all([loss.item(), norm.item()]);
-      loss.dispose();
-      norm.dispose();
-      // before any checkpoint
-      checkStep(step, { loss: lv, 'gradient norm': nv }, `lower --lr (now ${cfg.lr}) or check the frames`);
-      losses.push(lv);
+      // before any checkpoint (an overflow the loss scaler skipped is not a divergence: see guarded())
+      checkStep(step, trainStep.guarded(r), `lower --lr (now ${cfg.lr}) or check the frames`);
+      const overflow = trainStep.overflowNote(step, r);
+      if (overflow) console.log(overflow);
+      losses.push(r.loss);
       done = step + 1;
-      bar.tick(1, `loss ${lv.toFixed(4)}`);
+      bar.tick(1, `loss ${r.loss.toFixed(4)}${trainStep.status()}`);
       if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps) await save(step + 1);
     });
   guard.onStop(null);
@@ -299,6 +298,7 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
         frames: frames.length,
         losses,
         finalLoss,
+        scaler: trainStep.stateDict(),
       },
       null,
       2,
@@ -307,7 +307,8 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
   guard.close();
   console.log(
     `MIM done: loss ${mean(losses.slice(0, 10)).toFixed(4)} (first 10 steps) -> ` +
-      `${finalLoss.toFixed(4)} (last 10); weights ${weights}`,
+      `${finalLoss.toFixed(4)} (last 10); weights ${weights}` +
+      (trainStep.amp ? `; amp: ${trainStep.scaler.skippedSteps} overflow step(s) skipped` : ''),
   );
   return { finalLoss, weights };
 }

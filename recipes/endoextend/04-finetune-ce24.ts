@@ -16,8 +16,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  tidy,
-  backward,
   manualSeed,
   defaultGenerator,
   crossEntropy,
@@ -26,7 +24,7 @@ import {
   restoreTrainState,
   weightsBytes,
 } from '../../engine/index.ts';
-import { AdaBelief, AdamW, clipGradNorm, lambdaFactor, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
+import { AdaBelief, AdamW, lambdaFactor, paramGroupsWeightDecay } from '../../engine/optim/index.ts';
 import {
   WeightedRandomSampler,
   inverseFrequencyWeights,
@@ -59,6 +57,9 @@ import {
   predict,
   join,
   loadInit,
+  TRAIN_STEP_FLAGS,
+  TrainStep,
+  type ScalerState,
   type History,
 } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
@@ -115,6 +116,7 @@ export const FLAGS = defineFlags(
     },
     valFold: { type: 'int', default: 0, min: 0, help: 'the validation fold' },
     seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
+    ...TRAIN_STEP_FLAGS,
   },
 );
 
@@ -124,7 +126,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   const dir = join(cfg.out, cfg.tag);
   // writable, locked, no stale partial files
   const guard = startRun(dir, { script: 'recipes/endoextend/04-finetune-ce24.ts' });
-  await initNode();
+  const dev = await initNode();
 
   // ---- data: train/val folds of the task (or of the merged set), fold 0 validates --------------
   const csv = join(cfg.out, cfg.data === 'ee24' ? 'ee24.csv' : 'ce24-trainval.csv');
@@ -148,7 +150,8 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   manualSeed(cfg.seed);
   const mcfg = modelConfig(cfg.size, numClasses);
   const size = imageSizeOf(mcfg);
-  const model = new Eva02(mcfg);
+  // mcfg (saved with the weights) leaves checkpointBlocks out: it is how this run trains, not the model.
+  const model = new Eva02({ ...mcfg, checkpointBlocks: cfg.checkpointBlocks });
   const initNote = loadInit(model, cfg.init, cfg.out);
   console.log(`initial weights: ${initNote}`);
   model.flattenParameters();
@@ -165,6 +168,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
           weightDecouple: true,
           rectify: false,
         });
+  const trainStep = new TrainStep(cfg, dev.hasF16);
   const augment = endoExtendTrainAugment(size);
   const augRng = new Rng(cfg.seed + 7);
   const loader = classificationLoader(train, { size, batchSize: cfg.batch, sampler, seed: cfg.seed });
@@ -184,11 +188,13 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   );
   const saved = readIfExists(statePath);
   if (saved) {
-    const r = restoreTrainState<{ epoch: number; history: History; best: number; dataIdentity?: DataIdentity }>(
-      saved,
-      { model, optimizer: opt, generator: defaultGenerator },
-      statePath,
-    );
+    const r = restoreTrainState<{
+      epoch: number;
+      history: History;
+      best: number;
+      dataIdentity?: DataIdentity;
+      scaler?: ScalerState;
+    }>(saved, { model, optimizer: opt, generator: defaultGenerator }, statePath);
     checkStateFields(
       r,
       {
@@ -204,7 +210,8 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     ({ epoch, history, best } = r.extra);
     loader.loadStateDict(r.data!);
     augRng.setState(r.rngs!.augment);
-    console.log(`resuming fine-tuning at epoch ${epoch}/${cfg.epochs}`);
+    trainStep.loadStateDict(r.extra.scaler, statePath);
+    console.log(`resuming fine-tuning at epoch ${epoch}/${cfg.epochs}${trainStep.status()}`);
   }
 
   // ---- the loop: epochs of weighted batches, then validation -----------------------------------
@@ -218,25 +225,17 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     for (let s = 0; s < stepsPerEpoch; s++)
       await guard.step(async () => {
         const { data } = await loader.next();
-        const [loss, norm] = tidy(() => {
+        const r = await trainStep.run(opt, model.parameters(), cfg.clip, () => {
           const { images } = augmentBatch(batchImages(data), null, augment, augRng);
-          const l = crossEntropy(model.forward(images), tensor(data.y, [data.n], 'i32'));
-          backward(l);
-          const n = clipGradNorm(model.parameters(), cfg.clip);
-          opt.step();
-          opt.zeroGrad();
-          return [l, n];
+          return crossEntropy(model.forward(images), tensor(data.y, [data.n], 'i32'));
         });
-        const [v, nv] = await Promise.all([loss.item(), norm.item()]);
-        loss.dispose();
-        norm.dispose();
-        checkStep(
-          epoch * stepsPerEpoch + s,
-          { loss: v, 'gradient norm': nv },
-          `lower --lr (now ${cfg.lr}) or check the data`,
-        ); // before any checkpoint
-        lossSum += v;
-        bar.tick(1, `epoch ${epoch + 1} loss ${v.toFixed(3)}`);
+        const step = epoch * stepsPerEpoch + s;
+        // before any checkpoint (an overflow the loss scaler skipped is not a divergence: see guarded())
+        checkStep(step, trainStep.guarded(r), `lower --lr (now ${cfg.lr}) or check the data`);
+        const overflow = trainStep.overflowNote(step, r);
+        if (overflow) console.log(overflow);
+        lossSum += r.loss;
+        bar.tick(1, `epoch ${epoch + 1} loss ${r.loss.toFixed(3)}${trainStep.status()}`);
       });
     const probs = await predict(model, val, numClasses, size, 64);
     const rep = classificationReport(
@@ -276,7 +275,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
         generator: defaultGenerator,
         data: loader.stateDict(),
         rngs: { augment: augRng.getState() },
-        extra: { epoch: epoch + 1, history, best, dataIdentity: identity },
+        extra: { epoch: epoch + 1, history, best, dataIdentity: identity, scaler: trainStep.stateDict() },
       }),
     );
   }
@@ -284,7 +283,11 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
   // ---- outputs -------------------------------------------------------------------------------
   writeFileSync(
     join(dir, 'history.json'),
-    JSON.stringify({ config: cfg, init: initNote, history, bestBalancedAccuracy: best }, null, 2),
+    JSON.stringify(
+      { config: cfg, init: initNote, history, bestBalancedAccuracy: best, scaler: trainStep.stateDict() },
+      null,
+      2,
+    ),
   );
   await writePng(
     join(dir, 'curves.png'),
@@ -298,7 +301,10 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     ),
   );
   guard.close();
-  console.log(`fine-tuning done: best val balanced accuracy ${best.toFixed(4)}; weights ${bestPath}`);
+  console.log(
+    `fine-tuning done: best val balanced accuracy ${best.toFixed(4)}; weights ${bestPath}` +
+      (trainStep.amp ? `; amp: ${trainStep.scaler.skippedSteps} overflow step(s) skipped` : ''),
+  );
   return { best: bestPath, bestBalancedAccuracy: best };
 }
 
