@@ -13,7 +13,6 @@
 //
 //   npx tsx recipes/endoextend/02-mim-pretrain.ts --out runs/endoextend
 import { existsSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   manualSeed,
   defaultGenerator,

@@ -14,7 +14,6 @@
 //
 //   npx tsx recipes/endoextend/04-finetune-ce24.ts --out runs/endoextend --init ee24
 import { existsSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   manualSeed,
   defaultGenerator,
