@@ -115,10 +115,10 @@ export class GradScaler {
 
   /** Backs off after an overflow, grows after growthInterval clean steps; call once per iteration. */
   update(): void {
-    if (!this.opts.enabled) return;
     if (this.unscaled.size === 0) throw new Error('GradScaler.update: call step(optimizer) first');
     const found = [...this.unscaled.values()].some((f) => f);
     this.unscaled.clear();
+    if (!this.opts.enabled) return;
     if (found) {
       this.scaleValue *= this.opts.backoffFactor;
       this.growthTracker = 0;

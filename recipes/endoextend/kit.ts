@@ -275,9 +275,8 @@ export class TrainStep {
       backward(this.scaler.scale(l));
       return l;
     });
-    // Before clipping, so the true gradients are clipped. Only under --amp: a disabled GradScaler
-    // never clears its per-iteration record in update(), so a second unscale_() would throw.
-    if (this.amp) await this.scaler.unscale_(optimizer);
+    // Before clipping, so the true gradients are clipped (a no-op when --amp is off).
+    await this.scaler.unscale_(optimizer);
     const norm = clipGradNorm(params, clip);
     const stepped = await this.scaler.step(optimizer);
     this.scaler.update();

@@ -76,4 +76,29 @@ describe('GradScaler', () => {
     opt.zeroGrad();
     x.dispose();
   });
+
+  it('disabled, runs unscale_/step/update every iteration like plain training (the same loop with amp off)', async () => {
+    const x = randn([4, 6]).keep();
+    const make = () => {
+      const lin = new Linear(6, 3, { generator: new Generator(2) });
+      return { lin, opt: new SGD(lin.parameters(), { lr: 0.05 }) };
+    };
+    const a = make(),
+      b = make();
+    const scaler = new GradScaler({ enabled: false });
+    for (let it = 0; it < 3; it++) {
+      a.opt.zeroGrad();
+      tidy(() => backward(loss(a.lin, x)));
+      a.opt.step();
+      b.opt.zeroGrad();
+      tidy(() => backward(scaler.scale(loss(b.lin, x))));
+      // Unscaling before clipping, every iteration: the per-iteration record must clear in update().
+      expect(await scaler.unscale_(b.opt)).toBe(false);
+      expect(await scaler.step(b.opt)).toBe(true);
+      scaler.update();
+      expect(await weights(b.lin), `iteration ${it}`).toEqual(await weights(a.lin));
+    }
+    expect(scaler.getScale()).toBe(1);
+    x.dispose();
+  });
 });
