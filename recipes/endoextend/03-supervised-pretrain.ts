@@ -12,7 +12,7 @@
 //   npx tsx recipes/endoextend/03-supervised-pretrain.ts --out runs/endoextend
 import { main as train } from './04-finetune-ce24.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { SIZES } from './kit.ts';
+import { SIZES, TRAIN_STEP_FLAGS, trainStepArgs } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
 export const FLAGS = defineFlags(
@@ -35,6 +35,7 @@ export const FLAGS = defineFlags(
     weightDecay: { type: 'number', default: 0.05, min: 0, max: 1, help: 'AdamW decoupled weight decay' },
     clip: { type: 'number', default: 0.5, min: 0, exclusiveMin: true, help: 'gradient clipping by global norm' },
     seed: { type: 'int', default: 0, min: 0, help: 'seed of the model, augmentation and data order' },
+    ...TRAIN_STEP_FLAGS,
   },
 );
 
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<{ best: string; bestBalanced
     '1',
     '--seed',
     String(cfg.seed),
+    ...trainStepArgs(cfg),
   ]);
 }
 

@@ -217,6 +217,14 @@ export const TRAIN_STEP_FLAGS = {
   },
 } as const;
 
+/** The TRAIN_STEP_FLAGS of a parsed config as arguments for a stage script (drivers pass them on). */
+export function trainStepArgs(f: { amp: boolean; lossScale: number; checkpointBlocks: boolean }): string[] {
+  return [
+    ...(f.amp ? ['--amp', '--loss-scale', String(f.lossScale)] : []),
+    ...(f.checkpointBlocks ? ['--checkpoint-blocks'] : []),
+  ];
+}
+
 /** Whether --amp can run here, and the one line that says what it does (null without --amp). */
 export function ampMode(amp: boolean, hasF16: boolean, lossScale: number): { on: boolean; note: string | null } {
   if (!amp) return { on: false, note: null };

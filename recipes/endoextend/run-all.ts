@@ -19,7 +19,7 @@ import { main as evaluate, type EvalResult } from './05-evaluate.ts';
 import { main as runReal } from './run-real.ts';
 import type { DatasetInfo } from './01-build-dataset.ts';
 import { shutdown } from '../../runtime-node/index.ts';
-import { SIZES, join, dataFlag } from './kit.ts';
+import { SIZES, join, dataFlag, TRAIN_STEP_FLAGS, trainStepArgs } from './kit.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
 
 export const FLAGS = defineFlags(
@@ -49,6 +49,8 @@ export const FLAGS = defineFlags(
     },
     quick: { type: 'boolean', default: false, help: 'a tiny smoke-test run (tests use it)' },
     seed: { type: 'int', default: 0, min: 0, help: 'seed of every stage' },
+    // --amp, --loss-scale, --checkpoint-blocks: passed on to stages 2-4.
+    ...TRAIN_STEP_FLAGS,
   },
 );
 
@@ -68,6 +70,7 @@ export async function main(
   const o = ['--out', cfg.out];
   const size = ['--size', cfg.size];
   const seed = ['--seed', String(cfg.seed)];
+  const step = trainStepArgs(cfg);
   const q = cfg.quick;
   const info = ran(
     await buildDataset([
@@ -82,6 +85,7 @@ export async function main(
       ...o,
       ...size,
       ...seed,
+      ...step,
       '--steps',
       String(q ? 4 : cfg.mimSteps),
       ...(q ? ['--batch', '8', '--warmup', '1', '--kvasir', ''] : []),
@@ -93,13 +97,22 @@ export async function main(
       ...o,
       ...size,
       ...seed,
+      ...step,
       '--epochs',
       String(q ? 1 : cfg.ee24Epochs),
       ...(q ? ['--batch', '16'] : []),
     ]),
     'stage 3',
   );
-  const ftArgs = [...o, ...size, ...seed, '--epochs', String(q ? 1 : cfg.ce24Epochs), ...(q ? ['--batch', '16'] : [])];
+  const ftArgs = [
+    ...o,
+    ...size,
+    ...seed,
+    ...step,
+    '--epochs',
+    String(q ? 1 : cfg.ce24Epochs),
+    ...(q ? ['--batch', '16'] : []),
+  ];
   const ft = ran(await finetune([...ftArgs, '--init', 'ee24', '--tag', 'finetune']), 'stage 4');
   const pretrained = ran(await evaluate([...o, ...size, '--tag', 'finetune']), 'stage 5');
   const sc = ran(await finetune([...ftArgs, '--init', 'none', '--tag', 'finetune-scratch']), 'stage 4 (scratch)');

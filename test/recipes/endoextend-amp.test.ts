@@ -11,7 +11,9 @@ import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode } from '../../runtime-node/index.ts';
 import { runScript } from '../helpers.ts';
 import { checkStep } from '../../runtime-node/run-guard.ts';
-import { ampMode, TrainStep, type StepResult } from '../../recipes/endoextend/kit.ts';
+import { ampMode, TrainStep, trainStepArgs, type StepResult } from '../../recipes/endoextend/kit.ts';
+import { FLAGS as SUPERVISED_FLAGS } from '../../recipes/endoextend/03-supervised-pretrain.ts';
+import { FLAGS as RUN_ALL_FLAGS } from '../../recipes/endoextend/run-all.ts';
 import { main as buildDataset } from '../../recipes/endoextend/01-build-dataset.ts';
 import { main as mimMain } from '../../recipes/endoextend/02-mim-pretrain.ts';
 import { main as finetuneMain } from '../../recipes/endoextend/04-finetune-ce24.ts';
@@ -65,6 +67,16 @@ describe('--amp and --checkpoint-blocks, units', () => {
     expect(guard(r({ loss: NaN, norm: NaN, skipped: true }))).toThrow(/loss is NaN at step 7: no checkpoint/);
     expect(guard(r({ norm: NaN }))).toThrow(/gradient norm is NaN/);
     expect(t.overflowNote(3, r({}))).toBeNull();
+  });
+
+  it('the drivers (run-all, 03) take the flags and pass them on to the stages unchanged', () => {
+    const argv = ['--amp', '--loss-scale', '1024', '--checkpoint-blocks'];
+    for (const flags of [RUN_ALL_FLAGS, SUPERVISED_FLAGS]) {
+      const f = flags.parse(argv)!;
+      expect([f.amp, f.lossScale, f.checkpointBlocks]).toEqual([true, 1024, true]);
+      expect(trainStepArgs(f)).toEqual(argv);
+    }
+    expect(trainStepArgs(RUN_ALL_FLAGS.parse([])!)).toEqual([]);
   });
 });
 
