@@ -77,7 +77,7 @@ describe('GradScaler', () => {
     x.dispose();
   });
 
-  it('disabled, runs unscale_/step/update every iteration like plain training (the same loop with amp off)', async () => {
+  it('disabled, runs unscale_/step/update every iteration like plain training (amp off)', async () => {
     const x = randn([4, 6]).keep();
     const make = () => {
       const lin = new Linear(6, 3, { generator: new Generator(2) });
