@@ -34,6 +34,7 @@ import {
   type AugmentConfig,
 } from '../../engine/data/index.ts';
 import { lineChart } from '../../runtime-node/plots.ts';
+import { movingAverage } from '../../runtime-node/plot/index.ts';
 import { Eva02, gridSize } from '../../models/eva02.ts';
 import { Eva02Mim, mimMask } from '../../models/eva02-mim.ts';
 import { PatchTeacher } from '../../models/patch-teacher.ts';
@@ -310,10 +311,6 @@ export async function main(argv: string[]): Promise<{ finalLoss: number; weights
       (trainStep.amp ? `; amp: ${trainStep.scaler.skippedSteps} overflow step(s) skipped` : ''),
   );
   return { finalLoss, weights };
-}
-
-export function movingAverage(xs: readonly number[], k: number): number[] {
-  return xs.map((_, i) => mean(xs.slice(Math.max(0, i - k + 1), i + 1)));
 }
 
 export function mean(xs: readonly number[]): number {

@@ -264,11 +264,7 @@ export async function writeModelAndLossPlot(
     join(outDir, 'cam.safetensors'),
     await weightsBytes(model, { model: 'toco_cam', config: JSON.stringify(cfg) }),
   );
-  const smooth = (v: number[]) =>
-    v.map((_, i) => {
-      const w = v.slice(Math.max(0, i - 19), i + 1);
-      return w.reduce((a, c) => a + c, 0) / w.length;
-    });
+  const smooth = (v: number[]) => plot.movingAverage(v, 20);
   await writeChartPng(
     join(outDir, 'loss.png'),
     plot.lineChart(

@@ -84,16 +84,12 @@ export async function trainDecoder(f: SamFlags, backbone: PolypPVT, backbonePath
     join(out, 'weights.safetensors'),
     await weightsBytes(model, { model: 'sam_decoder', config: JSON.stringify(config), backbone: backboneId }),
   );
-  const smooth = losses.map((_, i) => {
-    const w = losses.slice(Math.max(0, i - 19), i + 1);
-    return w.reduce((a, v) => a + v, 0) / w.length;
-  });
   await writeChartPng(
     join(out, 'loss.png'),
     plot.lineChart(
       [
         { name: 'loss', y: losses, color: [170, 190, 215] },
-        { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] },
+        { name: 'mean of 20 steps', y: plot.movingAverage(losses, 20), color: [31, 119, 180] },
       ],
       { title: 'SAM decoder: 20 focal + Dice + IoU MSE', xLabel: 'step', yLabel: 'loss' },
     ),

@@ -260,16 +260,12 @@ export async function saveWeightsAndLoss(s: SegSettings, model: PolypPVT, losses
       size: String(s.trainSize),
     }),
   );
-  const smooth = losses.map((_, i) => {
-    const w = losses.slice(Math.max(0, i - 19), i + 1);
-    return w.reduce((a, b) => a + b, 0) / w.length;
-  });
   await writeChartPng(
     join(s.outDir, 'loss.png'),
     plot.lineChart(
       [
         { name: 'loss (rate 1)', y: losses, color: [170, 190, 215] },
-        { name: 'mean of 20 steps', y: smooth, color: [31, 119, 180] },
+        { name: 'mean of 20 steps', y: plot.movingAverage(losses, 20), color: [31, 119, 180] },
       ],
       {
         title: `Polyp-PVT ${s.modelPreset} ${s.trainSize}x${s.trainSize}: structure loss P1+P2`,

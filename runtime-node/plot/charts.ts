@@ -184,6 +184,14 @@ function done(f: Frame): Figure {
   return { svg: svgDocument(f.width, f.height, f.body), width: f.width, height: f.height };
 }
 
+/** Trailing mean over the last k values (fewer at the start): the smoothed line beside a noisy loss curve. */
+export function movingAverage(xs: readonly number[], k: number): number[] {
+  return xs.map((_, i) => {
+    const w = xs.slice(Math.max(0, i - k + 1), i + 1);
+    return w.reduce((a, b) => a + b, 0) / w.length;
+  });
+}
+
 export interface Series {
   name: string;
   y: ArrayLike<number>;

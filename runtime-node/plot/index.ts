@@ -2,6 +2,7 @@
 export { textWidth, escapeXml, FONT_FAMILY, type RGB } from './svg.ts';
 export {
   lineChart,
+  movingAverage,
   rocChart,
   confusionMatrixChart,
   niceTicks,

@@ -16,6 +16,7 @@ import {
   type Figure,
   type RGB,
 } from '../../runtime-node/plots.ts';
+import { movingAverage } from '../../runtime-node/plot/index.ts';
 
 const OUT = '/tmp/plots-test';
 const WHITE: RGB = [255, 255, 255];
@@ -54,6 +55,14 @@ async function render(name: string, f: Figure): Promise<Image> {
     expect([0, 1, 2].map((k) => png.data[ch * (y * f.width + x) + k])).toEqual(rgb(img, x, y));
   return img;
 }
+
+describe('movingAverage', () => {
+  it('is the trailing mean of the last k values, over fewer at the start', () => {
+    expect(movingAverage([4, 2, 6, 8, 10], 3)).toEqual([4, 3, 4, 16 / 3, 8]);
+    expect(movingAverage([5], 20)).toEqual([5]);
+    expect(movingAverage([], 20)).toEqual([]);
+  });
+});
 
 describe('chart text and ticks', () => {
   it('ticks are 1, 2 or 5 times a power of ten and print short', () => {
