@@ -35,7 +35,7 @@ import { chooseConvKernel } from '../../engine/ops/conv-kernels.ts';
 import { SGD, AdamW } from '../../engine/optim/index.ts';
 import { Eva02, eva02Config } from '../../models/eva02.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
-import { timeit, fmtNum } from './util.ts';
+import { timeit, fmtNum, trainStep } from './util.ts';
 import { kernelChecks, type CheckRow } from './gpu-check-cases.ts';
 
 export const FLAGS = defineFlags(
@@ -249,15 +249,7 @@ async function timings(f: ReturnType<typeof FLAGS.parse> & object, log: (l: stri
         let loss = NaN;
         const ms = await timeit(
           async () => {
-            const l = tidy(() => {
-              const v = crossEntropy(m.forward(x), y);
-              backward(v);
-              opt.step();
-              opt.zeroGrad();
-              return v;
-            });
-            loss = await l.item();
-            l.dispose();
+            loss = await trainStep(opt, () => crossEntropy(m.forward(x), y));
           },
           { warmup: 1, iters },
         );
@@ -285,15 +277,7 @@ async function timings(f: ReturnType<typeof FLAGS.parse> & object, log: (l: stri
         let loss = NaN;
         const ms = await timeit(
           async () => {
-            const l = tidy(() => {
-              const v = polypPvtLoss(m.forward(x), t);
-              backward(v);
-              opt.step();
-              opt.zeroGrad();
-              return v;
-            });
-            loss = await l.item();
-            l.dispose();
+            loss = await trainStep(opt, () => polypPvtLoss(m.forward(x), t));
           },
           { warmup: 1, iters },
         );

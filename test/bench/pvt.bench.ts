@@ -4,10 +4,10 @@
 // faster than PyTorch CPU. On a CPU driver a step takes minutes: BENCH_PVT_SIZE /
 // BENCH_PVT_BATCH shrink it (same setting for both; sizes must be multiples of 32);
 // BENCH_ROUNDS (default 5) as in models.ts.
-import { tidy, backward, randn, rand, gt, cast, device } from '../../engine/index.ts';
+import { randn, rand, gt, cast, device } from '../../engine/index.ts';
 import { AdamW } from '../../engine/optim/index.ts';
 import { polypPvt, polypPvtLoss } from '../../models/polyp-pvt.ts';
-import type { BenchTable } from './util.ts';
+import { trainStep, type BenchTable } from './util.ts';
 import { benchAgainstPeers, PEERS, envInt } from './models.ts';
 import { join } from 'node:path';
 
@@ -32,15 +32,7 @@ export default async function bench(): Promise<BenchTable> {
       },
     ],
     ourStep: async () => {
-      const l = tidy(() => {
-        const loss = polypPvtLoss(model.forward(x), m);
-        backward(loss);
-        opt.step();
-        opt.zeroGrad();
-        return loss;
-      });
-      await l.item();
-      l.dispose();
+      await trainStep(opt, () => polypPvtLoss(model.forward(x), m));
       await device().sync();
     },
     extra: ['One scale per step (the recipe runs three). Goal (speed issue): PyTorch time / this engine >= 1.5.'],

@@ -1,7 +1,8 @@
 // Benchmark helpers: medians over repeated runs after warm-up (lavapipe compiles each pipeline on
 // first use, and the machine is shared and noisy, so single runs mean little).
 import { cpus, loadavg } from 'node:os';
-import { device } from '../../engine/index.ts';
+import { device, tidy, backward, type Tensor } from '../../engine/index.ts';
+import type { Optimizer, OptimizerOptions } from '../../engine/optim/index.ts';
 
 export interface BenchTable {
   title: string;
@@ -155,4 +156,18 @@ export function peerTable(
       ...(ctx.extra ?? []),
     ],
   };
+}
+
+/** One training step as the model benchmarks time it: loss, backward, step, zero_grad; returns the loss. */
+export async function trainStep(opt: Optimizer<OptimizerOptions>, lossFn: () => Tensor): Promise<number> {
+  const l = tidy(() => {
+    const loss = lossFn();
+    backward(loss);
+    opt.step();
+    opt.zeroGrad();
+    return loss;
+  });
+  const v = await l.item();
+  l.dispose();
+  return v;
 }

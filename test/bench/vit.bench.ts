@@ -4,10 +4,10 @@
 // issue's goal: >= 4x faster than tfjs. On a CPU driver a step takes tens of seconds:
 // BENCH_VIT_SIZE / BENCH_VIT_BATCH shrink it (same setting for all); BENCH_ROUNDS (default 5) and
 // BENCH_PEERS (tfjs,torch) as in models.ts.
-import { tensor, tidy, backward, crossEntropy, randn, device } from '../../engine/index.ts';
+import { tensor, crossEntropy, randn, device } from '../../engine/index.ts';
 import { SGD } from '../../engine/optim/index.ts';
 import { Eva02, eva02Config } from '../../models/eva02.ts';
-import type { BenchTable } from './util.ts';
+import { trainStep, type BenchTable } from './util.ts';
 import { benchAgainstPeers, PEERS, envInt } from './models.ts';
 import { join } from 'node:path';
 
@@ -42,15 +42,7 @@ export default async function bench(): Promise<BenchTable> {
       },
     ],
     ourStep: async () => {
-      const l = tidy(() => {
-        const loss = crossEntropy(model.forward(x), y);
-        backward(loss);
-        opt.step();
-        opt.zeroGrad();
-        return loss;
-      });
-      await l.item();
-      l.dispose();
+      await trainStep(opt, () => crossEntropy(model.forward(x), y));
       await device().sync();
     },
     extra: ['Goal (speed issue): tfjs time / this engine >= 4.'],
