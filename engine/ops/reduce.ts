@@ -19,13 +19,17 @@ const LIMITS: Record<string, [string, string]> = {
   u32: ['0u', '4294967295u'],
 };
 
-/** Merges adjacent dims of the same class (kept/reduced) that are contiguous. */
+/**
+ * Merges adjacent dims of the same class (kept/reduced) that are contiguous. Dims of size 1 take no
+ * part (they move no offset), so [1, C, H, W] summed over (0, 2, 3) is one run per channel.
+ */
 function groups(shape: Shape, axes: number[]): { kshape: number[]; kstr: number[]; rshape: number[]; rstr: number[] } {
   const strides = stridesOf(shape);
   const red = new Set(axes);
   const out = { kshape: [] as number[], kstr: [] as number[], rshape: [] as number[], rstr: [] as number[] };
   let prevClass: boolean | null = null;
   shape.forEach((d, i) => {
+    if (d === 1) return;
     const isRed = red.has(i);
     const [s, st] = isRed ? [out.rshape, out.rstr] : [out.kshape, out.kstr];
     if (prevClass === isRed && s.length && st[st.length - 1] === strides[i] * d) {
@@ -51,6 +55,7 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
   const g = groups(x.shape, axes);
   const count = g.rshape.reduce((a, b) => a * b, 1);
   if (count === 0 && kind !== 'sum') throw new Error(`${op}: cannot reduce an empty dimension of ${fmt(x.shape)}`);
+  if (g.rshape.length > 1 && final === 'acc' && count > 0) return twoPass(op, kind, x, axes, keepdim);
   const t = WGSL_TYPE[x.dtype];
   const [lo, hi] = LIMITS[x.dtype];
   const init = KIND[kind].init.replace('{{T}}', t).replace('MIN', lo).replace('MAX', hi);
@@ -90,6 +95,24 @@ function reduceRaw(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: b
       .u32({ rows, count, krank: g.kshape.length, rrank: g.rshape.length }),
     workgroups: grid(rows, 1),
   });
+  return out;
+}
+
+/**
+ * Reduced dims split by kept ones (a conv bias gradient: [N, C, H, W] over N, H and W): the
+ * innermost reduced run first, kept as size-1 dims, then the rest. Each pass is one strided run per
+ * output (reduce-serial.wgsl); the one-workgroup-per-output kernel, with its per-element index
+ * division, moved 5-8x fewer elements per second on lavapipe for such shapes ([2, 512, 88, 88]:
+ * 67 ms against 10 ms for its contiguous [1024, 7744] part). Sums, max and min compose; a mean's
+ * final division needs the whole count, so `mean` keeps the one-pass kernel.
+ */
+function twoPass(op: string, kind: Kind, x: Tensor, axes: number[], keepdim: boolean): Tensor {
+  const real = axes.filter((i) => x.shape[i] !== 1).sort((a, b) => a - b);
+  let j = real.length - 1;
+  while (j > 0 && real[j - 1] === real[j] - 1) j--;
+  const part = reduceRaw(op, kind, x, real.slice(j), true);
+  const out = reduceRaw(op, kind, part, axes, keepdim); // the inner dims are now of size 1
+  part.dispose();
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Both reduction kernels (a workgroup per output; an invocation per output walking one strided
-// run) against a float64 host reference, on shapes that select each of them.
-import { describe, it } from 'vitest';
+// run) against a float64 host reference, on shapes that select each of them, and the two-pass
+// split of sums and extrema whose reduced dims are separated by kept ones (mean stays one pass).
+import { describe, it, expect } from 'vitest';
 import { tensor, sum, max, mean } from '../../engine/index.ts';
 import { randomArray, expectClose } from '../helpers.ts';
 
@@ -34,7 +35,19 @@ describe('reductions on both kernels', () => {
     [
       [4, 33, 65],
       [0, 2],
-    ], // two separate reduced blocks (workgroup kernel)
+    ], // two separate reduced blocks (sum/max: two serial passes; mean: workgroup kernel)
+    [
+      [2, 5, 1, 3, 40],
+      [0, 3, 4],
+    ], // a conv bias gradient's shape with a size-1 dim between: two passes
+    [
+      [1, 6, 7, 7],
+      [0, 2, 3],
+    ], // batch 1: the size-1 dim takes no part, one serial pass
+    [
+      [3, 4, 5, 6, 7],
+      [0, 2, 4],
+    ], // three separate reduced blocks: three passes
     [
       [7, 9, 300],
       [0, 1],
@@ -50,6 +63,9 @@ describe('reductions on both kernels', () => {
       expectClose(await sum(x, axes).data(), hostReduce(data, shape, axes, 'sum'), 'sum', 1e-3, 1e-4);
       expectClose(await max(x, axes).data(), hostReduce(data, shape, axes, 'max'), 'max', 0, 0);
       expectClose(await mean(x, axes).data(), hostReduce(data, shape, axes, 'mean'), 'mean', 1e-5, 1e-4);
+      const kept = await sum(x, axes, true);
+      expect(kept.shape).toEqual(shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+      expectClose(await kept.data(), hostReduce(data, shape, axes, 'sum'), 'sum keepdim', 1e-3, 1e-4);
     });
   }
 });
