@@ -14,17 +14,7 @@
 // head is built (Polyp-PVT never uses it), so parameter counts exclude it.
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
-import {
-  Tensor,
-  gelu,
-  add,
-  reshape,
-  permute,
-  transpose,
-  split,
-  dropPath,
-  scaledDotProductAttention,
-} from '../engine/index.ts';
+import { Tensor, gelu, add, reshape, transpose, dropPath, kvAttention } from '../engine/index.ts';
 import { Module, Linear, LayerNorm, ModuleList, init, Conv2d, checkpoint } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
@@ -147,17 +137,12 @@ export class Attention extends Module {
   }
 
   forward(x: Tensor, h: number, w: number): Tensor {
-    const [b, n, c] = x.shape;
-    const hd = c / this.numHeads;
-    // [B, L, C] -> [B, h, L, hd]
-    const heads = (t: Tensor) => permute(reshape(t, [b, t.shape[1], this.numHeads, hd]), [0, 2, 1, 3]);
-    const q = heads(this.q.forward(x));
     let src = x;
     // [B, N, C] -> [B, N/sr², C]
     if (this.sr && this.norm) src = this.norm.forward(mapToTokens(this.sr.forward(tokensToMap(x, h, w))));
-    const [k, v] = split(this.kv.forward(src), c, -1); // [B, L, 2C] -> 2 x [B, L, C]
-    const o = scaledDotProductAttention(q, heads(k), heads(v)); // scale hd^-1/2 -> [B, h, N, hd]
-    return this.proj.forward(reshape(permute(o, [0, 2, 1, 3]), [b, n, c])); // [B, h, N, hd] -> [B, N, C]
+    // The reference splits kv [B, L, 2C] into k and v and both (and q) into heads [B, h, L, hd];
+    // kvAttention reads the heads in place and writes [B, N, C] (scale hd^-1/2).
+    return this.proj.forward(kvAttention(this.q.forward(x), this.kv.forward(src), { heads: this.numHeads }));
   }
 }
 

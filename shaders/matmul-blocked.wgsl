@@ -8,7 +8,11 @@
 // and sums are f32 either way, and an f16 result is rounded to f16 (ROUND = round_f16) and stored
 // widened to f32, for the f32 ops that read it (engine/ops/autocast.ts).
 {{ENABLE}}
-struct U { bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32 }
+struct U {
+  bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>, bsc: vec4<u32>,
+  batch: u32, m: u32, n: u32, k: u32, sam: u32, sak: u32, sbk: u32, sbn: u32,
+  offa: u32, offb: u32, offc: u32, scm: u32, scn: u32, alpha: f32,
+}
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> a: array<{{T}}>;
 @group(0) @binding(2) var<storage, read> b: array<{{T}}>;
@@ -28,12 +32,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let bi = gid.z;
   if (r0 >= u.m || c0 >= u.n || bi >= u.batch) { return; }
   var rem = bi;
-  var oa = 0u;
-  var ob = 0u;
+  var oa = u.offa;
+  var ob = u.offb;
+  var oc = u.offc;
   for (var d = 3; d >= 0; d--) {
     let s = u.bshape[d];
     oa += (rem % s) * u.bsa[d];
     ob += (rem % s) * u.bsb[d];
+    oc += (rem % s) * u.bsc[d];
     rem = rem / s;
   }
   var ra: array<u32, TM>;
@@ -56,15 +62,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += av * bv[j]; }
     }
   }
-  let oc = bi * u.m * u.n;
   for (var i = 0u; i < TM; i++) {
     let r = r0 + i;
     if (r >= u.m) { break; }
     for (var j = 0u; j < TN4; j++) {
       for (var l = 0u; l < 4u; l++) {
         let col = c0 + 4u * j + l;
-        let o = oc + r * u.n + col;
-        if (col < u.n) { c[o] = {{ROUND}}(epilogue(acc[i * TN4 + j][l], r, col, o)); }
+        let o = oc + r * u.scm + col * u.scn;
+        if (col < u.n) { c[o] = {{ROUND}}(epilogue(u.alpha * acc[i * TN4 + j][l], r, col, o)); }
       }
     }
   }

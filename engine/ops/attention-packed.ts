@@ -9,8 +9,8 @@
 //   of the projection and write the output token-major; the gradients of q, k and v land in one
 //   [B, N, 3 * H * D] buffer (dV straight from the dK/dV kernel).
 // - unfused path (training on CPU drivers, see attention.ts): the scores and output come from
-//   matmuls that read v and dO through strides (matmul-kernels.ts takes them); the output is
-//   one transposing copy [B, H, N, D] -> [B, N, H, D] because the matmul writes contiguously.
+//   matmuls that read v and dO through strides and write the output token-major through strides
+//   (matmul-kernels.ts takes both).
 // Rotated q and k must exist as tensors: one kernel (rope-heads.wgsl) reads the packed layout
 // and writes them heads-major, folding in the attention scale; its backward
 // (rope-heads-backward.wgsl) writes the packed gradient in one pass. The path follows
@@ -20,7 +20,7 @@ import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { matmulKernel } from './matmul-kernels.ts';
 import { softmax, softmaxBackward } from './softmax.ts';
-import { reshape, permute, narrow, stridedCopy } from './movement.ts';
+import { reshape, permute, narrow } from './movement.ts';
 import { applyRope } from './rope.ts';
 import { attentionTrainingPath, scaledDotProductAttention } from './attention.ts';
 import {
@@ -193,7 +193,10 @@ function fused(qkv: Tensor, x: Dims, differentiated: boolean): Tensor {
   });
 }
 
-/** C[bh] = A[bh] B[bh] over batch [B, H]; strides in elements (see matmul-kernels.ts). */
+/**
+ * C[bh] = A[bh] B[bh] over batch [B, H]; strides in elements (see matmul-kernels.ts). C is a new
+ * contiguous tensor, or `into.out` written through its batch strides and row stride.
+ */
 function bmm(
   x: Dims,
   a: Tensor,
@@ -204,9 +207,11 @@ function bmm(
   n: number,
   k: number,
   op: string,
+  into?: { out: Tensor; bsc: number[]; scm: number },
 ): Tensor {
-  const out = Tensor.empty([x.b, x.h, m, n], 'f32', op);
+  const out = into?.out ?? Tensor.empty([x.b, x.h, m, n], 'f32', op);
   matmulKernel({
+    ...(into && { bsc: into.bsc, scm: into.scm }),
     a,
     b: bt,
     out,
@@ -236,14 +241,14 @@ function unfused(qkv: Tensor, x: Dims, differentiated: boolean): Tensor {
   const sv = inPlace ? ([n * 3 * c, d, 3 * c, 1] as const) : ([h * n * d, n * d, d, 1] as const);
   const heads = [h * n * d, n * d] as const;
   const sp = [h * n * n, n * n] as const; // batch and head strides of the scores
-  const [p, o] = noGrad(() => {
+  const [p, out] = noGrad(() => {
     const s = bmm(x, q, [...heads, d, 1], k, [...heads, 1, d], n, n, d, 'matmul'); // q k^T
     const p = softmax(s, -1);
     s.dispose();
-    return [p, bmm(x, p, [...sp, n, 1], v, sv, n, d, n, 'matmul')]; // P v -> [B, H, N, D]
+    // P v, written token-major [B, N, H, D] (batch and head strides n c and d, rows c apart).
+    const out = Tensor.empty([b, n, c], 'f32', OP);
+    return [p, bmm(x, p, [...sp, n, 1], v, sv, n, d, n, 'matmul', { out, bsc: [n * c, d], scm: c })];
   });
-  const out = reshape(stridedCopy('permute', o, [b, n, h, d], [h * n * d, d, n * d, 1]), [b, n, c]);
-  o.dispose();
   if (!differentiated) {
     [p, q, k, v].forEach((t) => t.dispose());
     return out;

@@ -9,7 +9,8 @@
 // - tiled: 64x64 shared-memory tiles, 16x16 workgroups, 4x4 per invocation, K-step 16: the
 //   classic GPU scheme (Volkov & Demmel, "Benchmarking GPUs to tune dense linear algebra", 2008;
 //   tfjs-backend-webgpu's matmul_packed).
-// Each kernel stores through a fused epilogue (engine/ops/epilogue.ts: how to add one).
+// Each kernel reads its operands and writes its output through offsets and strides, scales the
+// product by alpha, and stores through a fused epilogue (engine/ops/epilogue.ts: how to add one).
 // Benchmarks: `npm run bench matmul`.
 import { Tensor, device } from '../tensor.ts';
 import { Params, launch } from './kernel.ts';
@@ -32,6 +33,20 @@ export interface MatmulArgs {
   sak: number;
   sbk: number;
   sbn: number;
+  /** Element offsets of a's and b's first elements in their buffers (default 0). */
+  offa?: number;
+  offb?: number;
+  /**
+   * Where C[batch, row, col] is stored: offc + batch strides bsc + row * scm + col * scn. Default:
+   * `out` contiguous [...batch, m, n]. A strided output writes heads straight into token-major
+   * tensors or into one part of a packed gradient (attention-kv.ts); the caller owns the layout.
+   */
+  offc?: number;
+  bsc?: number[];
+  scm?: number;
+  scn?: number;
+  /** Multiplies the product before the epilogue (an attention scale); default 1. */
+  alpha?: number;
   /** Work fused into the output store (a bias add); none by default. */
   epilogue?: Epilogue;
 }
@@ -75,11 +90,16 @@ export function chooseMatmulKernel(): MatmulKernelName {
 function uniforms(x: MatmulArgs, nb: number): Params {
   const pad = (v: number[], fill: number) => [...Array(4 - v.length).fill(fill), ...v];
   const { m, n, k, sam, sak, sbk, sbn } = x;
+  // The contiguous output's batch strides: m * n times the product of the later batch dims.
+  const bsc = x.bsc ?? x.batch.map((_, i) => x.batch.slice(i + 1).reduce((p, d) => p * d, m * n));
   return new Params()
     .vec4('bshape', pad(x.batch, 1))
     .vec4('bsa', pad(x.bsa, 0))
     .vec4('bsb', pad(x.bsb, 0))
-    .u32({ batch: nb, m, n, k, sam, sak, sbk, sbn });
+    .vec4('bsc', pad(bsc, 0))
+    .u32({ batch: nb, m, n, k, sam, sak, sbk, sbn })
+    .u32({ offa: x.offa ?? 0, offb: x.offb ?? 0, offc: x.offc ?? 0, scm: x.scm ?? n, scn: x.scn ?? 1 })
+    .f32({ alpha: x.alpha ?? 1 });
 }
 
 export function matmulKernel(x: MatmulArgs): void {

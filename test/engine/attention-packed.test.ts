@@ -108,8 +108,8 @@ describe('packed self-attention dispatches', () => {
       expect(ops.filter((s) => s.startsWith('rope'))).toEqual(['rope-heads', 'rope-heads-backward']);
       for (const copy of ['slice', 'slice-backward', 'narrow', 'add'])
         expect(ops, `${path}: ${seen.join(' ')}`).not.toContain(copy);
-      // unfused: one transposing copy of the output [B, H, N, D] -> [B, N, H, D]; fused: none.
-      expect(ops.filter((s) => s === 'permute')).toEqual(path === 'fused' ? [] : ['permute']);
+      // Both paths write the output token-major in place: no transposing copy.
+      expect(ops.filter((s) => s === 'permute')).toEqual([]);
     }
   });
 

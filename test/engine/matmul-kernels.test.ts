@@ -1,11 +1,13 @@
 // Every matmul kernel against the naive reference kernel and a float64 host product, on awkward
 // shapes: 1s, sizes that are not multiples of any tile or block, several tiles with remainders in
 // every dim, K = 0, batch broadcasting and all four transpose combinations; then PyTorch's matmul
-// fixtures (forward and gradients) through each kernel.
+// fixtures (forward and gradients) through each kernel; and offset, strided operands with a
+// strided, scaled output (the layouts attention uses on token-major projections).
 import { afterEach, describe, expect, it } from 'vitest';
 import { device, matmul, tensor, tidy, transpose, zeros, type Tensor } from '../../engine/index.ts';
 import {
   chooseMatmulKernel,
+  matmulKernel,
   useMatmulKernel,
   MATMUL_KERNELS,
   type MatmulKernelName,
@@ -144,6 +146,74 @@ describe('matmul kernels', () => {
       b.dispose();
     });
   }
+
+  it('every kernel reads offset, strided operands and writes a strided, scaled output in place', async () => {
+    // Heads of token-major tensors: a [B, M, H*K] read as [B, H, M, K] from element 5 on, b the
+    // second half of a packed [B, N, 2*H*K] read transposed as [B, H, K, N]; C written token-major
+    // into columns 3.. of a wider [B, M, H*N + 4] buffer from element 3, times alpha. Everything
+    // outside the written positions must keep its sentinel.
+    const [B, H, M, N, K, alpha] = [2, 3, 37, 19, 9, 0.375];
+    const wa = H * K,
+      wb = 2 * H * K,
+      wc = H * N + 4;
+    const ad = randomArray(5 + B * M * wa, 21),
+      bd = randomArray(B * N * wb, 22);
+    const [af, bf] = [Float32Array.from(ad), Float32Array.from(bd)];
+    const want = new Float64Array(B * M * wc).fill(7);
+    const tol = new Float64Array(want.length);
+    for (let bi = 0; bi < B; bi++)
+      for (let h = 0; h < H; h++)
+        for (let i = 0; i < M; i++)
+          for (let j = 0; j < N; j++) {
+            let acc = 0,
+              mag = 0;
+            for (let k = 0; k < K; k++) {
+              const x = af[5 + bi * M * wa + i * wa + h * K + k] * bf[H * K + bi * N * wb + j * wb + h * K + k];
+              acc += x;
+              mag += Math.abs(x);
+            }
+            const o = 3 + bi * M * wc + i * wc + h * N + j;
+            want[o] = alpha * acc;
+            tol[o] = 2 * K * 2 ** -23 * mag;
+          }
+    const a = tensor(ad, [ad.length]),
+      b = tensor(bd, [bd.length]);
+    for (const kernel of MATMUL_KERNELS) {
+      const out = tensor(
+        Array.from({ length: B * M * wc }, () => 7),
+        [B, M, wc],
+      );
+      matmulKernel({
+        a,
+        b,
+        out,
+        batch: [B, H],
+        m: M,
+        n: N,
+        k: K,
+        bsa: [M * wa, K],
+        bsb: [N * wb, K],
+        sam: wa,
+        sak: 1,
+        sbk: 1,
+        sbn: wb,
+        offa: 5,
+        offb: H * K,
+        offc: 3,
+        bsc: [M * wc, N],
+        scm: wc,
+        scn: 1,
+        alpha,
+      });
+      const got = await out.data();
+      for (let i = 0; i < want.length; i++)
+        if (!(Math.abs(got[i] - want[i]) <= tol[i]))
+          expect.fail(`${kernel}: element ${i} is ${got[i]}, expected ${want[i]}`);
+      out.dispose();
+    }
+    a.dispose();
+    b.dispose();
+  });
 
   it("a batch past the adapter's workgroup limit is an error naming the op", () => {
     const max = device().limits.maxComputeWorkgroupsPerDimension;
