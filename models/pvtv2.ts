@@ -14,7 +14,7 @@
 // head is built (Polyp-PVT never uses it), so parameter counts exclude it.
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
-import { Tensor, gelu, add, reshape, transpose, dropPath, kvAttention } from '../engine/index.ts';
+import { Tensor, gelu, add, reshape, transpose, dropPath, kvAttention, depthwiseConvTokens } from '../engine/index.ts';
 import { Module, Linear, LayerNorm, ModuleList, init, Conv2d, checkpoint } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
@@ -153,8 +153,9 @@ export class DWConv extends Module {
     this.dwconv = new Conv2d(dim, dim, 3, { padding: 1, groups: dim });
   }
 
+  /** The reference's transpose -> dwconv -> transpose, as one channels-last op (no copies). */
   forward(x: Tensor, h: number, w: number): Tensor {
-    return mapToTokens(this.dwconv.forward(tokensToMap(x, h, w)));
+    return depthwiseConvTokens(x, this.dwconv.weight, this.dwconv.bias, h, w, 1);
   }
 }
 

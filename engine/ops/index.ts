@@ -47,6 +47,7 @@ export {
   type PackedRope,
 } from './attention-packed.ts';
 export { kvAttention, kvAttentionReference, type KvAttentionOptions } from './attention-kv.ts';
+export { depthwiseConvTokens, depthwiseConvTokensReference } from './dwconv-tokens.ts';
 export { buildRope2d, applyRope, type Rope2dOptions } from './rope.ts';
 export { dropPath } from './drop-path.ts';
 export { softDiceLoss, structureLoss, multilabelSoftMarginLoss, negCosineLoss } from './seg-losses.ts';
