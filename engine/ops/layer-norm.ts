@@ -1,18 +1,38 @@
 // layerNorm over the trailing `normalizedShape` dims, as torch.nn.functional.layer_norm
 // (Ba, Kiros & Hinton 2016, arXiv:1607.06450): biased variance, eps inside the square root.
-// Forward is one fused kernel (layer-norm.wgsl) that also writes mean and rstd per row; the
-// backward reuses them:
+// Forward is one fused kernel (layer-norm.wgsl, or layer-norm-rows.wgsl: see rowKernel) that also
+// writes mean and rstd per row; the backward reuses them:
 //   dx      = rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dy * weight   (layer-norm-backward.wgsl)
 //   dweight = sum over rows of dy * xhat,  dbias = sum over rows of dy        (layer-norm-backward-params.wgsl,
 //             partial sums over chunks of rows, then `sum` over the chunks)
 // The dx formula is the one in PyTorch's layer_norm_backward (aten/src/ATen/native/cpu/layer_norm_kernel.cpp)
 // and llm.c's layernorm_backward.
-import { Tensor, fmt, noGrad } from '../tensor.ts';
+import { Tensor, device, fmt, noGrad } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { sum } from './reduce.ts';
 
 const CHUNK_ROWS = 64;
+
+export type LayerNormKernel = 'rows' | 'workgroup';
+let forced: LayerNormKernel | null = null;
+
+/** Forces the per-row or the per-workgroup kernels (tests compare them); null restores the choice. */
+export function useLayerNormKernel(k: LayerNormKernel | null): void {
+  forced = k;
+}
+
+/**
+ * One invocation per row (layer-norm-rows.wgsl, vec4 reads) where rows are a multiple of 4 long
+ * and a CPU driver has enough of them to stay busy; otherwise a 64-lane workgroup per row, which
+ * GPUs prefer (barriers are cheap there, and a long row needs many lanes). On lavapipe the per-row
+ * kernels ran PVTv2's [B N, 64] and EVA-02-Ti's [B N, 192] rows several times faster.
+ */
+function rowKernel(rows: number, len: number): boolean {
+  if (len % 4 !== 0) return false;
+  if (forced) return forced === 'rows';
+  return device().isCpuAdapter && rows >= 64 && len <= 4096;
+}
 
 function check(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor): number {
   const k = normalizedShape.length;
@@ -51,14 +71,22 @@ export function layerNorm(
   if (y.size === 0) return y;
   const mean = Tensor.empty([rows], 'f32', 'layerNorm');
   const rstd = Tensor.empty([rows], 'f32', 'layerNorm');
+  const perRow = rowKernel(rows, len);
   launch({
     op: 'layerNorm',
-    shader: 'layer-norm',
+    shader: perRow ? 'layer-norm-rows' : 'layer-norm',
     // A missing weight or bias binds x as a stand-in the kernel does not read (flags say so).
     inputs: [x, weight ?? x, bias ?? x],
     outputs: [y, mean, rstd],
-    uniforms: new Params().u32({ rows, len, hasWeight: weight ? 1 : 0, hasBias: bias ? 1 : 0 }).f32({ eps }),
-    workgroups: grid(rows, 1),
+    uniforms: new Params()
+      .u32({
+        rows,
+        [perRow ? 'len4' : 'len']: perRow ? len / 4 : len,
+        hasWeight: weight ? 1 : 0,
+        hasBias: bias ? 1 : 0,
+      })
+      .f32({ eps }),
+    workgroups: perRow ? grid(rows) : grid(rows, 1),
   });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   record(y, 'layerNorm', inputs, (dy) => {
@@ -87,13 +115,14 @@ function layerNormBackwardInput(
   len: number,
 ): Tensor {
   const dx = Tensor.empty(x.shape, 'f32', 'layerNorm-backward');
+  const perRow = rowKernel(rows, len);
   launch({
     op: 'layerNorm-backward',
-    shader: 'layer-norm-backward',
+    shader: perRow ? 'layer-norm-backward-rows' : 'layer-norm-backward',
     inputs: [x, weight ?? x, mean, rstd, dy],
     outputs: [dx],
-    uniforms: new Params().u32({ rows, len, hasWeight: weight ? 1 : 0 }),
-    workgroups: grid(rows, 1),
+    uniforms: new Params().u32({ rows, [perRow ? 'len4' : 'len']: perRow ? len / 4 : len, hasWeight: weight ? 1 : 0 }),
+    workgroups: perRow ? grid(rows) : grid(rows, 1),
   });
   return dx;
 }

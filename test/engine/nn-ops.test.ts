@@ -1,10 +1,10 @@
 // Fused softmax / log-softmax / layer norm / cross-entropy kernels, the other losses and
 // argmax/argmin: PyTorch golden cases (forward and backward), finite differences of every
 // backward on the device, edge cases (masked rows, NaN, out-of-range targets), input errors.
-import { describe, it, expect } from 'vitest';
-import { Tensor, tensor, tidy, noGrad, device, backward, requiresGrad, sum, add } from '../../engine/index.ts';
+import { describe, it, expect, afterEach } from 'vitest';
+import { Tensor, tensor, tidy, noGrad, device, backward, requiresGrad, sum, add, mul } from '../../engine/index.ts';
 import { softmax, logSoftmax } from '../../engine/ops/softmax.ts';
-import { layerNorm } from '../../engine/ops/layer-norm.ts';
+import { layerNorm, useLayerNormKernel, type LayerNormKernel } from '../../engine/ops/layer-norm.ts';
 import { argmax, argmin } from '../../engine/ops/arg-reduce.ts';
 import {
   crossEntropy,
@@ -16,7 +16,7 @@ import {
   cosineSimilarity,
   type Reduction,
 } from '../../engine/ops/losses.ts';
-import { loadGolden, checkGolden, checkFiniteDifferences, randomArray } from '../helpers.ts';
+import { loadGolden, checkGolden, checkFiniteDifferences, randomArray, expectClose } from '../helpers.ts';
 
 type Args = Record<string, unknown>;
 const vec = (v: unknown): Tensor | undefined => (Array.isArray(v) ? tensor(v as number[], [v.length]) : undefined);
@@ -57,6 +57,47 @@ describe('nn ops against PyTorch', () => {
       await checkGolden(c, (xs) => OPS[op](xs, c.args), tol);
     });
   }
+});
+
+describe('layer norm: the per-row and the per-workgroup kernels', () => {
+  afterEach(() => useLayerNormKernel(null));
+  for (const kernel of ['rows', 'workgroup'] as const) {
+    for (const c of loadGolden('nn_ops').filter((c) => c.name.startsWith('layer_norm'))) {
+      it(`${kernel}: ${c.name} against PyTorch`, async () => {
+        useLayerNormKernel(kernel); // rows not a multiple of 4 long take the workgroup kernel
+        await checkGolden(c, (xs) => OPS.layer_norm(xs, c.args));
+      });
+    }
+    it(`${kernel}: finite differences, rows of 8`, async () => {
+      useLayerNormKernel(kernel);
+      await checkFiniteDifferences(
+        (x, w, b) => layerNorm(x, [8], w, b),
+        [{ shape: [3, 8], low: -2, high: 2 }, { shape: [8] }, { shape: [8] }],
+      );
+    });
+  }
+  it('agree on [300, 192] rows (EVA-02-Ti width), forward and backward', async () => {
+    const run = async (kernel: LayerNormKernel) => {
+      useLayerNormKernel(kernel);
+      const out = tidy(() => {
+        const x = requiresGrad(
+          tensor(
+            randomArray(300 * 192, 8).map((v) => 3 * v + 1),
+            [300, 192],
+          ),
+        );
+        const w = requiresGrad(tensor(randomArray(192, 9), [192]));
+        const y = layerNorm(x, [192], w);
+        backward(sum(mul(y, tensor(randomArray(y.size, 10), y.shape))));
+        return [y, x.grad!, w.grad!].map((t) => t.keep());
+      });
+      const data = await Promise.all(out.map((t) => t.data()));
+      out.forEach((t) => t.dispose());
+      return data;
+    };
+    const [rows, wg] = [await run('rows'), await run('workgroup')];
+    ['y', 'dx', 'dweight'].forEach((name, i) => expectClose(rows[i], wg[i], name, 1e-5, 1e-4));
+  });
 });
 
 describe('nn ops: finite differences of every backward', () => {
