@@ -42,17 +42,24 @@ export function autocastActive(): boolean {
 /** x converted between f32 and f16 (ops' `cast` comes here for f16); the gradient flows back in f32. */
 export function castFloat(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
+  const y = convertFloat(x, dtype, 'cast');
+  // Gradients are carried in f32 (see the header): an f16 gradient would have to be cast back.
+  return record(y, 'cast', [x], (dy) => [dy.dtype === 'f32' ? dy : castFloat(dy, 'f32')]);
+}
+
+/** castFloat's kernel with no graph: a fresh converted copy (ops convert scratch layouts with it). */
+export function convertFloat(x: Tensor, dtype: DType, op: string): Tensor {
   const float = (t: DType) => t === 'f32' || t === 'f16';
   if (!float(x.dtype) || !float(dtype) || (dtype === 'f16' && !device().hasF16)) {
     throw new Error(
-      `cast: cannot convert ${fmt(x.shape)} from ${x.dtype} to ${dtype}` +
+      `${op}: cannot convert ${fmt(x.shape)} from ${x.dtype} to ${dtype}` +
         (dtype === 'f16' ? ' (needs f32 input and shader-f16)' : ''),
     );
   }
-  const y = Tensor.empty(x.shape, dtype, 'cast');
+  const y = Tensor.empty(x.shape, dtype, op);
   if (y.size > 0) {
     launch({
-      op: 'cast',
+      op,
       shader: 'cast-f16',
       params: { TI: WGSL_TYPE[x.dtype], TO: WGSL_TYPE[dtype] },
       inputs: [x],
@@ -61,8 +68,7 @@ export function castFloat(x: Tensor, dtype: DType): Tensor {
       workgroups: grid(y.size),
     });
   }
-  // Gradients are carried in f32 (see the header): an f16 gradient would have to be cast back.
-  return record(y, 'cast', [x], (dy) => [dy.dtype === 'f32' ? dy : castFloat(dy, 'f32')]);
+  return y;
 }
 
 /** The operands an op should use: cast to f16 when autocast is on or either already is f16. */
@@ -70,4 +76,15 @@ export function halfOperands(a: Tensor, b: Tensor): [Tensor, Tensor] | null {
   const half = a.dtype === 'f16' || b.dtype === 'f16' || autocastActive();
   if (!half || (a.dtype === 'f16' && b.dtype === 'f16')) return null;
   return [castFloat(a, 'f16'), castFloat(b, 'f16')];
+}
+
+/**
+ * Template values of the kernels that read f32 or f16 operands (conv kernels): T is the operand
+ * type, ENABLE turns on f16 where needed, ROUND rounds each f32-accumulated result to f16
+ * (round_f16, kept in f32) so that an f16 op's output is what an f16 store would hold.
+ */
+export function elementParams(dtype: DType): Record<string, string> {
+  return dtype === 'f16'
+    ? { T: 'f16', ENABLE: 'enable f16;', ROUND: 'round_f16' }
+    : { T: 'f32', ENABLE: '', ROUND: '' };
 }
