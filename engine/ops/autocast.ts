@@ -1,15 +1,18 @@
 // Automatic mixed precision, as PyTorch's torch.autocast (Micikevicius et al. 2018, "Mixed
 // Precision Training", arXiv 1710.03740): inside `autocast(fn)`, matmul (and so Linear and the
-// attention, which is built from matmuls and an f32 softmax under autocast) casts its operands to
-// f16 and runs an f16 kernel with f32 accumulation; everything else (reductions, norms, softmax,
-// losses, element-wise ops) stays f32. Parameters stay f32 ("master weights"): the cast happens
+// attention, which is built from matmuls and an f32 softmax under autocast) and the convolutions
+// (conv2d, conv1d, conv_transpose2d: PyTorch's autocast lists them as f16 ops too) cast their
+// operands to f16 and run f16 kernels with f32 accumulation; their backward products (matmul's dA
+// and dB, the convolutions' dx and dW) run in f16 the same way. Biases stay f32: a conv adds its
+// bias to the f32 sum before the output's rounding, Linear adds its bias after the f16 product.
+// Everything else (reductions, norms, softmax, losses, element-wise ops) stays f32. Parameters stay f32 ("master weights"): the cast happens
 // in the forward, each use casting again, and the cast's backward hands the gradient back in f32.
 //
 // What differs from PyTorch: an f16 op's output is rounded to f16 by the kernel and stored widened
 // to f32, i.e. already "cast back" for the f32 op that reads it. Every consumer op here is f32,
 // and tensors live until their tidy() scope ends whatever the graph holds, so f16 storage of
 // outputs would save no memory and cost a cast per consumer. Gradients of f16 tensors likewise
-// travel in f32. Convolutions stay f32 (the conv kernels are direct, not matmul-based).
+// travel in f32 (an op's backward casts dy to f16 itself where its kernels read f16).
 // On an adapter without `shader-f16` the scope runs everything in f32 (DEBUG level 1 says so).
 import { Tensor, device, fmt, type DType } from '../tensor.ts';
 import { record } from '../graph.ts';
