@@ -5,8 +5,9 @@
 // operands to f16 and run f16 kernels with f32 accumulation; their backward products (matmul's dA
 // and dB, the convolutions' dx and dW) run in f16 the same way. Biases stay f32: a conv adds its
 // bias to the f32 sum before the output's rounding, Linear adds its bias after the f16 product.
-// Everything else (reductions, norms, softmax, losses, element-wise ops) stays f32. Parameters stay f32 ("master weights"): the cast happens
-// in the forward, each use casting again, and the cast's backward hands the gradient back in f32.
+// Everything else (reductions, norms, softmax, losses, element-wise ops) stays f32. Parameters
+// stay f32 ("master weights"): the cast happens in the forward, each use casting again, and the
+// cast's backward hands the gradient back in f32.
 //
 // What differs from PyTorch: an f16 op's output is rounded to f16 by the kernel and stored widened
 // to f32, i.e. already "cast back" for the f32 op that reads it. Every consumer op here is f32,
