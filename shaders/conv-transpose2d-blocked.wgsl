@@ -3,10 +3,14 @@
 // (ox = r + j*sw), so every pixel reads the same taps (ky, kx) at consecutive input columns.
 // Per valid tap and input channel: TN input loads and TM weight loads for TM*TN multiply-adds.
 // Same uniforms, layout and semantics as conv-transpose2d.wgsl (its reference).
+// Element type: T (x and weight) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way, and with f16 operands each result (bias included) is rounded to f16 (ROUND) and
+// stored widened to f32 (engine/ops/conv-kernels.ts).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> wt: array<{{T}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -55,10 +59,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         for (var j = 0u; j < TN; j++) {
           let ix = ix0 + i32(j);
           let ok = ix >= 0 && ix < i32(u.w);
-          xv[j] = select(0.0, x[select(0u, xr + ci * hw + u32(ix), ok)], ok);
+          xv[j] = select(0.0, f32(x[select(0u, xr + ci * hw + u32(ix), ok)]), ok);
         }
         for (var i = 0u; i < TM; i++) {
-          let wv = wt[wb[i] + ci * cog * kk + k];
+          let wv = f32(wt[wb[i] + ci * cog * kk + k]);
           for (var j = 0u; j < TN; j++) { acc[i * TN + j] += wv * xv[j]; }
         }
       }
@@ -73,7 +77,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let o = ((b * u.cout + co) * u.oh + oy) * u.ow;
     for (var j = 0u; j < TN; j++) {
       let ox = ox0 + j * u.sw;
-      if (ox < u.ow) { out[o + ox] = acc[i * TN + j] + bv; }
+      if (ox < u.ow) { out[o + ox] = {{ROUND}}(acc[i * TN + j] + bv); }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

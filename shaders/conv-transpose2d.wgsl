@@ -4,10 +4,14 @@
 //   oy = iy*sh - ph + ky*dh, ox = ix*sw - pw + kx*dw of x[b, ci, iy, ix] * weight[ci, co % cog, ky, kx].
 // The output size comes from the host (it is also conv2d's input gradient, whose size is the
 // forward input's). Taps are visited outermost so the divisibility tests cost once per tap.
+// Element type: T (x and weight) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way, and with f16 operands each result (bias included) is rounded to f16 (ROUND) and
+// stored widened to f32 (engine/ops/conv-kernels.ts).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> wt: array<{{T}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -40,8 +44,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       if (ix >= u.w) { continue; }
       let xo = xb + iy * u.w + ix;
       let wo = wb + ky * u.kw + kx;
-      for (var ci = 0u; ci < cig; ci++) { acc += x[xo + ci * hw] * wt[wo + ci * cog * kk]; }
+      for (var ci = 0u; ci < cig; ci++) { acc += f32(x[xo + ci * hw]) * f32(wt[wo + ci * cog * kk]); }
     }
   }
-  out[i] = acc;
+  out[i] = {{ROUND}}(acc);
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

@@ -5,10 +5,14 @@
 // (deterministic: no atomics). Each invocation computes TM output channels of one group x
 // 4*TN4 taps k = (ci, ky, kx), register-blocked with no barriers; TM = 1 serves depthwise.
 // Invocations are numbered over [splits, groups, channel blocks, tap blocks], fastest last.
+// Element type: T (x and dy) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way. ROUND rounds each stored sum to f16 when the operands are f16 and there is one split
+// (the host passes none to the partials of a split-K run and rounds their sum instead).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> dy: array<{{T}}>;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 
 const TM = {{TM}}u;
@@ -68,10 +72,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         let ix = vec4i(i32(ox * u.sw)) + offx[j];
         let ok = rowOk[j] & (ix >= vec4i(0)) & (ix < wi);
         let o = select(vec4u(0u), row[j] + vec4u(max(ix, vec4i(0))), ok);
-        xv[j] = select(vec4f(0.0), vec4f(x[o.x], x[o.y], x[o.z], x[o.w]), ok);
+        xv[j] = select(vec4f(0.0), vec4f(f32(x[o.x]), f32(x[o.y]), f32(x[o.z]), f32(x[o.w])), ok);
       }
       for (var i = 0u; i < TM; i++) {
-        let d = dy[dyRow + dc[i] + ox];
+        let d = f32(dy[dyRow + dc[i] + ox]);
         for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += d * xv[j]; }
       }
     }
@@ -83,8 +87,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     for (var j = 0u; j < TN4; j++) {
       for (var l = 0u; l < 4u; l++) {
         let k = k0 + 4u * j + l;
-        if (k < K) { partial[base + k] = acc[i * TN4 + j][l]; }
+        if (k < K) { partial[base + k] = {{ROUND}}(acc[i * TN4 + j][l]); }
       }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

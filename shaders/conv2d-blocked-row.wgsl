@@ -7,10 +7,14 @@
 // On a CPU driver a load costs far more than a vec4 multiply-add, so depthwise convolutions
 // (one channel per group) run here too, wasting three lanes of arithmetic but no loads.
 // Needs kw == KW (the host checks). Same uniforms and semantics as conv2d-direct.wgsl.
+// Element type: T (x and weight) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way, and with f16 operands each result (bias included) is rounded to f16 (ROUND) and
+// stored widened to f32 (engine/ops/conv-kernels.ts).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<{{T}}>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -49,12 +53,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       for (var t = 0u; t < TN + KW - 1u; t++) {
         let ix = ix0 + i32(t);
         let ok = ix >= 0 && ix < i32(u.w);
-        v[t] = select(0.0, x[select(0u, xr + u32(ix), ok)], ok);
+        v[t] = select(0.0, f32(x[select(0u, xr + u32(ix), ok)]), ok);
       }
       let k0 = (ci * u.kh + ky) * KW;
       for (var kx = 0u; kx < KW; kx++) {
         var wv: array<vec4<f32>, TM4>;
-        for (var i = 0u; i < TM4; i++) { wv[i] = wt[wrow[i] + (k0 + kx) * cog4]; }
+        for (var i = 0u; i < TM4; i++) { wv[i] = vec4f(wt[wrow[i] + (k0 + kx) * cog4]); }
         for (var j = 0u; j < TN; j++) {
           let xv = v[kx + j];
           for (var i = 0u; i < TM4; i++) { acc[j * TM4 + i] += xv * wv[i]; }
@@ -73,8 +77,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       if (u.hasBias != 0u) { bv = bias[co]; }
       let o = (b * u.cout + co) * plane + oy * u.ow;
       for (var j = 0u; j < TN; j++) {
-        if (ox0 + j < u.ow) { out[o + ox0 + j] = acc[j * TM4 + i][l] + bv; }
+        if (ox0 + j < u.ow) { out[o + ox0 + j] = {{ROUND}}(acc[j * TM4 + i][l] + bv); }
       }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

@@ -5,10 +5,14 @@
 // cost, so arithmetic per load is the lever. Channels and pixels past the edge are clamped (loads
 // stay in range) and not stored. Same uniforms and semantics as conv2d-direct.wgsl; TM = 1 serves
 // depthwise convolutions (one channel per group).
+// Element type: T (x and weight) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way, and with f16 operands each result (bias included) is rounded to f16 (ROUND) and
+// stored widened to f32 (engine/ops/conv-kernels.ts).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> wt: array<{{T}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -59,10 +63,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
           let ix = ix0[j] + vec4i(i32(kx * u.dw));
           let ok = rowOk[j] & (ix >= vec4i(0)) & (ix < wi);
           let o = select(vec4u(0u), row[j] + vec4u(max(ix, vec4i(0))), ok);
-          xv[j] = select(vec4f(0.0), vec4f(x[o.x], x[o.y], x[o.z], x[o.w]), ok);
+          xv[j] = select(vec4f(0.0), vec4f(f32(x[o.x]), f32(x[o.y]), f32(x[o.z]), f32(x[o.w])), ok);
         }
         for (var i = 0u; i < TM; i++) {
-          let wv = wt[wb[i] + k];
+          let wv = f32(wt[wb[i] + k]);
           for (var j = 0u; j < TN4; j++) { acc[i * TN4 + j] += wv * xv[j]; }
         }
       }
@@ -77,8 +81,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     for (var j = 0u; j < TN4; j++) {
       for (var l = 0u; l < 4u; l++) {
         let p = p0 + 4u * j + l;
-        if (p < npix) { out[((p / plane) * u.cout + co) * plane + p % plane] = acc[i * TN4 + j][l] + bv; }
+        if (p < npix) { out[((p / plane) * u.cout + co) * plane + p % plane] = {{ROUND}}(acc[i * TN4 + j][l] + bv); }
       }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

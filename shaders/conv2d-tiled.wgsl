@@ -4,10 +4,14 @@
 // invocations computes a 64 (channels) x 64 (pixels) tile; each invocation 4 x 4 outputs spaced
 // 16 apart (conflict-free shared reads, coalesced stores). K advances 16 at a time through
 // 2 x 4 KiB of workgroup memory. Same uniforms and semantics as conv2d-direct.wgsl.
+// Element type: T (x and weight) is f32, or f16 under autocast (ENABLE turns it on); sums are f32
+// either way, and with f16 operands each result (bias included) is rounded to f16 (ROUND) and
+// stored widened to f32 (engine/ops/conv-kernels.ts).
+{{ENABLE}}
 struct U { n: u32, cin: u32, h: u32, w: u32, cout: u32, oh: u32, ow: u32, groups: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32, dh: u32, dw: u32, hasBias: u32, splits: u32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> wt: array<{{T}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -49,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       let m = arow + 16u * r;
       let gk = k0 + acol;
       var v = 0.0;
-      if (m0 + m < cog && gk < K) { v = wt[(g * cog + m0 + m) * K + gk]; }
+      if (m0 + m < cog && gk < K) { v = f32(wt[(g * cog + m0 + m) * K + gk]); }
       As[acol * BM + m] = v;
     }
     for (var r = 0u; r < 4u; r++) {
@@ -61,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       let ix = ix0 + i32((rk % u.kw) * u.dw);
       var v = 0.0;
       if (p < npix && gk < K && iy >= 0 && iy < i32(u.h) && ix >= 0 && ix < i32(u.w)) {
-        v = x[xb + ci * hw + u32(iy) * u.w + u32(ix)];
+        v = f32(x[xb + ci * hw + u32(iy) * u.w + u32(ix)]);
       }
       Bs[k * BN + bcol] = v;
     }
@@ -80,7 +84,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
     if (u.hasBias != 0u) { bv = bias[co]; }
     for (var j = 0u; j < 4u; j++) {
       let q = n0 + tx + 16u * j;
-      if (q < npix) { out[((q / plane) * u.cout + co) * plane + q % plane] = acc[i][j] + bv; }
+      if (q < npix) { out[((q / plane) * u.cout + co) * plane + q % plane] = {{ROUND}}(acc[i][j] + bv); }
     }
   }
+}
+
+// Rounds an f32 to the nearest f16 value (ties to even; past 65504 -> inf), kept in f32. Written
+// with bits because compilers fold f32(f16(x)) back to x (lavapipe does).
+fn round_f16(x: f32) -> f32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  if (mag >= 0x7f800000u) { return x; }  // inf, NaN
+  if (mag < 0x38800000u) { return round(x * 16777216.0) / 16777216.0; }  // f16 subnormal: 2^-24 steps
+  let r = (mag + 0xfffu + ((mag >> 13u) & 1u)) & 0xffffe000u;
+  if (r > 0x477fe000u) { return bitcast<f32>((bits & 0x80000000u) | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x80000000u) | r);
 }

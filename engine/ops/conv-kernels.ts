@@ -6,9 +6,14 @@
 // not serve runs 'blocked') and 'tiled' (implicit GEMM with shared-memory tiles: GPUs). Also
 // here: the transposed convolution as a gather, and the weight gradient with split-K.
 // All take one geometry record; padding may be negative (the input-gradient path crops with it).
+// Element type: every kernel reads its two operands (input and weight, or input and output
+// gradient) as the template's T, f32 or f16 (autocast.ts), both the same, and accumulates in f32;
+// with f16 operands each result is rounded to f16 and stored widened to f32, as matmul's are. A
+// bias stays f32 and is added to the f32 sum before that rounding (one rounding per output).
 import { device, Tensor } from '../tensor.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { stridedCopy, stridedWrite, fill } from './movement.ts';
+import { convertFloat, elementParams } from './autocast.ts';
 
 /** A convolution's sizes: input [n, cin, h, w], output [n, cout, oh, ow], kernel kh x kw. */
 export interface ConvGeom {
@@ -81,13 +86,14 @@ export function conv2dKernel(
   flip = false,
 ): Tensor {
   const out = Tensor.empty([g.n, g.cout, g.oh, g.ow], 'f32', op);
+  const el = operandParams(op, x, weight);
   if (out.size === 0) return out;
   const kernel = chooseConvKernel(g);
   const w =
     kernel === 'blocked-row'
-      ? transposedWeight(weight, g.groups, flip, op)
+      ? weightLayout(weight, (w32) => transposedWeight(w32, g.groups, flip, op), op)
       : flip
-        ? flippedWeight(weight, g.groups, op)
+        ? weightLayout(weight, (w32) => flippedWeight(w32, g.groups, op), op)
         : weight;
   const inputs = [x, w, bias ?? w]; // an unused binding when there is no bias
   const u = uniforms(g, bias !== null);
@@ -95,7 +101,15 @@ export function conv2dKernel(
   const npix = g.n * g.oh * g.ow;
   switch (kernel) {
     case 'direct':
-      launch({ op, shader: 'conv2d-direct', inputs, outputs: [out], uniforms: u, workgroups: grid(out.size) });
+      launch({
+        op,
+        shader: 'conv2d-direct',
+        params: el,
+        inputs,
+        outputs: [out],
+        uniforms: u,
+        workgroups: grid(out.size),
+      });
       break;
     case 'blocked': {
       const TM = blockRows(cog, 8),
@@ -104,7 +118,7 @@ export function conv2dKernel(
       launch({
         op,
         shader: 'conv2d-blocked',
-        params: { TM, TN4, WG },
+        params: { TM, TN4, WG, ...el },
         inputs,
         outputs: [out],
         uniforms: u,
@@ -120,7 +134,7 @@ export function conv2dKernel(
       launch({
         op,
         shader: 'conv2d-blocked-row',
-        params: { TM4, TN, KW: g.kw, WG },
+        params: { TM4, TN, KW: g.kw, WG, ...el },
         inputs,
         outputs: [out],
         uniforms: u,
@@ -132,6 +146,7 @@ export function conv2dKernel(
       launch({
         op,
         shader: 'conv2d-tiled',
+        params: el,
         inputs,
         outputs: [out],
         uniforms: u,
@@ -149,11 +164,13 @@ export function conv2dKernel(
  */
 export function convTranspose2dKernel(x: Tensor, weight: Tensor, bias: Tensor | null, g: ConvGeom, op: string): Tensor {
   const out = Tensor.empty([g.n, g.cout, g.oh, g.ow], 'f32', op);
+  const el = operandParams(op, x, weight);
   if (out.size === 0) return out;
   const inputs = [x, weight, bias ?? weight];
   const u = uniforms(g, bias !== null);
   if (forced === 'direct') {
-    launch({ op, shader: 'conv-transpose2d', inputs, outputs: [out], uniforms: u, workgroups: grid(out.size) });
+    const wg = grid(out.size);
+    launch({ op, shader: 'conv-transpose2d', params: el, inputs, outputs: [out], uniforms: u, workgroups: wg });
     return out;
   }
   const cog = g.cout / g.groups;
@@ -164,7 +181,7 @@ export function convTranspose2dKernel(x: Tensor, weight: Tensor, bias: Tensor | 
   launch({
     op,
     shader: 'conv-transpose2d-blocked',
-    params: { TM, TN },
+    params: { TM, TN, ...el },
     inputs,
     outputs: [out],
     uniforms: u,
@@ -179,6 +196,7 @@ export function convTranspose2dKernel(x: Tensor, weight: Tensor, bias: Tensor | 
  * partial sums are then added in split order (deterministic).
  */
 export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: string): Tensor {
+  const el = operandParams(op, x, dy);
   const cig = g.cin / g.groups,
     cog = g.cout / g.groups;
   const K = cig * g.kh * g.kw;
@@ -193,7 +211,8 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
   launch({
     op,
     shader: 'conv2d-backward-weight',
-    params: { TM, TN4 },
+    // With split-K the partial sums stay exact (f32) and their sum is rounded once.
+    params: { TM, TN4, ...el, ROUND: splits === 1 ? el.ROUND : '' },
     inputs: [x, dy],
     outputs: [partial],
     uniforms: uniforms(g, false, splits),
@@ -208,6 +227,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
   launch({
     op,
     shader: 'conv2d-backward-weight-sum',
+    params: { ROUND: el.ROUND },
     inputs: [partial],
     outputs: [dw],
     uniforms: new Params().u32({ n: dw.size, splits }),
@@ -215,6 +235,28 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
   });
   partial.dispose();
   return dw;
+}
+
+/** The element type's template values for two operands, which must share f32 or f16. */
+function operandParams(op: string, a: Tensor, b: Tensor): Record<string, string> {
+  if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f16'))
+    throw new Error(`${op}: expected two f32 or two f16 operands, got ${a.dtype} and ${b.dtype}`);
+  return elementParams(a.dtype);
+}
+
+/**
+ * A scratch layout of the weight made by `make` in f32. An f16 weight is widened first and the
+ * result narrowed back, both exact (the values are f16 already): the layout copies (strided
+ * gathers and writes, zero fill) work on 32-bit words, and weights are small next to activations.
+ */
+function weightLayout(weight: Tensor, make: (w32: Tensor) => Tensor, op: string): Tensor {
+  if (weight.dtype === 'f32') return make(weight);
+  const w32 = convertFloat(weight, 'f32', op);
+  const t = make(w32);
+  w32.dispose();
+  const h = convertFloat(t, weight.dtype, op);
+  t.dispose();
+  return h;
 }
 
 /**

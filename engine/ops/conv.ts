@@ -5,10 +5,15 @@
 // kernel), dW a correlation of x with dy reduced over the batch and pixels, db = sum(dy).
 // conv_transpose2d is the mirror image: its dx is a conv2d of dy with the same weight, its dW
 // conv2d's weight gradient with the roles of input and output swapped.
+// Under autocast (autocast.ts), as in PyTorch's, x and the weight are cast to f16 (differentiable
+// casts: the f32 master weights get f32 gradients) and every kernel, forward and backward, reads
+// f16 operands with f32 accumulation; the bias stays f32, added to the f32 sum, and each output is
+// rounded to f16 and stored in f32. The backward casts dy to f16 for the dx and dW convolutions.
 // References: PyTorch torch.nn.functional.conv2d / conv_transpose2d (shapes, output sizes,
 // output_padding rule); Dumoulin & Visin, "A guide to convolution arithmetic" (arXiv 1603.07285).
 import { Tensor, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
+import { castFloat, halfOperands } from './autocast.ts';
 import { sum } from './reduce.ts';
 import { reshape } from './movement.ts';
 import { conv2dKernel, convTranspose2dKernel, conv2dBackwardWeight, type ConvGeom } from './conv-kernels.ts';
@@ -48,9 +53,11 @@ function check(
   inCh: number,
   outCh: number,
 ): void {
-  if (x.dtype !== 'f32' || weight.dtype !== 'f32' || (bias && bias.dtype !== 'f32')) {
+  const float = x.dtype === 'f32' || x.dtype === 'f16';
+  if (!float || weight.dtype !== x.dtype || (bias && bias.dtype !== 'f32')) {
     throw new Error(
-      `${op}: expected f32 tensors, got input ${x.dtype}, weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`,
+      `${op}: expected f32 tensors (input and weight may both be f16; the bias is f32), got input ${x.dtype}, ` +
+        `weight ${weight.dtype}${bias ? `, bias ${bias.dtype}` : ''}`,
     );
   }
   if (x.ndim !== 4 || weight.ndim !== 4)
@@ -68,6 +75,8 @@ function check(
 }
 
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const half = halfOperands(x, weight); // autocast: f16 operands, f16 kernels (autocast.ts)
+  if (half) return conv2d(half[0], half[1], bias, opts);
   const op = 'conv2d';
   const groups = opts.groups ?? 1;
   const [cout, cig, kh, kw] = weight.shape;
@@ -85,11 +94,21 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     );
   const g: ConvGeom = { n, cin, h, w, cout, oh, ow, groups, kh, kw, sh, sw, ph, pw, dh, dw };
   const y = conv2dKernel(x, weight, bias, g, op); // [N, Cin, H, W] -> [N, Cout, OH, OW]
-  return record(y, op, bias ? [x, weight, bias] : [x, weight], (dy) => [
-    x.requiresGrad ? conv2dInputGrad(dy, weight, g) : null,
-    weight.requiresGrad ? conv2dBackwardWeight(x, dy, g, 'conv2d-backward-weight') : null,
-    bias?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
-  ]);
+  return record(y, op, bias ? [x, weight, bias] : [x, weight], (dy) => {
+    const d = operandGrad(dy, x);
+    const grads = [
+      x.requiresGrad ? conv2dInputGrad(d, weight, g) : null,
+      weight.requiresGrad ? conv2dBackwardWeight(x, d, g, 'conv2d-backward-weight') : null,
+      bias?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
+    ];
+    if (d !== dy) d.dispose();
+    return grads;
+  });
+}
+
+/** dy as the backward convolutions read it: f16 when the forward's operands were (autocast). */
+function operandGrad(dy: Tensor, x: Tensor): Tensor {
+  return x.dtype === 'f16' ? castFloat(dy, 'f16') : dy;
 }
 
 /** dx [N, Cin, H, W] of conv2d from dy [N, Cout, OH, OW]. */
@@ -161,6 +180,8 @@ export function convTranspose2d(
   bias: Tensor | null = null,
   opts: ConvTranspose2dOptions = {},
 ): Tensor {
+  const half = halfOperands(x, weight); // autocast: f16 operands, f16 kernels (autocast.ts)
+  if (half) return convTranspose2d(half[0], half[1], bias, opts);
   const op = 'conv_transpose2d';
   const groups = opts.groups ?? 1;
   const [wcin, cog, kh, kw] = weight.shape;
@@ -198,11 +219,16 @@ export function convTranspose2d(
   } else {
     y = convTranspose2dKernel(x, weight, bias, { ...g, cin, h, w, cout, oh, ow }, op);
   }
-  return record(y, op, bias ? [x, weight, bias] : [x, weight], (dy) => [
-    x.requiresGrad ? conv2dKernel(dy, weight, null, g, 'conv_transpose2d-backward-input') : null,
-    weight.requiresGrad ? conv2dBackwardWeight(dy, x, g, 'conv_transpose2d-backward-weight') : null,
-    bias?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
-  ]);
+  return record(y, op, bias ? [x, weight, bias] : [x, weight], (dy) => {
+    const d = operandGrad(dy, x);
+    const grads = [
+      x.requiresGrad ? conv2dKernel(d, weight, null, g, 'conv_transpose2d-backward-input') : null,
+      weight.requiresGrad ? conv2dBackwardWeight(d, x, g, 'conv_transpose2d-backward-weight') : null,
+      bias?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
+    ];
+    if (d !== dy) d.dispose();
+    return grads;
+  });
 }
 
 export { useConvKernel, chooseConvKernel, type ConvKernelName } from './conv-kernels.ts';

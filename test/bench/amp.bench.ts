@@ -4,13 +4,15 @@
 // skipped steps; and the median step time ratio amp / f32 on this adapter (on a CPU driver f16 is
 // emulated: the ratio there says nothing of a GPU). A control f32 run with inputs perturbed by one
 // f16 rounding shows how far two trajectories drift from a perturbation of that size alone.
+// A second table times conv2d in f32 and in f16 on conv.bench.ts's shapes (halfPrecisionTable).
 // BENCH_AMP_STEPS / BENCH_AMP_EVA_SIZE / BENCH_AMP_PVT_SIZE / BENCH_AMP_BATCH change the run.
 import { device } from '../../engine/index.ts';
 import { fmtNum, type BenchTable } from './util.ts';
 import { envInt } from './models.ts';
 import { trainMu, meanRelDiff, mean, type AmpModel, type AmpRunOptions } from './amp-train.ts';
+import { halfPrecisionTable } from './conv.bench.ts';
 
-export default async function bench(): Promise<BenchTable> {
+export default async function bench(): Promise<BenchTable[]> {
   const steps = envInt('BENCH_AMP_STEPS', 200),
     batch = envInt('BENCH_AMP_BATCH', 4),
     tail = Math.min(50, steps);
@@ -45,7 +47,7 @@ export default async function bench(): Promise<BenchTable> {
       `${fmtNum(f32.msPerStep)} / ${fmtNum(amp.msPerStep)} = ${(amp.msPerStep / f32.msPerStep).toFixed(2)}`,
     ]);
   }
-  return {
+  const curves: BenchTable = {
     title: `Mixed precision: f32 vs autocast-f16 training curves (${device().adapterName})`,
     columns: [
       'run',
@@ -58,10 +60,12 @@ export default async function bench(): Promise<BenchTable> {
     ],
     rows,
     notes: [
-      'Same seed, weights and data; amp = matmuls (Linear, attention) on f16 operands with f32 accumulation, ' +
-        'f32 softmax/norms/losses/convs, f32 master weights, dynamic loss scaling (init 2^16). ' +
+      'Same seed, weights and data; amp = matmuls (Linear, attention) and convolutions (forward, dx, dW) on ' +
+        'f16 operands with f32 accumulation, f32 softmax/norms/losses, f32 master weights, dynamic loss ' +
+        'scaling (init 2^16). ' +
         'control: a second f32 run with each input pixel scaled by 1 ± 2^-11 (random signs), ' +
         'the size of one f16 rounding.',
     ],
   };
+  return [curves, await halfPrecisionTable()];
 }

@@ -4,10 +4,23 @@
 // processes hits every kernel alike; then forward + backward (dx, dW, db) with the kernel this
 // adapter chooses. A second table puts two other shapes the models run (PVTv2's depthwise 3x3 and
 // a stride-2 patch embedding) through the chosen kernel and the reference.
+// A third table puts the same shapes through the chosen kernel in f32 and under autocast (f16
+// operands, f32 accumulation), forward and forward + backward, interleaved; `npm run bench amp`
+// prints it too. The rows are for GPUs: on a CPU driver f16 is converted on the CPU at each load.
 // On a CPU driver the tables also give GFLOP per CPU-second of this process (lavapipe's threads
 // run inside it): on a shared, loaded machine wall time swings with other processes' load, while
 // the CPU time a kernel burns stays comparable.
-import { device, tensor, tidy, noGrad, backward, requiresGrad, randn, type Tensor } from '../../engine/index.ts';
+import {
+  device,
+  tensor,
+  tidy,
+  noGrad,
+  backward,
+  requiresGrad,
+  randn,
+  autocast,
+  type Tensor,
+} from '../../engine/index.ts';
 import { conv2d, type Conv2dOptions } from '../../engine/ops/conv.ts';
 import { CONV_KERNELS, chooseConvKernel, useConvKernel, type ConvKernelName } from '../../engine/ops/conv-kernels.ts';
 import { median, fmtNum, type BenchTable } from './util.ts';
@@ -77,14 +90,19 @@ async function forwardCost(
   return Object.fromEntries(kernels.map((k) => [k, medianCost(samples[k])]));
 }
 
-/** Median cost of forward + backward (dx, dW, db) with the chosen kernel, after one warm-up. */
-async function trainCost(x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, iters: number): Promise<Cost> {
+/** Median cost of forward + backward (dx, dW, db) with the chosen kernel, after one warm-up; in f16 with `amp`. */
+async function trainCost(x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, iters: number, amp = false): Promise<Cost> {
   const dy = noGrad(() => conv2d(x, w, b, o));
   const cot = tensor(new Float32Array(dy.size).fill(1e-3), dy.shape);
   dy.dispose();
   const params = [x, w, b].map((t) => requiresGrad(t));
   const step = () => {
-    tidy(() => backward(conv2d(x, w, b, o), cot));
+    tidy(() =>
+      backward(
+        autocast(() => conv2d(x, w, b, o), { enabled: amp }),
+        cot,
+      ),
+    );
     for (const t of params) {
       t.grad?.dispose();
       t.grad = null;
@@ -98,11 +116,93 @@ async function trainCost(x: Tensor, w: Tensor, b: Tensor, o: Conv2dOptions, iter
   return medianCost(samples);
 }
 
+/** The shapes of the second and third tables, besides the main one. */
+const OTHERS: [string, Shape][] = [
+  [
+    'depthwise 3x3, [8, 256, 28, 28] (PVTv2 FFN)',
+    { x: [8, 256, 28, 28], w: [256, 1, 3, 3], o: { padding: 1, groups: 256 } },
+  ],
+  [
+    '3x3 s2 p1, 64 -> 128, [8, 64, 56, 56] (patch embedding)',
+    { x: [8, 64, 56, 56], w: [128, 64, 3, 3], o: { stride: 2, padding: 1 } },
+  ],
+];
+const MAIN: [string, Shape] = [
+  '3x3 p1, 64 -> 64, [8, 64, 56, 56]',
+  { x: [8, 64, 56, 56], w: [64, 64, 3, 3], o: { padding: 1 } },
+];
+
+/**
+ * f32 vs autocast (f16 operands, f32 accumulation) on each shape with the chosen kernel: forward
+ * (interleaved rounds; the f16 time includes casting x and the weight, as autocast does each
+ * call) and forward + backward.
+ */
+export async function halfPrecisionTable(shapes: [string, Shape][] = [MAIN, ...OTHERS]): Promise<BenchTable> {
+  const cpu = device().isCpuAdapter;
+  const rounds = cpu ? 2 : 10;
+  useConvKernel(null);
+  const rows: string[][] = [];
+  for (const [name, s] of shapes) {
+    const x = randn(s.x),
+      w = randn(s.w, 0, 0.05),
+      b = randn([s.w[0]]);
+    const fwd = (amp: boolean) =>
+      measure(() =>
+        tidy(() => {
+          noGrad(() => autocast(() => conv2d(x, w, b, s.o), { enabled: amp }));
+        }),
+      );
+    await fwd(false);
+    await fwd(true);
+    const f: Cost[][] = [[], []];
+    for (let r = 0; r < rounds; r++) for (const amp of [false, true]) f[+amp].push(await fwd(amp));
+    const [f32, f16] = f.map(medianCost);
+    const t32 = await trainCost(x, w, b, s.o, rounds);
+    const t16 = await trainCost(x, w, b, s.o, rounds, true);
+    const ms = (c: Cost) => fmtNum(c.ms, 1) + (cpu ? ` (CPU ${fmtNum(c.cpuMs, 1)})` : '');
+    rows.push([
+      name,
+      chooseConvKernel(geom(s)),
+      ms(f32),
+      ms(f16),
+      (f16.ms / f32.ms).toFixed(2),
+      ms(t32),
+      ms(t16),
+      (t16.ms / t32.ms).toFixed(2),
+    ]);
+    for (const t of [x, w, b]) t.dispose();
+  }
+  return {
+    title: `conv2d in f32 vs under autocast (f16 operands, f32 accumulation), chosen kernel (${device().adapterName})`,
+    columns: [
+      'shape',
+      'kernel',
+      'forward ms f32',
+      'forward ms f16',
+      'f16 / f32',
+      'fwd + bwd ms f32',
+      'fwd + bwd ms f16',
+      'f16 / f32',
+    ],
+    rows,
+    notes: [
+      `Median of ${rounds} timed runs after 1 warm-up${cpu ? ' (CPU time of this process in brackets)' : ''}; ` +
+        'f16 includes the casts of x and the weight (and of dy in the backward).',
+      ...(cpu
+        ? [
+            'CPU driver: f16 there is a storage format converted on the CPU (half the bytes loaded, a ' +
+              'conversion per load), 2 rounds on a shared machine: the ratios say nothing of a GPU.',
+          ]
+        : []),
+    ],
+  };
+}
+
 export default async function (): Promise<BenchTable[]> {
   const cpu = device().isCpuAdapter;
   const rounds = cpu ? 2 : 10;
   const gf = (flops: number, ms: number) => fmtNum(flops / (ms * 1e6));
-  const main: Shape = { x: [8, 64, 56, 56], w: [64, 64, 3, 3], o: { padding: 1 } };
+  const main = MAIN[1];
   const chosen = (useConvKernel(null), chooseConvKernel(geom(main)));
   const x = randn([8, 64, 56, 56]),
     w = randn([64, 64, 3, 3], 0, 0.05),
@@ -128,18 +228,8 @@ export default async function (): Promise<BenchTable[]> {
   rows.push(row(`${chosen}: forward + backward (dx, dW, db)`, train, 3 * f, '-'));
   for (const t of [x, w, b]) t.dispose();
 
-  const others: [string, Shape][] = [
-    [
-      'depthwise 3x3, [8, 256, 28, 28] (PVTv2 FFN)',
-      { x: [8, 256, 28, 28], w: [256, 1, 3, 3], o: { padding: 1, groups: 256 } },
-    ],
-    [
-      '3x3 s2 p1, 64 -> 128, [8, 64, 56, 56] (patch embedding)',
-      { x: [8, 64, 56, 56], w: [128, 64, 3, 3], o: { stride: 2, padding: 1 } },
-    ],
-  ];
   const more: (string | number)[][] = [];
-  for (const [name, s] of others) {
+  for (const [name, s] of OTHERS) {
     const k = chooseConvKernel(geom(s));
     const xs = randn(s.x),
       ws = randn(s.w, 0, 0.05),
@@ -185,5 +275,6 @@ export default async function (): Promise<BenchTable[]> {
       rows: more,
       notes,
     },
+    await halfPrecisionTable(),
   ];
 }

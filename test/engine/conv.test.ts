@@ -230,7 +230,10 @@ describe('conv housekeeping', () => {
     expect(() =>
       convTranspose2d(x, tensor(randomArray(3 * 2 * 2 * 2, 3), [3, 2, 2, 2]), null, { stride: 2, outputPadding: 2 }),
     ).toThrow(/outputPadding/);
-    x.dispose();
-    w.dispose();
+    // f16 operands are autocast's (amp-conv.test.ts); a bias stays f32.
+    const w3 = tensor(randomArray(4 * 3 * 3 * 3, 4), [4, 3, 3, 3]);
+    const b16 = tensor([1, 2, 3, 4], [4], 'f16');
+    expect(() => conv2d(x, w3, b16)).toThrow(/conv2d: expected f32 tensors .* bias f16/);
+    for (const t of [x, w, w3, b16]) t.dispose();
   });
 });
