@@ -17,6 +17,7 @@ import { Params, launch } from './kernel.ts';
 import { knobs, setFlag } from '../flags.ts';
 import { measuredChoice, sizeBucket } from '../measure.ts';
 import { epilogueParams, type Epilogue } from './epilogue.ts';
+import { elementParams } from './autocast.ts';
 
 export interface MatmulArgs {
   a: Tensor;
@@ -63,15 +64,6 @@ const SHADER: Record<MatmulKernelName, string> = {
   blocked: 'matmul-blocked',
   tiled: 'matmul-tiled',
 };
-/**
- * The element type's template values. f16 operands (autocast.ts) go through the same three kernels,
- * read as halves, accumulated in f32, each result rounded to f16 and stored widened to f32.
- */
-function elementParams(dtype: string): Record<string, string> {
-  return dtype === 'f16'
-    ? { T: 'f16', ENABLE: 'enable f16;', ROUND: 'round_f16' }
-    : { T: 'f32', ENABLE: '', ROUND: '' };
-}
 
 /** Forces one kernel (the `matmul` knob, engine/flags.ts); null restores the per-adapter choice. */
 export function useMatmulKernel(name: MatmulKernelName | null): void {
