@@ -146,8 +146,11 @@ export class TrainStep {
     return r.skipped && r.scale > 1 ? loss : { ...loss, [`gradient norm${suffix}`]: r.norm };
   }
 
-  /** A line for an overflow step (null otherwise), to print; `step` may say more ('4 (rate 0.75)'). */
-  overflowNote(step: number | string, r: StepResult): string | null {
+  /**
+   * A line for an overflow step (null otherwise), to print; call it before the next step (it reads
+   * the scaler's count and scale now). `step` may say more: '4 (rate 0.75)'.
+   */
+  overflowNote(step: number | string, r: Pick<StepResult, 'skipped' | 'scale'>): string | null {
     if (!r.skipped) return null;
     return (
       `step ${step}: gradients overflowed at loss scale ${r.scale}: step skipped ` +

@@ -152,6 +152,9 @@ export interface TrainRun {
   batchesPerEpoch: number;
 }
 
+/** One rate's step: loss and norm on the device, and the line to print if the scaler skipped it. */
+type RateStep = DeferredStep & { rate: number; overflow: string | null };
+
 /**
  * One batch at every rate, one optimizer step each, in PyTorch's AMP order under --amp (each
  * rate's backward of loss * S, unscale, gradient norm and clamp on the true gradients, the step
@@ -164,9 +167,9 @@ async function multiRateStep(
   s: SegSettings,
   run: TrainRun,
   data: Awaited<ReturnType<TrainLoader['next']>>['data'],
-): Promise<({ rate: number } & DeferredStep)[]> {
+): Promise<RateStep[]> {
   const { model, optimizer, trainStep } = run;
-  const out: ({ rate: number } & DeferredStep)[] = [];
+  const out: RateStep[] = [];
   for (const [k, size] of s.scaledSizes.entries()) {
     const step = await trainStep.runDeferred(
       optimizer,
@@ -187,7 +190,9 @@ async function multiRateStep(
           return n;
         }),
     );
-    out.push({ rate: s.rates[k], ...step });
+    // Now, before the next rate moves the scaler on: the count and the scale this step left.
+    const overflow = trainStep.overflowNote(`${run.progress.step} (rate ${s.rates[k]})`, step);
+    out.push({ rate: s.rates[k], ...step, overflow });
   }
   return out;
 }
@@ -247,10 +252,7 @@ export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Pro
         Object.assign({}, ...results.map((r) => trainStep.guarded(r, ` at rate ${r.rate}`))),
         `lower --lr (now ${s.lr}) or check the data`,
       );
-      for (const r of results) {
-        const note = trainStep.overflowNote(`${p.step} (rate ${r.rate})`, r);
-        if (note) console.log(note);
-      }
+      for (const r of results) if (r.overflow) console.log(r.overflow);
       const value = values[2 * s.rates.indexOf(1)]; // the reference logs the rate-1 loss
       p.losses.push(value);
       p.step++;
