@@ -1,13 +1,15 @@
 // --amp, --loss-scale and --checkpoint-blocks in the EndoKED segmenter (recipes/endoked/05-segmenter.ts),
-// run in this process on a tiny synthetic polyp set (Polyp-PVT-µ at 64², batch 4, rates 64/64/96):
+// on a tiny synthetic polyp set (Polyp-PVT-µ at 64², batch 4; the three rates all round to 64 there):
 // recomputing the backbone's blocks changes no loss and no weight; mixed precision trains (finite,
 // falling loss, really computed in f16); an overflow the scaler skips is counted and printed per
-// rate; a resumed run continues with the saved loss scale; the drivers (06-refine, run-all) take the
-// flags and pass them on; a bad --loss-scale fails at start naming the flag.
+// rate; a resumed run continues with the saved loss scale; a NaN loss under --amp still stops the
+// run before a checkpoint; the drivers (06-refine, run-all) take the flags and pass them on; a bad
+// --loss-scale fails at start naming the flag.
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode } from '../../runtime-node/index.ts';
 import { writePolypSet } from '../../runtime-node/synth.ts';
@@ -19,6 +21,9 @@ import { FLAGS as REFINE_FLAGS } from '../../recipes/endoked/06-refine.ts';
 import { FLAGS as RUN_ALL_FLAGS } from '../../recipes/endoked/run-all.ts';
 import { buildModel } from '../../recipes/endoked/segmenter-train.ts';
 import type { SegSettings } from '../../recipes/endoked/segmenter-data.ts';
+import { runScript } from '../helpers.ts';
+
+const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
 
 /** Runs fn, returning what it printed with console.log (each call one line). */
 async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
@@ -164,5 +169,24 @@ describe('--amp and --checkpoint-blocks in the segmenter recipe', () => {
     expect(end.step).toBe(3);
     expect(end.scaler).toEqual({ scale: 2 ** 18, growthTracker: 7, skippedSteps: 2 });
     expect(end.losses.every(Number.isFinite), end.losses.join(' ')).toBe(true);
+  }, 120_000);
+
+  it('a diverging run under --amp stops at its NaN loss before a checkpoint, keeping the last good one', async () => {
+    // As a command (the stop is an exit; a run that threw in this process would leave its Ctrl-C
+    // handler behind). lr 1e6 with weight decay 1 blows the weights up at the first rate; measured:
+    // the f16 forward of the next rates gives a NaN loss at step 1 (from scratch: at step 0).
+    const dir = join(tmp, 'diverge');
+    const first = await runScript(RECIPE, args('diverge', 1, '--amp'));
+    expect(first.code, first.err).toBe(0);
+    const state = readFileSync(join(dir, 'state.safetensors'));
+    const r = await runScript(RECIPE, [
+      ...args('diverge', 3, '--amp', '--lr', '1e6', '--weight-decay', '1', '--ckpt-every', '1'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /loss at rate [\d.]+ is (NaN|-?Infinity).* at step 1: no checkpoint was written for this step, so the last good/,
+    );
+    expect(readFileSync(join(dir, 'state.safetensors')).equals(state)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
   }, 120_000);
 });
