@@ -1,10 +1,12 @@
 // The training side of the segmenter recipe (05-segmenter.ts, spec §2.5; [K] zwyang6/ENDOKED
 // EndoKED_SEG/Train.py = DengPingFan/Polyp-PVT): Polyp-PVT with optional PVTv2 backbone weights,
 // AdamW on every parameter, the multi-rate loop (each batch at rates 0.75 / 1 / 1.25 of the
-// training size, one zero_grad / forward / backward / clamp / step per rate), resumable atomic
-// checkpoints, and the guards: every rate's loss and gradient norm is checked before a checkpoint
-// is written, Ctrl-C / SIGTERM saves after the current step, and a state of another model, size,
-// batch or data is not resumed. Then the weights under the reference's keys and the loss curve.
+// training size, one zero_grad / forward / backward / clamp / step per rate, each through
+// runtime-node/amp.ts's TrainStep: f32, or --amp's autocast and loss scaler), resumable atomic
+// checkpoints (with the scaler's state under --amp), and the guards: every rate's loss and
+// gradient norm is checked before a checkpoint is written, Ctrl-C / SIGTERM saves after the
+// current step, and a state of another model, size, batch or data is not resumed. Then the
+// weights under the reference's keys and the loss curve.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
