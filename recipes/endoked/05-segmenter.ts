@@ -17,10 +17,19 @@
 //   npx tsx recipes/endoked/05-segmenter.ts [--data DIR|synthetic] [--config cpu|gpu]
 //       [--epochs N] [--steps N] [--out DIR] [--no-resume] [--init PVTV2_WEIGHTS.safetensors]
 //       [--max-minutes M] [--synthetic-n N] [--size N] [--batch-size N] [--lr X] ...
+//       [--amp [--loss-scale S]] [--checkpoint-blocks]
+// Memory and precision (runtime-node/amp.ts, the EndoExtend24 recipes' flags): --amp runs each
+// rate's forward and loss under autocast with a GradScaler around its backward (PyTorch's AMP
+// order, per rate: the clamp sees the unscaled gradients; an overflow skips that rate's step,
+// halves the scale, is counted and printed; the scale is saved in state.safetensors); without
+// shader-f16 it says so and trains in f32. --checkpoint-blocks recomputes the backbone's blocks in
+// the backward (same losses). Off, both change nothing: the same ops in the same order.
 // Guards (runtime-node/run-guard.ts): the whole split is checked at start (every bad file named
 // at once); --out is probed, locked, and cleared of partial files of killed runs; every loss and
-// gradient norm of every rate is checked before a checkpoint is written; Ctrl-C / SIGTERM saves
-// the state after the current step; a state trained on other data is not resumed.
+// gradient norm of every rate is checked before a checkpoint is written (under --amp, a gradient
+// overflow the scaler skipped at a scale > 1 is not a divergence; a NaN/inf loss still is);
+// Ctrl-C / SIGTERM saves the state after the current step; a state trained on other data is not
+// resumed.
 //
 // Recipe (spec §2.5, [K] zwyang6/ENDOKED EndoKED_SEG/Train.py, Test.py; = DengPingFan/Polyp-PVT):
 // - AdamW lr 1e-4, weight decay 1e-4 on every parameter; no schedule (the reference's step decay,
@@ -55,6 +64,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initNode, shutdown } from '../../runtime-node/index.ts';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
+import { TRAIN_STEP_FLAGS, TrainStep } from '../../runtime-node/amp.ts';
 import { startRun, RunGuardError } from '../../runtime-node/run-guard.ts';
 import {
   openData,
@@ -156,6 +166,8 @@ export const FLAGS = defineFlags(
     init: { type: 'string', help: 'PVTv2 backbone weights (safetensors, keys without "backbone.")' },
     out: { type: 'string', help: 'output folder (default runs/segmenter-<config>)' },
     resume: { type: 'boolean', default: true, help: 'continue from <out>/state.safetensors when present' },
+    // --amp, --loss-scale, --checkpoint-blocks: the same flags as the EndoExtend24 recipes.
+    ...TRAIN_STEP_FLAGS,
   },
 );
 
@@ -200,6 +212,9 @@ function settings(f: NonNullable<ReturnType<typeof FLAGS.parse>>): SegSettings {
     threshold: f.threshold, // Dice/IoU binarisation
     clipValue: f.clip, // gradient clamp by value (reference clip_gradient)
     faithfulBce: true, // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
+    amp: f.amp, // f16 matmuls under autocast, GradScaler around each rate's backward
+    lossScale: f.lossScale, // the scaler's initial scale
+    checkpointBlocks: f.checkpointBlocks, // the backbone recomputes its blocks in the backward
     evalBatch: 8, // test images per forward
     ckptEvery: f.ckptEvery ?? (cpu ? 25 : 200), // steps between training-state checkpoints
     logEvery: 10, // steps between loss lines in the log
@@ -231,10 +246,12 @@ export async function main(argv: string[]): Promise<void> {
 
   const order = trainOrder(s, data);
   const { model, optimizer } = buildModel(s);
-  const progress = resumeState(s, model, optimizer, order, identity);
+  const trainStep = new TrainStep(s, gpu.hasF16); // says why when --amp cannot run here
+  const progress = resumeState(s, { model, optimizer, trainStep }, order, identity);
   const run: TrainRun = {
     model,
     optimizer,
+    trainStep,
     loader: trainLoader(s, data, order),
     identity,
     progress,
@@ -277,6 +294,7 @@ function report(s: SegSettings, run: TrainRun, data: SegData, perImage: ImageSco
     weightDecay: s.weightDecay,
     clipValue: s.clipValue,
     faithfulBce: s.faithfulBce,
+    scaler: run.trainStep.stateDict(), // under --amp: the loss scale and the skipped steps
     steps: step,
     optimizerSteps: step * s.rates.length,
     epochs: step / run.batchesPerEpoch,
@@ -299,6 +317,7 @@ function report(s: SegSettings, run: TrainRun, data: SegData, perImage: ImageSco
       `${metrics.test.minMax.meanIou.toFixed(4)})`,
   );
   console.log(`wrote ${join(s.outDir, 'metrics.json')}, loss.png, weights.safetensors, overlays/`);
+  if (run.trainStep.amp) console.log(`amp: ${run.trainStep.scaler.skippedSteps} overflow step(s) skipped`);
 }
 
 if (isMain(import.meta.url)) runMain(main);

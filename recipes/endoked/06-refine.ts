@@ -36,6 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shutdown } from '../../runtime-node/index.ts';
 import { defineFlags, isMain, runMain, FlagError } from '../../runtime-node/flags.ts';
+import { TRAIN_STEP_FLAGS } from '../../runtime-node/amp.ts';
 import { readPool, truthIndex } from './refine-data.ts';
 import { SAM_STAGE, logRound, pseudoKey, runRound, writeRounds, type RoundSummary } from './refine-rounds.ts';
 
@@ -99,6 +100,8 @@ export const FLAGS = defineFlags(
       help: 'training budget per segmenter invocation; a round cut short resumes on the next run',
     },
     predictBatch: { type: 'int', default: 8, min: 1, help: 'images per forward when re-labelling' },
+    // --amp, --loss-scale, --checkpoint-blocks: passed on to every round's segmenter (05-segmenter.ts).
+    ...TRAIN_STEP_FLAGS,
   },
 );
 

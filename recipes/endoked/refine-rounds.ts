@@ -17,6 +17,7 @@ import { codeHash, fileHash, folderListingHash, runStage, withStamp } from './pi
 import { boxesCsv, labelsCsv, loadPredictor, relabelPool, type LabelRow, type PoolItem } from './refine-labels.ts';
 import { layoutDice, readLayout, writeRoundData } from './refine-data.ts';
 import { main as segmenter } from './05-segmenter.ts';
+import { trainStepArgs } from '../../runtime-node/amp.ts';
 import type { RefineFlags } from './06-refine.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -40,6 +41,7 @@ async function trainSegmenter(f: RefineFlags, data: string, out: string): Promis
   if (f.batchSize !== undefined) argv.push('--batch-size', String(f.batchSize));
   if (f.init !== undefined) argv.push('--init', f.init);
   if (f.maxMinutes !== undefined) argv.push('--max-minutes', String(f.maxMinutes));
+  argv.push(...trainStepArgs(f));
   console.log(`\n== 05-segmenter.ts ${argv.join(' ')}`);
   await segmenter(argv);
   const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as SegMetrics;
@@ -99,6 +101,8 @@ export async function runRound(
     batchSize: f.batchSize,
     init: f.init && fileHash(f.init),
     code: codeHash(SEGMENTER),
+    // --amp / --loss-scale / --checkpoint-blocks as passed on (absent without them: the f32 key is unchanged)
+    trainStep: trainStepArgs(f).join(' ') || undefined,
   };
   const measure = { set: f.set && resolve(f.set), kvasir: f.kvasir && resolve(f.kvasir) };
   const key =

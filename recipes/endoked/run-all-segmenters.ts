@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCsvTable } from '../../engine/data/index.ts';
+import { trainStepArgs } from '../../runtime-node/amp.ts';
 import { imageSize } from '../../runtime-node/image.ts';
 import { codeHash, fileHash, folderListingHash, withStamp } from './pipeline.ts';
 import { main as refine } from './06-refine.ts';
@@ -16,7 +17,7 @@ import type { RoundSummary } from './refine-rounds.ts';
 import { stage, stageDir, type PseudoMasks, type Run, type StageOut } from './run-all-stages.ts';
 import type { RunFlags } from './run-all.ts';
 
-/** 05-segmenter.ts flags every training shares: the preset and the one budget. */
+/** 05-segmenter.ts flags every training shares: the preset, the one budget, --amp / --checkpoint-blocks. */
 function segArgs(run: Run): string[] {
   const b = run.budget;
   return [
@@ -28,6 +29,7 @@ function segArgs(run: Run): string[] {
     String(b.segSize),
     '--batch-size',
     String(b.segBatch),
+    ...trainStepArgs(run.flags),
   ];
 }
 

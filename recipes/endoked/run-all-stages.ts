@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writePolypSet } from '../../runtime-node/synth.ts';
+import { trainStepArgs } from '../../runtime-node/amp.ts';
 import { codeHash, fileHash, runStage, withStamp } from './pipeline.ts';
 import { budgetFor, type Budget } from './run-all-budget.ts';
 import type { RunFlags } from './run-all.ts';
@@ -222,6 +223,7 @@ export async function pseudoMasks(
     String(b.backboneSteps),
     '--size',
     String(b.backboneSize),
+    ...trainStepArgs(run.flags),
   ]);
   const decoder = stageDir(run, '04-decoder');
   const hDec = await stage(

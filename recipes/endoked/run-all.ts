@@ -22,6 +22,7 @@
 //   npx tsx recipes/endoked/run-all.ts [--data synthetic|real] [--config cpu|gpu] [--rounds K]
 import { join } from 'node:path';
 import { defineFlags, isMain, runMain } from '../../runtime-node/flags.ts';
+import { TRAIN_STEP_FLAGS } from '../../runtime-node/amp.ts';
 import { shutdown } from '../../runtime-node/index.ts';
 import type { RoundSummary } from './refine-rounds.ts';
 import { writeReport, writeStoppedReport } from './run-all-report.ts';
@@ -88,6 +89,9 @@ export const FLAGS = defineFlags(
       help: 'tiny sizes everywhere: a smoke test of the wiring (tests use it), not a measurement',
     },
     seed: { type: 'int', default: 0, min: 0, help: 'seed passed to every stage' },
+    // --amp, --loss-scale, --checkpoint-blocks: passed on to every segmenter training (05-segmenter.ts:
+    // stage 4's backbone, the rounds, both baselines), and so part of those stages' reuse stamps.
+    ...TRAIN_STEP_FLAGS,
   },
 );
 /** The parsed flags: what every part of the run reads (run-all-budget.ts, -stages, -segmenters, -report). */

@@ -34,6 +34,10 @@ export interface SegSettings {
   threshold: number;
   clipValue: number;
   faithfulBce: boolean;
+  /** --amp, --loss-scale, --checkpoint-blocks (runtime-node/amp.ts). */
+  amp: boolean;
+  lossScale: number;
+  checkpointBlocks: boolean;
   evalBatch: number;
   ckptEvery: number;
   logEvery: number;

@@ -1,15 +1,16 @@
 // The training side of the segmenter recipe (05-segmenter.ts, spec §2.5; [K] zwyang6/ENDOKED
 // EndoKED_SEG/Train.py = DengPingFan/Polyp-PVT): Polyp-PVT with optional PVTv2 backbone weights,
 // AdamW on every parameter, the multi-rate loop (each batch at rates 0.75 / 1 / 1.25 of the
-// training size, one zero_grad / forward / backward / clamp / step per rate), resumable atomic
-// checkpoints, and the guards: every rate's loss and gradient norm is checked before a checkpoint
-// is written, Ctrl-C / SIGTERM saves after the current step, and a state of another model, size,
-// batch or data is not resumed. Then the weights under the reference's keys and the loss curve.
+// training size, one zero_grad / forward / backward / clamp / step per rate, each through
+// runtime-node/amp.ts's TrainStep: f32, or --amp's autocast and loss scaler), resumable atomic
+// checkpoints (with the scaler's state under --amp), and the guards: every rate's loss and
+// gradient norm is checked before a checkpoint is written, Ctrl-C / SIGTERM saves after the
+// current step, and a state of another model, size, batch or data is not resumed. Then the
+// weights under the reference's keys and the loss curve.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   tidy,
-  backward,
   tensor,
   manualSeed,
   defaultGenerator,
@@ -22,9 +23,9 @@ import {
   loadWeights,
   interpolate,
   type DataOrder,
-  type Tensor,
 } from '../../engine/index.ts';
-import { polypPvt, polypPvtLoss, type PolypPVT } from '../../models/polyp-pvt.ts';
+import { POLYP_PVT, polypPvt, polypPvtLoss, type PolypPVT } from '../../models/polyp-pvt.ts';
+import type { DeferredStep, ScalerState, TrainStep } from '../../runtime-node/amp.ts';
 import { Progress } from '../../runtime-node/progress.ts';
 import { writeAtomic, readIfExists } from '../../runtime-node/checkpoint.ts';
 import { writePng as writeChartPng } from '../../runtime-node/plots.ts';
@@ -53,12 +54,17 @@ interface Extra extends TrainProgress {
   trainSize: number;
   batchSize: number;
   dataIdentity?: DataIdentity;
+  /** The loss scaler under --amp (absent from an f32 run's state). */
+  scaler?: ScalerState;
 }
 
 /** Polyp-PVT (seeded), its backbone from --init when given, and AdamW. */
 export function buildModel(s: SegSettings): { model: PolypPVT; optimizer: AdamW } {
   manualSeed(s.seed);
-  const model = polypPvt(s.modelPreset);
+  // --checkpoint-blocks: the PVTv2 blocks recompute in the backward (pvtv2.ts forwardFeatures,
+  // training only); a copy of the preset's backbone config, which the other models share.
+  const backbone = { ...POLYP_PVT[s.modelPreset].backbone, checkpointBlocks: true };
+  const model = polypPvt(s.modelPreset, s.checkpointBlocks ? { backbone } : {});
   model.flattenParameters();
   if (s.initPath) {
     const r = loadWeights(model.backbone, new Uint8Array(readFileSync(s.initPath)), {
@@ -87,8 +93,7 @@ export const statePathOf = (s: SegSettings) => join(s.outDir, 'state.safetensors
  */
 export function resumeState(
   s: SegSettings,
-  model: PolypPVT,
-  optimizer: AdamW,
+  { model, optimizer, trainStep }: { model: PolypPVT; optimizer: AdamW; trainStep: TrainStep },
   order: DataOrder,
   identity: DataIdentity,
 ): TrainProgress {
@@ -119,6 +124,8 @@ export function resumeState(
   }
   checkDataIdentity(e.dataIdentity, identity, statePath);
   order.loadStateDict(r.data!);
+  // Under --amp the scale goes on from the state (one written without --amp starts a fresh scaler).
+  trainStep.loadStateDict(e.scaler, statePath);
   // The flags rule the hyper-parameters (no schedule here): a changed --lr / --weight-decay
   // applies from this step on, and says so, instead of being silently replaced by the state's.
   for (const g of optimizer.paramGroups) {
@@ -131,13 +138,15 @@ export function resumeState(
     g.initialLr = s.lr;
     g.weightDecay = s.weightDecay;
   }
-  console.log(`resumed from ${statePath} at step ${e.step}`);
+  console.log(`resumed from ${statePath} at step ${e.step}${trainStep.status()}`);
   return { step: e.step, losses: e.losses, seconds: e.seconds };
 }
 
 export interface TrainRun {
   model: PolypPVT;
   optimizer: AdamW;
+  /** f32, or --amp's autocast and loss scaler (runtime-node/amp.ts). */
+  trainStep: TrainStep;
   loader: TrainLoader;
   identity: DataIdentity;
   progress: TrainProgress;
@@ -145,40 +154,55 @@ export interface TrainRun {
   batchesPerEpoch: number;
 }
 
+/** One rate's step: loss and norm on the device, and the line to print if the scaler skipped it. */
+type RateStep = DeferredStep & { rate: number; overflow: string | null };
+
 /**
- * One batch at every rate, one optimizer step each; returns each rate's loss and gradient norm
- * (before clamping: a NaN/Inf gradient shows there), still on the device.
+ * One batch at every rate, one optimizer step each, in PyTorch's AMP order under --amp (each
+ * rate's backward of loss * S, unscale, gradient norm and clamp on the true gradients, the step
+ * unless a gradient overflowed, the scale's update); returns each rate's loss and gradient norm
+ * (before clamping: a NaN/Inf gradient shows there), still on the device. In f32 nothing is read
+ * back here (the loop reads every rate's values at once); under --amp the scaler's overflow check
+ * reads one scalar back per rate, which the next rate's scale depends on.
  */
-function multiRateStep(
+async function multiRateStep(
   s: SegSettings,
   run: TrainRun,
   data: Awaited<ReturnType<TrainLoader['next']>>['data'],
-): { rate: number; loss: Tensor; norm: Tensor }[] {
-  const { model, optimizer } = run;
-  return s.scaledSizes.map((size, k) => {
-    const [loss, norm] = tidy(() => {
-      let x = tensor(data.images.data, data.images.shape),
-        y = tensor(data.masks.data, data.masks.shape);
-      if (size !== s.trainSize) {
-        // [B, C, S, S] -> [B, C, size, size]
-        x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
-        y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
-      }
-      const l = polypPvtLoss(model.forward(x), y, { faithfulBce: s.faithfulBce });
-      backward(l);
-      const n = gradNorm(model.parameters());
-      clipGradValue(model.parameters(), s.clipValue);
-      optimizer.step();
-      optimizer.zeroGrad();
-      return [l, n];
-    });
-    return { rate: s.rates[k], loss, norm };
-  });
+): Promise<RateStep[]> {
+  const { model, optimizer, trainStep } = run;
+  const out: RateStep[] = [];
+  for (const [k, size] of s.scaledSizes.entries()) {
+    const step = await trainStep.runDeferred(
+      optimizer,
+      () => {
+        let x = tensor(data.images.data, data.images.shape),
+          y = tensor(data.masks.data, data.masks.shape);
+        if (size !== s.trainSize) {
+          // [B, C, S, S] -> [B, C, size, size]
+          x = interpolate(x, { size: [size, size], mode: 'bilinear', alignCorners: true });
+          y = interpolate(y, { size: [size, size], mode: 'bilinear', alignCorners: true });
+        }
+        return polypPvtLoss(model.forward(x), y, { faithfulBce: s.faithfulBce });
+      },
+      () =>
+        tidy(() => {
+          const n = gradNorm(model.parameters());
+          clipGradValue(model.parameters(), s.clipValue);
+          return n;
+        }),
+    );
+    // Now, before the next rate moves the scaler on: the count and the scale this step left.
+    const overflow = trainStep.overflowNote(`${run.progress.step} (rate ${s.rates[k]})`, step);
+    out.push({ rate: s.rates[k], ...step, overflow });
+  }
+  return out;
 }
 
 /** Trains to run.totalSteps or --max-minutes, checkpointing every ckptEvery steps and at the end. */
 export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Promise<void> {
   const p = run.progress;
+  const { trainStep } = run;
   if (p.step >= run.totalSteps) {
     console.log(`already trained to step ${p.step} (>= ${run.totalSteps}); evaluating only`);
     return;
@@ -193,6 +217,7 @@ export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Pro
       trainSize: s.trainSize,
       batchSize: s.batchSize,
       dataIdentity: run.identity,
+      scaler: run.trainStep.stateDict(),
     };
     const { model, optimizer, loader } = run;
     writeAtomic(
@@ -214,7 +239,7 @@ export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Pro
     await guard.step(async () => {
       const t0 = performance.now();
       const { batch, data } = await run.loader.next();
-      const checks = multiRateStep(s, run, data);
+      const checks = await multiRateStep(s, run, data);
       // Every rate's loss and gradient norm, before anything reaches a checkpoint: a diverging
       // 1.25 step must not be saved (the reference logs only the rate-1 loss).
       const values = await Promise.all(checks.flatMap((c) => [c.loss.item(), c.norm.item()]));
@@ -222,21 +247,19 @@ export async function train(s: SegSettings, run: TrainRun, guard: RunGuard): Pro
         c.loss.dispose();
         c.norm.dispose();
       }
+      const results = checks.map((c, k) => ({ ...c, loss: values[2 * k], norm: values[2 * k + 1] }));
+      // Under --amp a gradient overflow the scaler skipped is not a divergence (TrainStep.guarded).
       checkStep(
         p.step,
-        Object.fromEntries(
-          checks.flatMap((c, k) => [
-            [`loss at rate ${c.rate}`, values[2 * k]],
-            [`gradient norm at rate ${c.rate}`, values[2 * k + 1]],
-          ]),
-        ),
+        Object.assign({}, ...results.map((r) => trainStep.guarded(r, ` at rate ${r.rate}`))),
         `lower --lr (now ${s.lr}) or check the data`,
       );
+      for (const r of results) if (r.overflow) console.log(r.overflow);
       const value = values[2 * s.rates.indexOf(1)]; // the reference logs the rate-1 loss
       p.losses.push(value);
       p.step++;
       p.seconds += (performance.now() - t0) / 1000;
-      bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}`);
+      bar.tick(1, `epoch ${batch.epoch} loss ${value.toFixed(4)}${trainStep.status()}`);
       if (p.step % s.logEvery === 0 && !process.stderr.isTTY)
         console.log(`step ${p.step} epoch ${batch.epoch} loss ${value.toFixed(4)}`);
       if (p.step % s.ckptEvery === 0 || p.step === run.totalSteps) await checkpoint();
@@ -256,7 +279,8 @@ export async function saveWeightsAndLoss(s: SegSettings, model: PolypPVT, losses
     await weightsBytes(model, {
       model: 'polyp_pvt',
       preset: s.modelPreset,
-      config: JSON.stringify(model.config),
+      // --checkpoint-blocks is how this run trained, not the model: the saved config leaves it out.
+      config: JSON.stringify({ ...model.config, backbone: { ...model.config.backbone, checkpointBlocks: undefined } }),
       size: String(s.trainSize),
     }),
   );
