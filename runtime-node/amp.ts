@@ -49,7 +49,7 @@ export function ampMode(amp: boolean, hasF16: boolean, lossScale: number): { on:
       on: false,
       note: '--amp is off: this adapter lacks shader-f16 (no f16 kernels), so the run trains in f32',
     };
-  return { on: true, note: `--amp: f16 matmuls under autocast, loss scale from ${lossScale}` };
+  return { on: true, note: `--amp: f16 matmuls and convolutions under autocast, loss scale from ${lossScale}` };
 }
 
 export interface StepResult {

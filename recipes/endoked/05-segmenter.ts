@@ -212,7 +212,7 @@ function settings(f: NonNullable<ReturnType<typeof FLAGS.parse>>): SegSettings {
     threshold: f.threshold, // Dice/IoU binarisation
     clipValue: f.clip, // gradient clamp by value (reference clip_gradient)
     faithfulBce: true, // true: the reference's effective unweighted BCE mean; false: weighted BCE (spec §2.5 ⚠)
-    amp: f.amp, // f16 matmuls under autocast, GradScaler around each rate's backward
+    amp: f.amp, // f16 matmuls and convolutions under autocast, GradScaler around each rate's backward
     lossScale: f.lossScale, // the scaler's initial scale
     checkpointBlocks: f.checkpointBlocks, // the backbone recomputes its blocks in the backward
     evalBatch: 8, // test images per forward

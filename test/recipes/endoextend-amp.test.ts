@@ -47,7 +47,7 @@ describe('--amp and --checkpoint-blocks, units', () => {
     expect(off.note).toMatch(/^--amp is off: this adapter lacks shader-f16 .*trains in f32$/);
     expect(ampMode(true, true, 1024)).toEqual({
       on: true,
-      note: '--amp: f16 matmuls under autocast, loss scale from 1024',
+      note: '--amp: f16 matmuls and convolutions under autocast, loss scale from 1024',
     });
     const lines: string[] = [];
     const t = new TrainStep({ amp: true, lossScale: 65536 }, false, (l) => lines.push(l));
@@ -123,7 +123,7 @@ describe('--amp and --checkpoint-blocks in the EndoExtend24 recipes', () => {
       expect(amp).toEqual(f32);
       return;
     }
-    expect(lines).toContain('--amp: f16 matmuls under autocast, loss scale from 65536');
+    expect(lines).toContain('--amp: f16 matmuls and convolutions under autocast, loss scale from 65536');
     // Measured: 0.0542 -> -0.7681 (f32: 0.0543 -> -0.7681); the largest gap to the f32 run over
     // the 6 steps is 7.9e-5, already 7.9e-5 at the first step: the forward really ran in f16.
     expect(amp[5], amp.join(' ')).toBeLessThan(amp[0] - 0.5);

@@ -130,44 +130,53 @@ describe('--amp and --checkpoint-blocks in the segmenter recipe', () => {
       expect(amp.slice(0, 4)).toEqual(f32);
       return;
     }
-    expect(lines).toContain('--amp: f16 matmuls under autocast, loss scale from 65536');
-    expect(lines.at(-1)).toBe('amp: 0 overflow step(s) skipped');
-    // Measured on data seeds 3/4/5 (rate-1 loss, step 0 -> mean of steps 4-5): 3.331 -> 2.883,
-    // 3.209 -> 2.770, 3.369 -> 2.808 (drops 0.45 / 0.44 / 0.56; f32 alike); 0.3 leaves room.
+    expect(lines).toContain('--amp: f16 matmuls and convolutions under autocast, loss scale from 65536');
+    // With convolutions in f16 the first rates of step 0 overflow at the default scale 2^16 (as
+    // PyTorch's GradScaler often does on its first steps): measured on data seeds 3/4/5, 2/1/2
+    // skipped rates. Every skip is printed, counted in the summary and the state, and halves S.
+    const skipped = lines.filter((l) => l.includes('overflowed')).length;
+    expect(lines.at(-1)).toBe(`amp: ${skipped} overflow step(s) skipped`);
+    expect(trainState(join(tmp, 'amp')).extra.scaler).toMatchObject({
+      scale: 65536 / 2 ** skipped,
+      skippedSteps: skipped,
+    });
+    // Measured on data seeds 3/4/5 (rate-1 loss, step 0 -> mean of steps 4-5): 3.559 -> 2.862,
+    // 3.420 -> 2.804, 3.497 -> 2.870 (drops 0.70 / 0.62 / 0.63; f32 alike); 0.3 leaves room.
     expect((amp[4] + amp[5]) / 2, amp.join(' ')).toBeLessThan(amp[0] - 0.3);
-    // The forward really ran in f16: max |Δ| to the f32 run over its 4 steps 6.7e-5 (seed 3;
-    // 3.0e-3 and 4.0e-3 at seeds 4 and 5).
-    const gap = maxAbsDiff(amp.slice(0, 4), f32);
-    expect(gap).toBeGreaterThan(0);
-    expect(gap).toBeLessThan(2e-2);
-    expect(trainState(join(tmp, 'amp')).extra.scaler).toEqual({ scale: 65536, growthTracker: 18, skippedSteps: 0 });
+    // The run really differs from f32 (f16 kernels, skipped first rates: max |Δ| over the 4 steps
+    // of the f32 run 0.23 / 0.21 / 0.14), yet follows it: |Δ| of the mean of steps 2-3 measured
+    // 0.066 / 0.045 / 0.100.
+    expect(maxAbsDiff(amp.slice(0, 4), f32)).toBeGreaterThan(0);
+    expect(Math.abs((amp[2] + amp[3]) / 2 - (f32[2] + f32[3]) / 2), `${amp} vs ${f32}`).toBeLessThan(0.2);
     expect(trainState(join(tmp, 'f32')).extra.scaler).toBeUndefined();
   }, 120_000);
 
   it('skips overflowing rates (counted, printed) and a resumed run goes on with the saved scale', async ({ skip }) => {
     if (!hasF16) skip();
-    // At 2^20 the scaled f16 backward overflows at rates 0.75 (2^20) and 1 (2^19), not at 1.25
-    // (2^18), measured: the scale halves per skipped rate and then holds.
+    // At 2^20 the scaled f16 backward overflows: the scale halves per skipped rate, each skip is
+    // printed with the scale it happened at, and the state holds the count and the last scale.
     const first = await captured(() => segmenter(args('ovf', 1, '--amp', '--loss-scale', String(2 ** 20))));
     const note = (rate: number, scale: number, n: number) =>
       `step 0 (rate ${rate}): gradients overflowed at loss scale ${scale}: step skipped (${n} so far), ` +
       `scale now ${scale / 2}`;
-    expect(first.lines.filter((l) => l.includes('overflowed'))).toEqual([note(0.75, 2 ** 20, 1), note(1, 2 ** 19, 2)]);
+    const skips = first.lines.filter((l) => l.includes('overflowed'));
+    expect(skips.length).toBeGreaterThan(0);
+    const rates = skips.map((l) => Number(/\(rate ([\d.]+)\)/.exec(l)![1]));
+    expect(skips).toEqual(rates.map((r, i) => note(r, 2 ** (20 - i), i + 1)));
+    const k = skips.length,
+      saved = 2 ** (20 - k);
     const dir = join(tmp, 'ovf');
-    expect(trainState(dir).extra).toMatchObject({
-      step: 1,
-      scaler: { scale: 2 ** 18, growthTracker: 1, skippedSteps: 2 },
-    });
+    expect(trainState(dir).extra).toMatchObject({ step: 1, scaler: { scale: saved, skippedSteps: k } });
     // Resumed with more steps and the same flags: the scale and the count go on from the state (a
-    // fresh scaler would start at 2^20 again and overflow twice more).
+    // fresh scaler would say scale 2^20, skipped 0).
     const again = await captured(() => segmenter(args('ovf', 3, '--amp', '--loss-scale', String(2 ** 20))));
     expect(again.lines).toContain(
-      `resumed from ${join(dir, 'state.safetensors')} at step 1 scale ${2 ** 18} skipped 2`,
+      `resumed from ${join(dir, 'state.safetensors')} at step 1 scale ${saved} skipped ${k}`,
     );
-    expect(again.lines.filter((l) => l.includes('overflowed'))).toEqual([]);
+    const more = again.lines.filter((l) => l.includes('overflowed')).length;
     const end = trainState(dir).extra;
     expect(end.step).toBe(3);
-    expect(end.scaler).toEqual({ scale: 2 ** 18, growthTracker: 7, skippedSteps: 2 });
+    expect(end.scaler).toMatchObject({ scale: saved / 2 ** more, skippedSteps: k + more });
     expect(end.losses.every(Number.isFinite), end.losses.join(' ')).toBe(true);
   }, 120_000);
 
