@@ -17,14 +17,16 @@ export function optimizerUpdate(
   states: readonly Tensor[],
   size: number,
 ): void {
+  if (size % 4 !== 0) throw new Error(`${op}: a flat slab of ${size} elements is not whole 64-element chunks`);
   launch({
     op,
     shader,
     params: template,
     inputs: [owner, hyper, grads],
     outputs: [params, ...states],
-    uniforms: new Params().u32({ n: size }),
-    workgroups: grid(size),
+    // Four elements per invocation (the shaders read vec4): slabs are whole 64-element chunks.
+    uniforms: new Params().u32({ n4: size / 4 }),
+    workgroups: grid(size / 4),
   });
 }
 

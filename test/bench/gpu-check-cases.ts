@@ -1,9 +1,11 @@
 // The correctness half of `npm run gpu-check`: every kernel path the engine can select (each
 // matmul and conv2d kernel forced in turn, linear's fused bias epilogue with each matmul kernel,
-// the fused SwiGLU, fused and unfused attention training, the layout fast paths on and off) runs
-// the PyTorch golden cases (test/golden/fixtures, float64 references of outputs and input
-// gradients) and reports pass/fail with the worst error, instead of stopping at the first
-// failure, so one run on a borrowed GPU shows everything that is wrong.
+// the fused SwiGLU, fused and unfused attention training, the layout fast paths on and off, both
+// layer-norm kernels) runs the PyTorch golden cases (test/golden/fixtures, float64 references of
+// outputs and input gradients); ops with no fixture of their own (kvAttention, the channels-last
+// depthwise conv) are checked against the composition they replace, itself golden-checked. It
+// reports pass/fail with the worst error instead of stopping at the first failure, so one run on
+// a borrowed GPU shows everything that is wrong.
 import { readFixture } from '../golden/read-fixture.ts';
 import {
   Tensor,
@@ -34,7 +36,14 @@ import {
   gelu,
   neg,
   exp,
+  randn,
+  manualSeed,
+  kvAttention,
+  kvAttentionReference,
+  depthwiseConvTokens,
+  depthwiseConvTokensReference,
 } from '../../engine/index.ts';
+import { useLayerNormKernel } from '../../engine/ops/layer-norm.ts';
 import { conv2d, useConvKernel, type IntPair } from '../../engine/ops/conv.ts';
 import { CONV_KERNELS } from '../../engine/ops/conv-kernels.ts';
 import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
@@ -177,6 +186,43 @@ const attention: Fn = ([q, k, v], a) => {
   return scaledDotProductAttention(q, k, v, { mask, scale: a.scale as number | undefined });
 };
 
+/**
+ * An op against the composition it replaces on seeded inputs of `shapes`: outputs and the
+ * gradients of sum(output * r) for a seeded r. Returns the worst error ratio and where it was.
+ */
+async function sameAs(
+  shapes: number[][],
+  fn: (xs: Tensor[]) => Tensor,
+  ref: (xs: Tensor[]) => Tensor,
+  atol: number,
+  rtol: number,
+): Promise<{ worst: number; note: string }> {
+  const run = async (f: (xs: Tensor[]) => Tensor) => {
+    manualSeed(7);
+    const xs = shapes.map((s) => requiresGrad(randn(s)));
+    const y = tidy(() => {
+      const y = f(xs);
+      backward(sum(mul(y, randn(y.shape))));
+      return y;
+    });
+    const data = [await y.data(), ...(await Promise.all(xs.map((x) => x.grad!.data())))];
+    [y, ...xs.map((x) => x.grad!), ...xs].forEach((t) => t.dispose());
+    return data;
+  };
+  try {
+    const [got, want] = [await run(fn), await run(ref)];
+    let worst = 0,
+      note = '';
+    got.forEach((g, i) => {
+      const w = worstRatio(g, want[i], atol, rtol);
+      if (w > worst) [worst, note] = [w, i === 0 ? 'output' : `grad ${i - 1}`];
+    });
+    return { worst, note };
+  } catch (e) {
+    return { worst: Infinity, note: (e as Error).message.slice(0, 120) };
+  }
+}
+
 /** Runs every path; `log` gets a line per path as it finishes. */
 export async function kernelChecks(log: (line: string) => void = () => {}): Promise<CheckRow[]> {
   const rows: CheckRow[] = [];
@@ -230,6 +276,46 @@ export async function kernelChecks(log: (line: string) => void = () => {}): Prom
     ['softmax', 'log_softmax', 'layer_norm'].some((p) => c.name.startsWith(p + '/')),
   );
   await suite('softmax, log_softmax, layer_norm', nn, (c) => NN[c.name.split('/')[0]]);
+  try {
+    useLayerNormKernel('rows'); // rows not a multiple of 4 long keep the workgroup kernel
+    const ln = nn.filter((c) => c.name.startsWith('layer_norm/'));
+    await suite('layer_norm, one invocation per row', ln, () => NN.layer_norm);
+  } finally {
+    useLayerNormKernel(null);
+  }
+  // [name, shapes, op, reference]: B 2, PVTv2-like sizes (spatial reduction 17 -> 5 tokens).
+  const composed: [string, number[][], (xs: Tensor[]) => Tensor, (xs: Tensor[]) => Tensor][] = [
+    [
+      'kvAttention',
+      [
+        [2, 17, 32],
+        [2, 5, 64],
+      ],
+      ([q, kv]) => kvAttention(q, kv, { heads: 2 }),
+      ([q, kv]) => kvAttentionReference(q, kv, { heads: 2 }),
+    ],
+    [
+      'depthwiseConvTokens',
+      [[2, 35, 16], [16, 1, 3, 3], [16]],
+      ([x, w, b]) => depthwiseConvTokens(x, w, b, 5, 7, 1),
+      ([x, w, b]) => depthwiseConvTokensReference(x, w, b, 5, 7, 1),
+    ],
+  ];
+  try {
+    for (const mode of ['fused', 'unfused'] as const) {
+      setAttentionTraining(mode);
+      let fails = 0;
+      const path = `token-major ops vs their compositions, attention ${mode}`;
+      for (const [name, shapes, fn, ref] of composed) {
+        const r = await sameAs(shapes, fn, ref, 3e-5, 1e-3);
+        if (!(r.worst <= 1)) fails++;
+        rows.push({ path, case: name, ok: r.worst <= 1, worst: r.worst, note: r.worst <= 1 ? '' : r.note });
+      }
+      log(`${path}: ${composed.length - fails}/${composed.length} pass`);
+    }
+  } finally {
+    setAttentionTraining('auto');
+  }
   await suite('swiglu (fused forward and backward)', load('swiglu'), (c) =>
     c.name.startsWith('packed/') ? ([x]) => swiglu(x) : ([a, g]) => swiglu(a, g),
   );
