@@ -6,12 +6,12 @@
 // Stability: the maximum of the row is subtracted before exp, kept online with the running sum
 // (Milakov & Gimelshein 2018, arXiv:1805.02867), so the row is read once for its statistics.
 //
-// Decomposition: one workgroup (64 lanes) per row with a tree reduction in workgroup memory,
-// rather than one thread per row. The rows this engine feeds it are long (attention rows of
-// 197+ tokens, 1000-class logits, layer-norm widths of 192-1024), where one thread per row would
-// serialise the whole row on one lane; short rows (length 1-16) waste lanes but cost little in
-// absolute terms. A non-last axis is read through a stride (`inner`) instead of a transpose.
-import { Tensor, fmt } from '../tensor.ts';
+// Decomposition: on GPUs, and for few rows, one workgroup (64 lanes) per row with a tree reduction
+// in workgroup memory (a long row is not serialised on one lane); on CPU drivers with many rows,
+// one invocation per row (softmax-rows.wgsl: no barriers, which cost a CPU driver more than the
+// arithmetic; see rowKernel). A non-last axis is read through a stride (`inner`) instead of a
+// transpose.
+import { Tensor, device, fmt } from '../tensor.ts';
 import { record } from '../graph.ts';
 import { Params, grid, launch } from './kernel.ts';
 import { rowLayout, type RowLayout } from '../shape.ts';
@@ -21,6 +21,25 @@ function rowParams(l: RowLayout): Params {
 }
 
 type Kind = 'softmax' | 'log-softmax';
+
+export type SoftmaxKernel = 'rows' | 'workgroup';
+let forced: SoftmaxKernel | null = null;
+
+/** Forces the per-row or the per-workgroup kernels (tests compare them); null restores the choice. */
+export function useSoftmaxKernel(k: SoftmaxKernel | null): void {
+  forced = k;
+}
+
+/**
+ * One invocation per row (softmax-rows.wgsl) where a CPU driver has enough rows to stay busy and
+ * each is short enough for one lane; otherwise a 64-lane workgroup per row (GPUs; few long rows,
+ * such as a small batch of 1000-class logits). On lavapipe the per-row kernels ran attention
+ * scores (rows of 49-257) several times faster.
+ */
+function rowKernel(l: RowLayout): boolean {
+  if (forced) return forced === 'rows';
+  return device().isCpuAdapter && l.rows >= 64 && l.len <= 4096;
+}
 
 // The two ops share one forward and one backward kernel; only these expressions differ.
 const FORWARD: Record<Kind, Record<string, string>> = {
@@ -35,14 +54,15 @@ const BACKWARD: Record<Kind, Record<string, string>> = {
 function forward(kind: Kind, x: Tensor, l: RowLayout): Tensor {
   const y = Tensor.empty(x.shape, 'f32', kind);
   if (y.size === 0) return y;
+  const perRow = rowKernel(l);
   launch({
     op: kind,
-    shader: 'softmax',
+    shader: perRow ? 'softmax-rows' : 'softmax',
     params: FORWARD[kind],
     inputs: [x],
     outputs: [y],
     uniforms: rowParams(l),
-    workgroups: grid(l.rows, 1),
+    workgroups: perRow ? grid(l.rows) : grid(l.rows, 1),
   });
   return y;
 }
@@ -56,12 +76,12 @@ function backwardKernel(kind: Kind, y: Tensor, dy: Tensor, l: RowLayout): Tensor
   if (dx.size === 0) return dx;
   launch({
     op,
-    shader: 'softmax-backward',
+    shader: rowKernel(l) ? 'softmax-backward-rows' : 'softmax-backward',
     params: BACKWARD[kind],
     inputs: [y, dy],
     outputs: [dx],
     uniforms: rowParams(l),
-    workgroups: grid(l.rows, 1),
+    workgroups: rowKernel(l) ? grid(l.rows) : grid(l.rows, 1),
   });
   return dx;
 }

@@ -1,13 +1,15 @@
 // Polyp-PVT-b2's per-block ops at its training shapes (batch 2, 352 x 352: stage grids 88², 44²,
 // 22², 11²; widths 64/128/320/512, MLP hidden 8x/8x/4x/4x), forward + backward, each against what
 // it replaced, alternating the two over rounds so drifting machine load hits both alike:
-// - layer norm: one invocation per row (layer-norm-rows.wgsl) vs a 64-lane workgroup per row;
+// - layer norm and the attention's softmax: one invocation per row (layer-norm-rows.wgsl,
+//   softmax-rows.wgsl) vs a 64-lane workgroup per row;
 // - DWConv: depthwiseConvTokens (channels-last, no copies) vs transpose + conv2d + transpose;
 // - spatial-reduction attention: kvAttention (heads read and written in place) vs split +
 //   permutes + scaledDotProductAttention + permute.
 // `npm run bench pvt-ops`. Each figure is the median over rounds of a median of timed runs.
 import { tidy, randn, sum, backward, requiresGrad, type Tensor } from '../../engine/index.ts';
 import { layerNorm, useLayerNormKernel } from '../../engine/ops/layer-norm.ts';
+import { softmax, useSoftmaxKernel } from '../../engine/ops/softmax.ts';
 import { depthwiseConvTokens, depthwiseConvTokensReference } from '../../engine/ops/dwconv-tokens.ts';
 import { kvAttention, kvAttentionReference } from '../../engine/ops/attention-kv.ts';
 import { timeit, median, fmtNum, machine, type BenchTable } from './util.ts';
@@ -58,6 +60,20 @@ export default async function bench(): Promise<BenchTable> {
         useLayerNormKernel(null);
       },
     });
+    const sm = fwdBwd([[B * s.heads * n, lk]], ([x]) => sumAll(softmax(x, -1)));
+    cases.push({
+      name: `softmax [${B * s.heads * n}, ${lk}]`,
+      before: () => {
+        useSoftmaxKernel('workgroup');
+        sm();
+        useSoftmaxKernel(null);
+      },
+      after: () => {
+        useSoftmaxKernel('rows');
+        sm();
+        useSoftmaxKernel(null);
+      },
+    });
     const dwShapes = [[B, n, s.hidden], [s.hidden, 1, 3, 3], [s.hidden]];
     cases.push({
       name: `DWConv 3x3 [${B}, ${s.hw}², ${s.hidden}]`,
@@ -92,7 +108,7 @@ export default async function bench(): Promise<BenchTable> {
     notes: [
       `Median over ${rounds} alternating rounds of the median of 3 timed runs after a warm-up; wall time ` +
         `including dispatch; ${m.cpu}, ${m.cores} cores, load ${m.load}. "before": the workgroup-per-row ` +
-        `layer norm; the transpose + conv2d(groups = C) + transpose DWConv; the split + permute attention.`,
+        `layer norm and softmax; the transpose + conv2d(groups = C) + transpose DWConv; the split + permute attention.`,
     ],
   };
 }

@@ -3,7 +3,7 @@
 // backward on the device, edge cases (masked rows, NaN, out-of-range targets), input errors.
 import { describe, it, expect, afterEach } from 'vitest';
 import { Tensor, tensor, tidy, noGrad, device, backward, requiresGrad, sum, add, mul } from '../../engine/index.ts';
-import { softmax, logSoftmax } from '../../engine/ops/softmax.ts';
+import { softmax, logSoftmax, useSoftmaxKernel, type SoftmaxKernel } from '../../engine/ops/softmax.ts';
 import { layerNorm, useLayerNormKernel, type LayerNormKernel } from '../../engine/ops/layer-norm.ts';
 import { argmax, argmin } from '../../engine/ops/arg-reduce.ts';
 import {
@@ -98,6 +98,52 @@ describe('layer norm: the per-row and the per-workgroup kernels', () => {
     const [rows, wg] = [await run('rows'), await run('workgroup')];
     ['y', 'dx', 'dweight'].forEach((name, i) => expectClose(rows[i], wg[i], name, 1e-5, 1e-4));
   });
+});
+
+describe('softmax and log-softmax: the per-row and the per-workgroup kernels', () => {
+  afterEach(() => useSoftmaxKernel(null));
+  for (const kernel of ['rows', 'workgroup'] as const) {
+    for (const c of loadGolden('nn_ops').filter((c) => /^(log_)?softmax\//.test(c.name))) {
+      it(`${kernel}: ${c.name} against PyTorch`, async () => {
+        useSoftmaxKernel(kernel);
+        await checkGolden(c, (xs) => OPS[c.name.split('/')[0]](xs, c.args));
+      });
+    }
+    it(`${kernel}: finite differences over a middle axis`, async () => {
+      useSoftmaxKernel(kernel);
+      await checkFiniteDifferences((x) => softmax(x, 1), [{ shape: [3, 5, 4], low: -2, high: 2 }]);
+      await checkFiniteDifferences((x) => logSoftmax(x, 1), [{ shape: [3, 5, 4], low: -2, high: 2 }]);
+    });
+  }
+  for (const [shape, dim] of [
+    [[300, 257], -1], // attention scores
+    [[4, 50, 70], 1], // a strided axis
+  ] as [number[], number][]) {
+    it(`agree on ${JSON.stringify(shape)} along ${dim}, forward and backward`, async () => {
+      const run = async (kernel: SoftmaxKernel, fn: typeof softmax) => {
+        useSoftmaxKernel(kernel);
+        const n = shape.reduce((a, b) => a * b, 1);
+        const out = tidy(() => {
+          const x = requiresGrad(
+            tensor(
+              randomArray(n, 11).map((v) => 8 * v),
+              shape,
+            ),
+          );
+          const y = fn(x, dim);
+          backward(sum(mul(y, tensor(randomArray(n, 12), shape))));
+          return [y, x.grad!].map((t) => t.keep());
+        });
+        const data = await Promise.all(out.map((t) => t.data()));
+        out.forEach((t) => t.dispose());
+        return data;
+      };
+      for (const fn of [softmax, logSoftmax]) {
+        const [rows, wg] = [await run('rows', fn), await run('workgroup', fn)];
+        ['y', 'dx'].forEach((name, i) => expectClose(rows[i], wg[i], `${fn.name} ${name}`, 1e-6, 1e-5));
+      }
+    });
+  }
 });
 
 describe('nn ops: finite differences of every backward', () => {
