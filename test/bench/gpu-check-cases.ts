@@ -1,7 +1,7 @@
 // The correctness half of `npm run gpu-check`: every kernel path the engine can select (each
 // matmul and conv2d kernel forced in turn, linear's fused bias epilogue with each matmul kernel,
 // the fused SwiGLU, fused and unfused attention training, the layout fast paths on and off, both
-// layer-norm kernels) runs the PyTorch golden cases (test/golden/fixtures, float64 references of
+// layer-norm and softmax kernels) runs the PyTorch golden cases (test/golden/fixtures, float64 references of
 // outputs and input gradients); ops with no fixture of their own (kvAttention, the channels-last
 // depthwise conv) are checked against the composition they replace, itself golden-checked. It
 // reports pass/fail with the worst error instead of stopping at the first failure, so one run on
@@ -44,6 +44,7 @@ import {
   depthwiseConvTokensReference,
 } from '../../engine/index.ts';
 import { useLayerNormKernel } from '../../engine/ops/layer-norm.ts';
+import { useSoftmaxKernel } from '../../engine/ops/softmax.ts';
 import { conv2d, useConvKernel, type IntPair } from '../../engine/ops/conv.ts';
 import { CONV_KERNELS } from '../../engine/ops/conv-kernels.ts';
 import { setLayoutFastPaths } from '../../engine/ops/layouts.ts';
@@ -278,10 +279,11 @@ export async function kernelChecks(log: (line: string) => void = () => {}): Prom
   await suite('softmax, log_softmax, layer_norm', nn, (c) => NN[c.name.split('/')[0]]);
   try {
     useLayerNormKernel('rows'); // rows not a multiple of 4 long keep the workgroup kernel
-    const ln = nn.filter((c) => c.name.startsWith('layer_norm/'));
-    await suite('layer_norm, one invocation per row', ln, () => NN.layer_norm);
+    useSoftmaxKernel('rows');
+    await suite('softmax, log_softmax, layer_norm, one invocation per row', nn, (c) => NN[c.name.split('/')[0]]);
   } finally {
     useLayerNormKernel(null);
+    useSoftmaxKernel(null);
   }
   // [name, shapes, op, reference]: B 2, PVTv2-like sizes (spatial reduction 17 -> 5 tokens).
   const composed: [string, number[][], (xs: Tensor[]) => Tensor, (xs: Tensor[]) => Tensor][] = [

@@ -41,7 +41,7 @@ describe('gpu-check', () => {
       'conv2d tiled',
       'attention training fused',
       'attention training unfused',
-      'layer_norm, one invocation per row',
+      'softmax, log_softmax, layer_norm, one invocation per row',
       'token-major ops vs their compositions, attention fused',
       'token-major ops vs their compositions, attention unfused',
     ]) {
