@@ -83,12 +83,13 @@ export function halfOperands(a: Tensor, b: Tensor): [Tensor, Tensor] | null {
 }
 
 /**
- * Template values of the kernels that read f32 or f16 operands (conv kernels): T is the operand
- * type, ENABLE turns on f16 where needed, ROUND rounds each f32-accumulated result to f16
- * (round_f16, kept in f32) so that an f16 op's output is what an f16 store would hold.
+ * Template values of the kernels that read f32 or f16 operands (matmul and conv kernels): T is
+ * the operand type, ENABLE turns on f16 where needed, ROUND rounds each f32-accumulated result to
+ * f16 (round_f16, kept in f32) so that an f16 op's output is what an f16 store would hold, and
+ * ROUND_F16 pastes in that function (shaders/round-f16.wgsl: WGSL has no include).
  */
 export function elementParams(dtype: DType): Record<string, string> {
   return dtype === 'f16'
-    ? { T: 'f16', ENABLE: 'enable f16;', ROUND: 'round_f16' }
-    : { T: 'f32', ENABLE: '', ROUND: '' };
+    ? { T: 'f16', ENABLE: 'enable f16;', ROUND: 'round_f16', ROUND_F16: device().source('round-f16') }
+    : { T: 'f32', ENABLE: '', ROUND: '', ROUND_F16: '' };
 }

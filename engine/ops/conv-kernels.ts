@@ -227,7 +227,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, g: ConvGeom, op: str
   launch({
     op,
     shader: 'conv2d-backward-weight-sum',
-    params: { ROUND: el.ROUND },
+    params: { ROUND: el.ROUND, ROUND_F16: el.ROUND_F16 },
     inputs: [partial],
     outputs: [dw],
     uniforms: new Params().u32({ n: dw.size, splits }),
