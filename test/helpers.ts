@@ -2,8 +2,21 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
-import { Tensor, tensor, tidy, backward, requiresGrad, mul, sum, add, noGrad, type DType } from '../engine/index.ts';
+import { expect, vi } from 'vitest';
+import {
+  Tensor,
+  tensor,
+  tidy,
+  backward,
+  requiresGrad,
+  mul,
+  sum,
+  add,
+  noGrad,
+  device,
+  type DType,
+} from '../engine/index.ts';
+import type { Dispatch } from '../engine/device.ts';
 import { readFixture } from './golden/read-fixture.ts';
 
 export interface Encoded {
@@ -214,4 +227,33 @@ export function filesUnder(dir: string, suffix: string): string[] {
     const p = join(dir, f);
     return statSync(p).isDirectory() ? filesUnder(p, suffix) : p.endsWith(suffix) ? [p] : [];
   });
+}
+
+/** Runs fn, returning what it printed with console.log (each call one line). */
+export async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    lines.push(a.map(String).join(' '));
+  });
+  try {
+    return { result: await fn(), lines };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** Runs fn with every dispatch recorded (each still runs); returns fn's result and the dispatches. */
+export async function withDispatches<T>(fn: () => T | Promise<T>): Promise<{ result: T; dispatches: Dispatch[] }> {
+  const dev = device();
+  const dispatches: Dispatch[] = [];
+  const original = dev.dispatch;
+  dev.dispatch = function (d: Dispatch) {
+    dispatches.push(d);
+    original.call(dev, d);
+  };
+  try {
+    return { result: await fn(), dispatches };
+  } finally {
+    dev.dispatch = original;
+  }
 }

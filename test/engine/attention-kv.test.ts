@@ -3,11 +3,10 @@
 // training paths, forward and gradients, by finite differences, and by the dispatches it makes:
 // no permute, slice or cat copies on either path.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Tensor, tensor, tidy, device, backward, requiresGrad, sum, mul, autocast } from '../../engine/index.ts';
+import { Tensor, tensor, tidy, backward, requiresGrad, sum, mul, autocast } from '../../engine/index.ts';
 import { kvAttention, kvAttentionReference } from '../../engine/ops/attention-kv.ts';
 import { setAttentionTraining } from '../../engine/ops/attention.ts';
-import type { Dispatch } from '../../engine/device.ts';
-import { checkFiniteDifferences, expectClose, randomArray } from '../helpers.ts';
+import { checkFiniteDifferences, expectClose, randomArray, withDispatches } from '../helpers.ts';
 
 afterEach(() => setAttentionTraining('auto'));
 
@@ -39,21 +38,12 @@ async function compare(s: number[], grads = { q: true, kv: true }, seed = 3): Pr
 
 /** op names of each dispatch of one differentiated call (with its loss). */
 async function opsOf(s: number[]): Promise<string[]> {
-  const dev = device();
-  const seen: string[] = [];
-  const original = dev.dispatch;
-  dev.dispatch = function (x: Dispatch) {
-    seen.push(x.op);
-    original.call(dev, x);
-  };
-  try {
+  const { dispatches } = await withDispatches(async () => {
     const t = run(kvAttention, s, { q: true, kv: true }, 5);
     await t[2].data();
     t.forEach((x) => x.dispose());
-  } finally {
-    dev.dispatch = original;
-  }
-  return seen;
+  });
+  return dispatches.map((d) => d.op);
 }
 
 describe('kvAttention equals split/reshape/permute + attention + permute back', () => {

@@ -1,10 +1,9 @@
 import { describe, it, expect, afterEach } from 'vitest';
-import { Tensor, tensor, tidy, device, backward, requiresGrad, sum, mul } from '../../engine/index.ts';
+import { Tensor, tensor, tidy, backward, requiresGrad, sum, mul } from '../../engine/index.ts';
 import { packedSelfAttention, packedAttentionReference } from '../../engine/ops/attention-packed.ts';
 import { setAttentionTraining } from '../../engine/ops/attention.ts';
 import { buildRope2d } from '../../engine/ops/rope.ts';
-import type { Dispatch } from '../../engine/device.ts';
-import { checkFiniteDifferences, expectClose, randomArray } from '../helpers.ts';
+import { checkFiniteDifferences, expectClose, randomArray, withDispatches } from '../helpers.ts';
 
 afterEach(() => setAttentionTraining('auto'));
 
@@ -33,21 +32,12 @@ async function compare(b: number, n: number, h: number, d: number, rope: boolean
 
 /** op:shader of each dispatch of one differentiated call (with its loss). */
 async function shadersOf(b: number, n: number, h: number, d: number): Promise<string[]> {
-  const dev = device();
-  const seen: string[] = [];
-  const original = dev.dispatch;
-  dev.dispatch = function (x: Dispatch) {
-    seen.push(`${x.op}:${x.shader}`);
-    original.call(dev, x);
-  };
-  try {
+  const { dispatches } = await withDispatches(async () => {
     const t = run(packedSelfAttention, b, n, h, d, true, 5);
     await t[1].data();
     t.forEach((x) => x.dispose());
-  } finally {
-    dev.dispatch = original;
-  }
-  return seen;
+  });
+  return dispatches.map((x) => `${x.op}:${x.shader}`);
 }
 
 describe('packed self-attention equals reshape/permute/narrow + rope + attention', () => {

@@ -3,10 +3,9 @@
 // kernels 1, 3, 5 and 7, paddings that keep, shrink and grow the grid, batches, non-square grids;
 // by finite differences; the fallbacks; and the dispatches (no transposing copies).
 import { describe, it, expect } from 'vitest';
-import { Tensor, tensor, tidy, device, backward, requiresGrad, sum, mul, autocast } from '../../engine/index.ts';
+import { Tensor, tensor, tidy, backward, requiresGrad, sum, mul, autocast } from '../../engine/index.ts';
 import { depthwiseConvTokens, depthwiseConvTokensReference } from '../../engine/ops/dwconv-tokens.ts';
-import type { Dispatch } from '../../engine/device.ts';
-import { checkFiniteDifferences, expectClose, randomArray } from '../helpers.ts';
+import { checkFiniteDifferences, expectClose, randomArray, withDispatches } from '../helpers.ts';
 
 type Fn = typeof depthwiseConvTokens;
 
@@ -68,20 +67,12 @@ describe('depthwiseConvTokens gradients by finite differences', () => {
 
 describe('depthwiseConvTokens dispatches and errors', () => {
   it('no transposing copies forward or backward', async () => {
-    const dev = device();
-    const seen: string[] = [];
-    const original = dev.dispatch;
-    dev.dispatch = function (x: Dispatch) {
-      seen.push(x.op);
-      original.call(dev, x);
-    };
-    try {
+    const { dispatches } = await withDispatches(async () => {
       const t = run(depthwiseConvTokens, [2, 5, 7, 8, 3, 1], true, 7);
       await t[2].data();
       t.forEach((x) => x.dispose());
-    } finally {
-      dev.dispatch = original;
-    }
+    });
+    const seen = dispatches.map((d) => d.op);
     for (const copy of ['permute', 'transpose', 'conv2d']) expect(seen, seen.join(' ')).not.toContain(copy);
     expect(seen).toContain('dwconv_tokens-backward-weight');
   });

@@ -4,8 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { Tensor, tensor, tidy, device, permute, transpose, slice, expand } from '../../engine/index.ts';
 import { setLayoutFastPaths, useTransposeKernel, type TransposeKernel } from '../../engine/ops/layouts.ts';
-import type { Dispatch } from '../../engine/device.ts';
-import { randomArray, checkFiniteDifferences } from '../helpers.ts';
+import { randomArray, checkFiniteDifferences, withDispatches } from '../helpers.ts';
 
 afterEach(() => {
   useTransposeKernel(null);
@@ -14,21 +13,16 @@ afterEach(() => {
 
 /** The shaders `fn` dispatches and its result, with the fast paths on or off. */
 async function traced(fn: () => Tensor, fast: boolean): Promise<{ shaders: string[]; data: number[] }> {
-  const dev = device();
-  const shaders: string[] = [];
-  const original = dev.dispatch;
-  dev.dispatch = function (d: Dispatch) {
-    shaders.push(d.shader);
-    original.call(dev, d);
-  };
   setLayoutFastPaths(fast);
   try {
-    const y = tidy(fn);
-    const data = Array.from(await y.data());
-    y.dispose();
-    return { shaders, data };
+    const { result, dispatches } = await withDispatches(async () => {
+      const y = tidy(fn);
+      const data = Array.from(await y.data());
+      y.dispose();
+      return data;
+    });
+    return { shaders: dispatches.map((d) => d.shader), data: result };
   } finally {
-    dev.dispatch = original;
     setLayoutFastPaths(true);
   }
 }

@@ -3,13 +3,13 @@
 // (finite, falling loss, really computed in f16); an overflow the loss scaler skips is counted,
 // printed and not taken for a divergence, while a NaN loss under --amp still stops the run before
 // a checkpoint; and a resumed run continues with the saved loss scale, not a fresh one.
-import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors } from '../../engine/io/safetensors.ts';
 import { initNode } from '../../runtime-node/index.ts';
-import { runScript } from '../helpers.ts';
+import { runScript, captured } from '../helpers.ts';
 import { checkStep } from '../../runtime-node/run-guard.ts';
 import { ampMode, TrainStep, trainStepArgs, type StepResult } from '../../recipes/endoextend/kit.ts';
 import { FLAGS as SUPERVISED_FLAGS } from '../../recipes/endoextend/03-supervised-pretrain.ts';
@@ -17,19 +17,6 @@ import { FLAGS as RUN_ALL_FLAGS } from '../../recipes/endoextend/run-all.ts';
 import { main as buildDataset } from '../../recipes/endoextend/01-build-dataset.ts';
 import { main as mimMain } from '../../recipes/endoextend/02-mim-pretrain.ts';
 import { main as finetuneMain } from '../../recipes/endoextend/04-finetune-ce24.ts';
-
-/** Runs fn, returning what it printed with console.log (each call one line). */
-async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
-  const lines: string[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-    lines.push(a.map(String).join(' '));
-  });
-  try {
-    return { result: await fn(), lines };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 const losses = (dir: string): number[] =>
   (JSON.parse(readFileSync(join(dir, 'log.json'), 'utf8')) as { losses: number[] }).losses;

@@ -5,7 +5,7 @@
 // rate; a resumed run continues with the saved loss scale; a NaN loss under --amp still stops the
 // run before a checkpoint; the drivers (06-refine, run-all) take the flags and pass them on; a bad
 // --loss-scale fails at start naming the flag.
-import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,22 +21,9 @@ import { FLAGS as REFINE_FLAGS } from '../../recipes/endoked/06-refine.ts';
 import { FLAGS as RUN_ALL_FLAGS } from '../../recipes/endoked/run-all.ts';
 import { buildModel } from '../../recipes/endoked/segmenter-train.ts';
 import type { SegSettings } from '../../recipes/endoked/segmenter-data.ts';
-import { runScript } from '../helpers.ts';
+import { runScript, captured } from '../helpers.ts';
 
 const RECIPE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes', 'endoked', '05-segmenter.ts');
-
-/** Runs fn, returning what it printed with console.log (each call one line). */
-async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
-  const lines: string[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-    lines.push(a.map(String).join(' '));
-  });
-  try {
-    return { result: await fn(), lines };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 type Scaler = { scale: number; growthTracker: number; skippedSteps: number };
 const trainState = (dir: string) =>
