@@ -14,7 +14,18 @@
 // head is built (Polyp-PVT never uses it), so parameter counts exclude it.
 // Deviations: none in the computation. Dropout/attention dropout (0 in every preset) are not
 // built. `mu` is the tiny configuration of this project (spec §4), not a published variant.
-import { Tensor, gelu, add, reshape, transpose, dropPath, kvAttention, depthwiseConvTokens } from '../engine/index.ts';
+import {
+  Tensor,
+  gelu,
+  add,
+  reshape,
+  permute,
+  transpose,
+  linear,
+  dropPath,
+  kvAttention,
+  depthwiseConvTokens,
+} from '../engine/index.ts';
 import { Module, Linear, LayerNorm, ModuleList, init, Conv2d, checkpoint } from '../engine/nn/index.ts';
 
 export interface PvtV2Config {
@@ -112,6 +123,25 @@ export class OverlapPatchEmbed extends Module {
   }
 }
 
+/**
+ * The spatial reduction: the reference's sr Conv2d (kernel = stride = r) on the token map, as one
+ * linear layer on r x r patches where the grid divides by r. The patch copy and a Linear read
+ * tokens channels-last, so no transposes are needed around the conv, and the product runs on the
+ * matmul kernels (on lavapipe 1.7-2x the conv path forward + backward at Polyp-PVT-b2's sizes).
+ * Weight [C, C, r, r] is read as [C, r * r * C] in (ky, kx, c) order, the patches' order.
+ */
+function reduceTokens(x: Tensor, h: number, w: number, sr: Conv2d, r: number): Tensor {
+  if (h % r !== 0 || w % r !== 0) return mapToTokens(sr.forward(tokensToMap(x, h, w)));
+  const [b, , c] = x.shape;
+  const patches = reshape(permute(reshape(x, [b, h / r, r, w / r, r, c]), [0, 1, 3, 2, 4, 5]), [
+    b,
+    (h / r) * (w / r),
+    r * r * c,
+  ]);
+  const weight = reshape(permute(sr.weight, [0, 2, 3, 1]), [sr.weight.shape[0], r * r * c]);
+  return linear(patches, weight, sr.bias);
+}
+
 /** Spatial-reduction attention. */
 export class Attention extends Module {
   q: Linear;
@@ -139,7 +169,7 @@ export class Attention extends Module {
   forward(x: Tensor, h: number, w: number): Tensor {
     let src = x;
     // [B, N, C] -> [B, N/sr², C]
-    if (this.sr && this.norm) src = this.norm.forward(mapToTokens(this.sr.forward(tokensToMap(x, h, w))));
+    if (this.sr && this.norm) src = this.norm.forward(reduceTokens(x, h, w, this.sr, this.srRatio));
     // The reference splits kv [B, L, 2C] into k and v and both (and q) into heads [B, h, L, hd];
     // kvAttention reads the heads in place and writes [B, N, C] (scale hd^-1/2).
     return this.proj.forward(kvAttention(this.q.forward(x), this.kv.forward(src), { heads: this.numHeads }));
