@@ -14,6 +14,7 @@ import { Progress } from '../../runtime-node/progress.ts';
 import type { Frame, Pool } from './cam-pool.ts';
 import { toChw, toOriginal, toCam, type Cached } from './cam-frames.ts';
 import { measure, readTruth, writeOverlay, type CamBox, type PerImage } from './cam-report.ts';
+import { BOXES_COLUMNS } from './boxes-csv.ts';
 
 export interface BoxOptions {
   size: number;
@@ -51,7 +52,7 @@ export async function boxAndMeasure(
   const overlayAt = new Set(
     Array.from({ length: nOverlays }, (_, k) => Math.floor((k * boxImages.length) / nOverlays)),
   );
-  const rows: (string | number)[][] = [['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason']];
+  const rows: (string | number)[][] = [[...BOXES_COLUMNS]];
   const per: PerImage[] = [];
   const bar = new Progress({ total: boxImages.length, label: 'boxes', unit: 'img' });
   mkdirSync(join(outDir, 'cams'), { recursive: true });

@@ -13,6 +13,7 @@ import { polypPvt } from '../../models/polyp-pvt.ts';
 import { initNode } from '../../runtime-node/index.ts';
 import { decodeImage, readMask, resizeImage } from '../../runtime-node/image.ts';
 import { maxDevicePixels, predictProbs } from './seg-eval.ts';
+import { BOXES_COLUMNS } from './boxes-csv.ts';
 
 export interface Relabel {
   /** The new label: the binarised prediction, all of it (not only the box's component). */
@@ -118,7 +119,7 @@ export function labelsCsv(rows: readonly LabelRow[]): string {
 /** The predicted boxes in stage 3's boxes.csv schema, to prompt the stage-4 decoder with (--sam-in-rounds). */
 export function boxesCsv(rows: readonly LabelRow[]): string {
   return serialiseCsv([
-    ['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason'],
+    [...BOXES_COLUMNS],
     ...rows.map((r) => [
       r.item.imagePath,
       ...(r.relabel.decision.box ?? ['', '', '', '']),

@@ -16,6 +16,7 @@ import type { LabelRow } from './refine-labels.ts';
 import type { RoundSummary } from './refine-rounds.ts';
 import { stage, stageDir, type PseudoMasks, type Run, type StageOut } from './run-all-stages.ts';
 import type { RunFlags } from './run-all.ts';
+import { BOXES_COLUMNS } from './boxes-csv.ts';
 
 /** 05-segmenter.ts flags every training shares: the preset, the one budget, --amp / --checkpoint-blocks. */
 function segArgs(run: Run): string[] {
@@ -114,14 +115,8 @@ export async function boxMaskBaseline(run: Run, boxes: string, kvasir: string): 
 
 /** Stage 3's accepted boxes filled in as masks (the box-as-mask baseline), in 06-refine's row form. */
 async function boxRows(boxesCsv: string): Promise<LabelRow[]> {
-  const { rows } = parseCsvTable(readFileSync(boxesCsv, 'utf8'), boxesCsv, [
-    'image_path',
-    'x0',
-    'y0',
-    'x1',
-    'y1',
-    'accepted',
-  ]);
+  // The columns it reads (reason is not needed here).
+  const { rows } = parseCsvTable(readFileSync(boxesCsv, 'utf8'), boxesCsv, BOXES_COLUMNS.slice(0, 6));
   const pool = readPool(boxesCsv, new Map());
   const byPath = new Map(rows.map((r) => [resolve(dirname(boxesCsv), r.image_path), r]));
   const out: LabelRow[] = [];

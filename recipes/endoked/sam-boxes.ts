@@ -12,6 +12,7 @@ import { parseCsvTable, serialiseCsv } from '../../engine/data/index.ts';
 import { readKvasirSeg } from '../../runtime-node/datasets.ts';
 import { readMask } from '../../runtime-node/image.ts';
 import { components, jitterBox, type Box } from './sam-kit.ts';
+import { BOXES_COLUMNS } from './boxes-csv.ts';
 
 export interface Target {
   path: string;
@@ -21,15 +22,7 @@ export interface Target {
 
 /** Boxes per image from boxes.csv (accepted rows), paths resolved against the CSV's folder or --images. */
 export function readBoxes(csv: string, imagesDir?: string): Target[] {
-  const { rows } = parseCsvTable(readFileSync(csv, 'utf8'), csv, [
-    'image_path',
-    'x0',
-    'y0',
-    'x1',
-    'y1',
-    'accepted',
-    'reason',
-  ]);
+  const { rows } = parseCsvTable(readFileSync(csv, 'utf8'), csv, [...BOXES_COLUMNS]);
   const byPath = new Map<string, Target>();
   rows.forEach((r, k) => {
     if (r.accepted.trim() !== '1') return;
@@ -63,7 +56,7 @@ export async function boxesFromMasks(
 ): Promise<Target[]> {
   const records = readKvasirSeg(dir, { split: 'train', log: null }).records.slice(0, limit);
   const rng = new Rng(seed + 2),
-    rows: (string | number)[][] = [['image_path', 'x0', 'y0', 'x1', 'y1', 'accepted', 'reason']];
+    rows: (string | number)[][] = [[...BOXES_COLUMNS]];
   const targets: Target[] = [];
   for (const r of records) {
     const mask = await readMask(r.maskPath!);
